@@ -1,0 +1,376 @@
+"""Command line for mlp.py: train, evaluate and compare MLP classifiers on MNIST-style data.
+
+    python cli.py train relu --hidden 128 64
+    python cli.py eval weights.npz
+
+Presentation only (Typer + rich): every computation is a call into mlp.py.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+import mlp
+
+DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "mnist"
+ORIGINAL = {  # the original work: lr 0.01, batch 128, 10 epochs, momentum 1e-3
+    "tanh 128": ("tanh", [128], 85.81),
+    "sigmoid 128": ("sigmoid", [128], 87.25),
+    "relu 128-64": ("relu", [128, 64], 96.49),
+}
+ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "epochs": 10}
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+# ----------------------------------------------------------------------------- errors and argv
+def _click_exception():
+    """Click's ClickException, wherever this Typer version keeps Click."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def expand_variadic(args, options=("--hidden",)):
+    """Rewrite `--hidden 128 64` as `--hidden 128 --hidden 64`, which Click understands."""
+    out, option, i = [], None, 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return out + list(args[i:])
+        if option and re.fullmatch(r"-?\d+", arg):
+            out += [option, arg]  # one more value of the variadic option
+        elif arg in options and i + 1 < len(args):
+            out += [arg, args[i + 1]]
+            option, i = arg, i + 1
+        else:
+            out.append(arg)
+            option = None
+        i += 1
+    return out
+
+
+def fail(message, code=1):
+    """Print a one-line error on stderr and exit with `code` (no traceback)."""
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
+    raise typer.Exit(code=code)
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Typer group that accepts `--hidden 128 64` and prints usage errors as one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = expand_variadic(sys.argv[1:] if args is None else list(args))
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_exception() as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if getattr(e, "ctx", None) else ""
+            message = " ".join(e.format_message().split())  # Click may wrap a choice list
+            err_console.print(f"error: {message}{hint}", markup=False, highlight=False,
+                              soft_wrap=True, style="red")
+            rv = e.exit_code
+        except typer.Abort:
+            rv = 1
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
+                  help="Train and evaluate NumPy multi-layer perceptrons on MNIST-style IDX data.")
+
+Activation = Enum("Activation", {name: name for name in mlp.ACTIVATIONS}, type=str)
+Optimizer = Enum("Optimizer", {name: name for name in mlp.OPTIMIZERS}, type=str)
+Schedule = Enum("Schedule", {name: name for name in mlp.SCHEDULES}, type=str)
+Augment = Enum("Augment", {name: name for name in mlp.AUGMENTATIONS}, type=str)
+DType = Enum("DType", {"float32": "float32", "float64": "float64"}, type=str)
+
+
+def _positive(value):
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be greater than 0, got {value}")
+    return value
+
+
+def _fraction(value):
+    if not 0 <= value < 1:
+        raise typer.BadParameter(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _non_negative(value):
+    if not value >= 0:
+        raise typer.BadParameter(f"must be 0 or more, got {value}")
+    return value
+
+
+DataOption = Annotated[Path, typer.Option(
+    "--data", help="Folder with the four MNIST-layout IDX files (.gz or raw).",
+    show_default="data/mnist beside cli.py", file_okay=False)]
+
+
+# ----------------------------------------------------------------------------- helpers
+def load_data(folder):
+    try:
+        return mlp.load_mnist(os.fspath(folder))
+    except ValueError as e:
+        fail(e)
+
+
+def load_weights(path, x_test=None, y_test=None):
+    try:
+        params, meta = mlp.load(path)
+    except ValueError as e:
+        fail(e)
+    n_in, n_classes = params["W1"].shape[0], mlp.sizes_of(params)[-1]
+    if x_test is not None and x_test.shape[1] != n_in:
+        fail(f"{path}: the network takes {n_in} inputs but the data has {x_test.shape[1]} "
+             "pixels per image; use the data it was trained on")
+    if y_test is not None and y_test.max() >= n_classes:
+        fail(f"{path}: the network has {n_classes} classes but the data has label {y_test.max()}")
+    return params, meta
+
+
+def check_writable(path):
+    """Fail before any work when `path` cannot be written (missing folder, no permission)."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        fail(f"{path}: folder {folder} does not exist; create it or choose another --out")
+    if not os.access(folder, os.W_OK):
+        fail(f"{path}: folder {folder} is not writable; choose another --out")
+
+
+def write_text_atomic(path, text):
+    """Write text to path through a temp file and os.replace: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.resolve().parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def percent(fraction):
+    return f"{100 * fraction:.2f}%"
+
+
+def history_table(history, title="Training"):
+    """A rich Table of per-epoch records (columns appear when the records have them)."""
+    table = Table(title=title)
+    columns = [("epoch", "epoch", str), ("lr", "lr", "{:.4g}".format), ("loss", "loss", "{:.4f}".format),
+               ("accuracy", "train acc", percent), ("val_loss", "val loss", "{:.4f}".format),
+               ("val_accuracy", "val acc", percent), ("test_accuracy", "test acc", percent),
+               ("seconds", "seconds", "{:.2f}".format)]
+    present = [c for c in columns if any(c[0] in r for r in history)] or columns
+    for _, header, _ in present:
+        table.add_column(header, justify="right")
+    for r in history:
+        table.add_row(*(fmt(r[key]) if key in r else "" for key, _, fmt in present))
+    return table
+
+
+def epoch_line(r, epochs):
+    parts = [f"epoch {r['epoch']}/{epochs}", f"lr {r['lr']:.4g}", f"loss {r['loss']:.4f}",
+             f"train {percent(r['accuracy'])}"]
+    if "val_accuracy" in r:
+        parts.append(f"val {percent(r['val_accuracy'])}")
+    parts += [f"test {percent(r['test_accuracy'])}", f"{r['seconds']:.2f}s"]
+    return "  ".join(parts)
+
+
+def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, resume=None,
+                 on_checkpoint=None):
+    """Train with a rich live view (table above a progress bar) on a terminal, plain lines
+    otherwise; every display goes to stderr. Returns (params, history)."""
+    batch_size = settings["batch_size"]
+    n_batches = -(-len(x) // batch_size)
+    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]:.4f}"),
+                        TextColumn("{task.fields[rate]:,.0f} samples/s"), TimeRemainingColumn(),
+                        console=err_console)
+    task = progress.add_task("train", total=n_batches, epoch=1, loss=float("nan"), rate=0.0)
+    rows, clock = [], {"start": time.perf_counter()}
+
+    def on_batch(i, n, batch_loss):
+        if i == 0:
+            clock["start"] = time.perf_counter()
+        if i % 8 == 0 or i == n - 1:  # a rich update costs ~20 us: not every batch
+            done = min((i + 1) * batch_size, len(x))
+            rate = done / max(time.perf_counter() - clock["start"], 1e-9)
+            progress.update(task, completed=i + 1, loss=batch_loss, rate=rate)
+
+    def on_epoch(record, checkpoint):
+        record["test_loss"], record["test_accuracy"] = mlp.evaluate(
+            checkpoint["params"], x_test, y_test, settings["activation"])
+        rows.append(record)
+        if on_checkpoint:
+            on_checkpoint(checkpoint)
+        if show_progress:
+            live.update(Group(history_table(rows), progress))
+            progress.update(task, completed=0, epoch=record["epoch"] + 1)
+        else:
+            err_console.print(epoch_line(record, epochs), highlight=False, soft_wrap=True)
+
+    kwargs = dict(settings, epochs=epochs, resume=resume, on_epoch=on_epoch,
+                  on_batch=on_batch if show_progress else None)
+    if not show_progress:
+        return mlp.train(params, x, y, **kwargs)
+    with Live(Group(progress), console=err_console, transient=True, refresh_per_second=8) as live:
+        return mlp.train(params, x, y, **kwargs)
+
+
+# ----------------------------------------------------------------------------- commands
+@app.command()
+def train(
+    activation: Annotated[Activation, typer.Argument(help="Hidden-layer activation.")],
+    hidden: Annotated[list[int], typer.Option(
+        min=1, help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")] = [128],
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
+    lr: Annotated[float, typer.Option(callback=_positive, help="Learning rate (peak rate with a schedule).")] = 0.05,
+    momentum: Annotated[float, typer.Option(callback=_fraction, help="Momentum for sgd and nesterov, in [0, 1).")] = 0.9,
+    optimizer: Annotated[Optimizer, typer.Option(help="Optimizer: sgd (with momentum), nesterov, adam or adamw.")] = Optimizer.sgd,
+    weight_decay: Annotated[float, typer.Option(callback=_non_negative, help="Weight decay of the weights (not biases): L2 for sgd/nesterov/adam, decoupled for adamw.")] = 0.0,
+    dropout: Annotated[float, typer.Option(callback=_fraction, help="Probability of dropping each hidden unit while training, in [0, 1).")] = 0.0,
+    clip: Annotated[float, typer.Option(callback=_non_negative, help="Clip the global gradient norm to this value (0: off).")] = 0.0,
+    label_smoothing: Annotated[float, typer.Option(callback=_fraction, help="Label smoothing of the targets, in [0, 1).")] = 0.0,
+    schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule: constant, step (x0.1 every third of the run), cosine, or plateau (x0.2 after 2 epochs without better validation; needs --val).")] = Schedule.constant,
+    warmup: Annotated[int, typer.Option(min=0, help="Epochs of linear learning-rate warm-up.")] = 0,
+    val: Annotated[int, typer.Option(min=0, help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.")] = 0,
+    patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = 0,
+    augment: Annotated[Augment, typer.Option(help="Random distortions of training images: none, shift, affine or elastic.")] = Augment.none,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = 0,
+    dtype: Annotated[DType, typer.Option(help="Floating-point type of weights and data.")] = DType.float32,
+    out: Annotated[Path, typer.Option(help="Where to write the weights (.npz); the history goes beside it as .history.json.", dir_okay=False)] = Path("weights.npz"),
+    data: DataOption = DEFAULT_DATA,
+):
+    """Train an MLP classifier and save its weights."""
+    check_writable(out)
+    if patience and not val:
+        fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
+    if schedule == Schedule.plateau and not val:
+        fail("--schedule plateau watches validation accuracy: add --val N (e.g. --val 5000)")
+    x, y, x_test, y_test = load_data(data)
+    x, x_test = x.astype(dtype.value, copy=False), x_test.astype(dtype.value, copy=False)
+    if val and val >= len(y):
+        fail(f"--val {val} leaves no training data: the training set has {len(y)} examples")
+    validation = None
+    if val:
+        x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
+        validation = (x_val, y_val)
+    if augment != Augment.none:
+        try:
+            mlp.image_shape(x.shape[1])
+        except ValueError as e:
+            fail(e)
+    sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
+    settings = dict(activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum,
+                    optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
+                    label_smoothing=label_smoothing, schedule=schedule.value, warmup=warmup,
+                    augment_kind=augment.value, val=validation, patience=patience, seed=seed)
+    params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
+    err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
+                      f"from {data}", highlight=False, soft_wrap=True)
+    try:
+        params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
+                                       show_progress=err_console.is_terminal)
+    except FloatingPointError as e:
+        fail(f"{e}; nothing was saved")
+    test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value)
+    meta = {"activation": activation.value, "epochs_run": len(history),
+            "test_accuracy": test_accuracy, "test_loss": test_loss,
+            "settings": {k: v for k, v in settings.items() if k != "val"} | {"val": val, "epochs": epochs}}
+    history_path = out.with_suffix(".history.json")
+    try:
+        mlp.save(out, params, meta)
+        write_text_atomic(history_path, json.dumps(history, indent=1))
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
+    console.print(history_table(history))
+    console.print(f"test accuracy {percent(test_accuracy)}, loss {test_loss:.4f}; "
+                  f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
+
+
+@app.command("eval")
+def evaluate(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
+    data: DataOption = DEFAULT_DATA,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the result to this JSON file.", dir_okay=False)] = None,
+):
+    """Score saved weights on the test set: accuracy and mean cross-entropy."""
+    if json_path:
+        check_writable(json_path)
+    if not weights.is_file():
+        fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
+    _, _, x_test, y_test = load_data(data)
+    params, meta = load_weights(weights, x_test, y_test)
+    test_loss, test_accuracy = mlp.evaluate(params, x_test.astype(params["W1"].dtype, copy=False),
+                                            y_test, meta["activation"])
+    table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
+    for header in ("test accuracy", "loss", "images"):
+        table.add_column(header, justify="right")
+    table.add_row(percent(test_accuracy), f"{test_loss:.4f}", str(len(y_test)))
+    console.print(table)
+    if json_path:
+        write_text_atomic(json_path, json.dumps(
+            {"accuracy": test_accuracy, "loss": test_loss, "n": len(y_test)}, indent=1))
+
+
+@app.command()
+def reproduce(
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs for every run (the original used 10).")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of every run.")] = 0,
+    data: DataOption = DEFAULT_DATA,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the table to this JSON file.", dir_okay=False)] = None,
+):
+    """Train the original's three models with its settings and with ours, and compare."""
+    if json_path:
+        check_writable(json_path)
+    x, y, x_test, y_test = load_data(data)
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    ours = {"lr": 0.05, "momentum": 0.9, "batch_size": 128}
+    rows = []
+    for name, (activation, hidden, reported) in ORIGINAL.items():
+        row = {"model": name, "original_reported": reported / 100}
+        for label, s in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", ours)):
+            params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
+            err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
+            params, _ = mlp.train(params, x, y, activation=activation, epochs=epochs,
+                                  batch_size=s["batch_size"], lr=s["lr"], momentum=s["momentum"], seed=seed)
+            row[label] = mlp.evaluate(params, x_test, y_test, activation)[1]
+        rows.append(row)
+    table = Table(title=f"Test accuracy after {epochs} epochs (seed {seed})")
+    for header in ("model", "original (reported)", "ours, its settings", "ours, our defaults"):
+        table.add_column(header, justify="right")
+    for r in rows:
+        table.add_row(r["model"], percent(r["original_reported"]), percent(r["original_settings"]),
+                      percent(r["our_defaults"]))
+    console.print(table)
+    console.print("its settings: lr 0.01, momentum 0.001, batch 128\n"
+                  "our defaults: lr 0.05, momentum 0.9, batch 128", highlight=False)
+    if json_path:
+        write_text_atomic(json_path, json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

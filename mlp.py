@@ -1,0 +1,671 @@
+"""A multi-layer perceptron classifier in NumPy, written as pure functions.
+
+One file, NumPy and the standard library only: copy it into any project.
+
+    params = init([784, 128, 64, 10], "relu", seed=0)
+    logits, cache = forward(params, x, "relu")      # x: (B, 784) float32
+    value = loss(logits, y)                         # y: (B,) int labels
+    g = grads(params, cache, y)                     # same keys and shapes as params
+    params, state = update(params, g, state, lr=0.05, momentum=0.9)   # state = {} at first
+
+Conventions: batch first (`x` is `(B, n_in)`); params are a flat dict
+`{"W1": (n_in, n_1), "b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}` and a layer
+computes `x @ W + b`. Grads and optimizer state use the same keys and shapes. Every
+function returns new arrays and never mutates its inputs; randomness comes only from a
+seed or a `numpy.random.Generator` passed in. float32 by default, float64 for checks.
+
+Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
+"""
+
+import gzip
+import zlib
+import json
+import math
+import os
+import struct
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+# ----------------------------------------------------------------------------- activations
+# Each entry is (f, df): df(z, a) is the derivative at the pre-activation z, given also
+# a = f(z) because some derivatives are cheaper from the output (tanh, sigmoid).
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _sigmoid(z):
+    return 0.5 + 0.5 * np.tanh(0.5 * z)  # same as 1 / (1 + exp(-z)), but never overflows
+
+
+def _leaky_relu(z):
+    return np.where(z > 0, z, 0.01 * z)
+
+
+def _leaky_relu_df(z, a):
+    d = np.ones_like(z)
+    d[z <= 0] = 0.01
+    return d
+
+
+def _gelu(z):  # tanh approximation (Hendrycks & Gimpel 2016), as in GPT-2
+    return 0.5 * z * (1 + np.tanh(_GELU_C * (z + 0.044715 * z**3)))
+
+
+def _gelu_df(z, a):
+    t = np.tanh(_GELU_C * (z + 0.044715 * z**3))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * z * z)
+
+
+ACTIVATIONS = {
+    "tanh": (np.tanh, lambda z, a: 1 - a * a),
+    "sigmoid": (_sigmoid, lambda z, a: a * (1 - a)),
+    "relu": (lambda z: np.maximum(z, 0), lambda z, a: z > 0),  # bool mask: x * mask keeps dtype
+    "leaky_relu": (_leaky_relu, _leaky_relu_df),
+    "gelu": (_gelu, _gelu_df),
+}
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+# ----------------------------------------------------------------------------- init
+def init(sizes, activation, seed=0, dtype=np.float32):
+    """Random parameters for a network with layer sizes `sizes`.
+
+    Args:
+      sizes: [n_in, n_1, ..., C], at least two positive ints.
+      activation: hidden activation name; picks He scaling (relu family) or Glorot (others).
+      seed: int or np.random.Generator.
+    Returns:
+      {"W1": (n_in, n_1), "b1": (n_1,), ...} of `dtype`; biases are zero. The same seed
+      gives bit-identical arrays.
+    """
+    _check_activation(activation)
+    if len(sizes) < 2 or any(int(n) != n or n < 1 for n in sizes):
+        raise ValueError(f"sizes must be at least two positive ints, got {list(sizes)}")
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        if activation in ("relu", "leaky_relu", "gelu"):
+            std = math.sqrt(2.0 / n_in)  # He et al. 2015
+        else:
+            std = math.sqrt(2.0 / (n_in + n_out))  # Glorot & Bengio 2010
+        params[f"W{l}"] = (rng.standard_normal((n_in, n_out)) * std).astype(dtype)
+        params[f"b{l}"] = np.zeros(n_out, dtype)
+    return params
+
+
+def n_layers(params):
+    """Number of linear layers L in `params` (keys W1..WL)."""
+    return len(params) // 2
+
+
+def sizes_of(params):
+    """[n_in, n_1, ..., C] read back from the weight shapes."""
+    L = n_layers(params)
+    return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
+
+
+# ----------------------------------------------------------------------------- forward
+def forward(params, x, activation, dropout=0.0, rng=None):
+    """Logits of a batch, and what `grads` needs.
+
+    Args:
+      x: (B, n_in) inputs. activation: hidden activation name (the output layer is linear).
+      dropout: probability of zeroing each hidden unit (inverted dropout, training only:
+        needs `rng`). 0 is the plain deterministic forward pass.
+    Returns:
+      logits (B, C), and a cache holding each layer's input, pre-activation and output.
+    """
+    f, _ = ACTIVATIONS[activation]
+    L = n_layers(params)
+    a = x
+    cache = {"activation": activation, "inputs": [], "z": [], "a": [], "masks": []}
+    for l in range(1, L + 1):
+        cache["inputs"].append(a)
+        z = a @ params[f"W{l}"]  # (B, n_{l-1}) @ (n_{l-1}, n_l) -> (B, n_l)
+        z += params[f"b{l}"]
+        if l == L:
+            break
+        a = f(z)
+        cache["z"].append(z)
+        cache["a"].append(a)
+        if dropout > 0:
+            keep = rng.random(a.shape, dtype=a.dtype) >= dropout
+            mask = keep * np.asarray(1 / (1 - dropout), a.dtype)  # inverted: E[a * mask] = a
+            cache["masks"].append(mask)
+            a = a * mask
+    cache["logits"] = z
+    return z, cache
+
+
+# ----------------------------------------------------------------------------- loss
+def _logsumexp(z):
+    m = z.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]  # (B,)
+
+
+def softmax(logits):
+    """Row-wise softmax of (B, C) logits, stable for any magnitude."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def loss(logits, y, label_smoothing=0.0):
+    """Mean softmax cross-entropy, from logits via log-sum-exp (finite for |logits| ~ 1e4).
+
+    Args:
+      logits: (B, C). y: (B,) int labels in [0, C).
+      label_smoothing: eps; the target is (1 - eps) * onehot(y) + eps / C.
+    Returns:
+      a Python float, averaged over the batch.
+    """
+    lse = _logsumexp(logits)
+    nll = lse - logits[np.arange(len(y)), y]
+    if label_smoothing:
+        nll = (1 - label_smoothing) * nll + label_smoothing * (lse - logits.mean(axis=1))
+    return float(nll.mean())
+
+
+# ----------------------------------------------------------------------------- grads
+def grads(params, cache, y, label_smoothing=0.0):
+    """Gradient of `loss(logits, y, label_smoothing)` with respect to every parameter.
+
+    Args:
+      cache: from `forward` (it carries the activation and any dropout masks).
+      y: (B,) int labels.
+    Returns:
+      a dict with exactly the keys and shapes of `params`.
+    """
+    _, df = ACTIVATIONS[cache["activation"]]
+    B = len(y)
+    dz = softmax(cache["logits"])  # d loss / d logits = (softmax - target) / B, fused
+    if label_smoothing:
+        dz -= label_smoothing / dz.shape[1]
+    dz[np.arange(B), y] -= 1 - label_smoothing
+    dz /= B
+    g = {}
+    for l in range(n_layers(params), 0, -1):
+        g[f"W{l}"] = cache["inputs"][l - 1].T @ dz  # (n_{l-1}, B) @ (B, n_l) -> (n_{l-1}, n_l)
+        g[f"b{l}"] = dz.sum(axis=0)
+        if l > 1:
+            da = dz @ params[f"W{l}"].T  # (B, n_l) @ (n_l, n_{l-1}) -> (B, n_{l-1})
+            if cache["masks"]:
+                da *= cache["masks"][l - 2]
+            dz = da * df(cache["z"][l - 2], cache["a"][l - 2])
+    return {k: g[k] for k in params}
+
+
+# ----------------------------------------------------------------------------- optimizers
+# update(params, grads, state, ...) -> (new_params, new_state); state = {} before the first step.
+
+
+def update(params, grads, state, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+    """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v.
+
+    Args:
+      state: {} at first, then {key: velocity} with the keys and shapes of `params`.
+      nesterov: step along g + momentum * v instead of v.
+      weight_decay: L2 penalty added to the weights' gradients (not to the biases).
+    Returns:
+      (new_params, new_state); the inputs are not modified.
+    """
+    new_params, new_state = {}, {}
+    for k, p in params.items():
+        g = grads[k]
+        if weight_decay and k[0] == "W":
+            g = g + weight_decay * p
+        v = g if k not in state else momentum * state[k] + g
+        step = g + momentum * v if nesterov else v
+        new_params[k] = p - lr * step
+        new_state[k] = v
+    return new_params, new_state
+
+
+def adam(params, grads, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+         decoupled=False):
+    """Adam (Kingma & Ba 2015) with bias correction; AdamW when `decoupled`.
+
+    Args:
+      state: {} at first, then {"step": t, "m": {key: array}, "v": {key: array}}.
+      weight_decay: with decoupled=False an L2 term added to the weights' gradients (Adam);
+        with decoupled=True the weights shrink by lr * weight_decay * p (AdamW,
+        Loshchilov & Hutter 2019). Biases are never decayed.
+    Returns:
+      (new_params, new_state); the inputs are not modified.
+    """
+    t = state.get("step", 0) + 1
+    m_old, v_old = state.get("m", {}), state.get("v", {})
+    new_params, m_new, v_new = {}, {}, {}
+    for k, p in params.items():
+        g = grads[k]
+        decay = weight_decay if k[0] == "W" else 0.0
+        if decay and not decoupled:
+            g = g + decay * p
+        m = beta1 * m_old[k] + (1 - beta1) * g if k in m_old else (1 - beta1) * g
+        v = beta2 * v_old[k] + (1 - beta2) * g * g if k in v_old else (1 - beta2) * g * g
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        step = m_hat / (np.sqrt(v_hat) + eps)
+        if decay and decoupled:
+            step = step + decay * p
+        new_params[k] = p - lr * step
+        m_new[k], v_new[k] = m, v
+    return new_params, {"step": t, "m": m_new, "v": v_new}
+
+
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
+
+
+def step(optimizer, params, grads, state, lr, momentum=0.9, weight_decay=0.0):
+    """One step of the named optimizer (one of OPTIMIZERS); returns (params, state)."""
+    if optimizer in ("sgd", "nesterov"):
+        return update(params, grads, state, lr, momentum, optimizer == "nesterov", weight_decay)
+    if optimizer in ("adam", "adamw"):
+        return adam(params, grads, state, lr, weight_decay=weight_decay,
+                    decoupled=optimizer == "adamw")
+    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def clip_by_global_norm(grads, max_norm):
+    """Scale all gradients by one factor so that their joint L2 norm is at most max_norm."""
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if norm <= max_norm:
+        return grads
+    scale = max_norm / norm
+    return {k: g * np.asarray(scale, g.dtype) for k, g in grads.items()}
+
+
+# ----------------------------------------------------------------------------- schedules
+SCHEDULES = ("constant", "step", "cosine", "plateau")
+
+
+def scheduled_lr(schedule, lr, epoch, epochs, warmup=0, step_every=None, gamma=0.1):
+    """Learning rate for a 0-based `epoch` (plateau is handled by `train`: constant here).
+
+    constant: lr. step: lr * gamma ** (epoch // step_every), step_every defaulting to a
+    third of the run. cosine: linear warm-up over `warmup` epochs from lr / (warmup + 1)
+    to lr, then half a cosine from lr down to 0 at the end of the run.
+    """
+    if epoch < warmup:
+        return lr * (epoch + 1) / (warmup + 1)
+    if schedule == "step":
+        return lr * gamma ** (epoch // (step_every or max(1, epochs // 3)))
+    if schedule == "cosine":
+        progress = (epoch - warmup) / max(1, epochs - warmup)
+        return lr * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule in ("constant", "plateau"):
+        return lr
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+# ----------------------------------------------------------------------------- augmentation
+AUGMENTATIONS = ("none", "shift", "affine", "elastic")
+
+
+def _bilinear(images, rows, cols):
+    """Sample (B, H, W) images at float coordinates (B, H, W); zero outside the image."""
+    B, H, W = images.shape
+    r0, c0 = np.floor(rows).astype(np.intp), np.floor(cols).astype(np.intp)
+    fr, fc = (rows - r0).astype(images.dtype), (cols - c0).astype(images.dtype)
+    padded = np.zeros((B, H + 2, W + 2), images.dtype)
+    padded[:, 1:-1, 1:-1] = images
+    r0 = np.clip(r0 + 1, 0, H)  # +1 for the zero border; clipping lands outside points on it
+    c0 = np.clip(c0 + 1, 0, W)
+    b = np.arange(B)[:, None, None]
+    top = padded[b, r0, c0] * (1 - fc) + padded[b, r0, c0 + 1] * fc
+    bottom = padded[b, r0 + 1, c0] * (1 - fc) + padded[b, r0 + 1, c0 + 1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _gaussian_matrix(n, sigma):
+    """(n, n) matrix M such that M @ v smooths v with a Gaussian of std sigma (zero padded)."""
+    i = np.arange(n)
+    k = np.exp(-0.5 * ((i[:, None] - i[None, :]) / sigma) ** 2)
+    return k / k[n // 2].sum()
+
+
+def augment(x, shape, kind, rng, max_shift=2, max_degrees=12, max_scale=0.1, alpha=34.0, sigma=4.0):
+    """Randomly distorted copies of a batch of images, for training.
+
+    Args:
+      x: (B, H * W) images in [0, 1]. shape: (H, W). rng: np.random.Generator.
+      kind: "none"; "shift" (whole pixels, up to max_shift); "affine" (rotation up to
+        max_degrees, scaling by 1 +- max_scale, sub-pixel shift up to max_shift); "elastic"
+        (affine, then Simard et al. 2003: a uniform random displacement field smoothed
+        by a Gaussian of std `sigma` and scaled by `alpha`).
+    Returns:
+      (B, H * W) array of x's dtype, values still in [0, 1].
+    """
+    if kind == "none":
+        return x
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {kind!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    B, (H, W) = len(x), shape
+    images = x.reshape(B, H, W)
+    if kind == "shift":
+        dr, dc = rng.integers(-max_shift, max_shift + 1, size=(2, B, 1, 1))
+        padded = np.pad(images, ((0, 0), (max_shift,) * 2, (max_shift,) * 2))
+        rows = np.arange(H)[None, :, None] + max_shift - dr  # content moves by +dr
+        cols = np.arange(W)[None, None, :] + max_shift - dc
+        return padded[np.arange(B)[:, None, None], rows, cols].reshape(B, H * W)
+    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, size=(B, 1, 1)))
+    scale = 1 + rng.uniform(-max_scale, max_scale, size=(B, 1, 1))
+    shift_r, shift_c = rng.uniform(-max_shift, max_shift, size=(2, B, 1, 1))
+    r, c = np.meshgrid(np.arange(H) - (H - 1) / 2, np.arange(W) - (W - 1) / 2, indexing="ij")
+    # inverse map: output pixel (r, c) reads from the input at R(-angle) (r, c) / scale - shift
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    rows = cos * r - sin * c - shift_r + (H - 1) / 2
+    cols = sin * r + cos * c - shift_c + (W - 1) / 2
+    if kind == "elastic":
+        field = rng.uniform(-1, 1, size=(2, B, H, W))
+        g_r, g_c = _gaussian_matrix(H, sigma), _gaussian_matrix(W, sigma)
+        field = alpha * (g_r @ field @ g_c.T)  # separable Gaussian blur of each field
+        rows, cols = rows + field[0], cols + field[1]
+    return np.clip(_bilinear(images, rows, cols), 0, 1).reshape(B, H * W)
+
+
+def image_shape(n_features):
+    """(side, side) of square images flattened to n_features, else a ValueError."""
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(f"augmentation needs square images; {n_features} features are not a square")
+    return side, side
+
+
+# ----------------------------------------------------------------------------- training
+def batches(n, batch_size, rng):
+    """Index arrays of a random permutation of range(n), in batches (the last may be short)."""
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def evaluate(params, x, y, activation, batch_size=2000):
+    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks to bound memory."""
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits, _ = forward(params, x[i:i + batch_size], activation)
+        yb = y[i:i + batch_size]
+        total_loss += loss(logits, yb) * len(yb)
+        correct += int((logits.argmax(axis=1) == yb).sum())
+    return total_loss / len(x), correct / len(x)
+
+
+def split_validation(x, y, n_val, seed=0):
+    """Stratified, seeded split of (x, y) into (x_train, y_train, x_val, y_val) with n_val held out."""
+    if not 0 < n_val < len(y):
+        raise ValueError(f"validation size must be between 1 and {len(y) - 1}, got {n_val}")
+    rng = np.random.default_rng(seed)
+    by_class = rng.permutation(len(y))
+    by_class = by_class[np.argsort(y[by_class], kind="stable")]  # grouped by class, shuffled within
+    picks = (np.arange(n_val) * len(y)) // n_val  # evenly spaced: every class in proportion
+    is_val = np.zeros(len(y), bool)
+    is_val[by_class[picks]] = True
+    return x[~is_val], y[~is_val], x[is_val], y[is_val]
+
+
+PLATEAU_WAIT, PLATEAU_FACTOR = 2, 0.2  # "plateau": lr *= 0.2 after 2 epochs without a better val
+
+
+def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momentum=0.9,
+          optimizer="sgd", weight_decay=0.0, dropout=0.0, clip=0.0, label_smoothing=0.0,
+          schedule="constant", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
+          resume=None, on_batch=None, on_epoch=None):
+    """Mini-batch training composed of forward, grads and an optimizer step.
+
+    Each epoch shuffles with a Generator seeded by `seed` and walks all of x in batches
+    (the last one may be short). Train loss and accuracy are averaged over the epoch's
+    batches as they are computed (before each step), so no extra pass is needed.
+
+    Args:
+      params: initial parameters (not modified). x: (N, n_in). y: (N,) int labels.
+      val: optional (x_val, y_val) scored after each epoch; with it, the returned params
+        are those of the epoch with the best validation accuracy, and `patience` > 0 stops
+        after that many epochs without improvement.
+      resume: a checkpoint dict (see `checkpoint`) to continue from.
+      on_batch(batch_index, n_batches, batch_loss): called after every step.
+      on_epoch(record, checkpoint): called after every epoch; record holds "epoch", "lr",
+        "loss", "accuracy", "seconds" (and "val_loss", "val_accuracy" with val).
+    Returns:
+      (params, history): the final (or best-on-validation) params and the list of records.
+    Raises:
+      FloatingPointError when the loss stops being finite (learning rate too high).
+    """
+    if schedule == "plateau" and val is None:
+        raise ValueError("the plateau schedule watches validation accuracy: give a validation set")
+    ck = resume or {"epoch": 0, "params": params, "state": {}, "history": [], "best": None,
+                    "rng": np.random.default_rng(seed).bit_generator.state, "lr_scale": 1.0}
+    params, state, history, best = ck["params"], ck["state"], list(ck["history"]), ck["best"]
+    lr_scale = ck["lr_scale"]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = ck["rng"]
+    shape = image_shape(x.shape[1]) if augment_kind != "none" else None
+    n_batches = -(-len(x) // batch_size)
+    for epoch in range(ck["epoch"], epochs):
+        start = time.perf_counter()
+        rate = scheduled_lr(schedule, lr, epoch, epochs, warmup) * lr_scale
+        total_loss, correct = 0.0, 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, idx in enumerate(batches(len(x), batch_size, rng)):
+                xb, yb = x[idx], y[idx]
+                if shape:
+                    xb = augment(xb, shape, augment_kind, rng)
+                logits, cache = forward(params, xb, activation, dropout, rng)
+                batch_loss = loss(logits, yb, label_smoothing)
+                if not math.isfinite(batch_loss):
+                    raise FloatingPointError(
+                        f"loss became {batch_loss} at epoch {epoch + 1}, batch {i + 1}: "
+                        f"training diverged; try a lower learning rate (now {rate:g})")
+                g = grads(params, cache, yb, label_smoothing)
+                if clip:
+                    g = clip_by_global_norm(g, clip)
+                params, state = step(optimizer, params, g, state, rate, momentum, weight_decay)
+                total_loss += batch_loss * len(yb)
+                correct += int((logits.argmax(axis=1) == yb).sum())
+                if on_batch:
+                    on_batch(i, n_batches, batch_loss)
+        record = {"epoch": epoch + 1, "lr": rate, "loss": total_loss / len(x),
+                  "accuracy": correct / len(x)}
+        if val is not None:
+            record["val_loss"], record["val_accuracy"] = evaluate(params, *val, activation)
+            if best is None or record["val_accuracy"] > best["val_accuracy"]:
+                best = {"epoch": epoch + 1, "val_accuracy": record["val_accuracy"],
+                        "val_loss": record["val_loss"], "params": params, "bad_epochs": 0}
+            else:
+                best = {**best, "bad_epochs": best["bad_epochs"] + 1}
+                if schedule == "plateau" and best["bad_epochs"] % PLATEAU_WAIT == 0:
+                    lr_scale *= PLATEAU_FACTOR
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        ck = {"epoch": epoch + 1, "params": params, "state": state, "history": history,
+              "best": best, "rng": rng.bit_generator.state, "lr_scale": lr_scale}
+        if on_epoch:
+            on_epoch(record, ck)
+        if val is not None and patience and best["bad_epochs"] >= patience:
+            break
+    return (best["params"] if best else params), history
+
+
+# ----------------------------------------------------------------------------- metrics
+def predict(params, x, activation):
+    """(N,) predicted class of each row of x."""
+    return np.concatenate([forward(params, x[i:i + 2000], activation)[0].argmax(axis=1)
+                           for i in range(0, len(x), 2000)])
+
+
+def accuracy(y_pred, y_true):
+    """Fraction of equal labels, a float in [0, 1]."""
+    return float(np.mean(np.asarray(y_pred) == np.asarray(y_true)))
+
+
+def confusion_matrix(y_true, y_pred, n_classes):
+    """(C, C) int counts: row = true class, column = predicted class."""
+    m = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+# ----------------------------------------------------------------------------- data (IDX)
+# IDX (LeCun's MNIST format): 2 zero bytes, a type code, the number of dimensions, one
+# big-endian uint32 per dimension, then the data, big-endian, C order.
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+
+def _read_at_most(f, n, chunk=1 << 20):
+    """Up to n bytes from f, in chunks, so that a lying header cannot make us allocate n."""
+    parts = []
+    while n > 0:
+        part = f.read(min(n, chunk))
+        if not part:
+            break
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
+
+
+def read_idx(path):
+    """An IDX file (raw or gzip, told apart by content) as a NumPy array of its dtype and shape.
+
+    Raises ValueError naming the file for a bad magic number, type code, dimension or a
+    byte count that disagrees with the header.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            header = _read_at_most(f, 4)
+            if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in IDX_TYPES or header[3] == 0:
+                raise ValueError(f"{path}: not an IDX file (bad magic number {header.hex() or 'none'})")
+            dtype, ndim = np.dtype(IDX_TYPES[header[2]]), header[3]
+            dims_bytes = _read_at_most(f, 4 * ndim)
+            if len(dims_bytes) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions declared)")
+            dims = struct.unpack(f">{ndim}I", dims_bytes)
+            expected = math.prod(dims) * dtype.itemsize
+            body = _read_at_most(f, expected + 1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path}: cannot read ({e})") from None
+    if len(body) != expected:
+        problem = "truncated" if len(body) < expected else "has extra bytes after the data"
+        raise ValueError(f"{path}: {problem}: header {dims} needs {expected} bytes of data")
+    return np.frombuffer(body, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(folder, stem):
+    for name in (stem + ".gz", stem):
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    raise ValueError(f"{folder}: missing {stem}.gz (or {stem}); expected the four MNIST IDX files")
+
+
+def load_mnist(folder, dtype=np.float32):
+    """The four MNIST-layout IDX files of `folder` as (x_train, y_train, x_test, y_test).
+
+    Images become (N, rows * cols) arrays of `dtype` scaled to [0, 1] (uint8 data is divided
+    by 255); labels become (N,) int64. Any dataset with these file names works
+    (Fashion-MNIST, KMNIST, ...), with any image size and number of classes.
+    """
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files)")
+    arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()}
+    out = []
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        where = os.path.join(folder, MNIST_FILES[f"{split}_images"])
+        if images.ndim < 2 or labels.ndim != 1:
+            raise ValueError(f"{where}: expected images (N, rows, cols) and labels (N,), "
+                             f"got {images.shape} and {labels.shape}")
+        if len(images) != len(labels) or len(images) == 0:
+            raise ValueError(f"{where}: {len(images)} images but {len(labels)} labels")
+        if labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{where}: labels must be non-negative ints")
+        x = images.reshape(len(images), -1).astype(dtype)
+        if images.dtype == np.uint8:
+            x *= np.asarray(1 / 255, dtype)
+        out += [x, labels.astype(np.int64)]
+    if out[0].shape[1] != out[2].shape[1]:
+        raise ValueError(f"{folder}: train images have {out[0].shape[1]} pixels, test images {out[2].shape[1]}")
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- save / load
+def _write_npz_atomic(path, arrays):
+    """np.savez to a temp file beside `path`, fsync, then os.replace: never a half-written file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def save(path, params, meta, extra=None):
+    """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically.
+
+    The file is self-describing: meta gets "sizes" and "activation" must be in it, so that
+    `load` needs nothing else.
+    """
+    meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
+            "dtype": str(params["W1"].dtype)}
+    _check_activation(meta.get("activation"))
+    _write_npz_atomic(path, {**params, **(extra or {}), "meta": np.array(json.dumps(meta))})
+
+
+def _read_npz(path):
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise ValueError("not an .npz archive")
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        if "Object arrays" in str(e) or "pickled" in str(e):
+            raise ValueError(f"{path}: holds object (pickled) arrays, refused because loading "
+                             "them could run code; save plain numeric arrays") from None
+        raise ValueError(f"{path}: not a readable weights file ({e})") from None
+
+
+def load(path):
+    """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
+
+    Raises ValueError naming the file and the problem; nothing in the file is executed.
+    """
+    arrays = _read_npz(path)
+    where = os.fspath(path)
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        sizes, activation = [int(n) for n in meta["sizes"]], meta["activation"]
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"{where}: not a weights file written by mlp.py (no valid meta)") from None
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{where}: unknown activation {activation!r} in meta")
+    params = {}
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        for key, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):
+            if key not in arrays:
+                raise ValueError(f"{where}: missing array {key!r}")
+            a = arrays[key]
+            if a.shape != shape or a.dtype.kind != "f":
+                raise ValueError(f"{where}: {key} should be a float array of shape {shape}, "
+                                 f"got {a.dtype} {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{where}: {key} holds NaN or infinite values")
+            params[key] = a
+    return params, meta

@@ -1,0 +1,382 @@
+"""Tests for mlp.py and cli.py: maths against finite differences and hand-computed values,
+file formats against corruption, the CLI's exact behaviour, and real accuracy on MNIST."""
+
+import gzip
+import hashlib
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import cli
+import mlp
+
+HERE = Path(__file__).resolve().parent
+MNIST = HERE / "data" / "mnist"
+runner = CliRunner()
+
+
+def write_idx(path, array, gz=True):
+    """Write a uint8 array as an IDX file (the format's type code 0x08)."""
+    array = np.asarray(array, np.uint8)
+    raw = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    raw += array.tobytes()
+    Path(path).write_bytes(gzip.compress(raw) if gz else raw)
+
+
+def write_dataset(folder, x_train, y_train, x_test, y_test, gz=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for stem, array in zip(mlp.MNIST_FILES.values(), (x_train, y_train, x_test, y_test)):
+        write_idx(folder / (stem + suffix), array, gz)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return mlp.load_mnist(MNIST)
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory, mnist):
+    """A 600/200 slice of real MNIST written as IDX files, for fast CLI runs."""
+    raw = {k: mlp.read_idx(MNIST / (stem + ".gz")) for k, stem in mlp.MNIST_FILES.items()}
+    return write_dataset(tmp_path_factory.mktemp("small"), raw["train_images"][:600],
+                         raw["train_labels"][:600], raw["test_images"][:200], raw["test_labels"][:200])
+
+
+def run(*args):
+    return runner.invoke(cli.app, [str(a) for a in args])
+
+
+# ----------------------------------------------------------------------------- maths
+def numerical_grads(params, x, y, activation, **kw):
+    """Central finite differences of the loss with respect to every parameter entry."""
+    out = {}
+    for k, p in params.items():
+        g = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            for sign in (1, -1):
+                shifted = {**params, k: p.copy()}
+                shifted[k][i] += sign * 1e-5
+                g[i] += sign * mlp.loss(mlp.forward(shifted, x, activation)[0], y, **kw) / 2e-5
+        out[k] = g
+    return out
+
+
+def max_relative_error(a, b):
+    return max(float(np.max(np.abs(a[k] - b[k]) / np.maximum(np.abs(a[k]) + np.abs(b[k]), 1e-8)))
+               for k in a)
+
+
+@pytest.mark.parametrize("activation", list(mlp.ACTIVATIONS))
+@pytest.mark.parametrize("hidden", [[7], [7, 6], [7, 6, 5]])
+def test_grads_match_finite_differences(activation, hidden):
+    rng = np.random.default_rng(1)
+    params = mlp.init([5, *hidden, 4], activation, seed=2, dtype=np.float64)
+    params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in params.items()}  # non-zero biases
+    x, y = rng.standard_normal((8, 5)), rng.integers(0, 4, 8)
+    _, cache = mlp.forward(params, x, activation)
+    analytic = mlp.grads(params, cache, y)
+    assert list(analytic) == list(params)
+    assert all(analytic[k].shape == params[k].shape for k in params)
+    assert max_relative_error(analytic, numerical_grads(params, x, y, activation)) < 1e-6
+
+
+def test_grads_with_label_smoothing_match_finite_differences():
+    rng = np.random.default_rng(3)
+    params = mlp.init([4, 6, 3], "tanh", seed=0, dtype=np.float64)
+    x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)
+    analytic = mlp.grads(params, mlp.forward(params, x, "tanh")[1], y, label_smoothing=0.1)
+    numeric = numerical_grads(params, x, y, "tanh", label_smoothing=0.1)
+    assert max_relative_error(analytic, numeric) < 1e-6
+
+
+def test_loss_hand_computed():
+    logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    expected = (math.log(math.e + math.e**2 + math.e**3) - 1 + math.log(3)) / 2  # y = 0, then 2
+    assert mlp.loss(logits, np.array([0, 2])) == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_is_finite_for_huge_logits_in_float32():
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], np.float32)
+    assert mlp.loss(logits, np.array([0, 1])) == pytest.approx(math.log(2) / 2, abs=2e-3)  # float32 ulp at 1e4 is 1e-3
+    assert mlp.loss(logits, np.array([1, 0])) == pytest.approx((2e4 + 2e4 + math.log(2)) / 2, rel=1e-6)
+
+
+def test_forward_shapes_and_float32_end_to_end():
+    params = mlp.init([784, 32, 16, 10], "relu", seed=0)
+    x, y = np.random.default_rng(0).random((9, 784), dtype=np.float32), np.arange(9) % 10
+    logits, cache = mlp.forward(params, x, "relu")
+    assert logits.shape == (9, 10) and logits.dtype == np.float32
+    g = mlp.grads(params, cache, y)
+    new, state = mlp.update(params, g, {}, lr=0.1, momentum=0.9)
+    assert {a.dtype for d in (g, new, state) for a in d.values()} == {np.dtype(np.float32)}
+
+
+def test_init_is_deterministic_and_scaled():
+    a = mlp.init([784, 512, 10], "relu", seed=7)
+    b = mlp.init([784, 512, 10], "relu", seed=7)
+    c = mlp.init([784, 512, 10], "relu", seed=8)
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+    assert not np.array_equal(a["W1"], c["W1"])
+    assert a["W1"].std() == pytest.approx(math.sqrt(2 / 784), rel=0.02)  # He
+    t = mlp.init([784, 512, 10], "tanh", seed=7, dtype=np.float64)
+    assert t["W1"].dtype == np.float64
+    assert t["W1"].std() == pytest.approx(math.sqrt(2 / (784 + 512)), rel=0.02)  # Glorot
+    assert not a["b1"].any()
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        mlp.init([2, 2], "swish")
+
+
+def test_update_is_sgd_with_momentum_and_pure():
+    params = {"W1": np.array([[1.0]]), "b1": np.array([2.0])}
+    g = {"W1": np.array([[0.5]]), "b1": np.array([-1.0])}
+    snapshot = {k: v.copy() for k, v in params.items()}
+    p1, s1 = mlp.update(params, g, {}, lr=0.1, momentum=0.9)
+    assert p1["W1"][0, 0] == pytest.approx(0.95) and s1["W1"][0, 0] == pytest.approx(0.5)
+    s1_copy = {k: v.copy() for k, v in s1.items()}
+    p2, s2 = mlp.update(p1, g, s1, lr=0.1, momentum=0.9)
+    assert s2["W1"][0, 0] == pytest.approx(0.95)  # v = 0.9 * 0.5 + 0.5
+    assert p2["W1"][0, 0] == pytest.approx(0.95 - 0.095)
+    assert p2["b1"][0] == pytest.approx(2.0 + 0.1 + 0.19)
+    assert all(np.array_equal(params[k], snapshot[k]) for k in params)
+    assert all(np.array_equal(s1[k], s1_copy[k]) for k in s1)
+
+
+def test_forward_and_grads_do_not_mutate_inputs():
+    rng = np.random.default_rng(0)
+    params = mlp.init([6, 5, 3], "sigmoid", seed=0)
+    x, y = rng.random((4, 6), dtype=np.float32), np.array([0, 1, 2, 0])
+    before = {k: v.copy() for k, v in params.items()}, x.copy(), y.copy()
+    _, cache = mlp.forward(params, x, "sigmoid")
+    mlp.grads(params, cache, y)
+    assert all(np.array_equal(params[k], before[0][k]) for k in params)
+    assert np.array_equal(x, before[1]) and np.array_equal(y, before[2])
+
+
+def test_train_covers_every_example_with_a_short_last_batch_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((10, 4), dtype=np.float32), rng.integers(0, 3, 10)
+    params = mlp.init([4, 5, 3], "relu", seed=0)
+    calls = []
+    p1, history = mlp.train(params, x, y, activation="relu", epochs=2, batch_size=4,
+                            on_batch=lambda i, n, l: calls.append((i, n)))
+    assert calls == [(0, 3), (1, 3), (2, 3)] * 2
+    assert [r["epoch"] for r in history] == [1, 2]
+    p2, _ = mlp.train(params, x, y, activation="relu", epochs=2, batch_size=4)
+    p3, _ = mlp.train(params, x, y, activation="relu", epochs=2, batch_size=4, seed=1)
+    assert all(p1[k].tobytes() == p2[k].tobytes() for k in p1)
+    assert not np.array_equal(p1["W1"], p3["W1"])
+
+
+def test_metrics():
+    assert mlp.accuracy([1, 2, 3, 4], np.array([1, 2, 0, 4])) == 0.75
+    m = mlp.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
+    assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+# ----------------------------------------------------------------------------- IDX files
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_round_trip(tmp_path, gz):
+    images = np.random.default_rng(0).integers(0, 256, (5, 3, 4))
+    write_idx(tmp_path / "a", images, gz)
+    back = mlp.read_idx(tmp_path / "a")
+    assert back.dtype == np.uint8 and np.array_equal(back, images)
+
+
+def idx_bytes(array):
+    array = np.asarray(array, np.uint8)
+    return (struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+            + array.tobytes())
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "bad magic number"),
+    (b"\x01\x02\x08\x01" + b"\0" * 8, "bad magic number"),
+    (b"\0\0\x07\x01\0\0\0\x01\x05", "bad magic number"),  # unknown type code
+    (b"\0\0\x08\x03\0\0\0\x02", "truncated IDX header"),
+    (idx_bytes(np.ones((4, 2, 2)))[:-3], "truncated"),
+    (idx_bytes(np.ones((4, 2, 2))) + b"\0", "extra bytes"),
+    (b"\0\0\x08\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" + b"\0" * 16, "truncated"),  # huge lying header
+    (b"\x1f\x8b" + b"garbage" * 10, "cannot read"),
+    (gzip.compress(idx_bytes(np.ones((4, 2, 2))))[:-12], "cannot read"),  # gzip cut short
+])
+def test_idx_corrupt_files_raise_value_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as e:
+        mlp.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+def test_load_mnist_checks_counts_and_folder(tmp_path):
+    folder = write_dataset(tmp_path / "d", np.zeros((3, 2, 2)), np.zeros(2), np.zeros((1, 2, 2)), np.zeros(1))
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        mlp.load_mnist(folder)
+    with pytest.raises(ValueError, match="no such data folder"):
+        mlp.load_mnist(tmp_path / "missing")
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(ValueError, match="missing t10k-labels-idx1-ubyte"):
+        mlp.load_mnist(folder)
+
+
+def test_load_mnist_accepts_other_sizes_and_raw_files(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = write_dataset(tmp_path / "d", rng.integers(0, 256, (20, 8, 6)), rng.integers(0, 3, 20),
+                           rng.integers(0, 256, (4, 8, 6)), rng.integers(0, 3, 4), gz=False)
+    x, y, xt, yt = mlp.load_mnist(folder)
+    assert x.shape == (20, 48) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.dtype == np.int64 and xt.shape == (4, 48)
+
+
+SHA256 = {  # of the decompressed files, from ../shared/mnist/SHA256SUMS
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+
+@pytest.mark.parametrize("stem", list(SHA256))
+def test_shipped_mnist_is_the_canonical_one(stem):
+    data = gzip.decompress((MNIST / (stem + ".gz")).read_bytes())
+    assert hashlib.sha256(data).hexdigest() == SHA256[stem]
+
+
+def test_shipped_mnist_label_counts(mnist):
+    _, y, _, yt = mnist
+    assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(yt).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+# ----------------------------------------------------------------------------- save / load
+def test_save_load_round_trip(tmp_path):
+    params = mlp.init([6, 5, 4, 3], "gelu", seed=0)
+    mlp.save(tmp_path / "w.npz", params, {"activation": "gelu", "note": "x"})
+    back, meta = mlp.load(tmp_path / "w.npz")
+    assert meta["sizes"] == [6, 5, 4, 3] and meta["activation"] == "gelu" and meta["note"] == "x"
+    assert list(back) == list(params)
+    assert all(back[k].tobytes() == params[k].tobytes() and back[k].dtype == params[k].dtype for k in params)
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temp file left behind
+
+
+def test_load_rejects_broken_files(tmp_path):
+    params = mlp.init([3, 2], "relu", seed=0)
+    good = tmp_path / "good.npz"
+    mlp.save(good, params, {"activation": "relu"})
+    cases = {
+        "garbage.npz": (b"not a zip at all", "not an .npz archive"),
+        "truncated.npz": (good.read_bytes()[:100], "not a readable weights file"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            mlp.load(tmp_path / name)
+    meta = json.dumps({"sizes": [3, 2], "activation": "relu"})
+    bad_arrays = {
+        "missing.npz": ({"W1": params["W1"]}, "missing array 'b1'"),
+        "shape.npz": ({"W1": np.zeros((2, 3)), "b1": np.zeros(2)}, r"W1 should be a float array of shape \(3, 2\)"),
+        "nan.npz": ({"W1": np.full((3, 2), np.nan), "b1": np.zeros(2)}, "NaN"),
+        "object.npz": ({"W1": np.array([None] * 6, object).reshape(3, 2), "b1": np.zeros(2)}, "object .pickled. arrays, refused"),
+    }
+    for name, (arrays, message) in bad_arrays.items():
+        np.savez(tmp_path / name, meta=np.array(meta), **arrays)
+        with pytest.raises(ValueError, match=message):
+            mlp.load(tmp_path / name)
+    np.savez(tmp_path / "nometa.npz", **params)
+    with pytest.raises(ValueError, match="no valid meta"):
+        mlp.load(tmp_path / "nometa.npz")
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_expand_variadic_hidden():
+    assert cli.expand_variadic(["train", "relu", "--hidden", "128", "64", "--epochs", "2"]) == \
+        ["train", "relu", "--hidden", "128", "--hidden", "64", "--epochs", "2"]
+    assert cli.expand_variadic(["train", "--hidden", "8", "relu"]) == ["train", "--hidden", "8", "relu"]
+
+
+@pytest.mark.parametrize("spelling", [["--hidden", "16", "8"], ["--hidden", "16", "--hidden", "8"]])
+def test_cli_train_then_eval(tmp_path, small_data, spelling):
+    out = tmp_path / "w.npz"
+    result = run("train", "relu", *spelling, "--epochs", "1", "--data", small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "test acc" in result.stdout and f"weights saved to {out}" in result.stdout
+    assert "epoch 1/1" in result.stderr  # progress on stderr, plain lines when not a terminal
+    params, meta = mlp.load(out)
+    assert meta["sizes"] == [784, 16, 8, 10] and meta["activation"] == "relu"
+    history = json.loads((tmp_path / "w.history.json").read_text())
+    assert [r["epoch"] for r in history] == [1]
+    result = run("eval", out, "--data", small_data, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["n"] == 200
+    x, y = mlp.load_mnist(small_data)[2:]
+    assert report["accuracy"] == pytest.approx(mlp.accuracy(mlp.predict(params, x, "relu"), y))
+    assert f"{100 * report['accuracy']:.2f}%" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "swish"], "'swish' is not one of"),
+    (["train", "relu", "--hidden", "0"], "--hidden"),
+    (["train", "relu", "--hidden", "16", "-4"], "--hidden"),
+    (["train", "relu", "--epochs", "0"], "--epochs"),
+    (["train", "relu", "--batch-size", "0"], "--batch-size"),
+    (["train", "relu", "--lr", "0"], "'--lr': must be greater than 0"),
+    (["train", "relu", "--lr", "-0.1"], "'--lr': must be greater than 0"),
+    (["train", "relu", "--momentum", "1"], "'--momentum': must be in [0, 1)"),
+])
+def test_cli_rejects_bad_options_with_one_line(tmp_path, args, message):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"precious")
+    result = run(*args, "--out", out)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+    assert out.read_bytes() == b"precious"
+
+
+def test_cli_missing_data_folder_and_weights(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"precious")
+    result = run("train", "relu", "--data", tmp_path / "nope", "--out", out)
+    assert result.exit_code == 1 and "no such data folder" in result.stderr
+    assert result.stderr.count("\n") == 1 and out.read_bytes() == b"precious"
+    result = run("eval", tmp_path / "missing.npz", "--data", small_data)
+    assert result.exit_code == 1 and "no such weights file" in result.stderr
+    result = run("eval", out, "--data", small_data)
+    assert result.exit_code == 1 and "not an .npz archive" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    result = run("train", "relu", "--data", small_data, "--out", tmp_path / "no" / "w.npz")
+    assert result.exit_code == 1 and "does not exist" in result.stderr
+
+
+def test_cli_eval_rejects_weights_for_other_data(tmp_path, small_data):
+    rng = np.random.default_rng(0)
+    other = write_dataset(tmp_path / "d", rng.integers(0, 256, (20, 5, 5)), rng.integers(0, 3, 20),
+                          rng.integers(0, 256, (4, 5, 5)), rng.integers(0, 3, 4))
+    mlp.save(tmp_path / "w.npz", mlp.init([784, 4, 10], "relu"), {"activation": "relu"})
+    result = run("eval", tmp_path / "w.npz", "--data", other)
+    assert result.exit_code == 1 and "takes 784 inputs but the data has 25" in result.stderr
+
+
+def test_cli_help_lists_every_option():
+    result = run("train", "--help")
+    assert result.exit_code == 0
+    for option in ("--hidden", "--epochs", "--batch-size", "--lr", "--momentum", "--seed", "--out", "--data"):
+        assert option in result.stdout
+
+
+# ----------------------------------------------------------------------------- real data
+def test_relu_128_64_reaches_95_5_percent_in_two_epochs(mnist):
+    x, y, x_test, y_test = mnist
+    params = mlp.init([784, 128, 64, 10], "relu", seed=0)
+    params, history = mlp.train(params, x, y, activation="relu", epochs=2)
+    test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, "relu")
+    assert test_accuracy >= 0.955, test_accuracy
+    assert history[1]["loss"] < history[0]["loss"]
