@@ -205,15 +205,20 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
                         TextColumn("{task.fields[rate]:,.0f} samples/s"), TimeRemainingColumn(),
                         console=err_console)
     task = progress.add_task("train", total=n_batches, epoch=1, loss=float("nan"), rate=0.0)
-    rows, clock = [], {"start": time.perf_counter()}
+    rows, clock = [], {"start": time.perf_counter(), "drawn": 0.0}
 
     def on_batch(i, n, batch_loss):
+        now = time.perf_counter()
         if i == 0:
-            clock["start"] = time.perf_counter()
-        if i % 8 == 0 or i == n - 1:  # a rich update costs ~20 us: not every batch
+            clock["start"] = now
+        # Redraw from this thread at most 10 times a second: a background refresh thread
+        # would fight OpenBLAS's threads for the two cores and slow training ~10x.
+        if now - clock["drawn"] > 0.1 or i == n - 1:
             done = min((i + 1) * batch_size, len(x))
-            rate = done / max(time.perf_counter() - clock["start"], 1e-9)
-            progress.update(task, completed=i + 1, loss=batch_loss, rate=rate)
+            progress.update(task, completed=i + 1, loss=batch_loss,
+                            rate=done / max(now - clock["start"], 1e-9))
+            live.refresh()
+            clock["drawn"] = now
 
     def on_epoch(record, checkpoint):
         record["test_loss"], record["test_accuracy"] = mlp.evaluate(
@@ -222,7 +227,7 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
         if on_checkpoint:
             on_checkpoint(checkpoint)
         if show_progress:
-            live.update(Group(history_table(rows), progress))
+            live.update(Group(history_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
             err_console.print(epoch_line(record, epochs), highlight=False, soft_wrap=True)
@@ -231,7 +236,7 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
                   on_batch=on_batch if show_progress else None)
     if not show_progress:
         return mlp.train(params, x, y, **kwargs)
-    with Live(Group(progress), console=err_console, transient=True, refresh_per_second=8) as live:
+    with Live(Group(progress), console=err_console, transient=True, auto_refresh=False) as live:
         return mlp.train(params, x, y, **kwargs)
 
 
