@@ -6,9 +6,11 @@
 Presentation only (Typer + rich): every computation is a call into mlp.py.
 """
 
+import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -194,6 +196,37 @@ def epoch_line(r, epochs):
     return "  ".join(parts)
 
 
+def load_resumable(path, recorded):
+    """The checkpoint at `path`, after checking it was made with the same settings."""
+    try:
+        checkpoint, meta = mlp.load_checkpoint(path)
+    except ValueError as e:
+        fail(e)
+    saved = meta.get("settings", {})
+    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items()
+              if saved.get(key) != value]
+    if differ:
+        fail(f"{path} was trained with other settings: {'; '.join(differ)}; repeat the "
+             "interrupted command's options with --resume")
+    return checkpoint
+
+
+def save_interrupted(checkpoint, out, meta):
+    """On Ctrl-C: save the last finished epoch's checkpoint beside `out` and exit with 130."""
+    if checkpoint is None or checkpoint["epoch"] == 0:
+        err_console.print("interrupted before the first epoch finished; nothing was saved", style="yellow")
+        raise typer.Exit(code=130)
+    path = out.with_suffix(".ckpt.npz")
+    mlp.save_checkpoint(path, checkpoint, meta)
+    args = sys.argv[1:]
+    if "--resume" in args:  # already resumed once: drop the old checkpoint's path
+        del args[args.index("--resume"):args.index("--resume") + 2]
+    command = " ".join(["python cli.py", *args]) if args[:1] == ["train"] else "the same train command"
+    err_console.print(f"interrupted: epoch {checkpoint['epoch']} saved to {path}; resume with {command} "
+                      f"--resume {path}", highlight=False, soft_wrap=True, style="yellow")
+    raise typer.Exit(code=130)
+
+
 def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, resume=None,
                  on_checkpoint=None):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
@@ -262,10 +295,11 @@ def train(
     augment: Annotated[Augment, typer.Option(help="Random distortions of training images: none, shift, affine or elastic.")] = Augment.none,
     seed: Annotated[int, typer.Option(min=0, help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = 0,
     dtype: Annotated[DType, typer.Option(help="Floating-point type of weights and data.")] = DType.float32,
-    out: Annotated[Path, typer.Option(help="Where to write the weights (.npz); the history goes beside it as .history.json.", dir_okay=False)] = Path("weights.npz"),
+    out: Annotated[Path, typer.Option(help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.", dir_okay=False)] = Path("weights.npz"),
+    resume: Annotated[Optional[Path], typer.Option(help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
     data: DataOption = DEFAULT_DATA,
 ):
-    """Train an MLP classifier and save its weights."""
+    """Train an MLP classifier and save its weights (Ctrl-C saves a checkpoint to resume from)."""
     check_writable(out)
     if patience and not val:
         fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
@@ -289,18 +323,25 @@ def train(
                     optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
                     label_smoothing=label_smoothing, schedule=schedule.value, warmup=warmup,
                     augment_kind=augment.value, val=validation, patience=patience, seed=seed)
+    recorded = {k: v for k, v in settings.items() if k != "val"} | {
+        "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes}
+    checkpoint = resume and load_resumable(resume, recorded)
     params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
     err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
-                      f"from {data}", highlight=False, soft_wrap=True)
+                      f"from {data}" + (f", resuming after epoch {checkpoint['epoch']}" if checkpoint else ""),
+                      highlight=False, soft_wrap=True)
+    latest = {"checkpoint": checkpoint}
     try:
         params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
-                                       show_progress=err_console.is_terminal)
+                                       show_progress=err_console.is_terminal, resume=checkpoint,
+                                       on_checkpoint=lambda ck: latest.update(checkpoint=ck))
     except FloatingPointError as e:
         fail(f"{e}; nothing was saved")
+    except KeyboardInterrupt:
+        save_interrupted(latest["checkpoint"], out, {"activation": activation.value, "settings": recorded})
     test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value)
-    meta = {"activation": activation.value, "epochs_run": len(history),
-            "test_accuracy": test_accuracy, "test_loss": test_loss,
-            "settings": {k: v for k, v in settings.items() if k != "val"} | {"val": val, "epochs": epochs}}
+    meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
+            "test_loss": test_loss, "settings": recorded | {"epochs": epochs}}
     history_path = out.with_suffix(".history.json")
     try:
         mlp.save(out, params, meta)
@@ -371,6 +412,163 @@ def reproduce(
                   "our defaults: lr 0.05, momentum 0.9, batch 128", highlight=False)
     if json_path:
         write_text_atomic(json_path, json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))
+
+
+# ----------------------------------------------------------------------------- benchmark
+def step_matmuls(sizes, batch_size):
+    """(m, k, n) of the matrix products in one training step: per layer the forward
+    x @ W and the weight gradient x.T @ dz, and for every layer but the first dz @ W.T."""
+    shapes = []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes += [(batch_size, n_in, n_out), (n_in, batch_size, n_out)]
+        if l > 0:
+            shapes.append((batch_size, n_out, n_in))
+    return shapes
+
+
+def time_matmuls(shapes, dtype, repeats=7, min_seconds=0.05):
+    """Median seconds of one pass over `shapes` with NumPy's matmul (allocating, as a step does)."""
+    rng = np.random.default_rng(0)
+    pairs = [(rng.random((m, k), dtype=dtype), rng.random((k, n), dtype=dtype)) for m, k, n in shapes]
+    # the weight gradients read x transposed, as in grads(): same memory layout here
+    pairs = [(np.ascontiguousarray(a.T).T, b) if i % 3 == 1 else (a, b) for i, (a, b) in enumerate(pairs)]
+    loops, samples = 1, []
+    while True:
+        start = time.perf_counter()
+        for _ in range(loops):
+            for a, b in pairs:
+                a @ b
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            samples.append(elapsed / loops)
+            if len(samples) == repeats:
+                return float(np.median(samples))
+        else:
+            loops *= 2
+
+
+@app.command()
+def bench(
+    hidden: Annotated[list[int], typer.Option(min=1, help="Hidden layer sizes, e.g. --hidden 128 64.")] = [128, 64],
+    activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to time; the median is reported.")] = 3,
+    dtype: Annotated[DType, typer.Option(help="Floating-point type of weights and data.")] = DType.float32,
+    limit: Annotated[int, typer.Option(min=0, help="Use only the first N training images (0: all).")] = 0,
+    data: DataOption = DEFAULT_DATA,
+    torch: Annotated[bool, typer.Option("--torch", help="Also time the same network in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers to this JSON file.", dir_okay=False)] = None,
+):
+    """Time the training loop (SGD, no evaluation) and compare it with the matrix-product floor."""
+    if json_path:
+        check_writable(json_path)
+    if torch and importlib.util.find_spec("torch") is None:
+        fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
+    x, y, _, y_test = load_data(data)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    x = x.astype(dtype.value, copy=False)
+    sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
+    params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
+    _, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size)
+    seconds = [r["seconds"] for r in history]
+    median = float(np.median(seconds))
+    shapes = step_matmuls(sizes, batch_size)
+    flops = 2 * sum(m * k * n for m, k, n in shapes) * len(x) / batch_size  # linear in batch rows
+    floor = time_matmuls(shapes, np.dtype(dtype.value)) * len(x) / batch_size
+    result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size,
+              "dtype": dtype.value, "n": len(x), "epochs": epochs, "epoch_seconds": seconds,
+              "epoch_seconds_median": median, "samples_per_second": len(x) / median,
+              "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
+              "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
+              "ratio_to_floor": median / floor, "machine": machine_info()}
+    if torch:
+        result["torch_epoch_seconds"] = torch_epoch_seconds(sizes, activation.value, batch_size, epochs,
+                                                            dtype.value, limit, data)
+        result["torch_epoch_seconds_median"] = float(np.median(result["torch_epoch_seconds"]))
+        result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
+    table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
+                        f"batch {batch_size}, {dtype.value}")
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor"]
+    cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}",
+             f"{flops / median / 1e9:.1f}", f"{floor:.3f}", f"{median / floor:.2f}"]
+    if torch:
+        headers += ["torch s", "x torch"]
+        cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}"]
+    for header in headers:
+        table.add_column(header, justify="right")
+    table.add_row(*cells)
+    console.print(table)
+    console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; floor: NumPy's "
+                  f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
+                  f"{result['machine']['cpu']}, {result['machine']['cores']} cores, NumPy {np.__version__}",
+                  highlight=False)
+    if json_path:
+        write_text_atomic(json_path, json.dumps(result, indent=1))
+
+
+def torch_epoch_seconds(sizes, activation, batch_size, epochs, dtype, limit, data):
+    """Per-epoch seconds of the same loop in PyTorch, run in its own process (its OpenMP
+    threads and NumPy's OpenBLAS threads would fight over the cores in one process)."""
+    args = [sys.executable, __file__, "torch-reference", "--activation", activation,
+            "--batch-size", str(batch_size), "--epochs", str(epochs), "--dtype", dtype,
+            "--limit", str(limit), "--data", str(data), "--hidden", *map(str, sizes[1:-1])]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"the PyTorch reference failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+@app.command("torch-reference", hidden=True)
+def torch_reference(
+    hidden: Annotated[list[int], typer.Option(min=1)] = [128, 64],
+    activation: Annotated[Activation, typer.Option()] = Activation.relu,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    dtype: Annotated[DType, typer.Option()] = DType.float32,
+    limit: Annotated[int, typer.Option(min=0)] = 0,
+    data: DataOption = DEFAULT_DATA,
+):
+    """PyTorch's timing of the same SGD loop (used by bench --torch); prints per-epoch seconds as JSON."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count())
+    x, y, _, y_test = load_data(data)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    x, y = torch.from_numpy(x.astype(dtype.value)), torch.from_numpy(y)
+    layers, fan_in = [], x.shape[1]
+    make_activation = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
+                       "leaky_relu": torch.nn.LeakyReLU, "gelu": lambda: torch.nn.GELU("tanh")}[activation.value]
+    for n in hidden:
+        layers += [torch.nn.Linear(fan_in, n), make_activation()]
+        fan_in = n
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(fan_in, n_classes)).to(getattr(torch, dtype.value))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for idx in torch.randperm(len(x)).split(batch_size):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+    print(json.dumps(seconds))
+
+
+def machine_info():
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
+                if line.startswith("model name")), "unknown CPU")
+    return {"cpu": cpu, "cores": os.cpu_count(), "numpy": np.__version__}
+
+
+def _read_lines(path):
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
 
 
 def main():

@@ -146,14 +146,17 @@ def forward(params, x, activation, dropout=0.0, rng=None):
 
 # ----------------------------------------------------------------------------- loss
 def _logsumexp(z):
-    m = z.max(axis=1, keepdims=True)
-    return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]  # (B,)
+    """log(sum(exp(z), axis=1)) of (B, C) z without overflow: (B,)."""
+    m = z.max(axis=1)
+    e = np.exp(z - m[:, None])
+    return np.log(e.sum(axis=1)) + m
 
 
 def softmax(logits):
     """Row-wise softmax of (B, C) logits, stable for any magnitude."""
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
 def loss(logits, y, label_smoothing=0.0):
@@ -163,12 +166,12 @@ def loss(logits, y, label_smoothing=0.0):
       logits: (B, C). y: (B,) int labels in [0, C).
       label_smoothing: eps; the target is (1 - eps) * onehot(y) + eps / C.
     Returns:
-      a Python float, averaged over the batch.
+      a Python float, averaged over the batch (not over classes).
     """
-    lse = _logsumexp(logits)
-    nll = lse - logits[np.arange(len(y)), y]
+    nll = _logsumexp(logits) - logits[np.arange(len(y)), y]  # -log softmax(z)_y, (B,)
     if label_smoothing:
-        nll = (1 - label_smoothing) * nll + label_smoothing * (lse - logits.mean(axis=1))
+        smooth = _logsumexp(logits) - logits.mean(axis=1)  # -mean_c log softmax(z)_c
+        nll = (1 - label_smoothing) * nll + label_smoothing * smooth
     return float(nll.mean())
 
 
@@ -182,23 +185,36 @@ def grads(params, cache, y, label_smoothing=0.0):
     Returns:
       a dict with exactly the keys and shapes of `params`.
     """
+    return loss_and_grads(params, cache, y, label_smoothing)[1]
+
+
+def loss_and_grads(params, cache, y, label_smoothing=0.0):
+    """(loss, grads) in one pass: the softmax is computed once for both (the training loop's call)."""
     _, df = ACTIVATIONS[cache["activation"]]
-    B = len(y)
-    dz = softmax(cache["logits"])  # d loss / d logits = (softmax - target) / B, fused
+    logits, B = cache["logits"], len(y)
+    rows = np.arange(B)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    dz = np.exp(shifted)
+    total = dz.sum(axis=1)
+    nll = np.log(total) - shifted[rows, y]  # -log softmax(z)_y, stable
+    if label_smoothing:
+        nll = (1 - label_smoothing) * nll + label_smoothing * (np.log(total) - shifted.mean(axis=1))
+    value = float(nll.mean())
+    dz /= total[:, None]  # d loss / d logits = (softmax - target) / B, fused
     if label_smoothing:
         dz -= label_smoothing / dz.shape[1]
-    dz[np.arange(B), y] -= 1 - label_smoothing
+    dz[rows, y] -= 1 - label_smoothing
     dz /= B
     g = {}
     for l in range(n_layers(params), 0, -1):
         g[f"W{l}"] = cache["inputs"][l - 1].T @ dz  # (n_{l-1}, B) @ (B, n_l) -> (n_{l-1}, n_l)
         g[f"b{l}"] = dz.sum(axis=0)
         if l > 1:
-            da = dz @ params[f"W{l}"].T  # (B, n_l) @ (n_l, n_{l-1}) -> (B, n_{l-1})
+            dz = dz @ params[f"W{l}"].T  # (B, n_l) @ (n_l, n_{l-1}) -> (B, n_{l-1}): d loss / d a
             if cache["masks"]:
-                da *= cache["masks"][l - 2]
-            dz = da * df(cache["z"][l - 2], cache["a"][l - 2])
-    return {k: g[k] for k in params}
+                dz *= cache["masks"][l - 2]
+            dz *= df(cache["z"][l - 2], cache["a"][l - 2])  # in place: dz is ours
+    return value, {k: g[k] for k in params}
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -220,10 +236,15 @@ def update(params, grads, state, lr, momentum=0.9, nesterov=False, weight_decay=
         g = grads[k]
         if weight_decay and k[0] == "W":
             g = g + weight_decay * p
-        v = g if k not in state else momentum * state[k] + g
+        if k in state:
+            v = momentum * state[k]
+            v += g  # in place on our own new array: one temporary fewer per step
+        else:
+            v = g
         step = g + momentum * v if nesterov else v
-        new_params[k] = p - lr * step
-        new_state[k] = v
+        new_p = step * -lr
+        new_p += p
+        new_params[k], new_state[k] = new_p, v
     return new_params, new_state
 
 
@@ -410,6 +431,7 @@ def split_validation(x, y, n_val, seed=0):
 
 
 PLATEAU_WAIT, PLATEAU_FACTOR = 2, 0.2  # "plateau": lr *= 0.2 after 2 epochs without a better val
+DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
 def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momentum=0.9,
@@ -434,7 +456,8 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momen
     Returns:
       (params, history): the final (or best-on-validation) params and the list of records.
     Raises:
-      FloatingPointError when the loss stops being finite (learning rate too high).
+      FloatingPointError when a batch loss is NaN or over DIVERGENCE_FACTOR times that of a
+      uniform guess, log(C): the learning rate is too high.
     """
     if schedule == "plateau" and val is None:
         raise ValueError("the plateau schedule watches validation accuracy: give a validation set")
@@ -446,6 +469,8 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momen
     rng.bit_generator.state = ck["rng"]
     shape = image_shape(x.shape[1]) if augment_kind != "none" else None
     n_batches = -(-len(x) // batch_size)
+    n_classes = params[f"W{n_layers(params)}"].shape[1]
+    diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
     for epoch in range(ck["epoch"], epochs):
         start = time.perf_counter()
         rate = scheduled_lr(schedule, lr, epoch, epochs, warmup) * lr_scale
@@ -456,12 +481,12 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momen
                 if shape:
                     xb = augment(xb, shape, augment_kind, rng)
                 logits, cache = forward(params, xb, activation, dropout, rng)
-                batch_loss = loss(logits, yb, label_smoothing)
-                if not math.isfinite(batch_loss):
+                batch_loss, g = loss_and_grads(params, cache, yb, label_smoothing)
+                if not batch_loss < diverged:  # also catches NaN
                     raise FloatingPointError(
-                        f"loss became {batch_loss} at epoch {epoch + 1}, batch {i + 1}: "
-                        f"training diverged; try a lower learning rate (now {rate:g})")
-                g = grads(params, cache, yb, label_smoothing)
+                        f"loss {batch_loss:.4g} at epoch {epoch + 1}, batch {i + 1} (a uniform guess "
+                        f"scores {math.log(n_classes):.3g}): training diverged; try a lower "
+                        f"learning rate than {rate:g}")
                 if clip:
                     g = clip_by_global_norm(g, clip)
                 params, state = step(optimizer, params, g, state, rate, momentum, weight_decay)
@@ -514,6 +539,7 @@ def confusion_matrix(y_true, y_pred, n_classes):
 # IDX (LeCun's MNIST format): 2 zero bytes, a type code, the number of dimensions, one
 # big-endian uint32 per dimension, then the data, big-endian, C order.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_BYTES = 4 << 30
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
                "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 
@@ -550,6 +576,9 @@ def read_idx(path):
                 raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions declared)")
             dims = struct.unpack(f">{ndim}I", dims_bytes)
             expected = math.prod(dims) * dtype.itemsize
+            if expected > MAX_IDX_BYTES:
+                raise ValueError(f"{path}: header {dims} declares {expected} bytes, more than the "
+                                 f"{MAX_IDX_BYTES >> 30} GiB this loader accepts")
             body = _read_at_most(f, expected + 1)
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{path}: cannot read ({e})") from None
@@ -598,13 +627,18 @@ def load_mnist(folder, dtype=np.float32):
 
 # ----------------------------------------------------------------------------- save / load
 def _write_npz_atomic(path, arrays):
-    """np.savez to a temp file beside `path`, fsync, then os.replace: never a half-written file."""
+    """Write arrays as an .npz (a zip of .npy files, as np.savez does) to a temp file beside
+    `path`, fsync it, then os.replace: a failure at any point leaves the old file intact.
+    Entries carry a fixed timestamp, so equal arrays give byte-identical files."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, array in arrays.items():
+                    with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
+                                      force_zip64=True) as entry:
+                        np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -616,8 +650,8 @@ def _write_npz_atomic(path, arrays):
 def save(path, params, meta, extra=None):
     """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically.
 
-    The file is self-describing: meta gets "sizes" and "activation" must be in it, so that
-    `load` needs nothing else.
+    The file is self-describing: meta must name the "activation"; "sizes" and "dtype" are
+    added, so that `load` needs nothing else.
     """
     meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
             "dtype": str(params["W1"].dtype)}
@@ -668,4 +702,66 @@ def load(path):
             if not np.isfinite(a).all():
                 raise ValueError(f"{where}: {key} holds NaN or infinite values")
             params[key] = a
+    unknown = sorted(k for k in arrays if k not in params and not k.startswith("ckpt/"))
+    if unknown:
+        raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")
     return params, meta
+
+
+def _flatten(tree, prefix):
+    """{"a": {"b": array}} -> {"prefix/a/b": array}; ints become 0-d arrays."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}/{key}"))
+        else:
+            flat[f"{prefix}/{key}"] = np.asarray(value)
+    return flat
+
+
+def _unflatten(flat, prefix):
+    tree = {}
+    for name, value in flat.items():
+        if name.startswith(prefix + "/"):
+            *parents, leaf = name[len(prefix) + 1:].split("/")
+            node = tree
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = int(value) if value.ndim == 0 else value
+    return tree
+
+
+def save_checkpoint(path, checkpoint, meta):
+    """Write a `train` checkpoint (params, optimizer state, epoch, RNG state, history, best
+    epoch) atomically; `load_checkpoint` gives it back for train(..., resume=...)."""
+    best = checkpoint["best"]
+    arrays = {**_flatten(checkpoint["state"], "ckpt/state")}
+    if best:
+        arrays.update(_flatten(best["params"], "ckpt/best"))
+    state = {"epoch": checkpoint["epoch"], "history": checkpoint["history"], "rng": checkpoint["rng"],
+             "lr_scale": checkpoint["lr_scale"],
+             "best": best and {k: v for k, v in best.items() if k != "params"}}
+    save(path, checkpoint["params"], {**meta, "checkpoint": state}, arrays)
+
+
+def load_checkpoint(path):
+    """(checkpoint, meta) from `save_checkpoint`, validated like `load`."""
+    params, meta = load(path)
+    where = os.fspath(path)
+    if not isinstance(meta.get("checkpoint"), dict):
+        raise ValueError(f"{where}: a weights file, not a checkpoint (written on Ctrl-C by train)")
+    arrays = _read_npz(path)
+    state, best_params = _unflatten(arrays, "ckpt/state"), _unflatten(arrays, "ckpt/best")
+    for tree in (best_params, state, state.get("m", {}), state.get("v", {})):
+        for key, array in tree.items():
+            if key in params and (array.shape != params[key].shape or not np.isfinite(array).all()):
+                raise ValueError(f"{where}: checkpoint array {key} does not match the weights")
+    try:
+        info = meta["checkpoint"]
+        np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
+        best = info["best"] and {**info["best"], "params": best_params}
+        checkpoint = {"epoch": int(info["epoch"]), "params": params, "state": state, "best": best,
+                      "history": list(info["history"]), "rng": info["rng"], "lr_scale": float(info["lr_scale"])}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
+    return checkpoint, meta

@@ -202,7 +202,8 @@ def idx_bytes(array):
     (b"\0\0\x08\x03\0\0\0\x02", "truncated IDX header"),
     (idx_bytes(np.ones((4, 2, 2)))[:-3], "truncated"),
     (idx_bytes(np.ones((4, 2, 2))) + b"\0", "extra bytes"),
-    (b"\0\0\x08\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" + b"\0" * 16, "truncated"),  # huge lying header
+    (b"\0\0\x08\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" + b"\0" * 16, "4 GiB"),  # absurd header
+    (b"\0\0\x08\x03" + struct.pack(">3I", 60000, 28, 28) + b"\0" * 16, "truncated"),  # lying header
     (b"\x1f\x8b" + b"garbage" * 10, "cannot read"),
     (gzip.compress(idx_bytes(np.ones((4, 2, 2))))[:-12], "cannot read"),  # gzip cut short
 ])
@@ -380,3 +381,174 @@ def test_relu_128_64_reaches_95_5_percent_in_two_epochs(mnist):
     test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, "relu")
     assert test_accuracy >= 0.955, test_accuracy
     assert history[1]["loss"] < history[0]["loss"]
+
+
+# ----------------------------------------------------------------------------- benchmark
+def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
+    result = run("bench", "--hidden", "16", "8", "--epochs", "2", "--data", small_data,
+                 "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["sizes"] == [784, 16, 8, 10] and len(report["epoch_seconds"]) == 2
+    assert report["epoch_seconds_median"] > 0 and report["floor_seconds"] > 0
+    assert report["samples_per_second"] == pytest.approx(600 / report["epoch_seconds_median"])
+    # 2 * (forward + weight gradient per layer, input gradient but the first) per example
+    assert report["matmul_flops_per_epoch"] == 2 * 600 * (3 * (16 * 8 + 8 * 10) + 2 * 784 * 16)
+
+
+# ----------------------------------------------------------------------------- faults
+def interrupt_after(k):
+    def on_epoch(record, checkpoint):
+        if record["epoch"] == k:
+            raise KeyboardInterrupt
+    return on_epoch
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "sgd"},
+    {"optimizer": "adamw", "weight_decay": 1e-3, "dropout": 0.2, "val_size": 100, "patience": 3},
+])
+def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
+    x, y = mnist[0][:1000], mnist[1][:1000]
+    options = dict(options)
+    val_size = options.pop("val_size", 0)
+    val = None
+    if val_size:
+        x, y, xv, yv = mlp.split_validation(x, y, val_size, seed=0)
+        val = (xv, yv)
+    kw = dict(activation="relu", epochs=4, batch_size=64, seed=3, val=val, **options)
+    params = mlp.init([784, 16, 10], "relu", seed=3)
+    full, full_history = mlp.train(params, x, y, **kw)
+    latest = {}
+
+    def on_epoch(record, checkpoint):
+        latest["checkpoint"] = checkpoint
+        interrupt_after(2)(record, checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        mlp.train(params, x, y, **kw | {"on_epoch": on_epoch})
+    mlp.save_checkpoint(tmp_path / "c.npz", latest["checkpoint"], {"activation": "relu"})
+    checkpoint, _ = mlp.load_checkpoint(tmp_path / "c.npz")
+    assert checkpoint["epoch"] == 2
+    resumed, history = mlp.train(params, x, y, **kw | {"resume": checkpoint})
+    assert all(resumed[k].tobytes() == full[k].tobytes() for k in full)
+    assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+
+
+def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
+    import signal
+    import subprocess
+    import sys
+    common = [sys.executable, str(HERE / "cli.py"), "train", "relu", "--hidden", "16",
+              "--data", str(small_data), "--batch-size", "16"]
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"precious")
+    proc = subprocess.Popen(common + ["--epochs", "100000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("epoch 2/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted: epoch" in err and "--resume" in err and "Traceback" not in err
+    assert out.read_bytes() == b"precious"  # the weights file is only written at the end
+    checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
+    epochs = checkpoint["epoch"] + 2
+    result = run(*common[2:], "--epochs", epochs, "--out", out, "--resume", tmp_path / "w.ckpt.npz")
+    assert result.exit_code == 0, result.output
+    result = run(*common[2:], "--epochs", epochs, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
+    result = run(*common[2:], "--epochs", epochs, "--lr", "0.1", "--out", out, "--resume", tmp_path / "w.ckpt.npz")
+    assert result.exit_code == 1 and "trained with other settings: lr 0.05 (now 0.1)" in result.stderr
+
+
+def test_cli_divergence_stops_with_a_clear_message(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"precious")
+    result = run("train", "relu", "--lr", "1e4", "--epochs", "3", "--data", small_data, "--out", out)
+    assert result.exit_code == 1
+    assert "training diverged; try a lower learning rate" in result.stderr
+    assert out.read_bytes() == b"precious" and not (tmp_path / "w.history.json").exists()
+
+
+def test_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "w.npz"
+    mlp.save(path, mlp.init([3, 2], "relu"), {"activation": "relu"})
+    before = path.read_bytes()
+
+    def disk_full(file, array, **kw):
+        file.write(b"partial")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np.lib.format, "write_array", disk_full)
+    with pytest.raises(OSError):
+        mlp.save(path, mlp.init([3, 2], "relu", seed=1), {"activation": "relu"})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+
+
+def test_cli_same_seed_same_bytes_other_seed_other_weights(tmp_path, small_data):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        result = run("train", "tanh", "--epochs", "1", "--seed", seed, "--data", small_data,
+                     "--out", tmp_path / f"{name}.npz")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    assert not np.array_equal(mlp.load(tmp_path / "a.npz")[0]["W1"], mlp.load(tmp_path / "c.npz")[0]["W1"])
+
+
+def test_cli_eval_rejects_labels_outside_the_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    data = write_dataset(tmp_path / "d", rng.integers(0, 256, (20, 2, 2)), rng.integers(0, 3, 20),
+                         rng.integers(0, 256, (4, 2, 2)), np.array([0, 1, 2, 7]))
+    mlp.save(tmp_path / "w.npz", mlp.init([4, 3, 3], "relu"), {"activation": "relu"})
+    result = run("eval", tmp_path / "w.npz", "--data", data)
+    assert result.exit_code == 1 and "3 classes but the data has label 7" in result.stderr
+
+
+def test_load_rejects_unknown_activation_and_extra_arrays(tmp_path):
+    params = mlp.init([3, 2], "relu")
+    np.savez(tmp_path / "a.npz", meta=np.array(json.dumps({"sizes": [3, 2], "activation": "os.system"})), **params)
+    with pytest.raises(ValueError, match="unknown activation 'os.system'"):
+        mlp.load(tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", meta=np.array(json.dumps({"sizes": [3, 2], "activation": "relu"})),
+             W9=np.zeros(1), **params)
+    with pytest.raises(ValueError, match="unexpected arrays"):
+        mlp.load(tmp_path / "b.npz")
+    mlp.save(tmp_path / "w.npz", params, {"activation": "relu"})
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        mlp.load_checkpoint(tmp_path / "w.npz")
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.binary(max_size=24), body=st.binary(max_size=64), gz=st.booleans(),
+       cut=st.integers(0, 200))
+def test_idx_loader_never_fails_other_than_value_error(tmp_path_factory, header, body, gz, cut):
+    raw = header + body
+    data = gzip.compress(raw)[:cut] if gz else raw
+    path = tmp_path_factory.mktemp("fuzz") / "f"
+    path.write_bytes(data)
+    try:
+        array = mlp.read_idx(path)
+    except ValueError as e:
+        assert str(path) in str(e)
+    else:
+        assert array.nbytes == len(raw) - 4 - 4 * raw[3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(dims=st.lists(st.integers(0, 70000), min_size=1, max_size=4), extra=st.integers(-3, 3),
+       code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E]))
+def test_idx_loader_checks_byte_count_against_header(tmp_path_factory, dims, extra, code):
+    itemsize = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}[code]
+    needed = math.prod(dims) * itemsize
+    body = b"\x01" * max(0, min(needed, 4096) + extra)  # lying headers declare far more than we give
+    path = tmp_path_factory.mktemp("fuzz") / "f"
+    path.write_bytes(struct.pack(">BBBB", 0, 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims) + body)
+    if len(body) == needed:
+        assert mlp.read_idx(path).shape == tuple(dims)
+    else:
+        with pytest.raises(ValueError, match="truncated|extra bytes|GiB"):
+            mlp.read_idx(path)
