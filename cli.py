@@ -33,6 +33,7 @@ ORIGINAL = {  # the original work: lr 0.01, batch 128, 10 epochs, momentum 1e-3
     "sigmoid 128": ("sigmoid", [128], 87.25),
     "relu 128-64": ("relu", [128, 64], 96.49),
 }
+DEFAULT_LR = {"sgd": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3}
 ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "epochs": 10}
 
 console = Console()
@@ -281,7 +282,7 @@ def train(
         min=1, help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")] = [128],
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
-    lr: Annotated[float, typer.Option(callback=_positive, help="Learning rate (peak rate with a schedule).")] = 0.05,
+    lr: Annotated[Optional[float], typer.Option(callback=_positive, help="Learning rate (the peak with a schedule); default 0.05 for sgd and nesterov, 0.001 for adam and adamw.", show_default=False)] = None,
     momentum: Annotated[float, typer.Option(callback=_fraction, help="Momentum for sgd and nesterov, in [0, 1).")] = 0.9,
     optimizer: Annotated[Optimizer, typer.Option(help="Optimizer: sgd (with momentum), nesterov, adam or adamw.")] = Optimizer.sgd,
     weight_decay: Annotated[float, typer.Option(callback=_non_negative, help="Weight decay of the weights (not biases): L2 for sgd/nesterov/adam, decoupled for adamw.")] = 0.0,
@@ -301,6 +302,7 @@ def train(
 ):
     """Train an MLP classifier and save its weights (Ctrl-C saves a checkpoint to resume from)."""
     check_writable(out)
+    lr = lr or DEFAULT_LR[optimizer.value]
     if patience and not val:
         fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
     if schedule == Schedule.plateau and not val:

@@ -344,6 +344,16 @@ def _bilinear(images, rows, cols):
     return top * (1 - fr) + bottom * fr
 
 
+def shift_images(images, dr, dc):
+    """(B, H, W) images moved down by dr[i] and right by dc[i] whole pixels, zero filled."""
+    B, H, W = images.shape
+    pad = int(max(np.abs(dr).max(), np.abs(dc).max(), 0))
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)))
+    rows = np.arange(H)[None, :, None] + pad - np.asarray(dr)[:, None, None]
+    cols = np.arange(W)[None, None, :] + pad - np.asarray(dc)[:, None, None]
+    return padded[np.arange(B)[:, None, None], rows, cols]
+
+
 def _gaussian_matrix(n, sigma):
     """(n, n) matrix M such that M @ v smooths v with a Gaussian of std sigma (zero padded)."""
     i = np.arange(n)
@@ -370,11 +380,8 @@ def augment(x, shape, kind, rng, max_shift=2, max_degrees=12, max_scale=0.1, alp
     B, (H, W) = len(x), shape
     images = x.reshape(B, H, W)
     if kind == "shift":
-        dr, dc = rng.integers(-max_shift, max_shift + 1, size=(2, B, 1, 1))
-        padded = np.pad(images, ((0, 0), (max_shift,) * 2, (max_shift,) * 2))
-        rows = np.arange(H)[None, :, None] + max_shift - dr  # content moves by +dr
-        cols = np.arange(W)[None, None, :] + max_shift - dc
-        return padded[np.arange(B)[:, None, None], rows, cols].reshape(B, H * W)
+        dr, dc = rng.integers(-max_shift, max_shift + 1, size=(2, B))
+        return shift_images(images, dr, dc).reshape(B, H * W)
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, size=(B, 1, 1)))
     scale = 1 + rng.uniform(-max_scale, max_scale, size=(B, 1, 1))
     shift_r, shift_c = rng.uniform(-max_shift, max_shift, size=(2, B, 1, 1))
@@ -507,7 +514,7 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momen
                     lr_scale *= PLATEAU_FACTOR
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        ck = {"epoch": epoch + 1, "params": params, "state": state, "history": history,
+        ck = {"epoch": epoch + 1, "params": params, "state": state, "history": list(history),
               "best": best, "rng": rng.bit_generator.state, "lr_scale": lr_scale}
         if on_epoch:
             on_epoch(record, ck)

@@ -552,3 +552,195 @@ def test_idx_loader_checks_byte_count_against_header(tmp_path_factory, dims, ext
     else:
         with pytest.raises(ValueError, match="truncated|extra bytes|GiB"):
             mlp.read_idx(path)
+
+
+# ----------------------------------------------------------------------------- optimizers, regularizers, schedules
+def one_param(value):
+    return {"W1": np.array([[value]]), "b1": np.array([value])}
+
+
+def test_nesterov_step_hand_computed():
+    g = one_param(0.5)
+    p1, s1 = mlp.update(one_param(1.0), g, {}, lr=0.1, momentum=0.9, nesterov=True)
+    assert p1["W1"][0, 0] == pytest.approx(1 - 0.1 * (0.5 + 0.9 * 0.5))  # v = g at first
+    p2, _ = mlp.update(p1, g, s1, lr=0.1, momentum=0.9, nesterov=True)
+    v = 0.9 * 0.5 + 0.5
+    assert p2["W1"][0, 0] == pytest.approx(p1["W1"][0, 0] - 0.1 * (0.5 + 0.9 * v))
+
+
+def test_sgd_weight_decay_is_l2_on_weights_only():
+    p, _ = mlp.update(one_param(2.0), one_param(0.0), {}, lr=0.1, momentum=0.0, weight_decay=0.5)
+    assert p["W1"][0, 0] == pytest.approx(2 - 0.1 * 0.5 * 2) and p["b1"][0] == 2.0
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_two_steps_hand_computed(decoupled):
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+    params, state = one_param(1.0), {}
+    p, m, v = 1.0, 0.0, 0.0
+    for t, g in ((1, 0.5), (2, -0.2)):
+        params, state = mlp.adam(params, one_param(g), state, lr, weight_decay=wd, decoupled=decoupled)
+        g_eff = g if decoupled else g + wd * p  # Adam: L2 in the gradient; AdamW: decoupled
+        m = b1 * m + (1 - b1) * g_eff
+        v = b2 * v + (1 - b2) * g_eff**2
+        step = (m / (1 - b1**t)) / (math.sqrt(v / (1 - b2**t)) + eps)
+        p = p - lr * (step + (wd * p if decoupled else 0))
+        assert params["W1"][0, 0] == pytest.approx(p, rel=1e-12)
+        assert state["step"] == t
+    assert params["b1"][0] != params["W1"][0, 0]  # biases are not decayed
+
+
+@pytest.mark.parametrize("optimizer", mlp.OPTIMIZERS)
+def test_each_optimizer_reaches_the_minimum_of_a_quadratic(optimizer):
+    target = {"W1": np.array([[3.0, -2.0]]), "b1": np.array([0.5, 1.0])}
+    params, state = {k: np.zeros_like(v) for k, v in target.items()}, {}
+    lr = 0.1 if optimizer in ("sgd", "nesterov") else 0.05
+    for _ in range(1000):  # f(p) = |p - target|^2 / 2, gradient p - target
+        g = {k: params[k] - target[k] for k in params}
+        params, state = mlp.step(optimizer, params, g, state, lr)
+    assert all(np.allclose(params[k], target[k], atol=1e-3) for k in params)
+
+
+def test_clip_by_global_norm():
+    g = {"W1": np.array([[3.0]]), "b1": np.array([4.0])}  # norm 5
+    clipped = mlp.clip_by_global_norm(g, 1.0)
+    assert clipped["W1"][0, 0] == pytest.approx(0.6) and clipped["b1"][0] == pytest.approx(0.8)
+    assert mlp.clip_by_global_norm(g, 10.0) is g
+    assert g["W1"][0, 0] == 3.0
+
+
+def test_label_smoothing_loss_hand_computed():
+    logits, eps = np.array([[0.0, math.log(3)]]), 0.1
+    expected = (1 - eps) * (math.log(4) - math.log(3)) + eps * (math.log(4) - math.log(3) / 2)
+    assert mlp.loss(logits, np.array([1]), label_smoothing=eps) == pytest.approx(expected, rel=1e-12)
+
+
+def test_schedules_hand_computed():
+    lrs = lambda name, **kw: [mlp.scheduled_lr(name, 1.0, e, 9, **kw) for e in range(9)]
+    assert lrs("constant") == [1.0] * 9
+    assert lrs("step") == pytest.approx([1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01])
+    cosine = [mlp.scheduled_lr("cosine", 1.0, e, 10, warmup=2) for e in range(10)]
+    assert cosine[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert cosine[6] == pytest.approx(0.5)  # half way through the 8 epochs after warm-up
+    assert all(a > b for a, b in zip(cosine[2:], cosine[3:]))
+
+
+def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 4), dtype=np.float32), rng.integers(0, 2, 64)
+    val = (rng.random((8, 4), dtype=np.float32), np.full(8, 2))  # class 2 is never trained: acc stays 0
+    _, history = mlp.train(mlp.init([4, 5, 3], "relu"), x, y, activation="relu", epochs=6, lr=0.1,
+                           schedule="plateau", val=val)
+    assert [r["lr"] for r in history] == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004])
+
+
+def test_dropout_keeps_the_expected_activation_and_is_seeded():
+    params = mlp.init([6, 50, 3], "relu", seed=0)
+    x = np.repeat(np.random.default_rng(0).random((1, 6), dtype=np.float32), 20000, axis=0)
+    _, plain = mlp.forward(params, x, "relu")
+    _, dropped = mlp.forward(params, x, "relu", dropout=0.3, rng=np.random.default_rng(1))
+    mask = dropped["masks"][0]
+    assert (mask == 0).mean() == pytest.approx(0.3, abs=0.01)
+    assert mask.max() == pytest.approx(1 / 0.7) and mask.dtype == np.float32
+    hidden = dropped["inputs"][1]  # what the next layer sees
+    assert hidden.mean(axis=0) == pytest.approx(plain["inputs"][1][0], rel=0.03, abs=1e-6)
+    again, _ = mlp.forward(params, x[:5], "relu", dropout=0.3, rng=np.random.default_rng(1))
+    assert np.array_equal(again, mlp.forward(params, x[:5], "relu", dropout=0.3, rng=np.random.default_rng(1))[0])
+    assert np.array_equal(mlp.forward(params, x[:5], "relu")[0], plain["logits"][:5])  # eval: no dropout
+
+
+def test_grads_with_dropout_match_finite_differences():
+    rng = np.random.default_rng(5)
+    params = mlp.init([4, 6, 5, 3], "tanh", seed=0, dtype=np.float64)
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    _, cache = mlp.forward(params, x, "tanh", dropout=0.4, rng=np.random.default_rng(9))
+    analytic = mlp.grads(params, cache, y)
+
+    def loss_with_same_masks(p):
+        a = x
+        for l, mask in zip((1, 2), cache["masks"]):
+            a = np.tanh(a @ p[f"W{l}"] + p[f"b{l}"]) * mask
+        return mlp.loss(a @ p["W3"] + p["b3"], y)
+    for k, p in params.items():
+        for i in np.ndindex(p.shape):
+            plus, minus = {**params, k: p.copy()}, {**params, k: p.copy()}
+            plus[k][i] += 1e-5
+            minus[k][i] -= 1e-5
+            numeric = (loss_with_same_masks(plus) - loss_with_same_masks(minus)) / 2e-5
+            assert abs(numeric - analytic[k][i]) <= 1e-6 * max(abs(numeric) + abs(analytic[k][i]), 1e-8)
+
+
+@pytest.mark.parametrize("kind", mlp.AUGMENTATIONS)
+def test_augmentation_keeps_shape_dtype_and_range(kind, mnist):
+    x = mnist[0][:32]
+    out = mlp.augment(x, (28, 28), kind, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert out.min() >= 0 and out.max() <= 1
+    if kind != "none":
+        assert not np.array_equal(out, x)
+        assert np.array_equal(out, mlp.augment(x, (28, 28), kind, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("kind", ["affine", "elastic"])
+def test_zero_distortion_is_the_identity(kind, mnist):
+    x = mnist[0][:8]
+    out = mlp.augment(x, (28, 28), kind, np.random.default_rng(0), max_shift=0, max_degrees=0,
+                      max_scale=0, alpha=0.0)
+    assert np.allclose(out, x, atol=1e-6)
+
+
+def test_shift_moves_the_centre_of_mass_by_the_shift(mnist):
+    images = mnist[0][:6].reshape(6, 28, 28)
+    dr, dc = np.array([2, -2, 1, 0, -1, 2]), np.array([-1, 2, 0, 2, -2, 1])
+    moved = mlp.shift_images(images, dr, dc)
+    rows, cols = np.mgrid[:28, :28]
+
+    def centre(im):
+        return np.array([(im * rows).sum(), (im * cols).sum()]) / im.sum()
+    for i in range(6):  # MNIST digits sit inside a 4-pixel border, so nothing falls off
+        assert centre(moved[i]) - centre(images[i]) == pytest.approx([dr[i], dc[i]], abs=1e-4)
+
+
+def test_validation_split_is_stratified_and_seeded(mnist):
+    x, y = mnist[0], mnist[1]
+    xt, yt, xv, yv = mlp.split_validation(x, y, 6000, seed=0)
+    assert len(yv) == 6000 and len(yt) == 54000
+    assert np.abs(np.bincount(yv) / 6000 - np.bincount(y) / 60000).max() < 0.001
+    assert np.array_equal(mlp.split_validation(x, y, 6000, seed=0)[3], yv)
+
+
+def test_early_stopping_restores_the_best_epoch(mnist):
+    x, y = mnist[0][:3000], mnist[1][:3000]
+    xt, yt, xv, yv = mlp.split_validation(x, y, 500, seed=0)
+    params, history = mlp.train(mlp.init([784, 32, 10], "relu"), xt, yt, activation="relu", epochs=30,
+                                lr=0.5, val=(xv, yv), patience=3)
+    best = max(history, key=lambda r: r["val_accuracy"])
+    assert len(history) < 30 and len(history) == best["epoch"] + 3  # stopped early
+    assert mlp.evaluate(params, xv, yv, "relu")[1] == best["val_accuracy"]
+    assert history[-1]["val_accuracy"] < best["val_accuracy"] or best is not history[-1]
+
+
+def test_short_adamw_beats_short_plain_sgd(mnist):
+    x, y, x_test, y_test = mnist
+    x, y = x[:15000], y[:15000]
+    scores = {}
+    for name, kw in (("sgd", dict(optimizer="sgd", lr=0.05, momentum=0.0)),
+                     ("adamw", dict(optimizer="adamw", lr=1e-3, weight_decay=1e-4))):
+        params, _ = mlp.train(mlp.init([784, 128, 64, 10], "relu"), x, y, activation="relu", epochs=2, **kw)
+        scores[name] = mlp.evaluate(params, x_test, y_test, "relu")[1]
+    assert scores["adamw"] > scores["sgd"] + 0.01, scores
+
+
+def test_cli_train_with_the_new_options_records_validation(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    result = run("train", "relu", "--hidden", "16", "--epochs", "3", "--optimizer", "adamw",
+                 "--weight-decay", "1e-4", "--dropout", "0.1", "--clip", "5", "--label-smoothing", "0.1",
+                 "--schedule", "cosine", "--warmup", "1", "--val", "100", "--patience", "5",
+                 "--augment", "shift", "--data", small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "val acc" in result.stdout
+    history = json.loads((tmp_path / "w.history.json").read_text())
+    assert {"val_loss", "val_accuracy", "lr", "test_accuracy"} <= set(history[0])
+    assert history[0]["lr"] == pytest.approx(0.0005)  # adamw's default 1e-3, warm-up epoch 1 of 2
+    result = run("train", "relu", "--patience", "2", "--data", small_data, "--out", out)
+    assert result.exit_code == 1 and "--patience needs a validation set" in result.stderr
