@@ -6,6 +6,7 @@
 Presentation only (Typer + rich): every computation is a call into mlp.py.
 """
 
+import importlib
 import importlib.util
 import json
 import os
@@ -332,6 +333,8 @@ def train(
     err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
                       f"from {data}" + (f", resuming after epoch {checkpoint['epoch']}" if checkpoint else ""),
                       highlight=False, soft_wrap=True)
+    if err_console.is_terminal:
+        err_console.print(summary_table(params, activation.value))
     latest = {"checkpoint": checkpoint}
     try:
         params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
@@ -355,29 +358,78 @@ def train(
                   f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
 
 
+def load_test_data(folder):
+    try:
+        return mlp.load_mnist(os.fspath(folder), splits=("test",))
+    except ValueError as e:
+        fail(e)
+
+
+def eval_report(params, activation, x, y, n_mistakes=10):
+    """Accuracy, loss, confusion matrix, per-class precision/recall/F1 and confident mistakes."""
+    probabilities = mlp.predict_proba(params, x, activation)
+    n_classes = probabilities.shape[1]
+    confusion = mlp.confusion_matrix(y, probabilities.argmax(axis=1), n_classes)
+    precision, recall, f1 = mlp.precision_recall_f1(confusion)
+    test_loss, test_accuracy = mlp.evaluate(params, x, y, activation)
+    mistakes = mlp.confident_mistakes(probabilities, y, n_mistakes)
+    return {"accuracy": test_accuracy, "loss": test_loss, "n": len(y), "confusion": confusion.tolist(),
+            "per_class": [{"class": c, "precision": precision[c], "recall": recall[c], "f1": f1[c],
+                           "support": int(confusion[c].sum())} for c in range(n_classes)],
+            "mistakes": [{"index": int(i), "true": int(y[i]), "predicted": int(probabilities[i].argmax()),
+                          "confidence": float(probabilities[i].max())} for i in mistakes]}
+
+
+def confusion_table(confusion):
+    table = Table(title="Confusion matrix (rows: true, columns: predicted)")
+    table.add_column("", justify="right", style="bold")
+    for c in range(len(confusion)):
+        table.add_column(str(c), justify="right")
+    for t, row in enumerate(confusion):
+        table.add_row(str(t), *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]")
+                                for p, n in enumerate(row)))
+    return table
+
+
 @app.command("eval")
 def evaluate(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
     data: DataOption = DEFAULT_DATA,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the result to this JSON file.", dir_okay=False)] = None,
+    mistakes: Annotated[int, typer.Option(min=0, help="How many of the most confident mistakes to list.")] = 10,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the report to this JSON file (accuracy as a fraction).", dir_okay=False)] = None,
 ):
-    """Score saved weights on the test set: accuracy and mean cross-entropy."""
+    """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class
+    precision/recall/F1 and the most confident mistakes."""
     if json_path:
         check_writable(json_path)
     if not weights.is_file():
         fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
-    _, _, x_test, y_test = load_data(data)
+    x_test, y_test = load_test_data(data)
     params, meta = load_weights(weights, x_test, y_test)
-    test_loss, test_accuracy = mlp.evaluate(params, x_test.astype(params["W1"].dtype, copy=False),
-                                            y_test, meta["activation"])
+    report = eval_report(params, meta["activation"], x_test.astype(params["W1"].dtype, copy=False),
+                         y_test, mistakes)
     table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
-    table.add_row(percent(test_accuracy), f"{test_loss:.4f}", str(len(y_test)))
+    table.add_row(percent(report["accuracy"]), f"{report['loss']:.4f}", str(report["n"]))
     console.print(table)
+    console.print(confusion_table(report["confusion"]))
+    per_class = Table(title="Per class")
+    for header in ("class", "precision", "recall", "F1", "images"):
+        per_class.add_column(header, justify="right")
+    for r in report["per_class"]:
+        per_class.add_row(str(r["class"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
+                          str(r["support"]))
+    console.print(per_class)
+    if report["mistakes"]:
+        wrong = Table(title="Most confident mistakes")
+        for header in ("index", "true", "predicted", "confidence"):
+            wrong.add_column(header, justify="right")
+        for m in report["mistakes"]:
+            wrong.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]), percent(m["confidence"]))
+        console.print(wrong)
     if json_path:
-        write_text_atomic(json_path, json.dumps(
-            {"accuracy": test_accuracy, "loss": test_loss, "n": len(y_test)}, indent=1))
+        write_text_atomic(json_path, json.dumps(report, indent=1))
 
 
 @app.command()
@@ -414,6 +466,319 @@ def reproduce(
                   "our defaults: lr 0.05, momentum 0.9, batch 128", highlight=False)
     if json_path:
         write_text_atomic(json_path, json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))
+
+
+# ----------------------------------------------------------------------------- model summary
+def summary_table(params, activation, title="Model"):
+    """Keras-style summary: one row per layer with its shapes and parameter count."""
+    table = Table(title=title)
+    for header, justify in (("layer", "left"), ("weights", "right"), ("bias", "right"),
+                            ("activation", "left"), ("parameters", "right")):
+        table.add_column(header, justify=justify)
+    L = mlp.n_layers(params)
+    for l in range(1, L + 1):
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        table.add_row(f"dense {l}", " x ".join(map(str, W.shape)), str(b.shape[0]),
+                      activation if l < L else "softmax (in the loss)", f"{W.size + b.size:,}")
+    table.add_section()
+    table.add_row("total", "", "", "", f"{sum(p.size for p in params.values()):,}")
+    return table
+
+
+@app.command()
+def summary(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
+):
+    """Show a model's layers, shapes, activation and parameter counts."""
+    if not weights.is_file():
+        fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
+    params, meta = load_weights(weights)
+    console.print(summary_table(params, meta["activation"], title=f"{weights}"))
+    if "test_accuracy" in meta:
+        console.print(f"test accuracy when saved: {percent(meta['test_accuracy'])}", highlight=False)
+
+
+# ----------------------------------------------------------------------------- predict
+def require(module, extra):
+    """Import an optional dependency, or fail with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        fail(f"this command needs {module.split('.')[0]}: pip install -e '.[{extra}]' "
+             f"(or pip install {'pillow' if extra == 'image' else 'matplotlib'})")
+
+
+def load_digit(path):
+    """An image file as a (784,) float32 MNIST-style digit: grey, ink bright on black, cropped
+    to the ink, fitted into 20x20 and centred by centre of mass in 28x28."""
+    Image = require("PIL.Image", "image")
+    try:
+        with Image.open(path) as im:
+            grey = np.asarray(im.convert("L"), np.float32) / 255
+    except (OSError, ValueError) as e:
+        fail(f"{path}: not a readable image ({e})")
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    ink = 1 - grey if border.mean() > 0.5 else grey  # MNIST: light ink on a dark background
+    background = np.median(1 - border if border.mean() > 0.5 else border)
+    ink = np.clip(ink - background, 0, None)
+    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
+    if len(rows) == 0:
+        fail(f"{path}: the image is blank; draw a digit on a plain background")
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = 20 / max(ink.shape)
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    fitted = np.asarray(Image.fromarray(ink / ink.max()).resize(size, Image.LANCZOS), np.float32)
+    return np.clip(mlp.centre_in_frame(fitted, 28), 0, 1).reshape(784)
+
+
+def digit_art(image):
+    """A 28x28 image as rich Text of half blocks: each character shows two pixels in grey."""
+    from rich.text import Text
+    grey = (np.clip(image.reshape(28, 28), 0, 1) * 255).astype(int)
+    text = Text()
+    for top, bottom in zip(grey[0::2], grey[1::2]):
+        for a, b in zip(top, bottom):
+            text.append("▀", style=f"rgb({a},{a},{a}) on rgb({b},{b},{b})")
+        text.append("\n")
+    return text
+
+
+def probability_bars(probabilities, k, width=30):
+    table = Table(title=f"Top {k}", show_header=True)
+    table.add_column("digit", justify="right")
+    table.add_column("probability", justify="right")
+    table.add_column("")
+    for c in np.argsort(-probabilities, kind="stable")[:k]:
+        table.add_row(str(c), percent(probabilities[c]), "█" * max(1, round(width * probabilities[c])))
+    return table
+
+
+@app.command()
+def predict(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
+    image: Annotated[Optional[Path], typer.Argument(help="A PNG/JPG of one digit (any size, dark or light background); needs Pillow.", dir_okay=False)] = None,
+    index: Annotated[Optional[int], typer.Option(min=0, help="Predict the N-th test image instead of a file.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
+    data: DataOption = DEFAULT_DATA,
+):
+    """Classify one digit and show it, with the top probabilities as bars."""
+    if (image is None) == (index is None):
+        fail("give either an IMAGE file or --index N (one test image)", code=2)
+    if not weights.is_file():
+        fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
+    params, meta = load_weights(weights)
+    label = None
+    if index is not None:
+        x_test, y_test = load_test_data(data)
+        if index >= len(x_test):
+            fail(f"--index {index} is out of range: the test set has {len(x_test)} images (0 to {len(x_test) - 1})")
+        x, label = x_test[index], int(y_test[index])
+    else:
+        if not image.is_file():
+            fail(f"{image}: no such image file")
+        x = load_digit(image)
+    if x.shape[0] != params["W1"].shape[0]:
+        fail(f"{weights}: the network takes {params['W1'].shape[0]} inputs, the image has {x.shape[0]} pixels")
+    probabilities = mlp.predict_proba(params, x[None].astype(params["W1"].dtype), meta["activation"])[0]
+    guess = int(probabilities.argmax())
+    if x.shape[0] == 784:
+        console.print(digit_art(x))
+    verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is a {label})")
+    console.print(f"prediction: {guess}{verdict}", highlight=False)
+    console.print(probability_bars(probabilities, min(top, len(probabilities))))
+
+
+# ----------------------------------------------------------------------------- plots (matplotlib)
+plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.[plot]').")
+app.add_typer(plot_app, name="plot")
+ASSETS = Path(__file__).resolve().parent / "assets"
+ORIGINAL_MODELS = {"model-1": ("tanh", [128]), "model-2": ("sigmoid", [128]), "model-3": ("relu", [128, 64])}
+
+
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend, or a one-line error saying how to install it."""
+    matplotlib = require("matplotlib", "plot")
+    matplotlib.use("Agg")
+    return importlib.import_module("matplotlib.pyplot")
+
+
+def save_figure(fig, path):
+    check_writable(path)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    pyplot().close(fig)
+    console.print(f"wrote {path}", highlight=False)
+
+
+def digit_grid(images, captions, columns, title):
+    plt = pyplot()
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.05, rows * 1.25 + 0.4))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, image, caption in zip(np.ravel(axes), images, captions):
+        ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(caption, fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+@plot_app.command("samples")
+def plot_samples(
+    n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
+    data: DataOption = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "mnist.png",
+):
+    """A grid of MNIST test digits with their labels."""
+    pyplot()
+    x, y = load_test_data(data)
+    save_figure(digit_grid(x[:n], [str(v) for v in y[:n]], 10, f"The first {n} MNIST test digits"), out)
+
+
+@plot_app.command("curves")
+def plot_curves(
+    history: Annotated[Path, typer.Argument(help="History file written by train (.history.json).", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "curves.png",
+):
+    """Training curves: loss and accuracy per epoch."""
+    plt = pyplot()
+    try:
+        records = json.loads(history.read_text())
+        epochs = [r["epoch"] for r in records]
+    except (ValueError, KeyError, TypeError):
+        fail(f"{history}: not a history file written by train")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for key, label in (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test")):
+        if key in records[0]:
+            left.plot(epochs, [r[key] for r in records], marker=".", label=label)
+    for key, label in (("accuracy", "train (running)"), ("val_accuracy", "validation"), ("test_accuracy", "test")):
+        if key in records[0]:
+            right.plot(epochs, [100 * r[key] for r in records], marker=".", label=label)
+    left.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="Loss")
+    right.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    save_figure(fig, out)
+
+
+@plot_app.command("confusion")
+def plot_confusion(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    data: DataOption = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "confusion.png",
+):
+    """The test-set confusion matrix as a heat map."""
+    plt = pyplot()
+    x, y = load_test_data(data)
+    params, meta = load_weights(weights, x, y)
+    confusion = np.array(eval_report(params, meta["activation"], x, y, 0)["confusion"])
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    shown = ax.imshow(np.log1p(confusion), cmap="Blues")
+    for (t, p), n in np.ndenumerate(confusion):
+        ax.text(p, t, str(n), ha="center", va="center", fontsize=8,
+                color="white" if n > confusion.max() / 4 else "black")
+    ax.set(xticks=range(len(confusion)), yticks=range(len(confusion)), xlabel="predicted", ylabel="true",
+           title=f"Confusion matrix, {percent(np.trace(confusion) / confusion.sum())} correct")
+    fig.colorbar(shown, ax=ax, label="log(1 + count)")
+    save_figure(fig, out)
+
+
+@plot_app.command("mistakes")
+def plot_mistakes(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
+    data: DataOption = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "mistakes.png",
+):
+    """The most confident mistakes on the test set, with true and predicted labels."""
+    pyplot()
+    x, y = load_test_data(data)
+    params, meta = load_weights(weights, x, y)
+    mistakes = eval_report(params, meta["activation"], x, y, n)["mistakes"]
+    captions = [f"{m['true']}→{m['predicted']} {100 * m['confidence']:.0f}%" for m in mistakes]
+    fig = digit_grid(x[[m["index"] for m in mistakes]], captions, 10,
+                     "Most confident mistakes (true→predicted, confidence)")
+    save_figure(fig, out)
+
+
+@plot_app.command("weights")
+def plot_weights(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 64,
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "weights.png",
+):
+    """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
+    plt = pyplot()
+    params, _ = load_weights(weights)
+    W = params["W1"]
+    if W.shape[0] != 784:
+        fail(f"{weights}: the first layer takes {W.shape[0]} inputs, not 28x28 images")
+    n = min(n, W.shape[1])
+    columns = 16 if n >= 16 else n
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.7, rows * 0.7 + 0.4))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for unit, ax in zip(range(n), np.ravel(axes)):
+        w = W[:, unit].reshape(28, 28)
+        ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max())
+    fig.suptitle(f"First-layer weights of {n} hidden units")
+    save_figure(fig, out)
+
+
+def draw_architecture(sizes, activation, title):
+    """Layers as columns of units (at most 10 drawn, the rest elided), sizes and activations labelled."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2.2 * len(sizes) + 1, 4.6))
+    shown = [min(n, 10) for n in sizes]
+    ys = [np.linspace(-1, 1, k) * (k - 1) / 9 for k in shown]
+    for l in range(len(sizes) - 1):
+        for a in ys[l]:
+            for b in ys[l + 1]:
+                ax.plot([l, l + 1], [a, b], color="0.8", lw=0.5, zorder=1)
+    names = ["input"] + [f"hidden {i}" for i in range(1, len(sizes) - 1)] + ["output"]
+    acts = ["pixels"] + [activation] * (len(sizes) - 2) + ["softmax"]
+    colors = ["#9ecae1"] + ["#fdae6b"] * (len(sizes) - 2) + ["#a1d99b"]
+    for l, (n, y) in enumerate(zip(sizes, ys)):
+        ax.scatter([l] * len(y), y, s=140, color=colors[l], edgecolor="0.3", zorder=2)
+        if n > len(y):
+            ax.text(l, 0, "⋮", ha="center", va="center", fontsize=16, zorder=3,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=0))
+        ax.text(l, 1.25, f"{names[l]}\n{n} units", ha="center", va="bottom", fontsize=10)
+        ax.text(l, -1.25, acts[l], ha="center", va="top", fontsize=10, style="italic")
+    ax.set(xlim=(-0.6, len(sizes) - 0.4), ylim=(-1.7, 1.8), title=title)
+    ax.axis("off")
+    return fig
+
+
+@plot_app.command("architecture")
+def plot_architecture(
+    out_dir: Annotated[Path, typer.Option(help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)] = ASSETS,
+):
+    """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
+    pyplot()
+    for name, (activation, hidden) in ORIGINAL_MODELS.items():
+        sizes = [784, *hidden, 10]
+        title = f"{name}: {'-'.join(map(str, sizes))}, {activation}"
+        save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png")
+
+
+@plot_app.command("all")
+def plot_all(
+    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    data: DataOption = DEFAULT_DATA,
+    out_dir: Annotated[Path, typer.Option(help="Folder for every picture.", file_okay=False)] = ASSETS,
+):
+    """Every picture of the README, from one weights file and the history beside it."""
+    history = weights.with_suffix(".history.json")
+    if not history.is_file():
+        fail(f"{history}: no history beside the weights; train writes it")
+    plot_samples(40, data, out_dir / "mnist.png")
+    plot_architecture(out_dir)
+    plot_curves(history, out_dir / "curves.png")
+    plot_confusion(weights, data, out_dir / "confusion.png")
+    plot_mistakes(weights, 30, data, out_dir / "mistakes.png")
+    plot_weights(weights, 64, out_dir / "weights.png")
 
 
 # ----------------------------------------------------------------------------- benchmark

@@ -354,6 +354,25 @@ def shift_images(images, dr, dc):
     return padded[np.arange(B)[:, None, None], rows, cols]
 
 
+def centre_in_frame(image, size=28):
+    """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
+    mass lands on the frame's centre, as MNIST digits are framed (LeCun et al. 1998)."""
+    h, w = image.shape
+    frame = np.zeros((size, size), image.dtype)
+    top, left = (size - h) // 2, (size - w) // 2
+    frame[top:top + h, left:left + w] = image
+    rows, cols = np.indices(frame.shape)
+    mass = frame.sum()
+    if mass == 0:
+        return frame
+    dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
+    dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
+    limit = size - max(h, w)  # never push ink out of the frame
+    dr = int(np.clip(dr, -top, size - h - top)) if limit else 0
+    dc = int(np.clip(dc, -left, size - w - left)) if limit else 0
+    return shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
+
+
 def _gaussian_matrix(n, sigma):
     """(n, n) matrix M such that M @ v smooths v with a Gaussian of std sigma (zero padded)."""
     i = np.arange(n)
@@ -524,10 +543,15 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momen
 
 
 # ----------------------------------------------------------------------------- metrics
+def predict_proba(params, x, activation, batch_size=2000):
+    """(N, C) class probabilities (softmax of the logits), in chunks to bound memory."""
+    return np.concatenate([softmax(forward(params, x[i:i + batch_size], activation)[0])
+                           for i in range(0, len(x), batch_size)])
+
+
 def predict(params, x, activation):
     """(N,) predicted class of each row of x."""
-    return np.concatenate([forward(params, x[i:i + 2000], activation)[0].argmax(axis=1)
-                           for i in range(0, len(x), 2000)])
+    return predict_proba(params, x, activation).argmax(axis=1)
 
 
 def accuracy(y_pred, y_true):
@@ -540,6 +564,24 @@ def confusion_matrix(y_true, y_pred, n_classes):
     m = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(m, (y_true, y_pred), 1)
     return m
+
+
+def precision_recall_f1(confusion):
+    """Per-class (precision, recall, f1), each (C,), from a confusion matrix; 0 where undefined."""
+    tp = np.diag(confusion).astype(float)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(tp), where=total > 0)
+    return precision, recall, f1
+
+
+def confident_mistakes(probabilities, y_true, k=10):
+    """Indices of the k wrong predictions made with the highest probability, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
 
 
 # ----------------------------------------------------------------------------- data (IDX)
@@ -602,8 +644,9 @@ def _find_idx(folder, stem):
     raise ValueError(f"{folder}: missing {stem}.gz (or {stem}); expected the four MNIST IDX files")
 
 
-def load_mnist(folder, dtype=np.float32):
-    """The four MNIST-layout IDX files of `folder` as (x_train, y_train, x_test, y_test).
+def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
+    """The four MNIST-layout IDX files of `folder` as (x_train, y_train, x_test, y_test)
+    (or only the pairs of `splits`, e.g. splits=("test",) gives (x_test, y_test)).
 
     Images become (N, rows * cols) arrays of `dtype` scaled to [0, 1] (uint8 data is divided
     by 255); labels become (N,) int64. Any dataset with these file names works
@@ -611,9 +654,10 @@ def load_mnist(folder, dtype=np.float32):
     """
     if not os.path.isdir(folder):
         raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files)")
-    arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()}
+    arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()
+              if key.split("_")[0] in splits}
     out = []
-    for split in ("train", "test"):
+    for split in splits:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         where = os.path.join(folder, MNIST_FILES[f"{split}_images"])
         if images.ndim < 2 or labels.ndim != 1:
@@ -627,7 +671,7 @@ def load_mnist(folder, dtype=np.float32):
         if images.dtype == np.uint8:
             x *= np.asarray(1 / 255, dtype)
         out += [x, labels.astype(np.int64)]
-    if out[0].shape[1] != out[2].shape[1]:
+    if len(out) == 4 and out[0].shape[1] != out[2].shape[1]:
         raise ValueError(f"{folder}: train images have {out[0].shape[1]} pixels, test images {out[2].shape[1]}")
     return tuple(out)
 

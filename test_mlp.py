@@ -744,3 +744,121 @@ def test_cli_train_with_the_new_options_records_validation(tmp_path, small_data)
     assert history[0]["lr"] == pytest.approx(0.0005)  # adamw's default 1e-3, warm-up epoch 1 of 2
     result = run("train", "relu", "--patience", "2", "--data", small_data, "--out", out)
     assert result.exit_code == 1 and "--patience needs a validation set" in result.stderr
+
+
+# ----------------------------------------------------------------------------- see what the network does
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_data):
+    """Weights and history of a small model trained through the CLI on the small data."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = run("train", "relu", "--hidden", "32", "--epochs", "3", "--data", small_data,
+                 "--out", folder / "w.npz")
+    assert result.exit_code == 0, result.output
+    return folder / "w.npz"
+
+
+def draw_digit(size=(90, 120), box=(10, 60, 30, 70), light_background=True):
+    """A synthetic "1"-like bar plus a blob, off-centre, as a grey PIL image."""
+    Image = pytest.importorskip("PIL.Image")
+    canvas = np.zeros(size, np.float32)
+    top, bottom, left, right = box
+    canvas[top:bottom, left:right] = 1.0
+    canvas[bottom - 8:bottom, left - 10:right + 10] = 1.0  # a foot, so the mass is not symmetric
+    grey = 1 - canvas if light_background else canvas
+    return Image.fromarray((grey * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_image_preprocessing_centres_the_digit_mnist_style(tmp_path, light):
+    draw_digit(light_background=light).save(tmp_path / "digit.png")
+    x = cli.load_digit(tmp_path / "digit.png").reshape(28, 28)
+    rows, cols = np.indices(x.shape)
+    assert (x * rows).sum() / x.sum() == pytest.approx(13.5, abs=0.6)
+    assert (x * cols).sum() / x.sum() == pytest.approx(13.5, abs=0.6)
+    ink_rows, ink_cols = np.nonzero(x > 0.05)
+    assert ink_rows.max() - ink_rows.min() + 1 <= 21 and ink_cols.max() - ink_cols.min() + 1 <= 21
+    assert x.max() == pytest.approx(1.0, abs=0.05) and x[0].max() == 0  # ink bright, border dark
+
+
+def test_inverted_input_gives_the_same_digit(tmp_path):
+    draw_digit(light_background=True).save(tmp_path / "light.png")
+    draw_digit(light_background=False).save(tmp_path / "dark.png")
+    assert np.allclose(cli.load_digit(tmp_path / "light.png"), cli.load_digit(tmp_path / "dark.png"), atol=1e-6)
+
+
+def test_predict_a_real_test_image_matches_mlp(trained, small_data, tmp_path):
+    params, meta = mlp.load(trained)
+    x, y = mlp.load_mnist(small_data, splits=("test",))
+    expected = int(mlp.predict(params, x[7:8], "relu")[0])
+    result = run("predict", trained, "--index", 7, "--data", small_data)
+    assert result.exit_code == 0, result.output
+    assert f"prediction: {expected}" in result.stdout and "▀" in result.stdout
+    pytest.importorskip("PIL")
+    from PIL import Image
+    Image.fromarray((x[7].reshape(28, 28) * 255).astype(np.uint8)).save(tmp_path / "seven.png")
+    result = run("predict", trained, tmp_path / "seven.png")
+    assert result.exit_code == 0 and "prediction: " in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--index", "200"], "--index 200 is out of range: the test set has 200 images"),
+    (["missing.png"], "no such image file"),
+    ([], "give either an IMAGE file or --index N"),
+])
+def test_predict_bad_input(trained, small_data, tmp_path, args, message):
+    args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
+    result = run("predict", trained, *args, "--data", small_data)
+    assert result.exit_code != 0 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_predict_unreadable_image(trained, tmp_path):
+    pytest.importorskip("PIL")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
+    result = run("predict", trained, tmp_path / "bad.png")
+    assert result.exit_code == 1 and "not a readable image" in result.stderr
+
+
+def test_eval_report_agrees_with_mlp(trained, small_data, tmp_path):
+    result = run("eval", trained, "--data", small_data, "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "Confusion matrix" in result.stdout and "Most confident mistakes" in result.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    params, _ = mlp.load(trained)
+    x, y = mlp.load_mnist(small_data, splits=("test",))
+    predicted = mlp.predict(params, x, "relu")
+    confusion = np.array(report["confusion"])
+    assert confusion.sum(axis=1).tolist() == np.bincount(y, minlength=10).tolist()
+    assert np.array_equal(confusion, mlp.confusion_matrix(y, predicted, 10))
+    assert report["accuracy"] == mlp.accuracy(predicted, y)
+    recall_3 = (predicted[y == 3] == 3).mean()
+    assert report["per_class"][3]["recall"] == pytest.approx(recall_3)
+    for m in report["mistakes"]:
+        assert y[m["index"]] == m["true"] != m["predicted"] == predicted[m["index"]]
+    confidences = [m["confidence"] for m in report["mistakes"]]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_summary_lists_layers_and_parameter_counts(trained):
+    result = run("summary", trained)
+    assert result.exit_code == 0
+    assert "784 x 32" in result.stdout and f"{784 * 32 + 32 + 32 * 10 + 10:,}" in result.stdout
+    result = run("summary", trained.parent / "nope.npz")
+    assert result.exit_code == 1 and "no such weights file" in result.stderr
+
+
+def test_plots_write_pngs(trained, small_data, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    for name in ("mnist", "model-1", "model-2", "model-3", "curves", "confusion", "mistakes", "weights"):
+        png = (tmp_path / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
+
+
+def test_plot_without_matplotlib_says_how_to_install(trained, tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    result = run("plot", "weights", trained, "--out", tmp_path / "w.png")
+    assert result.exit_code == 1 and "pip install -e '.[plot]'" in result.stderr
+    assert not (tmp_path / "w.png").exists()
