@@ -398,8 +398,7 @@ def evaluate(
     mistakes: Annotated[int, typer.Option(min=0, help="How many of the most confident mistakes to list.")] = 10,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the report to this JSON file (accuracy as a fraction).", dir_okay=False)] = None,
 ):
-    """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class
-    precision/recall/F1 and the most confident mistakes."""
+    """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         check_writable(json_path)
     if not weights.is_file():
@@ -589,7 +588,7 @@ def predict(
 
 
 # ----------------------------------------------------------------------------- plots (matplotlib)
-plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.[plot]').")
+plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.\\[plot]').")
 app.add_typer(plot_app, name="plot")
 ASSETS = Path(__file__).resolve().parent / "assets"
 ORIGINAL_MODELS = {"model-1": ("tanh", [128]), "model-2": ("sigmoid", [128]), "model-3": ("relu", [128, 64])}
@@ -616,7 +615,7 @@ def digit_grid(images, captions, columns, title):
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, image, caption in zip(np.ravel(axes), images, captions):
-        ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     return fig
@@ -695,7 +694,7 @@ def plot_mistakes(
     x, y = load_test_data(data)
     params, meta = load_weights(weights, x, y)
     mistakes = eval_report(params, meta["activation"], x, y, n)["mistakes"]
-    captions = [f"{m['true']}→{m['predicted']} {100 * m['confidence']:.0f}%" for m in mistakes]
+    captions = [f"{m['true']}→{m['predicted']} {100 * m['confidence']:.1f}%" for m in mistakes]
     fig = digit_grid(x[[m["index"] for m in mistakes]], captions, 10,
                      "Most confident mistakes (true→predicted, confidence)")
     save_figure(fig, out)
@@ -704,7 +703,7 @@ def plot_mistakes(
 @plot_app.command("weights")
 def plot_weights(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
-    n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 64,
+    n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
     out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "weights.png",
 ):
     """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
@@ -714,14 +713,14 @@ def plot_weights(
     if W.shape[0] != 784:
         fail(f"{weights}: the first layer takes {W.shape[0]} inputs, not 28x28 images")
     n = min(n, W.shape[1])
-    columns = 16 if n >= 16 else n
+    columns = 12 if n >= 12 else n
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.7, rows * 0.7 + 0.4))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.6 + 0.4))
     for ax in np.ravel(axes):
         ax.axis("off")
     for unit, ax in zip(range(n), np.ravel(axes)):
         w = W[:, unit].reshape(28, 28)
-        ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max())
+        ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max(), interpolation="nearest")
     fig.suptitle(f"First-layer weights of {n} hidden units")
     save_figure(fig, out)
 
@@ -778,7 +777,7 @@ def plot_all(
     plot_curves(history, out_dir / "curves.png")
     plot_confusion(weights, data, out_dir / "confusion.png")
     plot_mistakes(weights, 30, data, out_dir / "mistakes.png")
-    plot_weights(weights, 64, out_dir / "weights.png")
+    plot_weights(weights, 48, out_dir / "weights.png")
 
 
 # ----------------------------------------------------------------------------- benchmark
