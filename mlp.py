@@ -334,10 +334,9 @@ def _bilinear(images, rows, cols):
     B, H, W = images.shape
     r0, c0 = np.floor(rows).astype(np.intp), np.floor(cols).astype(np.intp)
     fr, fc = (rows - r0).astype(images.dtype), (cols - c0).astype(images.dtype)
-    padded = np.zeros((B, H + 2, W + 2), images.dtype)
-    padded[:, 1:-1, 1:-1] = images
-    r0 = np.clip(r0 + 1, 0, H)  # +1 for the zero border; clipping lands outside points on it
-    c0 = np.clip(c0 + 1, 0, W)
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+    r0 = np.clip(r0 + 2, 0, H + 2)  # +2 for the zero border; points far outside read only zeros
+    c0 = np.clip(c0 + 2, 0, W + 2)
     b = np.arange(B)[:, None, None]
     top = padded[b, r0, c0] * (1 - fc) + padded[b, r0, c0 + 1] * fc
     bottom = padded[b, r0 + 1, c0] * (1 - fc) + padded[b, r0 + 1, c0 + 1] * fc
@@ -367,9 +366,8 @@ def centre_in_frame(image, size=28):
         return frame
     dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
     dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
-    limit = size - max(h, w)  # never push ink out of the frame
-    dr = int(np.clip(dr, -top, size - h - top)) if limit else 0
-    dc = int(np.clip(dc, -left, size - w - left)) if limit else 0
+    dr = int(np.clip(dr, -top, size - h - top))  # never push ink out of the frame
+    dc = int(np.clip(dc, -left, size - w - left))
     return shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
 
 
