@@ -134,18 +134,23 @@ def load_data(folder):
         fail(e)
 
 
-def load_weights(path, x_test=None, y_test=None):
+def load_weights(path):
+    if not Path(path).is_file():
+        fail(f"{path}: no such weights file (train one with 'python cli.py train relu')")
     try:
-        params, meta = mlp.load(path)
+        return mlp.load(path)
     except ValueError as e:
         fail(e)
+
+
+def check_fits(path, params, x, y):
+    """Fail unless the network at `path` takes x's image size and knows every label in y."""
     n_in, n_classes = params["W1"].shape[0], mlp.sizes_of(params)[-1]
-    if x_test is not None and x_test.shape[1] != n_in:
-        fail(f"{path}: the network takes {n_in} inputs but the data has {x_test.shape[1]} "
+    if x.shape[1] != n_in:
+        fail(f"{path}: the network takes {n_in} inputs but the data has {x.shape[1]} "
              "pixels per image; use the data it was trained on")
-    if y_test is not None and y_test.max() >= n_classes:
-        fail(f"{path}: the network has {n_classes} classes but the data has label {y_test.max()}")
-    return params, meta
+    if y.max() >= n_classes:
+        fail(f"{path}: the network has {n_classes} classes but the data has label {y.max()}")
 
 
 def check_writable(path):
@@ -219,7 +224,10 @@ def save_interrupted(checkpoint, out, meta):
         err_console.print("interrupted before the first epoch finished; nothing was saved", style="yellow")
         raise typer.Exit(code=130)
     path = out.with_suffix(".ckpt.npz")
-    mlp.save_checkpoint(path, checkpoint, meta)
+    try:
+        mlp.save_checkpoint(path, checkpoint, meta)
+    except OSError as e:
+        fail(f"interrupted, and the checkpoint could not be written to {path}: {e.strerror or e}")
     args = sys.argv[1:]
     if "--resume" in args:  # already resumed once: drop the old checkpoint's path
         del args[args.index("--resume"):args.index("--resume") + 2]
@@ -333,12 +341,12 @@ def train(
     err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
                       f"from {data}" + (f", resuming after epoch {checkpoint['epoch']}" if checkpoint else ""),
                       highlight=False, soft_wrap=True)
-    if err_console.is_terminal:
-        err_console.print(summary_table(params, activation.value))
+    err_console.print(summary_table(params, activation.value))
     latest = {"checkpoint": checkpoint}
     try:
         params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
-                                       show_progress=err_console.is_terminal, resume=checkpoint,
+                                       show_progress=console.is_terminal and err_console.is_terminal,
+                                       resume=checkpoint,
                                        on_checkpoint=lambda ck: latest.update(checkpoint=ck))
     except FloatingPointError as e:
         fail(f"{e}; nothing was saved")
@@ -354,6 +362,10 @@ def train(
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
     console.print(history_table(history))
+    if validation:
+        best = max(history, key=lambda r: r["val_accuracy"])  # the first of equals, as train keeps
+        console.print(f"kept the weights of epoch {best['epoch']} (best validation accuracy "
+                      f"{percent(best['val_accuracy'])})", highlight=False)
     console.print(f"test accuracy {percent(test_accuracy)}, loss {test_loss:.4f}; "
                   f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
 
@@ -401,10 +413,9 @@ def evaluate(
     """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         check_writable(json_path)
-    if not weights.is_file():
-        fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
+    params, meta = load_weights(weights)
     x_test, y_test = load_test_data(data)
-    params, meta = load_weights(weights, x_test, y_test)
+    check_fits(weights, params, x_test, y_test)
     report = eval_report(params, meta["activation"], x_test.astype(params["W1"].dtype, copy=False),
                          y_test, mistakes)
     table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
@@ -489,8 +500,6 @@ def summary(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
 ):
     """Show a model's layers, shapes, activation and parameter counts."""
-    if not weights.is_file():
-        fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
     params, meta = load_weights(weights)
     console.print(summary_table(params, meta["activation"], title=f"{weights}"))
     if "test_accuracy" in meta:
@@ -563,8 +572,6 @@ def predict(
     """Classify one digit and show it, with the top probabilities as bars."""
     if (image is None) == (index is None):
         fail("give either an IMAGE file or --index N (one test image)", code=2)
-    if not weights.is_file():
-        fail(f"{weights}: no such weights file (train one with 'python cli.py train relu')")
     params, meta = load_weights(weights)
     label = None
     if index is not None:
@@ -668,8 +675,9 @@ def plot_confusion(
 ):
     """The test-set confusion matrix as a heat map."""
     plt = pyplot()
+    params, meta = load_weights(weights)
     x, y = load_test_data(data)
-    params, meta = load_weights(weights, x, y)
+    check_fits(weights, params, x, y)
     confusion = np.array(eval_report(params, meta["activation"], x, y, 0)["confusion"])
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
     shown = ax.imshow(np.log1p(confusion), cmap="Blues")
@@ -691,8 +699,9 @@ def plot_mistakes(
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
+    params, meta = load_weights(weights)
     x, y = load_test_data(data)
-    params, meta = load_weights(weights, x, y)
+    check_fits(weights, params, x, y)
     mistakes = eval_report(params, meta["activation"], x, y, n)["mistakes"]
     captions = [f"{m['true']}→{m['predicted']} {100 * m['confidence']:.1f}%" for m in mistakes]
     fig = digit_grid(x[[m["index"] for m in mistakes]], captions, 10,
@@ -887,12 +896,12 @@ def torch_epoch_seconds(sizes, activation, batch_size, epochs, dtype, limit, dat
 
 @app.command("torch-reference", hidden=True)
 def torch_reference(
-    hidden: Annotated[list[int], typer.Option(min=1)] = [128, 64],
-    activation: Annotated[Activation, typer.Option()] = Activation.relu,
-    batch_size: Annotated[int, typer.Option(min=1)] = 128,
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    dtype: Annotated[DType, typer.Option()] = DType.float32,
-    limit: Annotated[int, typer.Option(min=0)] = 0,
+    hidden: Annotated[list[int], typer.Option(min=1, help="Hidden layer sizes.")] = [128, 64],
+    activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to time.")] = 3,
+    dtype: Annotated[DType, typer.Option(help="Floating-point type.")] = DType.float32,
+    limit: Annotated[int, typer.Option(min=0, help="Use only the first N training images (0: all).")] = 0,
     data: DataOption = DEFAULT_DATA,
 ):
     """PyTorch's timing of the same SGD loop (used by bench --torch); prints per-epoch seconds as JSON."""

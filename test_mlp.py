@@ -862,3 +862,31 @@ def test_plot_without_matplotlib_says_how_to_install(trained, tmp_path, monkeypa
     result = run("plot", "weights", trained, "--out", tmp_path / "w.png")
     assert result.exit_code == 1 and "pip install -e '.[plot]'" in result.stderr
     assert not (tmp_path / "w.png").exists()
+
+
+# ----------------------------------------------------------------------------- against a reference framework
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "gelu"])
+def test_matches_pytorch_when_installed(activation):
+    """Loss, gradients and two SGD-with-momentum steps agree with PyTorch (skipped without it)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    params = mlp.init([12, 9, 7, 5], activation, seed=1, dtype=np.float64)
+    x, y = rng.standard_normal((16, 12)), rng.integers(0, 5, 16)
+    act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
+           "gelu": lambda z: torch.nn.functional.gelu(z, approximate="tanh")}[activation]
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    opt = torch.optim.SGD(tp.values(), lr=0.1, momentum=0.9)
+    state = {}
+    for _ in range(2):
+        a = torch.tensor(x)
+        for l in (1, 2):
+            a = act(a @ tp[f"W{l}"] + tp[f"b{l}"])
+        reference = torch.nn.functional.cross_entropy(a @ tp["W3"] + tp["b3"], torch.tensor(y))
+        opt.zero_grad()
+        reference.backward()
+        value, g = mlp.loss_and_grads(params, mlp.forward(params, x, activation)[1], y)
+        assert value == pytest.approx(reference.item(), rel=1e-12)
+        assert all(np.allclose(g[k], tp[k].grad.numpy(), rtol=1e-10, atol=1e-12) for k in params)
+        opt.step()
+        params, state = mlp.update(params, g, state, lr=0.1, momentum=0.9)
+        assert all(np.allclose(params[k], tp[k].detach().numpy(), rtol=1e-10, atol=1e-12) for k in params)
