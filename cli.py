@@ -539,11 +539,18 @@ def load_digit(path):
     return np.clip(mlp.centre_in_frame(fitted, 28), 0, 1).reshape(784)
 
 
-def digit_art(image):
-    """A 28x28 image as rich Text of half blocks: each character shows two pixels in grey."""
+def digit_art(image, color=True):
+    """A 28x28 image as rich Text: half blocks in grey (two pixels a character) on a colour
+    terminal, else characters of increasing ink (" .:-=+*#%@") for the mean of each pixel pair."""
     from rich.text import Text
-    grey = (np.clip(image.reshape(28, 28), 0, 1) * 255).astype(int)
+    pixels = np.clip(image.reshape(28, 28), 0, 1)
     text = Text()
+    if not color:
+        ramp = " .:-=+*#%@"
+        for pair in (pixels[0::2] + pixels[1::2]) / 2:
+            text.append("".join(ramp[min(int(v * len(ramp)), len(ramp) - 1)] for v in pair) + "\n")
+        return text
+    grey = (pixels * 255).astype(int)
     for top, bottom in zip(grey[0::2], grey[1::2]):
         for a, b in zip(top, bottom):
             text.append("▀", style=f"rgb({a},{a},{a}) on rgb({b},{b},{b})")
@@ -557,7 +564,7 @@ def probability_bars(probabilities, k, width=30):
     table.add_column("probability", justify="right")
     table.add_column("")
     for c in np.argsort(-probabilities, kind="stable")[:k]:
-        table.add_row(str(c), percent(probabilities[c]), "█" * max(1, round(width * probabilities[c])))
+        table.add_row(str(c), percent(probabilities[c]), "█" * round(width * probabilities[c]))
     return table
 
 
@@ -588,7 +595,7 @@ def predict(
     probabilities = mlp.predict_proba(params, x[None].astype(params["W1"].dtype), meta["activation"])[0]
     guess = int(probabilities.argmax())
     if x.shape[0] == 784:
-        console.print(digit_art(x))
+        console.print(digit_art(x, color=console.color_system is not None))
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is a {label})")
     console.print(f"prediction: {guess}{verdict}", highlight=False)
     console.print(probability_bars(probabilities, min(top, len(probabilities))))
