@@ -328,7 +328,7 @@ def train(
         try:
             mlp.image_shape(x.shape[1])
         except ValueError as e:
-            fail(e)
+            fail(f"--augment {augment.value}: {e}; use --augment none for this data")
     sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
     settings = dict(activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum,
                     optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
@@ -393,8 +393,8 @@ def eval_report(params, activation, x, y, n_mistakes=10):
 
 
 def confusion_table(confusion):
-    table = Table(title="Confusion matrix (rows: true, columns: predicted)")
-    table.add_column("", justify="right", style="bold")
+    table = Table(title="Confusion matrix")
+    table.add_column("true \\ predicted", justify="right", style="bold")
     for c in range(len(confusion)):
         table.add_column(str(c), justify="right")
     for t, row in enumerate(confusion):
@@ -560,7 +560,7 @@ def digit_art(image, color=True):
 
 def probability_bars(probabilities, k, width=30):
     table = Table(title=f"Top {k}", show_header=True)
-    table.add_column("digit", justify="right")
+    table.add_column("class", justify="right")
     table.add_column("probability", justify="right")
     table.add_column("")
     for c in np.argsort(-probabilities, kind="stable")[:k]:
