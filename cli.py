@@ -798,22 +798,26 @@ def plot_all(
 
 # ----------------------------------------------------------------------------- benchmark
 def step_matmuls(sizes, batch_size):
-    """(m, k, n) of the matrix products in one training step: per layer the forward
-    x @ W and the weight gradient x.T @ dz, and for every layer but the first dz @ W.T."""
+    """(m, k, n, transposed) of the matrix products in one training step, as mlp computes
+    them: per layer the forward x @ W and the weight gradient x.T @ dz (left operand
+    transposed), and for every layer but the first dz @ W.T (right operand transposed)."""
     shapes = []
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes += [(batch_size, n_in, n_out), (n_in, batch_size, n_out)]
+        shapes += [(batch_size, n_in, n_out, None), (n_in, batch_size, n_out, "left")]
         if l > 0:
-            shapes.append((batch_size, n_out, n_in))
+            shapes.append((batch_size, n_out, n_in, "right"))
     return shapes
 
 
 def time_matmuls(shapes, dtype, repeats=7, min_seconds=0.05):
-    """Median seconds of one pass over `shapes` with NumPy's matmul (allocating, as a step does)."""
+    """Median seconds of one pass over `shapes` with NumPy's matmul, operands laid out as in
+    a training step (a transposed operand is a transposed view of a C-ordered array)."""
     rng = np.random.default_rng(0)
-    pairs = [(rng.random((m, k), dtype=dtype), rng.random((k, n), dtype=dtype)) for m, k, n in shapes]
-    # the weight gradients read x transposed, as in grads(): same memory layout here
-    pairs = [(np.ascontiguousarray(a.T).T, b) if i % 3 == 1 else (a, b) for i, (a, b) in enumerate(pairs)]
+    pairs = []
+    for m, k, n, transposed in shapes:
+        a = rng.random((k, m), dtype=dtype).T if transposed == "left" else rng.random((m, k), dtype=dtype)
+        b = rng.random((n, k), dtype=dtype).T if transposed == "right" else rng.random((k, n), dtype=dtype)
+        pairs.append((a, b))
     loops, samples = 1, []
     while True:
         start = time.perf_counter()
@@ -856,7 +860,7 @@ def bench(
     seconds = [r["seconds"] for r in history]
     median = float(np.median(seconds))
     shapes = step_matmuls(sizes, batch_size)
-    flops = 2 * sum(m * k * n for m, k, n in shapes) * len(x) / batch_size  # linear in batch rows
+    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / batch_size  # linear in batch rows
     floor = time_matmuls(shapes, np.dtype(dtype.value)) * len(x) / batch_size
     result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size,
               "dtype": dtype.value, "n": len(x), "epochs": epochs, "epoch_seconds": seconds,
