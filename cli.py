@@ -29,13 +29,13 @@ from rich.table import Table
 import mlp
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "mnist"
-ORIGINAL = {  # the original work: lr 0.01, batch 128, 10 epochs, momentum 1e-3
-    "tanh 128": ("tanh", [128], 85.81),
-    "sigmoid 128": ("sigmoid", [128], 87.25),
-    "relu 128-64": ("relu", [128, 64], 96.49),
+ORIGINAL = {  # the original work's three models and reported test accuracy (%)
+    "model-1": ("tanh", [128], 85.81),
+    "model-2": ("sigmoid", [128], 87.25),
+    "model-3": ("relu", [128, 64], 96.49),
 }
 DEFAULT_LR = {"sgd": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3}
-ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "epochs": 10}
+ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128}  # and 10 epochs
 
 console = Console()
 err_console = Console(stderr=True)
@@ -66,9 +66,13 @@ def expand_variadic(args, options=("--hidden",)):
     return out
 
 
+def print_error(message):
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
+
+
 def fail(message, code=1):
     """Print a one-line error on stderr and exit with `code` (no traceback)."""
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
+    print_error(message)
     raise typer.Exit(code=code)
 
 
@@ -81,9 +85,7 @@ class OneLineErrors(typer.core.TyperGroup):
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _click_exception() as e:
             hint = f" (see '{e.ctx.command_path} --help')" if getattr(e, "ctx", None) else ""
-            message = " ".join(e.format_message().split())  # Click may wrap a choice list
-            err_console.print(f"error: {message}{hint}", markup=False, highlight=False,
-                              soft_wrap=True, style="red")
+            print_error(" ".join(e.format_message().split()) + hint)  # Click may wrap a choice list
             rv = e.exit_code
         except typer.Abort:
             rv = 1
@@ -247,8 +249,9 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
                         TextColumn("loss {task.fields[loss]:.4f}"),
                         TextColumn("{task.fields[rate]:,.0f} samples/s"), TimeRemainingColumn(),
                         console=err_console)
-    task = progress.add_task("train", total=n_batches, epoch=1, loss=float("nan"), rate=0.0)
-    rows, clock = [], {"start": time.perf_counter(), "drawn": 0.0}
+    rows = list(resume["history"]) if resume else []  # a resumed run shows its earlier epochs too
+    task = progress.add_task("train", total=n_batches, epoch=len(rows) + 1, loss=float("nan"), rate=0.0)
+    clock = {"start": time.perf_counter(), "drawn": 0.0}
 
     def on_batch(i, n, batch_loss):
         now = time.perf_counter()
@@ -279,7 +282,8 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
                   on_batch=on_batch if show_progress else None)
     if not show_progress:
         return mlp.train(params, x, y, **kwargs)
-    with Live(Group(progress), console=err_console, transient=True, auto_refresh=False) as live:
+    with Live(Group(history_table(rows), progress) if rows else progress, console=err_console,
+              transient=True, auto_refresh=False) as live:
         return mlp.train(params, x, y, **kwargs)
 
 
@@ -456,7 +460,8 @@ def reproduce(
     n_classes = int(max(y.max(), y_test.max())) + 1
     ours = {"lr": 0.05, "momentum": 0.9, "batch_size": 128}
     rows = []
-    for name, (activation, hidden, reported) in ORIGINAL.items():
+    for activation, hidden, reported in ORIGINAL.values():
+        name = f"{activation} {'-'.join(map(str, hidden))}"
         row = {"model": name, "original_reported": reported / 100}
         for label, s in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", ours)):
             params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
@@ -605,7 +610,6 @@ def predict(
 plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.\\[plot]').")
 app.add_typer(plot_app, name="plot")
 ASSETS = Path(__file__).resolve().parent / "assets"
-ORIGINAL_MODELS = {"model-1": ("tanh", [128]), "model-2": ("sigmoid", [128]), "model-3": ("relu", [128, 64])}
 
 
 def pyplot():
@@ -772,7 +776,7 @@ def plot_architecture(
 ):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     pyplot()
-    for name, (activation, hidden) in ORIGINAL_MODELS.items():
+    for name, (activation, hidden, _) in ORIGINAL.items():
         sizes = [784, *hidden, 10]
         title = f"{name}: {'-'.join(map(str, sizes))}, {activation}"
         save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png")

@@ -18,7 +18,6 @@ Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
 """
 
 import gzip
-import zlib
 import json
 import math
 import os
@@ -26,6 +25,7 @@ import struct
 import tempfile
 import time
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -470,13 +470,18 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momen
 
     Args:
       params: initial parameters (not modified). x: (N, n_in). y: (N,) int labels.
+      optimizer, lr, momentum, weight_decay: see `step`; schedule, warmup: see
+        `scheduled_lr`; dropout: see `forward`; clip: see `clip_by_global_norm`;
+        label_smoothing: see `loss`; augment_kind: see `augment` (square images only).
       val: optional (x_val, y_val) scored after each epoch; with it, the returned params
         are those of the epoch with the best validation accuracy, and `patience` > 0 stops
         after that many epochs without improvement.
-      resume: a checkpoint dict (see `checkpoint`) to continue from.
+      resume: a checkpoint (as passed to on_epoch, or from `load_checkpoint`) to continue
+        from; the same seed and settings then give bit-identical results.
       on_batch(batch_index, n_batches, batch_loss): called after every step.
       on_epoch(record, checkpoint): called after every epoch; record holds "epoch", "lr",
-        "loss", "accuracy", "seconds" (and "val_loss", "val_accuracy" with val).
+        "loss", "accuracy", "seconds" (and "val_loss", "val_accuracy" with val);
+        checkpoint holds everything needed to resume after this epoch.
     Returns:
       (params, history): the final (or best-on-validation) params and the list of records.
     Raises:
