@@ -196,6 +196,14 @@ def history_table(history, title="Training"):
     return table
 
 
+def recent_table(rows):
+    """The epochs table cut to the rows that fit the terminal above the progress bar (a live
+    view taller than the terminal cannot be redrawn in place)."""
+    keep = max(3, err_console.size.height - 8)
+    title = "Training" if len(rows) <= keep else f"Training (last {keep} of {len(rows)} epochs)"
+    return history_table(rows[-keep:], title=title)
+
+
 def epoch_line(r, epochs):
     parts = [f"epoch {r['epoch']}/{epochs}", f"lr {r['lr']:.4g}", f"loss {r['loss']:.4f}",
              f"train {percent(r['accuracy'])}"]
@@ -273,7 +281,7 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
         if on_checkpoint:
             on_checkpoint(checkpoint)
         if show_progress:
-            live.update(Group(history_table(rows), progress), refresh=True)
+            live.update(Group(recent_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
             err_console.print(epoch_line(record, epochs), highlight=False, soft_wrap=True)
@@ -282,7 +290,7 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
                   on_batch=on_batch if show_progress else None)
     if not show_progress:
         return mlp.train(params, x, y, **kwargs)
-    with Live(Group(history_table(rows), progress) if rows else progress, console=err_console,
+    with Live(Group(recent_table(rows), progress) if rows else progress, console=err_console,
               transient=True, auto_refresh=False) as live:
         return mlp.train(params, x, y, **kwargs)
 
