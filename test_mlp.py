@@ -283,7 +283,7 @@ def test_load_rejects_broken_files(tmp_path):
         "missing.npz": ({"W1": params["W1"]}, "missing array 'b1'"),
         "shape.npz": ({"W1": np.zeros((2, 3)), "b1": np.zeros(2)}, r"W1 should be a float array of shape \(3, 2\)"),
         "nan.npz": ({"W1": np.full((3, 2), np.nan), "b1": np.zeros(2)}, "NaN"),
-        "object.npz": ({"W1": np.array([None] * 6, object).reshape(3, 2), "b1": np.zeros(2)}, "object .pickled. arrays, refused"),
+        "object.npz": ({"W1": np.array([None] * 6, object).reshape(3, 2), "b1": np.zeros(2)}, "object .pickled. array .W1.npy., refused"),
     }
     for name, (arrays, message) in bad_arrays.items():
         np.savez(tmp_path / name, meta=np.array(meta), **arrays)
@@ -890,3 +890,34 @@ def test_matches_pytorch_when_installed(activation):
         opt.step()
         params, state = mlp.update(params, g, state, lr=0.1, momentum=0.9)
         assert all(np.allclose(params[k], tp[k].detach().numpy(), rtol=1e-10, atol=1e-12) for k in params)
+
+
+def test_load_refuses_an_npz_member_that_declares_more_than_it_holds(tmp_path):
+    import io
+    import zipfile
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as archive:
+        archive.writestr("W1.npy", header.getvalue() + b"\0" * 64)
+        archive.writestr("meta.npy", b"")
+    with pytest.raises(ValueError, match="declares .1000000, 1000000. of float64, more than it holds"):
+        mlp.load(tmp_path / "bomb.npz")
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_mutated_weights_files_load_or_raise_value_error(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("npz")
+    mlp.save(folder / "w.npz", mlp.init([5, 4, 3], "tanh"), {"activation": "tanh"})
+    raw = bytearray((folder / "w.npz").read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    raw = raw[:data.draw(st.integers(0, len(raw)))]
+    (folder / "m.npz").write_bytes(bytes(raw))
+    try:
+        params, meta = mlp.load(folder / "m.npz")
+    except ValueError as e:
+        assert "m.npz" in str(e)
+    else:
+        assert meta["sizes"] == [5, 4, 3] and all(np.isfinite(p).all() for p in params.values())
