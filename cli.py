@@ -123,6 +123,11 @@ def _non_negative(value):
     return value
 
 
+HiddenOption = Annotated[list[int], typer.Option(
+    "--hidden", min=1, help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Examples per gradient step.")]
+DTypeOption = Annotated[DType, typer.Option("--dtype", help="Floating-point type of weights and data.")]
+LimitOption = Annotated[int, typer.Option("--limit", min=0, help="Use only the first N training images (0: all).")]
 DataOption = Annotated[Path, typer.Option(
     "--data", help="Folder with the four MNIST-layout IDX files (.gz or raw).",
     show_default="data/mnist beside cli.py", file_okay=False)]
@@ -299,10 +304,9 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
 @app.command()
 def train(
     activation: Annotated[Activation, typer.Argument(help="Hidden-layer activation.")],
-    hidden: Annotated[list[int], typer.Option(
-        min=1, help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")] = [128],
+    hidden: HiddenOption = [128],
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 10,
-    batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
+    batch_size: BatchSizeOption = 128,
     lr: Annotated[Optional[float], typer.Option(callback=_positive, help="Learning rate (the peak with a schedule); default 0.05 for sgd and nesterov, 0.001 for adam and adamw.", show_default=False)] = None,
     momentum: Annotated[float, typer.Option(callback=_fraction, help="Momentum for sgd and nesterov, in [0, 1).")] = 0.9,
     optimizer: Annotated[Optimizer, typer.Option(help="Optimizer: sgd (with momentum), nesterov, adam or adamw.")] = Optimizer.sgd,
@@ -316,7 +320,7 @@ def train(
     patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = 0,
     augment: Annotated[Augment, typer.Option(help="Random distortions of training images: none, shift, affine or elastic.")] = Augment.none,
     seed: Annotated[int, typer.Option(min=0, help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = 0,
-    dtype: Annotated[DType, typer.Option(help="Floating-point type of weights and data.")] = DType.float32,
+    dtype: DTypeOption = DType.float32,
     out: Annotated[Path, typer.Option(help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.", dir_okay=False)] = Path("weights.npz"),
     resume: Annotated[Optional[Path], typer.Option(help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
     data: DataOption = DEFAULT_DATA,
@@ -809,6 +813,15 @@ def plot_all(
 
 
 # ----------------------------------------------------------------------------- benchmark
+def bench_data(folder, limit, dtype):
+    """(x, y, n_classes) of the training set (its first `limit` images if limit > 0)."""
+    x, y, _, y_test = load_data(folder)
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return x.astype(dtype, copy=False), y, n_classes
+
+
 def step_matmuls(sizes, batch_size):
     """(m, k, n, transposed) of the matrix products in one training step, as mlp computes
     them: per layer the forward x @ W and the weight gradient x.T @ dz (left operand
@@ -847,12 +860,12 @@ def time_matmuls(shapes, dtype, repeats=7, min_seconds=0.05):
 
 @app.command()
 def bench(
-    hidden: Annotated[list[int], typer.Option(min=1, help="Hidden layer sizes, e.g. --hidden 128 64.")] = [128, 64],
+    hidden: HiddenOption = [128, 64],
     activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
-    batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
+    batch_size: BatchSizeOption = 128,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to time; the median is reported.")] = 3,
-    dtype: Annotated[DType, typer.Option(help="Floating-point type of weights and data.")] = DType.float32,
-    limit: Annotated[int, typer.Option(min=0, help="Use only the first N training images (0: all).")] = 0,
+    dtype: DTypeOption = DType.float32,
+    limit: LimitOption = 0,
     data: DataOption = DEFAULT_DATA,
     torch: Annotated[bool, typer.Option("--torch", help="Also time the same network in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers to this JSON file.", dir_okay=False)] = None,
@@ -862,11 +875,8 @@ def bench(
         check_writable(json_path)
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
-    x, y, _, y_test = load_data(data)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    x = x.astype(dtype.value, copy=False)
-    sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
+    x, y, n_classes = bench_data(data, limit, dtype.value)
+    sizes = [x.shape[1], *hidden, n_classes]
     params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
     _, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size)
     seconds = [r["seconds"] for r in history]
@@ -919,12 +929,12 @@ def torch_epoch_seconds(sizes, activation, batch_size, epochs, dtype, limit, dat
 
 @app.command("torch-reference", hidden=True)
 def torch_reference(
-    hidden: Annotated[list[int], typer.Option(min=1, help="Hidden layer sizes.")] = [128, 64],
+    hidden: HiddenOption = [128, 64],
     activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
-    batch_size: Annotated[int, typer.Option(min=1, help="Examples per gradient step.")] = 128,
+    batch_size: BatchSizeOption = 128,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to time.")] = 3,
-    dtype: Annotated[DType, typer.Option(help="Floating-point type.")] = DType.float32,
-    limit: Annotated[int, typer.Option(min=0, help="Use only the first N training images (0: all).")] = 0,
+    dtype: DTypeOption = DType.float32,
+    limit: LimitOption = 0,
     data: DataOption = DEFAULT_DATA,
 ):
     """PyTorch's timing of the same SGD loop (used by bench --torch); prints per-epoch seconds as JSON."""
@@ -932,17 +942,14 @@ def torch_reference(
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, _, y_test = load_data(data)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    x, y = torch.from_numpy(x.astype(dtype.value)), torch.from_numpy(y)
+    x, y, n_classes = bench_data(data, limit, dtype.value)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
     layers, fan_in = [], x.shape[1]
     make_activation = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
                        "leaky_relu": torch.nn.LeakyReLU, "gelu": lambda: torch.nn.GELU("tanh")}[activation.value]
     for n in hidden:
         layers += [torch.nn.Linear(fan_in, n), make_activation()]
         fan_in = n
-    n_classes = int(max(y.max(), y_test.max())) + 1
     model = torch.nn.Sequential(*layers, torch.nn.Linear(fan_in, n_classes)).to(getattr(torch, dtype.value))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     seconds = []
