@@ -85,7 +85,8 @@ class OneLineErrors(typer.core.TyperGroup):
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _click_exception() as e:
             hint = f" (see '{e.ctx.command_path} --help')" if getattr(e, "ctx", None) else ""
-            print_error(" ".join(e.format_message().split()) + hint)  # Click may wrap a choice list
+            message = " ".join(e.format_message().split())  # Click may wrap a choice list
+            print_error(message.replace("Value error, ", "") + hint)  # Typer's pydantic prefix
             rv = e.exit_code
         except typer.Abort:
             rv = 1

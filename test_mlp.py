@@ -921,3 +921,16 @@ def test_mutated_weights_files_load_or_raise_value_error(tmp_path_factory, data)
         assert "m.npz" in str(e)
     else:
         assert meta["sizes"] == [5, 4, 3] and all(np.isfinite(p).all() for p in params.values())
+
+
+def test_installed_console_script_is_the_cli():
+    import shutil
+    import subprocess
+    import sys
+    script = shutil.which("mlp", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the package is not installed (pip install -e .)")
+    done = subprocess.run([script, "train", "swish"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: Invalid value for 'activation': 'swish' is not one of")
+    assert done.stderr.count("\n") == 1
