@@ -304,7 +304,7 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
 # ----------------------------------------------------------------------------- commands
 @app.command()
 def train(
-    activation: Annotated[Activation, typer.Argument(help="Hidden-layer activation.")],
+    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", help="Hidden-layer activation: tanh, sigmoid, relu, leaky_relu or gelu.")],
     hidden: HiddenOption = [128],
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 10,
     batch_size: BatchSizeOption = 128,

@@ -932,5 +932,5 @@ def test_installed_console_script_is_the_cli():
         pytest.skip("the package is not installed (pip install -e .)")
     done = subprocess.run([script, "train", "swish"], capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.startswith("error: Invalid value for 'activation': 'swish' is not one of")
+    assert done.stderr.startswith("error: Invalid value for 'ACTIVATION': 'swish' is not one of")
     assert done.stderr.count("\n") == 1
