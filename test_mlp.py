@@ -330,6 +330,17 @@ def test_cli_train_then_eval(tmp_path, small_data, spelling):
     (["train", "relu", "--lr", "0"], "'--lr': must be greater than 0"),
     (["train", "relu", "--lr", "-0.1"], "'--lr': must be greater than 0"),
     (["train", "relu", "--momentum", "1"], "'--momentum': must be in [0, 1)"),
+    (["train", "relu", "--momentum", "-0.5"], "'--momentum': must be in [0, 1)"),
+    (["train", "relu", "--dropout", "1"], "'--dropout': must be in [0, 1)"),
+    (["train", "relu", "--label-smoothing", "-0.1"], "'--label-smoothing': must be in [0, 1)"),
+    (["train", "relu", "--weight-decay", "-1"], "'--weight-decay': must be 0 or more"),
+    (["train", "relu", "--clip", "-1"], "'--clip': must be 0 or more"),
+    (["train", "relu", "--lr", "nan"], "'--lr': must be greater than 0"),
+    (["train", "relu", "--warmup", "-1"], "--warmup"),
+    (["train", "relu", "--val", "-1"], "--val"),
+    (["train", "relu", "--seed", "-1"], "--seed"),
+    (["train", "relu", "--optimizer", "rmsprop"], "'rmsprop' is not one of"),
+    (["train", "relu", "--augment", "mixup"], "'mixup' is not one of"),
 ])
 def test_cli_rejects_bad_options_with_one_line(tmp_path, args, message):
     out = tmp_path / "w.npz"
@@ -340,6 +351,20 @@ def test_cli_rejects_bad_options_with_one_line(tmp_path, args, message):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
     assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--epochs", "0"], "--epochs"),
+    (["bench", "--hidden", "0"], "--hidden"),
+    (["predict", "w.npz", "--index", "-1"], "--index"),
+    (["predict", "w.npz", "--top", "0"], "--top"),
+    (["plot", "samples", "--n", "0"], "--n"),
+    (["eval", "w.npz", "--mistakes", "-1"], "--mistakes"),
+])
+def test_other_commands_reject_bad_options_with_one_line(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 
 def test_cli_missing_data_folder_and_weights(tmp_path, small_data):
@@ -854,6 +879,15 @@ def test_plots_write_pngs(trained, small_data, tmp_path):
     for name in ("mnist", "model-1", "model-2", "model-3", "curves", "confusion", "mistakes", "weights"):
         png = (tmp_path / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
+
+
+def test_predict_image_without_pillow_says_how_to_install(trained, tmp_path, monkeypatch):
+    import sys
+    (tmp_path / "d.png").write_bytes(b"whatever")
+    monkeypatch.setitem(sys.modules, "PIL", None)  # makes "import PIL.Image" fail
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    result = run("predict", trained, tmp_path / "d.png")
+    assert result.exit_code == 1 and "pip install -e '.[image]'" in result.stderr
 
 
 def test_plot_without_matplotlib_says_how_to_install(trained, tmp_path, monkeypatch):
