@@ -145,11 +145,12 @@ def forward(params, x, activation, dropout=0.0, rng=None):
 
 
 # ----------------------------------------------------------------------------- loss
-def _logsumexp(z):
-    """log(sum(exp(z), axis=1)) of (B, C) z without overflow: (B,)."""
-    m = z.max(axis=1)
-    e = np.exp(z - m[:, None])
-    return np.log(e.sum(axis=1)) + m
+def _cross_entropy(shifted, log_total, y, label_smoothing):
+    """Mean cross-entropy from logits minus their row max, (B, C), and log(sum(exp(shifted))), (B,)."""
+    nll = log_total - shifted[np.arange(len(y)), y]  # -log softmax(z)_y: log-sum-exp, stable
+    if label_smoothing:  # -mean_c log softmax(z)_c for the uniform part of the target
+        nll = (1 - label_smoothing) * nll + label_smoothing * (log_total - shifted.mean(axis=1))
+    return float(nll.mean())
 
 
 def softmax(logits):
@@ -168,11 +169,8 @@ def loss(logits, y, label_smoothing=0.0):
     Returns:
       a Python float, averaged over the batch (not over classes).
     """
-    nll = _logsumexp(logits) - logits[np.arange(len(y)), y]  # -log softmax(z)_y, (B,)
-    if label_smoothing:
-        smooth = _logsumexp(logits) - logits.mean(axis=1)  # -mean_c log softmax(z)_c
-        nll = (1 - label_smoothing) * nll + label_smoothing * smooth
-    return float(nll.mean())
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return _cross_entropy(shifted, np.log(np.exp(shifted).sum(axis=1)), y, label_smoothing)
 
 
 # ----------------------------------------------------------------------------- grads
@@ -192,18 +190,14 @@ def loss_and_grads(params, cache, y, label_smoothing=0.0):
     """(loss, grads) in one pass: the softmax is computed once for both (the training loop's call)."""
     _, df = ACTIVATIONS[cache["activation"]]
     logits, B = cache["logits"], len(y)
-    rows = np.arange(B)
     shifted = logits - logits.max(axis=1, keepdims=True)
     dz = np.exp(shifted)
     total = dz.sum(axis=1)
-    nll = np.log(total) - shifted[rows, y]  # -log softmax(z)_y, stable
-    if label_smoothing:
-        nll = (1 - label_smoothing) * nll + label_smoothing * (np.log(total) - shifted.mean(axis=1))
-    value = float(nll.mean())
+    value = _cross_entropy(shifted, np.log(total), y, label_smoothing)
     dz /= total[:, None]  # d loss / d logits = (softmax - target) / B, fused
     if label_smoothing:
         dz -= label_smoothing / dz.shape[1]
-    dz[rows, y] -= 1 - label_smoothing
+    dz[np.arange(B), y] -= 1 - label_smoothing
     dz /= B
     g = {}
     for l in range(n_layers(params), 0, -1):
