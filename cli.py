@@ -892,8 +892,9 @@ def bench(
               "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
               "ratio_to_floor": median / floor, "machine": machine_info()}
     if torch:
-        result["torch_epoch_seconds"] = torch_epoch_seconds(sizes, activation.value, batch_size, epochs,
-                                                            dtype.value, limit, data)
+        result["torch_epoch_seconds"] = torch_epoch_seconds(
+            {"sizes": sizes, "activation": activation.value, "batch_size": batch_size, "epochs": epochs,
+             "dtype": dtype.value, "limit": limit, "data": str(data)})
         result["torch_epoch_seconds_median"] = float(np.median(result["torch_epoch_seconds"]))
         result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
     table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
@@ -916,12 +917,10 @@ def bench(
         write_text_atomic(json_path, json.dumps(result, indent=1))
 
 
-def torch_epoch_seconds(sizes, activation, batch_size, epochs, dtype, limit, data):
+def torch_epoch_seconds(spec):
     """Per-epoch seconds of the same loop in PyTorch, run in its own process (its OpenMP
     threads and NumPy's OpenBLAS threads would fight over the cores in one process)."""
-    args = [sys.executable, __file__, "torch-reference", "--activation", activation,
-            "--batch-size", str(batch_size), "--epochs", str(epochs), "--dtype", dtype,
-            "--limit", str(limit), "--data", str(data), "--hidden", *map(str, sizes[1:-1])]
+    args = [sys.executable, __file__, "torch-reference", json.dumps(spec)]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         fail(f"the PyTorch reference failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -929,34 +928,26 @@ def torch_epoch_seconds(sizes, activation, batch_size, epochs, dtype, limit, dat
 
 
 @app.command("torch-reference", hidden=True)
-def torch_reference(
-    hidden: HiddenOption = [128, 64],
-    activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
-    batch_size: BatchSizeOption = 128,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to time.")] = 3,
-    dtype: DTypeOption = DType.float32,
-    limit: LimitOption = 0,
-    data: DataOption = DEFAULT_DATA,
-):
+def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --torch).")]):
     """PyTorch's timing of the same SGD loop (used by bench --torch); prints per-epoch seconds as JSON."""
     import torch
 
+    spec = json.loads(spec)
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, n_classes = bench_data(data, limit, dtype.value)
+    x, y, _ = bench_data(spec["data"], spec["limit"], spec["dtype"])
     x, y = torch.from_numpy(x), torch.from_numpy(y)
-    layers, fan_in = [], x.shape[1]
     make_activation = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
-                       "leaky_relu": torch.nn.LeakyReLU, "gelu": lambda: torch.nn.GELU("tanh")}[activation.value]
-    for n in hidden:
-        layers += [torch.nn.Linear(fan_in, n), make_activation()]
-        fan_in = n
-    model = torch.nn.Sequential(*layers, torch.nn.Linear(fan_in, n_classes)).to(getattr(torch, dtype.value))
+                       "leaky_relu": torch.nn.LeakyReLU, "gelu": lambda: torch.nn.GELU("tanh")}[spec["activation"]]
+    layers = []
+    for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
+        layers += [torch.nn.Linear(n_in, n_out), make_activation()]
+    model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, spec["dtype"]))  # output layer is linear
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     seconds = []
-    for _ in range(epochs):
+    for _ in range(spec["epochs"]):
         start = time.perf_counter()
-        for idx in torch.randperm(len(x)).split(batch_size):
+        for idx in torch.randperm(len(x)).split(spec["batch_size"]):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
