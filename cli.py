@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from enum import Enum
@@ -28,7 +29,19 @@ from rich.table import Table
 
 import mlp
 
-DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "mnist"
+
+
+def shipped_mnist():
+    """The MNIST that ships with the project: data/mnist beside cli.py in a checkout (or an
+    editable install); in an installed wheel, the copy pip put in <prefix>/share/numpy-mlp/mnist
+    (the prefix of the environment, or the user base for `pip install --user`)."""
+    candidates = [Path(__file__).resolve().parent / "data" / "mnist"]
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / "mnist")
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+DEFAULT_DATA = shipped_mnist()
 ORIGINAL = {  # the original work's three models and reported test accuracy (%)
     "model-1": ("tanh", [128], 85.81),
     "model-2": ("sigmoid", [128], 87.25),
@@ -131,7 +144,7 @@ DTypeOption = Annotated[DType, typer.Option("--dtype", help="Floating-point type
 LimitOption = Annotated[int, typer.Option("--limit", min=0, help="Use only the first N training images (0: all).")]
 DataOption = Annotated[Path, typer.Option(
     "--data", help="Folder with the four MNIST-layout IDX files (.gz or raw).",
-    show_default="data/mnist beside cli.py", file_okay=False)]
+    show_default="the MNIST shipped with the project", file_okay=False)]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -622,7 +635,6 @@ def predict(
 # ----------------------------------------------------------------------------- plots (matplotlib)
 plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.\\[plot]').")
 app.add_typer(plot_app, name="plot")
-ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def pyplot():
@@ -656,7 +668,7 @@ def digit_grid(images, captions, columns, title):
 def plot_samples(
     n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "mnist.png",
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("mnist.png"),
 ):
     """A grid of MNIST test digits with their labels."""
     pyplot()
@@ -667,7 +679,7 @@ def plot_samples(
 @plot_app.command("curves")
 def plot_curves(
     history: Annotated[Path, typer.Argument(help="History file written by train (.history.json).", exists=True, dir_okay=False)],
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "curves.png",
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("curves.png"),
 ):
     """Training curves: loss and accuracy per epoch."""
     plt = pyplot()
@@ -695,7 +707,7 @@ def plot_curves(
 def plot_confusion(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "confusion.png",
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("confusion.png"),
 ):
     """The test-set confusion matrix as a heat map."""
     plt = pyplot()
@@ -719,7 +731,7 @@ def plot_mistakes(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
     n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "mistakes.png",
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("mistakes.png"),
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
@@ -737,7 +749,7 @@ def plot_mistakes(
 def plot_weights(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
     n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = ASSETS / "weights.png",
+    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("weights.png"),
 ):
     """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
     plt = pyplot()
@@ -785,7 +797,7 @@ def draw_architecture(sizes, activation, title):
 
 @plot_app.command("architecture")
 def plot_architecture(
-    out_dir: Annotated[Path, typer.Option(help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)] = ASSETS,
+    out_dir: Annotated[Path, typer.Option(help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)] = Path("."),
 ):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     pyplot()
@@ -799,7 +811,7 @@ def plot_architecture(
 def plot_all(
     weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
     data: DataOption = DEFAULT_DATA,
-    out_dir: Annotated[Path, typer.Option(help="Folder for every picture.", file_okay=False)] = ASSETS,
+    out_dir: Annotated[Path, typer.Option(help="Folder for every picture (the README's are in assets/).", file_okay=False)] = Path("."),
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     history = weights.with_suffix(".history.json")

@@ -543,42 +543,6 @@ def test_load_rejects_unknown_activation_and_extra_arrays(tmp_path):
         mlp.load_checkpoint(tmp_path / "w.npz")
 
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-
-@settings(max_examples=300, deadline=None)
-@given(header=st.binary(max_size=24), body=st.binary(max_size=64), gz=st.booleans(),
-       cut=st.integers(0, 200))
-def test_idx_loader_never_fails_other_than_value_error(tmp_path_factory, header, body, gz, cut):
-    raw = header + body
-    data = gzip.compress(raw)[:cut] if gz else raw
-    path = tmp_path_factory.mktemp("fuzz") / "f"
-    path.write_bytes(data)
-    try:
-        array = mlp.read_idx(path)
-    except ValueError as e:
-        assert str(path) in str(e)
-    else:
-        assert array.nbytes == len(raw) - 4 - 4 * raw[3]
-
-
-@settings(max_examples=200, deadline=None)
-@given(dims=st.lists(st.integers(0, 70000), min_size=1, max_size=4), extra=st.integers(-3, 3),
-       code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E]))
-def test_idx_loader_checks_byte_count_against_header(tmp_path_factory, dims, extra, code):
-    itemsize = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}[code]
-    needed = math.prod(dims) * itemsize
-    body = b"\x01" * max(0, min(needed, 4096) + extra)  # lying headers declare far more than we give
-    path = tmp_path_factory.mktemp("fuzz") / "f"
-    path.write_bytes(struct.pack(">BBBB", 0, 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims) + body)
-    if len(body) == needed:
-        assert mlp.read_idx(path).shape == tuple(dims)
-    else:
-        with pytest.raises(ValueError, match="truncated|extra bytes|GiB"):
-            mlp.read_idx(path)
-
-
 # ----------------------------------------------------------------------------- optimizers, regularizers, schedules
 def one_param(value):
     return {"W1": np.array([[value]]), "b1": np.array([value])}
@@ -671,7 +635,9 @@ def test_dropout_keeps_the_expected_activation_and_is_seeded():
     assert hidden.mean(axis=0) == pytest.approx(plain["inputs"][1][0], rel=0.03, abs=1e-6)
     again, _ = mlp.forward(params, x[:5], "relu", dropout=0.3, rng=np.random.default_rng(1))
     assert np.array_equal(again, mlp.forward(params, x[:5], "relu", dropout=0.3, rng=np.random.default_rng(1))[0])
-    assert np.array_equal(mlp.forward(params, x[:5], "relu")[0], plain["logits"][:5])  # eval: no dropout
+    # eval: no dropout. A batch of 5 and one of 20,000 may run different BLAS kernels, so the
+    # same rows agree to float32 rounding (a few ulps), not bit for bit.
+    np.testing.assert_allclose(mlp.forward(params, x[:5], "relu")[0], plain["logits"][:5], rtol=1e-6, atol=1e-6)
 
 
 def test_grads_with_dropout_match_finite_differences():
@@ -881,6 +847,21 @@ def test_plots_write_pngs(trained, small_data, tmp_path):
         assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
 
 
+def test_plots_go_to_the_current_folder_by_default(trained, tmp_path, monkeypatch):
+    """An installed cli.py lives in site-packages: pictures must land where the user is."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    result = run("plot", "curves", trained.with_suffix(".history.json"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert "wrote curves.png" in result.stdout
+
+
+def test_shipped_mnist_is_found_without_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not from the checkout's folder
+    assert sorted(p.name for p in cli.DEFAULT_DATA.iterdir()) == sorted(s + ".gz" for s in mlp.MNIST_FILES.values())
+
+
 def test_predict_image_without_pillow_says_how_to_install(trained, tmp_path, monkeypatch):
     import sys
     (tmp_path / "d.png").write_bytes(b"whatever")
@@ -937,24 +918,6 @@ def test_load_refuses_an_npz_member_that_declares_more_than_it_holds(tmp_path):
         archive.writestr("meta.npy", b"")
     with pytest.raises(ValueError, match="declares .1000000, 1000000. of float64, more than it holds"):
         mlp.load(tmp_path / "bomb.npz")
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_mutated_weights_files_load_or_raise_value_error(tmp_path_factory, data):
-    folder = tmp_path_factory.mktemp("npz")
-    mlp.save(folder / "w.npz", mlp.init([5, 4, 3], "tanh"), {"activation": "tanh"})
-    raw = bytearray((folder / "w.npz").read_bytes())
-    for _ in range(data.draw(st.integers(1, 8))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    raw = raw[:data.draw(st.integers(0, len(raw)))]
-    (folder / "m.npz").write_bytes(bytes(raw))
-    try:
-        params, meta = mlp.load(folder / "m.npz")
-    except ValueError as e:
-        assert "m.npz" in str(e)
-    else:
-        assert meta["sizes"] == [5, 4, 3] and all(np.isfinite(p).all() for p in params.values())
 
 
 def test_installed_console_script_is_the_cli():
