@@ -8,6 +8,7 @@ Presentation only (Typer + rich): every computation is a call into mlp.py.
 
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -47,8 +48,8 @@ ORIGINAL = {  # the original work's three models and reported test accuracy (%)
     "model-2": ("sigmoid", [128], 87.25),
     "model-3": ("relu", [128, 64], 96.49),
 }
-DEFAULT_LR = {"sgd": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3}
 ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128}  # and 10 epochs
+DEFAULTS = {name: p.default for name, p in inspect.signature(mlp.train).parameters.items()}  # one source
 
 console = Console()
 err_console = Console(stderr=True)
@@ -103,6 +104,9 @@ class OneLineErrors(typer.core.TyperGroup):
             rv = e.exit_code
         except typer.Abort:
             rv = 1
+        except ValueError as e:  # mlp says what is wrong with an input: one line, no traceback
+            print_error(e)
+            rv = 1
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -112,56 +116,57 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False,
                   help="Train and evaluate NumPy multi-layer perceptrons on MNIST-style IDX data.")
 
-Activation = Enum("Activation", {name: name for name in mlp.ACTIVATIONS}, type=str)
-Optimizer = Enum("Optimizer", {name: name for name in mlp.OPTIMIZERS}, type=str)
-Schedule = Enum("Schedule", {name: name for name in mlp.SCHEDULES}, type=str)
-Augment = Enum("Augment", {name: name for name in mlp.AUGMENTATIONS}, type=str)
-DType = Enum("DType", {"float32": "float32", "float64": "float64"}, type=str)
+def choices(registry):
+    """A str Enum of a registry's names, for Typer's choices (the registry is the one source)."""
+    return Enum("Choice", {name: name for name in registry}, type=str)
 
 
-def _positive(value):
-    if value is not None and not value > 0:
-        raise typer.BadParameter(f"must be greater than 0, got {value}")
-    return value
+Activation, Optimizer = choices(mlp.ACTIVATIONS), choices(mlp.OPTIMIZERS)
+Schedule, Augment = choices(mlp.SCHEDULES), choices(mlp.AUGMENTATIONS)
+DType = choices(("float32", "float64"))
 
 
-def _fraction(value):
-    if not 0 <= value < 1:
-        raise typer.BadParameter(f"must be in [0, 1), got {value}")
-    return value
+def rule(name):
+    """A Typer callback checking an option by mlp's rule for the train argument `name`, so that
+    a bad value is a usage error (exit 2) before any work, worded as mlp words it."""
+    def check(value):
+        problem = None if value is None else mlp.option_problem(name, value)
+        if problem:
+            raise typer.BadParameter(problem)
+        return value
+    return check
 
 
-def _non_negative(value):
-    if not value >= 0:
-        raise typer.BadParameter(f"must be 0 or more, got {value}")
-    return value
+def described(registry):
+    """'name (what it does), ...' from a registry whose entries have an `about` or a docstring."""
+    def about(entry):
+        return getattr(entry, "about", None) or getattr(entry, "__doc__", None) or entry
+    return "; ".join(f"{name} ({about(entry)})" for name, entry in registry.items())
 
 
 HiddenOption = Annotated[list[int], typer.Option(
-    "--hidden", min=1, help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
-BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Examples per gradient step.")]
-DTypeOption = Annotated[DType, typer.Option("--dtype", help="Floating-point type of weights and data.")]
-LimitOption = Annotated[int, typer.Option("--limit", min=0, help="Use only the first N training images (0: all).")]
+    "--hidden", min=1, metavar="SIZES", help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")]
+DTypeOption = Annotated[DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")]
+LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")]
 DataOption = Annotated[Path, typer.Option(
-    "--data", help="Folder with the four MNIST-layout IDX files (.gz or raw).",
+    "--data", metavar="DIR", help="Folder with the four MNIST-layout IDX files (.gz or raw).",
     show_default="the MNIST shipped with the project", file_okay=False)]
+WeightsArgument = Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)]
+JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False)]
 
 
 # ----------------------------------------------------------------------------- helpers
-def load_data(folder):
-    try:
-        return mlp.load_mnist(os.fspath(folder))
-    except ValueError as e:
-        fail(e)
+# A ValueError from mlp (bad data, bad weights file, bad option value) reaches OneLineErrors,
+# which prints it as one line; these helpers add only what mlp cannot know (the CLI's words).
+def load_data(folder, splits=("train", "test")):
+    return mlp.load_mnist(os.fspath(folder), splits=splits)
 
 
 def load_weights(path):
     if not Path(path).is_file():
         fail(f"{path}: no such weights file (train one with 'python cli.py train relu')")
-    try:
-        return mlp.load(path)
-    except ValueError as e:
-        fail(e)
+    return mlp.load(path)
 
 
 def check_fits(path, params, x, y):
@@ -233,23 +238,20 @@ def epoch_line(r, epochs):
 
 
 def load_resumable(path, recorded):
-    """The checkpoint at `path`, after checking it was made with the same settings."""
-    try:
-        checkpoint, meta = mlp.load_checkpoint(path)
-    except ValueError as e:
-        fail(e)
+    """(checkpoint, rows shown so far) at `path`, after checking it was made with the same settings."""
+    checkpoint, meta = mlp.load_checkpoint(path)
     saved = meta.get("settings", {})
     differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items()
               if saved.get(key) != value]
     if differ:
         fail(f"{path} was trained with other settings: {'; '.join(differ)}; repeat the "
              "interrupted command's options with --resume")
-    return checkpoint
+    return checkpoint, meta.get("rows", checkpoint.history)
 
 
 def save_interrupted(checkpoint, out, meta):
     """On Ctrl-C: save the last finished epoch's checkpoint beside `out` and exit with 130."""
-    if checkpoint is None or checkpoint["epoch"] == 0:
+    if checkpoint is None or checkpoint.epoch == 0:
         err_console.print("interrupted before the first epoch finished; nothing was saved", style="yellow")
         raise typer.Exit(code=130)
     path = out.with_suffix(".ckpt.npz")
@@ -261,22 +263,23 @@ def save_interrupted(checkpoint, out, meta):
     if "--resume" in args:  # already resumed once: drop the old checkpoint's path
         del args[args.index("--resume"):args.index("--resume") + 2]
     command = " ".join(["python cli.py", *args]) if args[:1] == ["train"] else "the same train command"
-    err_console.print(f"interrupted: epoch {checkpoint['epoch']} saved to {path}; resume with {command} "
+    err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path}; resume with {command} "
                       f"--resume {path}", highlight=False, soft_wrap=True, style="yellow")
     raise typer.Exit(code=130)
 
 
 def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, resume=None,
-                 on_checkpoint=None):
+                 rows=(), on_checkpoint=None):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
-    otherwise; every display goes to stderr. Returns (params, history)."""
+    otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
+    epoch records plus the test loss and accuracy after each epoch."""
     batch_size = settings["batch_size"]
     n_batches = -(-len(x) // batch_size)
     progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]:.4f}"),
                         TextColumn("{task.fields[rate]:,.0f} samples/s"), TimeRemainingColumn(),
                         console=err_console)
-    rows = list(resume["history"]) if resume else []  # a resumed run shows its earlier epochs too
+    rows = list(rows)  # a resumed run shows its earlier epochs too
     task = progress.add_task("train", total=n_batches, epoch=len(rows) + 1, loss=float("nan"), rate=0.0)
     clock = {"start": time.perf_counter(), "drawn": 0.0}
 
@@ -294,62 +297,60 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
             clock["drawn"] = now
 
     def on_epoch(record, checkpoint):
-        record["test_loss"], record["test_accuracy"] = mlp.evaluate(
-            checkpoint["params"], x_test, y_test, settings["activation"])
-        rows.append(record)
+        test_loss, test_accuracy = mlp.evaluate(checkpoint.params, x_test, y_test, settings["activation"])
+        rows.append({**record, "test_loss": test_loss, "test_accuracy": test_accuracy})
         if on_checkpoint:
-            on_checkpoint(checkpoint)
+            on_checkpoint(checkpoint, rows)
         if show_progress:
             live.update(Group(recent_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
-            err_console.print(epoch_line(record, epochs), highlight=False, soft_wrap=True)
+            err_console.print(epoch_line(rows[-1], epochs), highlight=False, soft_wrap=True)
 
     kwargs = dict(settings, epochs=epochs, resume=resume, on_epoch=on_epoch,
                   on_batch=on_batch if show_progress else None)
     if not show_progress:
-        return mlp.train(params, x, y, **kwargs)
+        return mlp.train(params, x, y, **kwargs)[0], rows
     with Live(Group(recent_table(rows), progress) if rows else progress, console=err_console,
               transient=True, auto_refresh=False) as live:
-        return mlp.train(params, x, y, **kwargs)
+        return mlp.train(params, x, y, **kwargs)[0], rows
 
 
 # ----------------------------------------------------------------------------- commands
 @app.command()
 def train(
-    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", help="Hidden-layer activation: tanh, sigmoid, relu, leaky_relu or gelu.")],
+    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
     hidden: HiddenOption = [128],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 10,
-    batch_size: BatchSizeOption = 128,
-    lr: Annotated[Optional[float], typer.Option(callback=_positive, help="Learning rate (the peak with a schedule); default 0.05 for sgd and nesterov, 0.001 for adam and adamw.", show_default=False)] = None,
-    momentum: Annotated[float, typer.Option(callback=_fraction, help="Momentum for sgd and nesterov, in [0, 1).")] = 0.9,
-    optimizer: Annotated[Optimizer, typer.Option(help="Optimizer: sgd (with momentum), nesterov, adam or adamw.")] = Optimizer.sgd,
-    weight_decay: Annotated[float, typer.Option(callback=_non_negative, help="Weight decay of the weights (not biases): L2 for sgd/nesterov/adam, decoupled for adamw.")] = 0.0,
-    dropout: Annotated[float, typer.Option(callback=_fraction, help="Probability of dropping each hidden unit while training, in [0, 1).")] = 0.0,
-    clip: Annotated[float, typer.Option(callback=_non_negative, help="Clip the global gradient norm to this value (0: off).")] = 0.0,
-    label_smoothing: Annotated[float, typer.Option(callback=_fraction, help="Label smoothing of the targets, in [0, 1).")] = 0.0,
-    schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule: constant, step (x0.1 every third of the run), cosine, or plateau (x0.2 after 2 epochs without better validation; needs --val).")] = Schedule.constant,
-    warmup: Annotated[int, typer.Option(min=0, help="Epochs of linear learning-rate warm-up.")] = 0,
-    val: Annotated[int, typer.Option(min=0, help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.")] = 0,
-    patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = 0,
-    augment: Annotated[Augment, typer.Option(help="Random distortions of training images: none, shift, affine or elastic.")] = Augment.none,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = 0,
+    epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")] = DEFAULTS["epochs"],
+    batch_size: BatchSizeOption = DEFAULTS["batch_size"],
+    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help="Learning rate (the peak with a schedule); default " + ", ".join(f"{o.lr:g} for {name}" for name, o in mlp.OPTIMIZERS.items()) + ".")] = None,
+    momentum: Annotated[float, typer.Option(metavar="M", callback=rule("momentum"), help="Momentum, in [0, 1), for " + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum) + ".")] = DEFAULTS["momentum"],
+    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer: {described(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
+    weight_decay: Annotated[float, typer.Option(metavar="WD", callback=rule("weight_decay"), help="Weight decay of the weights (not biases): L2, or decoupled for adamw.")] = DEFAULTS["weight_decay"],
+    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Probability of dropping each hidden unit while training, in [0, 1).")] = DEFAULTS["dropout"],
+    clip: Annotated[float, typer.Option(metavar="NORM", callback=rule("clip"), help="Clip the global gradient norm to this value (0: off).")] = DEFAULTS["clip"],
+    label_smoothing: Annotated[float, typer.Option(metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1).")] = DEFAULTS["label_smoothing"],
+    schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule: {described(mlp.SCHEDULES)}.")] = DEFAULTS["schedule"],
+    warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear learning-rate warm-up.")] = DEFAULTS["warmup"],
+    val: Annotated[int, typer.Option(min=0, metavar="N", help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.")] = 0,
+    patience: Annotated[int, typer.Option(metavar="K", callback=rule("patience"), help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = DEFAULTS["patience"],
+    augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
+    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = DEFAULTS["seed"],
     dtype: DTypeOption = DType.float32,
-    out: Annotated[Path, typer.Option(help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.", dir_okay=False)] = Path("weights.npz"),
-    resume: Annotated[Optional[Path], typer.Option(help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
+    out: Annotated[Path, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.", dir_okay=False)] = Path("weights.npz"),
+    resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
     data: DataOption = DEFAULT_DATA,
 ):
     """Train an MLP classifier and save its weights (Ctrl-C saves a checkpoint to resume from)."""
     check_writable(out)
-    lr = lr or DEFAULT_LR[optimizer.value]
+    lr = lr or mlp.OPTIMIZERS[optimizer.value].lr
+    # mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data
     if patience and not val:
         fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
     if schedule == Schedule.plateau and not val:
         fail("--schedule plateau watches validation accuracy: add --val N (e.g. --val 5000)")
     x, y, x_test, y_test = load_data(data)
     x, x_test = x.astype(dtype.value, copy=False), x_test.astype(dtype.value, copy=False)
-    if val and val >= len(y):
-        fail(f"--val {val} leaves no training data: the training set has {len(y)} examples")
     validation = None
     if val:
         x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
@@ -366,22 +367,23 @@ def train(
                     augment_kind=augment.value, val=validation, patience=patience, seed=seed)
     recorded = {k: v for k, v in settings.items() if k != "val"} | {
         "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes}
-    checkpoint = resume and load_resumable(resume, recorded)
+    checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
     params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
     err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
-                      f"from {data}" + (f", resuming after epoch {checkpoint['epoch']}" if checkpoint else ""),
+                      f"from {data}" + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else ""),
                       highlight=False, soft_wrap=True)
     err_console.print(summary_table(params, activation.value))
-    latest = {"checkpoint": checkpoint}
+    latest = {"checkpoint": checkpoint, "rows": rows}
     try:
         params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
                                        show_progress=console.is_terminal and err_console.is_terminal,
-                                       resume=checkpoint,
-                                       on_checkpoint=lambda ck: latest.update(checkpoint=ck))
+                                       resume=checkpoint, rows=rows,
+                                       on_checkpoint=lambda ck, rows: latest.update(checkpoint=ck, rows=rows))
     except FloatingPointError as e:
         fail(f"{e}; nothing was saved")
     except KeyboardInterrupt:
-        save_interrupted(latest["checkpoint"], out, {"activation": activation.value, "settings": recorded})
+        save_interrupted(latest["checkpoint"], out,
+                         {"activation": activation.value, "settings": recorded, "rows": latest["rows"]})
     test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value)
     meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
             "test_loss": test_loss, "settings": recorded | {"epochs": epochs}}
@@ -393,33 +395,23 @@ def train(
         fail(f"cannot write {out}: {e.strerror or e}")
     console.print(history_table(history))
     if validation:
-        best = max(history, key=lambda r: r["val_accuracy"])  # the first of equals, as train keeps
-        console.print(f"kept the weights of epoch {best['epoch']} (best validation accuracy "
-                      f"{percent(best['val_accuracy'])})", highlight=False)
+        kept = history[-1]["best_epoch"]
+        console.print(f"kept the weights of epoch {kept} (best validation accuracy "
+                      f"{percent(history[kept - 1]['val_accuracy'])})", highlight=False)
     console.print(f"test accuracy {percent(test_accuracy)}, loss {test_loss:.4f}; "
                   f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
 
 
-def load_test_data(folder):
-    try:
-        return mlp.load_mnist(os.fspath(folder), splits=("test",))
-    except ValueError as e:
-        fail(e)
-
-
-def eval_report(params, activation, x, y, n_mistakes=10):
-    """Accuracy, loss, confusion matrix, per-class precision/recall/F1 and confident mistakes."""
-    probabilities = mlp.predict_proba(params, x, activation)
-    n_classes = probabilities.shape[1]
-    confusion = mlp.confusion_matrix(y, probabilities.argmax(axis=1), n_classes)
-    precision, recall, f1 = mlp.precision_recall_f1(confusion)
-    test_loss, test_accuracy = mlp.evaluate(params, x, y, activation)
-    mistakes = mlp.confident_mistakes(probabilities, y, n_mistakes)
-    return {"accuracy": test_accuracy, "loss": test_loss, "n": len(y), "confusion": confusion.tolist(),
-            "per_class": [{"class": c, "precision": precision[c], "recall": recall[c], "f1": f1[c],
-                           "support": int(confusion[c].sum())} for c in range(n_classes)],
-            "mistakes": [{"index": int(i), "true": int(y[i]), "predicted": int(probabilities[i].argmax()),
-                          "confidence": float(probabilities[i].max())} for i in mistakes]}
+def report_json(report, n):
+    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays)."""
+    y_pred, probabilities = report["predicted"], report["probabilities"]
+    return {"accuracy": report["accuracy"], "loss": report["loss"], "n": n,
+            "confusion": report["confusion"].tolist(),
+            "per_class": [{"class": c, "precision": float(report["precision"][c]), "recall": float(report["recall"][c]),
+                           "f1": float(report["f1"][c]), "support": int(report["support"][c])}
+                          for c in range(len(report["confusion"]))],
+            "mistakes": [{"index": int(i), "true": int(report["true"][i]), "predicted": int(y_pred[i]),
+                          "confidence": float(probabilities[i, y_pred[i]])} for i in report["mistakes"]]}
 
 
 def confusion_table(confusion):
@@ -433,58 +425,68 @@ def confusion_table(confusion):
     return table
 
 
+def evaluated(weights, data, n_mistakes):
+    """(params, meta, x_test, y_test, report) for a weights file on a test set: loaded once,
+    checked to fit, scored by mlp.classification_report (one forward pass)."""
+    params, meta = load_weights(weights)
+    x_test, y_test = load_data(data, splits=("test",))
+    check_fits(weights, params, x_test, y_test)
+    x_test = x_test.astype(params["W1"].dtype, copy=False)
+    report = mlp.classification_report(params, x_test, y_test, meta["activation"], n_mistakes)
+    report["true"] = y_test
+    return params, meta, x_test, y_test, report
+
+
 @app.command("eval")
 def evaluate(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
+    weights: WeightsArgument,
     data: DataOption = DEFAULT_DATA,
-    mistakes: Annotated[int, typer.Option(min=0, help="How many of the most confident mistakes to list.")] = 10,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the report to this JSON file (accuracy as a fraction).", dir_okay=False)] = None,
+    mistakes: Annotated[int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")] = 10,
+    json_path: JsonOption = None,
 ):
     """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         check_writable(json_path)
-    params, meta = load_weights(weights)
-    x_test, y_test = load_test_data(data)
-    check_fits(weights, params, x_test, y_test)
-    report = eval_report(params, meta["activation"], x_test.astype(params["W1"].dtype, copy=False),
-                         y_test, mistakes)
+    params, meta, _, y_test, report = evaluated(weights, data, mistakes)
+    result = report_json(report, len(y_test))
     table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
-    table.add_row(percent(report["accuracy"]), f"{report['loss']:.4f}", str(report["n"]))
+    table.add_row(percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
     console.print(table)
-    console.print(confusion_table(report["confusion"]))
+    console.print(confusion_table(result["confusion"]))
     per_class = Table(title="Per class")
     for header in ("class", "precision", "recall", "F1", "images"):
         per_class.add_column(header, justify="right")
-    for r in report["per_class"]:
+    for r in result["per_class"]:
         per_class.add_row(str(r["class"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
                           str(r["support"]))
     console.print(per_class)
-    if report["mistakes"]:
+    if result["mistakes"]:
         wrong = Table(title="Most confident mistakes")
         for header in ("index", "true", "predicted", "confidence"):
             wrong.add_column(header, justify="right")
-        for m in report["mistakes"]:
+        for m in result["mistakes"]:
             wrong.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]), percent(m["confidence"]))
         console.print(wrong)
     if json_path:
-        write_text_atomic(json_path, json.dumps(report, indent=1))
+        write_text_atomic(json_path, json.dumps(result, indent=1))
 
 
 @app.command()
 def reproduce(
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs for every run (the original used 10).")] = 10,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of every run.")] = 0,
+    epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")] = 10,
+    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every run.")] = 0,
     data: DataOption = DEFAULT_DATA,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the table to this JSON file.", dir_okay=False)] = None,
+    json_path: JsonOption = None,
 ):
     """Train the original's three models with its settings and with ours, and compare."""
     if json_path:
         check_writable(json_path)
     x, y, x_test, y_test = load_data(data)
     n_classes = int(max(y.max(), y_test.max())) + 1
-    ours = {"lr": 0.05, "momentum": 0.9, "batch_size": 128}
+    ours = {"lr": mlp.OPTIMIZERS[DEFAULTS["optimizer"]].lr, "momentum": DEFAULTS["momentum"],
+            "batch_size": DEFAULTS["batch_size"]}
     rows = []
     for activation, hidden, reported in ORIGINAL.values():
         name = f"{activation} {'-'.join(map(str, hidden))}"
@@ -503,8 +505,8 @@ def reproduce(
         table.add_row(r["model"], percent(r["original_reported"]), percent(r["original_settings"]),
                       percent(r["our_defaults"]))
     console.print(table)
-    console.print("its settings: lr 0.01, momentum 0.001, batch 128\n"
-                  "our defaults: lr 0.05, momentum 0.9, batch 128", highlight=False)
+    describe = lambda s: f"lr {s['lr']:g}, momentum {s['momentum']:g}, batch {s['batch_size']}"
+    console.print(f"its settings: {describe(ORIGINAL_SETTINGS)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
         write_text_atomic(json_path, json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))
 
@@ -528,13 +530,59 @@ def summary_table(params, activation, title="Model"):
 
 @app.command()
 def summary(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
+    weights: WeightsArgument,
 ):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = load_weights(weights)
     console.print(summary_table(params, meta["activation"], title=f"{weights}"))
     if "test_accuracy" in meta:
         console.print(f"test accuracy when saved: {percent(meta['test_accuracy'])}", highlight=False)
+
+
+# ----------------------------------------------------------------------------- gradcheck
+@app.command()
+def gradcheck(
+    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
+    hidden: HiddenOption = [7, 6],
+    inputs: Annotated[int, typer.Option(min=1, metavar="N", help="Input features of the small test network.")] = 10,
+    classes: Annotated[int, typer.Option(min=2, metavar="C", help="Classes of the small test network.")] = 4,
+    batch: Annotated[int, typer.Option(min=1, metavar="B", help="Random examples in the batch.")] = 8,
+    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout, in [0, 1); its masks are held fixed.")] = 0.0,
+    label_smoothing: Annotated[float, typer.Option(metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1).")] = 0.0,
+    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the batch and the dropout masks.")] = 0,
+    threshold: Annotated[float, typer.Option(metavar="TOL", min=0, help="Largest relative error that passes.")] = 1e-6,
+    json_path: JsonOption = None,
+):
+    """Check mlp.py's backward pass against central finite differences (float64) on a small
+    random network; exits 1 when any parameter's relative error is above the threshold."""
+    if json_path:
+        check_writable(json_path)
+    rng = np.random.default_rng(seed)
+    sizes = [inputs, *hidden, classes]
+    params = mlp.init(sizes, activation.value, seed=rng, dtype=np.float64)
+    # Small random biases: with zero biases a unit dropped or dead for a whole example sits
+    # exactly on relu's kink (z = 0), where no finite difference can agree with a derivative.
+    params = {k: p + 0.1 * rng.standard_normal(p.shape) if k[0] == "b" else p for k, p in params.items()}
+    x, y = rng.standard_normal((batch, inputs)), rng.integers(0, classes, batch)
+    errors = mlp.gradcheck(params, x, y, activation.value, dropout, label_smoothing, seed)
+    worst = max(errors, key=errors.get)
+    table = Table(title=f"Gradient check, {'-'.join(map(str, sizes))} {activation.value}, batch {batch}")
+    for header in ("parameter", "shape", "max relative error", ""):
+        table.add_column(header, justify="right")
+    for key, error in errors.items():
+        table.add_row(key, " x ".join(map(str, params[key].shape)), f"{error:.2e}",
+                      "[green]ok[/]" if error <= threshold else "[red]too large[/]")
+    console.print(table)
+    if json_path:
+        write_text_atomic(json_path, json.dumps({
+            "activation": activation.value, "sizes": sizes, "batch": batch, "dropout": dropout,
+            "label_smoothing": label_smoothing, "seed": seed, "threshold": threshold,
+            "errors": errors, "max_relative_error": errors[worst], "passed": errors[worst] <= threshold}, indent=1))
+    if errors[worst] > threshold:
+        fail(f"gradient check failed: relative error {errors[worst]:.2e} in {worst} is above {threshold:g}; "
+             "the backward pass (grads) disagrees with the loss")
+    console.print(f"passed: every relative error is at most {errors[worst]:.2e} (threshold {threshold:g})",
+                  highlight=False)
 
 
 # ----------------------------------------------------------------------------- predict
@@ -601,7 +649,7 @@ def probability_bars(probabilities, k, width=30):
 
 @app.command()
 def predict(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", dir_okay=False)],
+    weights: WeightsArgument,
     image: Annotated[Optional[Path], typer.Argument(help="A PNG/JPG of one digit (any size, dark or light background); needs Pillow.", dir_okay=False)] = None,
     index: Annotated[Optional[int], typer.Option(min=0, help="Predict the N-th test image instead of a file.")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
@@ -613,7 +661,7 @@ def predict(
     params, meta = load_weights(weights)
     label = None
     if index is not None:
-        x_test, y_test = load_test_data(data)
+        x_test, y_test = load_data(data, splits=("test",))
         if index >= len(x_test):
             fail(f"--index {index} is out of range: the test set has {len(x_test)} images (0 to {len(x_test) - 1})")
         x, label = x_test[index], int(y_test[index])
@@ -651,6 +699,10 @@ def save_figure(fig, path):
     console.print(f"wrote {path}", highlight=False)
 
 
+def samples_figure(x, y, n):
+    return digit_grid(x[:n], [str(v) for v in y[:n]], 10, f"The first {n} test images")
+
+
 def digit_grid(images, captions, columns, title):
     plt = pyplot()
     rows = -(-len(images) // columns)
@@ -672,23 +724,35 @@ def plot_samples(
 ):
     """A grid of MNIST test digits with their labels."""
     pyplot()
-    x, y = load_test_data(data)
-    save_figure(digit_grid(x[:n], [str(v) for v in y[:n]], 10, f"The first {n} MNIST test digits"), out)
+    x, y = load_data(data, splits=("test",))
+    save_figure(samples_figure(x, y, n), out)
 
 
 @plot_app.command("curves")
 def plot_curves(
-    history: Annotated[Path, typer.Argument(help="History file written by train (.history.json).", exists=True, dir_okay=False)],
+    history: Annotated[Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)],
     out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("curves.png"),
 ):
     """Training curves: loss and accuracy per epoch."""
-    plt = pyplot()
+    pyplot()
+    save_figure(curves_figure(read_history(history)), out)
+
+
+def read_history(path):
+    """The epoch records of a history file written by train, or a one-line error."""
+    if not path.is_file():
+        fail(f"{path}: no such history file (train writes it beside the weights)")
     try:
-        records = json.loads(history.read_text())
-        epochs = [r["epoch"] for r in records]
+        records = json.loads(path.read_text())
+        [r["epoch"] for r in records]
     except (ValueError, KeyError, TypeError):
-        fail(f"{history}: not a history file written by train")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+        fail(f"{path}: not a history file written by train")
+    return records
+
+
+def curves_figure(records):
+    epochs = [r["epoch"] for r in records]
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 3.8))
     for key, label in (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test")):
         if key in records[0]:
             left.plot(epochs, [r[key] for r in records], marker=".", label=label)
@@ -700,22 +764,22 @@ def plot_curves(
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend()
-    save_figure(fig, out)
+    return fig
 
 
 @plot_app.command("confusion")
 def plot_confusion(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    weights: WeightsArgument,
     data: DataOption = DEFAULT_DATA,
     out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("confusion.png"),
 ):
     """The test-set confusion matrix as a heat map."""
-    plt = pyplot()
-    params, meta = load_weights(weights)
-    x, y = load_test_data(data)
-    check_fits(weights, params, x, y)
-    confusion = np.array(eval_report(params, meta["activation"], x, y, 0)["confusion"])
-    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    pyplot()
+    save_figure(confusion_figure(evaluated(weights, data, 0)[-1]["confusion"]), out)
+
+
+def confusion_figure(confusion):
+    fig, ax = pyplot().subplots(figsize=(6.2, 5.4))
     shown = ax.imshow(np.log1p(confusion), cmap="Blues")
     for (t, p), n in np.ndenumerate(confusion):
         ax.text(p, t, str(n), ha="center", va="center", fontsize=8,
@@ -723,40 +787,46 @@ def plot_confusion(
     ax.set(xticks=range(len(confusion)), yticks=range(len(confusion)), xlabel="predicted", ylabel="true",
            title=f"Confusion matrix, {percent(np.trace(confusion) / confusion.sum())} correct")
     fig.colorbar(shown, ax=ax, label="log(1 + count)")
-    save_figure(fig, out)
+    return fig
 
 
 @plot_app.command("mistakes")
 def plot_mistakes(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
     data: DataOption = DEFAULT_DATA,
     out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("mistakes.png"),
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
-    params, meta = load_weights(weights)
-    x, y = load_test_data(data)
-    check_fits(weights, params, x, y)
-    mistakes = eval_report(params, meta["activation"], x, y, n)["mistakes"]
+    _, _, x, y, report = evaluated(weights, data, n)
+    save_figure(mistakes_figure(x, report), out)
+
+
+def mistakes_figure(x, report):
+    mistakes = report_json(report, len(x))["mistakes"]
     captions = [f"{m['true']}→{m['predicted']} {100 * m['confidence']:.1f}%" for m in mistakes]
-    fig = digit_grid(x[[m["index"] for m in mistakes]], captions, 10,
-                     "Most confident mistakes (true→predicted, confidence)")
-    save_figure(fig, out)
+    return digit_grid(x[[m["index"] for m in mistakes]], captions, 10,
+                      "Most confident mistakes (true→predicted, confidence)")
 
 
 @plot_app.command("weights")
 def plot_weights(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
     out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("weights.png"),
 ):
     """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
-    plt = pyplot()
+    pyplot()
     params, _ = load_weights(weights)
+    save_figure(weights_figure(params, n, weights), out)
+
+
+def weights_figure(params, n, where):
     W = params["W1"]
     if W.shape[0] != 784:
-        fail(f"{weights}: the first layer takes {W.shape[0]} inputs, not 28x28 images")
+        fail(f"{where}: the first layer takes {W.shape[0]} inputs, not 28x28 images")
+    plt = pyplot()
     n = min(n, W.shape[1])
     columns = 12 if n >= 12 else n
     rows = -(-n // columns)
@@ -767,7 +837,7 @@ def plot_weights(
         w = W[:, unit].reshape(28, 28)
         ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max(), interpolation="nearest")
     fig.suptitle(f"First-layer weights of {n} hidden units")
-    save_figure(fig, out)
+    return fig
 
 
 def draw_architecture(sizes, activation, title):
@@ -809,20 +879,23 @@ def plot_architecture(
 
 @plot_app.command("all")
 def plot_all(
-    weights: Annotated[Path, typer.Argument(help="Weights file written by train (.npz).", exists=True, dir_okay=False)],
+    weights: WeightsArgument,
     data: DataOption = DEFAULT_DATA,
     out_dir: Annotated[Path, typer.Option(help="Folder for every picture (the README's are in assets/).", file_okay=False)] = Path("."),
 ):
     """Every picture of the README, from one weights file and the history beside it."""
+    pyplot()
     history = weights.with_suffix(".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
-    plot_samples(40, data, out_dir / "mnist.png")
+    records = read_history(history)
+    params, _, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
+    save_figure(samples_figure(x, y, 40), out_dir / "mnist.png")
     plot_architecture(out_dir)
-    plot_curves(history, out_dir / "curves.png")
-    plot_confusion(weights, data, out_dir / "confusion.png")
-    plot_mistakes(weights, 30, data, out_dir / "mistakes.png")
-    plot_weights(weights, 48, out_dir / "weights.png")
+    save_figure(curves_figure(records), out_dir / "curves.png")
+    save_figure(confusion_figure(report["confusion"]), out_dir / "confusion.png")
+    save_figure(mistakes_figure(x, report), out_dir / "mistakes.png")
+    save_figure(weights_figure(params, 48, weights), out_dir / "weights.png")
 
 
 # ----------------------------------------------------------------------------- benchmark
@@ -881,7 +954,7 @@ def bench(
     limit: LimitOption = 0,
     data: DataOption = DEFAULT_DATA,
     torch: Annotated[bool, typer.Option("--torch", help="Also time the same network in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the numbers to this JSON file.", dir_okay=False)] = None,
+    json_path: JsonOption = None,
 ):
     """Time the training loop (SGD, no evaluation) and compare it with the matrix-product floor."""
     if json_path:
@@ -949,13 +1022,18 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
     torch.set_num_threads(os.cpu_count())
     x, y, _ = bench_data(spec["data"], spec["limit"], spec["dtype"])
     x, y = torch.from_numpy(x), torch.from_numpy(y)
-    make_activation = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
-                       "leaky_relu": torch.nn.LeakyReLU, "gelu": lambda: torch.nn.GELU("tanh")}[spec["activation"]]
+    name, kwargs = mlp.ACTIVATIONS[spec["activation"]].torch
+    f = getattr(torch.nn.functional, name)
+
+    class Activation(torch.nn.Module):
+        def forward(self, z):
+            return f(z, **kwargs)
+
     layers = []
     for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
-        layers += [torch.nn.Linear(n_in, n_out), make_activation()]
+        layers += [torch.nn.Linear(n_in, n_out), Activation()]
     model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, spec["dtype"]))  # output layer is linear
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=mlp.OPTIMIZERS["sgd"].lr, momentum=DEFAULTS["momentum"])
     seconds = []
     for _ in range(spec["epochs"]):
         start = time.perf_counter()

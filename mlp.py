@@ -26,12 +26,32 @@ import tempfile
 import time
 import zipfile
 import zlib
+from functools import partial
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 # ----------------------------------------------------------------------------- activations
-# Each entry is (f, df): df(z, a) is the derivative at the pre-activation z, given also
-# a = f(z) because some derivatives are cheaper from the output (tanh, sigmoid).
+# One registry: an entry is everything the rest of the code needs to know about an activation.
+# Adding one is one entry here (plus its test); init, the CLI's choices and help, and the
+# PyTorch comparisons all read it.
+
+
+class Activation(NamedTuple):
+    f: Callable        # a = f(z), element-wise
+    df: Callable       # df(z, a): derivative at the pre-activation z; a = f(z) is passed too
+                       # because some derivatives are cheaper from the output (tanh, sigmoid)
+    init_std: Callable  # init_std(n_in, n_out): weight scale that keeps the signal's variance
+    torch: tuple       # (name, kwargs) of the same function in torch.nn.functional, for comparisons
+
+
+def he_std(n_in, n_out):
+    return math.sqrt(2.0 / n_in)  # He et al. 2015: rectifiers halve the variance
+
+
+def glorot_std(n_in, n_out):
+    return math.sqrt(2.0 / (n_in + n_out))  # Glorot & Bengio 2010: symmetric saturating units
+
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 
@@ -60,17 +80,20 @@ def _gelu_df(z, a):
 
 
 ACTIVATIONS = {
-    "tanh": (np.tanh, lambda z, a: 1 - a * a),
-    "sigmoid": (_sigmoid, lambda z, a: a * (1 - a)),
-    "relu": (lambda z: np.maximum(z, 0), lambda z, a: z > 0),  # bool mask: x * mask keeps dtype
-    "leaky_relu": (_leaky_relu, _leaky_relu_df),
-    "gelu": (_gelu, _gelu_df),
+    "tanh": Activation(np.tanh, lambda z, a: 1 - a * a, glorot_std, ("tanh", {})),
+    "sigmoid": Activation(_sigmoid, lambda z, a: a * (1 - a), glorot_std, ("sigmoid", {})),
+    # relu's derivative is a bool mask: x * mask keeps x's dtype
+    "relu": Activation(lambda z: np.maximum(z, 0), lambda z, a: z > 0, he_std, ("relu", {})),
+    "leaky_relu": Activation(_leaky_relu, _leaky_relu_df, he_std, ("leaky_relu", {"negative_slope": 0.01})),
+    "gelu": Activation(_gelu, _gelu_df, he_std, ("gelu", {"approximate": "tanh"})),
 }
 
 
-def _check_activation(activation):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+def lookup(registry, name, what):
+    """registry[name], or a ValueError listing the choices."""
+    if name not in registry:
+        raise ValueError(f"unknown {what} {name!r}; choose one of {', '.join(registry)}")
+    return registry[name]
 
 
 # ----------------------------------------------------------------------------- init
@@ -79,23 +102,19 @@ def init(sizes, activation, seed=0, dtype=np.float32):
 
     Args:
       sizes: [n_in, n_1, ..., C], at least two positive ints.
-      activation: hidden activation name; picks He scaling (relu family) or Glorot (others).
+      activation: hidden activation name; its registry entry picks the weights' scale.
       seed: int or np.random.Generator.
     Returns:
       {"W1": (n_in, n_1), "b1": (n_1,), ...} of `dtype`; biases are zero. The same seed
       gives bit-identical arrays.
     """
-    _check_activation(activation)
+    init_std = lookup(ACTIVATIONS, activation, "activation").init_std
     if len(sizes) < 2 or any(int(n) != n or n < 1 for n in sizes):
         raise ValueError(f"sizes must be at least two positive ints, got {list(sizes)}")
     rng = np.random.default_rng(seed)
     params = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        if activation in ("relu", "leaky_relu", "gelu"):
-            std = math.sqrt(2.0 / n_in)  # He et al. 2015
-        else:
-            std = math.sqrt(2.0 / (n_in + n_out))  # Glorot & Bengio 2010
-        params[f"W{l}"] = (rng.standard_normal((n_in, n_out)) * std).astype(dtype)
+        params[f"W{l}"] = (rng.standard_normal((n_in, n_out)) * init_std(n_in, n_out)).astype(dtype)
         params[f"b{l}"] = np.zeros(n_out, dtype)
     return params
 
@@ -112,17 +131,41 @@ def sizes_of(params):
 
 
 # ----------------------------------------------------------------------------- forward
+def check_inputs(params, x):
+    """ValueError unless x is a (B, n_in) float array for the network `params`."""
+    n_in = params["W1"].shape[0]
+    if getattr(x, "ndim", None) != 2 or x.shape[1] != n_in or x.dtype.kind != "f":
+        raise ValueError(f"inputs must be a (batch, {n_in}) float array for this network, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+
+
+def check_labels(y, n_classes, n=None):
+    """ValueError unless y is a 1-D int array of labels in [0, n_classes) (and n of them)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-D array of ints, got {y.dtype} {y.shape}")
+    if n is not None and len(y) != n:
+        raise ValueError(f"{n} examples but {len(y)} labels")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels must be ints in [0, {n_classes}) for a network of {n_classes} "
+                         f"classes, got {y.min()} to {y.max()}")
+
+
 def forward(params, x, activation, dropout=0.0, rng=None):
     """Logits of a batch, and what `grads` needs.
 
     Args:
       x: (B, n_in) inputs. activation: hidden activation name (the output layer is linear).
       dropout: probability of zeroing each hidden unit (inverted dropout, training only:
-        needs `rng`). 0 is the plain deterministic forward pass.
+        needs `rng`, a np.random.Generator). 0 is the plain deterministic forward pass.
     Returns:
       logits (B, C), and a cache holding each layer's input, pre-activation and output.
     """
-    f, _ = ACTIVATIONS[activation]
+    f = lookup(ACTIVATIONS, activation, "activation").f
+    check_inputs(params, x)
+    if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
+        raise ValueError(f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), "
+                         f"got dropout={dropout!r}, rng={rng!r}")
     L = n_layers(params)
     a = x
     cache = {"activation": activation, "inputs": [], "z": [], "a": [], "masks": []}
@@ -169,6 +212,7 @@ def loss(logits, y, label_smoothing=0.0):
     Returns:
       a Python float, averaged over the batch (not over classes).
     """
+    check_labels(y, logits.shape[1], len(logits))
     shifted = logits - logits.max(axis=1, keepdims=True)
     return _cross_entropy(shifted, np.log(np.exp(shifted).sum(axis=1)), y, label_smoothing)
 
@@ -188,8 +232,9 @@ def grads(params, cache, y, label_smoothing=0.0):
 
 def loss_and_grads(params, cache, y, label_smoothing=0.0):
     """(loss, grads) in one pass: the softmax is computed once for both (the training loop's call)."""
-    _, df = ACTIVATIONS[cache["activation"]]
+    df = ACTIVATIONS[cache["activation"]].df
     logits, B = cache["logits"], len(y)
+    check_labels(y, logits.shape[1], len(logits))
     shifted = logits - logits.max(axis=1, keepdims=True)
     dz = np.exp(shifted)
     total = dz.sum(axis=1)
@@ -212,16 +257,17 @@ def loss_and_grads(params, cache, y, label_smoothing=0.0):
 
 
 # ----------------------------------------------------------------------------- optimizers
-# update(params, grads, state, ...) -> (new_params, new_state); state = {} before the first step.
+# Each optimizer is sgd-like: (params, grads, state, lr, ...) -> (new_params, new_state), with
+# state = {} before the first step. `update` is the one entry point, choosing by name.
 
 
-def update(params, grads, state, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
+def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False):
     """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v.
 
     Args:
       state: {} at first, then {key: velocity} with the keys and shapes of `params`.
-      nesterov: step along g + momentum * v instead of v.
       weight_decay: L2 penalty added to the weights' gradients (not to the biases).
+      nesterov: step along g + momentum * v instead of v.
     Returns:
       (new_params, new_state); the inputs are not modified.
     """
@@ -242,19 +288,19 @@ def update(params, grads, state, lr, momentum=0.9, nesterov=False, weight_decay=
     return new_params, new_state
 
 
-def adam(params, grads, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+def adam(params, grads, state, lr, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8,
          decoupled=False):
     """Adam (Kingma & Ba 2015) with bias correction; AdamW when `decoupled`.
 
     Args:
-      state: {} at first, then {"step": t, "m": {key: array}, "v": {key: array}}.
+      state: {} at first, then {"t": steps taken, "m": {key: array}, "v": {key: array}}.
       weight_decay: with decoupled=False an L2 term added to the weights' gradients (Adam);
         with decoupled=True the weights shrink by lr * weight_decay * p (AdamW,
         Loshchilov & Hutter 2019). Biases are never decayed.
     Returns:
       (new_params, new_state); the inputs are not modified.
     """
-    t = state.get("step", 0) + 1
+    t = state.get("t", 0) + 1
     m_old, v_old = state.get("m", {}), state.get("v", {})
     new_params, m_new, v_new = {}, {}, {}
     for k, p in params.items():
@@ -266,25 +312,43 @@ def adam(params, grads, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_deca
         v = beta2 * v_old[k] + (1 - beta2) * g * g if k in v_old else (1 - beta2) * g * g
         m_hat = m / (1 - beta1**t)
         v_hat = v / (1 - beta2**t)
-        step = m_hat / (np.sqrt(v_hat) + eps)
+        direction = m_hat / (np.sqrt(v_hat) + eps)
         if decay and decoupled:
-            step = step + decay * p
-        new_params[k] = p - lr * step
+            direction = direction + decay * p
+        new_params[k] = p - lr * direction
         m_new[k], v_new[k] = m, v
-    return new_params, {"step": t, "m": m_new, "v": v_new}
+    return new_params, {"t": t, "m": m_new, "v": v_new}
 
 
-OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
+class Optimizer(NamedTuple):
+    step: Callable         # (params, grads, state, lr, weight_decay=..., [momentum=...]) -> (params, state)
+    lr: float              # default learning rate
+    uses_momentum: bool    # takes `momentum` (the Adam family has its own beta1 instead)
+    about: str             # one line for help texts
 
 
-def step(optimizer, params, grads, state, lr, momentum=0.9, weight_decay=0.0):
-    """One step of the named optimizer (one of OPTIMIZERS); returns (params, state)."""
-    if optimizer in ("sgd", "nesterov"):
-        return update(params, grads, state, lr, momentum, optimizer == "nesterov", weight_decay)
-    if optimizer in ("adam", "adamw"):
-        return adam(params, grads, state, lr, weight_decay=weight_decay,
-                    decoupled=optimizer == "adamw")
-    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+OPTIMIZERS = {
+    "sgd": Optimizer(sgd, 0.05, True, "SGD with momentum"),
+    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.05, True, "SGD with Nesterov momentum"),
+    "adam": Optimizer(adam, 1e-3, False, "Adam; weight decay as L2 in the gradient"),
+    "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, "Adam with decoupled weight decay"),
+}
+
+
+def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="sgd"):
+    """One optimizer step: SGD with momentum, or the optimizer named from OPTIMIZERS.
+
+    Args:
+      grads: same keys and shapes as params. state: {} before the first step, then what the
+        previous call returned. momentum: for sgd and nesterov (Adam has its own betas).
+      weight_decay: on the weights, never the biases (L2, or decoupled for adamw).
+    Returns:
+      (new_params, new_state); the inputs are not modified.
+    """
+    chosen = lookup(OPTIMIZERS, optimizer, "optimizer")
+    if chosen.uses_momentum:
+        return chosen.step(params, grads, state, lr, momentum=momentum, weight_decay=weight_decay)
+    return chosen.step(params, grads, state, lr, weight_decay=weight_decay)
 
 
 def clip_by_global_norm(grads, max_norm):
@@ -297,30 +361,51 @@ def clip_by_global_norm(grads, max_norm):
 
 
 # ----------------------------------------------------------------------------- schedules
-SCHEDULES = ("constant", "step", "cosine", "plateau")
+# Each schedule maps (lr, epoch, epochs, warmup) to the epoch's rate after the warm-up, epoch
+# being 0-based. Its docstring is its description in help texts.
 
 
-def scheduled_lr(schedule, lr, epoch, epochs, warmup=0, step_every=None, gamma=0.1):
-    """Learning rate for a 0-based `epoch` (plateau is handled by `train`: constant here).
+def _constant(lr, epoch, epochs, warmup):
+    """the same rate throughout"""
+    return lr
 
-    constant: lr. step: lr * gamma ** (epoch // step_every), step_every defaulting to a
-    third of the run. cosine: linear warm-up over `warmup` epochs from lr / (warmup + 1)
-    to lr, then half a cosine from lr down to 0 at the end of the run.
-    """
+
+def _step(lr, epoch, epochs, warmup):
+    """x0.1 every third of the run"""
+    return lr * 0.1 ** (epoch // max(1, epochs // 3))
+
+
+def _cosine(lr, epoch, epochs, warmup):
+    """half a cosine from lr down to 0 at the end of the run"""
+    progress = (epoch - warmup) / max(1, epochs - warmup)
+    return lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _plateau(lr, epoch, epochs, warmup):
+    """x0.2 after 2 epochs without better validation accuracy; needs a validation set"""
+    return lr  # `train` applies the cuts, as only it sees the validation accuracy
+
+
+SCHEDULES = {"constant": _constant, "step": _step, "cosine": _cosine, "plateau": _plateau}
+PLATEAU_WAIT, PLATEAU_FACTOR = 2, 0.2
+
+
+def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
+    """Learning rate for a 0-based `epoch`: a linear warm-up over `warmup` epochs from
+    lr / (warmup + 1) to lr, then the named schedule from SCHEDULES."""
+    rule = lookup(SCHEDULES, schedule, "schedule")
     if epoch < warmup:
         return lr * (epoch + 1) / (warmup + 1)
-    if schedule == "step":
-        return lr * gamma ** (epoch // (step_every or max(1, epochs // 3)))
-    if schedule == "cosine":
-        progress = (epoch - warmup) / max(1, epochs - warmup)
-        return lr * 0.5 * (1 + math.cos(math.pi * progress))
-    if schedule in ("constant", "plateau"):
-        return lr
-    raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    return rule(lr, epoch, epochs, warmup)
 
 
 # ----------------------------------------------------------------------------- augmentation
-AUGMENTATIONS = ("none", "shift", "affine", "elastic")
+AUGMENTATIONS = {  # name: what `augment` does to each training image (help texts read these)
+    "none": "no distortion",
+    "shift": "whole-pixel shifts up to 2",
+    "affine": "rotation up to 12 degrees, scaling by up to 10%, sub-pixel shift",
+    "elastic": "affine plus Simard's elastic distortion (alpha 34, sigma 4)",
+}
 
 
 def _bilinear(images, rows, cols):
@@ -384,10 +469,9 @@ def augment(x, shape, kind, rng, max_shift=2, max_degrees=12, max_scale=0.1, alp
     Returns:
       (B, H * W) array of x's dtype, values still in [0, 1].
     """
+    lookup(AUGMENTATIONS, kind, "augmentation")
     if kind == "none":
         return x
-    if kind not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {kind!r}; choose one of {', '.join(AUGMENTATIONS)}")
     B, (H, W) = len(x), shape
     images = x.reshape(B, H, W)
     if kind == "shift":
@@ -438,7 +522,8 @@ def evaluate(params, x, y, activation, batch_size=2000):
 def split_validation(x, y, n_val, seed=0):
     """Stratified, seeded split of (x, y) into (x_train, y_train, x_val, y_val) with n_val held out."""
     if not 0 < n_val < len(y):
-        raise ValueError(f"validation size must be between 1 and {len(y) - 1}, got {n_val}")
+        raise ValueError(f"validation size must be between 1 and {len(y) - 1} (the training set "
+                         f"has {len(y)} examples), got {n_val}")
     rng = np.random.default_rng(seed)
     by_class = rng.permutation(len(y))
     by_class = by_class[np.argsort(y[by_class], kind="stable")]  # grouped by class, shuffled within
@@ -448,95 +533,189 @@ def split_validation(x, y, n_val, seed=0):
     return x[~is_val], y[~is_val], x[is_val], y[is_val]
 
 
-PLATEAU_WAIT, PLATEAU_FACTOR = 2, 0.2  # "plateau": lr *= 0.2 after 2 epochs without a better val
+def _whole(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _real(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
+
+
+# What each numeric training option accepts: one rule each, checked by `train` and used by the
+# CLI for its options, so that the two never disagree.
+OPTION_RULES = {
+    "epochs": (lambda v: _whole(v) and v >= 1, "must be a whole number, at least 1"),
+    "batch_size": (lambda v: _whole(v) and v >= 1, "must be a whole number, at least 1"),
+    "lr": (lambda v: _real(v) and v > 0, "must be greater than 0 and finite"),
+    "momentum": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "dropout": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "label_smoothing": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "weight_decay": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite"),
+    "clip": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite (0: off)"),
+    "warmup": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
+    "patience": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more (0: off)"),
+    "seed": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
+}
+
+
+def option_problem(name, value):
+    """What is wrong with `value` for the training option `name` ("must be ..., got ..."), or None."""
+    ok, rule = OPTION_RULES[name]
+    return None if ok(value) else f"{rule}, got {value!r}"
+
+
+def check_train_options(**options):
+    """ValueError naming the first training option that breaks its rule in OPTION_RULES, or
+    a registry name (optimizer, schedule, augment_kind) that does not exist."""
+    for name, value in options.items():
+        if name in OPTION_RULES and option_problem(name, value):
+            raise ValueError(f"{name} {option_problem(name, value)}")
+    for name, registry in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment_kind", AUGMENTATIONS)):
+        if name in options:
+            lookup(registry, options[name], name)
+
+
+class Best(NamedTuple):
+    """The epoch with the best validation accuracy so far, and how many epochs have not beaten it."""
+    epoch: int
+    val_accuracy: float
+    val_loss: float
+    params: dict
+    bad_epochs: int = 0
+
+
+def track_best(best, record, params):
+    """The Best after an epoch whose record holds val_accuracy and val_loss (best may be None)."""
+    if best is None or record["val_accuracy"] > best.val_accuracy:  # ties keep the earlier epoch
+        return Best(record["epoch"], record["val_accuracy"], record["val_loss"], params)
+    return best._replace(bad_epochs=best.bad_epochs + 1)
+
+
+class Checkpoint(NamedTuple):
+    """Everything `train` needs to continue after a finished epoch, bit-identically."""
+    epoch: int        # epochs finished
+    params: dict
+    state: dict       # the optimizer's
+    history: list     # one record per finished epoch
+    best: Best | None  # only with a validation set
+    rng: dict         # the Generator's bit_generator.state, after this epoch
+    lr_scale: float   # product of the plateau schedule's cuts so far
+
+
+def fresh_checkpoint(params, seed):
+    """The Checkpoint before epoch 1."""
+    return Checkpoint(0, params, {}, [], None, np.random.default_rng(seed).bit_generator.state, 1.0)
+
+
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
-def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=0.05, momentum=0.9,
-          optimizer="sgd", weight_decay=0.0, dropout=0.0, clip=0.0, label_smoothing=0.0,
-          schedule="constant", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
-          resume=None, on_batch=None, on_epoch=None):
-    """Mini-batch training composed of forward, grads and an optimizer step.
+def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, optimizer,
+                momentum, weight_decay, dropout, clip, label_smoothing, augment_kind, on_batch=None):
+    """One pass over (x, y) in shuffled mini-batches, drawn (with any dropout and augmentation)
+    from `rng`, which advances.
 
-    Each epoch shuffles with a Generator seeded by `seed` and walks all of x in batches
-    (the last one may be short). Train loss and accuracy are averaged over the epoch's
-    batches as they are computed (before each step), so no extra pass is needed.
-
-    Args:
-      params: initial parameters (not modified). x: (N, n_in). y: (N,) int labels.
-      optimizer, lr, momentum, weight_decay: see `step`; schedule, warmup: see
-        `scheduled_lr`; dropout: see `forward`; clip: see `clip_by_global_norm`;
-        label_smoothing: see `loss`; augment_kind: see `augment` (square images only).
-      val: optional (x_val, y_val) scored after each epoch; with it, the returned params
-        are those of the epoch with the best validation accuracy, and `patience` > 0 stops
-        after that many epochs without improvement.
-      resume: a checkpoint (as passed to on_epoch, or from `load_checkpoint`) to continue
-        from; the same seed and settings then give bit-identical results.
-      on_batch(batch_index, n_batches, batch_loss): called after every step.
-      on_epoch(record, checkpoint): called after every epoch; record holds "epoch", "lr",
-        "loss", "accuracy", "seconds" (and "val_loss", "val_accuracy" with val);
-        checkpoint holds everything needed to resume after this epoch.
     Returns:
-      (params, history): the final (or best-on-validation) params and the list of records.
+      (params, state, record): record holds "epoch", "lr", and the train "loss" and
+      "accuracy" averaged over the epoch's batches as they were computed (before each step).
     Raises:
       FloatingPointError when a batch loss is NaN or over DIVERGENCE_FACTOR times that of a
       uniform guess, log(C): the learning rate is too high.
     """
-    if schedule == "plateau" and val is None:
-        raise ValueError("the plateau schedule watches validation accuracy: give a validation set")
-    ck = resume or {"epoch": 0, "params": params, "state": {}, "history": [], "best": None,
-                    "rng": np.random.default_rng(seed).bit_generator.state, "lr_scale": 1.0}
-    params, state, history, best = ck["params"], ck["state"], list(ck["history"]), ck["best"]
-    lr_scale = ck["lr_scale"]
-    rng = np.random.default_rng()
-    rng.bit_generator.state = ck["rng"]
     shape = image_shape(x.shape[1]) if augment_kind != "none" else None
-    n_batches = -(-len(x) // batch_size)
     n_classes = params[f"W{n_layers(params)}"].shape[1]
     diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
-    for epoch in range(ck["epoch"], epochs):
+    order = batches(len(x), batch_size, rng)
+    total_loss, correct = 0.0, 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, idx in enumerate(order):
+            xb, yb = x[idx], y[idx]
+            if shape:
+                xb = augment(xb, shape, augment_kind, rng)
+            logits, cache = forward(params, xb, activation, dropout, rng)
+            batch_loss, g = loss_and_grads(params, cache, yb, label_smoothing)
+            if not batch_loss < diverged:  # also catches NaN
+                raise FloatingPointError(
+                    f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} (a uniform guess "
+                    f"scores {math.log(n_classes):.3g}): training diverged; try a lower "
+                    f"learning rate than {lr:g}")
+            if clip:
+                g = clip_by_global_norm(g, clip)
+            params, state = update(params, g, state, lr, momentum, weight_decay, optimizer)
+            total_loss += batch_loss * len(yb)
+            correct += int((logits.argmax(axis=1) == yb).sum())
+            if on_batch:
+                on_batch(i, len(order), batch_loss)
+    return params, state, {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
+
+
+def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momentum=0.9,
+          optimizer="sgd", weight_decay=0.0, dropout=0.0, clip=0.0, label_smoothing=0.0,
+          schedule="constant", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
+          resume=None, on_batch=None, on_epoch=None):
+    """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
+
+    Args:
+      params: initial parameters (not modified). x: (N, n_in) floats. y: (N,) int labels.
+      optimizer, lr (default: the optimizer's, in OPTIMIZERS), momentum, weight_decay: see
+        `update`; schedule, warmup: see `scheduled_lr`; dropout: see `forward`; clip: see
+        `clip_by_global_norm`; label_smoothing: see `loss`; augment_kind: see `augment`.
+        The numeric options must satisfy OPTION_RULES.
+      val: optional (x_val, y_val) scored after each epoch; with it the returned params are
+        those of the epoch with the best validation accuracy, each record names that
+        "best_epoch", and `patience` > 0 stops after that many epochs without improvement.
+      seed: seeds the one Generator behind shuffling, dropout and augmentation.
+      resume: a Checkpoint (from on_epoch or `load_checkpoint`) to continue from; the same
+        seed and settings then give bit-identical results.
+      on_batch(batch_index, n_batches, batch_loss): called after every step.
+      on_epoch(record, checkpoint): called after every epoch with its record ("epoch", "lr",
+        "loss", "accuracy", "seconds", and "val_loss", "val_accuracy", "best_epoch" with val)
+        and the Checkpoint to resume from after it.
+    Returns:
+      (params, history): the final (or best-on-validation) params and the list of records.
+    Raises:
+      ValueError for a bad option, label or shape; FloatingPointError when training diverges.
+    """
+    lr = lookup(OPTIMIZERS, optimizer, "optimizer").lr if lr is None else lr
+    step_options = dict(activation=activation, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
+                        weight_decay=weight_decay, dropout=dropout, clip=clip,
+                        label_smoothing=label_smoothing, augment_kind=augment_kind)
+    check_train_options(epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, patience=patience,
+                        seed=seed, **step_options)
+    check_inputs(params, x)
+    check_labels(y, sizes_of(params)[-1], len(x))
+    if val is not None:
+        check_inputs(params, val[0])
+        check_labels(val[1], sizes_of(params)[-1], len(val[0]))
+    elif patience or schedule == "plateau":
+        raise ValueError(f"{'patience' if patience else 'the plateau schedule'} watches validation "
+                         "accuracy: give a validation set (val=(x_val, y_val))")
+    if augment_kind != "none":
+        image_shape(x.shape[1])
+
+    ck = resume or fresh_checkpoint(params, seed)
+    params, state, history, best, lr_scale = ck.params, ck.state, list(ck.history), ck.best, ck.lr_scale
+    rng = np.random.default_rng()
+    rng.bit_generator.state = ck.rng
+    for epoch in range(ck.epoch + 1, epochs + 1):
         start = time.perf_counter()
-        rate = scheduled_lr(schedule, lr, epoch, epochs, warmup) * lr_scale
-        total_loss, correct = 0.0, 0
-        with np.errstate(over="ignore", invalid="ignore"):
-            for i, idx in enumerate(batches(len(x), batch_size, rng)):
-                xb, yb = x[idx], y[idx]
-                if shape:
-                    xb = augment(xb, shape, augment_kind, rng)
-                logits, cache = forward(params, xb, activation, dropout, rng)
-                batch_loss, g = loss_and_grads(params, cache, yb, label_smoothing)
-                if not batch_loss < diverged:  # also catches NaN
-                    raise FloatingPointError(
-                        f"loss {batch_loss:.4g} at epoch {epoch + 1}, batch {i + 1} (a uniform guess "
-                        f"scores {math.log(n_classes):.3g}): training diverged; try a lower "
-                        f"learning rate than {rate:g}")
-                if clip:
-                    g = clip_by_global_norm(g, clip)
-                params, state = step(optimizer, params, g, state, rate, momentum, weight_decay)
-                total_loss += batch_loss * len(yb)
-                correct += int((logits.argmax(axis=1) == yb).sum())
-                if on_batch:
-                    on_batch(i, n_batches, batch_loss)
-        record = {"epoch": epoch + 1, "lr": rate, "loss": total_loss / len(x),
-                  "accuracy": correct / len(x)}
+        rate = scheduled_lr(schedule, lr, epoch - 1, epochs, warmup) * lr_scale
+        params, state, record = train_epoch(params, state, x, y, rng, rate, epoch=epoch,
+                                            on_batch=on_batch, **step_options)
         if val is not None:
             record["val_loss"], record["val_accuracy"] = evaluate(params, *val, activation)
-            if best is None or record["val_accuracy"] > best["val_accuracy"]:
-                best = {"epoch": epoch + 1, "val_accuracy": record["val_accuracy"],
-                        "val_loss": record["val_loss"], "params": params, "bad_epochs": 0}
-            else:
-                best = {**best, "bad_epochs": best["bad_epochs"] + 1}
-                if schedule == "plateau" and best["bad_epochs"] % PLATEAU_WAIT == 0:
-                    lr_scale *= PLATEAU_FACTOR
+            best = track_best(best, record, params)
+            record["best_epoch"] = best.epoch
+            if schedule == "plateau" and best.bad_epochs and best.bad_epochs % PLATEAU_WAIT == 0:
+                lr_scale *= PLATEAU_FACTOR
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        ck = {"epoch": epoch + 1, "params": params, "state": state, "history": list(history),
-              "best": best, "rng": rng.bit_generator.state, "lr_scale": lr_scale}
+        ck = Checkpoint(epoch, params, state, list(history), best, rng.bit_generator.state, lr_scale)
         if on_epoch:
             on_epoch(record, ck)
-        if val is not None and patience and best["bad_epochs"] >= patience:
+        if patience and best.bad_epochs >= patience:
             break
-    return (best["params"] if best else params), history
+    return (best.params if best else params), history
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -574,11 +753,71 @@ def precision_recall_f1(confusion):
     return precision, recall, f1
 
 
+def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000):
+    """Everything an evaluation shows, from one forward pass over (x, y) in chunks.
+
+    Returns a dict of arrays and floats: "loss" (mean cross-entropy), "accuracy",
+    "probabilities" (N, C), "predicted" (N,), "confusion" (C, C) ints (row = true class),
+    "precision", "recall", "f1", "support" (C,) each, and "mistakes": indices of the
+    n_mistakes wrong predictions made with the highest probability, most confident first.
+    """
+    check_inputs(params, x)
+    check_labels(y, sizes_of(params)[-1], len(x))
+    logits = np.concatenate([forward(params, x[i:i + batch_size], activation)[0]
+                             for i in range(0, len(x), batch_size)])
+    probabilities = softmax(logits)
+    predicted = probabilities.argmax(axis=1)
+    confusion = confusion_matrix(y, predicted, logits.shape[1])
+    precision, recall, f1 = precision_recall_f1(confusion)
+    return {"loss": loss(logits, y), "accuracy": accuracy(predicted, y), "probabilities": probabilities,
+            "predicted": predicted, "confusion": confusion, "precision": precision, "recall": recall,
+            "f1": f1, "support": confusion.sum(axis=1), "mistakes": confident_mistakes(probabilities, y, n_mistakes)}
+
+
 def confident_mistakes(probabilities, y_true, k=10):
     """Indices of the k wrong predictions made with the highest probability, most confident first."""
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != y_true)
     return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
+
+
+# ----------------------------------------------------------------------------- gradient check
+def relative_error(a, b):
+    """Element-wise |a - b| / (|a| + |b|), with 1e-8 as the smallest denominator (both near 0)."""
+    return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)
+
+
+def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5):
+    """Check `grads` against central finite differences of `loss`, in float64.
+
+    Every parameter entry is moved by +-eps and the loss recomputed, so keep the network and
+    batch small (hundreds of parameters). With dropout the masks are drawn from `seed` and are
+    the same in every pass (they depend only on the generator and the shapes).
+
+    Args:
+      params, x, y, activation: as for `forward` and `loss` (converted to float64 here).
+    Returns:
+      {key: max relative error over that array's entries} (see `relative_error`); about
+      1e-9 or less for a correct backward pass, far above 1e-6 for a wrong one.
+    """
+    params = {k: p.astype(np.float64) for k, p in params.items()}
+    x = np.asarray(x, np.float64)
+
+    def run(p):
+        rng = np.random.default_rng(seed) if dropout else None
+        return forward(p, x, activation, dropout, rng)
+
+    analytic = grads(params, run(params)[1], y, label_smoothing)
+    errors = {}
+    for k, p in params.items():
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            for sign in (1, -1):
+                moved = p.copy()
+                moved[i] += sign * eps
+                numeric[i] += sign * loss(run({**params, k: moved})[0], y, label_smoothing) / (2 * eps)
+        errors[k] = float(relative_error(analytic[k], numeric).max())
+    return errors
 
 
 # ----------------------------------------------------------------------------- data (IDX)
@@ -703,7 +942,7 @@ def save(path, params, meta, extra=None):
     """
     meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
             "dtype": str(params["W1"].dtype)}
-    _check_activation(meta.get("activation"))
+    lookup(ACTIVATIONS, meta.get("activation"), "activation")
     _write_npz_atomic(path, {**params, **(extra or {}), "meta": np.array(json.dumps(meta))})
 
 
@@ -796,26 +1035,29 @@ def _unflatten(flat, prefix):
 
 
 def save_checkpoint(path, checkpoint, meta):
-    """Write a `train` checkpoint (params, optimizer state, epoch, RNG state, history, best
-    epoch) atomically; `load_checkpoint` gives it back for train(..., resume=...)."""
-    best = checkpoint["best"]
-    arrays = {**_flatten(checkpoint["state"], "ckpt/state")}
-    if best:
-        arrays.update(_flatten(best["params"], "ckpt/best"))
-    state = {"epoch": checkpoint["epoch"], "history": checkpoint["history"], "rng": checkpoint["rng"],
-             "lr_scale": checkpoint["lr_scale"],
-             "best": best and {k: v for k, v in best.items() if k != "params"}}
-    save(path, checkpoint["params"], {**meta, "checkpoint": state}, arrays)
+    """Write a `train` Checkpoint atomically: its params as the weights, the optimizer state
+    and the best epoch's params as extra arrays, and the rest in meta["checkpoint"].
+    `load_checkpoint` gives it back for train(..., resume=...)."""
+    arrays = _flatten(checkpoint.state, "ckpt/state")
+    if checkpoint.best:
+        arrays.update(_flatten(checkpoint.best.params, "ckpt/best"))
+    info = {**checkpoint._asdict(), "best": checkpoint.best and checkpoint.best._asdict()}
+    del info["params"], info["state"]
+    if info["best"]:
+        del info["best"]["params"]
+    save(path, checkpoint.params, {**meta, "checkpoint": info}, arrays)
 
 
 def load_checkpoint(path):
-    """(checkpoint, meta) from `save_checkpoint`, validated like `load`."""
+    """(Checkpoint, meta) from `save_checkpoint`, validated like `load`."""
     params, meta = load(path)
     where = os.fspath(path)
     if not isinstance(meta.get("checkpoint"), dict):
         raise ValueError(f"{where}: a weights file, not a checkpoint (written on Ctrl-C by train)")
     arrays = _read_npz(path)
     state, best_params = _unflatten(arrays, "ckpt/state"), _unflatten(arrays, "ckpt/best")
+    if "step" in state:  # Adam's step counter was called "step" before it became "t"
+        state["t"] = state.pop("step")
     for tree in (best_params, state, state.get("m", {}), state.get("v", {})):
         for key, array in tree.items():
             if key in params and (array.shape != params[key].shape or not np.isfinite(array).all()):
@@ -823,9 +1065,9 @@ def load_checkpoint(path):
     try:
         info = meta["checkpoint"]
         np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
-        best = info["best"] and {**info["best"], "params": best_params}
-        checkpoint = {"epoch": int(info["epoch"]), "params": params, "state": state, "best": best,
-                      "history": list(info["history"]), "rng": info["rng"], "lr_scale": float(info["lr_scale"])}
+        best = info["best"] and Best(**{**info["best"], "params": best_params})
+        checkpoint = Checkpoint(int(info["epoch"]), params, state, list(info["history"]), best,
+                                info["rng"], float(info["lr_scale"]))
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
     return checkpoint, meta

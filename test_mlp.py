@@ -453,7 +453,7 @@ def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
         mlp.train(params, x, y, **kw | {"on_epoch": on_epoch})
     mlp.save_checkpoint(tmp_path / "c.npz", latest["checkpoint"], {"activation": "relu"})
     checkpoint, _ = mlp.load_checkpoint(tmp_path / "c.npz")
-    assert checkpoint["epoch"] == 2
+    assert checkpoint.epoch == 2
     resumed, history = mlp.train(params, x, y, **kw | {"resume": checkpoint})
     assert all(resumed[k].tobytes() == full[k].tobytes() for k in full)
     assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
@@ -478,7 +478,7 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     assert "interrupted: epoch" in err and "--resume" in err and "Traceback" not in err
     assert out.read_bytes() == b"precious"  # the weights file is only written at the end
     checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
-    epochs = checkpoint["epoch"] + 2
+    epochs = checkpoint.epoch + 2
     result = run(*common[2:], "--epochs", epochs, "--out", out, "--resume", tmp_path / "w.ckpt.npz")
     assert result.exit_code == 0, result.output
     result = run(*common[2:], "--epochs", epochs, "--out", tmp_path / "straight.npz")
@@ -550,9 +550,9 @@ def one_param(value):
 
 def test_nesterov_step_hand_computed():
     g = one_param(0.5)
-    p1, s1 = mlp.update(one_param(1.0), g, {}, lr=0.1, momentum=0.9, nesterov=True)
+    p1, s1 = mlp.sgd(one_param(1.0), g, {}, lr=0.1, momentum=0.9, nesterov=True)
     assert p1["W1"][0, 0] == pytest.approx(1 - 0.1 * (0.5 + 0.9 * 0.5))  # v = g at first
-    p2, _ = mlp.update(p1, g, s1, lr=0.1, momentum=0.9, nesterov=True)
+    p2, _ = mlp.sgd(p1, g, s1, lr=0.1, momentum=0.9, nesterov=True)
     v = 0.9 * 0.5 + 0.5
     assert p2["W1"][0, 0] == pytest.approx(p1["W1"][0, 0] - 0.1 * (0.5 + 0.9 * v))
 
@@ -575,7 +575,7 @@ def test_adam_two_steps_hand_computed(decoupled):
         step = (m / (1 - b1**t)) / (math.sqrt(v / (1 - b2**t)) + eps)
         p = p - lr * (step + (wd * p if decoupled else 0))
         assert params["W1"][0, 0] == pytest.approx(p, rel=1e-12)
-        assert state["step"] == t
+        assert state["t"] == t
     assert params["b1"][0] != params["W1"][0, 0]  # biases are not decayed
 
 
@@ -586,7 +586,7 @@ def test_each_optimizer_reaches_the_minimum_of_a_quadratic(optimizer):
     lr = 0.1 if optimizer in ("sgd", "nesterov") else 0.05
     for _ in range(1000):  # f(p) = |p - target|^2 / 2, gradient p - target
         g = {k: params[k] - target[k] for k in params}
-        params, state = mlp.step(optimizer, params, g, state, lr)
+        params, state = mlp.update(params, g, state, lr, optimizer=optimizer)
     assert all(np.allclose(params[k], target[k], atol=1e-3) for k in params)
 
 
