@@ -144,6 +144,14 @@ def described(registry):
     return "; ".join(f"{name} ({about(entry)})" for name, entry in registry.items())
 
 
+def default_lrs():
+    """'0.05 for sgd and nesterov, 0.001 for adam and adamw', from the optimizer registry."""
+    names = {}
+    for name, optimizer in mlp.OPTIMIZERS.items():
+        names.setdefault(optimizer.lr, []).append(name)
+    return ", ".join(f"{lr:g} for {' and '.join(group)}" for lr, group in names.items())
+
+
 HiddenOption = Annotated[list[int], typer.Option(
     "--hidden", min=1, metavar="SIZES", help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")]
@@ -323,7 +331,7 @@ def train(
     hidden: HiddenOption = [128],
     epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")] = DEFAULTS["epochs"],
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
-    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help="Learning rate (the peak with a schedule); default " + ", ".join(f"{o.lr:g} for {name}" for name, o in mlp.OPTIMIZERS.items()) + ".")] = None,
+    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate (the peak with a schedule); default {default_lrs()}.")] = None,
     momentum: Annotated[float, typer.Option(metavar="M", callback=rule("momentum"), help="Momentum, in [0, 1), for " + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum) + ".")] = DEFAULTS["momentum"],
     optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer: {described(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
     weight_decay: Annotated[float, typer.Option(metavar="WD", callback=rule("weight_decay"), help="Weight decay of the weights (not biases): L2, or decoupled for adamw.")] = DEFAULTS["weight_decay"],
@@ -885,11 +893,11 @@ def plot_all(
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
+    params, _, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
     history = weights.with_suffix(".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
-    params, _, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
     save_figure(samples_figure(x, y, 40), out_dir / "mnist.png")
     plot_architecture(out_dir)
     save_figure(curves_figure(records), out_dir / "curves.png")
