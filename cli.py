@@ -6,16 +6,17 @@
 Presentation only (Typer + rich): every computation is a call into mlp.py.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from enum import Enum
 from pathlib import Path
@@ -102,11 +103,15 @@ class OneLineErrors(typer.core.TyperGroup):
             message = " ".join(e.format_message().split())  # Click may wrap a choice list
             print_error(message.replace("Value error, ", "") + hint)  # Typer's pydantic prefix
             rv = e.exit_code
-        except typer.Abort:
-            rv = 1
+        except typer.Abort:  # Click's word for Ctrl-C outside training
+            err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
+            rv = 130
         except ValueError as e:  # mlp says what is wrong with an input: one line, no traceback
             print_error(e)
             rv = 1
+        except BrokenPipeError:  # the reader left (| head): the end of output, not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+            rv = 0
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -197,16 +202,8 @@ def check_writable(path):
 
 
 def write_text_atomic(path, text):
-    """Write text to path through a temp file and os.replace: never a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.resolve().parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write text to path atomically (mlp.write_atomic): never a half-written file."""
+    mlp.write_atomic(path, lambda f: f.write(text.encode()))
 
 
 def percent(fraction):
@@ -257,23 +254,103 @@ def load_resumable(path, recorded):
     return checkpoint, meta.get("rows", checkpoint.history)
 
 
-def save_interrupted(checkpoint, out, meta):
-    """On Ctrl-C: save the last finished epoch's checkpoint beside `out` and exit with 130."""
+def beside(out, suffix):
+    """A file named after `out` (minus a final .npz only): w.npz -> w.history.json, and
+    model_lr0.1 -> model_lr0.1.history.json (never model_lr0.history.json)."""
+    return out.with_name(out.name.removesuffix(".npz") + suffix)
+
+
+class Stop(Exception):
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP arrived; the exit code is 128 + its number."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """While training: the first SIGINT, SIGTERM or SIGHUP raises Stop; any later one is only
+    recorded, so that a second Ctrl-C (people press it twice) cannot break the save that
+    follows. `disarm()` records without raising from then on. Yields a dict with "received"
+    (signal numbers, in order) and "disarm"."""
+    state = {"armed": True, "received": []}
+
+    def handler(signum, frame):
+        state["received"].append(signum)
+        if state["armed"]:
+            state["armed"] = False
+            raise Stop(signum)
+
+    state["disarm"] = lambda: state.update(armed=False)
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield state
+    finally:
+        for s, old in previous.items():
+            # After a stop the process is on its way out, its files saved: ignore repeats
+            # (Python's shutdown would put back the default handlers, which kill at once).
+            signal.signal(s, signal.SIG_IGN if state["received"] else old)
+
+
+def write_together(writers):
+    """Write several files as one: each `write(tmp_path)` fills a temp file beside its target,
+    and only when all succeeded are they renamed into place, so a failure (a full disk, a
+    folder where a file should go) changes none of them. The error names the file that failed.
+
+    Args:
+      writers: {target Path: function writing that file's content to the path it is given}.
+    """
+    staged = []
+    try:
+        for path, write in writers.items():
+            if path.is_dir():
+                fail(f"cannot write {path}: it is a folder; choose another --out")
+            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+            staged.append((tmp, path))
+            write(tmp)
+            os.chmod(tmp, mlp.file_mode(path))  # an existing file keeps its mode
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as e:
+        fail(f"cannot write {path}: {e.strerror or e}; nothing was changed")
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def save_interrupted(checkpoint, out, meta, signum):
+    """After a stop signal: save the last finished epoch's checkpoint beside `out`, say how to
+    resume, and exit with 128 + the signal's number (130 for Ctrl-C)."""
+    name = signal.Signals(signum).name
     if checkpoint is None or checkpoint.epoch == 0:
-        err_console.print("interrupted before the first epoch finished; nothing was saved", style="yellow")
-        raise typer.Exit(code=130)
-    path = out.with_suffix(".ckpt.npz")
+        err_console.print(f"interrupted ({name}) before the first epoch finished; nothing was saved",
+                          style="yellow", highlight=False)
+        raise typer.Exit(code=128 + signum)
+    path = beside(out, ".ckpt.npz")
     try:
         mlp.save_checkpoint(path, checkpoint, meta)
     except OSError as e:
-        fail(f"interrupted, and the checkpoint could not be written to {path}: {e.strerror or e}")
+        fail(f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
+             code=128 + signum)
     args = sys.argv[1:]
     if "--resume" in args:  # already resumed once: drop the old checkpoint's path
         del args[args.index("--resume"):args.index("--resume") + 2]
     command = " ".join(["python cli.py", *args]) if args[:1] == ["train"] else "the same train command"
-    err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path}; resume with {command} "
+    err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path} on {name}; resume with {command} "
                       f"--resume {path}", highlight=False, soft_wrap=True, style="yellow")
-    raise typer.Exit(code=130)
+    raise typer.Exit(code=128 + signum)
+
+
+def check_not_an_input(output, *inputs):
+    """Usage error (exit 2) when an output path is one of the command's input files."""
+    for path in inputs:
+        if path is not None and output is not None and Path(output).resolve() == Path(path).resolve():
+            fail(f"{output} is also an input of this command; write the output to another file", code=2)
 
 
 def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, resume=None,
@@ -324,6 +401,12 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
         return mlp.train(params, x, y, **kwargs)[0], rows
 
 
+def live_view():
+    """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
+    redraw in place, so it gets the plain epoch lines)."""
+    return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
+
+
 # ----------------------------------------------------------------------------- commands
 @app.command()
 def train(
@@ -345,62 +428,74 @@ def train(
     augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = DEFAULTS["seed"],
     dtype: DTypeOption = DType.float32,
-    out: Annotated[Path, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.", dir_okay=False)] = Path("weights.npz"),
+    out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.")] = "weights.npz",
     resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
     data: DataOption = DEFAULT_DATA,
 ):
     """Train an MLP classifier and save its weights (Ctrl-C saves a checkpoint to resume from)."""
+    if out.endswith(os.sep) or Path(out).is_dir():
+        fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
+    out = Path(out)
+    check_not_an_input(out, resume)
     check_writable(out)
+    if beside(out, ".history.json").is_dir():
+        fail(f"cannot write {beside(out, '.history.json')}: it is a folder; choose another --out")
     lr = lr or mlp.OPTIMIZERS[optimizer.value].lr
     # mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data
     if patience and not val:
         fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
     if schedule == Schedule.plateau and not val:
         fail("--schedule plateau watches validation accuracy: add --val N (e.g. --val 5000)")
-    x, y, x_test, y_test = load_data(data)
-    x, x_test = x.astype(dtype.value, copy=False), x_test.astype(dtype.value, copy=False)
-    validation = None
-    if val:
-        x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
-        validation = (x_val, y_val)
-    if augment != Augment.none:
+    latest = {"checkpoint": None, "rows": []}
+    with stop_signals() as signals:  # from here a stop signal saves what can be saved
         try:
-            mlp.image_shape(x.shape[1])
-        except ValueError as e:
-            fail(f"--augment {augment.value}: {e}; use --augment none for this data")
-    sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
-    settings = dict(activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum,
-                    optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
-                    label_smoothing=label_smoothing, schedule=schedule.value, warmup=warmup,
-                    augment_kind=augment.value, val=validation, patience=patience, seed=seed)
-    recorded = {k: v for k, v in settings.items() if k != "val"} | {
-        "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes}
-    checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
-    params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
-    err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
-                      f"from {data}" + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else ""),
-                      highlight=False, soft_wrap=True)
-    err_console.print(summary_table(params, activation.value))
-    latest = {"checkpoint": checkpoint, "rows": rows}
-    try:
-        params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
-                                       show_progress=console.is_terminal and err_console.is_terminal,
-                                       resume=checkpoint, rows=rows,
-                                       on_checkpoint=lambda ck, rows: latest.update(checkpoint=ck, rows=rows))
-    except FloatingPointError as e:
-        fail(f"{e}; nothing was saved")
-    except KeyboardInterrupt:
-        save_interrupted(latest["checkpoint"], out,
-                         {"activation": activation.value, "settings": recorded, "rows": latest["rows"]})
-    test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value)
-    meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
-            "test_loss": test_loss, "settings": recorded | {"epochs": epochs}}
-    history_path = out.with_suffix(".history.json")
-    try:
-        mlp.save(out, params, meta)
-        write_text_atomic(history_path, json.dumps(history, indent=1))
-    except OSError as e:
-        fail(f"cannot write {out}: {e.strerror or e}")
+            x, y, x_test, y_test = load_data(data)
+            x, x_test = x.astype(dtype.value, copy=False), x_test.astype(dtype.value, copy=False)
+            validation = None
+            if val:
+                x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
+                validation = (x_val, y_val)
+            if augment != Augment.none:
+                try:
+                    mlp.image_shape(x.shape[1])
+                except ValueError as e:
+                    fail(f"--augment {augment.value}: {e}; use --augment none for this data")
+            sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
+            settings = dict(activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum,
+                            optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
+                            label_smoothing=label_smoothing, schedule=schedule.value, warmup=warmup,
+                            augment_kind=augment.value, val=validation, patience=patience, seed=seed)
+            recorded = {k: v for k, v in settings.items() if k != "val"} | {
+                "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes}
+            latest["recorded"] = recorded
+            checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
+            params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
+            err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
+                              f"from {data}" + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else ""),
+                              highlight=False, soft_wrap=True)
+            err_console.print(summary_table(params, activation.value))
+            latest.update(checkpoint=checkpoint, rows=rows)
+            params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
+                                           show_progress=live_view(),
+                                           resume=checkpoint, rows=rows,
+                                           on_checkpoint=lambda ck, rows: latest.update(checkpoint=ck, rows=rows))
+            signals["disarm"]()  # from here on the weights are saved whatever arrives
+        except FloatingPointError as e:
+            fail(f"{e}; nothing was saved")
+        except Stop as stop:
+            save_interrupted(latest["checkpoint"], out, {"activation": activation.value,
+                             "settings": latest.get("recorded"), "rows": latest["rows"]}, stop.signum)
+        test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value)
+        meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
+                "test_loss": test_loss, "settings": recorded | {"epochs": epochs}}
+        history_path = beside(out, ".history.json")
+        write_together({out: lambda path: mlp.save(path, params, meta),
+                        history_path: lambda path: write_text_atomic(path, json.dumps(history, indent=1))})
+    if signals["received"]:
+        name = signal.Signals(signals["received"][0]).name
+        err_console.print(f"{name} arrived during the final save, which was finished: weights saved to "
+                          f"{out}, history to {history_path}", style="yellow", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=128 + signals["received"][0])
     console.print(history_table(history))
     if validation:
         kept = history[-1]["best_epoch"]
@@ -453,10 +548,13 @@ def evaluate(
     json_path: JsonOption = None,
 ):
     """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
+    check_not_an_input(json_path, weights)
     if json_path:
         check_writable(json_path)
     params, meta, _, y_test, report = evaluated(weights, data, mistakes)
     result = report_json(report, len(y_test))
+    if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
+        write_text_atomic(json_path, json.dumps(result, indent=1))
     table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
@@ -477,8 +575,6 @@ def evaluate(
         for m in result["mistakes"]:
             wrong.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]), percent(m["confidence"]))
         console.print(wrong)
-    if json_path:
-        write_text_atomic(json_path, json.dumps(result, indent=1))
 
 
 @app.command()
@@ -894,7 +990,7 @@ def plot_all(
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
     params, _, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
-    history = weights.with_suffix(".history.json")
+    history = beside(weights, ".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)

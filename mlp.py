@@ -913,25 +913,45 @@ def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
 
 
 # ----------------------------------------------------------------------------- save / load
-def _write_npz_atomic(path, arrays):
-    """Write arrays as an .npz (a zip of .npy files, as np.savez does) to a temp file beside
-    `path`, fsync it, then os.replace: a failure at any point leaves the old file intact.
-    Entries carry a fixed timestamp, so equal arrays give byte-identical files."""
+def file_mode(path):
+    """Permission bits for a file about to be written at `path`: an existing file keeps its
+    own; a new one gets 0o666 less the umask, as open() would give it."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_atomic(path, write):
+    """Call write(f) on a temp file beside `path` (binary), fsync, give it the mode `file_mode`
+    says, then os.replace it onto `path`: a failure at any point leaves the old file intact
+    and no temp file behind."""
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
-                for name, array in arrays.items():
-                    with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
-                                      force_zip64=True) as entry:
-                        np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), file_mode(path))  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _write_npz_atomic(path, arrays):
+    """Write arrays as an .npz (a zip of .npy files, as np.savez does) with `write_atomic`.
+    Entries carry a fixed timestamp, so equal arrays give byte-identical files."""
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, array in arrays.items():
+                with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
+                                  force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
+    write_atomic(path, write)
 
 
 def save(path, params, meta, extra=None):

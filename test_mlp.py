@@ -800,6 +800,150 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     assert result.exit_code == 1 and "trained with other settings: lr 0.05 (now 0.1)" in result.stderr
 
 
+def train_in_subprocess(tmp_path, small_data, out):
+    """A long `train` in a real process, returned once epoch 2 is reported (checkpoints exist)."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, str(HERE / "cli.py"), "train", "relu", "--hidden", "16",
+                             "--data", str(small_data), "--batch-size", "16", "--epochs", "100000",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("epoch 2/"):
+            return proc
+    raise AssertionError(proc.communicate()[1])
+
+
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, name, code):
+    import signal
+    out = tmp_path / "w.npz"
+    proc = train_in_subprocess(tmp_path, small_data, out)
+    proc.send_signal(getattr(signal, name))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code
+    assert f"interrupted: epoch" in err and f"on {name}; resume with" in err and "Traceback" not in err
+    checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
+    assert checkpoint.epoch >= 2 and not out.exists()
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.08])
+def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap):
+    import signal
+    import time
+    proc = train_in_subprocess(tmp_path, small_data, tmp_path / "w.npz")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted: epoch" in err
+    assert mlp.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2
+
+
+def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
+    import os
+    import signal
+    save = mlp.save
+
+    def save_then_ctrl_c(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the weights are being written
+        return save(path, *args, **kwargs)
+    monkeypatch.setattr(mlp, "save", save_then_ctrl_c)
+    out = tmp_path / "w.npz"
+    handlers = {s: signal.getsignal(s) for s in cli.STOP_SIGNALS}
+    try:
+        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    finally:  # train leaves the stop signals ignored after a stop: give pytest its Ctrl-C back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 130
+    assert "SIGINT arrived during the final save, which was finished" in result.stderr
+    assert mlp.load(out)[1]["epochs_run"] == 1 and json.loads((tmp_path / "w.history.json").read_text())
+
+
+def test_weights_and_history_are_written_together(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"precious")
+    (tmp_path / "w.history.json").mkdir()  # the history cannot be written
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert f"cannot write {tmp_path / 'w.history.json'}: it is a folder" in result.stderr
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]  # no temp files
+
+
+def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, monkeypatch):
+    out, history = tmp_path / "w.npz", tmp_path / "w.history.json"
+    out.write_bytes(b"old weights")
+    history.write_text("old history")
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(cli, "write_text_atomic", disk_full)
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    assert result.exit_code == 1
+    assert f"cannot write {history}: No space left on device; nothing was changed" in result.stderr
+    assert out.read_bytes() == b"old weights" and history.read_text() == "old history"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]
+
+
+def test_history_and_checkpoint_names_come_from_the_whole_name(tmp_path, small_data):
+    for name in ("model_lr0.1", "model_lr0.05"):
+        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data,
+                     "--out", tmp_path / name)
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model_lr0.05", "model_lr0.05.history.json", "model_lr0.1", "model_lr0.1.history.json"]
+    assert cli.beside(Path("w.npz"), ".ckpt.npz") == Path("w.ckpt.npz")
+
+
+def test_an_output_that_is_an_input_is_refused(trained, small_data, tmp_path):
+    before = trained.read_bytes()
+    result = run("eval", trained, "--data", small_data, "--json", trained)
+    assert result.exit_code == 2 and "is also an input of this command" in result.stderr
+    assert trained.read_bytes() == before
+
+
+def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path, small_data):
+    import os
+    old = os.umask(0o027)
+    try:
+        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data,
+                     "--out", tmp_path / "w.npz")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o640
+        assert (tmp_path / "w.history.json").stat().st_mode & 0o777 == 0o640
+        (tmp_path / "w.npz").chmod(0o604)
+        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data,
+                     "--out", tmp_path / "w.npz")
+        assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o604
+        mlp.save(tmp_path / "m.npz", mlp.init([2, 2], "relu"), {"activation": "relu"})
+        assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_a_closed_pipe_ends_the_output_quietly_and_files_are_written(trained, small_data, tmp_path):
+    import subprocess
+    import sys
+    done = subprocess.run(f"'{sys.executable}' '{HERE / 'cli.py'}' eval '{trained}' --data '{small_data}' "
+                          f"--json '{tmp_path / 'r.json'}' | head -1", shell=True, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr and done.stderr == ""
+    assert json.loads((tmp_path / "r.json").read_text())["n"] == 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "inf"], "'--lr': must be greater than 0 and finite, got inf"),
+    (["--weight-decay", "inf"], "'--weight-decay': must be 0 or more and finite, got inf"),
+    (["--clip", "nan"], "'--clip': must be 0 or more and finite"),
+    (["--out", "somewhere/"], "--out somewhere/ is a folder; give a file name"),
+])
+def test_non_finite_options_and_folder_outputs_are_bad_options(tmp_path, args, message):
+    result = run("train", "relu", *args)
+    assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+
+
 def test_cli_divergence_stops_with_a_clear_message(tmp_path, small_data):
     out = tmp_path / "w.npz"
     out.write_bytes(b"precious")
