@@ -699,15 +699,41 @@ def require(module, extra):
              f"(or pip install {'pillow' if extra == 'image' else 'matplotlib'})")
 
 
+MAX_IMAGE_SIDE = 1024  # larger pictures are reduced while decoding: a digit needs no more
+
+
+def read_grey(path):
+    """An image file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
+    upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
+    to their own range, and a huge picture reduced while it is decoded (JPEG draft mode,
+    then a thumbnail), so that a 20000 x 20000 scan costs megabytes, not gigabytes."""
+    Image = require("PIL.Image", "image")
+    from PIL import ImageOps
+    Image.MAX_IMAGE_PIXELS = None  # we never decode it at full size (see below)
+    try:
+        with Image.open(path) as im:
+            im.draft("L", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
+            if im.width * im.height > 4 * MAX_IMAGE_SIDE**2:
+                im.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), reducing_gap=2.0)
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit or wider greyscale
+                levels = np.asarray(im, np.float32)
+                low, high = float(levels.min()), float(levels.max())
+                return (levels - low) / (high - low) if high > low else np.zeros_like(levels)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, im)  # ink on a transparent canvas: shown on white
+            return np.asarray(im.convert("L"), np.float32) / 255
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        fail(f"{path}: not a readable image ({e})")
+
+
 def load_digit(path):
     """An image file as a (784,) float32 MNIST-style digit: grey, ink bright on black, cropped
     to the ink, fitted into 20x20 and centred by centre of mass in 28x28."""
     Image = require("PIL.Image", "image")
-    try:
-        with Image.open(path) as im:
-            grey = np.asarray(im.convert("L"), np.float32) / 255
-    except (OSError, ValueError) as e:
-        fail(f"{path}: not a readable image ({e})")
+    grey = read_grey(path)
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     ink = 1 - grey if border.mean() > 0.5 else grey  # MNIST: light ink on a dark background
     background = np.median(1 - border if border.mean() > 0.5 else border)
@@ -778,7 +804,7 @@ def predict(
     probabilities = mlp.predict_proba(params, x[None].astype(params["W1"].dtype), meta["activation"])[0]
     guess = int(probabilities.argmax())
     if x.shape[0] == 784:
-        console.print(digit_art(x, color=console.color_system is not None))
+        console.print(digit_art(x, color=console.color_system is not None and not console.no_color))
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is a {label})")
     console.print(f"prediction: {guess}{verdict}", highlight=False)
     console.print(probability_bars(probabilities, min(top, len(probabilities))))

@@ -890,19 +890,24 @@ def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
     """
     if not os.path.isdir(folder):
         raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files)")
-    arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()
-              if key.split("_")[0] in splits}
+    paths = {key: _find_idx(folder, stem) for key, stem in MNIST_FILES.items() if key.split("_")[0] in splits}
     out = []
     for split in splits:
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        where = os.path.join(folder, MNIST_FILES[f"{split}_images"])
-        if images.ndim < 2 or labels.ndim != 1:
-            raise ValueError(f"{where}: expected images (N, rows, cols) and labels (N,), "
-                             f"got {images.shape} and {labels.shape}")
+        image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        images, labels = read_idx(image_path), read_idx(label_path)
+        if images.ndim < 2:
+            raise ValueError(f"{image_path}: expected images (N, rows, cols), got shape {images.shape}")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{label_path}: expected labels as (N,) ints, got {labels.dtype} {labels.shape}")
         if len(images) != len(labels) or len(images) == 0:
-            raise ValueError(f"{where}: {len(images)} images but {len(labels)} labels")
-        if labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"{where}: labels must be non-negative ints")
+            raise ValueError(f"{label_path}: {len(images)} images but {len(labels)} labels (images: {image_path})")
+        if labels.min() < 0:
+            raise ValueError(f"{label_path}: labels must be non-negative ints, got {labels.min()}")
+        if not np.isfinite(images).all():
+            raise ValueError(f"{image_path}: holds NaN or infinite pixel values; fix or drop those images")
+        if images.dtype != np.uint8 and (images.min() < 0 or images.max() > 1):
+            raise ValueError(f"{image_path}: {images.dtype} pixels range from {images.min():g} to "
+                             f"{images.max():g}; store them as uint8 (0-255) or as floats in [0, 1]")
         x = images.reshape(len(images), -1).astype(dtype)
         if images.dtype == np.uint8:
             x *= np.asarray(1 / 255, dtype)

@@ -532,6 +532,33 @@ def test_load_mnist_checks_counts_and_folder(tmp_path):
         mlp.load_mnist(folder)
 
 
+def write_float_idx(path, array):
+    array = np.asarray(array, ">f4")
+    raw = struct.pack(">BBBB", 0, 0, 0x0D, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(raw + array.tobytes())
+
+
+@pytest.mark.parametrize("pixels, message", [
+    (np.full((3, 2, 2), np.nan), "holds NaN or infinite pixel values"),
+    (np.full((3, 2, 2), 200.0), "float32 pixels range from 200 to 200; store them as uint8"),
+])
+def test_float_images_out_of_range_or_not_finite_are_refused(tmp_path, pixels, message):
+    folder = write_dataset(tmp_path / "d", np.zeros((3, 2, 2)), [0, 1, 0], np.zeros((2, 2, 2)), [1, 0])
+    (folder / "train-images-idx3-ubyte.gz").unlink()
+    write_float_idx(folder / "train-images-idx3-ubyte", pixels)
+    with pytest.raises(ValueError, match=message):
+        mlp.load_mnist(folder)
+    result = run("train", "relu", "--data", folder, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and message.split(";")[0] in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_label_errors_name_the_labels_file(tmp_path):
+    folder = write_dataset(tmp_path / "d", np.zeros((3, 2, 2)), [0, 1, 0], np.zeros((2, 2, 2)), [1, 0])
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", [1, 0, 1])
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz: 2 images but 3 labels"):
+        mlp.load_mnist(folder)
+
+
 def test_load_mnist_accepts_other_sizes_and_raw_files(tmp_path):
     rng = np.random.default_rng(0)
     folder = write_dataset(tmp_path / "d", rng.integers(0, 256, (20, 8, 6)), rng.integers(0, 3, 20),
@@ -1013,6 +1040,67 @@ def test_inverted_input_gives_the_same_digit(tmp_path):
     draw_digit(light_background=True).save(tmp_path / "light.png")
     draw_digit(light_background=False).save(tmp_path / "dark.png")
     assert np.allclose(cli.load_digit(tmp_path / "light.png"), cli.load_digit(tmp_path / "dark.png"), atol=1e-6)
+
+
+def digit_grey(light_background=True):
+    return np.asarray(draw_digit(light_background=light_background), np.float32) / 255
+
+
+def test_ink_on_a_transparent_background_reads_like_ink_on_white(tmp_path):
+    from PIL import Image
+    canvas = digit_grey(light_background=False)  # 1 where the ink is
+    rgba = np.zeros(canvas.shape + (4,), np.uint8)  # black everywhere, opaque only on the ink
+    rgba[..., 3] = (canvas * 255).astype(np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "transparent.png")
+    draw_digit(light_background=True).save(tmp_path / "white.png")
+    np.testing.assert_allclose(cli.load_digit(tmp_path / "transparent.png"), cli.load_digit(tmp_path / "white.png"), atol=1e-6)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+    upright = draw_digit()
+    upright.save(tmp_path / "upright.png")
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # the sensor's pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    sideways.save(tmp_path / "phone.png", exif=exif)
+    np.testing.assert_allclose(cli.load_digit(tmp_path / "phone.png"), cli.load_digit(tmp_path / "upright.png"), atol=1e-6)
+
+
+def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    from PIL import Image
+    grey = digit_grey(light_background=True)
+    Image.fromarray((grey * 4095).astype(np.uint16)).save(tmp_path / "scan16.png")  # a 12-bit scan
+    draw_digit(light_background=True).save(tmp_path / "scan8.png")
+    assert Image.open(tmp_path / "scan16.png").mode.startswith("I")
+    np.testing.assert_allclose(cli.load_digit(tmp_path / "scan16.png"), cli.load_digit(tmp_path / "scan8.png"), atol=0.02)
+
+
+def test_a_huge_picture_is_reduced_while_reading(trained, tmp_path):
+    from PIL import Image
+    big = Image.new("L", (12000, 9000), 255)  # over Pillow's decompression-bomb limit
+    big.paste(0, (5000, 2000, 6500, 7000))  # a thick "1"
+    big.save(tmp_path / "big.png", compress_level=1)
+    del big
+    result = run("predict", trained, tmp_path / "big.png")
+    assert result.exit_code == 0, result.output
+    assert "prediction: " in result.stdout and "Warning" not in result.output
+
+
+def test_predict_without_colour_draws_the_digit_in_ascii(trained, small_data, monkeypatch):
+    from rich.console import Console
+    monkeypatch.setattr(cli, "console", Console(force_terminal=True, no_color=True, width=100))
+    result = run("predict", trained, "--index", "0", "--data", small_data)
+    assert result.exit_code == 0 and "@" in result.stdout and "▀" not in result.stdout
+
+
+@pytest.mark.parametrize("term, live", [("dumb", False), ("xterm-256color", True)])
+def test_a_dumb_terminal_gets_plain_epoch_lines(monkeypatch, term, live):
+    from rich.console import Console
+    monkeypatch.setenv("TERM", term)
+    monkeypatch.setattr(cli, "console", Console(force_terminal=True))
+    monkeypatch.setattr(cli, "err_console", Console(stderr=True, force_terminal=True))
+    assert cli.live_view() is live
 
 
 def test_predict_a_real_test_image_matches_mlp(trained, small_data, tmp_path):
