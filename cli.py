@@ -823,9 +823,20 @@ def pyplot():
 
 
 def save_figure(fig, path):
+    """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
+    has none); an unknown suffix is a bad option and a failed write leaves no partial picture."""
     check_writable(path)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    pyplot().close(fig)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        fail(f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
+             f"{', '.join('.' + s for s in sorted(supported))}", code=2)
+    try:
+        mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=100, bbox_inches="tight"))
+    except OSError as e:
+        fail(f"cannot write {path}: {e.strerror or e}; nothing was written")
+    finally:
+        pyplot().close(fig)
     console.print(f"wrote {path}", highlight=False)
 
 

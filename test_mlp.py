@@ -1183,6 +1183,31 @@ def test_plots_go_to_the_current_folder_by_default(trained, tmp_path, monkeypatc
     assert "wrote curves.png" in result.stdout
 
 
+def test_plot_writes_exactly_the_file_named_in_a_format_it_knows(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    history = trained.with_name("w.history.json")
+    result = run("plot", "curves", history, "--out", tmp_path / "pic")
+    assert result.exit_code == 0 and f"wrote {tmp_path / 'pic'}" in result.stdout
+    assert (tmp_path / "pic").read_bytes().startswith(b"\x89PNG")
+    result = run("plot", "curves", history, "--out", tmp_path / "pic.svg")
+    assert result.exit_code == 0 and b"<svg" in (tmp_path / "pic.svg").read_bytes()
+    result = run("plot", "curves", history, "--out", tmp_path / "pic.bmp")
+    assert result.exit_code == 2 and "cannot write .bmp pictures; use one of" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "pic.bmp").exists()
+
+
+def test_plot_on_a_full_disk_leaves_no_partial_picture(trained, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "c.png").write_bytes(b"old picture")
+
+    def disk_full(path, write):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(mlp, "write_atomic", disk_full)
+    result = run("plot", "curves", trained.with_name("w.history.json"), "--out", tmp_path / "c.png")
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert (tmp_path / "c.png").read_bytes() == b"old picture"
+
+
 def test_predict_image_without_pillow_says_how_to_install(trained, tmp_path, monkeypatch):
     import sys
     (tmp_path / "d.png").write_bytes(b"whatever")
