@@ -401,6 +401,27 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
         return mlp.train(params, x, y, **kwargs)[0], rows
 
 
+def available_memory():
+    """Bytes the kernel says can be allocated without swapping (MemAvailable), else all RAM."""
+    for line in _read_lines("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def gib(n_bytes):
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
+    """Fail before allocating a network that cannot be trained in this machine's memory."""
+    needed, available = mlp.training_memory(sizes, batch_size, optimizer, dtype, keep_best), available_memory()
+    if needed > available:
+        fail(f"training {'-'.join(map(str, sizes))} needs about {gib(needed)} (parameters, gradients, "
+             f"optimizer state, one batch's activations) but {gib(available)} is available; "
+             "use smaller --hidden sizes or a smaller --batch-size")
+
+
 def live_view():
     """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
     redraw in place, so it gets the plain epoch lines)."""
@@ -469,6 +490,7 @@ def train(
                 "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes}
             latest["recorded"] = recorded
             checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
+            check_memory(sizes, batch_size, optimizer.value, dtype.value, bool(val))
             params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
             err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
                               f"from {data}" + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else ""),

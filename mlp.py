@@ -607,6 +607,17 @@ def fresh_checkpoint(params, seed):
     return Checkpoint(0, params, {}, [], None, np.random.default_rng(seed).bit_generator.state, 1.0)
 
 
+def training_memory(sizes, batch_size, optimizer="sgd", dtype=np.float32, keep_best=False):
+    """Bytes `train` needs beyond the data, estimated before anything is allocated: the
+    parameters about three times over (params, grads, the updated params), the optimizer's
+    state (one array per parameter for SGD, two for Adam), a copy of the best epoch's params
+    with validation, and one batch's activations four times (z, a, dropout mask, gradient)."""
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    copies = 3 + (1 if lookup(OPTIMIZERS, optimizer, "optimizer").uses_momentum else 2) + keep_best
+    activations = batch_size * (sizes[0] + 4 * sum(sizes[1:]))
+    return (copies * n_params + activations) * np.dtype(dtype).itemsize
+
+
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 

@@ -971,6 +971,15 @@ def test_non_finite_options_and_folder_outputs_are_bad_options(tmp_path, args, m
     assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path, small_data):
+    assert mlp.training_memory([784, 200000, 200000, 10], 128) > 590 * 2**30  # 40e9 params x 4 B x 4 copies (sgd)
+    out = tmp_path / "w.npz"
+    result = run("train", "relu", "--hidden", "200000", "200000", "--data", small_data, "--out", out)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "training 784-200000-200000-10 needs about 599.2 GiB" in result.stderr
+    assert "use smaller --hidden sizes" in result.stderr and not out.exists()
+
+
 def test_cli_divergence_stops_with_a_clear_message(tmp_path, small_data):
     out = tmp_path / "w.npz"
     out.write_bytes(b"precious")
