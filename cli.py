@@ -121,14 +121,14 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False,
                   help="Train and evaluate NumPy multi-layer perceptrons on MNIST-style IDX data.")
 
-def choices(registry):
+def choices(registry, name):
     """A str Enum of a registry's names, for Typer's choices (the registry is the one source)."""
-    return Enum("Choice", {name: name for name in registry}, type=str)
+    return Enum(name, {key: key for key in registry}, type=str)
 
 
-Activation, Optimizer = choices(mlp.ACTIVATIONS), choices(mlp.OPTIMIZERS)
-Schedule, Augment = choices(mlp.SCHEDULES), choices(mlp.AUGMENTATIONS)
-DType = choices(("float32", "float64"))
+Activation, Optimizer = choices(mlp.ACTIVATIONS, "name"), choices(mlp.OPTIMIZERS, "Optimizer")
+Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp.AUGMENTATIONS, "Augment")
+DType = choices(("float32", "float64"), "DType")
 
 
 def rule(name):
@@ -431,7 +431,7 @@ def live_view():
 # ----------------------------------------------------------------------------- commands
 @app.command()
 def train(
-    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
+    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
     hidden: HiddenOption = [128],
     epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")] = DEFAULTS["epochs"],
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
@@ -668,7 +668,7 @@ def summary(
 # ----------------------------------------------------------------------------- gradcheck
 @app.command()
 def gradcheck(
-    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
+    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
     hidden: HiddenOption = [7, 6],
     inputs: Annotated[int, typer.Option(min=1, metavar="N", help="Input features of the small test network.")] = 10,
     classes: Annotated[int, typer.Option(min=2, metavar="C", help="Classes of the small test network.")] = 4,
@@ -803,7 +803,7 @@ def probability_bars(probabilities, k, width=30):
 def predict(
     weights: WeightsArgument,
     image: Annotated[Optional[Path], typer.Argument(help="A PNG/JPG of one digit (any size, dark or light background); needs Pillow.", dir_okay=False)] = None,
-    index: Annotated[Optional[int], typer.Option(min=0, help="Predict the N-th test image instead of a file.")] = None,
+    index: Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Predict the N-th test image instead of a file.")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
     data: DataOption = DEFAULT_DATA,
 ):
@@ -1112,7 +1112,7 @@ def bench(
     hidden: HiddenOption = [128, 64],
     activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
     batch_size: BatchSizeOption = 128,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to time; the median is reported.")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
     data: DataOption = DEFAULT_DATA,
