@@ -28,6 +28,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 import mlp
 
@@ -204,6 +205,36 @@ def check_writable(path):
 def write_text_atomic(path, text):
     """Write text to path atomically (mlp.write_atomic): never a half-written file."""
     mlp.write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def show(table, to=None):
+    """Print a rich Table without ever cutting a cell: when it is wider than the terminal, it
+    is printed as several tables of consecutive columns, each repeating the first (the row
+    labels), so that every number stays whole (COLUMNS=40 included)."""
+    to = to or console
+    columns = table.columns
+    widths = [max([Text.from_markup(str(c.header)).cell_len] + [Text.from_markup(str(v)).cell_len for v in c._cells])
+              for c in columns]
+    edge = 4 if table.box else 2  # outer borders and the first column's padding
+    if sum(w + 3 for w in widths) + 1 <= to.width or len(columns) <= 2:
+        to.print(table)
+        return
+    chunks, current, used = [], [], widths[0] + edge
+    for i in range(1, len(columns)):
+        if current and used + widths[i] + 3 > to.width:
+            chunks.append(current)
+            current, used = [], widths[0] + edge
+        current.append(i)
+        used += widths[i] + 3
+    chunks.append(current)
+    for n, chunk in enumerate(chunks):
+        part = Table(title=table.title if n == 0 else None, box=table.box, show_header=table.show_header)
+        for i in (0, *chunk):
+            c = columns[i]
+            part.add_column(c.header, justify=c.justify, style=c.style, no_wrap=True, min_width=widths[i])
+        for r in range(table.row_count):
+            part.add_row(*(columns[i]._cells[r] for i in (0, *chunk)))
+        to.print(part)
 
 
 def percent(fraction):
@@ -495,7 +526,7 @@ def train(
             err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
                               f"from {data}" + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else ""),
                               highlight=False, soft_wrap=True)
-            err_console.print(summary_table(params, activation.value))
+            show(summary_table(params, activation.value), err_console)
             latest.update(checkpoint=checkpoint, rows=rows)
             params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
                                            show_progress=live_view(),
@@ -518,7 +549,7 @@ def train(
         err_console.print(f"{name} arrived during the final save, which was finished: weights saved to "
                           f"{out}, history to {history_path}", style="yellow", highlight=False, soft_wrap=True)
         raise typer.Exit(code=128 + signals["received"][0])
-    console.print(history_table(history))
+    show(history_table(history))
     if validation:
         kept = history[-1]["best_epoch"]
         console.print(f"kept the weights of epoch {kept} (best validation accuracy "
@@ -540,8 +571,8 @@ def report_json(report, n):
 
 
 def confusion_table(confusion):
-    table = Table(title="Confusion matrix")
-    table.add_column("true \\ predicted", justify="right", style="bold")
+    table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
+    table.add_column("true", justify="right", style="bold")
     for c in range(len(confusion)):
         table.add_column(str(c), justify="right")
     for t, row in enumerate(confusion):
@@ -581,22 +612,22 @@ def evaluate(
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
     table.add_row(percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
-    console.print(table)
-    console.print(confusion_table(result["confusion"]))
+    show(table)
+    show(confusion_table(result["confusion"]))
     per_class = Table(title="Per class")
     for header in ("class", "precision", "recall", "F1", "images"):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
         per_class.add_row(str(r["class"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
                           str(r["support"]))
-    console.print(per_class)
+    show(per_class)
     if result["mistakes"]:
         wrong = Table(title="Most confident mistakes")
         for header in ("index", "true", "predicted", "confidence"):
             wrong.add_column(header, justify="right")
         for m in result["mistakes"]:
             wrong.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]), percent(m["confidence"]))
-        console.print(wrong)
+        show(wrong)
 
 
 @app.command()
@@ -630,7 +661,7 @@ def reproduce(
     for r in rows:
         table.add_row(r["model"], percent(r["original_reported"]), percent(r["original_settings"]),
                       percent(r["our_defaults"]))
-    console.print(table)
+    show(table)
     describe = lambda s: f"lr {s['lr']:g}, momentum {s['momentum']:g}, batch {s['batch_size']}"
     console.print(f"its settings: {describe(ORIGINAL_SETTINGS)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
@@ -660,7 +691,7 @@ def summary(
 ):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = load_weights(weights)
-    console.print(summary_table(params, meta["activation"], title=f"{weights}"))
+    show(summary_table(params, meta["activation"], title=f"{weights}"))
     if "test_accuracy" in meta:
         console.print(f"test accuracy when saved: {percent(meta['test_accuracy'])}", highlight=False)
 
@@ -698,7 +729,7 @@ def gradcheck(
     for key, error in errors.items():
         table.add_row(key, " x ".join(map(str, params[key].shape)), f"{error:.2e}",
                       "[green]ok[/]" if error <= threshold else "[red]too large[/]")
-    console.print(table)
+    show(table)
     if json_path:
         write_text_atomic(json_path, json.dumps({
             "activation": activation.value, "sizes": sizes, "batch": batch, "dropout": dropout,
@@ -773,7 +804,6 @@ def load_digit(path):
 def digit_art(image, color=True):
     """A 28x28 image as rich Text: half blocks in grey (two pixels a character) on a colour
     terminal, else characters of increasing ink (" .:-=+*#%@") for the mean of each pixel pair."""
-    from rich.text import Text
     pixels = np.clip(image.reshape(28, 28), 0, 1)
     text = Text()
     if not color:
@@ -829,7 +859,7 @@ def predict(
         console.print(digit_art(x, color=console.color_system is not None and not console.no_color))
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is a {label})")
     console.print(f"prediction: {guess}{verdict}", highlight=False)
-    console.print(probability_bars(probabilities, min(top, len(probabilities))))
+    show(probability_bars(probabilities, min(top, len(probabilities))))
 
 
 # ----------------------------------------------------------------------------- plots (matplotlib)
@@ -1156,7 +1186,7 @@ def bench(
     for header in headers:
         table.add_column(header, justify="right")
     table.add_row(*cells)
-    console.print(table)
+    show(table)
     console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; floor: NumPy's "
                   f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
                   f"{result['machine']['cpu']}, {result['machine']['cores']} cores, NumPy {np.__version__}",

@@ -1165,6 +1165,21 @@ def test_eval_report_agrees_with_mlp(trained, small_data, tmp_path):
     assert confidences == sorted(confidences, reverse=True)
 
 
+@pytest.mark.parametrize("width", [40, 60])
+def test_narrow_terminals_never_cut_a_number(trained, small_data, monkeypatch, width):
+    from rich.console import Console
+    monkeypatch.setattr(cli, "console", Console(width=width, force_terminal=False))
+    result = run("eval", trained, "--data", small_data)
+    assert result.exit_code == 0 and "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= width
+    params, _ = mlp.load(trained)
+    x, y = mlp.load_mnist(small_data, splits=("test",))
+    report = mlp.classification_report(params, x, y, "relu")
+    cells = set(result.stdout.replace("│", " ").replace("┃", " ").split())
+    assert {str(n) for n in report["confusion"].ravel()} <= cells  # every count, whole
+    assert {f"{100 * p:.2f}%" for p in report["precision"]} <= cells
+
+
 def test_summary_lists_layers_and_parameter_counts(trained):
     result = run("summary", trained)
     assert result.exit_code == 0
