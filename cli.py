@@ -26,7 +26,8 @@ import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -44,7 +45,7 @@ def shipped_mnist():
     return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
-DEFAULT_DATA = shipped_mnist()
+DEFAULT_DATA = "mnist"
 ORIGINAL = {  # the original work's three models and reported test accuracy (%)
     "model-1": ("tanh", [128], 85.81),
     "model-2": ("sigmoid", [128], 87.25),
@@ -129,6 +130,7 @@ def choices(registry, name):
 
 Activation, Optimizer = choices(mlp.ACTIVATIONS, "name"), choices(mlp.OPTIMIZERS, "Optimizer")
 Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp.AUGMENTATIONS, "Augment")
+Normalize = choices(mlp.PREPROCESSINGS, "Normalize")
 DType = choices(("float32", "float64"), "DType")
 
 
@@ -163,9 +165,10 @@ HiddenOption = Annotated[list[int], typer.Option(
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")]
 DTypeOption = Annotated[DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")]
 LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")]
-DataOption = Annotated[Path, typer.Option(
-    "--data", metavar="DIR", help="Folder with the four MNIST-layout IDX files (.gz or raw).",
-    show_default="the MNIST shipped with the project", file_okay=False)]
+DataOption = Annotated[str, typer.Option(
+    "--data", metavar="DATA", help=f"A data set name ({', '.join(mlp.DATASETS)}: downloaded once into a cache "
+    "folder, MNIST is shipped) or a folder with the four MNIST-layout IDX files (.gz or raw) and optionally "
+    "classes.txt.")]
 WeightsArgument = Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)]
 JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False)]
 
@@ -173,8 +176,47 @@ JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", he
 # ----------------------------------------------------------------------------- helpers
 # A ValueError from mlp (bad data, bad weights file, bad option value) reaches OneLineErrors,
 # which prints it as one line; these helpers add only what mlp cannot know (the CLI's words).
-def load_data(folder, splits=("train", "test")):
-    return mlp.load_mnist(os.fspath(folder), splits=splits)
+def data_folder(data):
+    """The folder behind --data: a folder as given; a data set name as the shipped MNIST or the
+    cache folder, downloading what is missing there with a progress bar on stderr (MLP_MIRROR,
+    comma-separated base URLs, is tried before the registry's mirrors; MLP_DATA_DIR moves the cache)."""
+    if os.path.isdir(data) or data not in mlp.DATASETS:
+        return data
+    if data == "mnist" and shipped_mnist().is_dir():
+        return str(shipped_mnist())
+    folder = mlp.cache_folder(data)
+    mirrors = [m for m in os.environ.get("MLP_MIRROR", "").split(",") if m]
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def on_file(stem, url):
+            progress.update(task, description=f"downloading {url}", completed=0, total=None)
+            err_console.print(f"downloading {url}", highlight=False, soft_wrap=True)
+
+        def on_progress(done, total):
+            progress.update(task, completed=done, total=total or None)
+        return mlp.fetch_dataset(data, folder, mirrors, on_file, on_progress)
+
+
+def load_data(data, splits=("train", "test")):
+    """The raw images and labels of --data's splits (mlp.load_idx_dataset): uint8 stays uint8."""
+    return mlp.load_idx_dataset(data_folder(data), splits=splits)
+
+
+def class_names(data, n_classes):
+    """Names of the classes of --data (a named set's, or a folder's classes.txt), else None."""
+    names = list(mlp.DATASETS[data].classes) if data in mlp.DATASETS and not os.path.isdir(data) \
+        else mlp.read_classes(data_folder(data))
+    if names is not None and len(names) < n_classes:
+        fail(f"{data}: {len(names)} class names for {n_classes} classes; give one name per class in classes.txt")
+    return names
+
+
+def name_of(c, meta):
+    """Class c as the weights name it: '3', or 'Sandal' for a set with class names."""
+    names = meta.get("classes")
+    return names[c] if names and c < len(names) else str(c)
 
 
 def load_weights(path):
@@ -413,7 +455,8 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
             clock["drawn"] = now
 
     def on_epoch(record, checkpoint):
-        test_loss, test_accuracy = mlp.evaluate(checkpoint.params, x_test, y_test, settings["activation"])
+        test_loss, test_accuracy = mlp.evaluate(checkpoint.params, x_test, y_test, settings["activation"],
+                                                preprocessing=settings["preprocessing"])
         rows.append({**record, "test_loss": test_loss, "test_accuracy": test_accuracy})
         if on_checkpoint:
             on_checkpoint(checkpoint, rows)
@@ -479,6 +522,7 @@ def train(
     patience: Annotated[int, typer.Option(metavar="K", callback=rule("patience"), help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = DEFAULTS["patience"],
     augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = DEFAULTS["seed"],
+    normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, fitted to the training set and stored with the weights: {described(mlp.PREPROCESSINGS)}.")] = "range",
     dtype: DTypeOption = DType.float32,
     out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.")] = "weights.npz",
     resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
@@ -501,8 +545,7 @@ def train(
     latest = {"checkpoint": None, "rows": []}
     with stop_signals() as signals:  # from here a stop signal saves what can be saved
         try:
-            x, y, x_test, y_test = load_data(data)
-            x, x_test = x.astype(dtype.value, copy=False), x_test.astype(dtype.value, copy=False)
+            x, y, x_test, y_test = load_data(data)  # raw pixels, converted batch by batch
             validation = None
             if val:
                 x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
@@ -513,12 +556,15 @@ def train(
                 except ValueError as e:
                     fail(f"--augment {augment.value}: {e}; use --augment none for this data")
             sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
+            classes = class_names(data, sizes[-1])
+            preprocessing = mlp.fit_preprocessing(x, normalize.value)  # from the training images only
             settings = dict(activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum,
                             optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
                             label_smoothing=label_smoothing, schedule=schedule.value, warmup=warmup,
-                            augment_kind=augment.value, val=validation, patience=patience, seed=seed)
-            recorded = {k: v for k, v in settings.items() if k != "val"} | {
-                "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes}
+                            augment_kind=augment.value, val=validation, patience=patience, seed=seed,
+                            preprocessing=preprocessing)
+            recorded = {k: v for k, v in settings.items() if k not in ("val", "preprocessing")} | {
+                "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
             latest["recorded"] = recorded
             checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
             check_memory(sizes, batch_size, optimizer.value, dtype.value, bool(val))
@@ -538,9 +584,10 @@ def train(
         except Stop as stop:
             save_interrupted(latest["checkpoint"], out, {"activation": activation.value,
                              "settings": latest.get("recorded"), "rows": latest["rows"]}, stop.signum)
-        test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value)
+        test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)
         meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
-                "test_loss": test_loss, "settings": recorded | {"epochs": epochs}}
+                "test_loss": test_loss, "settings": recorded | {"epochs": epochs},
+                "preprocessing": preprocessing, "classes": classes, "data": data}
         history_path = beside(out, ".history.json")
         write_together({out: lambda path: mlp.save(path, params, meta),
                         history_path: lambda path: write_text_atomic(path, json.dumps(history, indent=1))})
@@ -558,25 +605,29 @@ def train(
                   f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
 
 
-def report_json(report, n):
-    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays)."""
+def report_json(report, n, meta=None):
+    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
+    class names from the weights, where they have them)."""
+    meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
     return {"accuracy": report["accuracy"], "loss": report["loss"], "n": n,
+            "classes": [name_of(c, meta) for c in range(len(report["confusion"]))],
             "confusion": report["confusion"].tolist(),
-            "per_class": [{"class": c, "precision": float(report["precision"][c]), "recall": float(report["recall"][c]),
-                           "f1": float(report["f1"][c]), "support": int(report["support"][c])}
-                          for c in range(len(report["confusion"]))],
+            "per_class": [{"class": c, "name": name_of(c, meta), "precision": float(report["precision"][c]),
+                           "recall": float(report["recall"][c]), "f1": float(report["f1"][c]),
+                           "support": int(report["support"][c])} for c in range(len(report["confusion"]))],
             "mistakes": [{"index": int(i), "true": int(report["true"][i]), "predicted": int(y_pred[i]),
+                          "true_name": name_of(int(report["true"][i]), meta), "predicted_name": name_of(int(y_pred[i]), meta),
                           "confidence": float(probabilities[i, y_pred[i]])} for i in report["mistakes"]]}
 
 
-def confusion_table(confusion):
+def confusion_table(confusion, names):
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
     table.add_column("true", justify="right", style="bold")
-    for c in range(len(confusion)):
-        table.add_column(str(c), justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
     for t, row in enumerate(confusion):
-        table.add_row(str(t), *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]")
+        table.add_row(names[t], *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]")
                                 for p, n in enumerate(row)))
     return table
 
@@ -587,8 +638,8 @@ def evaluated(weights, data, n_mistakes):
     params, meta = load_weights(weights)
     x_test, y_test = load_data(data, splits=("test",))
     check_fits(weights, params, x_test, y_test)
-    x_test = x_test.astype(params["W1"].dtype, copy=False)
-    report = mlp.classification_report(params, x_test, y_test, meta["activation"], n_mistakes)
+    report = mlp.classification_report(params, x_test, y_test, meta["activation"], n_mistakes,
+                                       preprocessing=meta["preprocessing"])
     report["true"] = y_test
     return params, meta, x_test, y_test, report
 
@@ -605,7 +656,7 @@ def evaluate(
     if json_path:
         check_writable(json_path)
     params, meta, _, y_test, report = evaluated(weights, data, mistakes)
-    result = report_json(report, len(y_test))
+    result = report_json(report, len(y_test), meta)
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         write_text_atomic(json_path, json.dumps(result, indent=1))
     table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
@@ -613,12 +664,12 @@ def evaluate(
         table.add_column(header, justify="right")
     table.add_row(percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
     show(table)
-    show(confusion_table(result["confusion"]))
+    show(confusion_table(result["confusion"], result["classes"]))
     per_class = Table(title="Per class")
     for header in ("class", "precision", "recall", "F1", "images"):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
-        per_class.add_row(str(r["class"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
+        per_class.add_row(r["name"], percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
                           str(r["support"]))
     show(per_class)
     if result["mistakes"]:
@@ -626,7 +677,7 @@ def evaluate(
         for header in ("index", "true", "predicted", "confidence"):
             wrong.add_column(header, justify="right")
         for m in result["mistakes"]:
-            wrong.add_row(str(m["index"]), str(m["true"]), str(m["predicted"]), percent(m["confidence"]))
+            wrong.add_row(str(m["index"]), m["true_name"], m["predicted_name"], percent(m["confidence"]))
         show(wrong)
 
 
@@ -641,6 +692,7 @@ def reproduce(
     if json_path:
         check_writable(json_path)
     x, y, x_test, y_test = load_data(data)
+    scaling = mlp.fit_preprocessing(x)
     n_classes = int(max(y.max(), y_test.max())) + 1
     ours = {"lr": mlp.OPTIMIZERS[DEFAULTS["optimizer"]].lr, "momentum": DEFAULTS["momentum"],
             "batch_size": DEFAULTS["batch_size"]}
@@ -651,9 +703,9 @@ def reproduce(
         for label, s in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", ours)):
             params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
             err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
-            params, _ = mlp.train(params, x, y, activation=activation, epochs=epochs,
-                                  batch_size=s["batch_size"], lr=s["lr"], momentum=s["momentum"], seed=seed)
-            row[label] = mlp.evaluate(params, x_test, y_test, activation)[1]
+            params, _ = mlp.train(params, x, y, activation=activation, epochs=epochs, batch_size=s["batch_size"],
+                                  lr=s["lr"], momentum=s["momentum"], seed=seed, preprocessing=scaling)
+            row[label] = mlp.evaluate(params, x_test, y_test, activation, preprocessing=scaling)[1]
         rows.append(row)
     table = Table(title=f"Test accuracy after {epochs} epochs (seed {seed})")
     for header in ("model", "original (reported)", "ours, its settings", "ours, our defaults"):
@@ -819,13 +871,13 @@ def digit_art(image, color=True):
     return text
 
 
-def probability_bars(probabilities, k, width=30):
+def probability_bars(probabilities, k, meta, width=30):
     table = Table(title=f"Top {k}", show_header=True)
     table.add_column("class", justify="right")
     table.add_column("probability", justify="right")
     table.add_column("")
     for c in np.argsort(-probabilities, kind="stable")[:k]:
-        table.add_row(str(c), percent(probabilities[c]), "█" * round(width * probabilities[c]))
+        table.add_row(name_of(c, meta), percent(probabilities[c]), "█" * round(width * probabilities[c]))
     return table
 
 
@@ -842,24 +894,26 @@ def predict(
         fail("give either an IMAGE file or --index N (one test image)", code=2)
     params, meta = load_weights(weights)
     label = None
+    prep = meta["preprocessing"]
     if index is not None:
         x_test, y_test = load_data(data, splits=("test",))
         if index >= len(x_test):
             fail(f"--index {index} is out of range: the test set has {len(x_test)} images (0 to {len(x_test) - 1})")
-        x, label = x_test[index], int(y_test[index])
+        image_units, label = mlp.to_unit(x_test[index:index + 1], prep)[0], int(y_test[index])
     else:
         if not image.is_file():
             fail(f"{image}: no such image file")
-        x = load_digit(image)
-    if x.shape[0] != params["W1"].shape[0]:
-        fail(f"{weights}: the network takes {params['W1'].shape[0]} inputs, the image has {x.shape[0]} pixels")
-    probabilities = mlp.predict_proba(params, x[None].astype(params["W1"].dtype), meta["activation"])[0]
+        image_units = load_digit(image)  # framed MNIST-style, in [0, 1]
+    if image_units.shape[0] != params["W1"].shape[0]:
+        fail(f"{weights}: the network takes {params['W1'].shape[0]} inputs, the image has {image_units.shape[0]} pixels")
+    x = mlp.standardize(image_units[None].astype(params["W1"].dtype), prep)  # the stored preprocessing
+    probabilities = mlp.predict_proba(params, x, meta["activation"])[0]
     guess = int(probabilities.argmax())
-    if x.shape[0] == 784:
-        console.print(digit_art(x, color=console.color_system is not None and not console.no_color))
-    verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is a {label})")
-    console.print(f"prediction: {guess}{verdict}", highlight=False)
-    show(probability_bars(probabilities, min(top, len(probabilities))))
+    if image_units.shape[0] == 784:
+        console.print(digit_art(image_units, color=console.color_system is not None and not console.no_color))
+    verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {name_of(label, meta)})")
+    console.print(f"prediction: {name_of(guess, meta)}{verdict}", highlight=False)
+    show(probability_bars(probabilities, min(top, len(probabilities)), meta))
 
 
 # ----------------------------------------------------------------------------- plots (matplotlib)
@@ -892,8 +946,9 @@ def save_figure(fig, path):
     console.print(f"wrote {path}", highlight=False)
 
 
-def samples_figure(x, y, n):
-    return digit_grid(x[:n], [str(v) for v in y[:n]], 10, f"The first {n} test images")
+def samples_figure(units, y, n, meta=None):
+    """The first n test images (in [0, 1]) with their labels."""
+    return digit_grid(units[:n], [name_of(int(v), meta or {}) for v in y[:n]], 10, f"The first {n} test images")
 
 
 def digit_grid(images, captions, columns, title):
@@ -918,7 +973,8 @@ def plot_samples(
     """A grid of MNIST test digits with their labels."""
     pyplot()
     x, y = load_data(data, splits=("test",))
-    save_figure(samples_figure(x, y, n), out)
+    save_figure(samples_figure(mlp.to_unit(x[:n], mlp.fit_preprocessing(x)), y, n,
+                               {"classes": class_names(data, int(y.max()) + 1)}), out)
 
 
 @plot_app.command("curves")
@@ -968,16 +1024,20 @@ def plot_confusion(
 ):
     """The test-set confusion matrix as a heat map."""
     pyplot()
-    save_figure(confusion_figure(evaluated(weights, data, 0)[-1]["confusion"]), out)
+    _, meta, _, _, report = evaluated(weights, data, 0)
+    save_figure(confusion_figure(report["confusion"], meta), out)
 
 
-def confusion_figure(confusion):
+def confusion_figure(confusion, meta):
     fig, ax = pyplot().subplots(figsize=(6.2, 5.4))
     shown = ax.imshow(np.log1p(confusion), cmap="Blues")
     for (t, p), n in np.ndenumerate(confusion):
         ax.text(p, t, str(n), ha="center", va="center", fontsize=8,
                 color="white" if n > confusion.max() / 4 else "black")
-    ax.set(xticks=range(len(confusion)), yticks=range(len(confusion)), xlabel="predicted", ylabel="true",
+    names = [name_of(c, meta) for c in range(len(confusion))]
+    ax.set_xticks(range(len(confusion)), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
+    ax.set_yticks(range(len(confusion)), names)
+    ax.set(xlabel="predicted", ylabel="true",
            title=f"Confusion matrix, {percent(np.trace(confusion) / confusion.sum())} correct")
     fig.colorbar(shown, ax=ax, label="log(1 + count)")
     return fig
@@ -992,15 +1052,15 @@ def plot_mistakes(
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
-    _, _, x, y, report = evaluated(weights, data, n)
-    save_figure(mistakes_figure(x, report), out)
+    _, meta, x, y, report = evaluated(weights, data, n)
+    save_figure(mistakes_figure(x, report, meta), out)
 
 
-def mistakes_figure(x, report):
-    mistakes = report_json(report, len(x))["mistakes"]
-    captions = [f"{m['true']}→{m['predicted']} {100 * m['confidence']:.1f}%" for m in mistakes]
-    return digit_grid(x[[m["index"] for m in mistakes]], captions, 10,
-                      "Most confident mistakes (true→predicted, confidence)")
+def mistakes_figure(x, report, meta):
+    mistakes = report_json(report, len(x), meta)["mistakes"]
+    captions = [f"{m['true_name']}→{m['predicted_name']} {100 * m['confidence']:.1f}%" for m in mistakes]
+    units = mlp.to_unit(x[[m["index"] for m in mistakes]], meta["preprocessing"])
+    return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)")
 
 
 @plot_app.command("weights")
@@ -1078,27 +1138,28 @@ def plot_all(
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
-    params, _, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
+    params, meta, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
     history = beside(weights, ".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
-    save_figure(samples_figure(x, y, 40), out_dir / "mnist.png")
+    save_figure(samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta), out_dir / "mnist.png")
     plot_architecture(out_dir)
     save_figure(curves_figure(records), out_dir / "curves.png")
-    save_figure(confusion_figure(report["confusion"]), out_dir / "confusion.png")
-    save_figure(mistakes_figure(x, report), out_dir / "mistakes.png")
+    save_figure(confusion_figure(report["confusion"], meta), out_dir / "confusion.png")
+    save_figure(mistakes_figure(x, report, meta), out_dir / "mistakes.png")
     save_figure(weights_figure(params, 48, weights), out_dir / "weights.png")
 
 
 # ----------------------------------------------------------------------------- benchmark
-def bench_data(folder, limit, dtype):
-    """(x, y, n_classes) of the training set (its first `limit` images if limit > 0)."""
-    x, y, _, y_test = load_data(folder)
+def bench_data(data, limit):
+    """(x, y, n_classes, preprocessing): the raw training set (its first `limit` images if
+    limit > 0) and its fitted default preprocessing, as train uses them."""
+    x, y, _, y_test = load_data(data)
     n_classes = int(max(y.max(), y_test.max())) + 1
     if limit:
         x, y = x[:limit], y[:limit]
-    return x.astype(dtype, copy=False), y, n_classes
+    return x, y, n_classes, mlp.fit_preprocessing(x)
 
 
 def step_matmuls(sizes, batch_size):
@@ -1154,10 +1215,11 @@ def bench(
         check_writable(json_path)
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
-    x, y, n_classes = bench_data(data, limit, dtype.value)
+    x, y, n_classes, preprocessing = bench_data(data, limit)
     sizes = [x.shape[1], *hidden, n_classes]
     params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
-    _, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size)
+    _, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size,
+                           preprocessing=preprocessing)
     seconds = [r["seconds"] for r in history]
     median = float(np.median(seconds))
     shapes = step_matmuls(sizes, batch_size)
@@ -1213,8 +1275,8 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
     spec = json.loads(spec)
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, _ = bench_data(spec["data"], spec["limit"], spec["dtype"])
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    x, y, _, preprocessing = bench_data(spec["data"], spec["limit"])
+    x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
     name, kwargs = mlp.ACTIVATIONS[spec["activation"]].torch
     f = getattr(torch.nn.functional, name)
 

@@ -18,12 +18,14 @@ Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
 """
 
 import gzip
+import hashlib
 import json
 import math
 import os
 import struct
 import tempfile
 import time
+import urllib.request
 import zipfile
 import zlib
 from functools import partial
@@ -508,11 +510,17 @@ def batches(n, batch_size, rng):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def evaluate(params, x, y, activation, batch_size=2000):
-    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks to bound memory."""
+def inputs(x, preprocessing, dtype):
+    """x itself when preprocessing is None (x already holds network inputs), else preprocess(x)."""
+    return x if preprocessing is None else preprocess(x, preprocessing, dtype)
+
+
+def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
+    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks to bound memory;
+    raw images x are converted chunk by chunk when `preprocessing` is given."""
     total_loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
-        logits, _ = forward(params, x[i:i + batch_size], activation)
+        logits, _ = forward(params, inputs(x[i:i + batch_size], preprocessing, params["W1"].dtype), activation)
         yb = y[i:i + batch_size]
         total_loss += loss(logits, yb) * len(yb)
         correct += int((logits.argmax(axis=1) == yb).sum())
@@ -622,9 +630,11 @@ DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops trai
 
 
 def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, optimizer,
-                momentum, weight_decay, dropout, clip, label_smoothing, augment_kind, on_batch=None):
+                momentum, weight_decay, dropout, clip, label_smoothing, augment_kind,
+                preprocessing=None, on_batch=None):
     """One pass over (x, y) in shuffled mini-batches, drawn (with any dropout and augmentation)
-    from `rng`, which advances.
+    from `rng`, which advances. With `preprocessing`, x holds raw images and each batch is
+    converted as it is drawn: to [0, 1], augmented, then standardised.
 
     Returns:
       (params, state, record): record holds "epoch", "lr", and the train "loss" and
@@ -641,8 +651,12 @@ def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, 
     with np.errstate(over="ignore", invalid="ignore"):
         for i, idx in enumerate(order):
             xb, yb = x[idx], y[idx]
+            if preprocessing is not None:
+                xb = to_unit(xb, preprocessing, params["W1"].dtype)
             if shape:
                 xb = augment(xb, shape, augment_kind, rng)
+            if preprocessing is not None:
+                xb = standardize(xb, preprocessing)
             logits, cache = forward(params, xb, activation, dropout, rng)
             batch_loss, g = loss_and_grads(params, cache, yb, label_smoothing)
             if not batch_loss < diverged:  # also catches NaN
@@ -663,7 +677,7 @@ def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, 
 def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momentum=0.9,
           optimizer="sgd", weight_decay=0.0, dropout=0.0, clip=0.0, label_smoothing=0.0,
           schedule="constant", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
-          resume=None, on_batch=None, on_epoch=None):
+          preprocessing=None, resume=None, on_batch=None, on_epoch=None):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
     Args:
@@ -676,6 +690,8 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momen
         those of the epoch with the best validation accuracy, each record names that
         "best_epoch", and `patience` > 0 stops after that many epochs without improvement.
       seed: seeds the one Generator behind shuffling, dropout and augmentation.
+      preprocessing: from `fit_preprocessing`; then x (and val's x) hold raw images of any
+        dtype (uint8 stays uint8 in memory) and each batch is converted as it is drawn.
       resume: a Checkpoint (from on_epoch or `load_checkpoint`) to continue from; the same
         seed and settings then give bit-identical results.
       on_batch(batch_index, n_batches, batch_loss): called after every step.
@@ -690,13 +706,13 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momen
     lr = lookup(OPTIMIZERS, optimizer, "optimizer").lr if lr is None else lr
     step_options = dict(activation=activation, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
                         weight_decay=weight_decay, dropout=dropout, clip=clip,
-                        label_smoothing=label_smoothing, augment_kind=augment_kind)
+                        label_smoothing=label_smoothing, augment_kind=augment_kind, preprocessing=preprocessing)
     check_train_options(epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, patience=patience,
                         seed=seed, **step_options)
-    check_inputs(params, x)
+    check_inputs(params, inputs(x[:1], preprocessing, params["W1"].dtype))
     check_labels(y, sizes_of(params)[-1], len(x))
     if val is not None:
-        check_inputs(params, val[0])
+        check_inputs(params, inputs(val[0][:1], preprocessing, params["W1"].dtype))
         check_labels(val[1], sizes_of(params)[-1], len(val[0]))
     elif patience or schedule == "plateau":
         raise ValueError(f"{'patience' if patience else 'the plateau schedule'} watches validation "
@@ -714,7 +730,8 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momen
         params, state, record = train_epoch(params, state, x, y, rng, rate, epoch=epoch,
                                             on_batch=on_batch, **step_options)
         if val is not None:
-            record["val_loss"], record["val_accuracy"] = evaluate(params, *val, activation)
+            record["val_loss"], record["val_accuracy"] = evaluate(params, *val, activation,
+                                                                  preprocessing=preprocessing)
             best = track_best(best, record, params)
             record["best_epoch"] = best.epoch
             if schedule == "plateau" and best.bad_epochs and best.bad_epochs % PLATEAU_WAIT == 0:
@@ -730,15 +747,16 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momen
 
 
 # ----------------------------------------------------------------------------- metrics
-def predict_proba(params, x, activation, batch_size=2000):
+def predict_proba(params, x, activation, batch_size=2000, preprocessing=None):
     """(N, C) class probabilities (softmax of the logits), in chunks to bound memory."""
-    return np.concatenate([softmax(forward(params, x[i:i + batch_size], activation)[0])
+    dtype = params["W1"].dtype
+    return np.concatenate([softmax(forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0])
                            for i in range(0, len(x), batch_size)])
 
 
-def predict(params, x, activation):
+def predict(params, x, activation, preprocessing=None):
     """(N,) predicted class of each row of x."""
-    return predict_proba(params, x, activation).argmax(axis=1)
+    return predict_proba(params, x, activation, preprocessing=preprocessing).argmax(axis=1)
 
 
 def accuracy(y_pred, y_true):
@@ -764,7 +782,7 @@ def precision_recall_f1(confusion):
     return precision, recall, f1
 
 
-def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000):
+def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000, preprocessing=None):
     """Everything an evaluation shows, from one forward pass over (x, y) in chunks.
 
     Returns a dict of arrays and floats: "loss" (mean cross-entropy), "accuracy",
@@ -772,9 +790,9 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
     "precision", "recall", "f1", "support" (C,) each, and "mistakes": indices of the
     n_mistakes wrong predictions made with the highest probability, most confident first.
     """
-    check_inputs(params, x)
+    dtype = params["W1"].dtype
     check_labels(y, sizes_of(params)[-1], len(x))
-    logits = np.concatenate([forward(params, x[i:i + batch_size], activation)[0]
+    logits = np.concatenate([forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0]
                              for i in range(0, len(x), batch_size)])
     probabilities = softmax(logits)
     predicted = probabilities.argmax(axis=1)
@@ -852,11 +870,38 @@ def _read_at_most(f, n, chunk=1 << 20):
     return b"".join(parts)
 
 
-def read_idx(path):
+def _gzip_size(path):
+    """The uncompressed size (mod 2**32) a gzip file's trailer declares."""
+    with open(path, "rb") as f:
+        f.seek(-4, os.SEEK_END)
+        return struct.unpack("<I", f.read(4))[0]
+
+
+def _read_body(f, expected, fits):
+    """The next `expected` bytes of f as a uint8 array, plus whether more bytes follow. When
+    `fits` (the file's size already vouches for `expected`) it is read straight into one
+    buffer; otherwise in chunks, so that a lying header cannot make us allocate it."""
+    if not fits:
+        body = _read_at_most(f, expected + 1)
+        return np.frombuffer(body[:expected], np.uint8), len(body) > expected or None
+    buffer = np.empty(expected, np.uint8)
+    view, done = memoryview(buffer), 0
+    while done < expected:
+        n = f.readinto(view[done:done + (16 << 20)])
+        if not n:
+            return buffer[:done], False
+        done += n
+    return buffer, bool(f.read(1))
+
+
+def read_idx(path, mmap=False):
     """An IDX file (raw or gzip, told apart by content) as a NumPy array of its dtype and shape.
 
-    Raises ValueError naming the file for a bad magic number, type code, dimension or a
-    byte count that disagrees with the header.
+    A raw file with mmap=True is memory-mapped (read-only; pages are read as they are
+    used), so a data set larger than memory can still be trained on. Otherwise the data is
+    read once into one buffer (the file's size or gzip trailer must agree with the header
+    first), never twice. Raises ValueError naming the file for a bad magic number, type
+    code, dimension or a byte count that disagrees with the header.
     """
     path = os.fspath(path)
     try:
@@ -875,13 +920,18 @@ def read_idx(path):
             if expected > MAX_IDX_BYTES:
                 raise ValueError(f"{path}: header {dims} declares {expected} bytes, more than the "
                                  f"{MAX_IDX_BYTES >> 30} GiB this loader accepts")
-            body = _read_at_most(f, expected + 1)
+            offset = 4 + 4 * ndim
+            size = (_gzip_size(path) if gzipped else os.path.getsize(path)) - offset
+            if mmap and not gzipped and size == expected:
+                array = np.memmap(path, dtype, mode="r", offset=offset, shape=dims)
+                return array if dtype.isnative or dtype.itemsize == 1 else array.astype(dtype.newbyteorder("="))
+            body, extra = _read_body(f, expected, fits=size % 2**32 == expected % 2**32)
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{path}: cannot read ({e})") from None
-    if len(body) != expected:
+    if len(body) != expected or extra:
         problem = "truncated" if len(body) < expected else "has extra bytes after the data"
         raise ValueError(f"{path}: {problem}: header {dims} needs {expected} bytes of data")
-    return np.frombuffer(body, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    return body.view(dtype).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
 
 
 def _find_idx(folder, stem):
@@ -891,21 +941,21 @@ def _find_idx(folder, stem):
     raise ValueError(f"{folder}: missing {stem}.gz (or {stem}); expected the four MNIST IDX files")
 
 
-def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
-    """The four MNIST-layout IDX files of `folder` as (x_train, y_train, x_test, y_test)
-    (or only the pairs of `splits`, e.g. splits=("test",) gives (x_test, y_test)).
+def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
+    """The MNIST-layout IDX files of `folder` as stored: for each split, images (N, rows *
+    cols) in the file's own dtype (uint8 stays uint8; raw files are memory-mapped) and labels
+    (N,) int64. Returns (x_train, y_train, x_test, y_test), or the pairs of `splits`.
 
-    Images become (N, rows * cols) arrays of `dtype` scaled to [0, 1] (uint8 data is divided
-    by 255); labels become (N,) int64. Any dataset with these file names works
-    (Fashion-MNIST, KMNIST, ...), with any image size and number of classes.
+    Checks what training needs: counts agree, labels are non-negative ints, pixels are
+    finite, and every split has the same image size. `preprocess` turns images into inputs.
     """
     if not os.path.isdir(folder):
-        raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files)")
+        raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files or a data set name)")
     paths = {key: _find_idx(folder, stem) for key, stem in MNIST_FILES.items() if key.split("_")[0] in splits}
     out = []
     for split in splits:
         image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
-        images, labels = read_idx(image_path), read_idx(label_path)
+        images, labels = read_idx(image_path, mmap=mmap), read_idx(label_path)
         if images.ndim < 2:
             raise ValueError(f"{image_path}: expected images (N, rows, cols), got shape {images.shape}")
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -914,18 +964,199 @@ def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
             raise ValueError(f"{label_path}: {len(images)} images but {len(labels)} labels (images: {image_path})")
         if labels.min() < 0:
             raise ValueError(f"{label_path}: labels must be non-negative ints, got {labels.min()}")
-        if not np.isfinite(images).all():
+        if images.dtype.kind == "f" and not np.isfinite(images).all():
             raise ValueError(f"{image_path}: holds NaN or infinite pixel values; fix or drop those images")
-        if images.dtype != np.uint8 and (images.min() < 0 or images.max() > 1):
-            raise ValueError(f"{image_path}: {images.dtype} pixels range from {images.min():g} to "
-                             f"{images.max():g}; store them as uint8 (0-255) or as floats in [0, 1]")
-        x = images.reshape(len(images), -1).astype(dtype)
-        if images.dtype == np.uint8:
-            x *= np.asarray(1 / 255, dtype)
-        out += [x, labels.astype(np.int64)]
+        out += [images.reshape(len(images), -1), labels.astype(np.int64)]
     if len(out) == 4 and out[0].shape[1] != out[2].shape[1]:
         raise ValueError(f"{folder}: train images have {out[0].shape[1]} pixels, test images {out[2].shape[1]}")
     return tuple(out)
+
+
+def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
+    """The MNIST-layout data set of `folder` as (x_train, y_train, x_test, y_test) (or the
+    pairs of `splits`), images as (N, rows * cols) arrays of `dtype` scaled to [0, 1] by the
+    first split's own pixel range (uint8 MNIST: divided by 255), labels (N,) int64. Any data
+    set with these file names works (Fashion-MNIST, KMNIST, ...), any image size and number
+    of classes. For data larger than memory use `load_idx_dataset` and `preprocess` per batch.
+    """
+    arrays = load_idx_dataset(folder, splits, mmap=False)
+    scaling = fit_preprocessing(arrays[0])
+    return tuple(preprocess(a, scaling, dtype) if i % 2 == 0 else a for i, a in enumerate(arrays))
+
+
+def read_classes(folder):
+    """Class names from `folder`/classes.txt (one per line, in label order), or None."""
+    path = os.path.join(folder, "classes.txt")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read class names ({e})") from None
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{path}: expected one distinct class name per line")
+    return names
+
+
+# ----------------------------------------------------------------------------- preprocessing
+# Part of the model: decided from the training images, stored in the weights file, applied to
+# every input. Two steps, so that augmentation can work on images in [0, 1] in between:
+# to_unit maps raw pixels to [0, 1] by the training set's range; standardize then (for
+# kind "standard") centres and scales each feature, as scikit-learn recommends for MLPs.
+PREPROCESSINGS = {"range": "pixels scaled to [0, 1] by the training set's own range",
+                  "standard": "that, then each pixel standardised to mean 0, std 1 over the training set"}
+LEGACY_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # weights saved before it was stored
+
+
+def fit_preprocessing(x, kind="range", chunk=8192):
+    """The preprocessing of kind `kind` (see PREPROCESSINGS) fitted to training images x (N, D),
+    of any numeric dtype; computed in chunks, so x may be larger than memory (memory-mapped).
+
+    Returns {"kind", "low", "high"} (floats: the pixel range), plus for "standard" "mean" and
+    "std", (D,) float64 in [0, 1] units (std 1 where a pixel never varies).
+    """
+    lookup(PREPROCESSINGS, kind, "preprocessing")
+    low = min(float(x[i:i + chunk].min()) for i in range(0, len(x), chunk))
+    high = max(float(x[i:i + chunk].max()) for i in range(0, len(x), chunk))
+    prep = {"kind": kind, "low": low, "high": high}
+    if kind == "standard":
+        units = lambda i: to_unit(x[i:i + chunk], prep, np.float64)
+        mean = sum(units(i).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
+        var = sum(((units(i) - mean) ** 2).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
+        std = np.sqrt(var)  # a pixel that never varies has std 0 (up to rounding): keep it unscaled
+        prep.update(mean=mean, std=np.where(std > 1e-6, std, 1.0))
+    return prep
+
+
+def to_unit(x, prep, dtype=np.float32):
+    """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) / (high - low)."""
+    out = np.asarray(x).astype(dtype)  # always a new array: the caller's is never touched
+    low, high = prep["low"], prep["high"]
+    if low:
+        out -= np.asarray(low, dtype)
+    if high > low:
+        out *= np.asarray(1 / (high - low), dtype)
+    return out
+
+
+def standardize(units, prep):
+    """Images in [0, 1] units as network inputs: unchanged for "range", (u - mean) / std for "standard"."""
+    if prep["kind"] != "standard":
+        return units
+    dtype = units.dtype
+    return (units - prep["mean"].astype(dtype)) * (1 / prep["std"]).astype(dtype)
+
+
+def preprocess(x, prep, dtype=np.float32):
+    """Raw pixels (N, D) as network inputs: `standardize(to_unit(x))`."""
+    return standardize(to_unit(x, prep, dtype), prep)
+
+
+# ----------------------------------------------------------------------------- named data sets
+# Fetched on first use like torchvision and Keras do: from the mirrors they use, into a cache
+# folder, checked by the SHA-256 of each file's decompressed content (so a mirror's own gzip
+# bytes do not matter), and written atomically, so an interrupted download never leaves a
+# file that looks complete.
+
+
+class Dataset(NamedTuple):
+    sha256: dict      # {IDX stem: SHA-256 of the decompressed file}
+    mirrors: tuple    # base URLs, tried in order; a file is base + stem + ".gz"
+    classes: tuple    # class names, in label order
+
+
+DATASETS = {
+    "mnist": Dataset(
+        {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        tuple(str(d) for d in range(10))),
+    "fashion-mnist": Dataset(
+        {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+
+
+def cache_folder(name, environ=os.environ):
+    """Where a named data set is kept: $MLP_DATA_DIR/NAME, else $XDG_CACHE_HOME/numpy-mlp/NAME,
+    else ~/.cache/numpy-mlp/NAME."""
+    if environ.get("MLP_DATA_DIR"):
+        return os.path.join(environ["MLP_DATA_DIR"], name)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "numpy-mlp", name)
+
+
+def _gunzip_sha256(path):
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url, path, on_progress, timeout):
+    """Stream url into path (whatever is there is replaced); ValueError on a short body."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as f:
+        total, done = int(response.headers.get("Content-Length") or 0), 0
+        for block in iter(lambda: response.read(1 << 16), b""):
+            f.write(block)
+            done += len(block)
+            if on_progress:
+                on_progress(done, total)
+    if total and done != total:
+        raise ValueError(f"the connection closed after {done} of {total} bytes")
+
+
+def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=None, timeout=30):
+    """The folder holding named data set `name` (see DATASETS), downloading what is missing.
+
+    Each missing file is fetched from the first mirror that answers (`mirrors`, if given,
+    are tried before the registry's), checked against its SHA-256, and renamed into place
+    only then; a failed or interrupted download leaves nothing that looks complete.
+
+    Args:
+      folder: where the files go (default `cache_folder(name)`).
+      on_file(stem, url): called before each download; on_progress(done, total): during it.
+    Raises:
+      ValueError naming every URL tried and what went wrong, and where to put the files by hand.
+    """
+    dataset = lookup(DATASETS, name, "data set")
+    folder = folder or cache_folder(name)
+    os.makedirs(folder, exist_ok=True)
+    for stem, sha256 in dataset.sha256.items():
+        target = os.path.join(folder, stem + ".gz")
+        if os.path.isfile(target) or os.path.isfile(os.path.join(folder, stem)):
+            continue
+        failures, tmp = [], f"{target}.part-{os.getpid()}"
+        for base in [*(mirrors or ()), *dataset.mirrors]:
+            url = base.rstrip("/") + "/" + stem + ".gz"
+            if on_file:
+                on_file(stem, url)
+            try:
+                _download(url, tmp, on_progress, timeout)
+                got = _gunzip_sha256(tmp)
+                if got != sha256:
+                    raise ValueError(f"checksum mismatch (SHA-256 of the content {got[:12]}..., expected {sha256[:12]}...)")
+                os.chmod(tmp, file_mode(target))
+                os.replace(tmp, target)
+                break
+            except (OSError, ValueError, EOFError, zlib.error) as e:
+                failures.append(f"{url} ({getattr(e, 'reason', None) or e})")
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            raise ValueError(f"cannot download {name}: {'; '.join(failures)}; put the four files "
+                             f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand")
+    return folder
 
 
 # ----------------------------------------------------------------------------- save / load
@@ -979,7 +1210,12 @@ def save(path, params, meta, extra=None):
     meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
             "dtype": str(params["W1"].dtype)}
     lookup(ACTIVATIONS, meta.get("activation"), "activation")
-    _write_npz_atomic(path, {**params, **(extra or {}), "meta": np.array(json.dumps(meta))})
+    extra = dict(extra or {})
+    prep = meta.get("preprocessing")
+    if prep is not None:  # its per-pixel arrays are stored as arrays, the rest in meta
+        extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in ("mean", "std") if k in prep})
+        meta["preprocessing"] = {k: v for k, v in prep.items() if k not in ("mean", "std")}
+    _write_npz_atomic(path, {**params, **extra, "meta": np.array(json.dumps(meta))})
 
 
 def _read_npy_entry(archive, info):
@@ -1041,10 +1277,33 @@ def load(path):
             if not np.isfinite(a).all():
                 raise ValueError(f"{where}: {key} holds NaN or infinite values")
             params[key] = a
-    unknown = sorted(k for k in arrays if k not in params and not k.startswith("ckpt/"))
+    meta["preprocessing"] = _stored_preprocessing(meta.get("preprocessing"), arrays, sizes[0], where)
+    unknown = sorted(k for k in arrays if k not in params and not k.startswith(("ckpt/", "prep/")))
     if unknown:
         raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")
     return params, meta
+
+
+def _stored_preprocessing(prep, arrays, n_in, where):
+    """The preprocessing saved with the weights, validated (LEGACY_PREPROCESSING for files
+    written before it was stored: their inputs were uint8 pixels divided by 255)."""
+    if prep is None:
+        return dict(LEGACY_PREPROCESSING)
+    try:
+        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"])}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged preprocessing in meta") from None
+    if prep["kind"] not in PREPROCESSINGS or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"])):
+        raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
+    if prep["kind"] == "standard":
+        for key in ("mean", "std"):
+            a = arrays.get(f"prep/{key}")
+            if a is None or a.shape != (n_in,) or a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise ValueError(f"{where}: the standard preprocessing needs a finite prep/{key} of shape ({n_in},)")
+            prep[key] = a
+        if (prep["std"] <= 0).any():
+            raise ValueError(f"{where}: prep/std must be positive")
+    return prep
 
 
 def _flatten(tree, prefix):

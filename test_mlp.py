@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import struct
 from pathlib import Path
 
@@ -540,9 +541,8 @@ def write_float_idx(path, array):
 
 @pytest.mark.parametrize("pixels, message", [
     (np.full((3, 2, 2), np.nan), "holds NaN or infinite pixel values"),
-    (np.full((3, 2, 2), 200.0), "float32 pixels range from 200 to 200; store them as uint8"),
 ])
-def test_float_images_out_of_range_or_not_finite_are_refused(tmp_path, pixels, message):
+def test_float_images_that_are_not_finite_are_refused(tmp_path, pixels, message):
     folder = write_dataset(tmp_path / "d", np.zeros((3, 2, 2)), [0, 1, 0], np.zeros((2, 2, 2)), [1, 0])
     (folder / "train-images-idx3-ubyte.gz").unlink()
     write_float_idx(folder / "train-images-idx3-ubyte", pixels)
@@ -587,7 +587,231 @@ def test_shipped_mnist_label_counts(mnist):
 
 def test_shipped_mnist_is_found_without_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not from the checkout's folder
-    assert sorted(p.name for p in cli.DEFAULT_DATA.iterdir()) == sorted(s + ".gz" for s in mlp.MNIST_FILES.values())
+    folder = Path(cli.data_folder(cli.DEFAULT_DATA))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(s + ".gz" for s in mlp.MNIST_FILES.values())
+
+
+def small_slice(mnist_raw, n_train=3000, n_test=1000):
+    return (mnist_raw["train_images"][:n_train], mnist_raw["train_labels"][:n_train],
+            mnist_raw["test_images"][:n_test], mnist_raw["test_labels"][:n_test])
+
+
+@pytest.fixture(scope="session")
+def mnist_raw():
+    return {k: mlp.read_idx(MNIST / (stem + ".gz")) for k, stem in mlp.MNIST_FILES.items()}
+
+
+def test_raw_data_stays_uint8_and_raw_files_are_memory_mapped(tmp_path, mnist_raw):
+    folder = write_dataset(tmp_path / "raw", *small_slice(mnist_raw, 50, 20), gz=False)
+    x, y, xt, yt = mlp.load_idx_dataset(folder)
+    assert x.dtype == np.uint8 and x.shape == (50, 784) and isinstance(x.base, np.memmap)
+    assert np.array_equal(x, mnist_raw["train_images"][:50].reshape(50, -1))
+    x_gz = mlp.load_idx_dataset(MNIST, splits=("test",))[0]
+    assert x_gz.dtype == np.uint8 and x_gz.flags.owndata is False  # one buffer, viewed, not copied
+
+
+def test_range_preprocessing_of_mnist_is_the_old_division_by_255(mnist_raw):
+    x = mnist_raw["test_images"].reshape(10000, -1)
+    prep = mlp.fit_preprocessing(x)
+    assert prep == {"kind": "range", "low": 0.0, "high": 255.0}
+    before = x.copy()
+    assert_same_arrays({"x": mlp.preprocess(x, prep)}, {"x": x.astype(np.float32) * np.float32(1 / 255)})
+    assert np.array_equal(x, before)  # the raw pixels are not touched
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.uint8, 16), (np.int16, 255), (np.float32, 255.0)])
+def test_other_pixel_ranges_are_scaled_to_the_unit_range(dtype, scale):
+    rng = np.random.default_rng(0)
+    x = (rng.random((20, 6)) * scale).astype(dtype)
+    x[0, 0], x[1, 1] = 0, scale
+    prep = mlp.fit_preprocessing(x)
+    units = mlp.preprocess(x, prep)
+    assert units.dtype == np.float32 and units.min() == 0 and units.max() == pytest.approx(1)
+    np.testing.assert_allclose(units, x / scale, rtol=1e-6, atol=1e-7)
+
+
+def test_standard_preprocessing_centres_and_scales_each_pixel():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (500, 5)).astype(np.uint8)
+    x[:, 4] = 7  # a pixel that never varies keeps std 1
+    prep = mlp.fit_preprocessing(x, "standard", chunk=64)  # chunked statistics, as for big data
+    z = mlp.preprocess(x, prep, np.float64)
+    np.testing.assert_allclose(z[:, :4].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z[:, :4].std(axis=0), 1, rtol=1e-12)
+    assert prep["std"][4] == 1 and np.allclose(z[:, 4], 0, atol=1e-12)  # chunked mean: rounding only
+
+
+def test_four_bit_scans_train_as_well_as_the_same_images_in_0_255(tmp_path, mnist_raw):
+    x, y, xt, yt = small_slice(mnist_raw)
+    accuracy = {}
+    for name, scale in (("full", 1), ("scan", 16)):  # 0-255, and 4-bit pixels 0-15 stored as uint8
+        folder = write_dataset(tmp_path / name, x // scale, y, xt // scale, yt)
+        result = run("train", "relu", "--hidden", "64", "--epochs", "3", "--data", folder, "--out", tmp_path / f"{name}.npz")
+        assert result.exit_code == 0, result.output
+        accuracy[name] = mlp.load(tmp_path / f"{name}.npz")[1]["test_accuracy"]
+    assert accuracy["scan"] > 0.8 and abs(accuracy["scan"] - accuracy["full"]) < 0.03  # unscaled: ~0.7
+
+
+def test_float_images_in_0_255_train_and_the_preprocessing_is_stored(tmp_path, mnist_raw):
+    x, y, xt, yt = small_slice(mnist_raw, 2000, 500)
+    folder = write_dataset(tmp_path / "d", x, y, xt, yt)
+    for stem, array in (("train-images-idx3-ubyte", x), ("t10k-images-idx3-ubyte", xt)):
+        (folder / (stem + ".gz")).unlink()
+        write_float_idx(folder / stem, array.astype(np.float32))
+    result = run("train", "relu", "--hidden", "32", "--epochs", "2", "--data", folder, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    params, meta = mlp.load(tmp_path / "w.npz")
+    assert meta["preprocessing"] == {"kind": "range", "low": 0.0, "high": 255.0} and meta["test_accuracy"] > 0.8
+    result = run("eval", tmp_path / "w.npz", "--data", folder, "--json", tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(meta["test_accuracy"])
+
+
+def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_data):
+    out = tmp_path / "s.npz"
+    result = run("train", "relu", "--hidden", "16", "--epochs", "2", "--normalize", "standard",
+                 "--data", small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    params, meta = mlp.load(out)
+    prep = meta["preprocessing"]
+    assert prep["kind"] == "standard" and prep["mean"].shape == (784,) and prep["std"].min() > 0
+    xt, yt = mlp.load_idx_dataset(small_data, splits=("test",))
+    expected = mlp.evaluate(params, xt, yt, "relu", preprocessing=prep)[1]
+    assert expected == meta["test_accuracy"]
+    run("eval", out, "--data", small_data, "--json", tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(expected)
+    guess = int(mlp.predict(params, xt[5:6], "relu", preprocessing=prep)[0])
+    assert f"prediction: {guess}" in run("predict", out, "--index", "5", "--data", small_data).stdout
+
+
+def test_weights_saved_before_preprocessing_was_stored_still_load(tmp_path):
+    import io
+    import zipfile
+    params = mlp.init([4, 3], "relu")
+    meta = {"activation": "relu", "format": "mlp.py weights", "version": 1, "sizes": [4, 3], "dtype": "float32"}
+    with zipfile.ZipFile(tmp_path / "old.npz", "w") as archive:  # as the previous version wrote it
+        for name, array in {**params, "meta": np.array(json.dumps(meta))}.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, array)
+            archive.writestr(name + ".npy", buffer.getvalue())
+    assert mlp.load(tmp_path / "old.npz")[1]["preprocessing"] == mlp.LEGACY_PREPROCESSING
+
+
+def test_class_names_from_classes_txt_are_stored_and_shown(tmp_path, mnist_raw):
+    x, y, xt, yt = small_slice(mnist_raw, 600, 200)
+    folder = write_dataset(tmp_path / "d", x, y, xt, yt)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    (folder / "classes.txt").write_text("\n".join(names) + "\n")
+    result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", folder, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    assert mlp.load(tmp_path / "w.npz")[1]["classes"] == names
+    result = run("eval", tmp_path / "w.npz", "--data", folder, "--json", tmp_path / "r.json")
+    assert "seven" in result.stdout and json.loads((tmp_path / "r.json").read_text())["classes"] == names
+    result = run("predict", tmp_path / "w.npz", "--index", "0", "--data", folder)
+    assert "prediction: " + names[0] in result.stdout or "it is seven" in result.stdout  # test image 0 is a 7
+    (folder / "classes.txt").write_text("a\nb\n")
+    result = run("train", "relu", "--epochs", "1", "--data", folder, "--out", tmp_path / "x.npz")
+    assert result.exit_code == 1 and "2 class names for 10 classes" in result.stderr
+
+
+# ----------------------------------------------------------------------------- named data sets: downloads
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A local HTTP server on 127.0.0.1 serving a tiny data set "tiny" (4 files of 3 images),
+    registered in mlp.DATASETS; `files` maps URL paths to the bytes served, `die` to paths
+    whose response stops half way."""
+    import http.server
+    import threading
+    folder = write_dataset(tmp_path / "source", np.arange(12).reshape(3, 2, 2), [0, 1, 2],
+                           np.arange(8).reshape(2, 2, 2), [1, 0])
+    files = {"/m/" + p.name: p.read_bytes() for p in folder.iterdir()}
+    die = set()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2] if self.path in die else body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sha = {p.name.removesuffix(".gz"): mlp._gunzip_sha256(p) for p in folder.iterdir()}
+    url = f"http://127.0.0.1:{server.server_address[1]}/m/"
+    monkeypatch.setitem(mlp.DATASETS, "tiny", mlp.Dataset(sha, (url,), ("cat", "dog", "owl")))
+    yield {"url": url, "files": files, "die": die, "cache": tmp_path / "cache"}
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_named_data_set_is_downloaded_verified_and_cached(mirror):
+    progress = []
+    folder = mlp.fetch_dataset("tiny", str(mirror["cache"]), on_progress=lambda d, t: progress.append((d, t)))
+    assert sorted(os.listdir(folder)) == sorted(name.removeprefix("/m/") for name in mirror["files"])
+    assert progress and all(d <= t for d, t in progress)
+    x, y, xt, yt = mlp.load_idx_dataset(folder)
+    assert x.shape == (3, 4) and list(yt) == [1, 0]
+    mirror["files"].clear()  # cached: no second download
+    assert mlp.fetch_dataset("tiny", str(mirror["cache"])) == folder
+
+
+def test_a_checksum_mismatch_is_refused_and_leaves_nothing(mirror):
+    name = "/m/train-labels-idx1-ubyte.gz"
+    mirror["files"][name] = gzip.compress(b"\0\0\x08\x01\0\0\0\x03\x02\x02\x02")  # other labels
+    with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz \\(checksum mismatch"):
+        mlp.fetch_dataset("tiny", str(mirror["cache"]))
+    assert "train-labels-idx1-ubyte.gz" not in os.listdir(mirror["cache"])
+    assert not [n for n in os.listdir(mirror["cache"]) if ".part" in n]
+
+
+def test_a_server_dying_mid_file_leaves_nothing_and_the_next_mirror_is_tried(mirror, monkeypatch):
+    mirror["die"].add("/m/train-images-idx3-ubyte.gz")
+    with pytest.raises(ValueError, match="the connection closed after|IncompleteRead|incomplete"):
+        mlp.fetch_dataset("tiny", str(mirror["cache"]))
+    assert "train-images-idx3-ubyte.gz" not in os.listdir(mirror["cache"])
+    assert not [n for n in os.listdir(mirror["cache"]) if ".part" in n]
+    good = mirror["url"].replace("/m/", "/g/")
+    mirror["files"].update({k.replace("/m/", "/g/"): v for k, v in list(mirror["files"].items())})
+    folder = mlp.fetch_dataset("tiny", str(mirror["cache"]), mirrors=[mirror["url"], good])
+    assert len(mlp.load_idx_dataset(folder)[0]) == 3
+
+
+def test_no_server_at_all_says_which_url_failed_and_where_to_put_the_files(tmp_path, monkeypatch):
+    import socket
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setitem(mlp.DATASETS, "gone", mlp.Dataset({"train-images-idx3-ubyte": "0" * 64},
+                                                          (f"http://127.0.0.1:{port}/x/",), ()))
+    with pytest.raises(ValueError) as error:
+        mlp.fetch_dataset("gone", str(tmp_path / "c"))
+    message = str(error.value)
+    assert f"http://127.0.0.1:{port}/x/train-images-idx3-ubyte.gz" in message and "refused" in message.lower()
+    assert f"in {tmp_path / 'c'} by hand" in message and os.listdir(tmp_path / "c") == []
+
+
+def test_cli_data_by_name_downloads_into_the_cache_and_shows_class_names(mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert mlp.cache_folder("tiny") == str(tmp_path / "xdg" / "numpy-mlp" / "tiny")
+    result = run("train", "relu", "--hidden", "4", "--epochs", "1", "--data", "tiny", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    assert f"downloading {mirror['url']}train-images-idx3-ubyte.gz" in result.stderr
+    assert sorted(os.listdir(tmp_path / "xdg" / "numpy-mlp" / "tiny"))[0] == "t10k-images-idx3-ubyte.gz"
+    assert mlp.load(tmp_path / "w.npz")[1]["classes"] == ["cat", "dog", "owl"]
+    result = run("eval", tmp_path / "w.npz", "--data", "tiny")
+    assert result.exit_code == 0 and "owl" in result.stdout and "downloading" not in result.stderr
+
+
+def test_shipped_mnist_is_used_by_name_without_any_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("MLP_MIRROR", "http://127.0.0.1:9/")
+    assert Path(cli.data_folder("mnist")) == cli.shipped_mnist()
+    assert not (tmp_path / "empty").exists()
 
 
 # ----------------------------------------------------------------------------- weights files: save and load
