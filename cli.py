@@ -7,6 +7,7 @@ Presentation only (Typer + rich): every computation is a call into mlp.py.
 """
 
 import contextlib
+import ctypes
 import importlib
 import importlib.util
 import inspect
@@ -164,6 +165,10 @@ HiddenOption = Annotated[list[int], typer.Option(
     "--hidden", min=1, metavar="SIZES", help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")]
 DTypeOption = Annotated[DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")]
+ThreadsOption = Annotated[int, typer.Option(
+    "--threads", min=0, metavar="N", callback=lambda n: set_threads(n),
+    help="Threads for NumPy's matrix products (0: OpenBLAS's choice, one per core); use 1 for each of "
+         "several trainings run at once on the same cores.")]
 LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")]
 DataOption = Annotated[str, typer.Option(
     "--data", metavar="DATA", help=f"A data set name ({', '.join(mlp.DATASETS)}: downloaded once into a cache "
@@ -522,6 +527,7 @@ def train(
     patience: Annotated[int, typer.Option(metavar="K", callback=rule("patience"), help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = DEFAULTS["patience"],
     augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = DEFAULTS["seed"],
+    threads: ThreadsOption = 0,
     normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, fitted to the training set and stored with the weights: {described(mlp.PREPROCESSINGS)}.")] = "range",
     dtype: DTypeOption = DType.float32,
     out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.")] = "weights.npz",
@@ -1206,6 +1212,7 @@ def bench(
     epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
+    threads: ThreadsOption = 0,
     data: DataOption = DEFAULT_DATA,
     torch: Annotated[bool, typer.Option("--torch", help="Also time the same network in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     json_path: JsonOption = None,
@@ -1303,7 +1310,37 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
 def machine_info():
     cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
                 if line.startswith("model name")), "unknown CPU")
-    return {"cpu": cpu, "cores": os.cpu_count(), "numpy": np.__version__}
+    blas = openblas_threads()
+    return {"cpu": cpu, "cores": os.cpu_count(), "numpy": np.__version__,
+            "blas_threads": blas[0]() if blas else None}
+
+
+def openblas_threads():
+    """(get, set) of the thread count of the OpenBLAS NumPy loaded, found among the process's
+    mapped libraries (NumPy's wheels name its functions scipy_openblas_*64_), or None."""
+    for path in sorted({line.split()[-1] for line in _read_lines("/proc/self/maps") if "openblas" in line.lower()}):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get and set_:
+                set_.argtypes = [ctypes.c_int]
+                return get, set_
+    return None
+
+
+def set_threads(n):
+    """Typer callback of --threads: run NumPy's matrix products on n threads (0: leave as is)."""
+    if n:
+        blas = openblas_threads()
+        if blas is None:
+            fail(f"--threads: cannot find NumPy's OpenBLAS in this process; start the command with "
+                 f"OPENBLAS_NUM_THREADS={n} instead", code=2)
+        blas[1](n)
+    return n
 
 
 def _read_lines(path):

@@ -1514,6 +1514,21 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     assert report["matmul_flops_per_epoch"] == 2 * 600 * (3 * (16 * 8 + 8 * 10) + 2 * 784 * 16)
 
 
+def test_threads_sets_the_blas_thread_count_for_several_runs_at_once(small_data, tmp_path):
+    blas = cli.openblas_threads()
+    assert blas is not None, "NumPy's OpenBLAS was not found in this process"
+    before = blas[0]()
+    try:
+        result = run("bench", "--threads", "1", "--limit", "300", "--epochs", "1", "--data", small_data,
+                     "--json", tmp_path / "b.json")
+        assert result.exit_code == 0, result.output
+        assert json.loads((tmp_path / "b.json").read_text())["machine"]["blas_threads"] == 1 == blas[0]()
+    finally:
+        blas[1](before)
+    result = run("train", "relu", "--threads", "-1")
+    assert result.exit_code == 2 and "--threads" in result.stderr
+
+
 # ----------------------------------------------------------------------------- against a reference framework
 @pytest.mark.parametrize("activation", list(mlp.ACTIVATIONS))
 def test_matches_pytorch_when_installed(activation):
