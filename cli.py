@@ -8,13 +8,16 @@ Presentation only (Typer + rich): every computation is a call into mlp.py.
 
 import contextlib
 import ctypes
+import errno
 import importlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -36,14 +39,19 @@ import mlp
 
 
 
-def shipped_mnist():
-    """The MNIST that ships with the project: data/mnist beside cli.py in a checkout (or an
-    editable install); in an installed wheel, the copy pip put in <prefix>/share/numpy-mlp/mnist
-    (the prefix of the environment, or the user base for `pip install --user`)."""
-    candidates = [Path(__file__).resolve().parent / "data" / "mnist"]
+def shipped(name):
+    """A file or folder that ships with the project: beside cli.py in a checkout (or an
+    editable install); in an installed wheel, where pip put the wheel's data files,
+    <prefix>/share/numpy-mlp/NAME (the environment, or the user base for `pip install --user`)."""
+    candidates = [Path(__file__).resolve().parent / name]
     for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
-        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / "mnist")
-    return next((c for c in candidates if c.is_dir()), candidates[0])
+        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / Path(name).name)
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def shipped_mnist():
+    """The MNIST that ships with the project (data/mnist in a checkout)."""
+    return shipped("data/mnist")
 
 
 DEFAULT_DATA = "mnist"
@@ -841,22 +849,11 @@ def read_grey(path):
 
 
 def load_digit(path):
-    """An image file as a (784,) float32 MNIST-style digit: grey, ink bright on black, cropped
-    to the ink, fitted into 20x20 and centred by centre of mass in 28x28."""
-    Image = require("PIL.Image", "image")
-    grey = read_grey(path)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    ink = 1 - grey if border.mean() > 0.5 else grey  # MNIST: light ink on a dark background
-    background = np.median(1 - border if border.mean() > 0.5 else border)
-    ink = np.clip(ink - background, 0, None)
-    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
-    if len(rows) == 0:
-        fail(f"{path}: the image is blank; draw a digit on a plain background")
-    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    scale = 20 / max(ink.shape)
-    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
-    fitted = np.asarray(Image.fromarray(ink / ink.max()).resize(size, Image.LANCZOS), np.float32)
-    return np.clip(mlp.centre_in_frame(fitted, 28), 0, 1).reshape(784)
+    """An image file as a (784,) float32 MNIST-style digit in [0, 1] (mlp.frame_digit)."""
+    try:
+        return mlp.frame_digit(read_grey(path))
+    except ValueError as e:
+        fail(f"{path}: {e}")
 
 
 def digit_art(image, color=True):
@@ -920,6 +917,215 @@ def predict(
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {name_of(label, meta)})")
     console.print(f"prediction: {name_of(guess, meta)}{verdict}", highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
+
+
+# ----------------------------------------------------------------------------- draw (a local web page)
+MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
+MAX_PAD_SIDE = 1024
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def pad_grey(body):
+    """The pad's pixels from a request body {"width": W, "height": H, "pixels": base64 of W * H
+    grey bytes} as (H, W) floats in [0, 1]; ValueError with a short reason otherwise."""
+    import base64
+    import binascii
+    try:
+        request = json.loads(body)
+        width, height, pixels = request["width"], request["height"], request["pixels"]
+    except (ValueError, TypeError, KeyError):
+        raise ValueError('expected JSON {"width": W, "height": H, "pixels": base64 grey bytes}') from None
+    if not all(isinstance(n, int) and 8 <= n <= MAX_PAD_SIDE for n in (width, height)):
+        raise ValueError(f"width and height must be whole numbers from 8 to {MAX_PAD_SIDE}")
+    try:
+        raw = base64.b64decode(pixels, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ValueError("pixels must be base64") from None
+    if len(raw) != width * height:
+        raise ValueError(f"pixels hold {len(raw)} bytes, not width x height = {width * height}")
+    return np.frombuffer(raw, np.uint8).reshape(height, width) / 255.0
+
+
+def read_pad(params, meta, grey):
+    """What the page shows for a drawing: the framed image the network sees, its first hidden
+    layer, and the top classes (all computed by mlp, as predict does for a file)."""
+    side = math.isqrt(params["W1"].shape[0])
+    try:
+        seen = mlp.frame_digit(grey, size=side, box=round(side * 20 / 28))
+    except ValueError:
+        return {"blank": True}
+    x = mlp.standardize(seen[None].astype(params["W1"].dtype), meta["preprocessing"])
+    logits, cache = mlp.forward(params, x, meta["activation"])
+    probabilities = mlp.softmax(logits)[0]
+    hidden = cache["a"][0][0] if cache["a"] else np.zeros(0)
+    top = np.argsort(-probabilities, kind="stable")[:5]
+    best = int(top[0])
+    return {"blank": False, "prediction": name_of(best, meta), "class": best,
+            "top": [{"class": int(c), "name": name_of(int(c), meta), "probability": round(float(probabilities[c]), 5)}
+                    for c in top],
+            "seen": [round(float(v), 3) for v in seen], "hidden": [round(float(v), 4) for v in hidden]}
+
+
+def draw_server(params, meta, host, port):
+    """A threaded HTTP server for the draw page: GET / is the page, POST /predict reads a
+    drawing; everything else is 404. Requests over MAX_REQUEST_BYTES are 413, malformed ones
+    400; bound to loopback it answers only requests addressed to loopback (no DNS rebinding)."""
+    import http.server
+    import threading
+    page = shipped("draw.html").read_bytes()
+    loopback_only = host in LOOPBACK
+    compute = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        server_version = "mlp-draw"
+        sys_version = ""
+
+        def reply(self, status, body, kind="application/json"):
+            if isinstance(body, dict):
+                body = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
+                             "script-src 'unsafe-inline'; img-src 'self' data:")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def refused(self):
+            """403 for a request not addressed to loopback when serving loopback only."""
+            name = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+            if loopback_only and name not in LOOPBACK:
+                self.reply(403, {"error": "this server answers only requests addressed to localhost"})
+                return True
+            return False
+
+        def do_GET(self):
+            if self.refused():
+                return
+            if self.path in ("/", "/index.html"):
+                self.reply(200, page, "text/html; charset=utf-8")
+            else:
+                self.reply(404, {"error": "not found"})
+
+        do_HEAD = do_GET
+
+        def do_POST(self):
+            if self.refused():
+                return
+            if self.path != "/predict":
+                self.reply(404, {"error": "not found"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self.close_connection = True
+                self.reply(411, {"error": "a Content-Length header is required"})
+                return
+            if not 0 <= length <= MAX_REQUEST_BYTES:
+                self.close_connection = True  # the body is not read
+                self.reply(413, {"error": f"request bodies are limited to {MAX_REQUEST_BYTES} bytes"})
+                return
+            try:
+                grey = pad_grey(self.rfile.read(length))
+            except ValueError as e:
+                self.reply(400, {"error": str(e)})
+                return
+            with compute:  # one at a time: concurrent tiny BLAS calls only fight over the cores
+                result = read_pad(params, meta, grey)
+            self.reply(200, result)
+
+        def log_message(self, *args):  # quiet: the terminal shows only the URL
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        def handle_error(self, request, client_address):  # a client that went away, say: no traceback
+            pass
+
+    return Server((host, port), Handler)
+
+
+@app.command()
+def draw(
+    weights: WeightsArgument,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")] = False,
+    bench: Annotated[int, typer.Option(min=0, metavar="N", help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.")] = 0,
+):
+    """Draw a digit in the browser and watch the network read it (a local web page)."""
+    params, meta = load_weights(weights)
+    if not shipped("draw.html").is_file():
+        fail(f"the page draw.html is missing (looked for {shipped('draw.html')}); reinstall numpy-mlp")
+    if math.isqrt(params["W1"].shape[0]) ** 2 != params["W1"].shape[0]:
+        fail(f"{weights}: draw needs a network for square images; this one takes {params['W1'].shape[0]} inputs")
+    try:
+        server = draw_server(params, meta, host, 0 if bench else port)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is in use; choose another --port (or --port 0 for any free one)")
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    if bench:
+        return draw_bench(server, bench)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{server.server_address[1]}/"
+    if host not in LOOPBACK:
+        err_console.print(f"warning: listening on {host}: anyone who can reach this machine can use the page",
+                          style="yellow", highlight=False, soft_wrap=True)
+    console.print(url, highlight=False)
+    if not no_browser:
+        import webbrowser
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        err_console.print("stopped", highlight=False)
+    finally:
+        server.server_close()
+
+
+def draw_bench(server, n):
+    """Time POST /predict with a real test digit drawn as the page would send it: n requests
+    from one client, then n from 8 clients at once; print the latencies."""
+    import base64
+    import threading
+    import urllib.request
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/predict"
+    x, _ = load_data("mnist", splits=("test",))
+    pad = np.kron(255 - x[0].reshape(28, 28), np.ones((10, 10), np.uint8))  # black ink on white, 280 x 280
+    body = json.dumps({"width": 280, "height": 280, "pixels": base64.b64encode(pad.tobytes()).decode()}).encode()
+
+    def timed(count, out):
+        for _ in range(count):
+            start = time.perf_counter()
+            with urllib.request.urlopen(urllib.request.Request(url, body)) as reply:
+                reply.read()
+            out.append(time.perf_counter() - start)
+    alone, together = [], []
+    timed(n, alone)
+    workers = [threading.Thread(target=timed, args=(-(-n // 8), together)) for _ in range(8)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - start
+    server.shutdown()
+    server.server_close()
+    table = Table(title=f"POST /predict, a 280 x 280 pad ({len(body):,} bytes)")
+    for header in ("clients", "requests", "median ms", "95th percentile ms", "requests/s"):
+        table.add_column(header, justify="right")
+    for clients, times, seconds in ((1, alone, sum(alone)), (8, together, wall)):
+        table.add_row(str(clients), str(len(times)), f"{1000 * np.median(times):.2f}",
+                      f"{1000 * np.percentile(times, 95):.2f}", f"{len(times) / seconds:,.0f}")
+    show(table)
 
 
 # ----------------------------------------------------------------------------- plots (matplotlib)

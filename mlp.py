@@ -452,6 +452,47 @@ def centre_in_frame(image, size=28):
     return shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
 
 
+def _resampling_matrix(n_in, n_out):
+    """(n_out, n_in) matrix M such that M @ v resamples v to n_out points with a linear
+    (triangle) filter, widened by the scale factor when shrinking so that every input pixel
+    contributes (antialiased, like Pillow's BILINEAR); each row sums to 1."""
+    scale = n_in / n_out
+    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output pixel centres, in input pixels
+    weights = np.clip(1 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / max(scale, 1.0), 0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def resize(image, shape):
+    """An (h, w) image resampled to `shape` (rows, cols) by two small matrix products."""
+    (h, w), (rows, cols) = image.shape, shape
+    return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
+
+
+def frame_digit(grey, size=28, box=20):
+    """A picture of one digit framed the way MNIST's digits are (LeCun et al. 1998).
+
+    Args:
+      grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
+        the border), any size.
+    Returns:
+      (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
+      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred by its
+      centre of mass. ValueError when there is no ink.
+    """
+    grey = np.asarray(grey, np.float64)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    light = border.mean() > 0.5
+    ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
+    ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
+    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
+    if len(rows) == 0:
+        raise ValueError("the image is blank; draw a digit on a plain background")
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = box / max(ink.shape)
+    fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
+    return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
+
+
 def _gaussian_matrix(n, sigma):
     """(n, n) matrix M such that M @ v smooths v with a Gaussian of std sigma (zero padded)."""
     i = np.arange(n)
