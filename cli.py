@@ -60,7 +60,7 @@ ORIGINAL = {  # the original work's three models and reported test accuracy (%)
     "model-2": ("sigmoid", [128], 87.25),
     "model-3": ("relu", [128, 64], 96.49),
 }
-ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128}  # and 10 epochs
+ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule": "constant"}  # and 10 epochs
 DEFAULTS = {name: p.default for name, p in inspect.signature(mlp.train).parameters.items()}  # one source
 
 console = Console()
@@ -539,7 +539,7 @@ def train(
     normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, fitted to the training set and stored with the weights: {described(mlp.PREPROCESSINGS)}.")] = "range",
     dtype: DTypeOption = DType.float32,
     out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.")] = "weights.npz",
-    resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger).", dir_okay=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
     data: DataOption = DEFAULT_DATA,
 ):
     """Train an MLP classifier and save its weights (Ctrl-C saves a checkpoint to resume from)."""
@@ -579,6 +579,8 @@ def train(
                             preprocessing=preprocessing)
             recorded = {k: v for k, v in settings.items() if k not in ("val", "preprocessing")} | {
                 "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
+            if mlp.SCHEDULES[schedule.value].uses_run_length:  # its rates depend on --epochs: keep it
+                recorded["epochs"] = epochs
             latest["recorded"] = recorded
             checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
             check_memory(sizes, batch_size, optimizer.value, dtype.value, bool(val))
@@ -709,7 +711,7 @@ def reproduce(
     scaling = mlp.fit_preprocessing(x)
     n_classes = int(max(y.max(), y_test.max())) + 1
     ours = {"lr": mlp.OPTIMIZERS[DEFAULTS["optimizer"]].lr, "momentum": DEFAULTS["momentum"],
-            "batch_size": DEFAULTS["batch_size"]}
+            "batch_size": DEFAULTS["batch_size"], "schedule": DEFAULTS["schedule"]}
     rows = []
     for activation, hidden, reported in ORIGINAL.values():
         name = f"{activation} {'-'.join(map(str, hidden))}"
@@ -717,8 +719,8 @@ def reproduce(
         for label, s in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", ours)):
             params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
             err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
-            params, _ = mlp.train(params, x, y, activation=activation, epochs=epochs, batch_size=s["batch_size"],
-                                  lr=s["lr"], momentum=s["momentum"], seed=seed, preprocessing=scaling)
+            params, _ = mlp.train(params, x, y, activation=activation, epochs=epochs, seed=seed,
+                                  preprocessing=scaling, **s)
             row[label] = mlp.evaluate(params, x_test, y_test, activation, preprocessing=scaling)[1]
         rows.append(row)
     table = Table(title=f"Test accuracy after {epochs} epochs (seed {seed})")
@@ -728,7 +730,7 @@ def reproduce(
         table.add_row(r["model"], percent(r["original_reported"]), percent(r["original_settings"]),
                       percent(r["our_defaults"]))
     show(table)
-    describe = lambda s: f"lr {s['lr']:g}, momentum {s['momentum']:g}, batch {s['batch_size']}"
+    describe = lambda s: f"lr {s['lr']:g} ({s['schedule']}), momentum {s['momentum']:g}, batch {s['batch_size']}"
     console.print(f"its settings: {describe(ORIGINAL_SETTINGS)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
         write_text_atomic(json_path, json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))

@@ -330,8 +330,8 @@ class Optimizer(NamedTuple):
 
 
 OPTIMIZERS = {
-    "sgd": Optimizer(sgd, 0.05, True, "SGD with momentum"),
-    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.05, True, "SGD with Nesterov momentum"),
+    "sgd": Optimizer(sgd, 0.1, True, "SGD with momentum"),
+    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.1, True, "SGD with Nesterov momentum"),
     "adam": Optimizer(adam, 1e-3, False, "Adam; weight decay as L2 in the gradient"),
     "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, "Adam with decoupled weight decay"),
 }
@@ -364,31 +364,29 @@ def clip_by_global_norm(grads, max_norm):
 
 # ----------------------------------------------------------------------------- schedules
 # Each schedule maps (lr, epoch, epochs, warmup) to the epoch's rate after the warm-up, epoch
-# being 0-based. Its docstring is its description in help texts.
+# being 0-based.
 
 
-def _constant(lr, epoch, epochs, warmup):
-    """the same rate throughout"""
-    return lr
-
-
-def _step(lr, epoch, epochs, warmup):
-    """x0.1 every third of the run"""
-    return lr * 0.1 ** (epoch // max(1, epochs // 3))
+class Schedule(NamedTuple):
+    rate: Callable           # (lr, epoch, epochs, warmup) -> this epoch's learning rate
+    uses_run_length: bool    # its rates depend on `epochs` (so a resumed run must keep it)
+    about: str               # one line for help texts
 
 
 def _cosine(lr, epoch, epochs, warmup):
-    """half a cosine from lr down to 0 at the end of the run"""
     progress = (epoch - warmup) / max(1, epochs - warmup)
     return lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _plateau(lr, epoch, epochs, warmup):
-    """x0.2 after 2 epochs without better validation accuracy; needs a validation set"""
-    return lr  # `train` applies the cuts, as only it sees the validation accuracy
-
-
-SCHEDULES = {"constant": _constant, "step": _step, "cosine": _cosine, "plateau": _plateau}
+SCHEDULES = {
+    "cosine": Schedule(_cosine, True, "half a cosine from lr down to 0 at the end of the run"),
+    "constant": Schedule(lambda lr, epoch, epochs, warmup: lr, False, "the same rate throughout"),
+    "step": Schedule(lambda lr, epoch, epochs, warmup: lr * 0.1 ** (epoch // max(1, epochs // 3)), True,
+                     "x0.1 every third of the run"),
+    # `train` applies the plateau's cuts, as only it sees the validation accuracy
+    "plateau": Schedule(lambda lr, epoch, epochs, warmup: lr, False,
+                        "x0.2 after 2 epochs without better validation accuracy; needs a validation set"),
+}
 PLATEAU_WAIT, PLATEAU_FACTOR = 2, 0.2
 
 
@@ -398,7 +396,7 @@ def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
     rule = lookup(SCHEDULES, schedule, "schedule")
     if epoch < warmup:
         return lr * (epoch + 1) / (warmup + 1)
-    return rule(lr, epoch, epochs, warmup)
+    return rule.rate(lr, epoch, epochs, warmup)
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -724,7 +722,7 @@ def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, 
 
 def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momentum=0.9,
           optimizer="sgd", weight_decay=0.0, dropout=0.0, clip=0.0, label_smoothing=0.0,
-          schedule="constant", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
+          schedule="cosine", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
           preprocessing=None, resume=None, on_batch=None, on_epoch=None):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
