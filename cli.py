@@ -1367,13 +1367,13 @@ def plot_all(
 
 # ----------------------------------------------------------------------------- benchmark
 def bench_data(data, limit):
-    """(x, y, n_classes, preprocessing): the raw training set (its first `limit` images if
-    limit > 0) and its fitted default preprocessing, as train uses them."""
-    x, y, _, y_test = load_data(data)
+    """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set (its first `limit`
+    images if limit > 0), the test set, and the fitted default preprocessing, as train uses them."""
+    x, y, x_test, y_test = load_data(data)
     n_classes = int(max(y.max(), y_test.max())) + 1
     if limit:
         x, y = x[:limit], y[:limit]
-    return x, y, n_classes, mlp.fit_preprocessing(x)
+    return x, y, x_test, y_test, n_classes, mlp.fit_preprocessing(x)
 
 
 def step_matmuls(sizes, batch_size):
@@ -1418,48 +1418,63 @@ def bench(
     activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
     batch_size: BatchSizeOption = 128,
     epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
+    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
+    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate; default {default_lrs()}.")] = None,
+    schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule, as for train: {', '.join(n for n in mlp.SCHEDULES if n != 'plateau')}.")] = DEFAULTS["schedule"],
+    warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")] = 0,
+    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")] = 0.0,
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
     threads: ThreadsOption = 0,
     data: DataOption = DEFAULT_DATA,
-    torch: Annotated[bool, typer.Option("--torch", help="Also time the same network in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
+    torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     json_path: JsonOption = None,
 ):
-    """Time the training loop (SGD, no evaluation) and compare it with the matrix-product floor."""
+    """Time the training loop (no evaluation inside it) and compare it with the matrix-product
+    floor, and with PyTorch's loop for the same recipe (--torch); both report test accuracy."""
     if json_path:
         check_writable(json_path)
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
-    x, y, n_classes, preprocessing = bench_data(data, limit)
+    if schedule == Schedule.plateau:
+        fail("bench has no validation set for the plateau schedule; choose another --schedule", code=2)
+    x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit)
     sizes = [x.shape[1], *hidden, n_classes]
+    lr = lr or mlp.OPTIMIZERS[optimizer.value].lr
+    recipe = {"optimizer": optimizer.value, "lr": lr, "schedule": schedule.value, "warmup": warmup, "dropout": dropout}
     params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
-    _, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size,
-                           preprocessing=preprocessing)
+    params, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size,
+                                preprocessing=preprocessing, **recipe)
     seconds = [r["seconds"] for r in history]
+    test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)[1]
     median = float(np.median(seconds))
     shapes = step_matmuls(sizes, batch_size)
     flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / batch_size  # linear in batch rows
     floor = time_matmuls(shapes, np.dtype(dtype.value)) * len(x) / batch_size
-    result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size,
+    result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size, **recipe,
               "dtype": dtype.value, "n": len(x), "epochs": epochs, "epoch_seconds": seconds,
+              "train_seconds": sum(seconds), "test_accuracy": test_accuracy,
               "epoch_seconds_median": median, "samples_per_second": len(x) / median,
               "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
               "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
               "ratio_to_floor": median / floor, "machine": machine_info()}
     if torch:
-        result["torch_epoch_seconds"] = torch_epoch_seconds(
-            {"sizes": sizes, "activation": activation.value, "batch_size": batch_size, "epochs": epochs,
-             "dtype": dtype.value, "limit": limit, "data": str(data)})
-        result["torch_epoch_seconds_median"] = float(np.median(result["torch_epoch_seconds"]))
+        reference = torch_run({"sizes": sizes, "activation": activation.value, "batch_size": batch_size,
+                               "epochs": epochs, "dtype": dtype.value, "limit": limit, "data": str(data), **recipe})
+        result["torch_epoch_seconds"] = reference["epoch_seconds"]
+        result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
+        result["torch_train_seconds"] = sum(reference["epoch_seconds"])
+        result["torch_test_accuracy"] = reference["test_accuracy"]
         result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
     table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
                         f"batch {batch_size}, {dtype.value}")
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor"]
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "test acc"]
     cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}",
-             f"{flops / median / 1e9:.1f}", f"{floor:.3f}", f"{median / floor:.2f}"]
+             f"{flops / median / 1e9:.1f}", f"{floor:.3f}", f"{median / floor:.2f}", percent(test_accuracy)]
     if torch:
-        headers += ["torch s", "x torch"]
-        cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}"]
+        headers += ["torch s", "x torch", "torch acc"]
+        cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
+                  percent(result["torch_test_accuracy"])]
     for header in headers:
         table.add_column(header, justify="right")
     table.add_row(*cells)
@@ -1472,9 +1487,9 @@ def bench(
         write_text_atomic(json_path, json.dumps(result, indent=1))
 
 
-def torch_epoch_seconds(spec):
-    """Per-epoch seconds of the same loop in PyTorch, run in its own process (its OpenMP
-    threads and NumPy's OpenBLAS threads would fight over the cores in one process)."""
+def torch_run(spec):
+    """{"epoch_seconds": [...], "test_accuracy": ...} of the same recipe in PyTorch, run in its
+    own process (its OpenMP threads and NumPy's OpenBLAS threads would fight over the cores)."""
     args = [sys.executable, __file__, "torch-reference", json.dumps(spec)]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
@@ -1484,14 +1499,17 @@ def torch_epoch_seconds(spec):
 
 @app.command("torch-reference", hidden=True)
 def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --torch).")]):
-    """PyTorch's timing of the same SGD loop (used by bench --torch); prints per-epoch seconds as JSON."""
+    """PyTorch's run of the same recipe (used by bench --torch): the same network, batch size,
+    optimizer, per-epoch learning rates (from mlp.scheduled_lr) and dropout; prints the
+    per-epoch seconds and the final test accuracy as JSON."""
     import torch
 
     spec = json.loads(spec)
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, _, preprocessing = bench_data(spec["data"], spec["limit"])
+    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"])
     x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
+    x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
     name, kwargs = mlp.ACTIVATIONS[spec["activation"]].torch
     f = getattr(torch.nn.functional, name)
 
@@ -1501,18 +1519,29 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
 
     layers = []
     for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
-        layers += [torch.nn.Linear(n_in, n_out), Activation()]
-    model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, spec["dtype"]))  # output layer is linear
-    opt = torch.optim.SGD(model.parameters(), lr=mlp.OPTIMIZERS["sgd"].lr, momentum=DEFAULTS["momentum"])
+        layers += [torch.nn.Linear(n_in, n_out), Activation()] + ([torch.nn.Dropout(spec["dropout"])] if spec["dropout"] else [])
+    layers = layers[:-2] if spec["dropout"] else layers[:-1]  # the output layer is linear
+    model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
+    optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=spec["lr"], momentum=DEFAULTS["momentum"]),
+                  "nesterov": lambda p: torch.optim.SGD(p, lr=spec["lr"], momentum=DEFAULTS["momentum"], nesterov=True),
+                  "adam": lambda p: torch.optim.Adam(p, lr=spec["lr"]),
+                  "adamw": lambda p: torch.optim.AdamW(p, lr=spec["lr"], weight_decay=0.0)}
+    opt = optimizers[spec["optimizer"]](model.parameters())
     seconds = []
-    for _ in range(spec["epochs"]):
+    for epoch in range(spec["epochs"]):
         start = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = mlp.scheduled_lr(spec["schedule"], spec["lr"], epoch, spec["epochs"], spec["warmup"])
+        model.train()
         for idx in torch.randperm(len(x)).split(spec["batch_size"]):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
         seconds.append(time.perf_counter() - start)
-    print(json.dumps(seconds))
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
+    print(json.dumps({"epoch_seconds": seconds, "test_accuracy": accuracy}))
 
 
 def machine_info():

@@ -869,6 +869,16 @@ def test_load_rejects_unknown_activation_and_extra_arrays(tmp_path):
         mlp.load_checkpoint(tmp_path / "w.npz")
 
 
+def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_path):
+    pytest.importorskip("torch")
+    result = run("bench", "--hidden", "16", "--optimizer", "nesterov", "--dropout", "0.2", "--warmup", "1",
+                 "--epochs", "2", "--data", small_data, "--torch", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert len(report["torch_epoch_seconds"]) == 2 and 0.25 < report["torch_test_accuracy"] <= 1  # chance: 0.1
+    assert report["optimizer"] == "nesterov" and report["dropout"] == 0.2 and 0.5 < report["test_accuracy"] <= 1
+
+
 def test_load_refuses_an_npz_member_that_declares_more_than_it_holds(tmp_path):
     import io
     import zipfile
