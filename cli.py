@@ -778,8 +778,7 @@ def gradcheck(
     threshold: Annotated[float, typer.Option(metavar="TOL", min=0, help="Largest relative error that passes.")] = 1e-6,
     json_path: JsonOption = None,
 ):
-    """Check mlp.py's backward pass against central finite differences (float64) on a small
-    random network; exits 1 when any parameter's relative error is above the threshold."""
+    """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
     if json_path:
         check_writable(json_path)
     rng = np.random.default_rng(seed)
@@ -1430,8 +1429,7 @@ def bench(
     torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     json_path: JsonOption = None,
 ):
-    """Time the training loop (no evaluation inside it) and compare it with the matrix-product
-    floor, and with PyTorch's loop for the same recipe (--torch); both report test accuracy."""
+    """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
     if json_path:
         check_writable(json_path)
     if torch and importlib.util.find_spec("torch") is None:

@@ -14,6 +14,17 @@ computes `x @ W + b`. Grads and optimizer state use the same keys and shapes. Ev
 function returns new arrays and never mutates its inputs; randomness comes only from a
 seed or a `numpy.random.Generator` passed in. float32 by default, float64 for checks.
 
+The file reads top to bottom, each part using only those above it:
+  activations, init, forward, loss, grads    the network and its backward pass
+  optimizers, schedules                      update (sgd, adam), learning rates
+  augmentation and framing                   distortions for training; MNIST-style framing
+  training                                   train = train_epoch per epoch + validation
+  metrics, gradient check                    evaluate, classification_report; gradcheck
+  data, preprocessing, named data sets       IDX files, stored preprocessing, downloads
+  save / load                                self-describing .npz weights and checkpoints
+Each idea with variants is one registry (ACTIVATIONS, OPTIMIZERS, SCHEDULES, AUGMENTATIONS,
+PREPROCESSINGS, DATASETS): adding a variant is adding an entry.
+
 Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
 """
 
@@ -399,7 +410,7 @@ def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
     return rule.rate(lr, epoch, epochs, warmup)
 
 
-# ----------------------------------------------------------------------------- augmentation
+# ----------------------------------------------------------------------------- augmentation and framing
 AUGMENTATIONS = {  # name: what `augment` does to each training image (help texts read these)
     "none": "no distortion",
     "shift": "whole-pixel shifts up to 2",
@@ -895,7 +906,7 @@ def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0
     return errors
 
 
-# ----------------------------------------------------------------------------- data (IDX)
+# ----------------------------------------------------------------------------- data
 # IDX (LeCun's MNIST format): 2 zero bytes, a type code, the number of dimensions, one
 # big-endian uint32 per dimension, then the data, big-endian, C order.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
