@@ -183,6 +183,9 @@ DataOption = Annotated[str, typer.Option(
     "folder, MNIST is shipped) or a folder with the four MNIST-layout IDX files (.gz or raw) and optionally "
     "classes.txt.")]
 WeightsArgument = Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)]
+PictureOption = Annotated[Path, typer.Option(
+    metavar="FILE", dir_okay=False,
+    help="Picture to write; its suffix picks the format (.png, .svg, .pdf, .jpg, ...; PNG without one).")]
 JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False)]
 
 
@@ -1181,7 +1184,7 @@ def digit_grid(images, captions, columns, title):
 def plot_samples(
     n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("mnist.png"),
+    out: PictureOption = Path("mnist.png"),
 ):
     """A grid of MNIST test digits with their labels."""
     pyplot()
@@ -1193,7 +1196,7 @@ def plot_samples(
 @plot_app.command("curves")
 def plot_curves(
     history: Annotated[Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)],
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("curves.png"),
+    out: PictureOption = Path("curves.png"),
 ):
     """Training curves: loss and accuracy per epoch."""
     pyplot()
@@ -1233,7 +1236,7 @@ def curves_figure(records):
 def plot_confusion(
     weights: WeightsArgument,
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("confusion.png"),
+    out: PictureOption = Path("confusion.png"),
 ):
     """The test-set confusion matrix as a heat map."""
     pyplot()
@@ -1261,7 +1264,7 @@ def plot_mistakes(
     weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("mistakes.png"),
+    out: PictureOption = Path("mistakes.png"),
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
@@ -1280,7 +1283,7 @@ def mistakes_figure(x, report, meta):
 def plot_weights(
     weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
-    out: Annotated[Path, typer.Option(help="PNG file to write.", dir_okay=False)] = Path("weights.png"),
+    out: PictureOption = Path("weights.png"),
 ):
     """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
     pyplot()
@@ -1333,7 +1336,7 @@ def draw_architecture(sizes, activation, title):
 
 @plot_app.command("architecture")
 def plot_architecture(
-    out_dir: Annotated[Path, typer.Option(help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)] = Path("."),
+    out_dir: Annotated[Path, typer.Option(metavar="DIR", help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)] = Path("."),
 ):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     pyplot()
@@ -1347,7 +1350,7 @@ def plot_architecture(
 def plot_all(
     weights: WeightsArgument,
     data: DataOption = DEFAULT_DATA,
-    out_dir: Annotated[Path, typer.Option(help="Folder for every picture (the README's are in assets/).", file_okay=False)] = Path("."),
+    out_dir: Annotated[Path, typer.Option(metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False)] = Path("."),
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
@@ -1414,7 +1417,7 @@ def time_matmuls(shapes, dtype, repeats=7, min_seconds=0.05):
 @app.command()
 def bench(
     hidden: HiddenOption = [128, 64],
-    activation: Annotated[Activation, typer.Option(help="Hidden-layer activation.")] = Activation.relu,
+    activation: Annotated[Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")] = Activation.relu,
     batch_size: BatchSizeOption = 128,
     epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
     optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
