@@ -1091,7 +1091,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, 
     proc.send_signal(getattr(signal, name))
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
-    assert f"interrupted: epoch" in err and f"on {name}; resume with" in err and "Traceback" not in err
+    assert "interrupted: epoch" in err and f"on {name}; resume with" in err and "Traceback" not in err
     checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
     assert checkpoint.epoch >= 2 and not out.exists()
 
