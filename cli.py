@@ -3,18 +3,26 @@
     python cli.py train relu --hidden 128 64
     python cli.py eval weights.npz
 
-Presentation only (Typer + rich): every computation is a call into mlp.py.
+Presentation only (Typer + rich): the maths, the data and the files are mlp.py's; this file
+parses options, calls mlp, and draws progress bars and tables. Its rooms, in order:
+  app and errors       the Typer app: one-line errors, `--hidden 128 64`, optional imports
+  option types         choices from mlp's registries, mlp's rules as checks, shared options
+  data and weights     --data (a name or a folder), files that ship, weights files
+  output files         writable before any work, never an input, written together
+  tables               rich tables that never cut a number
+then one room per command, in the order `--help` lists them, each with its own helpers
+just above it: train (signals, resume, the live view), eval, reproduce, summary, gradcheck,
+predict (pictures), draw (the local web server), bench (timing, the PyTorch reference), plot.
 """
 
 import contextlib
-import ctypes
 import errno
 import importlib
 import importlib.util
-import inspect
 import json
 import math
 import os
+import platform
 import re
 import signal
 import socket
@@ -22,6 +30,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import timeit
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -37,40 +46,29 @@ from rich.text import Text
 
 import mlp
 
-
-
-def shipped(name):
-    """A file or folder that ships with the project: beside cli.py in a checkout (or an
-    editable install); in an installed wheel, where pip put the wheel's data files,
-    <prefix>/share/numpy-mlp/NAME (the environment, or the user base for `pip install --user`)."""
-    candidates = [Path(__file__).resolve().parent / name]
-    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
-        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / Path(name).name)
-    return next((c for c in candidates if c.exists()), candidates[0])
-
-
-def shipped_mnist():
-    """The MNIST that ships with the project (data/mnist in a checkout)."""
-    return shipped("data/mnist")
-
-
-DEFAULT_DATA = "mnist"
-ORIGINAL = {  # the original work's three models and reported test accuracy (%)
-    "model-1": ("tanh", [128], 85.81),
-    "model-2": ("sigmoid", [128], 87.25),
-    "model-3": ("relu", [128, 64], 96.49),
-}
-ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule": "constant"}  # and 10 epochs
-DEFAULTS = {name: p.default for name, p in inspect.signature(mlp.train).parameters.items()}  # one source
-
 console = Console()
+
 err_console = Console(stderr=True)
 
 
-# ----------------------------------------------------------------------------- errors and argv
-def _click_exception():
-    """Click's ClickException, wherever this Typer version keeps Click."""
-    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+# ----------------------------------------------------------------------------- app and errors
+def print_error(message):
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
+
+
+def fail(message, code=1):
+    """Print a one-line error on stderr and exit with `code` (no traceback)."""
+    print_error(message)
+    raise typer.Exit(code=code)
+
+
+def require(module, extra):
+    """Import an optional dependency, or fail with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        fail(f"this command needs {module.split('.')[0]}: pip install -e '.[{extra}]' "
+             f"(or pip install {'pillow' if extra == 'image' else 'matplotlib'})")
 
 
 def expand_variadic(args, options=("--hidden",)):
@@ -92,16 +90,6 @@ def expand_variadic(args, options=("--hidden",)):
     return out
 
 
-def print_error(message):
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
-
-
-def fail(message, code=1):
-    """Print a one-line error on stderr and exit with `code` (no traceback)."""
-    print_error(message)
-    raise typer.Exit(code=code)
-
-
 class OneLineErrors(typer.core.TyperGroup):
     """Typer group that accepts `--hidden 128 64` and prints usage errors as one line."""
 
@@ -109,10 +97,11 @@ class OneLineErrors(typer.core.TyperGroup):
         args = expand_variadic(sys.argv[1:] if args is None else list(args))
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except _click_exception() as e:
-            hint = f" (see '{e.ctx.command_path} --help')" if getattr(e, "ctx", None) else ""
+        except typer.TyperException as e:  # Typer's (vendored Click's) usage errors
             message = " ".join(e.format_message().split())  # Click may wrap a choice list
-            print_error(message.replace("Value error, ", "") + hint)  # Typer's pydantic prefix
+            if message:  # empty when the help was shown instead (a bare `cli.py`)
+                hint = f" (see '{e.ctx.command_path} --help')" if getattr(e, "ctx", None) else ""
+                print_error(message.replace("Value error, ", "") + hint)  # Typer's pydantic prefix
             rv = e.exit_code
         except typer.Abort:  # Click's word for Ctrl-C outside training
             err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
@@ -132,15 +121,24 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False,
                   help="Train and evaluate NumPy multi-layer perceptrons on MNIST-style IDX data.")
 
+
+# ----------------------------------------------------------------------------- option types
+
+
 def choices(registry, name):
     """A str Enum of a registry's names, for Typer's choices (the registry is the one source)."""
     return Enum(name, {key: key for key in registry}, type=str)
 
 
 Activation, Optimizer = choices(mlp.ACTIVATIONS, "name"), choices(mlp.OPTIMIZERS, "Optimizer")
+
 Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp.AUGMENTATIONS, "Augment")
+
 Normalize = choices(mlp.PREPROCESSINGS, "Normalize")
+
 DType = choices(("float32", "float64"), "DType")
+
+DEFAULTS = mlp.Settings._field_defaults  # one source for every training option's default
 
 
 def rule(name):
@@ -155,10 +153,8 @@ def rule(name):
 
 
 def described(registry):
-    """'name (what it does), ...' from a registry whose entries have an `about` or a docstring."""
-    def about(entry):
-        return getattr(entry, "about", None) or getattr(entry, "__doc__", None) or entry
-    return "; ".join(f"{name} ({about(entry)})" for name, entry in registry.items())
+    """'name (what it does); ...' from a registry whose entries say what they do in `about`."""
+    return "; ".join(f"{name} ({entry.about})" for name, entry in registry.items())
 
 
 def default_lrs():
@@ -169,29 +165,69 @@ def default_lrs():
     return ", ".join(f"{lr:g} for {' and '.join(group)}" for lr, group in names.items())
 
 
+def set_threads(n):
+    """Typer callback of --threads: run NumPy's matrix products on n threads (0: leave as is).
+    threadpoolctl finds the BLAS NumPy loaded (OpenBLAS, MKL, Accelerate ...) on any platform."""
+    if n:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=n, user_api="blas")  # for the rest of the process
+    return n
+
+
+ActivationArgument = Annotated[Activation, typer.Argument(
+    metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")]
+
 HiddenOption = Annotated[list[int], typer.Option(
     "--hidden", min=1, metavar="SIZES", help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
+
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")]
+
 DTypeOption = Annotated[DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")]
+
 ThreadsOption = Annotated[int, typer.Option(
-    "--threads", min=0, metavar="N", callback=lambda n: set_threads(n),
-    help="Threads for NumPy's matrix products (0: OpenBLAS's choice, one per core); use 1 for each of "
-         "several trainings run at once on the same cores.")]
+    "--threads", min=0, metavar="N", callback=set_threads,
+    help="Threads for NumPy's matrix products (0: the BLAS library's choice, one per core); use 1 for "
+         "each of several trainings run at once on the same cores.")]
+
 LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")]
+
 DataOption = Annotated[str, typer.Option(
     "--data", metavar="DATA", help=f"A data set name ({', '.join(mlp.DATASETS)}: downloaded once into a cache "
     "folder, MNIST is shipped) or a folder with the four MNIST-layout IDX files (.gz or raw) and optionally "
     "classes.txt.")]
+
 WeightsArgument = Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)]
+
 PictureOption = Annotated[Path, typer.Option(
     metavar="FILE", dir_okay=False,
     help="Picture to write; its suffix picks the format (.png, .svg, .pdf, .jpg, ...; PNG without one).")]
+
 JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False)]
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- data and weights
 # A ValueError from mlp (bad data, bad weights file, bad option value) reaches OneLineErrors,
 # which prints it as one line; these helpers add only what mlp cannot know (the CLI's words).
+
+
+def shipped(name):
+    """A file or folder that ships with the project: beside cli.py in a checkout (or an
+    editable install); in an installed wheel, where pip put the wheel's data files,
+    <prefix>/share/numpy-mlp/NAME (the environment, or the user base for `pip install --user`)."""
+    candidates = [Path(__file__).resolve().parent / name]
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / Path(name).name)
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def shipped_mnist():
+    """The MNIST that ships with the project (data/mnist in a checkout)."""
+    return shipped("data/mnist")
+
+
+DEFAULT_DATA = "mnist"
+
+
 def data_folder(data):
     """The folder behind --data: a folder as given; a data set name as the shipped MNIST or the
     cache folder, downloading what is missing there with a progress bar on stderr (MLP_MIRROR,
@@ -251,18 +287,47 @@ def check_fits(path, params, x, y):
         fail(f"{path}: the network has {n_classes} classes but the data has label {y.max()}")
 
 
-def check_writable(path):
-    """Fail before any work when `path` cannot be written (missing folder, no permission)."""
-    folder = path.resolve().parent
+# ----------------------------------------------------------------------------- output files
+
+
+def check_writable(path, option):
+    """Fail before any work when `path` cannot be written (missing folder, no permission),
+    naming the option the user gave it with (--out, --json, --out-dir)."""
+    folder = Path(path).resolve().parent
     if not folder.is_dir():
-        fail(f"{path}: folder {folder} does not exist; create it or choose another --out")
+        fail(f"{path}: folder {folder} does not exist; create it or choose another {option}")
     if not os.access(folder, os.W_OK):
-        fail(f"{path}: folder {folder} is not writable; choose another --out")
+        fail(f"{path}: folder {folder} is not writable; choose another {option}")
 
 
-def write_text_atomic(path, text):
-    """Write text to path atomically (mlp.write_atomic): never a half-written file."""
-    mlp.write_atomic(path, lambda f: f.write(text.encode()))
+def check_not_an_input(output, *inputs):
+    """Usage error (exit 2) when an output path is one of the command's input files."""
+    for path in inputs:
+        if path is not None and output is not None and Path(output).resolve() == Path(path).resolve():
+            fail(f"{output} is also an input of this command; write the output to another file", code=2)
+
+
+def beside(out, suffix):
+    """A file named after `out` (minus a final .npz only): w.npz -> w.history.json, and
+    model_lr0.1 -> model_lr0.1.history.json (never model_lr0.history.json)."""
+    return out.with_name(out.name.removesuffix(".npz") + suffix)
+
+
+def text_writer(text):
+    """A writer for mlp.write_together / mlp.write_atomic: the text, UTF-8."""
+    return lambda f: f.write(text.encode())
+
+
+def write_outputs(writers):
+    """Write files together (mlp.write_together): all of them, or on failure none, with one line
+    naming the file that could not be written."""
+    try:
+        mlp.write_together(writers)
+    except OSError as e:
+        fail(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed")
+
+
+# ----------------------------------------------------------------------------- tables
 
 
 def show(table, to=None):
@@ -271,8 +336,9 @@ def show(table, to=None):
     labels), so that every number stays whole (COLUMNS=40 included)."""
     to = to or console
     columns = table.columns
-    widths = [max([Text.from_markup(str(c.header)).cell_len] + [Text.from_markup(str(v)).cell_len for v in c._cells])
-              for c in columns]
+    cells = [list(c.cells) for c in columns]
+    widths = [max([Text.from_markup(str(c.header)).cell_len] + [Text.from_markup(str(v)).cell_len for v in column])
+              for c, column in zip(columns, cells)]
     edge = 4 if table.box else 2  # outer borders and the first column's padding
     if sum(w + 3 for w in widths) + 1 <= to.width or len(columns) <= 2:
         to.print(table)
@@ -291,7 +357,7 @@ def show(table, to=None):
             c = columns[i]
             part.add_column(c.header, justify=c.justify, style=c.style, no_wrap=True, min_width=widths[i])
         for r in range(table.row_count):
-            part.add_row(*(columns[i]._cells[r] for i in (0, *chunk)))
+            part.add_row(*(cells[i][r] for i in (0, *chunk)))
         to.print(part)
 
 
@@ -314,6 +380,25 @@ def history_table(history, title="Training"):
     return table
 
 
+def summary_table(params, activation, title="Model"):
+    """Keras-style summary: one row per layer with its shapes and parameter count."""
+    table = Table(title=title)
+    for header, justify in (("layer", "left"), ("weights", "right"), ("bias", "right"),
+                            ("activation", "left"), ("parameters", "right")):
+        table.add_column(header, justify=justify)
+    L = mlp.n_layers(params)
+    for l in range(1, L + 1):
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        table.add_row(f"dense {l}", " x ".join(map(str, W.shape)), str(b.shape[0]),
+                      activation if l < L else "softmax (in the loss)", f"{W.size + b.size:,}")
+    table.add_section()
+    table.add_row("total", "", "", "", f"{sum(p.size for p in params.values()):,}")
+    return table
+
+
+# ----------------------------------------------------------------------------- train
+
+
 def recent_table(rows):
     """The epochs table cut to the rows that fit the terminal above the progress bar (a live
     view taller than the terminal cannot be redrawn in place)."""
@@ -331,22 +416,10 @@ def epoch_line(r, epochs):
     return "  ".join(parts)
 
 
-def load_resumable(path, recorded):
-    """(checkpoint, rows shown so far) at `path`, after checking it was made with the same settings."""
-    checkpoint, meta = mlp.load_checkpoint(path)
-    saved = meta.get("settings", {})
-    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items()
-              if saved.get(key) != value]
-    if differ:
-        fail(f"{path} was trained with other settings: {'; '.join(differ)}; repeat the "
-             "interrupted command's options with --resume")
-    return checkpoint, meta.get("rows", checkpoint.history)
-
-
-def beside(out, suffix):
-    """A file named after `out` (minus a final .npz only): w.npz -> w.history.json, and
-    model_lr0.1 -> model_lr0.1.history.json (never model_lr0.history.json)."""
-    return out.with_name(out.name.removesuffix(".npz") + suffix)
+def live_view():
+    """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
+    redraw in place, so it gets the plain epoch lines)."""
+    return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
 
 
 class Stop(Exception):
@@ -385,31 +458,25 @@ def stop_signals():
             signal.signal(s, signal.SIG_IGN if state["received"] else old)
 
 
-def write_together(writers):
-    """Write several files as one: each `write(tmp_path)` fills a temp file beside its target,
-    and only when all succeeded are they renamed into place, so a failure (a full disk, a
-    folder where a file should go) changes none of them. The error names the file that failed.
+def recorded(settings, extras, keep_epochs):
+    """The settings a weights file or checkpoint records, as a dict: mlp.Settings (lr filled
+    in), then the CLI's own choices `extras` (val, hidden, dtype, sizes, normalize), then
+    epochs when `keep_epochs` (a schedule whose rates depend on the run's length)."""
+    fields = settings._asdict()
+    epochs = fields.pop("epochs")
+    return fields | extras | ({"epochs": epochs} if keep_epochs else {})
 
-    Args:
-      writers: {target Path: function writing that file's content to the path it is given}.
-    """
-    staged = []
-    try:
-        for path, write in writers.items():
-            if path.is_dir():
-                fail(f"cannot write {path}: it is a folder; choose another --out")
-            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-            staged.append((tmp, path))
-            write(tmp)
-            os.chmod(tmp, mlp.file_mode(path))  # an existing file keeps its mode
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    except OSError as e:
-        fail(f"cannot write {path}: {e.strerror or e}; nothing was changed")
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+
+def load_resumable(path, recorded):
+    """(checkpoint, rows shown so far) at `path`, after checking it was made with the same settings."""
+    checkpoint, meta = mlp.load_checkpoint(path)
+    saved = meta.get("settings", {})
+    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items()
+              if saved.get(key) != value]
+    if differ:
+        fail(f"{path} was trained with other settings: {'; '.join(differ)}; repeat the "
+             "interrupted command's options with --resume")
+    return checkpoint, meta.get("rows", checkpoint.history)
 
 
 def save_interrupted(checkpoint, out, meta, signum):
@@ -435,20 +502,37 @@ def save_interrupted(checkpoint, out, meta, signum):
     raise typer.Exit(code=128 + signum)
 
 
-def check_not_an_input(output, *inputs):
-    """Usage error (exit 2) when an output path is one of the command's input files."""
-    for path in inputs:
-        if path is not None and output is not None and Path(output).resolve() == Path(path).resolve():
-            fail(f"{output} is also an input of this command; write the output to another file", code=2)
+def available_memory():
+    """Bytes that can be allocated without swapping: Linux's MemAvailable, else all RAM where
+    the platform says (os.sysconf), else None (the check is then skipped)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return None
 
 
-def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, resume=None,
-                 rows=(), on_checkpoint=None):
+def gib(n_bytes):
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
+    """Fail before allocating a network that cannot be trained in this machine's memory."""
+    needed, available = mlp.training_memory(sizes, batch_size, optimizer, dtype, keep_best), available_memory()
+    if available is not None and needed > available:
+        fail(f"training {'-'.join(map(str, sizes))} needs about {gib(needed)} (parameters, gradients, "
+             f"optimizer state, one batch's activations) but {gib(available)} is available; "
+             "use smaller --hidden sizes or a smaller --batch-size")
+
+
+def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None, preprocessing=None,
+                 resume=None, rows=(), on_checkpoint=None):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
     epoch records plus the test loss and accuracy after each epoch."""
-    batch_size = settings["batch_size"]
-    n_batches = -(-len(x) // batch_size)
+    n_batches = -(-len(x) // settings.batch_size)
     progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]:.4f}"),
                         TextColumn("{task.fields[rate]:,.0f} samples/s"), TimeRemainingColumn(),
@@ -464,15 +548,15 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
         # Redraw from this thread at most 10 times a second: a background refresh thread
         # would fight OpenBLAS's threads for the two cores and slow training ~10x.
         if now - clock["drawn"] > 0.1 or i == n - 1:
-            done = min((i + 1) * batch_size, len(x))
+            done = min((i + 1) * settings.batch_size, len(x))
             progress.update(task, completed=i + 1, loss=batch_loss,
                             rate=done / max(now - clock["start"], 1e-9))
             live.refresh()
             clock["drawn"] = now
 
     def on_epoch(record, checkpoint):
-        test_loss, test_accuracy = mlp.evaluate(checkpoint.params, x_test, y_test, settings["activation"],
-                                                preprocessing=settings["preprocessing"])
+        test_loss, test_accuracy = mlp.evaluate(checkpoint.params, x_test, y_test, settings.activation,
+                                                preprocessing=preprocessing)
         rows.append({**record, "test_loss": test_loss, "test_accuracy": test_accuracy})
         if on_checkpoint:
             on_checkpoint(checkpoint, rows)
@@ -480,48 +564,20 @@ def run_training(params, x, y, x_test, y_test, settings, epochs, show_progress, 
             live.update(Group(recent_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
-            err_console.print(epoch_line(rows[-1], epochs), highlight=False, soft_wrap=True)
+            err_console.print(epoch_line(rows[-1], settings.epochs), highlight=False, soft_wrap=True)
 
-    kwargs = dict(settings, epochs=epochs, resume=resume, on_epoch=on_epoch,
-                  on_batch=on_batch if show_progress else None)
+    def run(on_batch):
+        return mlp.train(params, x, y, settings, val, preprocessing, resume, on_batch, on_epoch)[0], rows
     if not show_progress:
-        return mlp.train(params, x, y, **kwargs)[0], rows
+        return run(None)
     with Live(Group(recent_table(rows), progress) if rows else progress, console=err_console,
               transient=True, auto_refresh=False) as live:
-        return mlp.train(params, x, y, **kwargs)[0], rows
+        return run(on_batch)
 
 
-def available_memory():
-    """Bytes the kernel says can be allocated without swapping (MemAvailable), else all RAM."""
-    for line in _read_lines("/proc/meminfo"):
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def gib(n_bytes):
-    return f"{n_bytes / 2**30:.1f} GiB"
-
-
-def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
-    """Fail before allocating a network that cannot be trained in this machine's memory."""
-    needed, available = mlp.training_memory(sizes, batch_size, optimizer, dtype, keep_best), available_memory()
-    if needed > available:
-        fail(f"training {'-'.join(map(str, sizes))} needs about {gib(needed)} (parameters, gradients, "
-             f"optimizer state, one batch's activations) but {gib(available)} is available; "
-             "use smaller --hidden sizes or a smaller --batch-size")
-
-
-def live_view():
-    """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
-    redraw in place, so it gets the plain epoch lines)."""
-    return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
-
-
-# ----------------------------------------------------------------------------- commands
 @app.command()
 def train(
-    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
+    activation: ActivationArgument,
     hidden: HiddenOption = [128],
     epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")] = DEFAULTS["epochs"],
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
@@ -550,15 +606,17 @@ def train(
         fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
     out = Path(out)
     check_not_an_input(out, resume)
-    check_writable(out)
+    check_writable(out, "--out")
     if beside(out, ".history.json").is_dir():
         fail(f"cannot write {beside(out, '.history.json')}: it is a folder; choose another --out")
-    lr = lr or mlp.OPTIMIZERS[optimizer.value].lr
+    settings = mlp.check_settings(mlp.Settings(
+        activation.value, batch_size, lr, momentum, optimizer.value, weight_decay, dropout, clip, label_smoothing,
+        schedule.value, warmup, augment.value, patience, seed, epochs))
     # mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data
     if patience and not val:
         fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
-    if schedule == Schedule.plateau and not val:
-        fail("--schedule plateau watches validation accuracy: add --val N (e.g. --val 5000)")
+    if mlp.SCHEDULES[schedule.value].on_validation and not val:
+        fail(f"--schedule {schedule.value} watches validation accuracy: add --val N (e.g. --val 5000)")
     latest = {"checkpoint": None, "rows": []}
     with stop_signals() as signals:  # from here a stop signal saves what can be saved
         try:
@@ -567,7 +625,7 @@ def train(
             if val:
                 x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
                 validation = (x_val, y_val)
-            if augment != Augment.none:
+            if mlp.AUGMENTATIONS[augment.value].distort is not None:
                 try:
                     mlp.image_shape(x.shape[1])
                 except ValueError as e:
@@ -575,17 +633,9 @@ def train(
             sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
             classes = class_names(data, sizes[-1])
             preprocessing = mlp.fit_preprocessing(x, normalize.value)  # from the training images only
-            settings = dict(activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum,
-                            optimizer=optimizer.value, weight_decay=weight_decay, dropout=dropout, clip=clip,
-                            label_smoothing=label_smoothing, schedule=schedule.value, warmup=warmup,
-                            augment_kind=augment.value, val=validation, patience=patience, seed=seed,
-                            preprocessing=preprocessing)
-            recorded = {k: v for k, v in settings.items() if k not in ("val", "preprocessing")} | {
-                "val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
-            if mlp.SCHEDULES[schedule.value].uses_run_length:  # its rates depend on --epochs: keep it
-                recorded["epochs"] = epochs
-            latest["recorded"] = recorded
-            checkpoint, rows = load_resumable(resume, recorded) if resume else (None, [])
+            extras = {"val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
+            latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
+            checkpoint, rows = load_resumable(resume, latest["recorded"]) if resume else (None, [])
             check_memory(sizes, batch_size, optimizer.value, dtype.value, bool(val))
             params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
             err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
@@ -593,9 +643,8 @@ def train(
                               highlight=False, soft_wrap=True)
             show(summary_table(params, activation.value), err_console)
             latest.update(checkpoint=checkpoint, rows=rows)
-            params, history = run_training(params, x, y, x_test, y_test, settings, epochs,
-                                           show_progress=live_view(),
-                                           resume=checkpoint, rows=rows,
+            params, history = run_training(params, x, y, x_test, y_test, settings, live_view(), validation,
+                                           preprocessing, checkpoint, rows,
                                            on_checkpoint=lambda ck, rows: latest.update(checkpoint=ck, rows=rows))
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
@@ -605,11 +654,11 @@ def train(
                              "settings": latest.get("recorded"), "rows": latest["rows"]}, stop.signum)
         test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)
         meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
-                "test_loss": test_loss, "settings": recorded | {"epochs": epochs},
+                "test_loss": test_loss, "settings": recorded(settings, extras, keep_epochs=True),
                 "preprocessing": preprocessing, "classes": classes, "data": data}
         history_path = beside(out, ".history.json")
-        write_together({out: lambda path: mlp.save(path, params, meta),
-                        history_path: lambda path: write_text_atomic(path, json.dumps(history, indent=1))})
+        write_outputs({out: mlp.weights_writer(params, meta),
+                       history_path: text_writer(json.dumps(history, indent=1))})
     if signals["received"]:
         name = signal.Signals(signals["received"][0]).name
         err_console.print(f"{name} arrived during the final save, which was finished: weights saved to "
@@ -622,6 +671,9 @@ def train(
                       f"{percent(history[kept - 1]['val_accuracy'])})", highlight=False)
     console.print(f"test accuracy {percent(test_accuracy)}, loss {test_loss:.4f}; "
                   f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------- eval
 
 
 def report_json(report, n, meta=None):
@@ -673,11 +725,11 @@ def evaluate(
     """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     check_not_an_input(json_path, weights)
     if json_path:
-        check_writable(json_path)
+        check_writable(json_path, "--json")
     params, meta, _, y_test, report = evaluated(weights, data, mistakes)
     result = report_json(report, len(y_test), meta)
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
-        write_text_atomic(json_path, json.dumps(result, indent=1))
+        write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
     table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
@@ -700,6 +752,16 @@ def evaluate(
         show(wrong)
 
 
+# ----------------------------------------------------------------------------- reproduce
+ORIGINAL = {  # the original work's three models and reported test accuracy (%)
+    "model-1": ("tanh", [128], 85.81),
+    "model-2": ("sigmoid", [128], 87.25),
+    "model-3": ("relu", [128, 64], 96.49),
+}
+
+ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule": "constant"}  # and 10 epochs
+
+
 @app.command()
 def reproduce(
     epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")] = 10,
@@ -709,21 +771,19 @@ def reproduce(
 ):
     """Train the original's three models with its settings and with ours, and compare."""
     if json_path:
-        check_writable(json_path)
+        check_writable(json_path, "--json")
     x, y, x_test, y_test = load_data(data)
     scaling = mlp.fit_preprocessing(x)
     n_classes = int(max(y.max(), y_test.max())) + 1
-    ours = {"lr": mlp.OPTIMIZERS[DEFAULTS["optimizer"]].lr, "momentum": DEFAULTS["momentum"],
-            "batch_size": DEFAULTS["batch_size"], "schedule": DEFAULTS["schedule"]}
     rows = []
     for activation, hidden, reported in ORIGINAL.values():
         name = f"{activation} {'-'.join(map(str, hidden))}"
         row = {"model": name, "original_reported": reported / 100}
-        for label, s in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", ours)):
+        for label, options in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", {})):
+            settings = mlp.check_settings(mlp.Settings(activation, epochs=epochs, seed=seed, **options))
             params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
             err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
-            params, _ = mlp.train(params, x, y, activation=activation, epochs=epochs, seed=seed,
-                                  preprocessing=scaling, **s)
+            params, _ = mlp.train(params, x, y, settings, preprocessing=scaling)
             row[label] = mlp.evaluate(params, x_test, y_test, activation, preprocessing=scaling)[1]
         rows.append(row)
     table = Table(title=f"Test accuracy after {epochs} epochs (seed {seed})")
@@ -733,27 +793,14 @@ def reproduce(
         table.add_row(r["model"], percent(r["original_reported"]), percent(r["original_settings"]),
                       percent(r["our_defaults"]))
     show(table)
-    describe = lambda s: f"lr {s['lr']:g} ({s['schedule']}), momentum {s['momentum']:g}, batch {s['batch_size']}"
-    console.print(f"its settings: {describe(ORIGINAL_SETTINGS)}\nour defaults: {describe(ours)}", highlight=False)
+    describe = lambda s: f"lr {s.lr:g} ({s.schedule}), momentum {s.momentum:g}, batch {s.batch_size}"
+    theirs, ours = (mlp.check_settings(mlp.Settings("relu", **options)) for options in (ORIGINAL_SETTINGS, {}))
+    console.print(f"its settings: {describe(theirs)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
-        write_text_atomic(json_path, json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))
+        write_outputs({json_path: text_writer(json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))})
 
 
-# ----------------------------------------------------------------------------- model summary
-def summary_table(params, activation, title="Model"):
-    """Keras-style summary: one row per layer with its shapes and parameter count."""
-    table = Table(title=title)
-    for header, justify in (("layer", "left"), ("weights", "right"), ("bias", "right"),
-                            ("activation", "left"), ("parameters", "right")):
-        table.add_column(header, justify=justify)
-    L = mlp.n_layers(params)
-    for l in range(1, L + 1):
-        W, b = params[f"W{l}"], params[f"b{l}"]
-        table.add_row(f"dense {l}", " x ".join(map(str, W.shape)), str(b.shape[0]),
-                      activation if l < L else "softmax (in the loss)", f"{W.size + b.size:,}")
-    table.add_section()
-    table.add_row("total", "", "", "", f"{sum(p.size for p in params.values()):,}")
-    return table
+# ----------------------------------------------------------------------------- summary
 
 
 @app.command()
@@ -768,9 +815,11 @@ def summary(
 
 
 # ----------------------------------------------------------------------------- gradcheck
+
+
 @app.command()
 def gradcheck(
-    activation: Annotated[Activation, typer.Argument(metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")],
+    activation: ActivationArgument,
     hidden: HiddenOption = [7, 6],
     inputs: Annotated[int, typer.Option(min=1, metavar="N", help="Input features of the small test network.")] = 10,
     classes: Annotated[int, typer.Option(min=2, metavar="C", help="Classes of the small test network.")] = 4,
@@ -783,7 +832,7 @@ def gradcheck(
 ):
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
     if json_path:
-        check_writable(json_path)
+        check_writable(json_path, "--json")
     rng = np.random.default_rng(seed)
     sizes = [inputs, *hidden, classes]
     params = mlp.init(sizes, activation.value, seed=rng, dtype=np.float64)
@@ -801,10 +850,10 @@ def gradcheck(
                       "[green]ok[/]" if error <= threshold else "[red]too large[/]")
     show(table)
     if json_path:
-        write_text_atomic(json_path, json.dumps({
+        write_outputs({json_path: text_writer(json.dumps({
             "activation": activation.value, "sizes": sizes, "batch": batch, "dropout": dropout,
             "label_smoothing": label_smoothing, "seed": seed, "threshold": threshold,
-            "errors": errors, "max_relative_error": errors[worst], "passed": errors[worst] <= threshold}, indent=1))
+            "errors": errors, "max_relative_error": errors[worst], "passed": errors[worst] <= threshold}, indent=1))})
     if errors[worst] > threshold:
         fail(f"gradient check failed: relative error {errors[worst]:.2e} in {worst} is above {threshold:g}; "
              "the backward pass (grads) disagrees with the loss")
@@ -813,16 +862,20 @@ def gradcheck(
 
 
 # ----------------------------------------------------------------------------- predict
-def require(module, extra):
-    """Import an optional dependency, or fail with the command that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        fail(f"this command needs {module.split('.')[0]}: pip install -e '.[{extra}]' "
-             f"(or pip install {'pillow' if extra == 'image' else 'matplotlib'})")
-
-
 MAX_IMAGE_SIDE = 1024  # larger pictures are reduced while decoding: a digit needs no more
+
+MAX_IMAGE_PIXELS = 1 << 30  # Pillow's bomb check for predict: we never decode one at full size
+
+
+@contextlib.contextmanager
+def pixel_limit(Image, limit):
+    """Pillow's decompression-bomb limit raised to `limit` for the `with` block only."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
 
 
 def read_grey(path):
@@ -832,9 +885,8 @@ def read_grey(path):
     then a thumbnail), so that a 20000 x 20000 scan costs megabytes, not gigabytes."""
     Image = require("PIL.Image", "image")
     from PIL import ImageOps
-    Image.MAX_IMAGE_PIXELS = None  # we never decode it at full size (see below)
     try:
-        with Image.open(path) as im:
+        with pixel_limit(Image, MAX_IMAGE_PIXELS), Image.open(path) as im:
             im.draft("L", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
             if im.width * im.height > 4 * MAX_IMAGE_SIDE**2:
                 im.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), reducing_gap=2.0)
@@ -852,18 +904,13 @@ def read_grey(path):
         fail(f"{path}: not a readable image ({e})")
 
 
-def load_digit(path):
-    """An image file as a (784,) float32 MNIST-style digit in [0, 1] (mlp.frame_digit)."""
-    try:
-        return mlp.frame_digit(read_grey(path))
-    except ValueError as e:
-        fail(f"{path}: {e}")
-
-
 def digit_art(image, color=True):
-    """A 28x28 image as rich Text: half blocks in grey (two pixels a character) on a colour
+    """A square image as rich Text: half blocks in grey (two pixels a character) on a colour
     terminal, else characters of increasing ink (" .:-=+*#%@") for the mean of each pixel pair."""
-    pixels = np.clip(image.reshape(28, 28), 0, 1)
+    side = math.isqrt(image.size)
+    pixels = np.clip(image.reshape(side, side), 0, 1)
+    if side % 2:  # pairs of rows: pad an odd image with a black row
+        pixels = np.vstack([pixels, np.zeros((1, side), pixels.dtype)])
     text = Text()
     if not color:
         ramp = " .:-=+*#%@"
@@ -904,20 +951,22 @@ def predict(
     prep = meta["preprocessing"]
     if index is not None:
         x_test, y_test = load_data(data, splits=("test",))
+        check_fits(weights, params, x_test, y_test)
         if index >= len(x_test):
             fail(f"--index {index} is out of range: the test set has {len(x_test)} images (0 to {len(x_test) - 1})")
-        image_units, label = mlp.to_unit(x_test[index:index + 1], prep)[0], int(y_test[index])
+        seen, label = mlp.to_unit(x_test[index:index + 1], prep)[0], int(y_test[index])
+        x = mlp.standardize(seen[None].astype(params["W1"].dtype), prep)  # the stored preprocessing
+        probabilities = mlp.predict_proba(params, x, meta["activation"])[0]
     else:
         if not image.is_file():
             fail(f"{image}: no such image file")
-        image_units = load_digit(image)  # framed MNIST-style, in [0, 1]
-    if image_units.shape[0] != params["W1"].shape[0]:
-        fail(f"{weights}: the network takes {params['W1'].shape[0]} inputs, the image has {image_units.shape[0]} pixels")
-    x = mlp.standardize(image_units[None].astype(params["W1"].dtype), prep)  # the stored preprocessing
-    probabilities = mlp.predict_proba(params, x, meta["activation"])[0]
+        try:  # framed as MNIST frames its digits, at the network's input size
+            seen, probabilities, _ = mlp.classify_picture(params, meta["activation"], prep, read_grey(image))
+        except ValueError as e:
+            fail(f"{image}: {e}")
     guess = int(probabilities.argmax())
-    if image_units.shape[0] == 784:
-        console.print(digit_art(image_units, color=console.color_system is not None and not console.no_color))
+    if math.isqrt(seen.size) ** 2 == seen.size:
+        console.print(digit_art(seen, color=console.color_system is not None and not console.no_color))
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {name_of(label, meta)})")
     console.print(f"prediction: {name_of(guess, meta)}{verdict}", highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
@@ -925,7 +974,9 @@ def predict(
 
 # ----------------------------------------------------------------------------- draw (a local web page)
 MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
+
 MAX_PAD_SIDE = 1024
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -952,16 +1003,11 @@ def pad_grey(body):
 
 def read_pad(params, meta, grey):
     """What the page shows for a drawing: the framed image the network sees, its first hidden
-    layer, and the top classes (all computed by mlp, as predict does for a file)."""
-    side = math.isqrt(params["W1"].shape[0])
+    layer, and the top classes (mlp.classify_picture: the same path as predict IMAGE)."""
     try:
-        seen = mlp.frame_digit(grey, size=side, box=round(side * 20 / 28))
+        seen, probabilities, hidden = mlp.classify_picture(params, meta["activation"], meta["preprocessing"], grey)
     except ValueError:
         return {"blank": True}
-    x = mlp.standardize(seen[None].astype(params["W1"].dtype), meta["preprocessing"])
-    logits, cache = mlp.forward(params, x, meta["activation"])
-    probabilities = mlp.softmax(logits)[0]
-    hidden = cache["a"][0][0] if cache["a"] else np.zeros(0)
     top = np.argsort(-probabilities, kind="stable")[:5]
     best = int(top[0])
     return {"blank": False, "prediction": name_of(best, meta), "class": best,
@@ -1054,45 +1100,6 @@ def draw_server(params, meta, host, port):
     return Server((host, port), Handler)
 
 
-@app.command()
-def draw(
-    weights: WeightsArgument,
-    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")] = False,
-    bench: Annotated[int, typer.Option(min=0, metavar="N", help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.")] = 0,
-):
-    """Draw a digit in the browser and watch the network read it (a local web page)."""
-    params, meta = load_weights(weights)
-    if not shipped("draw.html").is_file():
-        fail(f"the page draw.html is missing (looked for {shipped('draw.html')}); reinstall numpy-mlp")
-    if math.isqrt(params["W1"].shape[0]) ** 2 != params["W1"].shape[0]:
-        fail(f"{weights}: draw needs a network for square images; this one takes {params['W1'].shape[0]} inputs")
-    try:
-        server = draw_server(params, meta, host, 0 if bench else port)
-    except OSError as e:
-        if e.errno == errno.EADDRINUSE:
-            fail(f"port {port} on {host} is in use; choose another --port (or --port 0 for any free one)")
-        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
-    if bench:
-        return draw_bench(server, bench)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{server.server_address[1]}/"
-    if host not in LOOPBACK:
-        err_console.print(f"warning: listening on {host}: anyone who can reach this machine can use the page",
-                          style="yellow", highlight=False, soft_wrap=True)
-    console.print(url, highlight=False)
-    if not no_browser:
-        import webbrowser
-        webbrowser.open(url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        err_console.print("stopped", highlight=False)
-    finally:
-        server.server_close()
-
-
 def draw_bench(server, n):
     """Time POST /predict with a real test digit drawn as the page would send it: n requests
     from one client, then n from 8 clients at once; print the latencies."""
@@ -1132,8 +1139,242 @@ def draw_bench(server, n):
     show(table)
 
 
-# ----------------------------------------------------------------------------- plots (matplotlib)
+@app.command()
+def draw(
+    weights: WeightsArgument,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")] = False,
+    bench: Annotated[int, typer.Option(min=0, metavar="N", help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.")] = 0,
+):
+    """Draw a digit in the browser and watch the network read it (a local web page)."""
+    params, meta = load_weights(weights)
+    if not shipped("draw.html").is_file():
+        fail(f"the page draw.html is missing (looked for {shipped('draw.html')}); reinstall numpy-mlp")
+    if math.isqrt(params["W1"].shape[0]) ** 2 != params["W1"].shape[0]:
+        fail(f"{weights}: draw needs a network for square images; this one takes {params['W1'].shape[0]} inputs")
+    try:
+        server = draw_server(params, meta, host, 0 if bench else port)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is in use; choose another --port (or --port 0 for any free one)")
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    if bench:
+        return draw_bench(server, bench)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{server.server_address[1]}/"
+    if host not in LOOPBACK:
+        err_console.print(f"warning: listening on {host}: anyone who can reach this machine can use the page",
+                          style="yellow", highlight=False, soft_wrap=True)
+    console.print(url, highlight=False)
+    if not no_browser:
+        import webbrowser
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        err_console.print("stopped", highlight=False)
+    finally:
+        server.server_close()
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+def bench_data(data, limit):
+    """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set (its first `limit`
+    images if limit > 0), the test set, and the fitted default preprocessing, as train uses them."""
+    x, y, x_test, y_test = load_data(data)
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return x, y, x_test, y_test, n_classes, mlp.fit_preprocessing(x)
+
+
+def step_matmuls(sizes, batch_size):
+    """(m, k, n, transposed) of the matrix products in one training step, as mlp computes
+    them: per layer the forward x @ W and the weight gradient x.T @ dz (left operand
+    transposed), and for every layer but the first dz @ W.T (right operand transposed)."""
+    shapes = []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes += [(batch_size, n_in, n_out, None), (n_in, batch_size, n_out, "left")]
+        if l > 0:
+            shapes.append((batch_size, n_out, n_in, "right"))
+    return shapes
+
+
+def time_matmuls(shapes, dtype, repeats=7):
+    """Median seconds of one pass over `shapes` with NumPy's matmul, operands laid out as in
+    a training step (a transposed operand is a transposed view of a C-ordered array); timeit
+    picks how many passes make one sample (at least 0.2 s)."""
+    rng = np.random.default_rng(0)
+    pairs = []
+    for m, k, n, transposed in shapes:
+        a = rng.random((k, m), dtype=dtype).T if transposed == "left" else rng.random((m, k), dtype=dtype)
+        b = rng.random((n, k), dtype=dtype).T if transposed == "right" else rng.random((k, n), dtype=dtype)
+        pairs.append((a, b))
+
+    def one_pass():
+        for a, b in pairs:
+            a @ b
+    timer = timeit.Timer(one_pass)
+    loops, _ = timer.autorange()
+    return float(np.median(timer.repeat(repeats, loops))) / loops
+
+
+def machine_info():
+    """The CPU, cores, NumPy and its BLAS (library, version, threads, kernel family), for bench."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):  # Linux names the model; elsewhere platform's word stands
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    from threadpoolctl import threadpool_info
+    blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
+    return {"cpu": cpu or "unknown CPU", "cores": os.cpu_count(), "numpy": np.__version__,
+            "blas": blas.get("internal_api"), "blas_version": blas.get("version"),
+            "blas_threads": blas.get("num_threads"), "blas_kernels": blas.get("architecture")}
+
+
+def torch_run(spec):
+    """{"epoch_seconds": [...], "test_accuracy": ...} of the same recipe in PyTorch, run in its
+    own process (its OpenMP threads and NumPy's OpenBLAS threads would fight over the cores)."""
+    args = [sys.executable, __file__, "torch-reference", json.dumps(spec)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"the PyTorch reference failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+@app.command()
+def bench(
+    hidden: HiddenOption = [128, 64],
+    activation: Annotated[Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")] = Activation.relu,
+    batch_size: BatchSizeOption = DEFAULTS["batch_size"],
+    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
+    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
+    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate; default {default_lrs()}.")] = None,
+    schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule, as for train: {', '.join(n for n, s in mlp.SCHEDULES.items() if not s.on_validation)}.")] = DEFAULTS["schedule"],
+    warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")] = DEFAULTS["warmup"],
+    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")] = DEFAULTS["dropout"],
+    dtype: DTypeOption = DType.float32,
+    limit: LimitOption = 0,
+    threads: ThreadsOption = 0,
+    data: DataOption = DEFAULT_DATA,
+    torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
+    json_path: JsonOption = None,
+):
+    """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
+    if json_path:
+        check_writable(json_path, "--json")
+    if torch and importlib.util.find_spec("torch") is None:
+        fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
+    if mlp.SCHEDULES[schedule.value].on_validation:
+        fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
+    settings = mlp.check_settings(mlp.Settings(activation.value, batch_size, lr, optimizer=optimizer.value,
+                                               schedule=schedule.value, warmup=warmup, dropout=dropout, epochs=epochs))
+    x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit)
+    sizes = [x.shape[1], *hidden, n_classes]
+    recipe = {"optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
+              "warmup": settings.warmup, "dropout": settings.dropout}
+    params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
+    params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing)
+    seconds = [r["seconds"] for r in history]
+    test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)[1]
+    median = float(np.median(seconds))
+    shapes = step_matmuls(sizes, batch_size)
+    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / batch_size  # linear in batch rows
+    floor = time_matmuls(shapes, np.dtype(dtype.value)) * len(x) / batch_size
+    result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size, **recipe,
+              "dtype": dtype.value, "n": len(x), "epochs": epochs, "epoch_seconds": seconds,
+              "train_seconds": sum(seconds), "test_accuracy": test_accuracy,
+              "epoch_seconds_median": median, "samples_per_second": len(x) / median,
+              "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
+              "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
+              "ratio_to_floor": median / floor, "machine": machine_info()}
+    if torch:
+        reference = torch_run({"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value,
+                               "limit": limit, "data": str(data)})
+        result["torch_epoch_seconds"] = reference["epoch_seconds"]
+        result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
+        result["torch_train_seconds"] = sum(reference["epoch_seconds"])
+        result["torch_test_accuracy"] = reference["test_accuracy"]
+        result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
+    table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
+                        f"batch {batch_size}, {dtype.value}")
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "test acc"]
+    cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}",
+             f"{flops / median / 1e9:.1f}", f"{floor:.3f}", f"{median / floor:.2f}", percent(test_accuracy)]
+    if torch:
+        headers += ["torch s", "x torch", "torch acc"]
+        cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
+                  percent(result["torch_test_accuracy"])]
+    for header in headers:
+        table.add_column(header, justify="right")
+    table.add_row(*cells)
+    show(table)
+    machine = result["machine"]
+    console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; floor: NumPy's "
+                  f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
+                  f"{machine['cpu']}, {machine['cores']} cores, NumPy {np.__version__} with "
+                  f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}".rstrip(),
+                  highlight=False)
+    if json_path:
+        write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
+
+
+@app.command("torch-reference", hidden=True)
+def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --torch).")]):
+    """PyTorch's run of the same recipe (used by bench --torch): the same network and
+    mlp.Settings (batch size, optimizer and its momentum and weight decay, per-epoch learning
+    rates from mlp.scheduled_lr, dropout); prints the per-epoch seconds and the final test
+    accuracy as JSON."""
+    import torch
+
+    spec = json.loads(spec)
+    s = mlp.Settings(**spec["settings"])
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count())
+    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"])
+    x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
+    x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
+    name, kwargs = mlp.ACTIVATIONS[s.activation].torch
+    f = getattr(torch.nn.functional, name)
+
+    class Activation(torch.nn.Module):
+        def forward(self, z):
+            return f(z, **kwargs)
+
+    layers = []
+    for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
+        layers += [torch.nn.Linear(n_in, n_out), Activation()] + ([torch.nn.Dropout(s.dropout)] if s.dropout else [])
+    layers = layers[:-2] if s.dropout else layers[:-1]  # the output layer is linear
+    model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
+    optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay),
+                  "nesterov": lambda p: torch.optim.SGD(p, lr=s.lr, momentum=s.momentum, nesterov=True,
+                                                        weight_decay=s.weight_decay),
+                  "adam": lambda p: torch.optim.Adam(p, lr=s.lr, weight_decay=s.weight_decay),
+                  "adamw": lambda p: torch.optim.AdamW(p, lr=s.lr, weight_decay=s.weight_decay)}
+    opt = optimizers[s.optimizer](model.parameters())
+    seconds = []
+    for epoch in range(s.epochs):
+        start = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = mlp.scheduled_lr(s.schedule, s.lr, epoch, s.epochs, s.warmup)
+        model.train()
+        for idx in torch.randperm(len(x)).split(s.batch_size):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
+    print(json.dumps({"epoch_seconds": seconds, "test_accuracy": accuracy}))
+
+
+# ----------------------------------------------------------------------------- plot (matplotlib)
 plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.\\[plot]').")
+
 app.add_typer(plot_app, name="plot")
 
 
@@ -1144,10 +1385,11 @@ def pyplot():
     return importlib.import_module("matplotlib.pyplot")
 
 
-def save_figure(fig, path):
+def save_figure(fig, path, option="--out"):
     """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
-    has none); an unknown suffix is a bad option and a failed write leaves no partial picture."""
-    check_writable(path)
+    has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
+    `option` is what the user gave the path with (--out, --out-dir), for the messages."""
+    check_writable(path, option)
     fmt = path.suffix.lstrip(".").lower() or "png"
     supported = fig.canvas.get_supported_filetypes()
     if fmt not in supported:
@@ -1162,9 +1404,11 @@ def save_figure(fig, path):
     console.print(f"wrote {path}", highlight=False)
 
 
-def samples_figure(units, y, n, meta=None):
-    """The first n test images (in [0, 1]) with their labels."""
-    return digit_grid(units[:n], [name_of(int(v), meta or {}) for v in y[:n]], 10, f"The first {n} test images")
+def check_out_dir(out_dir):
+    """Fail before any work unless --out-dir is a folder that can be written in."""
+    if not out_dir.is_dir():
+        fail(f"--out-dir {out_dir}: no such folder; create it or choose another --out-dir")
+    check_writable(out_dir / "x.png", "--out-dir")
 
 
 def digit_grid(images, captions, columns, title):
@@ -1180,6 +1424,11 @@ def digit_grid(images, captions, columns, title):
     return fig
 
 
+def samples_figure(units, y, n, meta=None):
+    """The first n test images (in [0, 1]) with their labels."""
+    return digit_grid(units[:n], [name_of(int(v), meta or {}) for v in y[:n]], 10, f"The first {n} test images")
+
+
 @plot_app.command("samples")
 def plot_samples(
     n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
@@ -1191,16 +1440,6 @@ def plot_samples(
     x, y = load_data(data, splits=("test",))
     save_figure(samples_figure(mlp.to_unit(x[:n], mlp.fit_preprocessing(x)), y, n,
                                {"classes": class_names(data, int(y.max()) + 1)}), out)
-
-
-@plot_app.command("curves")
-def plot_curves(
-    history: Annotated[Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)],
-    out: PictureOption = Path("curves.png"),
-):
-    """Training curves: loss and accuracy per epoch."""
-    pyplot()
-    save_figure(curves_figure(read_history(history)), out)
 
 
 def read_history(path):
@@ -1232,16 +1471,14 @@ def curves_figure(records):
     return fig
 
 
-@plot_app.command("confusion")
-def plot_confusion(
-    weights: WeightsArgument,
-    data: DataOption = DEFAULT_DATA,
-    out: PictureOption = Path("confusion.png"),
+@plot_app.command("curves")
+def plot_curves(
+    history: Annotated[Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)],
+    out: PictureOption = Path("curves.png"),
 ):
-    """The test-set confusion matrix as a heat map."""
+    """Training curves: loss and accuracy per epoch."""
     pyplot()
-    _, meta, _, _, report = evaluated(weights, data, 0)
-    save_figure(confusion_figure(report["confusion"], meta), out)
+    save_figure(curves_figure(read_history(history)), out)
 
 
 def confusion_figure(confusion, meta):
@@ -1259,6 +1496,25 @@ def confusion_figure(confusion, meta):
     return fig
 
 
+@plot_app.command("confusion")
+def plot_confusion(
+    weights: WeightsArgument,
+    data: DataOption = DEFAULT_DATA,
+    out: PictureOption = Path("confusion.png"),
+):
+    """The test-set confusion matrix as a heat map."""
+    pyplot()
+    _, meta, _, _, report = evaluated(weights, data, 0)
+    save_figure(confusion_figure(report["confusion"], meta), out)
+
+
+def mistakes_figure(x, report, meta):
+    mistakes = report_json(report, len(x), meta)["mistakes"]
+    captions = [f"{m['true_name']}→{m['predicted_name']} {100 * m['confidence']:.1f}%" for m in mistakes]
+    units = mlp.to_unit(x[[m["index"] for m in mistakes]], meta["preprocessing"])
+    return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)")
+
+
 @plot_app.command("mistakes")
 def plot_mistakes(
     weights: WeightsArgument,
@@ -1270,25 +1526,6 @@ def plot_mistakes(
     pyplot()
     _, meta, x, y, report = evaluated(weights, data, n)
     save_figure(mistakes_figure(x, report, meta), out)
-
-
-def mistakes_figure(x, report, meta):
-    mistakes = report_json(report, len(x), meta)["mistakes"]
-    captions = [f"{m['true_name']}→{m['predicted_name']} {100 * m['confidence']:.1f}%" for m in mistakes]
-    units = mlp.to_unit(x[[m["index"] for m in mistakes]], meta["preprocessing"])
-    return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)")
-
-
-@plot_app.command("weights")
-def plot_weights(
-    weights: WeightsArgument,
-    n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
-    out: PictureOption = Path("weights.png"),
-):
-    """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
-    pyplot()
-    params, _ = load_weights(weights)
-    save_figure(weights_figure(params, n, weights), out)
 
 
 def weights_figure(params, n, where):
@@ -1307,6 +1544,18 @@ def weights_figure(params, n, where):
         ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max(), interpolation="nearest")
     fig.suptitle(f"First-layer weights of {n} hidden units")
     return fig
+
+
+@plot_app.command("weights")
+def plot_weights(
+    weights: WeightsArgument,
+    n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
+    out: PictureOption = Path("weights.png"),
+):
+    """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
+    pyplot()
+    params, _ = load_weights(weights)
+    save_figure(weights_figure(params, n, weights), out)
 
 
 def draw_architecture(sizes, activation, title):
@@ -1340,10 +1589,11 @@ def plot_architecture(
 ):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     pyplot()
+    check_out_dir(out_dir)
     for name, (activation, hidden, _) in ORIGINAL.items():
         sizes = [784, *hidden, 10]
         title = f"{name}: {'-'.join(map(str, sizes))}, {activation}"
-        save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png")
+        save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png", "--out-dir")
 
 
 @plot_app.command("all")
@@ -1354,240 +1604,22 @@ def plot_all(
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
+    check_out_dir(out_dir)
     params, meta, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
     history = beside(weights, ".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
-    save_figure(samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta), out_dir / "mnist.png")
+    here = lambda name: out_dir / name
+    save_figure(samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta), here("mnist.png"), "--out-dir")
     plot_architecture(out_dir)
-    save_figure(curves_figure(records), out_dir / "curves.png")
-    save_figure(confusion_figure(report["confusion"], meta), out_dir / "confusion.png")
-    save_figure(mistakes_figure(x, report, meta), out_dir / "mistakes.png")
-    save_figure(weights_figure(params, 48, weights), out_dir / "weights.png")
+    save_figure(curves_figure(records), here("curves.png"), "--out-dir")
+    save_figure(confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
+    save_figure(mistakes_figure(x, report, meta), here("mistakes.png"), "--out-dir")
+    save_figure(weights_figure(params, 48, weights), here("weights.png"), "--out-dir")
 
 
-# ----------------------------------------------------------------------------- benchmark
-def bench_data(data, limit):
-    """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set (its first `limit`
-    images if limit > 0), the test set, and the fitted default preprocessing, as train uses them."""
-    x, y, x_test, y_test = load_data(data)
-    n_classes = int(max(y.max(), y_test.max())) + 1
-    if limit:
-        x, y = x[:limit], y[:limit]
-    return x, y, x_test, y_test, n_classes, mlp.fit_preprocessing(x)
-
-
-def step_matmuls(sizes, batch_size):
-    """(m, k, n, transposed) of the matrix products in one training step, as mlp computes
-    them: per layer the forward x @ W and the weight gradient x.T @ dz (left operand
-    transposed), and for every layer but the first dz @ W.T (right operand transposed)."""
-    shapes = []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes += [(batch_size, n_in, n_out, None), (n_in, batch_size, n_out, "left")]
-        if l > 0:
-            shapes.append((batch_size, n_out, n_in, "right"))
-    return shapes
-
-
-def time_matmuls(shapes, dtype, repeats=7, min_seconds=0.05):
-    """Median seconds of one pass over `shapes` with NumPy's matmul, operands laid out as in
-    a training step (a transposed operand is a transposed view of a C-ordered array)."""
-    rng = np.random.default_rng(0)
-    pairs = []
-    for m, k, n, transposed in shapes:
-        a = rng.random((k, m), dtype=dtype).T if transposed == "left" else rng.random((m, k), dtype=dtype)
-        b = rng.random((n, k), dtype=dtype).T if transposed == "right" else rng.random((k, n), dtype=dtype)
-        pairs.append((a, b))
-    loops, samples = 1, []
-    while True:
-        start = time.perf_counter()
-        for _ in range(loops):
-            for a, b in pairs:
-                a @ b
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            samples.append(elapsed / loops)
-            if len(samples) == repeats:
-                return float(np.median(samples))
-        else:
-            loops *= 2
-
-
-@app.command()
-def bench(
-    hidden: HiddenOption = [128, 64],
-    activation: Annotated[Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")] = Activation.relu,
-    batch_size: BatchSizeOption = 128,
-    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
-    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
-    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate; default {default_lrs()}.")] = None,
-    schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule, as for train: {', '.join(n for n in mlp.SCHEDULES if n != 'plateau')}.")] = DEFAULTS["schedule"],
-    warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")] = 0,
-    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")] = 0.0,
-    dtype: DTypeOption = DType.float32,
-    limit: LimitOption = 0,
-    threads: ThreadsOption = 0,
-    data: DataOption = DEFAULT_DATA,
-    torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
-    json_path: JsonOption = None,
-):
-    """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
-    if json_path:
-        check_writable(json_path)
-    if torch and importlib.util.find_spec("torch") is None:
-        fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
-    if schedule == Schedule.plateau:
-        fail("bench has no validation set for the plateau schedule; choose another --schedule", code=2)
-    x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit)
-    sizes = [x.shape[1], *hidden, n_classes]
-    lr = lr or mlp.OPTIMIZERS[optimizer.value].lr
-    recipe = {"optimizer": optimizer.value, "lr": lr, "schedule": schedule.value, "warmup": warmup, "dropout": dropout}
-    params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
-    params, history = mlp.train(params, x, y, activation=activation.value, epochs=epochs, batch_size=batch_size,
-                                preprocessing=preprocessing, **recipe)
-    seconds = [r["seconds"] for r in history]
-    test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)[1]
-    median = float(np.median(seconds))
-    shapes = step_matmuls(sizes, batch_size)
-    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / batch_size  # linear in batch rows
-    floor = time_matmuls(shapes, np.dtype(dtype.value)) * len(x) / batch_size
-    result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size, **recipe,
-              "dtype": dtype.value, "n": len(x), "epochs": epochs, "epoch_seconds": seconds,
-              "train_seconds": sum(seconds), "test_accuracy": test_accuracy,
-              "epoch_seconds_median": median, "samples_per_second": len(x) / median,
-              "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
-              "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
-              "ratio_to_floor": median / floor, "machine": machine_info()}
-    if torch:
-        reference = torch_run({"sizes": sizes, "activation": activation.value, "batch_size": batch_size,
-                               "epochs": epochs, "dtype": dtype.value, "limit": limit, "data": str(data), **recipe})
-        result["torch_epoch_seconds"] = reference["epoch_seconds"]
-        result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
-        result["torch_train_seconds"] = sum(reference["epoch_seconds"])
-        result["torch_test_accuracy"] = reference["test_accuracy"]
-        result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
-    table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
-                        f"batch {batch_size}, {dtype.value}")
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "test acc"]
-    cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}",
-             f"{flops / median / 1e9:.1f}", f"{floor:.3f}", f"{median / floor:.2f}", percent(test_accuracy)]
-    if torch:
-        headers += ["torch s", "x torch", "torch acc"]
-        cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
-                  percent(result["torch_test_accuracy"])]
-    for header in headers:
-        table.add_column(header, justify="right")
-    table.add_row(*cells)
-    show(table)
-    console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; floor: NumPy's "
-                  f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
-                  f"{result['machine']['cpu']}, {result['machine']['cores']} cores, NumPy {np.__version__}",
-                  highlight=False)
-    if json_path:
-        write_text_atomic(json_path, json.dumps(result, indent=1))
-
-
-def torch_run(spec):
-    """{"epoch_seconds": [...], "test_accuracy": ...} of the same recipe in PyTorch, run in its
-    own process (its OpenMP threads and NumPy's OpenBLAS threads would fight over the cores)."""
-    args = [sys.executable, __file__, "torch-reference", json.dumps(spec)]
-    done = subprocess.run(args, capture_output=True, text=True)
-    if done.returncode != 0:
-        fail(f"the PyTorch reference failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout)
-
-
-@app.command("torch-reference", hidden=True)
-def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --torch).")]):
-    """PyTorch's run of the same recipe (used by bench --torch): the same network, batch size,
-    optimizer, per-epoch learning rates (from mlp.scheduled_lr) and dropout; prints the
-    per-epoch seconds and the final test accuracy as JSON."""
-    import torch
-
-    spec = json.loads(spec)
-    torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count())
-    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"])
-    x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
-    x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
-    name, kwargs = mlp.ACTIVATIONS[spec["activation"]].torch
-    f = getattr(torch.nn.functional, name)
-
-    class Activation(torch.nn.Module):
-        def forward(self, z):
-            return f(z, **kwargs)
-
-    layers = []
-    for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
-        layers += [torch.nn.Linear(n_in, n_out), Activation()] + ([torch.nn.Dropout(spec["dropout"])] if spec["dropout"] else [])
-    layers = layers[:-2] if spec["dropout"] else layers[:-1]  # the output layer is linear
-    model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
-    optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=spec["lr"], momentum=DEFAULTS["momentum"]),
-                  "nesterov": lambda p: torch.optim.SGD(p, lr=spec["lr"], momentum=DEFAULTS["momentum"], nesterov=True),
-                  "adam": lambda p: torch.optim.Adam(p, lr=spec["lr"]),
-                  "adamw": lambda p: torch.optim.AdamW(p, lr=spec["lr"], weight_decay=0.0)}
-    opt = optimizers[spec["optimizer"]](model.parameters())
-    seconds = []
-    for epoch in range(spec["epochs"]):
-        start = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = mlp.scheduled_lr(spec["schedule"], spec["lr"], epoch, spec["epochs"], spec["warmup"])
-        model.train()
-        for idx in torch.randperm(len(x)).split(spec["batch_size"]):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        seconds.append(time.perf_counter() - start)
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
-    print(json.dumps({"epoch_seconds": seconds, "test_accuracy": accuracy}))
-
-
-def machine_info():
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
-                if line.startswith("model name")), "unknown CPU")
-    blas = openblas_threads()
-    return {"cpu": cpu, "cores": os.cpu_count(), "numpy": np.__version__,
-            "blas_threads": blas[0]() if blas else None}
-
-
-def openblas_threads():
-    """(get, set) of the thread count of the OpenBLAS NumPy loaded, found among the process's
-    mapped libraries (NumPy's wheels name its functions scipy_openblas_*64_), or None."""
-    for path in sorted({line.split()[-1] for line in _read_lines("/proc/self/maps") if "openblas" in line.lower()}):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get and set_:
-                set_.argtypes = [ctypes.c_int]
-                return get, set_
-    return None
-
-
-def set_threads(n):
-    """Typer callback of --threads: run NumPy's matrix products on n threads (0: leave as is)."""
-    if n:
-        blas = openblas_threads()
-        if blas is None:
-            fail(f"--threads: cannot find NumPy's OpenBLAS in this process; start the command with "
-                 f"OPENBLAS_NUM_THREADS={n} instead", code=2)
-        blas[1](n)
-    return n
-
-
-def _read_lines(path):
-    try:
-        return Path(path).read_text().splitlines()
-    except OSError:
-        return []
-
-
+# ----------------------------------------------------------------------------- entry point
 def main():
     app()
 

@@ -7,6 +7,7 @@ One file, NumPy and the standard library only: copy it into any project.
     value = loss(logits, y)                         # y: (B,) int labels
     g = grads(params, cache, y)                     # same keys and shapes as params
     params, state = update(params, g, state, lr=0.05, momentum=0.9)   # state = {} at first
+    params, history = train(params, x_train, y_train, Settings("relu", epochs=10))
 
 Conventions: batch first (`x` is `(B, n_in)`); params are a flat dict
 `{"W1": (n_in, n_1), "b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}` and a layer
@@ -14,16 +15,21 @@ computes `x @ W + b`. Grads and optimizer state use the same keys and shapes. Ev
 function returns new arrays and never mutates its inputs; randomness comes only from a
 seed or a `numpy.random.Generator` passed in. float32 by default, float64 for checks.
 
-The file reads top to bottom, each part using only those above it:
+The file reads top to bottom: every function uses only names defined above it.
+Part I, the network (what a student reads):
   activations, init, forward, loss, grads    the network and its backward pass
   optimizers, schedules                      update (sgd, adam), learning rates
-  augmentation and framing                   distortions for training; MNIST-style framing
-  training                                   train = train_epoch per epoch + validation
+  preprocessing, augmentation                inputs from raw pixels; distortions for training
+  training                                   Settings; train = train_epoch per epoch + validation
   metrics, gradient check                    evaluate, classification_report; gradcheck
-  data, preprocessing, named data sets       IDX files, stored preprocessing, downloads
+Part II, an appendix that Part I never uses:
+  files                                      writing several files atomically, as one
+  IDX files, named data sets                 MNIST-layout data; downloads into a cache
   save / load                                self-describing .npz weights and checkpoints
-Each idea with variants is one registry (ACTIVATIONS, OPTIMIZERS, SCHEDULES, AUGMENTATIONS,
-PREPROCESSINGS, DATASETS): adding a variant is adding an entry.
+  pictures, memory                           framing a picture as MNIST does; memory estimates
+Each idea with variants is one registry whose entries hold the behaviour itself
+(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS, AUGMENTATIONS, DATASETS): adding a
+variant is adding an entry.
 
 Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
 """
@@ -43,6 +49,12 @@ from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+
+# =============================================================================
+# Part I: the network
+# =============================================================================
+
 
 # ----------------------------------------------------------------------------- activations
 # One registry: an entry is everything the rest of the code needs to know about an activation.
@@ -110,6 +122,8 @@ def lookup(registry, name, what):
 
 
 # ----------------------------------------------------------------------------- init
+
+
 def init(sizes, activation, seed=0, dtype=np.float32):
     """Random parameters for a network with layer sizes `sizes`.
 
@@ -144,6 +158,8 @@ def sizes_of(params):
 
 
 # ----------------------------------------------------------------------------- forward
+
+
 def check_inputs(params, x):
     """ValueError unless x is a (B, n_in) float array for the network `params`."""
     n_in = params["W1"].shape[0]
@@ -201,6 +217,8 @@ def forward(params, x, activation, dropout=0.0, rng=None):
 
 
 # ----------------------------------------------------------------------------- loss
+
+
 def _cross_entropy(shifted, log_total, y, label_smoothing):
     """Mean cross-entropy from logits minus their row max, (B, C), and log(sum(exp(shifted))), (B,)."""
     nll = log_total - shifted[np.arange(len(y)), y]  # -log softmax(z)_y: log-sum-exp, stable
@@ -231,16 +249,6 @@ def loss(logits, y, label_smoothing=0.0):
 
 
 # ----------------------------------------------------------------------------- grads
-def grads(params, cache, y, label_smoothing=0.0):
-    """Gradient of `loss(logits, y, label_smoothing)` with respect to every parameter.
-
-    Args:
-      cache: from `forward` (it carries the activation and any dropout masks).
-      y: (B,) int labels.
-    Returns:
-      a dict with exactly the keys and shapes of `params`.
-    """
-    return loss_and_grads(params, cache, y, label_smoothing)[1]
 
 
 def loss_and_grads(params, cache, y, label_smoothing=0.0):
@@ -267,6 +275,18 @@ def loss_and_grads(params, cache, y, label_smoothing=0.0):
                 dz *= cache["masks"][l - 2]
             dz *= df(cache["z"][l - 2], cache["a"][l - 2])  # in place: dz is ours
     return value, {k: g[k] for k in params}
+
+
+def grads(params, cache, y, label_smoothing=0.0):
+    """Gradient of `loss(logits, y, label_smoothing)` with respect to every parameter.
+
+    Args:
+      cache: from `forward` (it carries the activation and any dropout masks).
+      y: (B,) int labels.
+    Returns:
+      a dict with exactly the keys and shapes of `params`.
+    """
+    return loss_and_grads(params, cache, y, label_smoothing)[1]
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -337,14 +357,15 @@ class Optimizer(NamedTuple):
     step: Callable         # (params, grads, state, lr, weight_decay=..., [momentum=...]) -> (params, state)
     lr: float              # default learning rate
     uses_momentum: bool    # takes `momentum` (the Adam family has its own beta1 instead)
+    state_arrays: int      # arrays of optimizer state per parameter (SGD's velocity; Adam's m and v)
     about: str             # one line for help texts
 
 
 OPTIMIZERS = {
-    "sgd": Optimizer(sgd, 0.1, True, "SGD with momentum"),
-    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.1, True, "SGD with Nesterov momentum"),
-    "adam": Optimizer(adam, 1e-3, False, "Adam; weight decay as L2 in the gradient"),
-    "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, "Adam with decoupled weight decay"),
+    "sgd": Optimizer(sgd, 0.1, True, 1, "SGD with momentum"),
+    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.1, True, 1, "SGD with Nesterov momentum"),
+    "adam": Optimizer(adam, 1e-3, False, 2, "Adam; weight decay as L2 in the gradient"),
+    "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, 2, "Adam with decoupled weight decay"),
 }
 
 
@@ -375,12 +396,14 @@ def clip_by_global_norm(grads, max_norm):
 
 # ----------------------------------------------------------------------------- schedules
 # Each schedule maps (lr, epoch, epochs, warmup) to the epoch's rate after the warm-up, epoch
-# being 0-based.
+# being 0-based; one that watches validation also cuts the rate after a validated epoch.
 
 
 class Schedule(NamedTuple):
     rate: Callable           # (lr, epoch, epochs, warmup) -> this epoch's learning rate
     uses_run_length: bool    # its rates depend on `epochs` (so a resumed run must keep it)
+    on_validation: Callable | None  # (Best) -> factor applied to the rate from the next epoch
+                             # on, after each validated epoch; None: it does not watch validation
     about: str               # one line for help texts
 
 
@@ -389,16 +412,23 @@ def _cosine(lr, epoch, epochs, warmup):
     return lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-SCHEDULES = {
-    "cosine": Schedule(_cosine, True, "half a cosine from lr down to 0 at the end of the run"),
-    "constant": Schedule(lambda lr, epoch, epochs, warmup: lr, False, "the same rate throughout"),
-    "step": Schedule(lambda lr, epoch, epochs, warmup: lr * 0.1 ** (epoch // max(1, epochs // 3)), True,
-                     "x0.1 every third of the run"),
-    # `train` applies the plateau's cuts, as only it sees the validation accuracy
-    "plateau": Schedule(lambda lr, epoch, epochs, warmup: lr, False,
-                        "x0.2 after 2 epochs without better validation accuracy; needs a validation set"),
-}
 PLATEAU_WAIT, PLATEAU_FACTOR = 2, 0.2
+
+
+def _plateau_cut(best):
+    """PLATEAU_FACTOR after every PLATEAU_WAIT epochs in a row without better validation accuracy."""
+    return PLATEAU_FACTOR if best.bad_epochs and best.bad_epochs % PLATEAU_WAIT == 0 else 1.0
+
+
+SCHEDULES = {
+    "cosine": Schedule(_cosine, True, None, "half a cosine from lr down to 0 at the end of the run"),
+    "constant": Schedule(lambda lr, epoch, epochs, warmup: lr, False, None, "the same rate throughout"),
+    "step": Schedule(lambda lr, epoch, epochs, warmup: lr * 0.1 ** (epoch // max(1, epochs // 3)), True, None,
+                     "x0.1 every third of the run"),
+    "plateau": Schedule(lambda lr, epoch, epochs, warmup: lr, False, _plateau_cut,
+                        f"x{PLATEAU_FACTOR:g} after {PLATEAU_WAIT} epochs without better validation "
+                        "accuracy; needs a validation set"),
+}
 
 
 def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
@@ -410,13 +440,99 @@ def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
     return rule.rate(lr, epoch, epochs, warmup)
 
 
-# ----------------------------------------------------------------------------- augmentation and framing
-AUGMENTATIONS = {  # name: what `augment` does to each training image (help texts read these)
-    "none": "no distortion",
-    "shift": "whole-pixel shifts up to 2",
-    "affine": "rotation up to 12 degrees, scaling by up to 10%, sub-pixel shift",
-    "elastic": "affine plus Simard's elastic distortion (alpha 34, sigma 4)",
+# ----------------------------------------------------------------------------- preprocessing
+# Part of the model: decided from the training images, stored in the weights file, applied to
+# every input. Two steps, so that augmentation can work on images in [0, 1] in between:
+# to_unit maps raw pixels to [0, 1] by the training set's range; the registry's `apply` then
+# makes network inputs of them (for "standard": centred and scaled per feature, as
+# scikit-learn recommends for MLPs).
+
+
+def to_unit(x, prep, dtype=np.float32):
+    """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) / (high - low)."""
+    out = np.asarray(x).astype(dtype)  # always a new array: the caller's is never touched
+    low, high = prep["low"], prep["high"]
+    if low:
+        out -= np.asarray(low, dtype)
+    if high > low:
+        out *= np.asarray(1 / (high - low), dtype)
+    return out
+
+
+def _fit_standard(x, prep, chunk):
+    """Each feature's mean and std over x (N, D), in [0, 1] units: (D,) float64 each, in chunks."""
+    units = lambda i: to_unit(x[i:i + chunk], prep, np.float64)
+    mean = sum(units(i).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
+    var = sum(((units(i) - mean) ** 2).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
+    std = np.sqrt(var)  # a pixel that never varies has std 0 (up to rounding): keep it unscaled
+    return {"mean": mean, "std": np.where(std > 1e-6, std, 1.0)}
+
+
+def _standardize(units, prep):
+    dtype = units.dtype
+    return (units - prep["mean"].astype(dtype)) * (1 / prep["std"]).astype(dtype)
+
+
+class Preprocessing(NamedTuple):
+    fit: Callable    # fit(x, prep, chunk) -> {name: (D,) float64 array} it learns beyond the range
+    apply: Callable  # apply(units, prep) -> network inputs, from images already in [0, 1] units
+    arrays: dict     # {name: check} of what fit returns: a weights file's arrays must pass it
+    about: str       # one line for help texts
+
+
+def _finite(a):
+    return bool(np.isfinite(a).all())
+
+
+PREPROCESSINGS = {
+    "range": Preprocessing(lambda x, prep, chunk: {}, lambda units, prep: units, {},
+                           "pixels scaled to [0, 1] by the training set's own range"),
+    "standard": Preprocessing(_fit_standard, _standardize, {"mean": _finite, "std": lambda a: _finite(a) and (a > 0).all()},
+                              "that, then each pixel standardised to mean 0, std 1 over the training set"),
 }
+
+LEGACY_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # weights saved before it was stored
+
+
+def fit_preprocessing(x, kind="range", chunk=8192):
+    """The preprocessing of kind `kind` (see PREPROCESSINGS) fitted to training images x (N, D),
+    of any numeric dtype; computed in chunks, so x may be larger than memory (memory-mapped).
+
+    Returns {"kind", "low", "high"} (floats: the pixel range), plus what the kind's `fit`
+    learns (for "standard": "mean" and "std", (D,) float64 in [0, 1] units).
+    """
+    fit = lookup(PREPROCESSINGS, kind, "preprocessing").fit
+    low = min(float(x[i:i + chunk].min()) for i in range(0, len(x), chunk))
+    high = max(float(x[i:i + chunk].max()) for i in range(0, len(x), chunk))
+    prep = {"kind": kind, "low": low, "high": high}
+    return {**prep, **fit(x, prep, chunk)}
+
+
+def standardize(units, prep):
+    """Images in [0, 1] units as network inputs, by the preprocessing's kind (PREPROCESSINGS)."""
+    return PREPROCESSINGS[prep["kind"]].apply(units, prep)
+
+
+def preprocess(x, prep, dtype=np.float32):
+    """Raw pixels (N, D) as network inputs: `standardize(to_unit(x))`."""
+    return standardize(to_unit(x, prep, dtype), prep)
+
+
+def inputs(x, preprocessing, dtype):
+    """x itself when preprocessing is None (x already holds network inputs), else preprocess(x)."""
+    return x if preprocessing is None else preprocess(x, preprocessing, dtype)
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+class Strength(NamedTuple):
+    """How strong the random distortions are (Simard et al. 2003's choices for MNIST)."""
+    max_shift: float = 2      # pixels (whole pixels for "shift")
+    max_degrees: float = 12   # rotation
+    max_scale: float = 0.1    # scaling by 1 +- max_scale
+    alpha: float = 34.0       # elastic: how far the displacement field moves pixels
+    sigma: float = 4.0        # elastic: how smooth it is (std of its Gaussian blur, in pixels)
 
 
 def _bilinear(images, rows, cols):
@@ -448,65 +564,6 @@ def shift_images(images, dr, dc):
     return padded[np.arange(B)[:, None, None], rows, cols]
 
 
-def centre_in_frame(image, size=28):
-    """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
-    mass lands on the frame's centre, as MNIST digits are framed (LeCun et al. 1998)."""
-    h, w = image.shape
-    frame = np.zeros((size, size), image.dtype)
-    top, left = (size - h) // 2, (size - w) // 2
-    frame[top:top + h, left:left + w] = image
-    rows, cols = np.indices(frame.shape)
-    mass = frame.sum()
-    if mass == 0:
-        return frame
-    dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
-    dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
-    dr = int(np.clip(dr, -top, size - h - top))  # never push ink out of the frame
-    dc = int(np.clip(dc, -left, size - w - left))
-    return shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
-
-
-def _resampling_matrix(n_in, n_out):
-    """(n_out, n_in) matrix M such that M @ v resamples v to n_out points with a linear
-    (triangle) filter, widened by the scale factor when shrinking so that every input pixel
-    contributes (antialiased, like Pillow's BILINEAR); each row sums to 1."""
-    scale = n_in / n_out
-    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output pixel centres, in input pixels
-    weights = np.clip(1 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / max(scale, 1.0), 0, None)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
-def resize(image, shape):
-    """An (h, w) image resampled to `shape` (rows, cols) by two small matrix products."""
-    (h, w), (rows, cols) = image.shape, shape
-    return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
-
-
-def frame_digit(grey, size=28, box=20):
-    """A picture of one digit framed the way MNIST's digits are (LeCun et al. 1998).
-
-    Args:
-      grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
-        the border), any size.
-    Returns:
-      (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
-      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred by its
-      centre of mass. ValueError when there is no ink.
-    """
-    grey = np.asarray(grey, np.float64)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    light = border.mean() > 0.5
-    ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
-    ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
-    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
-    if len(rows) == 0:
-        raise ValueError("the image is blank; draw a digit on a plain background")
-    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    scale = box / max(ink.shape)
-    fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
-    return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
-
-
 def _gaussian_matrix(n, sigma):
     """(n, n) matrix M such that M @ v smooths v with a Gaussian of std sigma (zero padded)."""
     i = np.arange(n)
@@ -514,42 +571,74 @@ def _gaussian_matrix(n, sigma):
     return k / k[n // 2].sum()
 
 
-def augment(x, shape, kind, rng, max_shift=2, max_degrees=12, max_scale=0.1, alpha=34.0, sigma=4.0):
-    """Randomly distorted copies of a batch of images, for training.
+def _shift(images, rng, strength):
+    """Whole-pixel shifts up to strength.max_shift."""
+    dr, dc = rng.integers(-strength.max_shift, strength.max_shift + 1, size=(2, len(images)))
+    return shift_images(images, dr, dc)
 
-    Args:
-      x: (B, H * W) images in [0, 1]. shape: (H, W). rng: np.random.Generator.
-      kind: "none"; "shift" (whole pixels, up to max_shift); "affine" (rotation up to
-        max_degrees, scaling by 1 +- max_scale, sub-pixel shift up to max_shift); "elastic"
-        (affine, then Simard et al. 2003: a uniform random displacement field smoothed
-        by a Gaussian of std `sigma` and scaled by `alpha`).
-    Returns:
-      (B, H * W) array of x's dtype, values still in [0, 1].
-    """
-    lookup(AUGMENTATIONS, kind, "augmentation")
-    if kind == "none":
-        return x
-    B, (H, W) = len(x), shape
-    images = x.reshape(B, H, W)
-    if kind == "shift":
-        dr, dc = rng.integers(-max_shift, max_shift + 1, size=(2, B))
-        return shift_images(images, dr, dc).reshape(B, H * W)
+
+def _affine_coordinates(images, rng, strength):
+    """Where each output pixel of a random rotation, scaling and sub-pixel shift reads from in
+    its input image: (rows, cols), each (B, H, W) float32."""
+    B, H, W = images.shape
     # Coordinates in float32: sub-pixel positions need no more, and it halves the memory traffic.
     f32 = np.float32
-    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, size=(B, 1, 1))).astype(f32)
-    scale = (1 + rng.uniform(-max_scale, max_scale, size=(B, 1, 1))).astype(f32)
-    shift_r, shift_c = rng.uniform(-max_shift, max_shift, size=(2, B, 1, 1)).astype(f32)
+    angle = np.deg2rad(rng.uniform(-strength.max_degrees, strength.max_degrees, size=(B, 1, 1))).astype(f32)
+    scale = (1 + rng.uniform(-strength.max_scale, strength.max_scale, size=(B, 1, 1))).astype(f32)
+    shift_r, shift_c = rng.uniform(-strength.max_shift, strength.max_shift, size=(2, B, 1, 1)).astype(f32)
     r, c = np.meshgrid(np.arange(H, dtype=f32) - (H - 1) / 2, np.arange(W, dtype=f32) - (W - 1) / 2, indexing="ij")
     # inverse map: output pixel (r, c) reads from the input at R(-angle) (r, c) / scale - shift
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
     rows = cos * r - sin * c - shift_r + f32((H - 1) / 2)
     cols = sin * r + cos * c - shift_c + f32((W - 1) / 2)
-    if kind == "elastic":
-        field = rng.random((2, B, H, W), dtype=f32) * 2 - 1  # uniform in [-1, 1)
-        g_r, g_c = _gaussian_matrix(H, sigma).astype(f32), _gaussian_matrix(W, sigma).astype(f32)
-        field = (alpha * g_r) @ field @ g_c.T  # separable Gaussian blur of each field
-        rows, cols = rows + field[0], cols + field[1]
-    return np.clip(_bilinear(images, rows, cols), 0, 1).reshape(B, H * W)
+    return rows, cols
+
+
+def _affine(images, rng, strength):
+    """Rotation, scaling and sub-pixel shift, sampled bilinearly."""
+    return _bilinear(images, *_affine_coordinates(images, rng, strength))
+
+
+def _elastic(images, rng, strength):
+    """The affine distortion, then Simard et al. 2003's: a uniform random displacement field
+    smoothed by a Gaussian of std strength.sigma and scaled by strength.alpha."""
+    rows, cols = _affine_coordinates(images, rng, strength)
+    B, H, W = images.shape
+    f32 = np.float32
+    field = rng.random((2, B, H, W), dtype=f32) * 2 - 1  # uniform in [-1, 1)
+    g_r, g_c = _gaussian_matrix(H, strength.sigma).astype(f32), _gaussian_matrix(W, strength.sigma).astype(f32)
+    field = (strength.alpha * g_r) @ field @ g_c.T  # separable Gaussian blur of each field
+    return _bilinear(images, rows + field[0], cols + field[1])
+
+
+class Augmentation(NamedTuple):
+    distort: Callable | None  # distort(images (B, H, W) in [0, 1], rng, Strength) -> (B, H, W);
+                              # None: the images are used as they are
+    about: str                # one line for help texts
+
+
+AUGMENTATIONS = {
+    "none": Augmentation(None, "no distortion"),
+    "shift": Augmentation(_shift, "whole-pixel shifts up to 2"),
+    "affine": Augmentation(_affine, "rotation up to 12 degrees, scaling by up to 10%, sub-pixel shift"),
+    "elastic": Augmentation(_elastic, "affine plus Simard's elastic distortion (alpha 34, sigma 4)"),
+}
+
+
+def augment(x, shape, kind, rng, **strength):
+    """Randomly distorted copies of a batch of images, for training.
+
+    Args:
+      x: (B, H * W) images in [0, 1]. shape: (H, W). rng: np.random.Generator.
+      kind: a key of AUGMENTATIONS. strength: fields of `Strength` to change.
+    Returns:
+      (B, H * W) array of x's dtype, values still in [0, 1]; x itself for "none".
+    """
+    distort = lookup(AUGMENTATIONS, kind, "augmentation").distort
+    if distort is None:
+        return x
+    B, (H, W) = len(x), shape
+    return np.clip(distort(x.reshape(B, H, W), rng, Strength(**strength)), 0, 1).reshape(B, H * W)
 
 
 def image_shape(n_features):
@@ -561,15 +650,12 @@ def image_shape(n_features):
 
 
 # ----------------------------------------------------------------------------- training
+
+
 def batches(n, batch_size, rng):
     """Index arrays of a random permutation of range(n), in batches (the last may be short)."""
     order = rng.permutation(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
-def inputs(x, preprocessing, dtype):
-    """x itself when preprocessing is None (x already holds network inputs), else preprocess(x)."""
-    return x if preprocessing is None else preprocess(x, preprocessing, dtype)
 
 
 def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
@@ -629,15 +715,41 @@ def option_problem(name, value):
     return None if ok(value) else f"{rule}, got {value!r}"
 
 
-def check_train_options(**options):
-    """ValueError naming the first training option that breaks its rule in OPTION_RULES, or
-    a registry name (optimizer, schedule, augment_kind) that does not exist."""
-    for name, value in options.items():
+class Settings(NamedTuple):
+    """Every option of a training run, with its default: what `train` takes, what the CLI's
+    options default to, what a weights file records and what a resumed run must repeat.
+    `check_settings` validates one (OPTION_RULES and the registries)."""
+    activation: str                # hidden activation: a key of ACTIVATIONS
+    batch_size: int = 128          # examples per step; the last batch of an epoch may be short
+    lr: float | None = None        # (peak) learning rate; None: the optimizer's default
+    momentum: float = 0.9          # for the optimizers that use it (OPTIMIZERS)
+    optimizer: str = "sgd"         # a key of OPTIMIZERS
+    weight_decay: float = 0.0      # on the weights, never the biases (see `update`)
+    dropout: float = 0.0           # on hidden units while training (see `forward`)
+    clip: float = 0.0              # max global gradient norm (see `clip_by_global_norm`); 0: off
+    label_smoothing: float = 0.0   # see `loss`
+    schedule: str = "cosine"       # a key of SCHEDULES
+    warmup: int = 0                # epochs of linear warm-up (see `scheduled_lr`)
+    augment_kind: str = "none"     # a key of AUGMENTATIONS
+    patience: int = 0              # stop after this many epochs without better validation accuracy; 0: never
+    seed: int = 0                  # of the one Generator behind shuffling, dropout and augmentation
+    epochs: int = 10               # passes over the training set
+
+
+def check_settings(settings):
+    """`settings` with `lr` filled in (the optimizer's default when None), or a ValueError
+    naming the first option that breaks its rule in OPTION_RULES or is not a registry's name."""
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be mlp.Settings(activation, ...), got {type(settings).__name__}")
+    for name, registry in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                           ("augment_kind", AUGMENTATIONS)):
+        lookup(registry, getattr(settings, name), name)
+    if settings.lr is None:
+        settings = settings._replace(lr=OPTIMIZERS[settings.optimizer].lr)
+    for name, value in settings._asdict().items():
         if name in OPTION_RULES and option_problem(name, value):
             raise ValueError(f"{name} {option_problem(name, value)}")
-    for name, registry in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment_kind", AUGMENTATIONS)):
-        if name in options:
-            lookup(registry, options[name], name)
+    return settings
 
 
 class Best(NamedTuple):
@@ -672,26 +784,14 @@ def fresh_checkpoint(params, seed):
     return Checkpoint(0, params, {}, [], None, np.random.default_rng(seed).bit_generator.state, 1.0)
 
 
-def training_memory(sizes, batch_size, optimizer="sgd", dtype=np.float32, keep_best=False):
-    """Bytes `train` needs beyond the data, estimated before anything is allocated: the
-    parameters about three times over (params, grads, the updated params), the optimizer's
-    state (one array per parameter for SGD, two for Adam), a copy of the best epoch's params
-    with validation, and one batch's activations four times (z, a, dropout mask, gradient)."""
-    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    copies = 3 + (1 if lookup(OPTIMIZERS, optimizer, "optimizer").uses_momentum else 2) + keep_best
-    activations = batch_size * (sizes[0] + 4 * sum(sizes[1:]))
-    return (copies * n_params + activations) * np.dtype(dtype).itemsize
-
-
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
-def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, optimizer,
-                momentum, weight_decay, dropout, clip, label_smoothing, augment_kind,
-                preprocessing=None, on_batch=None):
+def train_epoch(params, state, x, y, rng, lr, settings, epoch, preprocessing=None, on_batch=None):
     """One pass over (x, y) in shuffled mini-batches, drawn (with any dropout and augmentation)
-    from `rng`, which advances. With `preprocessing`, x holds raw images and each batch is
-    converted as it is drawn: to [0, 1], augmented, then standardised.
+    from `rng`, which advances; `settings` (checked, see `train`) says how, `lr` at what rate.
+    With `preprocessing`, x holds raw images and each batch is converted as it is drawn: to
+    [0, 1], augmented, then made network inputs (`standardize`).
 
     Returns:
       (params, state, record): record holds "epoch", "lr", and the train "loss" and
@@ -700,30 +800,32 @@ def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, 
       FloatingPointError when a batch loss is NaN or over DIVERGENCE_FACTOR times that of a
       uniform guess, log(C): the learning rate is too high.
     """
-    shape = image_shape(x.shape[1]) if augment_kind != "none" else None
+    s = settings
+    distorts = AUGMENTATIONS[s.augment_kind].distort is not None
+    shape = image_shape(x.shape[1]) if distorts else None
     n_classes = params[f"W{n_layers(params)}"].shape[1]
     diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
-    order = batches(len(x), batch_size, rng)
+    order = batches(len(x), s.batch_size, rng)
     total_loss, correct = 0.0, 0
     with np.errstate(over="ignore", invalid="ignore"):
         for i, idx in enumerate(order):
             xb, yb = x[idx], y[idx]
             if preprocessing is not None:
                 xb = to_unit(xb, preprocessing, params["W1"].dtype)
-            if shape:
-                xb = augment(xb, shape, augment_kind, rng)
+            if distorts:
+                xb = augment(xb, shape, s.augment_kind, rng)
             if preprocessing is not None:
                 xb = standardize(xb, preprocessing)
-            logits, cache = forward(params, xb, activation, dropout, rng)
-            batch_loss, g = loss_and_grads(params, cache, yb, label_smoothing)
+            logits, cache = forward(params, xb, s.activation, s.dropout, rng)
+            batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing)
             if not batch_loss < diverged:  # also catches NaN
                 raise FloatingPointError(
                     f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} (a uniform guess "
                     f"scores {math.log(n_classes):.3g}): training diverged; try a lower "
                     f"learning rate than {lr:g}")
-            if clip:
-                g = clip_by_global_norm(g, clip)
-            params, state = update(params, g, state, lr, momentum, weight_decay, optimizer)
+            if s.clip:
+                g = clip_by_global_norm(g, s.clip)
+            params, state = update(params, g, state, lr, s.momentum, s.weight_decay, s.optimizer)
             total_loss += batch_loss * len(yb)
             correct += int((logits.argmax(axis=1) == yb).sum())
             if on_batch:
@@ -731,22 +833,16 @@ def train_epoch(params, state, x, y, rng, lr, *, epoch, activation, batch_size, 
     return params, state, {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
 
 
-def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momentum=0.9,
-          optimizer="sgd", weight_decay=0.0, dropout=0.0, clip=0.0, label_smoothing=0.0,
-          schedule="cosine", warmup=0, augment_kind="none", val=None, patience=0, seed=0,
-          preprocessing=None, resume=None, on_batch=None, on_epoch=None):
+def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
     Args:
       params: initial parameters (not modified). x: (N, n_in) floats. y: (N,) int labels.
-      optimizer, lr (default: the optimizer's, in OPTIMIZERS), momentum, weight_decay: see
-        `update`; schedule, warmup: see `scheduled_lr`; dropout: see `forward`; clip: see
-        `clip_by_global_norm`; label_smoothing: see `loss`; augment_kind: see `augment`.
-        The numeric options must satisfy OPTION_RULES.
+      settings: a `Settings` (activation, optimizer, schedule, epochs, seed, ...).
       val: optional (x_val, y_val) scored after each epoch; with it the returned params are
         those of the epoch with the best validation accuracy, each record names that
-        "best_epoch", and `patience` > 0 stops after that many epochs without improvement.
-      seed: seeds the one Generator behind shuffling, dropout and augmentation.
+        "best_epoch", `settings.patience` > 0 stops after that many epochs without
+        improvement, and a schedule that watches validation (plateau) may cut the rate.
       preprocessing: from `fit_preprocessing`; then x (and val's x) hold raw images of any
         dtype (uint8 stays uint8 in memory) and each batch is converted as it is drawn.
       resume: a Checkpoint (from on_epoch or `load_checkpoint`) to continue from; the same
@@ -760,50 +856,48 @@ def train(params, x, y, *, activation, epochs=10, batch_size=128, lr=None, momen
     Raises:
       ValueError for a bad option, label or shape; FloatingPointError when training diverges.
     """
-    lr = lookup(OPTIMIZERS, optimizer, "optimizer").lr if lr is None else lr
-    step_options = dict(activation=activation, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
-                        weight_decay=weight_decay, dropout=dropout, clip=clip,
-                        label_smoothing=label_smoothing, augment_kind=augment_kind, preprocessing=preprocessing)
-    check_train_options(epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, patience=patience,
-                        seed=seed, **step_options)
-    check_inputs(params, inputs(x[:1], preprocessing, params["W1"].dtype))
+    s = check_settings(settings)
+    dtype = params["W1"].dtype
+    check_inputs(params, inputs(x[:1], preprocessing, dtype))
     check_labels(y, sizes_of(params)[-1], len(x))
+    cut = SCHEDULES[s.schedule].on_validation
     if val is not None:
-        check_inputs(params, inputs(val[0][:1], preprocessing, params["W1"].dtype))
+        check_inputs(params, inputs(val[0][:1], preprocessing, dtype))
         check_labels(val[1], sizes_of(params)[-1], len(val[0]))
-    elif patience or schedule == "plateau":
-        raise ValueError(f"{'patience' if patience else 'the plateau schedule'} watches validation "
+    elif s.patience or cut:
+        raise ValueError(f"{'patience' if s.patience else f'the {s.schedule} schedule'} watches validation "
                          "accuracy: give a validation set (val=(x_val, y_val))")
-    if augment_kind != "none":
+    if AUGMENTATIONS[s.augment_kind].distort is not None:
         image_shape(x.shape[1])
 
-    ck = resume or fresh_checkpoint(params, seed)
+    ck = resume or fresh_checkpoint(params, s.seed)
     params, state, history, best, lr_scale = ck.params, ck.state, list(ck.history), ck.best, ck.lr_scale
     rng = np.random.default_rng()
     rng.bit_generator.state = ck.rng
-    for epoch in range(ck.epoch + 1, epochs + 1):
+    for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
-        rate = scheduled_lr(schedule, lr, epoch - 1, epochs, warmup) * lr_scale
-        params, state, record = train_epoch(params, state, x, y, rng, rate, epoch=epoch,
-                                            on_batch=on_batch, **step_options)
+        rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
+        params, state, record = train_epoch(params, state, x, y, rng, rate, s, epoch, preprocessing, on_batch)
         if val is not None:
-            record["val_loss"], record["val_accuracy"] = evaluate(params, *val, activation,
+            record["val_loss"], record["val_accuracy"] = evaluate(params, *val, s.activation,
                                                                   preprocessing=preprocessing)
             best = track_best(best, record, params)
             record["best_epoch"] = best.epoch
-            if schedule == "plateau" and best.bad_epochs and best.bad_epochs % PLATEAU_WAIT == 0:
-                lr_scale *= PLATEAU_FACTOR
+            if cut:
+                lr_scale *= cut(best)
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         ck = Checkpoint(epoch, params, state, list(history), best, rng.bit_generator.state, lr_scale)
         if on_epoch:
             on_epoch(record, ck)
-        if patience and best.bad_epochs >= patience:
+        if s.patience and best.bad_epochs >= s.patience:
             break
     return (best.params if best else params), history
 
 
 # ----------------------------------------------------------------------------- metrics
+
+
 def predict_proba(params, x, activation, batch_size=2000, preprocessing=None):
     """(N, C) class probabilities (softmax of the logits), in chunks to bound memory."""
     dtype = params["W1"].dtype
@@ -839,6 +933,13 @@ def precision_recall_f1(confusion):
     return precision, recall, f1
 
 
+def confident_mistakes(probabilities, y_true, k=10):
+    """Indices of the k wrong predictions made with the highest probability, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
+
+
 def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000, preprocessing=None):
     """Everything an evaluation shows, from one forward pass over (x, y) in chunks.
 
@@ -860,14 +961,9 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
             "f1": f1, "support": confusion.sum(axis=1), "mistakes": confident_mistakes(probabilities, y, n_mistakes)}
 
 
-def confident_mistakes(probabilities, y_true, k=10):
-    """Indices of the k wrong predictions made with the highest probability, most confident first."""
-    predicted = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != y_true)
-    return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
-
-
 # ----------------------------------------------------------------------------- gradient check
+
+
 def relative_error(a, b):
     """Element-wise |a - b| / (|a| + |b|), with 1e-8 as the smallest denominator (both near 0)."""
     return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)
@@ -906,11 +1002,74 @@ def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0
     return errors
 
 
-# ----------------------------------------------------------------------------- data
+# =============================================================================
+# Part II: an appendix of files, data and pictures (Part I never uses it)
+# =============================================================================
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def file_mode(path):
+    """Permission bits for a file about to be written at `path`: an existing file keeps its
+    own; a new one gets 0o666 less the umask, as open() would give it."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_together(writers):
+    """Write several files as one: each write(f) fills a temp file beside its target (binary,
+    fsynced, given the mode `file_mode` says), and only when all succeeded are they renamed
+    into place, so a failure (a full disk, a folder where a file should go) changes none of
+    them and leaves no temp file. Temp files are named .tmp-PID-*, so that those of a killed
+    process can be told apart.
+
+    Args:
+      writers: {target path: write(f)}.
+    Raises:
+      OSError whose filename is the target that could not be written.
+    """
+    staged = []
+    try:
+        for path, write in writers.items():
+            path = os.fspath(path)
+            try:
+                if os.path.isdir(path):
+                    raise IsADirectoryError(21, "it is a folder")
+                fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=os.path.dirname(os.path.abspath(path)))
+                staged.append((tmp, path))
+                with os.fdopen(fd, "wb") as f:
+                    write(f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, file_mode(path))  # mkstemp made it 0600
+            except OSError as e:
+                raise type(e)(e.errno, e.strerror or str(e), path) from None
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def write_atomic(path, write):
+    """Call write(f) on a temp file beside `path`, then rename it onto `path` (`write_together`
+    of one file): a failure at any point leaves the old file intact and no temp file behind."""
+    write_together({path: write})
+
+
+# ----------------------------------------------------------------------------- IDX files
 # IDX (LeCun's MNIST format): 2 zero bytes, a type code, the number of dimensions, one
 # big-endian uint32 per dimension, then the data, big-endian, C order.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
 MAX_IDX_BYTES = 4 << 30
+
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
                "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 
@@ -1056,60 +1215,6 @@ def read_classes(folder):
     return names
 
 
-# ----------------------------------------------------------------------------- preprocessing
-# Part of the model: decided from the training images, stored in the weights file, applied to
-# every input. Two steps, so that augmentation can work on images in [0, 1] in between:
-# to_unit maps raw pixels to [0, 1] by the training set's range; standardize then (for
-# kind "standard") centres and scales each feature, as scikit-learn recommends for MLPs.
-PREPROCESSINGS = {"range": "pixels scaled to [0, 1] by the training set's own range",
-                  "standard": "that, then each pixel standardised to mean 0, std 1 over the training set"}
-LEGACY_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # weights saved before it was stored
-
-
-def fit_preprocessing(x, kind="range", chunk=8192):
-    """The preprocessing of kind `kind` (see PREPROCESSINGS) fitted to training images x (N, D),
-    of any numeric dtype; computed in chunks, so x may be larger than memory (memory-mapped).
-
-    Returns {"kind", "low", "high"} (floats: the pixel range), plus for "standard" "mean" and
-    "std", (D,) float64 in [0, 1] units (std 1 where a pixel never varies).
-    """
-    lookup(PREPROCESSINGS, kind, "preprocessing")
-    low = min(float(x[i:i + chunk].min()) for i in range(0, len(x), chunk))
-    high = max(float(x[i:i + chunk].max()) for i in range(0, len(x), chunk))
-    prep = {"kind": kind, "low": low, "high": high}
-    if kind == "standard":
-        units = lambda i: to_unit(x[i:i + chunk], prep, np.float64)
-        mean = sum(units(i).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
-        var = sum(((units(i) - mean) ** 2).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
-        std = np.sqrt(var)  # a pixel that never varies has std 0 (up to rounding): keep it unscaled
-        prep.update(mean=mean, std=np.where(std > 1e-6, std, 1.0))
-    return prep
-
-
-def to_unit(x, prep, dtype=np.float32):
-    """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) / (high - low)."""
-    out = np.asarray(x).astype(dtype)  # always a new array: the caller's is never touched
-    low, high = prep["low"], prep["high"]
-    if low:
-        out -= np.asarray(low, dtype)
-    if high > low:
-        out *= np.asarray(1 / (high - low), dtype)
-    return out
-
-
-def standardize(units, prep):
-    """Images in [0, 1] units as network inputs: unchanged for "range", (u - mean) / std for "standard"."""
-    if prep["kind"] != "standard":
-        return units
-    dtype = units.dtype
-    return (units - prep["mean"].astype(dtype)) * (1 / prep["std"]).astype(dtype)
-
-
-def preprocess(x, prep, dtype=np.float32):
-    """Raw pixels (N, D) as network inputs: `standardize(to_unit(x))`."""
-    return standardize(to_unit(x, prep, dtype), prep)
-
-
 # ----------------------------------------------------------------------------- named data sets
 # Fetched on first use like torchvision and Keras do: from the mirrors they use, into a cache
 # folder, checked by the SHA-256 of each file's decompressed content (so a mirror's own gzip
@@ -1217,62 +1322,42 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
 
 
 # ----------------------------------------------------------------------------- save / load
-def file_mode(path):
-    """Permission bits for a file about to be written at `path`: an existing file keeps its
-    own; a new one gets 0o666 less the umask, as open() would give it."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
-def write_atomic(path, write):
-    """Call write(f) on a temp file beside `path` (binary), fsync, give it the mode `file_mode`
-    says, then os.replace it onto `path`: a failure at any point leaves the old file intact
-    and no temp file behind."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), file_mode(path))  # mkstemp made it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _write_npz_atomic(path, arrays):
-    """Write arrays as an .npz (a zip of .npy files, as np.savez does) with `write_atomic`.
-    Entries carry a fixed timestamp, so equal arrays give byte-identical files."""
+def npz_writer(arrays):
+    """write(f) putting arrays in f as an .npz (a zip of .npy files, as np.savez does). Entries
+    carry a fixed timestamp, so equal arrays give byte-identical files."""
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, array in arrays.items():
                 with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
                                   force_zip64=True) as entry:
                     np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
-    write_atomic(path, write)
+    return write
 
 
-def save(path, params, meta, extra=None):
-    """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically.
+def weights_writer(params, meta, extra=None):
+    """write(f) of a weights file: params, a JSON-able meta dict and optional extra arrays.
 
     The file is self-describing: meta must name the "activation"; "sizes" and "dtype" are
-    added, so that `load` needs nothing else.
+    added, so that `load` needs nothing else. For `write_together`; `save` writes one.
     """
     meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
             "dtype": str(params["W1"].dtype)}
     lookup(ACTIVATIONS, meta.get("activation"), "activation")
     extra = dict(extra or {})
     prep = meta.get("preprocessing")
-    if prep is not None:  # its per-pixel arrays are stored as arrays, the rest in meta
-        extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in ("mean", "std") if k in prep})
-        meta["preprocessing"] = {k: v for k, v in prep.items() if k not in ("mean", "std")}
-    _write_npz_atomic(path, {**params, **extra, "meta": np.array(json.dumps(meta))})
+    if prep is not None:  # its fitted arrays are stored as arrays, the rest in meta
+        arrays = PREPROCESSINGS[prep["kind"]].arrays
+        extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in arrays})
+        meta["preprocessing"] = {k: v for k, v in prep.items() if k not in arrays}
+    return npz_writer({**params, **extra, "meta": np.array(json.dumps(meta))})
+
+
+def save(path, params, meta, extra=None):
+    """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically
+    (see `weights_writer`)."""
+    write_atomic(path, weights_writer(params, meta, extra))
 
 
 def _read_npy_entry(archive, info):
@@ -1308,6 +1393,25 @@ def _read_npz(path):
         raise ValueError(f"{path}: not a readable weights file ({e})") from None
 
 
+def _stored_preprocessing(prep, arrays, n_in, where):
+    """The preprocessing saved with the weights, validated (LEGACY_PREPROCESSING for files
+    written before it was stored: their inputs were uint8 pixels divided by 255)."""
+    if prep is None:
+        return dict(LEGACY_PREPROCESSING)
+    try:
+        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"])}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged preprocessing in meta") from None
+    if prep["kind"] not in PREPROCESSINGS or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"])):
+        raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
+    for key, check in PREPROCESSINGS[prep["kind"]].arrays.items():
+        a = arrays.get(f"prep/{key}")
+        if a is None or a.shape != (n_in,) or a.dtype.kind != "f" or not check(a):
+            raise ValueError(f"{where}: the {prep['kind']} preprocessing needs a valid prep/{key} of shape ({n_in},)")
+        prep[key] = a
+    return prep
+
+
 def load(path):
     """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
 
@@ -1341,28 +1445,6 @@ def load(path):
     return params, meta
 
 
-def _stored_preprocessing(prep, arrays, n_in, where):
-    """The preprocessing saved with the weights, validated (LEGACY_PREPROCESSING for files
-    written before it was stored: their inputs were uint8 pixels divided by 255)."""
-    if prep is None:
-        return dict(LEGACY_PREPROCESSING)
-    try:
-        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"])}
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{where}: damaged preprocessing in meta") from None
-    if prep["kind"] not in PREPROCESSINGS or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"])):
-        raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
-    if prep["kind"] == "standard":
-        for key in ("mean", "std"):
-            a = arrays.get(f"prep/{key}")
-            if a is None or a.shape != (n_in,) or a.dtype.kind != "f" or not np.isfinite(a).all():
-                raise ValueError(f"{where}: the standard preprocessing needs a finite prep/{key} of shape ({n_in},)")
-            prep[key] = a
-        if (prep["std"] <= 0).any():
-            raise ValueError(f"{where}: prep/std must be positive")
-    return prep
-
-
 def _flatten(tree, prefix):
     """{"a": {"b": array}} -> {"prefix/a/b": array}; ints become 0-d arrays."""
     flat = {}
@@ -1386,10 +1468,9 @@ def _unflatten(flat, prefix):
     return tree
 
 
-def save_checkpoint(path, checkpoint, meta):
-    """Write a `train` Checkpoint atomically: its params as the weights, the optimizer state
-    and the best epoch's params as extra arrays, and the rest in meta["checkpoint"].
-    `load_checkpoint` gives it back for train(..., resume=...)."""
+def checkpoint_writer(checkpoint, meta):
+    """write(f) of a `train` Checkpoint: its params as the weights, the optimizer state and the
+    best epoch's params as extra arrays, and the rest in meta["checkpoint"]."""
     arrays = _flatten(checkpoint.state, "ckpt/state")
     if checkpoint.best:
         arrays.update(_flatten(checkpoint.best.params, "ckpt/best"))
@@ -1397,7 +1478,13 @@ def save_checkpoint(path, checkpoint, meta):
     del info["params"], info["state"]
     if info["best"]:
         del info["best"]["params"]
-    save(path, checkpoint.params, {**meta, "checkpoint": info}, arrays)
+    return weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays)
+
+
+def save_checkpoint(path, checkpoint, meta):
+    """Write a `train` Checkpoint atomically (see `checkpoint_writer`); `load_checkpoint` gives
+    it back for train(..., resume=...)."""
+    write_atomic(path, checkpoint_writer(checkpoint, meta))
 
 
 def load_checkpoint(path):
@@ -1423,3 +1510,104 @@ def load_checkpoint(path):
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
     return checkpoint, meta
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def centre_in_frame(image, size=28):
+    """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
+    mass lands on the frame's centre, as MNIST digits are framed (LeCun et al. 1998)."""
+    h, w = image.shape
+    frame = np.zeros((size, size), image.dtype)
+    top, left = (size - h) // 2, (size - w) // 2
+    frame[top:top + h, left:left + w] = image
+    rows, cols = np.indices(frame.shape)
+    mass = frame.sum()
+    if mass == 0:
+        return frame
+    dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
+    dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
+    dr = int(np.clip(dr, -top, size - h - top))  # never push ink out of the frame
+    dc = int(np.clip(dc, -left, size - w - left))
+    return shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
+
+
+def _resampling_matrix(n_in, n_out):
+    """(n_out, n_in) matrix M such that M @ v resamples v to n_out points with a linear
+    (triangle) filter, widened by the scale factor when shrinking so that every input pixel
+    contributes (antialiased, like Pillow's BILINEAR); each row sums to 1."""
+    scale = n_in / n_out
+    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output pixel centres, in input pixels
+    weights = np.clip(1 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / max(scale, 1.0), 0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def resize(image, shape):
+    """An (h, w) image resampled to `shape` (rows, cols) by two small matrix products."""
+    (h, w), (rows, cols) = image.shape, shape
+    return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
+
+
+def frame_digit(grey, size=28, box=None):
+    """A picture of one digit framed the way MNIST's digits are (LeCun et al. 1998).
+
+    Args:
+      grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
+        the border), any size. size: the side of the framed image. box: the side of the box
+        the ink is fitted into (default: MNIST's 20 of 28, scaled to `size`).
+    Returns:
+      (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
+      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred by its
+      centre of mass. ValueError when there is no ink.
+    """
+    box = round(size * 20 / 28) if box is None else box
+    grey = np.asarray(grey, np.float64)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    light = border.mean() > 0.5
+    ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
+    ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
+    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
+    if len(rows) == 0:
+        raise ValueError("the image is blank; draw a digit on a plain background")
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = box / max(ink.shape)
+    fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
+    return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
+
+
+def classify_picture(params, activation, preprocessing, grey):
+    """A picture of one digit read by the network: the one path from a picture to probabilities.
+
+    Args:
+      grey: (h, w) grey levels in [0, 1], any size (see `frame_digit`); the network must take
+        square images. preprocessing: the one stored with the weights.
+    Returns:
+      (seen, probabilities, hidden): the framed image the network reads, (side * side,) in
+      [0, 1]; (C,) class probabilities; the first hidden layer's activations, (n_1,).
+    Raises:
+      ValueError for a blank picture or a network that does not take square images.
+    """
+    n_in = params["W1"].shape[0]
+    side = math.isqrt(n_in)
+    if side * side != n_in:
+        raise ValueError(f"the network takes {n_in} inputs, not a square picture")
+    seen = frame_digit(grey, size=side)
+    x = standardize(seen[None].astype(params["W1"].dtype), preprocessing)
+    logits, cache = forward(params, x, activation)
+    hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, x.dtype)
+    return seen, softmax(logits)[0], hidden
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def training_memory(sizes, batch_size, optimizer="sgd", dtype=np.float32, keep_best=False):
+    """Bytes `train` needs beyond the data, estimated before anything is allocated: the
+    parameters about three times over (params, grads, the updated params), the optimizer's
+    state (`state_arrays` per parameter), a copy of the best epoch's params with validation,
+    and one batch's activations four times (z, a, dropout mask, gradient)."""
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    copies = 3 + lookup(OPTIMIZERS, optimizer, "optimizer").state_arrays + keep_best
+    activations = batch_size * (sizes[0] + 4 * sum(sizes[1:]))
+    return (copies * n_params + activations) * np.dtype(dtype).itemsize

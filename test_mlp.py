@@ -229,7 +229,7 @@ def test_a_new_activation_is_one_registry_entry(monkeypatch):
     assert params["W1"].std() == pytest.approx(math.sqrt(2 / 5), rel=0.5)  # its init scale
     x, y = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
     assert max(mlp.gradcheck(params, x, y, "softplus").values()) < 1e-6
-    _, history = mlp.train(params, x, y, activation="softplus", epochs=2, batch_size=2)
+    _, history = mlp.train(params, x, y, mlp.Settings("softplus", epochs=2, batch_size=2))
     assert len(history) == 2
 
 
@@ -244,7 +244,7 @@ def test_labels_are_checked_where_mlp_starts(labels, message):
     x, y = np.zeros((4, 5), np.float32), np.array(labels)
     logits, cache = mlp.forward(params, x, "relu")
     for call in (lambda: mlp.loss(logits, y), lambda: mlp.grads(params, cache, y),
-                 lambda: mlp.train(params, x, y, activation="relu", epochs=1)):
+                 lambda: mlp.train(params, x, y, mlp.Settings("relu", epochs=1))):
         with pytest.raises(ValueError, match=message):
             call()
 
@@ -253,13 +253,13 @@ def test_labels_are_checked_where_mlp_starts(labels, message):
     (lambda p, x: mlp.forward(p, x, "relu", dropout=0.5), "needs rng=np.random.default_rng"),
     (lambda p, x: mlp.forward(p, x[:, :4], "relu"), r"inputs must be a \(batch, 5\) float array"),
     (lambda p, x: mlp.forward(p, x, "swish"), "unknown activation 'swish'; choose one of tanh"),
-    (lambda p, x: mlp.train(p, x, np.zeros(4, int), activation="relu", patience=2),
+    (lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", patience=2)),
      "patience watches validation accuracy: give a validation set"),
-    (lambda p, x: mlp.train(p, x, np.zeros(4, int), activation="relu", lr=float("inf")),
+    (lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", lr=float("inf"))),
      "lr must be greater than 0 and finite, got inf"),
-    (lambda p, x: mlp.train(p, x, np.zeros(4, int), activation="relu", momentum=1.0),
+    (lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", momentum=1.0)),
      r"momentum must be in \[0, 1\), got 1.0"),
-    (lambda p, x: mlp.train(p, x, np.zeros(4, int), activation="relu", epochs=0), "epochs must be a whole number"),
+    (lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", epochs=0)), "epochs must be a whole number"),
     (lambda p, x: mlp.update(p, p, {}, 0.1, optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
 ])
 def test_mlp_refuses_bad_arguments_with_value_errors(call, message):
@@ -352,8 +352,8 @@ def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 4), dtype=np.float32), rng.integers(0, 2, 64)
     val = (rng.random((8, 4), dtype=np.float32), np.full(8, 2))  # class 2 is never trained: acc stays 0
-    _, history = mlp.train(mlp.init([4, 5, 3], "relu"), x, y, activation="relu", epochs=6, lr=0.1,
-                           schedule="plateau", val=val)
+    _, history = mlp.train(mlp.init([4, 5, 3], "relu"), x, y,
+                           mlp.Settings("relu", epochs=6, lr=0.1, schedule="plateau"), val=val)
     assert [r["lr"] for r in history] == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004])
 
 
@@ -395,12 +395,12 @@ def test_train_covers_every_example_with_a_short_last_batch_and_is_deterministic
     x, y = rng.random((10, 4), dtype=np.float32), rng.integers(0, 3, 10)
     params = mlp.init([4, 5, 3], "relu", seed=0)
     calls = []
-    p1, history = mlp.train(params, x, y, activation="relu", epochs=2, batch_size=4,
+    p1, history = mlp.train(params, x, y, mlp.Settings("relu", epochs=2, batch_size=4),
                             on_batch=lambda i, n, l: calls.append((i, n)))
     assert calls == [(0, 3), (1, 3), (2, 3)] * 2
     assert [r["epoch"] for r in history] == [1, 2]
-    p2, _ = mlp.train(params, x, y, activation="relu", epochs=2, batch_size=4)
-    p3, _ = mlp.train(params, x, y, activation="relu", epochs=2, batch_size=4, seed=1)
+    p2, _ = mlp.train(params, x, y, mlp.Settings("relu", epochs=2, batch_size=4))
+    p3, _ = mlp.train(params, x, y, mlp.Settings("relu", epochs=2, batch_size=4, seed=1))
     assert_same_arrays(p1, p2)
     assert not np.array_equal(p1["W1"], p3["W1"])
 
@@ -416,8 +416,8 @@ def test_validation_split_is_stratified_and_seeded(mnist):
 def test_early_stopping_restores_the_best_epoch(mnist):
     x, y = mnist[0][:3000], mnist[1][:3000]
     xt, yt, xv, yv = mlp.split_validation(x, y, 500, seed=0)
-    params, history = mlp.train(mlp.init([784, 32, 10], "relu"), xt, yt, activation="relu", epochs=30,
-                                lr=0.5, val=(xv, yv), patience=3)
+    params, history = mlp.train(mlp.init([784, 32, 10], "relu"), xt, yt,
+                                mlp.Settings("relu", epochs=30, lr=0.5, patience=3), val=(xv, yv))
     best = max(history, key=lambda r: r["val_accuracy"])
     assert len(history) < 30 and len(history) == best["epoch"] + 3  # stopped early
     assert mlp.evaluate(params, xv, yv, "relu")[1] == best["val_accuracy"]
@@ -434,7 +434,7 @@ def test_metrics():
 def test_relu_128_64_reaches_95_5_percent_in_two_epochs(mnist):
     x, y, x_test, y_test = mnist
     params = mlp.init([784, 128, 64, 10], "relu", seed=0)
-    params, history = mlp.train(params, x, y, activation="relu", epochs=2)
+    params, history = mlp.train(params, x, y, mlp.Settings("relu", epochs=2))
     test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, "relu")
     assert test_accuracy >= 0.955, test_accuracy
     assert history[1]["loss"] < history[0]["loss"]
@@ -446,7 +446,7 @@ def test_short_adamw_beats_short_plain_sgd(mnist):
     scores = {}
     for name, kw in (("sgd", dict(optimizer="sgd", lr=0.05, momentum=0.0)),
                      ("adamw", dict(optimizer="adamw", lr=1e-3, weight_decay=1e-4))):
-        params, _ = mlp.train(mlp.init([784, 128, 64, 10], "relu"), x, y, activation="relu", epochs=2, **kw)
+        params, _ = mlp.train(mlp.init([784, 128, 64, 10], "relu"), x, y, mlp.Settings("relu", epochs=2, **kw))
         scores[name] = mlp.evaluate(params, x_test, y_test, "relu")[1]
     assert scores["adamw"] > scores["sgd"] + 0.01, scores
 
@@ -470,20 +470,20 @@ def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
     if val_size:
         x, y, xv, yv = mlp.split_validation(x, y, val_size, seed=0)
         val = (xv, yv)
-    kw = dict(activation="relu", epochs=4, batch_size=64, seed=3, val=val, **options)
+    settings = mlp.Settings("relu", epochs=4, batch_size=64, seed=3, **options)
     params = mlp.init([784, 16, 10], "relu", seed=3)
-    full, full_history = mlp.train(params, x, y, **kw)
+    full, full_history = mlp.train(params, x, y, settings, val)
     latest = {}
 
     def on_epoch(record, checkpoint):
         latest["checkpoint"] = checkpoint
         interrupt_after(2)(record, checkpoint)
     with pytest.raises(KeyboardInterrupt):
-        mlp.train(params, x, y, **kw | {"on_epoch": on_epoch})
+        mlp.train(params, x, y, settings, val, on_epoch=on_epoch)
     mlp.save_checkpoint(tmp_path / "c.npz", latest["checkpoint"], {"activation": "relu"})
     checkpoint, _ = mlp.load_checkpoint(tmp_path / "c.npz")
     assert checkpoint.epoch == 2
-    resumed, history = mlp.train(params, x, y, **kw | {"resume": checkpoint})
+    resumed, history = mlp.train(params, x, y, settings, val, resume=checkpoint)
     assert_same_arrays(resumed, full)
     assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
 
@@ -1113,12 +1113,16 @@ def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap
 def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
     import os
     import signal
-    save = mlp.save
+    weights_writer = mlp.weights_writer
 
-    def save_then_ctrl_c(path, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # arrives while the weights are being written
-        return save(path, *args, **kwargs)
-    monkeypatch.setattr(mlp, "save", save_then_ctrl_c)
+    def ctrl_c_while_writing(*args, **kwargs):
+        write = weights_writer(*args, **kwargs)
+
+        def ctrl_c_then_write(f):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while the weights are being written
+            return write(f)
+        return ctrl_c_then_write
+    monkeypatch.setattr(mlp, "weights_writer", ctrl_c_while_writing)
     out = tmp_path / "w.npz"
     handlers = {s: signal.getsignal(s) for s in cli.STOP_SIGNALS}
     try:
@@ -1147,9 +1151,11 @@ def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, mon
     out.write_bytes(b"old weights")
     history.write_text("old history")
 
-    def disk_full(path, text):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(cli, "write_text_atomic", disk_full)
+    def disk_full(text):
+        def write(f):
+            raise OSError(28, "No space left on device")
+        return write
+    monkeypatch.setattr(cli, "text_writer", disk_full)
     result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
     assert result.exit_code == 1
     assert f"cannot write {history}: No space left on device; nothing was changed" in result.stderr
@@ -1276,10 +1282,15 @@ def draw_digit(size=(90, 120), box=(10, 60, 30, 70), light_background=True):
     return Image.fromarray((grey * 255).astype(np.uint8))
 
 
+def framed(path):
+    """A picture file framed as predict frames it for a 28 x 28 network."""
+    return mlp.frame_digit(cli.read_grey(path))
+
+
 @pytest.mark.parametrize("light", [True, False])
 def test_image_preprocessing_centres_the_digit_mnist_style(tmp_path, light):
     draw_digit(light_background=light).save(tmp_path / "digit.png")
-    x = cli.load_digit(tmp_path / "digit.png").reshape(28, 28)
+    x = framed(tmp_path / "digit.png").reshape(28, 28)
     rows, cols = np.indices(x.shape)
     assert (x * rows).sum() / x.sum() == pytest.approx(13.5, abs=0.6)
     assert (x * cols).sum() / x.sum() == pytest.approx(13.5, abs=0.6)
@@ -1291,7 +1302,7 @@ def test_image_preprocessing_centres_the_digit_mnist_style(tmp_path, light):
 def test_inverted_input_gives_the_same_digit(tmp_path):
     draw_digit(light_background=True).save(tmp_path / "light.png")
     draw_digit(light_background=False).save(tmp_path / "dark.png")
-    assert np.allclose(cli.load_digit(tmp_path / "light.png"), cli.load_digit(tmp_path / "dark.png"), atol=1e-6)
+    assert np.allclose(framed(tmp_path / "light.png"), framed(tmp_path / "dark.png"), atol=1e-6)
 
 
 def digit_grey(light_background=True):
@@ -1305,7 +1316,7 @@ def test_ink_on_a_transparent_background_reads_like_ink_on_white(tmp_path):
     rgba[..., 3] = (canvas * 255).astype(np.uint8)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "transparent.png")
     draw_digit(light_background=True).save(tmp_path / "white.png")
-    np.testing.assert_allclose(cli.load_digit(tmp_path / "transparent.png"), cli.load_digit(tmp_path / "white.png"), atol=1e-6)
+    np.testing.assert_allclose(framed(tmp_path / "transparent.png"), framed(tmp_path / "white.png"), atol=1e-6)
 
 
 def test_exif_orientation_is_applied(tmp_path):
@@ -1316,7 +1327,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
     sideways.save(tmp_path / "phone.png", exif=exif)
-    np.testing.assert_allclose(cli.load_digit(tmp_path / "phone.png"), cli.load_digit(tmp_path / "upright.png"), atol=1e-6)
+    np.testing.assert_allclose(framed(tmp_path / "phone.png"), framed(tmp_path / "upright.png"), atol=1e-6)
 
 
 def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
@@ -1325,7 +1336,7 @@ def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
     Image.fromarray((grey * 4095).astype(np.uint16)).save(tmp_path / "scan16.png")  # a 12-bit scan
     draw_digit(light_background=True).save(tmp_path / "scan8.png")
     assert Image.open(tmp_path / "scan16.png").mode.startswith("I")
-    np.testing.assert_allclose(cli.load_digit(tmp_path / "scan16.png"), cli.load_digit(tmp_path / "scan8.png"), atol=0.02)
+    np.testing.assert_allclose(framed(tmp_path / "scan16.png"), framed(tmp_path / "scan8.png"), atol=0.02)
 
 
 def test_a_huge_picture_is_reduced_while_reading(trained, tmp_path):
@@ -1534,16 +1545,16 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
 
 
 def test_threads_sets_the_blas_thread_count_for_several_runs_at_once(small_data, tmp_path):
-    blas = cli.openblas_threads()
-    assert blas is not None, "NumPy's OpenBLAS was not found in this process"
-    before = blas[0]()
-    try:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("threadpoolctl finds no BLAS it can control in this NumPy (e.g. Accelerate on macOS)")
+    with threadpoolctl.threadpool_limits(limits=blas[0]["num_threads"], user_api="blas"):  # restored after
         result = run("bench", "--threads", "1", "--limit", "300", "--epochs", "1", "--data", small_data,
                      "--json", tmp_path / "b.json")
         assert result.exit_code == 0, result.output
-        assert json.loads((tmp_path / "b.json").read_text())["machine"]["blas_threads"] == 1 == blas[0]()
-    finally:
-        blas[1](before)
+        assert json.loads((tmp_path / "b.json").read_text())["machine"]["blas_threads"] == 1
+        assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"][0] == 1
     result = run("train", "relu", "--threads", "-1")
     assert result.exit_code == 2 and "--threads" in result.stderr
 
@@ -1581,7 +1592,7 @@ def test_matches_pytorch_when_installed(activation):
 def digit_model(tmp_path_factory, mnist):
     """relu 128 trained 3 epochs on all of MNIST (about 97%), saved as the CLI saves it."""
     x, y = mnist[0], mnist[1]
-    params, _ = mlp.train(mlp.init([784, 128, 10], "relu", seed=0), x, y, activation="relu", epochs=3)
+    params, _ = mlp.train(mlp.init([784, 128, 10], "relu", seed=0), x, y, mlp.Settings("relu", epochs=3))
     path = tmp_path_factory.mktemp("draw") / "digits.npz"
     mlp.save(path, params, {"activation": "relu", "preprocessing": mlp.LEGACY_PREPROCESSING})
     return path
