@@ -152,6 +152,13 @@ def rule(name):
     return check
 
 
+def positive(value):
+    """A Typer callback: a bad option (exit 2) unless value > 0 and finite."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"must be greater than 0 and finite, got {value!r}")
+    return value
+
+
 def described(registry):
     """'name (what it does); ...' from a registry whose entries say what they do in `about`."""
     return "; ".join(f"{name} ({entry.about})" for name, entry in registry.items())
@@ -827,7 +834,8 @@ def gradcheck(
     dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout, in [0, 1); its masks are held fixed.")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1).")] = 0.0,
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the batch and the dropout masks.")] = 0,
-    threshold: Annotated[float, typer.Option(metavar="TOL", min=0, help="Largest relative error that passes.")] = 1e-6,
+    rtol: Annotated[float, typer.Option(metavar="R", min=0, help="Relative tolerance: |analytic - numeric| may be up to atol + rtol x |numeric|.")] = mlp.GRADCHECK_RTOL,
+    atol: Annotated[float, typer.Option(metavar="A", callback=positive, help="Absolute tolerance, above 0, for gradients near zero (see --rtol).")] = mlp.GRADCHECK_ATOL,
     json_path: JsonOption = None,
 ):
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
@@ -837,28 +845,35 @@ def gradcheck(
     sizes = [inputs, *hidden, classes]
     params = mlp.init(sizes, activation.value, seed=rng, dtype=np.float64)
     # Small random biases: with zero biases a unit dropped or dead for a whole example sits
-    # exactly on relu's kink (z = 0), where no finite difference can agree with a derivative.
+    # exactly on relu's kink (z = 0), where gradcheck has to leave the entry out.
     params = {k: p + 0.1 * rng.standard_normal(p.shape) if k[0] == "b" else p for k, p in params.items()}
     x, y = rng.standard_normal((batch, inputs)), rng.integers(0, classes, batch)
-    errors = mlp.gradcheck(params, x, y, activation.value, dropout, label_smoothing, seed)
-    worst = max(errors, key=errors.get)
+    errors = mlp.gradcheck(params, x, y, activation.value, dropout, label_smoothing, seed, rtol=rtol, atol=atol)
+    worst = max(errors, key=lambda k: errors[k].of_tolerance)
+    passed = errors[worst].of_tolerance <= 1
+    kinks = any(e.at_kink for e in errors.values())  # a column only when there are any
     table = Table(title=f"Gradient check, {'-'.join(map(str, sizes))} {activation.value}, batch {batch}")
-    for header in ("parameter", "shape", "max relative error", ""):
+    for header in ("parameter", "shape", "max |a - n|", "relative", "of tolerance", *(["at a kink"] * kinks), ""):
         table.add_column(header, justify="right")
-    for key, error in errors.items():
-        table.add_row(key, " x ".join(map(str, params[key].shape)), f"{error:.2e}",
-                      "[green]ok[/]" if error <= threshold else "[red]too large[/]")
+    for key, e in errors.items():
+        table.add_row(key, " x ".join(map(str, params[key].shape)), f"{e.abs_error:.2e}", f"{e.relative_error:.2e}",
+                      f"{e.of_tolerance:.2e}", *([str(e.at_kink)] * kinks),
+                      "[green]ok[/]" if e.of_tolerance <= 1 else "[red]too large[/]")
     show(table)
+    criterion = f"|analytic - numeric| <= {atol:g} + {rtol:g} x |numeric|"
     if json_path:
         write_outputs({json_path: text_writer(json.dumps({
             "activation": activation.value, "sizes": sizes, "batch": batch, "dropout": dropout,
-            "label_smoothing": label_smoothing, "seed": seed, "threshold": threshold,
-            "errors": errors, "max_relative_error": errors[worst], "passed": errors[worst] <= threshold}, indent=1))})
-    if errors[worst] > threshold:
-        fail(f"gradient check failed: relative error {errors[worst]:.2e} in {worst} is above {threshold:g}; "
-             "the backward pass (grads) disagrees with the loss")
-    console.print(f"passed: every relative error is at most {errors[worst]:.2e} (threshold {threshold:g})",
-                  highlight=False)
+            "label_smoothing": label_smoothing, "seed": seed, "rtol": rtol, "atol": atol,
+            "criterion": "|analytic - numeric| <= atol + rtol * |numeric|, entry by entry",
+            "errors": {k: e._asdict() for k, e in errors.items()},
+            "max_of_tolerance": errors[worst].of_tolerance,
+            "max_relative_error": max(e.relative_error for e in errors.values()), "passed": passed}, indent=1))})
+    if not passed:
+        fail(f"gradient check failed: in {worst}, a gradient misses {criterion} by a factor of "
+             f"{errors[worst].of_tolerance:.3g}; the backward pass (grads) disagrees with the loss")
+    console.print(f"passed: {criterion} for every gradient (the worst uses "
+                  f"{100 * errors[worst].of_tolerance:.2g}% of its tolerance)", highlight=False)
 
 
 # ----------------------------------------------------------------------------- predict

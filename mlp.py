@@ -68,6 +68,7 @@ class Activation(NamedTuple):
                        # because some derivatives are cheaper from the output (tanh, sigmoid)
     init_std: Callable  # init_std(n_in, n_out): weight scale that keeps the signal's variance
     torch: tuple       # (name, kwargs) of the same function in torch.nn.functional, for comparisons
+    kinks: tuple = ()  # inputs z where f has no derivative (relu's 0): `gradcheck` skips them
 
 
 def he_std(n_in, n_out):
@@ -108,8 +109,8 @@ ACTIVATIONS = {
     "tanh": Activation(np.tanh, lambda z, a: 1 - a * a, glorot_std, ("tanh", {})),
     "sigmoid": Activation(_sigmoid, lambda z, a: a * (1 - a), glorot_std, ("sigmoid", {})),
     # relu's derivative is a bool mask: x * mask keeps x's dtype
-    "relu": Activation(lambda z: np.maximum(z, 0), lambda z, a: z > 0, he_std, ("relu", {})),
-    "leaky_relu": Activation(_leaky_relu, _leaky_relu_df, he_std, ("leaky_relu", {"negative_slope": 0.01})),
+    "relu": Activation(lambda z: np.maximum(z, 0), lambda z, a: z > 0, he_std, ("relu", {}), (0.0,)),
+    "leaky_relu": Activation(_leaky_relu, _leaky_relu_df, he_std, ("leaky_relu", {"negative_slope": 0.01}), (0.0,)),
     "gelu": Activation(_gelu, _gelu_df, he_std, ("gelu", {"approximate": "tanh"})),
 }
 
@@ -964,42 +965,89 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
 # ----------------------------------------------------------------------------- gradient check
 
 
+GRADCHECK_RTOL, GRADCHECK_ATOL = 1e-5, 1e-8  # see `gradcheck` for why these
+
+
 def relative_error(a, b):
     """Element-wise |a - b| / (|a| + |b|), with 1e-8 as the smallest denominator (both near 0)."""
     return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)
 
 
-def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5):
-    """Check `grads` against central finite differences of `loss`, in float64.
+def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5):
+    """(analytic, numeric, at_kink): `grads` and central finite differences of `loss`, in float64.
 
     Every parameter entry is moved by +-eps and the loss recomputed, so keep the network and
     batch small (hundreds of parameters). With dropout the masks are drawn from `seed` and are
-    the same in every pass (they depend only on the generator and the shapes).
-
-    Args:
-      params, x, y, activation: as for `forward` and `loss` (converted to float64 here).
-    Returns:
-      {key: max relative error over that array's entries} (see `relative_error`); about
-      1e-9 or less for a correct backward pass, far above 1e-6 for a wrong one.
+    the same in every pass (they depend only on the generator and the shapes). at_kink marks
+    the entries whose move puts a pre-activation on or across a kink of the activation (relu's
+    0, where a hidden unit's input is exactly 0 when, say, dropout zeroes all of the layer
+    below): there the loss has no derivative for a finite difference to approximate.
     """
     params = {k: p.astype(np.float64) for k, p in params.items()}
     x = np.asarray(x, np.float64)
+    kinks = ACTIVATIONS[activation].kinks
 
     def run(p):
         rng = np.random.default_rng(seed) if dropout else None
         return forward(p, x, activation, dropout, rng)
 
-    analytic = grads(params, run(params)[1], y, label_smoothing)
-    errors = {}
+    def sides(cache):  # which side of each kink every pre-activation is on: -1, 0 (on it) or 1
+        return [np.sign(z - kink) for kink in kinks for z in cache["z"]]
+
+    _, cache = run(params)
+    analytic, base = grads(params, cache, y, label_smoothing), sides(cache)
+    numeric, at_kink = {}, {}
     for k, p in params.items():
-        numeric = np.zeros_like(p)
+        numeric[k], at_kink[k] = np.zeros_like(p), np.zeros(p.shape, bool)
         for i in np.ndindex(p.shape):
             for sign in (1, -1):
                 moved = p.copy()
                 moved[i] += sign * eps
-                numeric[i] += sign * loss(run({**params, k: moved})[0], y, label_smoothing) / (2 * eps)
-        errors[k] = float(relative_error(analytic[k], numeric).max())
-    return errors
+                logits, cache = run({**params, k: moved})
+                numeric[k][i] += sign * loss(logits, y, label_smoothing) / (2 * eps)
+                at_kink[k][i] |= any((a == 0).any() or (a != b).any() for a, b in zip(base, sides(cache)))
+    return analytic, numeric, at_kink
+
+
+class GradError(NamedTuple):
+    """How far `grads` is from finite differences over one parameter array (its worst entry,
+    leaving out the entries at a kink)."""
+    abs_error: float       # |analytic - numeric|
+    relative_error: float  # see `relative_error`; large for tiny gradients even when right
+    of_tolerance: float    # |analytic - numeric| / (atol + rtol * |numeric|): at most 1 passes
+    at_kink: int           # entries left out: their finite difference straddles a kink
+
+
+def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5,
+              rtol=GRADCHECK_RTOL, atol=GRADCHECK_ATOL):
+    """Check `grads` against central finite differences of `loss` (`gradients_two_ways`).
+
+    The criterion is PyTorch's gradcheck's, entry by entry: |analytic - numeric| <= atol +
+    rtol * |numeric|. A pure relative error cries wolf on tiny gradients, where it measures the
+    finite difference's rounding (about 1e-11 absolute in float64 with eps 1e-5) rather than a
+    mistake; atol absorbs that, and rtol judges every gradient large enough to matter. A
+    correct backward pass stays far below the tolerance; a wrong derivative is off by a
+    percent or more, thousands of times the tolerance.
+
+    Entries whose finite difference straddles a kink of the activation (relu's 0) are left
+    out and counted: no derivative exists there to compare with.
+
+    Returns:
+      {key: GradError} for each parameter array; the check passes when every `of_tolerance`
+      is at most 1.
+    """
+    if not (atol > 0 and rtol >= 0 and math.isfinite(atol + rtol)):
+        raise ValueError(f"gradcheck needs atol > 0 and rtol >= 0, finite, got atol={atol!r}, rtol={rtol!r}")
+    analytic, numeric, at_kink = gradients_two_ways(params, x, y, activation, dropout, label_smoothing, seed, eps)
+    report = {}
+    for k in analytic:
+        smooth = ~at_kink[k]
+        a, n = analytic[k][smooth], numeric[k][smooth]
+        difference = np.abs(a - n)
+        worst = lambda v: float(v.max()) if v.size else 0.0
+        report[k] = GradError(worst(difference), worst(relative_error(a, n)),
+                              worst(difference / (atol + rtol * np.abs(n))), int(at_kink[k].sum()))
+    return report
 
 
 # =============================================================================
