@@ -1364,12 +1364,10 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
         layers += [torch.nn.Linear(n_in, n_out), Activation()] + ([torch.nn.Dropout(s.dropout)] if s.dropout else [])
     layers = layers[:-2] if s.dropout else layers[:-1]  # the output layer is linear
     model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
-    optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay),
-                  "nesterov": lambda p: torch.optim.SGD(p, lr=s.lr, momentum=s.momentum, nesterov=True,
-                                                        weight_decay=s.weight_decay),
-                  "adam": lambda p: torch.optim.Adam(p, lr=s.lr, weight_decay=s.weight_decay),
-                  "adamw": lambda p: torch.optim.AdamW(p, lr=s.lr, weight_decay=s.weight_decay)}
-    opt = optimizers[s.optimizer](model.parameters())
+    optimizer = mlp.OPTIMIZERS[s.optimizer]
+    name, kwargs = optimizer.torch
+    momentum = {"momentum": s.momentum} if optimizer.uses_momentum else {}
+    opt = getattr(torch.optim, name)(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, **momentum, **kwargs)
     seconds = []
     for epoch in range(s.epochs):
         start = time.perf_counter()

@@ -360,13 +360,16 @@ class Optimizer(NamedTuple):
     uses_momentum: bool    # takes `momentum` (the Adam family has its own beta1 instead)
     state_arrays: int      # arrays of optimizer state per parameter (SGD's velocity; Adam's m and v)
     about: str             # one line for help texts
+    torch: tuple           # (name, kwargs) of the same optimizer in torch.optim, for comparisons
 
 
 OPTIMIZERS = {
-    "sgd": Optimizer(sgd, 0.1, True, 1, "SGD with momentum"),
-    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.1, True, 1, "SGD with Nesterov momentum"),
-    "adam": Optimizer(adam, 1e-3, False, 2, "Adam; weight decay as L2 in the gradient"),
-    "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, 2, "Adam with decoupled weight decay"),
+    "sgd": Optimizer(sgd, 0.1, True, 1, "SGD with momentum", ("SGD", {})),
+    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.1, True, 1, "SGD with Nesterov momentum",
+                          ("SGD", {"nesterov": True})),
+    "adam": Optimizer(adam, 1e-3, False, 2, "Adam; weight decay as L2 in the gradient", ("Adam", {})),
+    "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, 2, "Adam with decoupled weight decay",
+                       ("AdamW", {})),
 }
 
 
@@ -1095,8 +1098,10 @@ def write_together(writers):
                     f.flush()
                     os.fsync(f.fileno())
                 os.chmod(tmp, file_mode(path))  # mkstemp made it 0600
-            except OSError as e:
-                raise type(e)(e.errno, e.strerror or str(e), path) from None
+            except OSError as e:  # a file error (a full disk, say) names the target, not the temp file
+                if e.errno is None:  # not a file error (a download's), as it is
+                    raise
+                raise OSError(e.errno, e.strerror or str(e), path) from None
         for tmp, path in staged:
             os.replace(tmp, path)
     finally:
@@ -1304,25 +1309,29 @@ def cache_folder(name, environ=os.environ):
     return os.path.join(base, "numpy-mlp", name)
 
 
-def _gunzip_sha256(path):
-    digest = hashlib.sha256()
-    with gzip.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _download(url, path, on_progress, timeout):
-    """Stream url into path (whatever is there is replaced); ValueError on a short body."""
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as f:
+def _download(url, f, sha256, on_progress, timeout):
+    """Stream url into the open binary file f, hashing the gzip stream's decompressed content
+    as it arrives; ValueError on a short body, an incomplete gzip stream or another SHA-256."""
+    digest, gunzip, complete = hashlib.sha256(), zlib.decompressobj(16 + zlib.MAX_WBITS), False
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         total, done = int(response.headers.get("Content-Length") or 0), 0
         for block in iter(lambda: response.read(1 << 16), b""):
             f.write(block)
             done += len(block)
+            while block:  # a gzip file may hold several members, one after the other
+                digest.update(gunzip.decompress(block))
+                complete, block = gunzip.eof, gunzip.unused_data if gunzip.eof else b""
+                if complete and block:
+                    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
             if on_progress:
                 on_progress(done, total)
     if total and done != total:
         raise ValueError(f"the connection closed after {done} of {total} bytes")
+    if not complete:
+        raise ValueError("the gzip stream ends early")
+    got = digest.hexdigest()
+    if got != sha256:
+        raise ValueError(f"checksum mismatch (SHA-256 of the content {got[:12]}..., expected {sha256[:12]}...)")
 
 
 def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=None, timeout=30):
@@ -1345,24 +1354,16 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
         target = os.path.join(folder, stem + ".gz")
         if os.path.isfile(target) or os.path.isfile(os.path.join(folder, stem)):
             continue
-        failures, tmp = [], f"{target}.part-{os.getpid()}"
+        failures = []
         for base in [*(mirrors or ()), *dataset.mirrors]:
             url = base.rstrip("/") + "/" + stem + ".gz"
             if on_file:
                 on_file(stem, url)
-            try:
-                _download(url, tmp, on_progress, timeout)
-                got = _gunzip_sha256(tmp)
-                if got != sha256:
-                    raise ValueError(f"checksum mismatch (SHA-256 of the content {got[:12]}..., expected {sha256[:12]}...)")
-                os.chmod(tmp, file_mode(target))
-                os.replace(tmp, target)
+            try:  # renamed into place only when whole and verified
+                write_atomic(target, partial(_download, url, sha256=sha256, on_progress=on_progress, timeout=timeout))
                 break
             except (OSError, ValueError, EOFError, zlib.error) as e:
                 failures.append(f"{url} ({getattr(e, 'reason', None) or e})")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
         else:
             raise ValueError(f"cannot download {name}: {'; '.join(failures)}; put the four files "
                              f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand")

@@ -930,7 +930,8 @@ def mirror(tmp_path, monkeypatch):
             pass
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    sha = {p.name.removesuffix(".gz"): mlp._gunzip_sha256(p) for p in folder.iterdir()}
+    sha = {p.name.removesuffix(".gz"): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+           for p in folder.iterdir()}
     url = f"http://127.0.0.1:{server.server_address[1]}/m/"
     monkeypatch.setitem(mlp.DATASETS, "tiny", mlp.Dataset(sha, (url,), ("cat", "dog", "owl")))
     yield {"url": url, "files": files, "die": die, "cache": tmp_path / "cache"}
@@ -955,7 +956,15 @@ def test_a_checksum_mismatch_is_refused_and_leaves_nothing(mirror):
     with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz \\(checksum mismatch"):
         mlp.fetch_dataset("tiny", str(mirror["cache"]))
     assert "train-labels-idx1-ubyte.gz" not in os.listdir(mirror["cache"])
-    assert not [n for n in os.listdir(mirror["cache"]) if ".part" in n]
+    assert not [n for n in os.listdir(mirror["cache"]) if n.startswith(".tmp-")]
+
+
+def test_a_gzip_file_of_several_members_is_verified_whole(mirror):
+    name = "/m/train-images-idx3-ubyte.gz"
+    content = gzip.decompress(mirror["files"][name])
+    mirror["files"][name] = gzip.compress(content[:7]) + gzip.compress(content[7:])  # as `cat a.gz b.gz`
+    folder = mlp.fetch_dataset("tiny", str(mirror["cache"]))
+    assert mlp.load_idx_dataset(folder)[0].shape == (3, 4)
 
 
 def test_a_server_dying_mid_file_leaves_nothing_and_the_next_mirror_is_tried(mirror, monkeypatch):
@@ -963,7 +972,7 @@ def test_a_server_dying_mid_file_leaves_nothing_and_the_next_mirror_is_tried(mir
     with pytest.raises(ValueError, match="the connection closed after|IncompleteRead|incomplete"):
         mlp.fetch_dataset("tiny", str(mirror["cache"]))
     assert "train-images-idx3-ubyte.gz" not in os.listdir(mirror["cache"])
-    assert not [n for n in os.listdir(mirror["cache"]) if ".part" in n]
+    assert not [n for n in os.listdir(mirror["cache"]) if n.startswith(".tmp-")]
     good = mirror["url"].replace("/m/", "/g/")
     mirror["files"].update({k.replace("/m/", "/g/"): v for k, v in list(mirror["files"].items())})
     folder = mlp.fetch_dataset("tiny", str(mirror["cache"]), mirrors=[mirror["url"], good])
