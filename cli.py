@@ -1365,9 +1365,10 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
     layers = layers[:-2] if s.dropout else layers[:-1]  # the output layer is linear
     model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
     optimizer = mlp.OPTIMIZERS[s.optimizer]
-    name, kwargs = optimizer.torch
+    torch_optimizer, options = optimizer.torch
     momentum = {"momentum": s.momentum} if optimizer.uses_momentum else {}
-    opt = getattr(torch.optim, name)(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, **momentum, **kwargs)
+    opt = getattr(torch.optim, torch_optimizer)(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
+                                                **momentum, **options)
     seconds = []
     for epoch in range(s.epochs):
         start = time.perf_counter()
