@@ -17,6 +17,7 @@ predict (pictures), draw (the local web server), bench (timing, the PyTorch refe
 
 import contextlib
 import errno
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -24,6 +25,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -258,6 +260,18 @@ def data_folder(data):
         return mlp.fetch_dataset(data, folder, mirrors, on_file, on_progress)
 
 
+def data_files(data):
+    """The files --data names (IDX files, classes.txt), without downloading anything: to check
+    before any work that no output is one of them."""
+    if os.path.isdir(data) or data not in mlp.DATASETS:
+        folder = data
+    elif data == "mnist" and shipped_mnist().is_dir():
+        folder = str(shipped_mnist())
+    else:
+        folder = mlp.cache_folder(data)
+    return mlp.dataset_files(folder) if os.path.isdir(folder) else []
+
+
 def load_data(data, splits=("train", "test")):
     """The raw images and labels of --data's splits (mlp.load_idx_dataset): uint8 stays uint8."""
     return mlp.load_idx_dataset(data_folder(data), splits=splits)
@@ -307,11 +321,26 @@ def check_writable(path, option):
         fail(f"{path}: folder {folder} is not writable; choose another {option}")
 
 
-def check_not_an_input(output, *inputs):
-    """Usage error (exit 2) when an output path is one of the command's input files."""
-    for path in inputs:
-        if path is not None and output is not None and Path(output).resolve() == Path(path).resolve():
-            fail(f"{output} is also an input of this command; write the output to another file", code=2)
+def same_file(a, b):
+    """Whether two paths name the same file: the same inode when both exist (hard links and
+    symbolic links included), else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_outputs(outputs, inputs, same_run=None):
+    """Usage error (exit 2), before any work, when a file the command would write is one it
+    reads (data files, classes.txt, weights, a checkpoint), so that an output never replaces
+    an input. `same_run` may be both: the checkpoint a run reads and goes on writing."""
+    for output in outputs:
+        for path in inputs:
+            if output is None or path is None or (same_run is not None and same_file(output, same_run)
+                                                  and same_file(path, same_run)):
+                continue
+            if same_file(output, path):
+                fail(f"{output} is also an input of this command ({path}); write the output to another file", code=2)
 
 
 def beside(out, suffix):
@@ -325,13 +354,13 @@ def text_writer(text):
     return lambda f: f.write(text.encode())
 
 
-def write_outputs(writers):
+def write_outputs(writers, then=""):
     """Write files together (mlp.write_together): all of them, or on failure none, with one line
-    naming the file that could not be written."""
+    naming the file that could not be written (and `then`, what else the user should know)."""
     try:
         mlp.write_together(writers)
     except OSError as e:
-        fail(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed")
+        fail(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}")
 
 
 # ----------------------------------------------------------------------------- tables
@@ -474,39 +503,131 @@ def recorded(settings, extras, keep_epochs):
     return fields | extras | ({"epochs": epochs} if keep_epochs else {})
 
 
-def load_resumable(path, recorded):
-    """(checkpoint, rows shown so far) at `path`, after checking it was made with the same settings."""
+def data_identity(data, x, y):
+    """What a checkpoint records of the data it was made on, to refuse resuming on other data:
+    the data set's name or folder, its size and a hash of its labels."""
+    name = data if data in mlp.DATASETS and not os.path.isdir(data) else str(Path(data).resolve())
+    return {"data": name, "examples": len(y), "features": int(x.shape[1]),
+            "labels_sha256": hashlib.sha256(np.asarray(y, "<i8").tobytes()).hexdigest()[:16]}
+
+
+def load_resumable(path, recorded, identity, epochs):
+    """(checkpoint, rows shown so far) at `path`, after checking that it was made with the same
+    settings, on the same data, and has not run more epochs than asked for."""
     checkpoint, meta = mlp.load_checkpoint(path)
-    saved = meta.get("settings", {})
-    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items()
-              if saved.get(key) != value]
+    saved, made_on = meta.get("settings", {}), meta.get("data_identity", identity)  # older ones lack it
+    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items() if saved.get(key) != value]
     if differ:
-        fail(f"{path} was trained with other settings: {'; '.join(differ)}; repeat the "
-             "interrupted command's options with --resume")
+        why = (f" (the {recorded['schedule']} schedule's rates depend on the run's length, so a longer run is "
+               "another run; the constant and plateau schedules can be extended)") if "epochs" in saved and \
+            saved["epochs"] != recorded.get("epochs") else ""
+        fail(f"{path} was trained with other settings: {'; '.join(differ)}{why}; repeat the interrupted "
+             "command's options, or delete it to start over")
+    other = [f"{key} {made_on.get(key)!r} (now {value!r})" for key, value in identity.items() if made_on.get(key) != value]
+    if other:
+        fail(f"{path} was trained on other data: {'; '.join(other)}; give the --data it was made on, "
+             "or delete it to start over")
+    if checkpoint.epoch > epochs:
+        fail(f"{path} has already run {checkpoint.epoch} epochs; --epochs {epochs} is fewer: give --epochs "
+             f"{checkpoint.epoch} or more")
     return checkpoint, meta.get("rows", checkpoint.history)
 
 
-def save_interrupted(checkpoint, out, meta, signum):
-    """After a stop signal: save the last finished epoch's checkpoint beside `out`, say how to
-    resume, and exit with 128 + the signal's number (130 for Ctrl-C)."""
+def the_same_command():
+    """The command line this process was started with, as the user can type it again: `mlp ...`
+    for the installed command, `python cli.py ...` for the file (without any --resume)."""
+    args = sys.argv[1:]
+    if "--resume" in args:  # a checkpoint beside --out is found without it
+        del args[args.index("--resume"):args.index("--resume") + 2]
+    program = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else Path(sys.argv[0]).name
+    return f"{program} {shlex.join(args)}"
+
+
+def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
+    """After a stop signal: make sure the last finished epoch's checkpoint is at `path`, leave
+    the finished epochs on screen, say how to resume, and exit with 128 + the signal's number
+    (130 for Ctrl-C)."""
     name = signal.Signals(signum).name
+    if shown_live and rows:  # the live view vanished with the stop: keep the epochs on screen
+        show(history_table(rows, title="Training (stopped)"), err_console)
     if checkpoint is None or checkpoint.epoch == 0:
         err_console.print(f"interrupted ({name}) before the first epoch finished; nothing was saved",
                           style="yellow", highlight=False)
         raise typer.Exit(code=128 + signum)
-    path = beside(out, ".ckpt.npz")
     try:
         mlp.save_checkpoint(path, checkpoint, meta)
     except OSError as e:
         fail(f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
              code=128 + signum)
-    args = sys.argv[1:]
-    if "--resume" in args:  # already resumed once: drop the old checkpoint's path
-        del args[args.index("--resume"):args.index("--resume") + 2]
-    command = " ".join(["python cli.py", *args]) if args[:1] == ["train"] else "the same train command"
-    err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path} on {name}; resume with {command} "
-                      f"--resume {path}", highlight=False, soft_wrap=True, style="yellow")
+    err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path} on {name}; run the same command "
+                      f"again to resume: {the_same_command()}", highlight=False, soft_wrap=True, style="yellow")
     raise typer.Exit(code=128 + signum)
+
+
+def checkpoint_saver(path, meta):
+    """on_checkpoint for run_training: write the checkpoint of every finished epoch to `path`
+    (atomically, with the rows so far), so that even kill -9 loses at most the epoch in
+    progress. A failed write (a full disk) is said once on stderr and training goes on."""
+    state = {"warned": False}
+
+    def save(checkpoint, rows):
+        try:
+            mlp.save_checkpoint(path, checkpoint, {**meta, "rows": rows})
+        except OSError as e:
+            if not state["warned"]:
+                err_console.print(f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
+                                  "but a crash now would lose the run", style="yellow", highlight=False, soft_wrap=True)
+                state["warned"] = True
+    return save
+
+
+def try_lock(f):
+    """Take an exclusive lock on the open file f without waiting; False when another process
+    holds it. The operating system drops it when its process dies, kill -9 included."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def one_run_per_output(lock_path, out):
+    """Hold the lock file beside --out while the block runs: a second run with the same --out
+    is refused in one line naming the first. A lock left by a killed process does not block
+    (the operating system released it); the file is removed at the end."""
+    while True:
+        f = open(lock_path, "a+")
+        if not try_lock(f):
+            with contextlib.suppress(OSError):
+                f.seek(0)
+                holder = f.read().strip()
+            f.close()
+            fail(f"{out} is being written by another run ({holder or 'a running process'}); wait for it to "
+                 "finish or choose another --out")
+        with contextlib.suppress(OSError):
+            if os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino:
+                break  # the file we locked is still the lock file (the last holder may have removed it)
+        f.close()
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # while still holding it; Windows refuses, and the file stays
+        f.close()
 
 
 def available_memory():
@@ -612,22 +733,28 @@ def train(
     if out.endswith(os.sep) or Path(out).is_dir():
         fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
     out = Path(out)
-    check_not_an_input(out, resume)
+    history_path, checkpoint_path, lock_path = (beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock"))
+    for path in (history_path, checkpoint_path):
+        if path.is_dir():
+            fail(f"cannot write {path}: it is a folder; choose another --out", code=2)
     check_writable(out, "--out")
-    if beside(out, ".history.json").is_dir():
-        fail(f"cannot write {beside(out, '.history.json')}: it is a folder; choose another --out")
+    check_outputs([out, history_path, checkpoint_path], [*data_files(data), resume], same_run=checkpoint_path)
     settings = mlp.check_settings(mlp.Settings(
         activation.value, batch_size, lr, momentum, optimizer.value, weight_decay, dropout, clip, label_smoothing,
         schedule.value, warmup, augment.value, patience, seed, epochs))
     # mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data
     if patience and not val:
-        fail("--patience needs a validation set: add --val N (e.g. --val 5000)")
+        fail("--patience needs a validation set: add --val N (e.g. --val 5000)", code=2)
     if mlp.SCHEDULES[schedule.value].on_validation and not val:
-        fail(f"--schedule {schedule.value} watches validation accuracy: add --val N (e.g. --val 5000)")
-    latest = {"checkpoint": None, "rows": []}
-    with stop_signals() as signals:  # from here a stop signal saves what can be saved
+        fail(f"--schedule {schedule.value} watches validation accuracy: add --val N (e.g. --val 5000)", code=2)
+    latest = {"checkpoint": None, "rows": [], "meta": {}}
+    with one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
+        mlp.remove_orphans(str(out.parent))  # temp files of a run killed while saving
+        if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
+            resume = checkpoint_path
         try:
             x, y, x_test, y_test = load_data(data)  # raw pixels, converted batch by batch
+            identity = data_identity(data, x, y)
             validation = None
             if val:
                 x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
@@ -642,30 +769,38 @@ def train(
             preprocessing = mlp.fit_preprocessing(x, normalize.value)  # from the training images only
             extras = {"val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
             latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
-            checkpoint, rows = load_resumable(resume, latest["recorded"]) if resume else (None, [])
-            check_memory(sizes, batch_size, optimizer.value, dtype.value, bool(val))
+            checkpoint, rows = load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
+            check_memory(sizes, min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
             params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
-            err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images "
-                              f"from {data}" + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else ""),
-                              highlight=False, soft_wrap=True)
+            resuming = f", resuming after epoch {checkpoint.epoch} from {resume}" if checkpoint else ""
+            err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images from "
+                              f"{data}{resuming}", highlight=False, soft_wrap=True)
             show(summary_table(params, activation.value), err_console)
             latest.update(checkpoint=checkpoint, rows=rows)
+            latest["meta"] = {"activation": activation.value, "settings": latest["recorded"], "data_identity": identity}
+            save_checkpoint = checkpoint_saver(checkpoint_path, latest["meta"])
+
+            def on_checkpoint(checkpoint, rows):
+                latest.update(checkpoint=checkpoint, rows=rows)
+                save_checkpoint(checkpoint, rows)
             params, history = run_training(params, x, y, x_test, y_test, settings, live_view(), validation,
-                                           preprocessing, checkpoint, rows,
-                                           on_checkpoint=lambda ck, rows: latest.update(checkpoint=ck, rows=rows))
+                                           preprocessing, checkpoint, rows, on_checkpoint)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
             fail(f"{e}; nothing was saved")
         except Stop as stop:
-            save_interrupted(latest["checkpoint"], out, {"activation": activation.value,
-                             "settings": latest.get("recorded"), "rows": latest["rows"]}, stop.signum)
+            save_interrupted(latest["checkpoint"], checkpoint_path, {**latest["meta"], "rows": latest["rows"]},
+                             stop.signum, latest["rows"], live_view())
         test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)
         meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
                 "test_loss": test_loss, "settings": recorded(settings, extras, keep_epochs=True),
                 "preprocessing": preprocessing, "classes": classes, "data": data}
-        history_path = beside(out, ".history.json")
+        kept = f", and the run is kept in {checkpoint_path}: run the same command again to save it" \
+            if checkpoint_path.is_file() else ""
         write_outputs({out: mlp.weights_writer(params, meta),
-                       history_path: text_writer(json.dumps(history, indent=1))})
+                       history_path: text_writer(json.dumps(history, indent=1))}, kept)
+        with contextlib.suppress(FileNotFoundError):
+            checkpoint_path.unlink()  # the run is finished: nothing left to resume
     if signals["received"]:
         name = signal.Signals(signals["received"][0]).name
         err_console.print(f"{name} arrived during the final save, which was finished: weights saved to "
@@ -730,9 +865,9 @@ def evaluate(
     json_path: JsonOption = None,
 ):
     """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
-    check_not_an_input(json_path, weights)
     if json_path:
         check_writable(json_path, "--json")
+        check_outputs([json_path], [weights, *data_files(data)])
     params, meta, _, y_test, report = evaluated(weights, data, mistakes)
     result = report_json(report, len(y_test), meta)
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
@@ -779,6 +914,7 @@ def reproduce(
     """Train the original's three models with its settings and with ours, and compare."""
     if json_path:
         check_writable(json_path, "--json")
+        check_outputs([json_path], data_files(data))
     x, y, x_test, y_test = load_data(data)
     scaling = mlp.fit_preprocessing(x)
     n_classes = int(max(y.max(), y_test.max())) + 1
@@ -1281,6 +1417,7 @@ def bench(
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
     if json_path:
         check_writable(json_path, "--json")
+        check_outputs([json_path], data_files(data))
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
@@ -1451,6 +1588,7 @@ def plot_samples(
 ):
     """A grid of MNIST test digits with their labels."""
     pyplot()
+    check_outputs([out], data_files(data))
     x, y = load_data(data, splits=("test",))
     save_figure(samples_figure(mlp.to_unit(x[:n], mlp.fit_preprocessing(x)), y, n,
                                {"classes": class_names(data, int(y.max()) + 1)}), out)
@@ -1492,6 +1630,7 @@ def plot_curves(
 ):
     """Training curves: loss and accuracy per epoch."""
     pyplot()
+    check_outputs([out], [history])
     save_figure(curves_figure(read_history(history)), out)
 
 
@@ -1518,6 +1657,7 @@ def plot_confusion(
 ):
     """The test-set confusion matrix as a heat map."""
     pyplot()
+    check_outputs([out], [weights, *data_files(data)])
     _, meta, _, _, report = evaluated(weights, data, 0)
     save_figure(confusion_figure(report["confusion"], meta), out)
 
@@ -1538,6 +1678,7 @@ def plot_mistakes(
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
+    check_outputs([out], [weights, *data_files(data)])
     _, meta, x, y, report = evaluated(weights, data, n)
     save_figure(mistakes_figure(x, report, meta), out)
 
@@ -1568,6 +1709,7 @@ def plot_weights(
 ):
     """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
     pyplot()
+    check_outputs([out], [weights])
     params, _ = load_weights(weights)
     save_figure(weights_figure(params, n, weights), out)
 
@@ -1619,6 +1761,8 @@ def plot_all(
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
     check_out_dir(out_dir)
+    pictures = [out_dir / f"{name}.png" for name in ("mnist", "curves", "confusion", "mistakes", "weights", *ORIGINAL)]
+    check_outputs(pictures, [weights, beside(weights, ".history.json"), *data_files(data)])
     params, meta, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
     history = beside(weights, ".history.json")
     if not history.is_file():

@@ -162,11 +162,16 @@ def sizes_of(params):
 
 
 def check_inputs(params, x):
-    """ValueError unless x is a (B, n_in) float array for the network `params`."""
-    n_in = params["W1"].shape[0]
+    """ValueError unless x is a (B, n_in) float array of the weights' dtype for the network
+    `params` (inputs are never converted silently: float64 inputs would make float64 grads
+    and turn float32 weights into float64 ones)."""
+    n_in, dtype = params["W1"].shape[0], params["W1"].dtype
     if getattr(x, "ndim", None) != 2 or x.shape[1] != n_in or x.dtype.kind != "f":
         raise ValueError(f"inputs must be a (batch, {n_in}) float array for this network, got "
                          f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+    if x.dtype != dtype:
+        raise ValueError(f"inputs are {x.dtype} but the network's weights are {dtype}: pass "
+                         f"x.astype(np.{dtype}) (or init the network with dtype=np.{x.dtype})")
 
 
 def check_labels(y, n_classes, n=None):
@@ -295,6 +300,37 @@ def grads(params, cache, y, label_smoothing=0.0):
 # state = {} before the first step. `update` is the one entry point, choosing by name.
 
 
+def _whole(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _real(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
+
+
+# What each numeric training option accepts: one rule each, checked by `update` and `train`
+# and used by the CLI for its options, so that they never disagree.
+OPTION_RULES = {
+    "epochs": (lambda v: _whole(v) and v >= 1, "must be a whole number, at least 1"),
+    "batch_size": (lambda v: _whole(v) and v >= 1, "must be a whole number, at least 1"),
+    "lr": (lambda v: _real(v) and v > 0, "must be greater than 0 and finite"),
+    "momentum": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "dropout": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "label_smoothing": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "weight_decay": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite"),
+    "clip": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite (0: off)"),
+    "warmup": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
+    "patience": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more (0: off)"),
+    "seed": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
+}
+
+
+def option_problem(name, value):
+    """What is wrong with `value` for the training option `name` ("must be ..., got ..."), or None."""
+    ok, rule = OPTION_RULES[name]
+    return None if ok(value) else f"{rule}, got {value!r}"
+
+
 def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False):
     """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v.
 
@@ -384,6 +420,9 @@ def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="
       (new_params, new_state); the inputs are not modified.
     """
     chosen = lookup(OPTIMIZERS, optimizer, "optimizer")
+    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+        if option_problem(name, value):
+            raise ValueError(f"{name} {option_problem(name, value)}")
     if chosen.uses_momentum:
         return chosen.step(params, grads, state, lr, momentum=momentum, weight_decay=weight_decay)
     return chosen.step(params, grads, state, lr, weight_decay=weight_decay)
@@ -665,6 +704,9 @@ def batches(n, batch_size, rng):
 def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
     """(mean loss, accuracy) of the deterministic network on (x, y), in chunks to bound memory;
     raw images x are converted chunk by chunk when `preprocessing` is given."""
+    y = np.asarray(y)
+    if len(x) == 0:
+        raise ValueError("no examples to evaluate (x is empty)")
     total_loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         logits, _ = forward(params, inputs(x[i:i + batch_size], preprocessing, params["W1"].dtype), activation)
@@ -686,37 +728,6 @@ def split_validation(x, y, n_val, seed=0):
     is_val = np.zeros(len(y), bool)
     is_val[by_class[picks]] = True
     return x[~is_val], y[~is_val], x[is_val], y[is_val]
-
-
-def _whole(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _real(v):
-    return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
-
-
-# What each numeric training option accepts: one rule each, checked by `train` and used by the
-# CLI for its options, so that the two never disagree.
-OPTION_RULES = {
-    "epochs": (lambda v: _whole(v) and v >= 1, "must be a whole number, at least 1"),
-    "batch_size": (lambda v: _whole(v) and v >= 1, "must be a whole number, at least 1"),
-    "lr": (lambda v: _real(v) and v > 0, "must be greater than 0 and finite"),
-    "momentum": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
-    "dropout": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
-    "label_smoothing": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1)"),
-    "weight_decay": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite"),
-    "clip": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite (0: off)"),
-    "warmup": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
-    "patience": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more (0: off)"),
-    "seed": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
-}
-
-
-def option_problem(name, value):
-    """What is wrong with `value` for the training option `name` ("must be ..., got ..."), or None."""
-    ok, rule = OPTION_RULES[name]
-    return None if ok(value) else f"{rule}, got {value!r}"
 
 
 class Settings(NamedTuple):
@@ -861,7 +872,11 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
       ValueError for a bad option, label or shape; FloatingPointError when training diverges.
     """
     s = check_settings(settings)
-    dtype = params["W1"].dtype
+    dtype, y = params["W1"].dtype, np.asarray(y)
+    if len(x) == 0:
+        raise ValueError("no training examples (x is empty)")
+    if val is not None:
+        val = (val[0], np.asarray(val[1]))
     check_inputs(params, inputs(x[:1], preprocessing, dtype))
     check_labels(y, sizes_of(params)[-1], len(x))
     cut = SCHEDULES[s.schedule].on_validation
@@ -1110,6 +1125,34 @@ def write_together(writers):
                 os.unlink(tmp)
 
 
+def _alive(pid):
+    """Whether process `pid` runs (POSIX); elsewhere True: no portable way to ask, so keep its files."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only the process's existence is checked
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_orphans(folder):
+    """Delete the temp files (.tmp-PID-*) that `write_together` left in `folder` when its process
+    was killed (kill -9, a power cut) before it could clean up; returns their names."""
+    removed = []
+    for name in os.listdir(folder or "."):
+        pid = name.split("-")[1] if name.startswith(".tmp-") and name.count("-") >= 2 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass  # gone already, or not ours to remove
+    return removed
+
+
 def write_atomic(path, write):
     """Call write(f) on a temp file beside `path`, then rename it onto `path` (`write_together`
     of one file): a failure at any point leaves the old file intact and no temp file behind."""
@@ -1208,6 +1251,12 @@ def _find_idx(folder, stem):
         if os.path.isfile(os.path.join(folder, name)):
             return os.path.join(folder, name)
     raise ValueError(f"{folder}: missing {stem}.gz (or {stem}); expected the four MNIST IDX files")
+
+
+def dataset_files(folder):
+    """The files of an MNIST-layout folder that a command reads: its IDX files and classes.txt."""
+    names = [stem + suffix for stem in MNIST_FILES.values() for suffix in (".gz", "")] + ["classes.txt"]
+    return [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
 
 
 def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
@@ -1334,12 +1383,60 @@ def _download(url, f, sha256, on_progress, timeout):
         raise ValueError(f"checksum mismatch (SHA-256 of the content {got[:12]}..., expected {sha256[:12]}...)")
 
 
+VERIFIED = ".verified.json"  # in a cache folder: {file: [size, mtime_ns]} whose content was checked
+
+
+def _content_sha256(path):
+    """SHA-256 of a file's content, decompressed first when it is gzipped."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    digest = hashlib.sha256()
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_cached(name, folder):
+    """Check the files of named data set `name` in `folder` against DATASETS' SHA-256 sums: a
+    file is hashed once, then trusted while its size and modification time stay those recorded
+    in the folder's VERIFIED stamp. ValueError naming a file that is wrong, truncated or
+    unreadable, and the fix."""
+    dataset, stamp_path = lookup(DATASETS, name, "data set"), os.path.join(folder, VERIFIED)
+    try:
+        with open(stamp_path) as f:
+            stamp = json.load(f)
+    except (OSError, ValueError):
+        stamp = {}
+    checked = {}
+    for stem, sha256 in dataset.sha256.items():
+        path = _find_idx(folder, stem)
+        info = os.stat(path)
+        seen = [info.st_size, info.st_mtime_ns]
+        if stamp.get(os.path.basename(path)) != seen:
+            fix = "delete it and run again to download it afresh"
+            try:
+                got = _content_sha256(path)
+            except (OSError, EOFError, zlib.error) as e:
+                raise ValueError(f"{path}: cannot be read ({e}); {fix}") from None
+            if got != sha256:
+                raise ValueError(f"{path}: not {name}'s file (SHA-256 of its content {got[:12]}..., "
+                                 f"expected {sha256[:12]}...); {fix}")
+        checked[os.path.basename(path)] = seen
+    if checked != stamp:
+        try:
+            write_atomic(stamp_path, lambda f: f.write(json.dumps(checked).encode()))
+        except OSError:
+            pass  # a read-only cache is checked again next time: slower, never wrong
+
+
 def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=None, timeout=30):
     """The folder holding named data set `name` (see DATASETS), downloading what is missing.
 
     Each missing file is fetched from the first mirror that answers (`mirrors`, if given,
     are tried before the registry's), checked against its SHA-256, and renamed into place
-    only then; a failed or interrupted download leaves nothing that looks complete.
+    only then; a failed or interrupted download leaves nothing that looks complete. Files
+    already there are checked too (`verify_cached`), cheaply after the first time.
 
     Args:
       folder: where the files go (default `cache_folder(name)`).
@@ -1350,6 +1447,7 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
     dataset = lookup(DATASETS, name, "data set")
     folder = folder or cache_folder(name)
     os.makedirs(folder, exist_ok=True)
+    remove_orphans(folder)  # what a killed download left
     for stem, sha256 in dataset.sha256.items():
         target = os.path.join(folder, stem + ".gz")
         if os.path.isfile(target) or os.path.isfile(os.path.join(folder, stem)):
@@ -1367,17 +1465,19 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
         else:
             raise ValueError(f"cannot download {name}: {'; '.join(failures)}; put the four files "
                              f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand")
+    verify_cached(name, folder)
     return folder
 
 
 # ----------------------------------------------------------------------------- save / load
 
 
-def npz_writer(arrays):
+def npz_writer(arrays, compress=True):
     """write(f) putting arrays in f as an .npz (a zip of .npy files, as np.savez does). Entries
-    carry a fixed timestamp, so equal arrays give byte-identical files."""
+    carry a fixed timestamp, so equal arrays give byte-identical files. compress=False stores
+    them as they are: several times faster to write, for checkpoints written every epoch."""
     def write(f):
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
             for name, array in arrays.items():
                 with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
                                   force_zip64=True) as entry:
@@ -1385,12 +1485,16 @@ def npz_writer(arrays):
     return write
 
 
-def weights_writer(params, meta, extra=None):
+def weights_writer(params, meta, extra=None, compress=True):
     """write(f) of a weights file: params, a JSON-able meta dict and optional extra arrays.
 
     The file is self-describing: meta must name the "activation"; "sizes" and "dtype" are
     added, so that `load` needs nothing else. For `write_together`; `save` writes one.
     """
+    for key, p in params.items():
+        if not np.isfinite(p).all():
+            raise ValueError(f"{key} holds NaN or infinite values, which no weights file may hold: not saved "
+                             "(did training diverge? try a lower learning rate)")
     meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
             "dtype": str(params["W1"].dtype)}
     lookup(ACTIVATIONS, meta.get("activation"), "activation")
@@ -1400,7 +1504,7 @@ def weights_writer(params, meta, extra=None):
         arrays = PREPROCESSINGS[prep["kind"]].arrays
         extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in arrays})
         meta["preprocessing"] = {k: v for k, v in prep.items() if k not in arrays}
-    return npz_writer({**params, **extra, "meta": np.array(json.dumps(meta))})
+    return npz_writer({**params, **extra, "meta": np.array(json.dumps(meta))}, compress)
 
 
 def save(path, params, meta, extra=None):
@@ -1527,7 +1631,7 @@ def checkpoint_writer(checkpoint, meta):
     del info["params"], info["state"]
     if info["best"]:
         del info["best"]["params"]
-    return weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays)
+    return weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays, compress=False)
 
 
 def save_checkpoint(path, checkpoint, meta):

@@ -942,7 +942,7 @@ def mirror(tmp_path, monkeypatch):
 def test_a_named_data_set_is_downloaded_verified_and_cached(mirror):
     progress = []
     folder = mlp.fetch_dataset("tiny", str(mirror["cache"]), on_progress=lambda d, t: progress.append((d, t)))
-    assert sorted(os.listdir(folder)) == sorted(name.removeprefix("/m/") for name in mirror["files"])
+    assert sorted(os.listdir(folder)) == sorted([mlp.VERIFIED] + [name.removeprefix("/m/") for name in mirror["files"]])
     assert progress and all(d <= t for d, t in progress)
     x, y, xt, yt = mlp.load_idx_dataset(folder)
     assert x.shape == (3, 4) and list(yt) == [1, 0]
@@ -999,7 +999,7 @@ def test_cli_data_by_name_downloads_into_the_cache_and_shows_class_names(mirror,
     result = run("train", "relu", "--hidden", "4", "--epochs", "1", "--data", "tiny", "--out", tmp_path / "w.npz")
     assert result.exit_code == 0, result.output
     assert f"downloading {mirror['url']}train-images-idx3-ubyte.gz" in result.stderr
-    assert sorted(os.listdir(tmp_path / "xdg" / "numpy-mlp" / "tiny"))[0] == "t10k-images-idx3-ubyte.gz"
+    assert "t10k-images-idx3-ubyte.gz" in os.listdir(tmp_path / "xdg" / "numpy-mlp" / "tiny")
     assert mlp.load(tmp_path / "w.npz")[1]["classes"] == ["cat", "dog", "owl"]
     result = run("eval", tmp_path / "w.npz", "--data", "tiny")
     assert result.exit_code == 0 and "owl" in result.stdout and "downloading" not in result.stderr
@@ -1257,36 +1257,42 @@ def test_cli_train_with_the_new_options_records_validation(tmp_path, small_data)
     assert {"val_loss", "val_accuracy", "lr", "test_accuracy"} <= set(history[0])
     assert history[0]["lr"] == pytest.approx(0.0005)  # adamw's default 1e-3, warm-up epoch 1 of 2
     result = run("train", "relu", "--patience", "2", "--data", small_data, "--out", out)
-    assert result.exit_code == 1 and "--patience needs a validation set" in result.stderr
+    assert result.exit_code == 2 and "--patience needs a validation set" in result.stderr  # a bad option
 
 
 def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     common = ["train", "relu", "--hidden", "16", "--schedule", "constant", "--data", str(small_data),
               "--batch-size", "16"]
-    out = tmp_path / "w.npz"
+    out, checkpoint_path = tmp_path / "w.npz", tmp_path / "w.ckpt.npz"
     out.write_bytes(b"precious")
     with cli_process(*common, "--epochs", "100000", "--out", out) as proc:
         wait_for_line(proc.stderr, "epoch 2/")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert "interrupted: epoch" in err and "--resume" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "Traceback" not in err
+    # the hint is the command as it was typed, ready to paste
+    hint = f"run the same command again to resume: python {HERE / 'cli.py'} {' '.join(common)} --epochs 100000 --out {out}"
+    assert "interrupted: epoch" in err and hint in " ".join(err.split())
     assert out.read_bytes() == b"precious"  # the weights file is only written at the end
-    checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
+    checkpoint, _ = mlp.load_checkpoint(checkpoint_path)
     epochs = checkpoint.epoch + 2
-    result = run(*common, "--epochs", epochs, "--out", out, "--resume", tmp_path / "w.ckpt.npz")
+    result = run(*common, "--epochs", epochs, "--lr", "0.2", "--out", out, "--resume", checkpoint_path)
+    assert result.exit_code == 1 and "trained with other settings: lr 0.1 (now 0.2)" in result.stderr
+    result = run(*common, "--epochs", checkpoint.epoch - 1, "--out", out)  # found beside --out
+    assert result.exit_code == 1 and f"has already run {checkpoint.epoch} epochs; --epochs {checkpoint.epoch - 1} is fewer" in result.stderr
+    result = run(*common, "--epochs", epochs, "--out", out)  # the same command resumes by itself
     assert result.exit_code == 0, result.output
+    assert f"resuming after epoch {checkpoint.epoch} from {checkpoint_path}" in " ".join(result.stderr.split())
+    assert not checkpoint_path.exists()  # the run is finished: nothing left to resume
     result = run(*common, "--epochs", epochs, "--out", tmp_path / "straight.npz")
     assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
-    result = run(*common, "--epochs", epochs, "--lr", "0.2", "--out", out, "--resume", tmp_path / "w.ckpt.npz")
-    assert result.exit_code == 1 and "trained with other settings: lr 0.1 (now 0.2)" in result.stderr
     # a schedule whose rates depend on the run's length keeps it: a longer run is another run
     cosine = [a for a in common if a not in ("--schedule", "constant")]
     result = run(*cosine, "--epochs", 3, "--out", tmp_path / "c.npz")
     checkpoint = mlp.fresh_checkpoint(mlp.load(tmp_path / "c.npz")[0], 0)._replace(epoch=1)
     mlp.save_checkpoint(tmp_path / "c.ckpt.npz", checkpoint, {"activation": "relu", "settings": mlp.load(tmp_path / "c.npz")[1]["settings"]})
     result = run(*cosine, "--epochs", 5, "--out", tmp_path / "c.npz", "--resume", tmp_path / "c.ckpt.npz")
-    assert result.exit_code == 1 and "epochs 3 (now 5)" in result.stderr
+    assert result.exit_code == 1 and "epochs 3 (now 5) (the cosine schedule's rates depend on the run's length" in result.stderr
 
 
 @contextlib.contextmanager
@@ -1308,7 +1314,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, 
         proc.send_signal(getattr(signal, name))
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
-    assert "interrupted: epoch" in err and f"on {name}; resume with" in err and "Traceback" not in err
+    assert "interrupted: epoch" in err and f"on {name}; run the same command again" in err and "Traceback" not in err
     checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
     assert checkpoint.epoch >= 2 and not out.exists()
 
@@ -1327,16 +1333,12 @@ def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap
 
 
 def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
-    weights_writer = mlp.weights_writer
+    write_outputs = cli.write_outputs
 
-    def ctrl_c_while_writing(*args, **kwargs):
-        write = weights_writer(*args, **kwargs)
-
-        def ctrl_c_then_write(f):
-            os.kill(os.getpid(), signal.SIGINT)  # arrives while the weights are being written
-            return write(f)
-        return ctrl_c_then_write
-    monkeypatch.setattr(mlp, "weights_writer", ctrl_c_while_writing)
+    def ctrl_c_while_writing(writers, *args):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives as the weights and history are being written
+        return write_outputs(writers, *args)
+    monkeypatch.setattr(cli, "write_outputs", ctrl_c_while_writing)
     out = tmp_path / "w.npz"
     handlers = {s: signal.getsignal(s) for s in cli.STOP_SIGNALS}
     try:
@@ -1352,9 +1354,9 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
 def test_weights_and_history_are_written_together(tmp_path, small_data):
     out = tmp_path / "w.npz"
     out.write_bytes(b"precious")
-    (tmp_path / "w.history.json").mkdir()  # the history cannot be written
+    (tmp_path / "w.history.json").mkdir()  # the history cannot be written: refused before any work
     result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
-    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert f"cannot write {tmp_path / 'w.history.json'}: it is a folder" in result.stderr
     assert out.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]  # no temp files
@@ -1372,9 +1374,10 @@ def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, mon
     monkeypatch.setattr(cli, "text_writer", disk_full)
     result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
     assert result.exit_code == 1
-    assert f"cannot write {history}: No space left on device; nothing was changed" in result.stderr
+    assert f"cannot write {history}: No space left on device; nothing was changed, and the run is kept in " \
+        f"{tmp_path / 'w.ckpt.npz'}: run the same command again to save it" in " ".join(result.stderr.split())
     assert out.read_bytes() == b"old weights" and history.read_text() == "old history"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt.npz", "w.history.json", "w.npz"]
 
 
 def test_history_and_checkpoint_names_come_from_the_whole_name(tmp_path, small_data):
