@@ -15,22 +15,34 @@ just above it: train (signals, resume, the live view), eval, reproduce, summary,
 predict (pictures), draw (the local web server), bench (timing, the PyTorch reference), plot.
 """
 
-import contextlib
+import os
+import signal
+
+
+def stopped_while_starting(signum, frame):
+    """Ctrl-C while the imports below run (a fraction of a second): one line, no traceback."""
+    os.write(2, b"interrupted; nothing was done\n")
+    os._exit(128 + signum)
+
+
+with_handler = signal.getsignal(signal.SIGINT)
+signal.signal(signal.SIGINT, stopped_while_starting)
+
+import contextlib  # noqa: E402 (the handler above covers these imports)
 import errno
 import hashlib
 import importlib
 import importlib.util
 import json
 import math
-import os
 import platform
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import timeit
 from enum import Enum
@@ -48,9 +60,20 @@ from rich.text import Text
 
 import mlp
 
-console = Console()
+signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
 
-err_console = Console(stderr=True)
+class Terminal(Console):
+    """rich's Console, but a reader that leaves (| head) ends the output quietly, exit 0: rich's
+    own handling exits with 1 before the command can say otherwise."""
+
+    def on_broken_pipe(self):
+        self.quiet = True
+        raise BrokenPipeError  # OneLineErrors turns it into exit 0
+
+
+console = Terminal()
+
+err_console = Terminal(stderr=True)
 
 
 # ----------------------------------------------------------------------------- app and errors
@@ -92,13 +115,58 @@ def expand_variadic(args, options=("--hidden",)):
     return out
 
 
+class Stop(Exception):
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP arrived; the exit code is 128 + its number."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+RECEIVED = []  # every stop signal this process received (signals are process-wide, and so is this)
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """While a command runs: the first SIGINT, SIGTERM or SIGHUP raises Stop; any later one is
+    only recorded, so that a second Ctrl-C (people press it twice) cannot break the save that
+    follows. `disarm()` records without raising from then on. Yields a dict with "received"
+    (signal numbers, in order) and "disarm". Outside the main thread (where Python allows no
+    handlers) it changes nothing."""
+    state = {"armed": True, "received": [], "disarm": lambda: state.update(armed=False)}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum, frame):
+        state["received"].append(signum)
+        RECEIVED.append(signum)
+        if state["armed"]:
+            state["armed"] = False
+            raise Stop(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield state
+    finally:
+        for s, old in previous.items():
+            # After a stop the process is on its way out, its files saved: ignore repeats
+            # (Python's shutdown would put back the default handlers, which kill at once).
+            signal.signal(s, signal.SIG_IGN if RECEIVED else old)
+
+
 class OneLineErrors(typer.core.TyperGroup):
     """Typer group that accepts `--hidden 128 64` and prints usage errors as one line."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = expand_variadic(sys.argv[1:] if args is None else list(args))
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with stop_signals():  # a signal ends any command in one line (train saves a checkpoint first)
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Stop as stop:
+            err_console.print(f"interrupted ({stop}); nothing was saved", style="yellow", highlight=False)
+            rv = 128 + stop.signum
         except typer.TyperException as e:  # Typer's (vendored Click's) usage errors
             message = " ".join(e.format_message().split())  # Click may wrap a choice list
             if message:  # empty when the help was shown instead (a bare `cli.py`)
@@ -456,42 +524,6 @@ def live_view():
     """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
     redraw in place, so it gets the plain epoch lines)."""
     return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
-
-
-class Stop(Exception):
-    """SIGINT (Ctrl-C), SIGTERM or SIGHUP arrived; the exit code is 128 + its number."""
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-
-
-@contextlib.contextmanager
-def stop_signals():
-    """While training: the first SIGINT, SIGTERM or SIGHUP raises Stop; any later one is only
-    recorded, so that a second Ctrl-C (people press it twice) cannot break the save that
-    follows. `disarm()` records without raising from then on. Yields a dict with "received"
-    (signal numbers, in order) and "disarm"."""
-    state = {"armed": True, "received": []}
-
-    def handler(signum, frame):
-        state["received"].append(signum)
-        if state["armed"]:
-            state["armed"] = False
-            raise Stop(signum)
-
-    state["disarm"] = lambda: state.update(armed=False)
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
-    try:
-        yield state
-    finally:
-        for s, old in previous.items():
-            # After a stop the process is on its way out, its files saved: ignore repeats
-            # (Python's shutdown would put back the default handlers, which kill at once).
-            signal.signal(s, signal.SIG_IGN if state["received"] else old)
 
 
 def recorded(settings, extras, keep_epochs):
@@ -1139,7 +1171,7 @@ def pad_grey(body):
     try:
         request = json.loads(body)
         width, height, pixels = request["width"], request["height"], request["pixels"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: JSON nested too deep
         raise ValueError('expected JSON {"width": W, "height": H, "pixels": base64 grey bytes}') from None
     if not all(isinstance(n, int) and 8 <= n <= MAX_PAD_SIDE for n in (width, height)):
         raise ValueError(f"width and height must be whole numbers from 8 to {MAX_PAD_SIDE}")
@@ -1172,7 +1204,6 @@ def draw_server(params, meta, host, port):
     drawing; everything else is 404. Requests over MAX_REQUEST_BYTES are 413, malformed ones
     400; bound to loopback it answers only requests addressed to loopback (no DNS rebinding)."""
     import http.server
-    import threading
     page = shipped("draw.html").read_bytes()
     loopback_only = host in LOOPBACK
     compute = threading.Lock()
@@ -1243,6 +1274,7 @@ def draw_server(params, meta, host, port):
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
+        request_queue_size = 64  # the listen backlog: a burst of drawings waits, none is reset
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
         def handle_error(self, request, client_address):  # a client that went away, say: no traceback
@@ -1255,7 +1287,6 @@ def draw_bench(server, n):
     """Time POST /predict with a real test digit drawn as the page would send it: n requests
     from one client, then n from 8 clients at once; print the latencies."""
     import base64
-    import threading
     import urllib.request
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -1323,7 +1354,7 @@ def draw(
         webbrowser.open(url)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except Stop:  # Ctrl-C, or SIGTERM from a service manager: the normal way to end a server
         err_console.print("stopped", highlight=False)
     finally:
         server.server_close()

@@ -1333,6 +1333,7 @@ def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap
 
 
 def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
+    monkeypatch.setattr(cli, "RECEIVED", [])  # this process's record of stop signals, for this test only
     write_outputs = cli.write_outputs
 
     def ctrl_c_while_writing(writers, *args):
