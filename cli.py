@@ -42,6 +42,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import timeit
@@ -1404,6 +1405,15 @@ def time_matmuls(shapes, dtype, repeats=7):
     return float(np.median(timer.repeat(repeats, loops))) / loops
 
 
+def time_checkpoint(checkpoint, activation, repeats=5):
+    """Median seconds to write `checkpoint` as train writes one after every epoch (atomically,
+    fsynced), into a temporary folder in the current one: the disk train would write to."""
+    with tempfile.TemporaryDirectory(dir=".") as folder:
+        path = Path(folder) / "bench.ckpt.npz"
+        timer = timeit.Timer(lambda: mlp.save_checkpoint(path, checkpoint, {"activation": activation}))
+        return float(np.median(timer.repeat(repeats, 1)))
+
+
 def machine_info():
     """The CPU, cores, NumPy and its BLAS (library, version, threads, kernel family), for bench."""
     cpu = platform.processor() or platform.machine()
@@ -1460,7 +1470,9 @@ def bench(
     recipe = {"optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
               "warmup": settings.warmup, "dropout": settings.dropout}
     params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
-    params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing)
+    last = {}
+    params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing,
+                                on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint))
     seconds = [r["seconds"] for r in history]
     test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)[1]
     median = float(np.median(seconds))
@@ -1474,6 +1486,8 @@ def bench(
               "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
               "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
               "ratio_to_floor": median / floor, "machine": machine_info()}
+    result["checkpoint_seconds"] = time_checkpoint(last["checkpoint"], activation.value)
+    result["checkpoint_share"] = result["checkpoint_seconds"] / median  # of an epoch's time
     if torch:
         reference = torch_run({"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value,
                                "limit": limit, "data": str(data)})
@@ -1484,9 +1498,9 @@ def bench(
         result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
     table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
                         f"batch {batch_size}, {dtype.value}")
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "test acc"]
-    cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}",
-             f"{flops / median / 1e9:.1f}", f"{floor:.3f}", f"{median / floor:.2f}", percent(test_accuracy)]
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "test acc"]
+    cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}", f"{flops / median / 1e9:.1f}",
+             f"{floor:.3f}", f"{median / floor:.2f}", f"{result['checkpoint_seconds']:.3f}", percent(test_accuracy)]
     if torch:
         headers += ["torch s", "x torch", "torch acc"]
         cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
@@ -1496,7 +1510,9 @@ def bench(
     table.add_row(*cells)
     show(table)
     machine = result["machine"]
-    console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; floor: NumPy's "
+    console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; ckpt s: writing the "
+                  f"checkpoint train writes after every epoch ({100 * result['checkpoint_share']:.1f}% of an epoch); "
+                  "floor: NumPy's "
                   f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
                   f"{machine['cpu']}, {machine['cores']} cores, NumPy {np.__version__} with "
                   f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}".rstrip(),

@@ -877,7 +877,7 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
         raise ValueError("no training examples (x is empty)")
     if val is not None:
         val = (val[0], np.asarray(val[1]))
-    if preprocessing is not None and max(abs(preprocessing["low"]), abs(preprocessing["high"])) > np.finfo(dtype).max:
+    if preprocessing is not None and max(abs(preprocessing["low"]), abs(preprocessing["high"])) > float(np.finfo(dtype).max):
         raise ValueError(f"pixel values range from {preprocessing['low']:g} to {preprocessing['high']:g}, beyond "
                          f"what {dtype} holds ({np.finfo(dtype).max:.3g}): rescale the data first, or train in float64")
     check_inputs(params, inputs(x[:1], preprocessing, dtype))

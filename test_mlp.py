@@ -1398,6 +1398,176 @@ def test_an_output_that_is_an_input_is_refused(trained, small_data, tmp_path):
     assert trained.read_bytes() == before
 
 
+def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
+    args = ["train", "relu", "--hidden", "16", "--data", small_data, "--batch-size", "16", "--schedule",
+            "constant", "--epochs", "6"]
+    out = tmp_path / "w.npz"
+    with cli_process(*args, "--out", out) as proc:
+        wait_for_line(proc.stderr, "epoch 2/")
+        proc.kill()  # SIGKILL: nothing runs after it, no handler, no cleanup
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not out.exists()
+    assert mlp.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2  # written after every epoch
+    assert (tmp_path / "w.lock").exists()  # left by the killed run: it must not block the next
+    (tmp_path / ".tmp-999999999-w.npz").write_bytes(b"half")  # as a kill during a save leaves it
+    result = run(*args, "--out", out)  # the same command again
+    assert result.exit_code == 0, result.output
+    assert "resuming after epoch" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]  # cleaned up
+    result = run(*args, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()  # as if never killed
+
+
+def test_a_second_run_with_the_same_out_is_refused_naming_the_first(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    with training_process(small_data, out) as first:
+        result = run("train", "relu", "--hidden", "8", "--data", small_data, "--out", out)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1
+        assert f"{out} is being written by another run (PID {first.pid}, started " in result.stderr
+        assert "choose another --out" in result.stderr
+        assert first.poll() is None  # the first run goes on undisturbed
+
+
+def test_outputs_never_replace_inputs_whatever_the_path(trained, small_data, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in small_data.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    (data / "classes.txt").write_text("\n".join("abcdefghij"))
+    os.link(data / "train-labels-idx1-ubyte.gz", tmp_path / "hard.gz")  # the same file, another name
+    (tmp_path / "link.npz").symlink_to(trained)
+    before = {p: p.read_bytes() for p in [*data.iterdir(), trained]}
+    for args in (["train", "relu", "--data", data, "--out", data / "train-images-idx3-ubyte.gz"],
+                 ["train", "relu", "--data", data, "--out", tmp_path / "hard.gz"],
+                 ["eval", trained, "--data", data, "--json", data / "t10k-labels-idx1-ubyte.gz"],
+                 ["eval", trained, "--data", data, "--json", data / "classes.txt"],
+                 ["eval", trained, "--data", data, "--json", tmp_path / "link.npz"],
+                 ["plot", "confusion", trained, "--data", data, "--out", data / "t10k-images-idx3-ubyte.gz"],
+                 ["bench", "--data", data, "--limit", "100", "--json", data / "train-images-idx3-ubyte.gz"]):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "is also an input of this command" in result.stderr and result.stderr.count("\n") == 1
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_resume_refuses_a_checkpoint_made_on_other_data(tmp_path, small_data):
+    other = write_dataset(tmp_path / "other", *(mlp.read_idx(small_data / (stem + ".gz"))[:300]
+                                                for stem in mlp.MNIST_FILES.values()))
+    with training_process(small_data, tmp_path / "w.npz") as proc:  # leaves w.ckpt.npz after epoch 2
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    result = run("train", "relu", "--hidden", "16", "--data", other, "--batch-size", "16", "--epochs", "100000",
+                 "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and "was trained on other data: data " in result.stderr
+    assert "examples 600 (now 300)" in result.stderr and "give the --data it was made on" in result.stderr
+
+
+def test_named_data_in_the_cache_is_checked_and_a_bad_file_named_with_the_fix(mirror):
+    folder = mlp.fetch_dataset("tiny", str(mirror["cache"]))
+    labels = os.path.join(folder, "train-labels-idx1-ubyte.gz")
+    with open(labels, "wb") as f:  # another data set's file put there by hand
+        f.write(gzip.compress(b"\0\0\x08\x01\0\0\0\x03\x02\x02\x02"))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte.gz: not tiny's file \(SHA-256 of its content "
+                                         r".*\); delete it and run again to download it afresh"):
+        mlp.fetch_dataset("tiny", str(mirror["cache"]))
+    images = os.path.join(folder, "train-images-idx3-ubyte.gz")
+    os.unlink(labels)
+    mlp.fetch_dataset("tiny", str(mirror["cache"]))  # downloaded afresh, as the message said
+    with open(images, "r+b") as f:
+        f.truncate(20)
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: cannot be read .*; delete it and run again"):
+        mlp.fetch_dataset("tiny", str(mirror["cache"]))
+
+
+def test_temp_files_of_dead_processes_are_removed_and_others_kept(tmp_path):
+    for name in (".tmp-999999999-a.npz", f".tmp-{os.getpid()}-b.npz", ".tmp-x-c", "w.npz"):
+        (tmp_path / name).write_bytes(b"")
+    assert mlp.remove_orphans(str(tmp_path)) == [".tmp-999999999-a.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-{os.getpid()}-b.npz", ".tmp-x-c", "w.npz"]
+
+
+def test_a_full_disk_under_json_outputs_is_one_line_and_leaves_nothing(trained, small_data, tmp_path, monkeypatch):
+    def disk_full(text):
+        def write(f):
+            raise OSError(28, "No space left on device")
+        return write
+    monkeypatch.setattr(cli, "text_writer", disk_full)
+    for args in (["eval", trained, "--data", small_data], ["gradcheck", "tanh"]):
+        result = run(*args, "--json", tmp_path / "r.json")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.stderr == f"error: cannot write {tmp_path / 'r.json'}: No space left on device; nothing was changed\n"
+    assert not [p for p in tmp_path.iterdir() if p.name != "w.npz"]
+
+
+def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch):
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as if it arrived while the data is read
+    monkeypatch.setattr(cli, "load_data", interrupted)
+    monkeypatch.setattr(cli, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in cli.STOP_SIGNALS}
+    try:
+        result = run("eval", trained, "--data", small_data)
+    finally:  # a stopped command leaves the stop signals ignored: give pytest its own back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 143 and result.stderr == "interrupted (SIGTERM); nothing was saved\n"
+
+
+def test_ctrl_c_while_the_command_line_is_importing_is_one_line(tmp_path):
+    # SIGINT sent to itself just as cli.py imports NumPy: deterministic, unlike a timer
+    code = ("import builtins, os, runpy, signal, sys\nreal = builtins.__import__\n"
+            "def sigint_on_numpy(name, *args, **kwargs):\n"
+            "    if name == 'numpy':\n        os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return real(name, *args, **kwargs)\n"
+            f"builtins.__import__ = sigint_on_numpy\nsys.argv = ['cli.py', '--help']\n"
+            f"runpy.run_path({str(HERE / 'cli.py')!r}, run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and done.stderr == "interrupted; nothing was done\n"
+
+
+def test_a_closed_pipe_is_exit_0_for_every_command(trained, small_data):
+    for command in (f"eval '{trained}' --data '{small_data}'", f"summary '{trained}'"):
+        done = subprocess.run(["bash", "-c", f"'{sys.executable}' '{HERE / 'cli.py'}' {command} | head -1; "
+                               "exit ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "", (command, done.stderr)
+
+
+def test_stopped_training_leaves_the_finished_epochs_on_screen(tmp_path):
+    rows = [{"epoch": 1, "lr": 0.1, "loss": 0.5, "accuracy": 0.9, "test_accuracy": 0.91, "seconds": 0.2}]
+    checkpoint = mlp.fresh_checkpoint(mlp.init([4, 2], "relu"), 0)._replace(epoch=1)
+    with pytest.raises(cli.typer.Exit) as stop:
+        with cli.err_console.capture() as screen:
+            cli.save_interrupted(checkpoint, tmp_path / "w.ckpt.npz", {"activation": "relu"}, signal.SIGINT, rows, True)
+    assert stop.value.exit_code == 130
+    assert "Training (stopped)" in screen.get() and "91.00%" in screen.get()
+
+
+def test_mlps_door_refuses_what_would_fail_later_with_what_to_do(tmp_path):
+    params = mlp.init([4, 3, 2], "relu", seed=0)
+    rng = np.random.default_rng(0)
+    x, labels = rng.random((8, 4), dtype=np.float32), [0, 1] * 4
+    _, history = mlp.train(params, x, labels, mlp.Settings("relu", epochs=1))  # a list of labels is fine
+    assert len(history) == 1
+    for call, message in (
+            (lambda: mlp.train(params, x[:0], labels[:0], mlp.Settings("relu")), "no training examples"),
+            (lambda: mlp.train(params, x.astype(np.float64), labels, mlp.Settings("relu")),
+             r"inputs are float64 but the network's weights are float32: pass x.astype\(np.float32\)"),
+            (lambda: mlp.evaluate(params, x[:0], labels[:0], "relu"), "no examples to evaluate"),
+            (lambda: mlp.update(params, params, {}, float("nan")), "lr must be greater than 0 and finite, got nan"),
+            (lambda: mlp.update(params, params, {}, 0.1, momentum=5), r"momentum must be in \[0, 1\), got 5"),
+            (lambda: mlp.save(tmp_path / "w.npz", {**params, "W1": params["W1"] * np.inf}, {"activation": "relu"}),
+             "W1 holds NaN or infinite values, which no weights file may hold: not saved"),
+            (lambda: mlp.train(params, x, labels, mlp.Settings("relu"), preprocessing={"kind": "range", "low": 0.0,
+                                                                                     "high": 1e300}),
+             "pixel values range from 0 to 1e[+]300, beyond what float32 holds")):
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(OSError) as error:
+        mlp.save(tmp_path / "missing" / "w.npz", params, {"activation": "relu"})
+    assert error.value.filename == str(tmp_path / "missing" / "w.npz")  # the target, not a temp file
+    assert not (tmp_path / "missing").exists()
+
+
 def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path, small_data):
     old = os.umask(0o027)
     try:
@@ -1890,6 +2060,8 @@ def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_mod
     ("POST", "/predict", b'{"width": 28, "height": 28, "pixels": "AAAA"}', {}, 400, "not width x height"),
     ("POST", "/predict", b'{"width": 100000, "height": 2, "pixels": ""}', {}, 400, "width and height"),
     ("POST", "/predict", b'[1, 2]', {}, 400, "expected JSON"),
+    ("POST", "/predict", b"[" * 100_000 + b"]" * 100_000, {}, 400, "expected JSON"),  # nested past recursion
+    ("POST", "/predict", b'{"width": 28, "height": 28, "pixels": ' + b"[" * 50_000 + b"}", {}, 400, "expected JSON"),
     ("GET", "/", None, {"Host": "evil.example:80"}, 403, "addressed to localhost"),
 ])
 def test_draw_refuses_what_it_does_not_serve(draw_url, method, path, body, headers, status, reason):
@@ -1939,6 +2111,24 @@ def test_draw_answers_eight_clients_at_once_correctly(draw_url):
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_draw_answers_a_burst_of_30_drawings_in_full(draw_url):
+    x, _ = mlp.load_idx_dataset(MNIST, splits=("test",))
+    body, start, answers = pad_body(x[0]), threading.Barrier(30), []
+
+    def client():
+        start.wait()  # all 30 connect at the same moment
+        try:
+            answers.append(fetch_url(draw_url + "/predict", body)[0])
+        except OSError as e:  # a reset connection: what a short listen backlog did
+            answers.append(repr(e))
+    threads = [threading.Thread(target=client) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert answers == [200] * 30
 
 
 def test_draw_command_prints_the_url_warns_off_loopback_and_stops_on_ctrl_c(digit_model):
