@@ -758,11 +758,11 @@ def train(
     threads: ThreadsOption = 0,
     normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, fitted to the training set and stored with the weights: {described(mlp.PREPROCESSINGS)}.")] = "range",
     dtype: DTypeOption = DType.float32,
-    out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint as .ckpt.npz on Ctrl-C.")] = "weights.npz",
-    resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from a checkpoint written on Ctrl-C; give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
+    out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint after every epoch as .ckpt.npz (the same command resumes from it).")] = "weights.npz",
+    resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
     data: DataOption = DEFAULT_DATA,
 ):
-    """Train an MLP classifier and save its weights (Ctrl-C saves a checkpoint to resume from)."""
+    """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     if out.endswith(os.sep) or Path(out).is_dir():
         fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
     out = Path(out)
