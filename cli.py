@@ -29,10 +29,12 @@ with_handler = signal.getsignal(signal.SIGINT)
 signal.signal(signal.SIGINT, stopped_while_starting)
 
 import contextlib  # noqa: E402 (the handler above covers these imports)
+import csv
 import errno
 import hashlib
 import importlib
 import importlib.util
+import io
 import json
 import math
 import platform
@@ -269,10 +271,14 @@ ThreadsOption = Annotated[int, typer.Option(
 
 LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")]
 
-DataOption = Annotated[str, typer.Option(
-    "--data", metavar="DATA", help=f"A data set name ({', '.join(mlp.DATASETS)}: downloaded once into a cache "
-    "folder, MNIST is shipped) or a folder with the four MNIST-layout IDX files (.gz or raw) and optionally "
-    "classes.txt.")]
+DataOption = Annotated[Optional[str], typer.Option(
+    "--data", metavar="DATA", show_default=False,
+    help=f"A data set name ({', '.join(mlp.DATASETS)}: downloaded once into a cache folder, MNIST is shipped), or "
+    + "; or ".join(form.about for form in mlp.DATA_FORMS.values())
+    + " (default: mnist to train; the data the weights were trained on otherwise).")]
+LabelColumnOption = Annotated[Optional[str], typer.Option(
+    "--label-column", metavar="NAME", help="The CSV column holding the labels (default: the one named label; "
+    "a file without a header has its label first).")]
 
 WeightsArgument = Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)]
 
@@ -306,12 +312,14 @@ def shipped_mnist():
 DEFAULT_DATA = "mnist"
 
 
-def data_folder(data):
-    """The folder behind --data: a folder as given; a data set name as the shipped MNIST or the
+def data_path(data):
+    """The file or folder behind --data: as given; a data set name as the shipped MNIST or the
     cache folder, downloading what is missing there with a progress bar on stderr (MLP_MIRROR,
     comma-separated base URLs, is tried before the registry's mirrors; MLP_DATA_DIR moves the cache)."""
-    if os.path.isdir(data) or data not in mlp.DATASETS:
+    if os.path.exists(data):
         return data
+    if data not in mlp.DATASETS:
+        fail(f"--data {data}: no such data set, file or folder (the names are {', '.join(mlp.DATASETS)})")
     if data == "mnist" and shipped_mnist().is_dir():
         return str(shipped_mnist())
     folder = mlp.cache_folder(data)
@@ -330,35 +338,110 @@ def data_folder(data):
 
 
 def data_files(data):
-    """The files --data names (IDX files, classes.txt), without downloading anything: to check
+    """The files --data names (data files, classes.txt), without downloading anything: to check
     before any work that no output is one of them."""
-    if os.path.isdir(data) or data not in mlp.DATASETS:
-        folder = data
+    if os.path.exists(data) or data not in mlp.DATASETS:
+        path = data
     elif data == "mnist" and shipped_mnist().is_dir():
-        folder = str(shipped_mnist())
+        path = str(shipped_mnist())
     else:
-        folder = mlp.cache_folder(data)
-    return mlp.dataset_files(folder) if os.path.isdir(folder) else []
+        path = mlp.cache_folder(data)
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        return []
+    csvs = [os.path.join(path, n) for n in ("train.csv", "test.csv") if os.path.isfile(os.path.join(path, n))]
+    return mlp.dataset_files(path) + csvs
 
 
-def load_data(data, splits=("train", "test")):
-    """The raw images and labels of --data's splits (mlp.load_idx_dataset): uint8 stays uint8."""
-    return mlp.load_idx_dataset(data_folder(data), splits=splits)
+def decode_picture(path):
+    """A data set's picture as (H, W) uint8 grey levels at its stored size: upright by its EXIF
+    orientation, transparent parts on white (mlp.load_data's decoder for folders of pictures)."""
+    Image = require("PIL.Image", "image")
+    from PIL import ImageOps
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                levels = np.asarray(im, np.float64)
+                span = max(levels.max() - levels.min(), 1e-12)
+                return np.round(255 * (levels - levels.min()) / span).astype(np.uint8)
+            return np.asarray(im.convert("L"), np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable picture ({e})") from None
 
 
-def class_names(data, n_classes):
-    """Names of the classes of --data (a named set's, or a folder's classes.txt), else None."""
-    names = list(mlp.DATASETS[data].classes) if data in mlp.DATASETS and not os.path.isdir(data) \
-        else mlp.read_classes(data_folder(data))
-    if names is not None and len(names) < n_classes:
-        fail(f"{data}: {len(names)} class names for {n_classes} classes; give one name per class in classes.txt")
-    return names
+def load_data(data, splits=("train", "test"), label_column=None):
+    """mlp.Data of --data's splits, whatever its form: raw features (uint8 stays uint8) and
+    labels; pictures decoded with Pillow, with a progress bar, once (then from the cache)."""
+    path = data_path(data)
+    pictures = mlp.data_form(path) == "images"
+    with Progress(TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True, disable=not pictures) as progress:
+        task = progress.add_task("", total=None)
+        found = mlp.load_data(path, splits, label_column, decode_picture if pictures else None,
+                              lambda done, total: progress.update(task, completed=done, total=total))
+    if data in mlp.DATASETS and not os.path.exists(data):
+        found = found._replace(classes=mlp.DATASETS[data].classes)
+    if pictures and "other files passed over" in found.test_from:
+        err_console.print(f"{data}: {found.test_from.split('(')[1].rstrip(')')}", highlight=False, soft_wrap=True)
+    return found
+
+
+def check_classes(data, found, n_classes):
+    """Fail unless the data names every class (or none)."""
+    if found.classes is not None and len(found.classes) < n_classes:
+        fail(f"{data}: {len(found.classes)} class names for {n_classes} classes; give one name per class in classes.txt")
+
+
+def data_record(data, label_column):
+    """What a weights file records of the data it was trained on: a data set's name, or the
+    path with its form and label column, so that eval, predict and plot find it again."""
+    if data in mlp.DATASETS and not os.path.exists(data):
+        return {"name": data}
+    path = os.path.abspath(data_path(data))
+    return {"path": path, "form": mlp.data_form(path), "label_column": label_column}
+
+
+def recorded_data(weights, meta, data):
+    """(data, label column) for a command on trained weights: --data when given, else the data
+    the weights recorded (said on stderr; weights from before they recorded it mean mnist)."""
+    if data is not None:
+        return data, (meta.get("data") or {}).get("label_column") if isinstance(meta.get("data"), dict) else None
+    record = meta.get("data") or DEFAULT_DATA
+    if isinstance(record, str):  # weights written before the record was a dict
+        record = {"name": record} if record in mlp.DATASETS else {"path": record}
+    if "name" in record:
+        source = record["name"]
+    else:
+        source = record["path"]
+        if not os.path.exists(source):
+            fail(f"{weights} was trained on {source}, which is not there any more; give --data")
+    err_console.print(f"data: {source} (what {weights} was trained on)", highlight=False, soft_wrap=True)
+    return source, record.get("label_column")
+
+
+def input_of(meta, params):
+    """What the network takes: {"shape": [H, W] of its images, or None for a table of features,
+    "pictures": "framed" (ink centred as MNIST's digits) or "resized" (a picture data set's)}.
+    Weights from before it was recorded: square images, framed."""
+    n_in = params["W1"].shape[0]
+    side = math.isqrt(n_in)
+    return meta.get("input") or {"shape": [side, side] if side * side == n_in else None, "pictures": "framed"}
 
 
 def name_of(c, meta):
-    """Class c as the weights name it: '3', or 'Sandal' for a set with class names."""
+    """Class c as the weights name it: '3', or 'Sandal' for a set with class names (plain text:
+    shown with `literal`, never read as markup)."""
     names = meta.get("classes")
     return names[c] if names and c < len(names) else str(c)
+
+
+def literal(text):
+    """Text shown exactly as it is: a class name like 'fö[r]' is not rich markup."""
+    return Text(str(text))
 
 
 def load_weights(path):
@@ -442,8 +525,9 @@ def show(table, to=None):
     to = to or console
     columns = table.columns
     cells = [list(c.cells) for c in columns]
-    widths = [max([Text.from_markup(str(c.header)).cell_len] + [Text.from_markup(str(v)).cell_len for v in column])
-              for c, column in zip(columns, cells)]
+    def width(cell):  # a Text is shown as it is; a str is markup
+        return cell.cell_len if isinstance(cell, Text) else Text.from_markup(str(cell)).cell_len
+    widths = [max([width(c.header)] + [width(v) for v in column]) for c, column in zip(columns, cells)]
     edge = 4 if table.box else 2  # outer borders and the first column's padding
     if sum(w + 3 for w in widths) + 1 <= to.width or len(columns) <= 2:
         to.print(table)
@@ -595,6 +679,19 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path} on {name}; run the same command "
                       f"again to resume: {the_same_command()}", highlight=False, soft_wrap=True, style="yellow")
     raise typer.Exit(code=128 + signum)
+
+
+def warn_if_not_learning(accuracy, y, normalize):
+    """After the first epoch: a line on stderr when the training accuracy is no better than always
+    guessing the most common class, which is what a network that is not learning scores."""
+    guess = np.bincount(y).max() / len(y)
+    if accuracy <= guess + 0.01:
+        hint = ("try --normalize standard (with the default range scaling, data whose features are mostly "
+                "at the top of their range, such as dark digits on light paper, trains badly), or a lower --lr"
+                if normalize != "standard" else "try a lower --lr")
+        err_console.print(f"warning: after epoch 1 the training accuracy ({percent(accuracy)}) is no better than always "
+                          f"guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
+                          style="yellow", highlight=False, soft_wrap=True)
 
 
 def checkpoint_saver(path, meta):
@@ -760,9 +857,11 @@ def train(
     dtype: DTypeOption = DType.float32,
     out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint after every epoch as .ckpt.npz (the same command resumes from it).")] = "weights.npz",
     resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
+    label_column: LabelColumnOption = None,
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
+    data = data or DEFAULT_DATA
     if out.endswith(os.sep) or Path(out).is_dir():
         fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
     out = Path(out)
@@ -786,19 +885,19 @@ def train(
         if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
             resume = checkpoint_path
         try:
-            x, y, x_test, y_test = load_data(data)  # raw pixels, converted batch by batch
+            found = load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
+            x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
             identity = data_identity(data, x, y)
             validation = None
             if val:
                 x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
                 validation = (x_val, y_val)
-            if mlp.AUGMENTATIONS[augment.value].distort is not None:
-                try:
-                    mlp.image_shape(x.shape[1])
-                except ValueError as e:
-                    fail(f"--augment {augment.value}: {e}; use --augment none for this data")
+            if mlp.AUGMENTATIONS[augment.value].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
+                fail(f"--augment {augment.value}: {data} holds " + ("a table, not images" if found.shape is None else
+                     f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones")
+                     + "; use --augment none for this data", code=2)
             sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
-            classes = class_names(data, sizes[-1])
+            check_classes(data, found, sizes[-1])
             preprocessing = mlp.fit_preprocessing(x, normalize.value)  # from the training images only
             extras = {"val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
             latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
@@ -806,8 +905,10 @@ def train(
             check_memory(sizes, min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
             params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
             resuming = f", resuming after epoch {checkpoint.epoch} from {resume}" if checkpoint else ""
-            err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} images from "
-                              f"{data}{resuming}", highlight=False, soft_wrap=True)
+            err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} "
+                              f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: "
+                              f"{found.test_from.split(' (')[0] if 'other files' in found.test_from else found.test_from}",
+                              highlight=False, soft_wrap=True)
             show(summary_table(params, activation.value), err_console)
             latest.update(checkpoint=checkpoint, rows=rows)
             latest["meta"] = {"activation": activation.value, "settings": latest["recorded"], "data_identity": identity}
@@ -816,6 +917,8 @@ def train(
             def on_checkpoint(checkpoint, rows):
                 latest.update(checkpoint=checkpoint, rows=rows)
                 save_checkpoint(checkpoint, rows)
+                if rows[-1]["epoch"] == 1:
+                    warn_if_not_learning(rows[-1]["accuracy"], y, normalize.value)
             params, history = run_training(params, x, y, x_test, y_test, settings, live_view(), validation,
                                            preprocessing, checkpoint, rows, on_checkpoint)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
@@ -827,7 +930,10 @@ def train(
         test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)
         meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
                 "test_loss": test_loss, "settings": recorded(settings, extras, keep_epochs=True),
-                "preprocessing": preprocessing, "classes": classes, "data": data}
+                "preprocessing": preprocessing, "classes": found.classes and list(found.classes),
+                "data": data_record(data, label_column),
+                "input": {"shape": found.shape and list(found.shape),
+                          "pictures": "resized" if mlp.data_form(data_path(data)) == "images" else "framed"}}
         kept = f", and the run is kept in {checkpoint_path}: run the same command again to save it" \
             if checkpoint_path.is_file() else ""
         write_outputs({out: mlp.weights_writer(params, meta),
@@ -871,37 +977,47 @@ def confusion_table(confusion, names):
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
     table.add_column("true", justify="right", style="bold")
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(literal(name), justify="right")
     for t, row in enumerate(confusion):
-        table.add_row(names[t], *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]")
+        table.add_row(literal(names[t]), *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]")
                                 for p, n in enumerate(row)))
     return table
 
 
-def evaluated(weights, data, n_mistakes):
-    """(params, meta, x_test, y_test, report) for a weights file on a test set: loaded once,
-    checked to fit, scored by mlp.classification_report (one forward pass)."""
+def weights_and_data(weights, data, outputs=()):
+    """(params, meta, data, label column) for a command on trained weights: the weights loaded,
+    the data resolved (--data, else what they were trained on), and `outputs` checked not to
+    be any of the files read, before any work."""
     params, meta = load_weights(weights)
-    x_test, y_test = load_data(data, splits=("test",))
+    data, label_column = recorded_data(weights, meta, data)
+    check_outputs([o for o in outputs if o is not None], [weights, *data_files(data)])
+    return params, meta, data, label_column
+
+
+def evaluated(weights, params, meta, data, label_column, n_mistakes):
+    """(x_test, y_test, report) for weights on the test set of `data`: loaded once, checked to
+    fit, scored by mlp.classification_report (one forward pass)."""
+    found = load_data(data, splits=("test",), label_column=label_column)
+    x_test, y_test = found.x_test, found.y_test
     check_fits(weights, params, x_test, y_test)
     report = mlp.classification_report(params, x_test, y_test, meta["activation"], n_mistakes,
                                        preprocessing=meta["preprocessing"])
     report["true"] = y_test
-    return params, meta, x_test, y_test, report
+    return x_test, y_test, report
 
 
 @app.command("eval")
 def evaluate(
     weights: WeightsArgument,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     mistakes: Annotated[int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")] = 10,
     json_path: JsonOption = None,
 ):
     """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         check_writable(json_path, "--json")
-        check_outputs([json_path], [weights, *data_files(data)])
-    params, meta, _, y_test, report = evaluated(weights, data, mistakes)
+    params, meta, data, label_column = weights_and_data(weights, data, [json_path])
+    _, y_test, report = evaluated(weights, params, meta, data, label_column, mistakes)
     result = report_json(report, len(y_test), meta)
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
@@ -915,7 +1031,7 @@ def evaluate(
     for header in ("class", "precision", "recall", "F1", "images"):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
-        per_class.add_row(r["name"], percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
+        per_class.add_row(literal(r["name"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
                           str(r["support"]))
     show(per_class)
     if result["mistakes"]:
@@ -923,7 +1039,7 @@ def evaluate(
         for header in ("index", "true", "predicted", "confidence"):
             wrong.add_column(header, justify="right")
         for m in result["mistakes"]:
-            wrong.add_row(str(m["index"]), m["true_name"], m["predicted_name"], percent(m["confidence"]))
+            wrong.add_row(str(m["index"]), literal(m["true_name"]), literal(m["predicted_name"]), percent(m["confidence"]))
         show(wrong)
 
 
@@ -941,14 +1057,16 @@ ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule"
 def reproduce(
     epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")] = 10,
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every run.")] = 0,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     json_path: JsonOption = None,
 ):
     """Train the original's three models with its settings and with ours, and compare."""
+    data = data or DEFAULT_DATA
     if json_path:
         check_writable(json_path, "--json")
         check_outputs([json_path], data_files(data))
-    x, y, x_test, y_test = load_data(data)
+    found = load_data(data)
+    x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     scaling = mlp.fit_preprocessing(x)
     n_classes = int(max(y.max(), y_test.max())) + 1
     rows = []
@@ -1088,13 +1206,12 @@ def read_grey(path):
         fail(f"{path}: not a readable image ({e})")
 
 
-def digit_art(image, color=True):
-    """A square image as rich Text: half blocks in grey (two pixels a character) on a colour
-    terminal, else characters of increasing ink (" .:-=+*#%@") for the mean of each pixel pair."""
-    side = math.isqrt(image.size)
-    pixels = np.clip(image.reshape(side, side), 0, 1)
-    if side % 2:  # pairs of rows: pad an odd image with a black row
-        pixels = np.vstack([pixels, np.zeros((1, side), pixels.dtype)])
+def digit_art(image, shape, color=True):
+    """An image of `shape` (H, W) as rich Text: half blocks in grey (two pixels a character) on
+    a colour terminal, else characters of increasing ink (" .:-=+*#%@") for each pixel pair."""
+    pixels = np.clip(np.asarray(image, np.float64).reshape(shape), 0, 1)
+    if shape[0] % 2:  # pairs of rows: pad an odd image with a black row
+        pixels = np.vstack([pixels, np.zeros((1, shape[1]), pixels.dtype)])
     text = Text()
     if not color:
         ramp = " .:-=+*#%@"
@@ -1115,44 +1232,112 @@ def probability_bars(probabilities, k, meta, width=30):
     table.add_column("probability", justify="right")
     table.add_column("")
     for c in np.argsort(-probabilities, kind="stable")[:k]:
-        table.add_row(name_of(c, meta), percent(probabilities[c]), "█" * round(width * probabilities[c]))
+        table.add_row(literal(name_of(c, meta)), percent(probabilities[c]), "█" * round(width * probabilities[c]))
     return table
+
+
+def predict_index(weights, params, meta, data, index):
+    """(seen in [0, 1], probabilities, true label) of the test example `index` of the data."""
+    data, label_column = recorded_data(weights, meta, data)
+    found = load_data(data, splits=("test",), label_column=label_column)
+    check_fits(weights, params, found.x_test, found.y_test)
+    if index >= len(found.x_test):
+        fail(f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})")
+    prep = meta["preprocessing"]
+    seen = mlp.to_unit(found.x_test[index:index + 1], prep)[0]
+    x = mlp.standardize(seen[None].astype(params["W1"].dtype), prep)  # the stored preprocessing
+    return seen, mlp.predict_proba(params, x, meta["activation"])[0], int(found.y_test[index])
+
+
+def picture_paths(inputs):
+    """The pictures among INPUT...: files as given, folders searched through (sorted)."""
+    paths = []
+    for path in inputs:
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in mlp.PICTURE_SUFFIXES and p.is_file())
+        elif not path.is_file():
+            fail(f"{path}: no such file or folder")
+        else:
+            paths.append(path)
+    if not paths:
+        fail(f"no pictures in {', '.join(map(str, inputs))} ({', '.join(mlp.PICTURE_SUFFIXES)})")
+    return paths
+
+
+def read_picture(weights, params, meta, path):
+    """(seen, probabilities) of one picture file, as the network reads it (mlp.classify_picture)."""
+    taken = input_of(meta, params)
+    if taken["shape"] is None:
+        fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
+             "give a CSV of rows to predict", code=2)
+    try:
+        seen, probabilities, _ = mlp.classify_picture(params, meta["activation"], meta["preprocessing"],
+                                                      read_grey(path), taken["shape"], taken["pictures"] == "framed")
+    except ValueError as e:
+        fail(f"{path}: {e}")
+    return seen, probabilities
+
+
+def predictions_csv(weights, params, meta, inputs):
+    """The predictions for INPUT... as CSV text: Kaggle's submission format (ImageId,Label, ids
+    from 1, class names as labels) for a CSV of rows; path,class,probability for pictures."""
+    table = io.StringIO()
+    rows = csv.writer(table, lineterminator="\n")
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
+        x, _, _ = mlp.read_csv(inputs[0], n_features=params["W1"].shape[0])
+        if x.shape[1] != params["W1"].shape[0]:
+            fail(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
+        predicted = mlp.predict(params, x, meta["activation"], meta["preprocessing"])
+        rows.writerow(["ImageId", "Label"])
+        rows.writerows([i, name_of(int(c), meta)] for i, c in enumerate(predicted, start=1))
+        return table.getvalue(), len(predicted)
+    if any(p.suffix.lower() == ".csv" for p in inputs):
+        fail("give one CSV of rows, or pictures and folders of pictures, not both", code=2)
+    paths = picture_paths(inputs)
+    rows.writerow(["path", "class", "probability"])
+    for path in paths:
+        _, probabilities = read_picture(weights, params, meta, path)
+        best = int(probabilities.argmax())
+        rows.writerow([str(path), name_of(best, meta), f"{probabilities[best]:.5f}"])
+    return table.getvalue(), len(paths)
 
 
 @app.command()
 def predict(
     weights: WeightsArgument,
-    image: Annotated[Optional[Path], typer.Argument(help="A PNG/JPG of one digit (any size, dark or light background); needs Pillow.", dir_okay=False)] = None,
-    index: Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Predict the N-th test image instead of a file.")] = None,
+    inputs: Annotated[Optional[list[Path]], typer.Argument(metavar="[INPUT]...", help="Pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.")] = None,
+    index: Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Predict the N-th test example instead.")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
-    data: DataOption = DEFAULT_DATA,
+    out: Annotated[Optional[Path], typer.Option(metavar="FILE", dir_okay=False, help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).")] = None,
+    data: DataOption = None,
 ):
-    """Classify one digit and show it, with the top probabilities as bars."""
-    if (image is None) == (index is None):
-        fail("give either an IMAGE file or --index N (one test image)", code=2)
+    """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
+    if bool(inputs) == (index is not None):
+        fail("give INPUT files (pictures, folders of them, or a CSV) or --index N (one test example)", code=2)
+    if out:
+        check_writable(out, "--out")
     params, meta = load_weights(weights)
+    check_outputs([out], [weights, *(inputs or [])])
+    inputs = inputs or []
+    if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or inputs[0].suffix.lower() == ".csv"):
+        text, n = predictions_csv(weights, params, meta, inputs)
+        if out:
+            write_outputs({out: text_writer(text)})
+            console.print(f"wrote {n} predictions to {out}", highlight=False, soft_wrap=True)
+        else:
+            console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+        return
     label = None
-    prep = meta["preprocessing"]
     if index is not None:
-        x_test, y_test = load_data(data, splits=("test",))
-        check_fits(weights, params, x_test, y_test)
-        if index >= len(x_test):
-            fail(f"--index {index} is out of range: the test set has {len(x_test)} images (0 to {len(x_test) - 1})")
-        seen, label = mlp.to_unit(x_test[index:index + 1], prep)[0], int(y_test[index])
-        x = mlp.standardize(seen[None].astype(params["W1"].dtype), prep)  # the stored preprocessing
-        probabilities = mlp.predict_proba(params, x, meta["activation"])[0]
+        seen, probabilities, label = predict_index(weights, params, meta, data, index)
     else:
-        if not image.is_file():
-            fail(f"{image}: no such image file")
-        try:  # framed as MNIST frames its digits, at the network's input size
-            seen, probabilities, _ = mlp.classify_picture(params, meta["activation"], prep, read_grey(image))
-        except ValueError as e:
-            fail(f"{image}: {e}")
+        seen, probabilities = read_picture(weights, params, meta, inputs[0])
     guess = int(probabilities.argmax())
-    if math.isqrt(seen.size) ** 2 == seen.size:
-        console.print(digit_art(seen, color=console.color_system is not None and not console.no_color))
+    shape = input_of(meta, params)["shape"]
+    if shape:
+        console.print(digit_art(seen, shape, color=console.color_system is not None and not console.no_color))
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {name_of(label, meta)})")
-    console.print(f"prediction: {name_of(guess, meta)}{verdict}", highlight=False)
+    console.print(f"prediction: {name_of(guess, meta)}{verdict}", markup=False, highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
 
 
@@ -1188,8 +1373,10 @@ def pad_grey(body):
 def read_pad(params, meta, grey):
     """What the page shows for a drawing: the framed image the network sees, its first hidden
     layer, and the top classes (mlp.classify_picture: the same path as predict IMAGE)."""
+    taken = input_of(meta, params)
     try:
-        seen, probabilities, hidden = mlp.classify_picture(params, meta["activation"], meta["preprocessing"], grey)
+        seen, probabilities, hidden = mlp.classify_picture(params, meta["activation"], meta["preprocessing"], grey,
+                                                           taken["shape"], taken["pictures"] == "framed")
     except ValueError:
         return {"blank": True}
     top = np.argsort(-probabilities, kind="stable")[:5]
@@ -1197,7 +1384,8 @@ def read_pad(params, meta, grey):
     return {"blank": False, "prediction": name_of(best, meta), "class": best,
             "top": [{"class": int(c), "name": name_of(int(c), meta), "probability": round(float(probabilities[c]), 5)}
                     for c in top],
-            "seen": [round(float(v), 3) for v in seen], "hidden": [round(float(v), 4) for v in hidden]}
+            "seen": [round(float(v), 3) for v in seen], "rows": taken["shape"][0], "columns": taken["shape"][1],
+            "hidden": [round(float(v), 4) for v in hidden]}
 
 
 def draw_server(params, meta, host, port):
@@ -1292,7 +1480,7 @@ def draw_bench(server, n):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/predict"
-    x, _ = load_data("mnist", splits=("test",))
+    x = load_data("mnist", splits=("test",)).x_test
     pad = np.kron(255 - x[0].reshape(28, 28), np.ones((10, 10), np.uint8))  # black ink on white, 280 x 280
     body = json.dumps({"width": 280, "height": 280, "pixels": base64.b64encode(pad.tobytes()).decode()}).encode()
 
@@ -1334,8 +1522,9 @@ def draw(
     params, meta = load_weights(weights)
     if not shipped("draw.html").is_file():
         fail(f"the page draw.html is missing (looked for {shipped('draw.html')}); reinstall numpy-mlp")
-    if math.isqrt(params["W1"].shape[0]) ** 2 != params["W1"].shape[0]:
-        fail(f"{weights}: draw needs a network for square images; this one takes {params['W1'].shape[0]} inputs")
+    if input_of(meta, params)["shape"] is None:
+        fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
+             "to draw", code=2)
     try:
         server = draw_server(params, meta, host, 0 if bench else port)
     except OSError as e:
@@ -1367,7 +1556,8 @@ def draw(
 def bench_data(data, limit):
     """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set (its first `limit`
     images if limit > 0), the test set, and the fitted default preprocessing, as train uses them."""
-    x, y, x_test, y_test = load_data(data)
+    found = load_data(data)
+    x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     n_classes = int(max(y.max(), y_test.max())) + 1
     if limit:
         x, y = x[:limit], y[:limit]
@@ -1451,11 +1641,12 @@ def bench(
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
     threads: ThreadsOption = 0,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     json_path: JsonOption = None,
 ):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
+    data = data or DEFAULT_DATA
     if json_path:
         check_writable(json_path, "--json")
         check_outputs([json_path], data_files(data))
@@ -1609,36 +1800,46 @@ def check_out_dir(out_dir):
     check_writable(out_dir / "x.png", "--out-dir")
 
 
-def digit_grid(images, captions, columns, title):
+def digit_grid(images, captions, columns, title, shape=(28, 28)):
     plt = pyplot()
     rows = -(-len(images) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.05, rows * 1.25 + 0.4))
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, image, caption in zip(np.ravel(axes), images, captions):
-        ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(image.reshape(shape), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     return fig
 
 
-def samples_figure(units, y, n, meta=None):
+def samples_figure(units, y, n, meta, shape):
     """The first n test images (in [0, 1]) with their labels."""
-    return digit_grid(units[:n], [name_of(int(v), meta or {}) for v in y[:n]], 10, f"The first {n} test images")
+    return digit_grid(units[:n], [name_of(int(v), meta) for v in y[:n]], 10, f"The first {n} test images", shape)
+
+
+def image_shape_of(shape, where):
+    """`shape` (H, W), or a one-line error: the data or network is a table, with nothing to draw."""
+    if shape is None:
+        fail(f"{where} holds a table of features, not images: there is nothing to draw")
+    return tuple(shape)
 
 
 @plot_app.command("samples")
 def plot_samples(
     n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     out: PictureOption = Path("mnist.png"),
 ):
-    """A grid of MNIST test digits with their labels."""
+    """A grid of test images (MNIST's unless --data) with their labels."""
     pyplot()
+    data = data or DEFAULT_DATA
     check_outputs([out], data_files(data))
-    x, y = load_data(data, splits=("test",))
+    found = load_data(data, splits=("test",))
+    x, y = found.x_test, found.y_test
+    check_classes(data, found, int(y.max()) + 1)
     save_figure(samples_figure(mlp.to_unit(x[:n], mlp.fit_preprocessing(x)), y, n,
-                               {"classes": class_names(data, int(y.max()) + 1)}), out)
+                               {"classes": found.classes}, image_shape_of(found.shape, data)), out)
 
 
 def read_history(path):
@@ -1699,41 +1900,41 @@ def confusion_figure(confusion, meta):
 @plot_app.command("confusion")
 def plot_confusion(
     weights: WeightsArgument,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     out: PictureOption = Path("confusion.png"),
 ):
     """The test-set confusion matrix as a heat map."""
     pyplot()
-    check_outputs([out], [weights, *data_files(data)])
-    _, meta, _, _, report = evaluated(weights, data, 0)
+    params, meta, data, label_column = weights_and_data(weights, data, [out])
+    _, _, report = evaluated(weights, params, meta, data, label_column, 0)
     save_figure(confusion_figure(report["confusion"], meta), out)
 
 
-def mistakes_figure(x, report, meta):
+def mistakes_figure(x, report, meta, shape):
     mistakes = report_json(report, len(x), meta)["mistakes"]
     captions = [f"{m['true_name']}→{m['predicted_name']} {100 * m['confidence']:.1f}%" for m in mistakes]
     units = mlp.to_unit(x[[m["index"] for m in mistakes]], meta["preprocessing"])
-    return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)")
+    return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)", shape)
 
 
 @plot_app.command("mistakes")
 def plot_mistakes(
     weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     out: PictureOption = Path("mistakes.png"),
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
-    check_outputs([out], [weights, *data_files(data)])
-    _, meta, x, y, report = evaluated(weights, data, n)
-    save_figure(mistakes_figure(x, report, meta), out)
+    params, meta, data, label_column = weights_and_data(weights, data, [out])
+    shape = image_shape_of(input_of(meta, params)["shape"], weights)
+    x, _, report = evaluated(weights, params, meta, data, label_column, n)
+    save_figure(mistakes_figure(x, report, meta, shape), out)
 
 
-def weights_figure(params, n, where):
+def weights_figure(params, n, shape):
+    """The first layer's weights, one image of `shape` per hidden unit."""
     W = params["W1"]
-    if W.shape[0] != 784:
-        fail(f"{where}: the first layer takes {W.shape[0]} inputs, not 28x28 images")
     plt = pyplot()
     n = min(n, W.shape[1])
     columns = 12 if n >= 12 else n
@@ -1742,7 +1943,7 @@ def weights_figure(params, n, where):
     for ax in np.ravel(axes):
         ax.axis("off")
     for unit, ax in zip(range(n), np.ravel(axes)):
-        w = W[:, unit].reshape(28, 28)
+        w = W[:, unit].reshape(shape)
         ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max(), interpolation="nearest")
     fig.suptitle(f"First-layer weights of {n} hidden units")
     return fig
@@ -1754,11 +1955,11 @@ def plot_weights(
     n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
     out: PictureOption = Path("weights.png"),
 ):
-    """The first layer's weights, one 28x28 image per hidden unit (red positive, blue negative)."""
+    """The first layer's weights, one image per hidden unit (red positive, blue negative)."""
     pyplot()
     check_outputs([out], [weights])
-    params, _ = load_weights(weights)
-    save_figure(weights_figure(params, n, weights), out)
+    params, meta = load_weights(weights)
+    save_figure(weights_figure(params, n, image_shape_of(input_of(meta, params)["shape"], weights)), out)
 
 
 def draw_architecture(sizes, activation, title):
@@ -1802,26 +2003,28 @@ def plot_architecture(
 @plot_app.command("all")
 def plot_all(
     weights: WeightsArgument,
-    data: DataOption = DEFAULT_DATA,
+    data: DataOption = None,
     out_dir: Annotated[Path, typer.Option(metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False)] = Path("."),
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
     check_out_dir(out_dir)
     pictures = [out_dir / f"{name}.png" for name in ("mnist", "curves", "confusion", "mistakes", "weights", *ORIGINAL)]
-    check_outputs(pictures, [weights, beside(weights, ".history.json"), *data_files(data)])
-    params, meta, x, y, report = evaluated(weights, data, 30)  # weights and test set loaded once
+    params, meta, data, label_column = weights_and_data(weights, data, pictures)
+    check_outputs(pictures, [beside(weights, ".history.json")])
+    shape = image_shape_of(input_of(meta, params)["shape"], weights)
+    x, y, report = evaluated(weights, params, meta, data, label_column, 30)  # weights and test set loaded once
     history = beside(weights, ".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
     here = lambda name: out_dir / name
-    save_figure(samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta), here("mnist.png"), "--out-dir")
+    save_figure(samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta, shape), here("mnist.png"), "--out-dir")
     plot_architecture(out_dir)
     save_figure(curves_figure(records), here("curves.png"), "--out-dir")
     save_figure(confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
-    save_figure(mistakes_figure(x, report, meta), here("mistakes.png"), "--out-dir")
-    save_figure(weights_figure(params, 48, weights), here("weights.png"), "--out-dir")
+    save_figure(mistakes_figure(x, report, meta, shape), here("mistakes.png"), "--out-dir")
+    save_figure(weights_figure(params, 48, shape), here("weights.png"), "--out-dir")
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -34,6 +34,7 @@ variant is adding an entry.
 Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
 """
 
+import csv
 import gzip
 import hashlib
 import json
@@ -1305,6 +1306,17 @@ def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
     return tuple(preprocess(a, scaling, dtype) if i % 2 == 0 else a for i, a in enumerate(arrays))
 
 
+def _check_names(names, where):
+    """Class names as given, or a ValueError for control characters (they would corrupt a
+    terminal or a CSV), empty or repeated names."""
+    for name in names:
+        if not name or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            raise ValueError(f"{where}: class name {name!r} is empty or holds control characters; use plain text")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: class names must be distinct, got {list(names)}")
+    return tuple(names)
+
+
 def read_classes(folder):
     """Class names from `folder`/classes.txt (one per line, in label order), or None."""
     path = os.path.join(folder, "classes.txt")
@@ -1315,9 +1327,9 @@ def read_classes(folder):
             names = [line.strip() for line in f if line.strip()]
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read class names ({e})") from None
-    if not names or len(set(names)) != len(names):
+    if not names:
         raise ValueError(f"{path}: expected one distinct class name per line")
-    return names
+    return list(_check_names(names, path))
 
 
 # ----------------------------------------------------------------------------- named data sets
@@ -1668,6 +1680,338 @@ def load_checkpoint(path):
     return checkpoint, meta
 
 
+# ----------------------------------------------------------------------------- data sets of any form
+# The forms users hold data in, one registry: IDX folders (MNIST's), CSV files (Kaggle's, the
+# pjreddie ones, scikit-learn users' tables), Keras' .npz, and folders of class folders of
+# pictures (torchvision's ImageFolder). Each loads into one shape, `Data`: raw features as
+# stored (uint8 pixels stay uint8) and int labels, so everything downstream is the same.
+
+
+class Data(NamedTuple):
+    """A data set as stored, split into train and test (a split not asked for is None)."""
+    x_train: object          # (N, D) raw features in their stored dtype; uint8 pixels stay uint8
+    y_train: object          # (N,) int64 labels in [0, C)
+    x_test: object
+    y_test: object
+    classes: tuple | None    # class names in label order, when the data names its classes
+    shape: tuple | None      # (H, W) when the D features are an image's pixels; None: a table
+    test_from: str           # where the test set comes from, for messages
+
+
+def _as_labels(raw, where):
+    """(labels (N,) int64, class names or None) from raw labels: non-negative whole numbers are
+    the labels themselves; anything else (words, negative numbers) names classes, in sorted
+    order (numerically when they are numbers)."""
+    raw = np.asarray(raw)
+    try:
+        numbers = raw.astype(np.float64)
+    except ValueError:
+        numbers = None
+    if numbers is not None and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all() \
+            and (len(numbers) == 0 or numbers.min() >= 0):
+        return numbers.astype(np.int64), None
+    if numbers is not None and np.isfinite(numbers).all():
+        values = np.unique(numbers)
+        return np.searchsorted(values, numbers).astype(np.int64), _check_names([f"{v:g}" for v in values], where)
+    names = np.unique(raw.astype(str))
+    return np.searchsorted(names, raw.astype(str)).astype(np.int64), _check_names([str(n) for n in names], where)
+
+
+def _compact(x, where):
+    """Features as read (int64 or float64) in the smallest faithful dtype: uint8 when they are
+    whole numbers in 0-255 (pixels), else float32; a ValueError for NaN or infinity."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"{where}: holds empty, NaN or infinite values; fill or drop those rows")
+    whole = x.dtype.kind in "iu" or (x == np.round(x)).all()
+    if x.size and whole and x.min() >= 0 and x.max() <= 255:
+        return x.astype(np.uint8)
+    return x.astype(np.float32)
+
+
+def _square_image(x):
+    """(side, side) when the rows of x look like square images (whole pixel values 0-255, a
+    square number of at least 64 of them), else None: a table."""
+    side = math.isqrt(x.shape[1])
+    return (side, side) if x.dtype == np.uint8 and side * side == x.shape[1] and side >= 8 else None
+
+
+def _hold_out(data, where, fraction=0.2):
+    """`data` with a test set: the one it has, else a stratified, seeded fifth of its
+    training examples (the same every time, so eval scores the examples train did not see)."""
+    if data.x_test is not None:
+        return data
+    n_test = max(1, round(fraction * len(data.y_train)))
+    x, y, x_test, y_test = split_validation(data.x_train, data.y_train, n_test, seed=0)
+    return data._replace(x_train=x, y_train=y, x_test=x_test, y_test=y_test,
+                         test_from=f"{round(100 * fraction)}% of {where} held out (stratified, seed 0)")
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_columns(path, skip, kept, label):
+    """(features (N, len(kept)), labels (N,) or None) of a CSV. Whole numbers parse about six
+    times faster than floats (Kaggle's 76 MB train.csv: 0.8 s against 4.9 s), so they are
+    tried first, the whole file at once; then words as labels; then floats."""
+    load = partial(np.loadtxt, path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8")
+    try:
+        whole = load(dtype=np.int64)
+        return whole[:, kept], None if label is None else whole[:, label]
+    except ValueError:
+        pass
+    y = None if label is None else load(usecols=[label], dtype=str)[:, 0]
+    try:
+        return load(usecols=kept, dtype=np.int64), y
+    except ValueError:
+        return load(usecols=kept, dtype=np.float64), y
+
+
+def _csv_has_labels(path, label_column=None):
+    """Whether a CSV's header names a label column (a file without a header has its label first)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        first = next(csv.reader(f), [])
+    if all(_is_number(c) for c in first):
+        return True
+    return any(c.strip().lower() == (label_column or "label").lower() for c in first)
+
+
+def read_csv(path, label_column=None, n_features=None):
+    """(features (N, D) as `_compact` stores them, raw labels (N,) or None, feature names or None)
+    of a CSV file. A first row with any non-number is a header; the label column is the one
+    named `label_column`, else the one named "label" (either case-insensitively), else none;
+    a file without a header has its label first (as the pjreddie MNIST CSVs do), unless it has
+    exactly `n_features` columns (unlabelled rows for a network of that many inputs)."""
+    path = os.fspath(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            first = next(csv.reader(f), [])
+        header = [c.strip() for c in first] if any(not _is_number(c) for c in first) else None
+        wanted = (label_column or "label").lower()
+        if header is not None:
+            label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
+            if label is None and label_column:
+                raise ValueError(f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
+                                 f"{', ...' if len(header) > 8 else ''})")
+        else:
+            if label_column:
+                raise ValueError(f"--label-column {label_column} names a column, but the file has no header row")
+            label = None if len(first) == n_features else 0
+        kept = [i for i in range(len(first)) if i != label]
+        skip = 1 if header is not None else 0
+        x, y = _read_columns(path, skip, kept, label)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it as a CSV of numbers ({e})") from None
+    if len(x) == 0:
+        raise ValueError(f"{path}: no rows of data")
+    names = [header[i] for i in kept] if header is not None else None
+    if y is not None and y.dtype.kind == "U":
+        y = np.char.strip(y)  # "cat, dog" -> "dog"
+    return _compact(x, path), y, names
+
+
+def _csv_data(path, splits, label_column=None, **_):
+    """A .csv file (the training set; a fifth held out for testing) or a folder with train.csv
+    and test.csv (a test.csv without labels, like Kaggle's, is for predict: then a fifth of
+    train.csv is held out instead)."""
+    folder = path if os.path.isdir(path) else None
+    train_path = os.path.join(folder, "train.csv") if folder else path
+    x, raw, _ = read_csv(train_path, label_column)
+    if raw is None:
+        raise ValueError(f"{train_path}: no label column (named 'label', or say which with --label-column); "
+                         "a CSV without labels is for predict")
+    x_test = raw_test = None
+    test_path = os.path.join(folder, "test.csv") if folder else None
+    if test_path and os.path.isfile(test_path) and _csv_has_labels(test_path, label_column):
+        x_test, raw_test, _ = read_csv(test_path, label_column)  # an unlabelled one (Kaggle's) is for predict
+        if x_test.shape[1] != x.shape[1]:
+            raise ValueError(f"{test_path}: {x_test.shape[1]} feature columns, train.csv has {x.shape[1]}")
+    labels, classes = _as_labels(raw if x_test is None else np.concatenate([raw, raw_test]), train_path)
+    x, x_test = (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
+    data = Data(x, labels[:len(raw)], x_test, None if x_test is None else labels[len(raw):], classes,
+                _square_image(x), "test.csv")
+    return _hold_out(data, os.path.basename(train_path))
+
+
+def _npz_data(path, splits, **_):
+    """A Keras-style .npz: x_train, y_train and optionally x_test, y_test; images of any shape
+    (N, H, W) (or (N, H, W, 1)), or tables (N, D)."""
+    arrays = _read_npz(path)
+    if "x_train" not in arrays or "y_train" not in arrays:
+        raise ValueError(f"{path}: expected arrays x_train and y_train (and x_test, y_test), got {sorted(arrays)}")
+
+    def features(x, name):
+        if x.ndim == 4 and x.shape[3] == 1:
+            x = x[..., 0]
+        if x.ndim not in (2, 3) or x.dtype.kind not in "uif":
+            raise ValueError(f"{path}: {name} should be numbers shaped (N, H, W) or (N, D), got {x.dtype} {x.shape}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise ValueError(f"{path}: {name} holds NaN or infinite values")
+        return x.reshape(len(x), -1)
+    x = features(arrays["x_train"], "x_train")
+    shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
+    has_test = "x_test" in arrays and "y_test" in arrays
+    raw = [np.ravel(arrays["y_train"])] + ([np.ravel(arrays["y_test"])] if has_test else [])
+    labels, classes = _as_labels(np.concatenate(raw), path)
+    x_test = features(arrays["x_test"], "x_test") if has_test else None
+    for xs, ys, name in ((x, raw[0], "train"), *(((x_test, raw[1], "test"),) if has_test else ())):
+        if len(xs) != len(ys) or len(xs) == 0:
+            raise ValueError(f"{path}: {len(xs)} {name} examples but {len(ys)} labels")
+    if has_test and x_test.shape[1] != x.shape[1]:
+        raise ValueError(f"{path}: x_test has {x_test.shape[1]} features per example, x_train {x.shape[1]}")
+    data = Data(x, labels[:len(raw[0])], x_test, labels[len(raw[0]):] if has_test else None, classes, shape,
+                "x_test, y_test")
+    return _hold_out(data, os.path.basename(path))
+
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+
+
+def picture_files(folder):
+    """([(class name, path)], skipped): the pictures in `folder`'s class folders, sorted, and
+    how many other files (.DS_Store, Thumbs.db, notes) were passed over."""
+    found, skipped = [], 0
+    for name in sorted(os.listdir(folder)):
+        sub = os.path.join(folder, name)
+        if not os.path.isdir(sub) or name.startswith("."):
+            skipped += not name.startswith(".") or name == ".DS_Store"
+            continue
+        for file in sorted(os.listdir(sub)):
+            if file.lower().endswith(PICTURE_SUFFIXES) and not file.startswith("."):
+                found.append((name, os.path.join(sub, file)))
+            else:
+                skipped += 1
+    return found, skipped
+
+
+def _decode_all(found, decode, on_progress, cache_path):
+    """(N, H, W) uint8 pictures of `found`, decoded by decode(path) -> (H, W) uint8, or read from
+    `cache_path` when it was made from the same files (names, sizes and modification times)."""
+    manifest = json.dumps([[c, p, os.path.getsize(p), os.stat(p).st_mtime_ns] for c, p in found])
+    if cache_path and os.path.isfile(cache_path):
+        try:
+            cached = _read_npz(cache_path)
+            if str(cached["manifest"]) == manifest:
+                return cached["pictures"]
+        except (ValueError, KeyError):
+            pass  # a damaged cache is made again
+    pictures = []
+    for i, (_, path) in enumerate(found):
+        picture = decode(path)
+        if pictures and picture.shape != pictures[0].shape:
+            raise ValueError(f"pictures of different sizes: {found[0][1]} is {pictures[0].shape[1]} x "
+                             f"{pictures[0].shape[0]}, {path} is {picture.shape[1]} x {picture.shape[0]}; "
+                             "resize them to one size first")
+        pictures.append(picture)
+        if on_progress:
+            on_progress(i + 1, len(found))
+    pictures = np.stack(pictures)
+    if cache_path:
+        try:
+            os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+            write_atomic(cache_path, npz_writer({"pictures": pictures, "manifest": np.array(manifest)}, compress=False))
+        except OSError:
+            pass  # no cache: decoded again next time, never wrong
+    return pictures
+
+
+def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.environ, **_):
+    """A folder of class folders of pictures: DIR/train/<class>/*.png and DIR/test/<class>/*.png
+    (a fifth of train held out when there is no test/), read greyscale at their stored size
+    by `decode` (the caller's: mlp.py reads no picture formats itself). Decoded pictures are
+    kept in the cache folder, so a large folder is decoded once."""
+    if decode is None:
+        raise ValueError(f"{path}: reading pictures needs a decoder: mlp.load_data(..., decode=...) "
+                         "(the command line uses Pillow: pip install -e '.[image]')")
+    split_data, classes, skipped = {}, None, 0
+    for split in ("train", "test"):
+        folder = os.path.join(path, split)
+        if not os.path.isdir(folder):
+            continue
+        found, passed = picture_files(folder)
+        skipped += passed
+        if not found:
+            raise ValueError(f"{folder}: no pictures in class folders ({folder}/<class>/*.png)")
+        names = sorted({c for c, _ in found})
+        classes = names if classes is None else sorted(set(classes) | set(names))
+        key = hashlib.sha256(os.path.abspath(folder).encode()).hexdigest()[:16]
+        cache = os.path.join(cache_folder("pictures", environ), f"{key}.npz")
+        split_data[split] = (_decode_all(found, decode, on_progress, cache), [c for c, _ in found])
+    if "train" not in split_data:
+        raise ValueError(f"{path}: expected a train/ folder of class folders (train/<class>/*.png)")
+    classes = _check_names(classes, path)
+    labels = {split: np.array([classes.index(c) for c in names], np.int64) for split, (_, names) in split_data.items()}
+    pictures = {split: p for split, (p, _) in split_data.items()}
+    if "test" in pictures and pictures["test"].shape[1:] != pictures["train"].shape[1:]:
+        raise ValueError(f"{path}: train pictures are {pictures['train'].shape[1:]}, test pictures {pictures['test'].shape[1:]}")
+    flat = {split: p.reshape(len(p), -1) for split, p in pictures.items()}
+    data = Data(flat["train"], labels["train"], flat.get("test"), labels.get("test"), classes,
+                tuple(pictures["train"].shape[1:]), "test/" + (f" ({skipped} other files passed over)" if skipped else ""))
+    return _hold_out(data, "train/")
+
+
+def _idx_data(path, splits, **_):
+    """An MNIST-layout folder of IDX files (only the splits asked for are read)."""
+    arrays = dict(zip([f"{a}_{split}" for split in splits for a in ("x", "y")], load_idx_dataset(path, splits)))
+    first = read_idx(_find_idx(path, MNIST_FILES[f"{splits[0]}_images"]), mmap=True)
+    shape = tuple(int(n) for n in first.shape[1:3]) if first.ndim == 3 else None
+    return Data(arrays.get("x_train"), arrays.get("y_train"), arrays.get("x_test"), arrays.get("y_test"),
+                None, shape, "t10k files")
+
+
+class DataForm(NamedTuple):
+    detect: Callable  # detect(path) -> whether `path` holds data of this form
+    load: Callable    # load(path, splits, label_column=..., decode=..., on_progress=...) -> Data
+    about: str        # one line for help texts
+
+
+DATA_FORMS = {
+    "idx": DataForm(lambda p: os.path.isdir(p) and any(os.path.isfile(os.path.join(p, s + e))
+                                                       for s in MNIST_FILES.values() for e in ("", ".gz")),
+                    _idx_data, "a folder of the four MNIST-layout IDX files"),
+    "csv": DataForm(lambda p: p.lower().endswith(".csv") and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv")),
+                    _csv_data, "a .csv file, or a folder with train.csv (and test.csv)"),
+    "npz": DataForm(lambda p: p.lower().endswith(".npz") and os.path.isfile(p), _npz_data,
+                    "a Keras-style .npz (x_train, y_train, x_test, y_test)"),
+    "images": DataForm(lambda p: os.path.isdir(os.path.join(p, "train")), _image_folder_data,
+                       "a folder of class folders of pictures (train/<class>/, test/<class>/)"),
+}
+
+
+def data_form(path):
+    """The name of the DATA_FORMS entry that reads `path`, or a ValueError listing the forms."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file or folder")
+    for name, form in DATA_FORMS.items():
+        if form.detect(path):
+            return name
+    raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
+
+
+def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None):
+    """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as
+    stored and int labels per split (splits not asked for are None; reading only them is
+    cheaper for IDX), class names from the data or a classes.txt beside it, the image shape.
+
+    Args:
+      label_column: the CSV column holding the labels (default: the one named "label").
+      decode(path) -> (H, W) uint8: reads a picture, for folders of pictures.
+      on_progress(done, total): called while pictures are decoded.
+    """
+    path = os.fspath(path)
+    data = DATA_FORMS[data_form(path)].load(path, tuple(splits), label_column=label_column, decode=decode,
+                                            on_progress=on_progress)
+    if data.classes is None:
+        names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+        data = data._replace(classes=names and tuple(names))
+    return data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
+
+
 # ----------------------------------------------------------------------------- pictures
 
 
@@ -1732,23 +2076,37 @@ def frame_digit(grey, size=28, box=None):
     return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
 
 
-def classify_picture(params, activation, preprocessing, grey):
-    """A picture of one digit read by the network: the one path from a picture to probabilities.
+def picture_units(grey, shape, framed=True):
+    """A picture as a network's input units, (H * W,) float32 in [0, 1]: framed the way MNIST
+    frames its digits (`frame_digit`, for square shapes) when `framed`, else resized to
+    shape = (H, W) as it is (for networks trained on a folder of pictures)."""
+    if framed and shape[0] == shape[1]:
+        return frame_digit(grey, size=shape[0])
+    return np.clip(resize(np.asarray(grey, np.float64), shape), 0, 1).astype(np.float32).reshape(-1)
+
+
+def classify_picture(params, activation, preprocessing, grey, shape=None, framed=True):
+    """A picture read by the network: the one path from a picture to probabilities.
 
     Args:
-      grey: (h, w) grey levels in [0, 1], any size (see `frame_digit`); the network must take
-        square images. preprocessing: the one stored with the weights.
+      grey: (h, w) grey levels in [0, 1], any size. preprocessing: the one stored with the
+        weights. shape: (H, W) of the network's images (default: square, from its inputs);
+        framed: see `picture_units`.
     Returns:
-      (seen, probabilities, hidden): the framed image the network reads, (side * side,) in
-      [0, 1]; (C,) class probabilities; the first hidden layer's activations, (n_1,).
+      (seen, probabilities, hidden): the image the network reads, (H * W,) in [0, 1]; (C,)
+      class probabilities; the first hidden layer's activations, (n_1,).
     Raises:
-      ValueError for a blank picture or a network that does not take square images.
+      ValueError for a blank picture or a network that does not take pictures.
     """
     n_in = params["W1"].shape[0]
-    side = math.isqrt(n_in)
-    if side * side != n_in:
-        raise ValueError(f"the network takes {n_in} inputs, not a square picture")
-    seen = frame_digit(grey, size=side)
+    if shape is None:
+        side = math.isqrt(n_in)
+        if side * side != n_in:
+            raise ValueError(f"the network takes {n_in} features, not a picture")
+        shape = (side, side)
+    if shape[0] * shape[1] != n_in:
+        raise ValueError(f"the network takes {n_in} inputs, not {shape[0]} x {shape[1]} pictures")
+    seen = picture_units(grey, tuple(shape), framed)
     x = standardize(seen[None].astype(params["W1"].dtype), preprocessing)
     logits, cache = forward(params, x, activation)
     hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, x.dtype)

@@ -775,7 +775,7 @@ def test_shipped_mnist_label_counts(mnist):
 
 def test_shipped_mnist_is_found_without_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not from the checkout's folder
-    folder = Path(cli.data_folder(cli.DEFAULT_DATA))
+    folder = Path(cli.data_path(cli.DEFAULT_DATA))
     assert sorted(p.name for p in folder.iterdir()) == sorted(s + ".gz" for s in mlp.MNIST_FILES.values())
 
 
@@ -1008,7 +1008,7 @@ def test_cli_data_by_name_downloads_into_the_cache_and_shows_class_names(mirror,
 def test_shipped_mnist_is_used_by_name_without_any_download(tmp_path, monkeypatch):
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("MLP_MIRROR", "http://127.0.0.1:9/")
-    assert Path(cli.data_folder("mnist")) == cli.shipped_mnist()
+    assert Path(cli.data_path("mnist")) == cli.shipped_mnist()
     assert not (tmp_path / "empty").exists()
 
 
@@ -1180,7 +1180,7 @@ def test_cli_missing_data_folder_and_weights(tmp_path, small_data):
     out = tmp_path / "w.npz"
     out.write_bytes(b"precious")
     result = run("train", "relu", "--data", tmp_path / "nope", "--out", out)
-    assert result.exit_code == 1 and "no such data folder" in result.stderr
+    assert result.exit_code == 1 and "no such data set, file or folder" in result.stderr
     assert result.stderr.count("\n") == 1 and out.read_bytes() == b"precious"
     result = run("eval", tmp_path / "missing.npz", "--data", small_data)
     assert result.exit_code == 1 and "no such weights file" in result.stderr
@@ -1765,9 +1765,9 @@ def test_predict_a_real_test_image_matches_mlp(trained, small_data, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--index", "200"], "--index 200 is out of range: the test set has 200 images"),
-    (["missing.png"], "no such image file"),
-    ([], "give either an IMAGE file or --index N"),
+    (["--index", "200"], "--index 200 is out of range: the test set has 200 examples"),
+    (["missing.png"], "missing.png: no such file or folder"),
+    ([], "give INPUT files (pictures, folders of them, or a CSV) or --index N"),
 ])
 def test_predict_bad_input(trained, small_data, tmp_path, args, message):
     args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
