@@ -1284,7 +1284,8 @@ def predictions_csv(weights, params, meta, inputs):
     table = io.StringIO()
     rows = csv.writer(table, lineterminator="\n")
     if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
-        x, _, _ = mlp.read_csv(inputs[0], n_features=params["W1"].shape[0])
+        label_column = meta.get("data", {}).get("label_column") if isinstance(meta.get("data"), dict) else None
+        x, _, _ = mlp.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
         if x.shape[1] != params["W1"].shape[0]:
             fail(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
         predicted = mlp.predict(params, x, meta["activation"], meta["preprocessing"])

@@ -1794,7 +1794,7 @@ def read_csv(path, label_column=None, n_features=None):
         wanted = (label_column or "label").lower()
         if header is not None:
             label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
-            if label is None and label_column:
+            if label is None and label_column and len(first) != n_features:
                 raise ValueError(f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
                                  f"{', ...' if len(header) > 8 else ''})")
         else:
@@ -1820,10 +1820,10 @@ def _csv_data(path, splits, label_column=None, **_):
     train.csv is held out instead)."""
     folder = path if os.path.isdir(path) else None
     train_path = os.path.join(folder, "train.csv") if folder else path
-    x, raw, _ = read_csv(train_path, label_column)
-    if raw is None:
-        raise ValueError(f"{train_path}: no label column (named 'label', or say which with --label-column); "
+    if not _csv_has_labels(train_path, label_column):
+        raise ValueError(f"{train_path}: no label column (one named 'label', or say which with --label-column); "
                          "a CSV without labels is for predict")
+    x, raw, _ = read_csv(train_path, label_column)
     x_test = raw_test = None
     test_path = os.path.join(folder, "test.csv") if folder else None
     if test_path and os.path.isfile(test_path) and _csv_has_labels(test_path, label_column):

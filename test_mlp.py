@@ -902,6 +902,172 @@ def test_class_names_from_classes_txt_are_stored_and_shown(tmp_path, mnist_raw):
     assert result.exit_code == 1 and "2 class names for 10 classes" in result.stderr
 
 
+# ----------------------------------------------------------------------------- your own data: CSV, .npz, folders of pictures
+@pytest.fixture(scope="session")
+def digits():
+    """600 + 200 real MNIST digits as raw uint8 (N, 28, 28) and labels, for building files."""
+    raw = {k: mlp.read_idx(MNIST / (stem + ".gz")) for k, stem in mlp.MNIST_FILES.items()}
+    return raw["train_images"][:600], raw["train_labels"][:600], raw["test_images"][:200], raw["test_labels"][:200]
+
+
+def write_csv(path, rows, header=None):
+    np.savetxt(path, rows, fmt="%s", delimiter=",", header=",".join(header) if header else "", comments="")
+    return path
+
+
+def test_kaggle_csvs_train_hold_out_a_test_set_and_predict_a_submission(tmp_path, digits):
+    x, y, xt, _ = digits
+    pixels = [f"pixel{i}" for i in range(784)]
+    folder = tmp_path / "kaggle"
+    folder.mkdir()
+    write_csv(folder / "train.csv", np.column_stack([y, x.reshape(600, -1)]), ["label", *pixels])
+    write_csv(folder / "test.csv", xt.reshape(200, -1), pixels)  # no labels: for predict
+    found = mlp.load_data(folder)
+    assert (found.x_train.shape, found.x_test.shape, found.x_train.dtype, found.shape) == ((480, 784), (120, 784), np.uint8, (28, 28))
+    assert found.test_from == "20% of train.csv held out (stratified, seed 0)"
+    result = run("train", "relu", "--hidden", "16", "--epochs", "2", "--data", folder, "--out", tmp_path / "k.npz")
+    assert result.exit_code == 0, result.output
+    assert "test set: 20% of train.csv held out" in " ".join(result.stderr.split())
+    meta = mlp.load(tmp_path / "k.npz")[1]
+    assert meta["data"] == {"path": str(folder), "form": "csv", "label_column": None}
+    assert meta["input"] == {"shape": [28, 28], "pictures": "framed"}
+    result = run("predict", tmp_path / "k.npz", folder / "test.csv", "--out", tmp_path / "submission.csv")
+    assert result.exit_code == 0 and "wrote 200 predictions" in result.stdout
+    lines = (tmp_path / "submission.csv").read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 201 and lines[1].split(",")[0] == "1"
+    assert all(re.fullmatch(r"\d+,[0-9]", line) for line in lines[1:])
+
+
+def test_headerless_csv_has_its_label_first(tmp_path, digits):
+    x, y, _, _ = digits
+    found = mlp.load_data(write_csv(tmp_path / "mnist_train.csv", np.column_stack([y, x.reshape(600, -1)])))
+    assert found.x_train.shape[1] == 784 and sorted(np.concatenate([found.y_train, found.y_test])) == sorted(y)
+
+
+def test_a_table_with_word_labels_and_a_named_label_column(tmp_path):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(90, 3)) + np.repeat(np.eye(3) * 4, 30, axis=0)  # three separable clusters
+    species = np.repeat(["versicolor", "setosa", "virginica"], 30)
+    path = write_csv(tmp_path / "flowers.csv", np.column_stack([species, features.round(3)]), ["Species", "a", "b", "c"])
+    with pytest.raises(ValueError, match="no label column"):
+        mlp.load_data(path)
+    found = mlp.load_data(path, label_column="species")
+    assert found.classes == ("setosa", "versicolor", "virginica") and found.shape is None  # sorted; a table
+    assert found.x_train.dtype == np.float32 and found.x_train.shape == (72, 3)
+    out = tmp_path / "f.npz"
+    result = run("train", "relu", "--hidden", "8", "--epochs", "40", "--batch-size", "8", "--normalize", "standard",
+                 "--data", path, "--label-column", "species", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert mlp.load(out)[1]["test_accuracy"] > 0.9
+    result = run("eval", out)  # the data it was trained on, with its label column
+    assert result.exit_code == 0 and "virginica" in result.stdout and f"data: {path}" in result.stderr
+    rows = write_csv(tmp_path / "rows.csv", features[:2].round(3), ["a", "b", "c"])
+    result = run("predict", out, rows)
+    assert result.exit_code == 0 and result.stdout.splitlines() == ["ImageId,Label", "1,versicolor", "2,versicolor"]
+    result = run("predict", out, tmp_path / "rows.csv", "--index", "0")
+    assert result.exit_code == 2
+    (tmp_path / "pic.png").write_bytes(b"")
+    result = run("predict", out, tmp_path / "pic.png")
+    assert result.exit_code == 2 and "trained on a table of 3 features, not pictures" in result.stderr
+
+
+def test_keras_npz_of_any_image_shape_everywhere(tmp_path, digits):
+    Image = pytest.importorskip("PIL.Image")
+    x, y, xt, yt = digits
+    small = lambda images: np.stack([mlp.resize(im / 255.0, (8, 6)) for im in images]) * 255  # 8 x 6 images
+    np.savez(tmp_path / "small.npz", x_train=small(x).round().astype(np.uint8), y_train=y,
+             x_test=small(xt).round().astype(np.uint8), y_test=yt)
+    found = mlp.load_data(tmp_path / "small.npz")
+    assert found.shape == (8, 6) and found.x_train.shape == (600, 48) and found.test_from == "x_test, y_test"
+    out = tmp_path / "s.npz"
+    result = run("train", "relu", "--hidden", "32", "--epochs", "3", "--data", tmp_path / "small.npz", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert mlp.load(out)[1]["input"]["shape"] == [8, 6]
+    Image.fromarray(255 - x[0]).save(tmp_path / "digit.png")
+    result = run("predict", out, tmp_path / "digit.png")
+    assert result.exit_code == 0 and "prediction: " in result.stdout
+    for plot in ("mistakes", "weights"):
+        result = run("plot", plot, out, "--out", tmp_path / f"{plot}.png")
+        assert result.exit_code == 0, result.output
+    reply = cli.read_pad(*mlp.load(out), np.asarray(Image.fromarray(255 - x[1]).resize((280, 280))) / 255.0)
+    assert (reply["rows"], reply["columns"], len(reply["seen"])) == (8, 6, 48)
+
+
+def test_a_folder_of_class_folders_of_pictures(tmp_path, digits, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")
+    x, y, xt, yt = digits
+    names = "zero one two three four five six seven eight nine".split()
+    for split, images, labels in (("train", x[:300], y[:300]), ("test", xt[:60], yt[:60])):
+        for i, (image, label) in enumerate(zip(images, labels)):
+            (tmp_path / "pics" / split / names[label]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(255 - image).save(tmp_path / "pics" / split / names[label] / f"{i}.png")
+    (tmp_path / "pics" / "train" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "pics" / "train" / "one" / "Thumbs.db").write_bytes(b"x")
+    monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "p.npz"
+    result = run("train", "relu", "--hidden", "32", "--epochs", "3", "--normalize", "standard", "--data",
+                 tmp_path / "pics", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "2 other files passed over" in result.stderr
+    meta = mlp.load(out)[1]
+    assert meta["classes"] == sorted(names) and meta["input"] == {"shape": [28, 28], "pictures": "resized"}
+    monkeypatch.setattr(cli, "decode_picture", lambda path: pytest.fail("decoded again"))  # the cache serves
+    result = run("eval", out)
+    assert result.exit_code == 0 and "images" in result.stdout
+    monkeypatch.undo()
+    result = run("predict", out, tmp_path / "pics" / "test" / "seven", "--out", tmp_path / "sevens.csv")
+    assert result.exit_code == 0
+    lines = (tmp_path / "sevens.csv").read_text().splitlines()
+    assert lines[0] == "path,class,probability" and len(lines) == 1 + sum(yt[:60] == 7)
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "pics" / "test" / "one" / "odd.png")
+    result = run("eval", out, "--data", tmp_path / "pics")
+    assert result.exit_code == 1 and re.search(r"pictures of different sizes: .*\.png is 28 x 28, .*odd\.png is 20 x 20",
+                                               result.stderr)
+
+
+def test_a_model_remembers_its_data_and_says_when_it_is_gone(tmp_path, small_data):
+    data = tmp_path / "d"
+    data.mkdir()
+    for f in small_data.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "w.npz"
+    assert run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", out).exit_code == 0
+    result = run("eval", out)
+    assert result.exit_code == 0 and f"data: {data} (what {out} was trained on)" in " ".join(result.stderr.split())
+    assert "200" in result.stdout  # its 200 test images, not MNIST's 10,000
+    for f in data.iterdir():
+        f.unlink()
+    data.rmdir()
+    for command in (["eval", out], ["predict", out, "--index", "0"], ["plot", "confusion", out]):
+        result = run(*command)
+        assert result.exit_code == 1 and result.stderr == f"error: {out} was trained on {data}, which is not there any more; give --data\n"
+
+
+def test_class_names_are_text_shown_literally_and_control_characters_refused(tmp_path, small_data):
+    data = tmp_path / "d"
+    data.mkdir()
+    for f in small_data.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    (data / "classes.txt").write_text("\n".join(["fö[r]", "[bold]x[/bold]", *"abcdefgh"]))
+    out = tmp_path / "w.npz"
+    assert run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", out).exit_code == 0
+    result = run("eval", out)
+    assert "fö[r]" in result.stdout and "[bold]x[/bold]" in result.stdout
+    (data / "classes.txt").write_text("\n".join(["a\x1b[31m", *"bcdefghij"]))
+    result = run("eval", out)
+    assert result.exit_code == 1 and "holds control characters; use plain text" in result.stderr
+
+
+def test_training_that_learns_nothing_says_so(tmp_path, digits):
+    x, y, _, _ = digits
+    np.savez(tmp_path / "noise.npz", x_train=np.zeros((600, 28, 28), np.uint8), y_train=y)  # nothing to learn
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", tmp_path / "noise.npz",
+                 "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0
+    assert "no better than always guessing the most common class" in result.stderr
+    assert "try --normalize standard" in result.stderr
+
+
 # ----------------------------------------------------------------------------- named data sets: downloads
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
