@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 import timeit
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -179,7 +180,7 @@ class OneLineErrors(typer.core.TyperGroup):
         except typer.Abort:  # Click's word for Ctrl-C outside training
             err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
             rv = 130
-        except ValueError as e:  # mlp says what is wrong with an input: one line, no traceback
+        except (ValueError, FloatingPointError) as e:  # mlp says what is wrong (or that training diverged)
             print_error(e)
             rv = 1
         except BrokenPipeError:  # the reader left (| head): the end of output, not an error
@@ -1554,15 +1555,15 @@ def draw(
 # ----------------------------------------------------------------------------- bench
 
 
-def bench_data(data, limit):
+def bench_data(data, limit, normalize="range", label_column=None):
     """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set (its first `limit`
-    images if limit > 0), the test set, and the fitted default preprocessing, as train uses them."""
-    found = load_data(data)
+    examples if limit > 0), the test set, and the fitted preprocessing, as train uses them."""
+    found = load_data(data, label_column=label_column)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     n_classes = int(max(y.max(), y_test.max())) + 1
     if limit:
         x, y = x[:limit], y[:limit]
-    return x, y, x_test, y_test, n_classes, mlp.fit_preprocessing(x)
+    return x, y, x_test, y_test, n_classes, mlp.fit_preprocessing(x, normalize)
 
 
 def step_matmuls(sizes, batch_size):
@@ -1618,13 +1619,14 @@ def machine_info():
             "blas_threads": blas.get("num_threads"), "blas_kernels": blas.get("architecture")}
 
 
-def torch_run(spec):
-    """{"epoch_seconds": [...], "test_accuracy": ...} of the same recipe in PyTorch, run in its
-    own process (its OpenMP threads and NumPy's OpenBLAS threads would fight over the cores)."""
-    args = [sys.executable, __file__, "torch-reference", json.dumps(spec)]
+def reference_run(command, spec):
+    """What a hidden reference command (torch-reference, sklearn-reference) prints as JSON for
+    `spec`, run in its own process (its threads and NumPy's OpenBLAS threads would fight over
+    the cores)."""
+    args = [sys.executable, __file__, command, json.dumps(spec)]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
-        fail(f"the PyTorch reference failed: {done.stderr.strip().splitlines()[-1:]}")
+        fail(f"the {command} run failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout)
 
 
@@ -1643,7 +1645,11 @@ def bench(
     limit: LimitOption = 0,
     threads: ThreadsOption = 0,
     data: DataOption = None,
+    label_column: LabelColumnOption = None,
+    normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)}.")] = "range",
     torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
+    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the shuffling (and scikit-learn's random_state).")] = DEFAULTS["seed"],
+    sklearn: Annotated[bool, typer.Option("--sklearn", help="Also fit scikit-learn's StandardScaler + MLPClassifier with its defaults and the same hidden sizes on the same split, in a separate process; needs scikit-learn installed.")] = False,
     json_path: JsonOption = None,
 ):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
@@ -1653,15 +1659,18 @@ def bench(
         check_outputs([json_path], data_files(data))
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
+    if sklearn and importlib.util.find_spec("sklearn") is None:
+        fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
     settings = mlp.check_settings(mlp.Settings(activation.value, batch_size, lr, optimizer=optimizer.value,
-                                               schedule=schedule.value, warmup=warmup, dropout=dropout, epochs=epochs))
-    x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit)
+                                               schedule=schedule.value, warmup=warmup, dropout=dropout, epochs=epochs,
+                                               seed=seed))
+    x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit, normalize.value, label_column)
     sizes = [x.shape[1], *hidden, n_classes]
     recipe = {"optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
               "warmup": settings.warmup, "dropout": settings.dropout}
-    params = mlp.init(sizes, activation.value, seed=0, dtype=np.dtype(dtype.value))
+    params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
     last = {}
     params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing,
                                 on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint))
@@ -1681,13 +1690,20 @@ def bench(
     result["checkpoint_seconds"] = time_checkpoint(last["checkpoint"], activation.value)
     result["checkpoint_share"] = result["checkpoint_seconds"] / median  # of an epoch's time
     if torch:
-        reference = torch_run({"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value,
-                               "limit": limit, "data": str(data)})
+        reference = reference_run("torch-reference", {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value,
+                                                       "limit": limit, "data": str(data), "normalize": normalize.value,
+                                                       "label_column": label_column})
         result["torch_epoch_seconds"] = reference["epoch_seconds"]
         result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
         result["torch_train_seconds"] = sum(reference["epoch_seconds"])
         result["torch_test_accuracy"] = reference["test_accuracy"]
         result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
+    if sklearn:
+        reference = reference_run("sklearn-reference", {"hidden": hidden, "limit": limit, "data": str(data),
+                                                        "label_column": label_column, "seed": seed})
+        result["sklearn_fit_seconds"] = reference["fit_seconds"]
+        result["sklearn_epochs"] = reference["epochs"]
+        result["sklearn_test_accuracy"] = reference["test_accuracy"]
     table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
                         f"batch {batch_size}, {dtype.value}")
     headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "test acc"]
@@ -1697,6 +1713,10 @@ def bench(
         headers += ["torch s", "x torch", "torch acc"]
         cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
                   percent(result["torch_test_accuracy"])]
+    if sklearn:
+        headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
+        cells += [f"{result['sklearn_fit_seconds']:.2f}", str(result["sklearn_epochs"]),
+                  percent(result["sklearn_test_accuracy"])]
     for header in headers:
         table.add_column(header, justify="right")
     table.add_row(*cells)
@@ -1725,7 +1745,8 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
     s = mlp.Settings(**spec["settings"])
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"])
+    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
+                                                        spec["label_column"])
     x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
     x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
     name, kwargs = mlp.ACTIVATIONS[s.activation].torch
@@ -1760,6 +1781,28 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
     with torch.no_grad():
         accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
     print(json.dumps({"epoch_seconds": seconds, "test_accuracy": accuracy}))
+
+
+@app.command("sklearn-reference", hidden=True)
+def sklearn_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --sklearn).")]):
+    """scikit-learn's answer to the same data (used by bench --sklearn): StandardScaler then
+    MLPClassifier with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs, early
+    stop on the training loss) and the same hidden sizes, on the same train/test split; prints
+    the fit's seconds, its epochs and the test accuracy as JSON."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    spec = json.loads(spec)
+    x, y, x_test, y_test, _, _ = bench_data(spec["data"], spec["limit"], label_column=spec["label_column"])
+    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"]))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "did not converge" after max_iter: its own default, as users meet it
+        model.fit(x.astype(np.float64), y)
+    seconds = time.perf_counter() - start
+    accuracy = float((model.predict(x_test.astype(np.float64)) == y_test).mean())
+    print(json.dumps({"fit_seconds": seconds, "epochs": int(model[-1].n_iter_), "test_accuracy": accuracy}))
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
