@@ -91,13 +91,15 @@ def fail(message, code=1):
     raise typer.Exit(code=code)
 
 
+EXTRAS = {"image": "pillow", "plot": "matplotlib", "onnx": "onnx"}  # extra: the package it installs
+
+
 def require(module, extra):
     """Import an optional dependency, or fail with the command that installs it."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        fail(f"this command needs {module.split('.')[0]}: pip install -e '.[{extra}]' "
-             f"(or pip install {'pillow' if extra == 'image' else 'matplotlib'})")
+        fail(f"this command needs {module.split('.')[0]}: pip install -e '.[{extra}]' (or pip install {EXTRAS[extra]})")
 
 
 def expand_variadic(args, options=("--hidden",)):
@@ -682,6 +684,30 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     raise typer.Exit(code=128 + signum)
 
 
+def starting_weights(path, activation, hidden, normalize, data, found):
+    """(params, meta) of --init, after checking they fit the run: the same activation and
+    hidden sizes, the data's input size and classes, and no other --normalize than theirs."""
+    params, meta = load_weights(path)
+    sizes, x = mlp.sizes_of(params), found.x_train
+    if meta["activation"] != activation:
+        fail(f"--init {path} is a {meta['activation']} network; train it with {meta['activation']}", code=2)
+    if hidden and list(hidden) != sizes[1:-1]:
+        fail(f"--init {path} has hidden layers {' '.join(map(str, sizes[1:-1]))}, not {' '.join(map(str, hidden))}; "
+             "leave out --hidden to keep its sizes", code=2)
+    if normalize and normalize.value != meta["preprocessing"]["kind"]:
+        fail(f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize", code=2)
+    if x.shape[1] != sizes[0]:
+        fail(f"--init {path} takes {sizes[0]} inputs, but {data} has {x.shape[1]} features per example")
+    top = int(max(found.y_train.max(), found.y_test.max()))
+    names = meta.get("classes")
+    if top >= sizes[-1]:
+        fail(f"--init {path} knows {sizes[-1]} classes, but {data} has label {top}")
+    if names and found.classes and list(found.classes) != names[:len(found.classes)]:
+        fail(f"--init {path} names its classes {', '.join(names[:4])}...; {data} names them "
+             f"{', '.join(found.classes[:4])}...: they must be the same classes in the same order")
+    return params, meta
+
+
 def warn_if_not_learning(accuracy, y, normalize):
     """After the first epoch: a line on stderr when the training accuracy is no better than always
     guessing the most common class, which is what a network that is not learning scores."""
@@ -837,7 +863,9 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
 @app.command()
 def train(
     activation: ActivationArgument,
-    hidden: HiddenOption = [128],
+    hidden: Annotated[Optional[list[int]], typer.Option(
+        "--hidden", min=1, metavar="SIZES", show_default=False,
+        help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64); default 128, or the --init weights' sizes.")] = None,
     epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")] = DEFAULTS["epochs"],
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
     lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate (the peak with a schedule); default {default_lrs()}.")] = None,
@@ -854,12 +882,13 @@ def train(
     augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = DEFAULTS["seed"],
     threads: ThreadsOption = 0,
-    normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, fitted to the training set and stored with the weights: {described(mlp.PREPROCESSINGS)}.")] = "range",
+    normalize: Annotated[Optional[Normalize], typer.Option(metavar="KIND", show_default=False, help=f"Input preprocessing, fitted to the training set and stored with the weights (default range, or the --init weights' own): {described(mlp.PREPROCESSINGS)}.")] = None,
     dtype: DTypeOption = DType.float32,
     out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint after every epoch as .ckpt.npz (the same command resumes from it).")] = "weights.npz",
     resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
     data: DataOption = None,
     label_column: LabelColumnOption = None,
+    init: Annotated[Optional[Path], typer.Option("--init", metavar="WEIGHTS", dir_okay=False, help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.")] = None,
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     data = data or DEFAULT_DATA
@@ -897,14 +926,27 @@ def train(
                 fail(f"--augment {augment.value}: {data} holds " + ("a table, not images" if found.shape is None else
                      f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones")
                      + "; use --augment none for this data", code=2)
-            sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
-            check_classes(data, found, sizes[-1])
-            preprocessing = mlp.fit_preprocessing(x, normalize.value)  # from the training images only
-            extras = {"val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": normalize.value}
+            start = starting_weights(init, activation.value, hidden, normalize, data, found) if init else None
+            if start:
+                params, start_meta = start
+                sizes, hidden = mlp.sizes_of(params), mlp.sizes_of(params)[1:-1]
+                preprocessing, classes = start_meta["preprocessing"], start_meta.get("classes") or found.classes
+            else:
+                hidden = hidden or [128]
+                sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
+                check_classes(data, found, sizes[-1])
+                preprocessing = mlp.fit_preprocessing(x, (normalize or Normalize.range).value)  # the training set's own
+                classes = found.classes
+            extras = {"val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": preprocessing["kind"]}
+            if init:
+                extras["init"] = str(init.resolve())
             latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
             checkpoint, rows = load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
             check_memory(sizes, min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
-            params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
+            if start:
+                params = {k: p.astype(dtype.value) for k, p in params.items()}
+            else:
+                params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
             resuming = f", resuming after epoch {checkpoint.epoch} from {resume}" if checkpoint else ""
             err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} "
                               f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: "
@@ -919,7 +961,7 @@ def train(
                 latest.update(checkpoint=checkpoint, rows=rows)
                 save_checkpoint(checkpoint, rows)
                 if rows[-1]["epoch"] == 1:
-                    warn_if_not_learning(rows[-1]["accuracy"], y, normalize.value)
+                    warn_if_not_learning(rows[-1]["accuracy"], y, preprocessing["kind"])
             params, history = run_training(params, x, y, x_test, y_test, settings, live_view(), validation,
                                            preprocessing, checkpoint, rows, on_checkpoint)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
@@ -931,12 +973,15 @@ def train(
         test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)
         meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
                 "test_loss": test_loss, "settings": recorded(settings, extras, keep_epochs=True),
-                "preprocessing": preprocessing, "classes": found.classes and list(found.classes),
+                "preprocessing": preprocessing, "classes": classes and list(classes),
                 "data": data_record(data, label_column),
                 "input": {"shape": found.shape and list(found.shape),
                           "pictures": "resized" if mlp.data_form(data_path(data)) == "images" else "framed"}}
         kept = f", and the run is kept in {checkpoint_path}: run the same command again to save it" \
             if checkpoint_path.is_file() else ""
+        if init:  # what the run started from, in both files
+            meta["init"] = {"path": str(init.resolve()), "test_accuracy": start[1].get("test_accuracy")}
+            history = [{**record, "init": str(init.resolve())} for record in history]
         write_outputs({out: mlp.weights_writer(params, meta),
                        history_path: text_writer(json.dumps(history, indent=1))}, kept)
         with contextlib.suppress(FileNotFoundError):
@@ -1341,6 +1386,85 @@ def predict(
     verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {name_of(label, meta)})")
     console.print(f"prediction: {name_of(guess, meta)}{verdict}", markup=False, highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
+
+
+# ----------------------------------------------------------------------------- export
+ONNX_OPSET = 20  # the first with Gelu's tanh form
+
+
+def onnx_model(params, meta, onnx):
+    """An onnx.ModelProto computing mlp.predict_proba from raw values: the stored preprocessing
+    (mlp.PREPROCESSINGS' `onnx` steps after the range scaling), every layer (Gemm and the
+    hidden activation, mlp.ACTIVATIONS' `onnx`), softmax and argmax. Input "input": float32
+    (N, D) raw values as stored in the data (MNIST: 0-255); outputs "logits" and
+    "probabilities" float32 (N, C) and "class" int64 (N,). It computes in float32, float64
+    weights rounded to it: runtimes lack some double kernels (onnxruntime's LeakyRelu)."""
+    helper, numpy_helper, T = onnx.helper, onnx.numpy_helper, onnx.TensorProto
+    dtype, prep = np.float32, meta["preprocessing"]
+    nodes, initializers = [], []
+
+    def step(op, value, operand, **attributes):  # a node, its output named after its place
+        out = f"t{len(nodes)}"
+        inputs = [value, *(operand if isinstance(operand, list) else [operand] if operand else [])]
+        nodes.append(helper.make_node(op, inputs, [out], **attributes))
+        return out
+
+    def constant(name, array):
+        initializers.append(numpy_helper.from_array(np.asarray(array, dtype), name))
+        return name
+
+    h = "input"
+    if prep["low"]:  # as mlp.to_unit: (x - low) * (1 / (high - low)), in the weights' dtype
+        h = step("Sub", h, constant("low", prep["low"]))
+    if prep["high"] > prep["low"]:
+        h = step("Mul", h, constant("scale", 1 / (prep["high"] - prep["low"])))
+    for i, (op, operand) in enumerate(mlp.PREPROCESSINGS[prep["kind"]].onnx):
+        h = step(op, h, constant(f"prep_{i}", operand(prep)))
+    op, attributes = mlp.ACTIVATIONS[meta["activation"]].onnx
+    L = mlp.n_layers(params)
+    for l in range(1, L + 1):
+        h = step("Gemm", h, [constant(f"W{l}", params[f"W{l}"]), constant(f"b{l}", params[f"b{l}"])])
+        if l < L:
+            h = step(op, h, None, **attributes)
+    nodes += [helper.make_node("Identity", [h], ["logits"]),
+              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+              helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0)]
+    n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])],
+        [helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
+         helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
+         helper.make_tensor_value_info("class", T.INT64, ["N"])], initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="numpy-mlp",
+                              doc_string=f"An MLP {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']} "
+                                         "trained with numpy-mlp; input: raw values as stored in its data.")
+    model.ir_version = min(model.ir_version, 10)  # what onnxruntime releases of the last year read
+    summary = {k: meta.get(k) for k in ("activation", "settings", "test_accuracy", "data", "input", "epochs_run")}
+    helper.set_model_props(model, {"classes": json.dumps([name_of(c, meta) for c in range(n_classes)]),
+                                   "training": json.dumps(summary), "preprocessing": prep["kind"]})
+    return model
+
+
+@app.command()
+def export(
+    weights: WeightsArgument,
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Where to write the ONNX model (.onnx).", dir_okay=False)] = Path("model.onnx"),
+):
+    """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
+    onnx = require("onnx", "onnx")
+    check_writable(model, "MODEL")
+    check_outputs([model], [weights])
+    params, meta = load_weights(weights)
+    proto = onnx_model(params, meta, onnx)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as e:
+        fail(f"the exported model does not pass onnx.checker ({str(e).splitlines()[0]}); please report it")
+    write_outputs({model: lambda f: f.write(proto.SerializeToString())})
+    n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
+    console.print(f"wrote {model}: input 'input' float32 (N, {n_in}) of raw values as in the data; outputs "
+                  f"'logits' and 'probabilities' float32 (N, {n_classes}), 'class' int64 (N,)", highlight=False,
+                  soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- draw (a local web page)

@@ -70,6 +70,7 @@ class Activation(NamedTuple):
     init_std: Callable  # init_std(n_in, n_out): weight scale that keeps the signal's variance
     torch: tuple       # (name, kwargs) of the same function in torch.nn.functional, for comparisons
     kinks: tuple = ()  # inputs z where f has no derivative (relu's 0): `gradcheck` skips them
+    onnx: tuple = ()   # (op, attributes) of the same function in ONNX (opset 20), for export
 
 
 def he_std(n_in, n_out):
@@ -107,12 +108,14 @@ def _gelu_df(z, a):
 
 
 ACTIVATIONS = {
-    "tanh": Activation(np.tanh, lambda z, a: 1 - a * a, glorot_std, ("tanh", {})),
-    "sigmoid": Activation(_sigmoid, lambda z, a: a * (1 - a), glorot_std, ("sigmoid", {})),
+    "tanh": Activation(np.tanh, lambda z, a: 1 - a * a, glorot_std, ("tanh", {}), onnx=("Tanh", {})),
+    "sigmoid": Activation(_sigmoid, lambda z, a: a * (1 - a), glorot_std, ("sigmoid", {}), onnx=("Sigmoid", {})),
     # relu's derivative is a bool mask: x * mask keeps x's dtype
-    "relu": Activation(lambda z: np.maximum(z, 0), lambda z, a: z > 0, he_std, ("relu", {}), (0.0,)),
-    "leaky_relu": Activation(_leaky_relu, _leaky_relu_df, he_std, ("leaky_relu", {"negative_slope": 0.01}), (0.0,)),
-    "gelu": Activation(_gelu, _gelu_df, he_std, ("gelu", {"approximate": "tanh"})),
+    "relu": Activation(lambda z: np.maximum(z, 0), lambda z, a: z > 0, he_std, ("relu", {}), (0.0,), ("Relu", {})),
+    "leaky_relu": Activation(_leaky_relu, _leaky_relu_df, he_std, ("leaky_relu", {"negative_slope": 0.01}), (0.0,),
+                             ("LeakyRelu", {"alpha": 0.01})),
+    "gelu": Activation(_gelu, _gelu_df, he_std, ("gelu", {"approximate": "tanh"}),
+                       onnx=("Gelu", {"approximate": "tanh"})),  # ONNX's tanh form is the same formula
 }
 
 
@@ -522,6 +525,7 @@ class Preprocessing(NamedTuple):
     apply: Callable  # apply(units, prep) -> network inputs, from images already in [0, 1] units
     arrays: dict     # {name: check} of what fit returns: a weights file's arrays must pass it
     about: str       # one line for help texts
+    onnx: tuple = ()  # apply as ONNX steps: (op, operand(prep)) in order, e.g. ("Sub", mean), for export
 
 
 def _finite(a):
@@ -532,7 +536,8 @@ PREPROCESSINGS = {
     "range": Preprocessing(lambda x, prep, chunk: {}, lambda units, prep: units, {},
                            "pixels scaled to [0, 1] by the training set's own range"),
     "standard": Preprocessing(_fit_standard, _standardize, {"mean": _finite, "std": lambda a: _finite(a) and (a > 0).all()},
-                              "that, then each pixel standardised to mean 0, std 1 over the training set"),
+                              "that, then each pixel standardised to mean 0, std 1 over the training set",
+                              (("Sub", lambda prep: prep["mean"]), ("Mul", lambda prep: 1 / prep["std"]))),
 }
 
 LEGACY_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # weights saved before it was stored

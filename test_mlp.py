@@ -2091,6 +2091,89 @@ def test_cli_gradcheck_fails_on_a_wrong_backward_pass(monkeypatch):
     assert result.stderr.count("\n") == 1 and "too large" in result.stdout
 
 
+# ----------------------------------------------------------------------------- models in and out: ONNX export, --init
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", list(mlp.PREPROCESSINGS))
+@pytest.mark.parametrize("activation", list(mlp.ACTIVATIONS))
+def test_onnx_export_matches_mlp_in_onnxruntime(activation, kind, dtype):
+    onnx = pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
+    ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (64, 12)).astype(np.uint8)  # raw values, as a data set stores them
+    prep = mlp.fit_preprocessing(raw, kind)
+    params = mlp.init([12, 9, 7, 5], activation, seed=1, dtype=dtype)
+    params = {k: p + np.asarray(0.1 * rng.standard_normal(p.shape), dtype) if k[0] == "b" else p for k, p in params.items()}
+    meta = {"activation": activation, "preprocessing": prep, "classes": list("abcde"), "test_accuracy": 0.5}
+    model = cli.onnx_model(params, meta, onnx)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits, probabilities, predicted = session.run(None, {"input": raw.astype(np.float32)})
+    expected = mlp.predict_proba(params, raw, activation, preprocessing=prep)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert (predicted == expected.argmax(axis=1)).all() and logits.shape == (64, 5) and probabilities.dtype == np.float32
+    assert json.loads(session.get_modelmeta().custom_metadata_map["classes"]) == list("abcde")
+
+
+def test_export_command_and_the_readme_snippet_on_a_png(trained, tmp_path):
+    pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
+    ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")
+    Image = pytest.importorskip("PIL.Image")
+    result = run("export", trained, tmp_path / "model.onnx")
+    assert result.exit_code == 0 and "wrote" in result.stdout and "'probabilities'" in result.stdout
+    meta = ort.InferenceSession(str(tmp_path / "model.onnx")).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["training"])["activation"] == "relu" and meta["preprocessing"] == "range"
+    x, y = mlp.load_idx_dataset(MNIST, splits=("test",))
+    Image.fromarray(255 - x[0].reshape(28, 28)).save(tmp_path / "digit.png")  # dark ink on white, as drawn
+    # the README's five lines
+    pixels = np.asarray(Image.open(tmp_path / "digit.png").convert("L").resize((28, 28)), np.float32)
+    pixels = 255 - pixels  # dark ink on light paper -> MNIST's light ink on black
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    logits, probabilities, predicted = session.run(None, {"input": pixels.reshape(1, 784)})
+    params, meta = mlp.load(trained)
+    assert predicted[0] == mlp.predict(params, x[:1], "relu", meta["preprocessing"])[0]
+    result = run("export", trained, trained)
+    assert result.exit_code == 2 and "is also an input" in result.stderr
+
+
+def test_export_without_onnx_says_how_to_install(trained, tmp_path, monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx":
+            raise ImportError("no onnx")
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    monkeypatch.delitem(sys.modules, "onnx", raising=False)
+    result = run("export", trained, tmp_path / "m.onnx")
+    assert result.exit_code == 1
+    assert result.stderr == "error: this command needs onnx: pip install -e '.[onnx]' (or pip install onnx)\n"
+
+
+def test_init_continues_from_saved_weights_and_refuses_what_does_not_fit(trained, small_data, tmp_path):
+    out = tmp_path / "fine.npz"
+    result = run("train", "relu", "--init", trained, "--epochs", "1", "--lr", "0.001", "--data", small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    start_loss = json.loads((tmp_path / "fine.history.json").read_text())[0]["loss"]
+    result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--lr", "0.001", "--data", small_data,
+                 "--out", tmp_path / "fresh.npz")
+    fresh_loss = json.loads((tmp_path / "fresh.history.json").read_text())[0]["loss"]
+    assert start_loss < 1.0 and fresh_loss > 1.5  # the first epoch starts from their loss, not a random init's
+    params, meta = mlp.load(out)
+    start_params, start_meta = mlp.load(trained)
+    assert meta["init"]["path"] == str(trained) and meta["preprocessing"]["kind"] == start_meta["preprocessing"]["kind"]
+    assert mlp.sizes_of(params) == mlp.sizes_of(start_params)
+    assert json.loads((tmp_path / "fine.history.json").read_text())[0]["init"] == str(trained)
+    for args, message in ((["tanh"], "is a relu network; train it with relu"),
+                          (["relu", "--hidden", "64"], "has hidden layers 32, not 64"),
+                          (["relu", "--normalize", "standard"], "keeps its own preprocessing (range)")):
+        result = run("train", *args, "--init", trained, "--data", small_data, "--out", tmp_path / "x.npz")
+        assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+    np.savez(tmp_path / "other.npz", x_train=np.zeros((20, 5, 5), np.uint8), y_train=np.arange(20) % 2)
+    result = run("train", "relu", "--init", trained, "--data", tmp_path / "other.npz", "--out", tmp_path / "x.npz")
+    assert result.exit_code == 1 and "takes 784 inputs, but" in result.stderr and "has 25 features" in result.stderr
+
+
 # ----------------------------------------------------------------------------- bench
 def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     result = run("bench", "--hidden", "16", "8", "--epochs", "2", "--data", small_data,
