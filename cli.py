@@ -453,6 +453,36 @@ def load_weights(path):
     return mlp.load(path)
 
 
+def data_key(meta):
+    """The data a weights file records, as one comparable string (older files: a plain name)."""
+    record = meta.get("data") or DEFAULT_DATA
+    record = record if isinstance(record, dict) else ({"name": record} if record in mlp.DATASETS else {"path": record})
+    return record.get("name") or record.get("path")
+
+
+def load_members(paths):
+    """[(params, meta)] of one or more weights files; several make an ensemble (their class
+    probabilities averaged) and must fit together: the same input size and shape, the same
+    classes and names, trained on the same data. A misfit is one line naming both files."""
+    members = [load_weights(path) for path in paths]
+    (first, first_meta), name = members[0], paths[0]
+    for path, (params, meta) in zip(paths[1:], members[1:]):
+        ends = lambda p: (mlp.sizes_of(p)[0], mlp.sizes_of(p)[-1])
+        why = (f"{ends(params)[0]} inputs and {ends(params)[1]} classes against {ends(first)[0]} and {ends(first)[1]}"
+               if ends(params) != ends(first) else
+               f"other data ({data_key(meta)}, not {data_key(first_meta)})" if data_key(meta) != data_key(first_meta) else
+               "other class names" if meta.get("classes") != first_meta.get("classes") else
+               "another input shape" if input_of(meta, params) != input_of(first_meta, first) else None)
+        if why:
+            fail(f"{path} cannot join {name} in an ensemble: {why}; its members must be trained on the same data")
+    return members
+
+
+def ensemble_proba(members, probabilities_of):
+    """The members' class probabilities averaged: probabilities_of(params, meta) -> (..., C)."""
+    return np.mean([probabilities_of(params, meta) for params, meta in members], axis=0)
+
+
 def check_fits(path, params, x, y):
     """Fail unless the network at `path` takes x's image size and knows every label in y."""
     n_in, n_classes = params["W1"].shape[0], mlp.sizes_of(params)[-1]
@@ -599,12 +629,26 @@ def recent_table(rows):
     return history_table(rows[-keep:], title=title)
 
 
-def epoch_line(r, epochs):
+def clock_time(seconds):
+    """Seconds as H:MM:SS."""
+    seconds = max(0, round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def run_eta(started, done, total):
+    """H:MM:SS left of a run that began at `started` (time.perf_counter()) and has done `done`
+    of `total` epochs (fractions included), at the pace so far; "?" before any progress."""
+    if done <= 0:
+        return "?"
+    return clock_time((time.perf_counter() - started) * (total - done) / done)
+
+
+def epoch_line(r, epochs, eta):
     parts = [f"epoch {r['epoch']}/{epochs}", f"lr {r['lr']:.4g}", f"loss {r['loss']:.4f}",
              f"train {percent(r['accuracy'])}"]
     if "val_accuracy" in r:
         parts.append(f"val {percent(r['val_accuracy'])}")
-    parts += [f"test {percent(r['test_accuracy'])}", f"{r['seconds']:.2f}s"]
+    parts += [f"test {percent(r['test_accuracy'])}", f"{r['seconds']:.2f}s", f"ends in {eta}"]
     return "  ".join(parts)
 
 
@@ -818,13 +862,14 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
     epoch records plus the test loss and accuracy after each epoch."""
     n_batches = -(-len(x) // settings.batch_size)
-    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]:.4f}"),
-                        TextColumn("{task.fields[rate]:,.0f} samples/s"), TimeRemainingColumn(),
-                        console=err_console)
+    progress = Progress(TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:,.0f} samples/s"),
+                        TextColumn("ends in {task.fields[eta]}"), console=err_console)
     rows = list(rows)  # a resumed run shows its earlier epochs too
-    task = progress.add_task("train", total=n_batches, epoch=len(rows) + 1, loss=float("nan"), rate=0.0)
-    clock = {"start": time.perf_counter(), "drawn": 0.0}
+    first = len(rows)  # epochs finished before this run (a resumed one)
+    task = progress.add_task("train", total=n_batches, epoch=first + 1, epochs=settings.epochs, loss=float("nan"),
+                             rate=0.0, eta="?")
+    clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter()}
 
     def on_batch(i, n, batch_loss):
         now = time.perf_counter()
@@ -834,8 +879,9 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
         # would fight OpenBLAS's threads for the two cores and slow training ~10x.
         if now - clock["drawn"] > 0.1 or i == n - 1:
             done = min((i + 1) * settings.batch_size, len(x))
-            progress.update(task, completed=i + 1, loss=batch_loss,
-                            rate=done / max(now - clock["start"], 1e-9))
+            epochs_done = len(rows) - first + (i + 1) / n  # of this run, the current one's part included
+            progress.update(task, completed=i + 1, loss=batch_loss, rate=done / max(now - clock["start"], 1e-9),
+                            eta=run_eta(clock["run"], epochs_done, settings.epochs - first))
             live.refresh()
             clock["drawn"] = now
 
@@ -849,7 +895,8 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
             live.update(Group(recent_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
-            err_console.print(epoch_line(rows[-1], settings.epochs), highlight=False, soft_wrap=True)
+            eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
+            err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
         return mlp.train(params, x, y, settings, val, preprocessing, resume, on_batch, on_epoch)[0], rows
@@ -1040,6 +1087,18 @@ def weights_and_data(weights, data, outputs=()):
     return params, meta, data, label_column
 
 
+def ensemble_evaluated(weights, members, data, label_column, n_mistakes):
+    """(y_test, report, member accuracies) of an ensemble on the test set of `data`."""
+    found = load_data(data, splits=("test",), label_column=label_column)
+    for path, (params, _) in zip(weights, members):
+        check_fits(path, params, found.x_test, found.y_test)
+    networks = [(params, meta["activation"], meta["preprocessing"]) for params, meta in members]
+    report = mlp.ensemble_report(networks, found.x_test, found.y_test, n_mistakes)
+    report["true"] = found.y_test
+    own = [mlp.evaluate(p, found.x_test, found.y_test, act, preprocessing=prep)[1] for p, act, prep in networks]
+    return found.y_test, report, own
+
+
 def evaluated(weights, params, meta, data, label_column, n_mistakes):
     """(x_test, y_test, report) for weights on the test set of `data`: loaded once, checked to
     fit, scored by mlp.classification_report (one forward pass)."""
@@ -1054,24 +1113,41 @@ def evaluated(weights, params, meta, data, label_column, n_mistakes):
 
 @app.command("eval")
 def evaluate(
-    weights: WeightsArgument,
+    weights: Annotated[list[Path], typer.Argument(metavar="WEIGHTS...", help="Weights files written by train (.npz); several are an ensemble: their probabilities are averaged.", dir_okay=False)],
     data: DataOption = None,
     mistakes: Annotated[int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")] = 10,
     json_path: JsonOption = None,
 ):
-    """Score saved weights on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
+    """Score saved weights (or an ensemble of them) on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         check_writable(json_path, "--json")
-    params, meta, data, label_column = weights_and_data(weights, data, [json_path])
-    _, y_test, report = evaluated(weights, params, meta, data, label_column, mistakes)
+    members = load_members(weights)
+    (params, meta), own = members[0], None
+    data, label_column = recorded_data(weights[0], meta, data)
+    check_outputs([json_path], [*weights, *data_files(data)])
+    if len(members) == 1:
+        _, y_test, report = evaluated(weights[0], params, meta, data, label_column, mistakes)
+    else:
+        y_test, report, own = ensemble_evaluated(weights, members, data, label_column, mistakes)
     result = report_json(report, len(y_test), meta)
+    if own:
+        result["members"] = [{"weights": str(w), "accuracy": a} for w, a in zip(weights, own)]
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
-    table = Table(title=f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}")
+    name = f"{weights[0]}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}" if not own else \
+        f"an ensemble of {len(own)}"
+    table = Table(title=name)
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
     table.add_row(percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
     show(table)
+    if own:
+        each = Table(title="Members")
+        for header in ("weights", "network", "test accuracy"):
+            each.add_column(header, justify="right")
+        for path, (p, m), accuracy in zip(weights, members, own):
+            each.add_row(literal(path), f"{'-'.join(map(str, mlp.sizes_of(p)))} {m['activation']}", percent(accuracy))
+        show(each)
     show(confusion_table(result["confusion"], result["classes"]))
     per_class = Table(title="Per class")
     for header in ("class", "precision", "recall", "F1", "images"):
@@ -1282,17 +1358,17 @@ def probability_bars(probabilities, k, meta, width=30):
     return table
 
 
-def predict_index(weights, params, meta, data, index):
+def predict_index(weights, members, data, index):
     """(seen in [0, 1], probabilities, true label) of the test example `index` of the data."""
+    params, meta = members[0]
     data, label_column = recorded_data(weights, meta, data)
     found = load_data(data, splits=("test",), label_column=label_column)
     check_fits(weights, params, found.x_test, found.y_test)
     if index >= len(found.x_test):
         fail(f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})")
-    prep = meta["preprocessing"]
-    seen = mlp.to_unit(found.x_test[index:index + 1], prep)[0]
-    x = mlp.standardize(seen[None].astype(params["W1"].dtype), prep)  # the stored preprocessing
-    return seen, mlp.predict_proba(params, x, meta["activation"])[0], int(found.y_test[index])
+    row = found.x_test[index:index + 1]
+    probabilities = ensemble_proba(members, lambda p, m: mlp.predict_proba(p, row, m["activation"], preprocessing=m["preprocessing"])[0])
+    return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
 
 
 def picture_paths(inputs):
@@ -1310,31 +1386,36 @@ def picture_paths(inputs):
     return paths
 
 
-def read_picture(weights, params, meta, path):
-    """(seen, probabilities) of one picture file, as the network reads it (mlp.classify_picture)."""
+def read_picture(weights, members, path):
+    """(seen, probabilities) of one picture file, as the network (or the ensemble's first
+    member, with the probabilities averaged) reads it (mlp.classify_picture)."""
+    params, meta = members[0]
     taken = input_of(meta, params)
     if taken["shape"] is None:
         fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
              "give a CSV of rows to predict", code=2)
+    grey = read_grey(path)
     try:
-        seen, probabilities, _ = mlp.classify_picture(params, meta["activation"], meta["preprocessing"],
-                                                      read_grey(path), taken["shape"], taken["pictures"] == "framed")
+        read = [mlp.classify_picture(p, m["activation"], m["preprocessing"], grey, taken["shape"],
+                                     taken["pictures"] == "framed") for p, m in members]
     except ValueError as e:
         fail(f"{path}: {e}")
-    return seen, probabilities
+    return read[0][0], np.mean([probabilities for _, probabilities, _ in read], axis=0)
 
 
-def predictions_csv(weights, params, meta, inputs):
+def predictions_csv(weights, members, inputs):
     """The predictions for INPUT... as CSV text: Kaggle's submission format (ImageId,Label, ids
     from 1, class names as labels) for a CSV of rows; path,class,probability for pictures."""
     table = io.StringIO()
     rows = csv.writer(table, lineterminator="\n")
+    params, meta = members[0]
     if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
         label_column = meta.get("data", {}).get("label_column") if isinstance(meta.get("data"), dict) else None
         x, _, _ = mlp.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
         if x.shape[1] != params["W1"].shape[0]:
             fail(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
-        predicted = mlp.predict(params, x, meta["activation"], meta["preprocessing"])
+        predicted = ensemble_proba(members, lambda p, m: mlp.predict_proba(
+            p, x, m["activation"], preprocessing=m["preprocessing"])).argmax(axis=1)
         rows.writerow(["ImageId", "Label"])
         rows.writerows([i, name_of(int(c), meta)] for i, c in enumerate(predicted, start=1))
         return table.getvalue(), len(predicted)
@@ -1343,7 +1424,7 @@ def predictions_csv(weights, params, meta, inputs):
     paths = picture_paths(inputs)
     rows.writerow(["path", "class", "probability"])
     for path in paths:
-        _, probabilities = read_picture(weights, params, meta, path)
+        _, probabilities = read_picture(weights, members, path)
         best = int(probabilities.argmax())
         rows.writerow([str(path), name_of(best, meta), f"{probabilities[best]:.5f}"])
     return table.getvalue(), len(paths)
@@ -1351,23 +1432,27 @@ def predictions_csv(weights, params, meta, inputs):
 
 @app.command()
 def predict(
-    weights: WeightsArgument,
-    inputs: Annotated[Optional[list[Path]], typer.Argument(metavar="[INPUT]...", help="Pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.")] = None,
+    paths: Annotated[list[Path], typer.Argument(metavar="WEIGHTS... [INPUT]...", help="Weights files written by train (.npz; several are an ensemble), then pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.")],
     index: Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Predict the N-th test example instead.")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
     out: Annotated[Optional[Path], typer.Option(metavar="FILE", dir_okay=False, help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).")] = None,
     data: DataOption = None,
 ):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
+    n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz"), len(paths))
+    weights, inputs = paths[:n_weights], paths[n_weights:]
+    if not weights:
+        fail(f"{paths[0]}: give the weights (.npz) first, then what to predict", code=2)
     if bool(inputs) == (index is not None):
         fail("give INPUT files (pictures, folders of them, or a CSV) or --index N (one test example)", code=2)
     if out:
         check_writable(out, "--out")
-    params, meta = load_weights(weights)
-    check_outputs([out], [weights, *(inputs or [])])
-    inputs = inputs or []
+    members = load_members(weights)
+    params, meta = members[0]
+    check_outputs([out], [*weights, *inputs])
+    weights = weights[0]  # messages name the first
     if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or inputs[0].suffix.lower() == ".csv"):
-        text, n = predictions_csv(weights, params, meta, inputs)
+        text, n = predictions_csv(weights, members, inputs)
         if out:
             write_outputs({out: text_writer(text)})
             console.print(f"wrote {n} predictions to {out}", highlight=False, soft_wrap=True)
@@ -1376,9 +1461,9 @@ def predict(
         return
     label = None
     if index is not None:
-        seen, probabilities, label = predict_index(weights, params, meta, data, index)
+        seen, probabilities, label = predict_index(weights, members, data, index)
     else:
-        seen, probabilities = read_picture(weights, params, meta, inputs[0])
+        seen, probabilities = read_picture(weights, members, inputs[0])
     guess = int(probabilities.argmax())
     shape = input_of(meta, params)["shape"]
     if shape:
@@ -1496,15 +1581,18 @@ def pad_grey(body):
     return np.frombuffer(raw, np.uint8).reshape(height, width) / 255.0
 
 
-def read_pad(params, meta, grey):
+def read_pad(members, grey):
     """What the page shows for a drawing: the framed image the network sees, its first hidden
-    layer, and the top classes (mlp.classify_picture: the same path as predict IMAGE)."""
+    layer, and the top classes (mlp.classify_picture: the same path as predict IMAGE; for an
+    ensemble, its members' probabilities averaged and the first member's picture and layer)."""
+    params, meta = members[0]
     taken = input_of(meta, params)
     try:
-        seen, probabilities, hidden = mlp.classify_picture(params, meta["activation"], meta["preprocessing"], grey,
-                                                           taken["shape"], taken["pictures"] == "framed")
+        read = [mlp.classify_picture(p, m["activation"], m["preprocessing"], grey, taken["shape"],
+                                     taken["pictures"] == "framed") for p, m in members]
     except ValueError:
         return {"blank": True}
+    (seen, _, hidden), probabilities = read[0], np.mean([r[1] for r in read], axis=0)
     top = np.argsort(-probabilities, kind="stable")[:5]
     best = int(top[0])
     return {"blank": False, "prediction": name_of(best, meta), "class": best,
@@ -1514,7 +1602,7 @@ def read_pad(params, meta, grey):
             "hidden": [round(float(v), 4) for v in hidden]}
 
 
-def draw_server(params, meta, host, port):
+def draw_server(members, host, port):
     """A threaded HTTP server for the draw page: GET / is the page, POST /predict reads a
     drawing; everything else is 404. Requests over MAX_REQUEST_BYTES are 413, malformed ones
     400; bound to loopback it answers only requests addressed to loopback (no DNS rebinding)."""
@@ -1581,7 +1669,7 @@ def draw_server(params, meta, host, port):
                 self.reply(400, {"error": str(e)})
                 return
             with compute:  # one at a time: concurrent tiny BLAS calls only fight over the cores
-                result = read_pad(params, meta, grey)
+                result = read_pad(members, grey)
             self.reply(200, result)
 
         def log_message(self, *args):  # quiet: the terminal shows only the URL
@@ -1638,21 +1726,22 @@ def draw_bench(server, n):
 
 @app.command()
 def draw(
-    weights: WeightsArgument,
+    weights: Annotated[list[Path], typer.Argument(metavar="WEIGHTS...", help="Weights files written by train (.npz); several are an ensemble.", dir_okay=False)],
     host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")] = False,
     bench: Annotated[int, typer.Option(min=0, metavar="N", help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.")] = 0,
 ):
     """Draw a digit in the browser and watch the network read it (a local web page)."""
-    params, meta = load_weights(weights)
+    members = load_members(weights)
+    (params, meta), weights = members[0], weights[0]
     if not shipped("draw.html").is_file():
         fail(f"the page draw.html is missing (looked for {shipped('draw.html')}); reinstall numpy-mlp")
     if input_of(meta, params)["shape"] is None:
         fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
              "to draw", code=2)
     try:
-        server = draw_server(params, meta, host, 0 if bench else port)
+        server = draw_server(members, host, 0 if bench else port)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is in use; choose another --port (or --port 0 for any free one)")

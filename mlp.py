@@ -968,6 +968,16 @@ def confident_mistakes(probabilities, y_true, k=10):
     return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
 
 
+def _report(probabilities, y, mean_loss, n_mistakes):
+    """The dict of `classification_report` from (N, C) probabilities and the mean loss."""
+    predicted = probabilities.argmax(axis=1)
+    confusion = confusion_matrix(y, predicted, probabilities.shape[1])
+    precision, recall, f1 = precision_recall_f1(confusion)
+    return {"loss": mean_loss, "accuracy": accuracy(predicted, y), "probabilities": probabilities,
+            "predicted": predicted, "confusion": confusion, "precision": precision, "recall": recall,
+            "f1": f1, "support": confusion.sum(axis=1), "mistakes": confident_mistakes(probabilities, y, n_mistakes)}
+
+
 def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000, preprocessing=None):
     """Everything an evaluation shows, from one forward pass over (x, y) in chunks.
 
@@ -980,13 +990,35 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
     check_labels(y, sizes_of(params)[-1], len(x))
     logits = np.concatenate([forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0]
                              for i in range(0, len(x), batch_size)])
-    probabilities = softmax(logits)
-    predicted = probabilities.argmax(axis=1)
-    confusion = confusion_matrix(y, predicted, logits.shape[1])
-    precision, recall, f1 = precision_recall_f1(confusion)
-    return {"loss": loss(logits, y), "accuracy": accuracy(predicted, y), "probabilities": probabilities,
-            "predicted": predicted, "confusion": confusion, "precision": precision, "recall": recall,
-            "f1": f1, "support": confusion.sum(axis=1), "mistakes": confident_mistakes(probabilities, y, n_mistakes)}
+    return _report(softmax(logits), y, loss(logits, y), n_mistakes)
+
+
+def log_softmax(logits):
+    """Row-wise log of the softmax of (B, C) logits, stable for any magnitude."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def ensemble_log_proba(members, x, batch_size=2000):
+    """(N, C) log of the members' averaged class probabilities, log(mean_m softmax_m), computed
+    with log-sum-exp over the members so that tiny probabilities stay finite.
+
+    Args:
+      members: [(params, activation, preprocessing)], networks of the same classes.
+    """
+    per_member = np.stack([np.concatenate([
+        log_softmax(forward(p, inputs(x[i:i + batch_size], prep, p["W1"].dtype), act)[0].astype(np.float64))
+        for i in range(0, len(x), batch_size)]) for p, act, prep in members])  # (M, N, C)
+    top = per_member.max(axis=0)
+    return top + np.log(np.exp(per_member - top).mean(axis=0))
+
+
+def ensemble_report(members, x, y, n_mistakes=10):
+    """`classification_report` of an ensemble: its members' probabilities averaged, the loss
+    the mean cross-entropy of that average."""
+    check_labels(y, sizes_of(members[0][0])[-1], len(x))
+    log_p = ensemble_log_proba(members, x)
+    return _report(np.exp(log_p), y, float(-log_p[np.arange(len(y)), y].mean()), n_mistakes)
 
 
 # ----------------------------------------------------------------------------- gradient check

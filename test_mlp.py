@@ -989,7 +989,7 @@ def test_keras_npz_of_any_image_shape_everywhere(tmp_path, digits):
     for plot in ("mistakes", "weights"):
         result = run("plot", plot, out, "--out", tmp_path / f"{plot}.png")
         assert result.exit_code == 0, result.output
-    reply = cli.read_pad(*mlp.load(out), np.asarray(Image.fromarray(255 - x[1]).resize((280, 280))) / 255.0)
+    reply = cli.read_pad([mlp.load(out)], np.asarray(Image.fromarray(255 - x[1]).resize((280, 280))) / 255.0)
     assert (reply["rows"], reply["columns"], len(reply["seen"])) == (8, 6, 48)
 
 
@@ -2174,6 +2174,63 @@ def test_init_continues_from_saved_weights_and_refuses_what_does_not_fit(trained
     assert result.exit_code == 1 and "takes 784 inputs, but" in result.stderr and "has 25 features" in result.stderr
 
 
+# ----------------------------------------------------------------------------- ensembles and the live view's end of run
+@pytest.fixture(scope="session")
+def members(tmp_path_factory, small_data):
+    """Three small networks trained on the same data (seeds 0, 1, 2)."""
+    folder = tmp_path_factory.mktemp("members")
+    for seed in range(3):
+        result = run("train", "relu", "--hidden", "16", "--epochs", "3", "--seed", seed, "--data", small_data,
+                     "--out", folder / f"m{seed}.npz")
+        assert result.exit_code == 0, result.output
+    return [folder / f"m{seed}.npz" for seed in range(3)]
+
+
+def test_an_ensemble_averages_its_members_probabilities(members, small_data, tmp_path):
+    result = run("eval", *members, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    assert "an ensemble of 3" in result.stdout and "Members" in result.stdout
+    report = json.loads((tmp_path / "e.json").read_text())
+    loaded = [mlp.load(m) for m in members]
+    x, y = mlp.load_idx_dataset(small_data, splits=("test",))
+    probabilities = np.mean([mlp.predict_proba(p, x, m["activation"], preprocessing=m["preprocessing"])
+                             for p, m in loaded], axis=0)
+    assert report["accuracy"] == mlp.accuracy(probabilities.argmax(axis=1), y)
+    assert report["loss"] == pytest.approx(-np.log(probabilities[np.arange(len(y)), y]).mean(), rel=1e-6)
+    assert [m["accuracy"] for m in report["members"]] == [mlp.evaluate(p, x, y, "relu", preprocessing=m["preprocessing"])[1]
+                                                         for p, m in loaded]
+    result = run("predict", *members, "--index", "0")
+    assert result.exit_code == 0 and "prediction: " in result.stdout
+    reply = cli.read_pad(loaded, np.kron(255 - x[0].reshape(28, 28), np.ones((10, 10))) / 255.0)
+    assert not reply["blank"] and len(reply["top"]) == 5
+
+
+def test_ensemble_log_probabilities_stay_finite_where_a_member_is_certain():
+    params = mlp.init([2, 2], "relu", dtype=np.float64)
+    sure = {"W1": np.array([[800.0, -800.0], [0.0, 0.0]]), "b1": np.zeros(2)}
+    log_p = mlp.ensemble_log_proba([(sure, "relu", None), (params, "relu", None)], np.array([[1.0, 0.0]]))
+    assert np.isfinite(log_p).all() and np.exp(log_p).sum() == pytest.approx(1.0)
+    assert log_p[0, 1] > np.log(0.5) - 10  # the other member's share survives: no log(0)
+
+
+def test_ensemble_members_must_share_data_and_classes(members, tmp_path):
+    np.savez(tmp_path / "other.npz", x_train=np.zeros((40, 28, 28), np.uint8), y_train=np.arange(40) % 10)
+    assert run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", tmp_path / "other.npz",
+               "--out", tmp_path / "o.npz").exit_code == 0
+    result = run("eval", members[0], tmp_path / "o.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert f"{tmp_path / 'o.npz'} cannot join {members[0]} in an ensemble: other data" in result.stderr
+
+
+def test_the_plain_epoch_lines_say_when_the_run_ends(small_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "live_view", lambda: False)
+    result = run("train", "relu", "--hidden", "8", "--epochs", "3", "--data", small_data, "--out", tmp_path / "w.npz")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all(re.search(r"ends in \d+:\d\d:\d\d$", line) for line in lines) and lines[-1].endswith("ends in 0:00:00")
+    assert cli.run_eta(0, 0, 10) == "?" and cli.clock_time(3725) == "1:02:05"
+
+
 # ----------------------------------------------------------------------------- bench
 def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     result = run("bench", "--hidden", "16", "8", "--epochs", "2", "--data", small_data,
@@ -2244,7 +2301,7 @@ def digit_model(tmp_path_factory, mnist):
 def draw_url(digit_model):
     import threading
     params, meta = mlp.load(digit_model)
-    server = cli.draw_server(params, meta, "127.0.0.1", 0)
+    server = cli.draw_server([(params, meta)], "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
