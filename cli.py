@@ -253,7 +253,11 @@ def set_threads(n):
     threadpoolctl finds the BLAS NumPy loaded (OpenBLAS, MKL, Accelerate ...) on any platform."""
     if n:
         from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=n, user_api="blas")  # for the rest of the process
+        try:
+            threadpool_limits(limits=n, user_api="blas")  # for the rest of the process
+        except OSError as e:  # it could not look at the loaded libraries
+            raise typer.BadParameter(f"cannot set the BLAS threads here ({e}); start the command with "
+                                     f"OPENBLAS_NUM_THREADS={n} instead") from None
     return n
 
 
@@ -380,15 +384,17 @@ def load_data(data, splits=("train", "test"), label_column=None):
     """mlp.Data of --data's splits, whatever its form: raw features (uint8 stays uint8) and
     labels; pictures decoded with Pillow, with a progress bar, once (then from the cache)."""
     path = data_path(data)
-    pictures = mlp.data_form(path) == "images"
-    with Progress(TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True, disable=not pictures) as progress:
-        task = progress.add_task("", total=None)
-        found = mlp.load_data(path, splits, label_column, decode_picture if pictures else None,
-                              lambda done, total: progress.update(task, completed=done, total=total))
+    if mlp.data_form(path) != "images":
+        found = mlp.load_data(path, splits, label_column)
+    else:
+        with Progress(TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err_console, transient=True) as progress:
+            task = progress.add_task("", total=None)
+            found = mlp.load_data(path, splits, label_column, decode_picture,
+                                  lambda done, total: progress.update(task, completed=done, total=total))
     if data in mlp.DATASETS and not os.path.exists(data):
         found = found._replace(classes=mlp.DATASETS[data].classes)
-    if pictures and "other files passed over" in found.test_from:
+    if "other files passed over" in found.test_from:
         err_console.print(f"{data}: {found.test_from.split('(')[1].rstrip(')')}", highlight=False, soft_wrap=True)
     return found
 
@@ -703,7 +709,7 @@ def the_same_command():
     args = sys.argv[1:]
     if "--resume" in args:  # a checkpoint beside --out is found without it
         del args[args.index("--resume"):args.index("--resume") + 2]
-    program = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else Path(sys.argv[0]).name
+    program = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else Path(sys.argv[0]).name.removesuffix(".exe")
     return f"{program} {shlex.join(args)}"
 
 
@@ -788,7 +794,10 @@ def try_lock(f):
     try:
         import fcntl
     except ImportError:  # Windows
-        import msvcrt
+        try:
+            import msvcrt
+        except ImportError:  # neither: nothing to lock with, so runs are not kept apart
+            return True
         try:
             msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
             return True
@@ -850,7 +859,10 @@ def gib(n_bytes):
 def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
     """Fail before allocating a network that cannot be trained in this machine's memory."""
     needed, available = mlp.training_memory(sizes, batch_size, optimizer, dtype, keep_best), available_memory()
-    if available is not None and needed > available:
+    if available is None:
+        err_console.print(f"note: this platform does not say how much memory is free; training {'-'.join(map(str, sizes))} "
+                          f"needs about {gib(needed)}", highlight=False, soft_wrap=True)
+    elif needed > available:
         fail(f"training {'-'.join(map(str, sizes))} needs about {gib(needed)} (parameters, gradients, "
              f"optimizer state, one batch's activations) but {gib(available)} is available; "
              "use smaller --hidden sizes or a smaller --batch-size")
@@ -1523,7 +1535,7 @@ def onnx_model(params, meta, onnx):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="numpy-mlp",
                               doc_string=f"An MLP {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']} "
                                          "trained with numpy-mlp; input: raw values as stored in its data.")
-    model.ir_version = min(model.ir_version, 10)  # what onnxruntime releases of the last year read
+    model.ir_version = 9  # the IR of opset 20 (onnx 1.15): what onnxruntime reads from 1.17 on
     summary = {k: meta.get(k) for k in ("activation", "settings", "test_accuracy", "data", "input", "epochs_run")}
     helper.set_model_props(model, {"classes": json.dumps([name_of(c, meta) for c in range(n_classes)]),
                                    "training": json.dumps(summary), "preprocessing": prep["kind"]})
@@ -1826,7 +1838,10 @@ def machine_info():
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), cpu)
     from threadpoolctl import threadpool_info
-    blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
+    try:
+        blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
+    except OSError:  # it could not look at the loaded libraries
+        blas = {}
     return {"cpu": cpu or "unknown CPU", "cores": os.cpu_count(), "numpy": np.__version__,
             "blas": blas.get("internal_api"), "blas_version": blas.get("version"),
             "blas_threads": blas.get("num_threads"), "blas_kernels": blas.get("architecture")}
