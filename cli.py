@@ -713,6 +713,12 @@ def the_same_command():
     return f"{program} {shlex.join(args)}"
 
 
+def progress_of(checkpoint):
+    """What a checkpoint holds, in words: 'epoch 3', or 'epoch 3 and 120 batches of epoch 4'."""
+    done = f"epoch {checkpoint.epoch}"
+    return done + (f" and {checkpoint.step} batches of epoch {checkpoint.epoch + 1}" if checkpoint.step else "")
+
+
 def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     """After a stop signal: make sure the last finished epoch's checkpoint is at `path`, leave
     the finished epochs on screen, say how to resume, and exit with 128 + the signal's number
@@ -720,8 +726,8 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     name = signal.Signals(signum).name
     if shown_live and rows:  # the live view vanished with the stop: keep the epochs on screen
         show(history_table(rows, title="Training (stopped)"), err_console)
-    if checkpoint is None or checkpoint.epoch == 0:
-        err_console.print(f"interrupted ({name}) before the first epoch finished; nothing was saved",
+    if checkpoint is None or (checkpoint.epoch == 0 and checkpoint.step == 0):
+        err_console.print(f"interrupted ({name}) before the first batch finished; nothing was saved",
                           style="yellow", highlight=False)
         raise typer.Exit(code=128 + signum)
     try:
@@ -729,7 +735,7 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     except OSError as e:
         fail(f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
              code=128 + signum)
-    err_console.print(f"interrupted: epoch {checkpoint.epoch} saved to {path} on {name}; run the same command "
+    err_console.print(f"interrupted: {progress_of(checkpoint)} saved to {path} on {name}; run the same command "
                       f"again to resume: {the_same_command()}", highlight=False, soft_wrap=True, style="yellow")
     raise typer.Exit(code=128 + signum)
 
@@ -772,9 +778,10 @@ def warn_if_not_learning(accuracy, y, normalize):
 
 
 def checkpoint_saver(path, meta):
-    """on_checkpoint for run_training: write the checkpoint of every finished epoch to `path`
-    (atomically, with the rows so far), so that even kill -9 loses at most the epoch in
-    progress. A failed write (a full disk) is said once on stderr and training goes on."""
+    """A function saving a checkpoint to `path` (atomically, with the rows so far): train calls
+    it after every epoch and, in long epochs, every --checkpoint-every seconds, so that even
+    kill -9 loses little. A failed write (a full disk) is said once on stderr and training
+    goes on."""
     state = {"warned": False}
 
     def save(checkpoint, rows):
@@ -869,7 +876,7 @@ def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
 
 
 def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None, preprocessing=None,
-                 resume=None, rows=(), on_checkpoint=None):
+                 resume=None, rows=(), on_checkpoint=None, on_step=None):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
     epoch records plus the test loss and accuracy after each epoch."""
@@ -911,7 +918,7 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
             err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
-        return mlp.train(params, x, y, settings, val, preprocessing, resume, on_batch, on_epoch)[0], rows
+        return mlp.train(params, x, y, settings, val, preprocessing, resume, on_batch, on_epoch, on_step)[0], rows
     if not show_progress:
         return run(None)
     with Live(Group(recent_table(rows), progress) if rows else progress, console=err_console,
@@ -947,6 +954,7 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
     data: DataOption = None,
     label_column: LabelColumnOption = None,
+    checkpoint_every: Annotated[float, typer.Option("--checkpoint-every", metavar="SECONDS", min=0, help="Also save the checkpoint part-way through an epoch this often, for long epochs (0: at the end of each epoch only).")] = 60.0,
     init: Annotated[Optional[Path], typer.Option("--init", metavar="WEIGHTS", dir_okay=False, help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.")] = None,
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
@@ -1006,7 +1014,7 @@ def train(
                 params = {k: p.astype(dtype.value) for k, p in params.items()}
             else:
                 params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
-            resuming = f", resuming after epoch {checkpoint.epoch} from {resume}" if checkpoint else ""
+            resuming = f", resuming after {progress_of(checkpoint)} from {resume}" if checkpoint else ""
             err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} "
                               f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: "
                               f"{found.test_from.split(' (')[0] if 'other files' in found.test_from else found.test_from}",
@@ -1016,13 +1024,22 @@ def train(
             latest["meta"] = {"activation": activation.value, "settings": latest["recorded"], "data_identity": identity}
             save_checkpoint = checkpoint_saver(checkpoint_path, latest["meta"])
 
-            def on_checkpoint(checkpoint, rows):
+            saved = {"at": time.perf_counter()}
+
+            def on_checkpoint(checkpoint, rows):  # after every epoch
                 latest.update(checkpoint=checkpoint, rows=rows)
                 save_checkpoint(checkpoint, rows)
+                saved["at"] = time.perf_counter()
                 if rows[-1]["epoch"] == 1:
                     warn_if_not_learning(rows[-1]["accuracy"], y, preprocessing["kind"])
+
+            def on_step(checkpoint):  # after every batch: a stop signal saves this; long epochs save it now and then
+                latest["checkpoint"] = checkpoint
+                if checkpoint_every and time.perf_counter() - saved["at"] >= checkpoint_every:
+                    save_checkpoint(checkpoint, latest["rows"])
+                    saved["at"] = time.perf_counter()
             params, history = run_training(params, x, y, x_test, y_test, settings, live_view(), validation,
-                                           preprocessing, checkpoint, rows, on_checkpoint)
+                                           preprocessing, checkpoint, rows, on_checkpoint, on_step)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
             fail(f"{e}; nothing was saved")

@@ -790,14 +790,18 @@ def track_best(best, record, params):
 
 
 class Checkpoint(NamedTuple):
-    """Everything `train` needs to continue after a finished epoch, bit-identically."""
+    """Everything `train` needs to continue, bit-identically, after a finished epoch or part-way
+    through the next one (after `step` of its batches)."""
     epoch: int        # epochs finished
     params: dict
     state: dict       # the optimizer's
     history: list     # one record per finished epoch
     best: Best | None  # only with a validation set
-    rng: dict         # the Generator's bit_generator.state, after this epoch
+    rng: dict         # the Generator's bit_generator.state, now
     lr_scale: float   # product of the plateau schedule's cuts so far
+    step: int = 0                  # batches done of epoch `epoch + 1` (0: at an epoch's end)
+    epoch_rng: dict | None = None  # with step: the Generator's state when that epoch began
+    partial: tuple = (0.0, 0)      # with step: (loss sum, correct predictions) of its batches
 
 
 def fresh_checkpoint(params, seed):
@@ -808,28 +812,36 @@ def fresh_checkpoint(params, seed):
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
-def train_epoch(params, state, x, y, rng, lr, settings, epoch, preprocessing=None, on_batch=None):
-    """One pass over (x, y) in shuffled mini-batches, drawn (with any dropout and augmentation)
-    from `rng`, which advances; `settings` (checked, see `train`) says how, `lr` at what rate.
-    With `preprocessing`, x holds raw images and each batch is converted as it is drawn: to
-    [0, 1], augmented, then made network inputs (`standardize`).
+def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None):
+    """One pass over (x, y) in shuffled mini-batches, continuing the Checkpoint `ck`: epoch
+    ck.epoch + 1, from its batch ck.step. The batch order, dropout and augmentation are drawn
+    from the Generator whose state the checkpoint holds; `settings` (checked, see `train`) says
+    how, `lr` at what rate. With `preprocessing`, x holds raw images and each batch is converted
+    as it is drawn: to [0, 1], augmented, then made network inputs (`standardize`).
 
+    on_step(checkpoint) is called after every batch with the Checkpoint to resume from there.
     Returns:
-      (params, state, record): record holds "epoch", "lr", and the train "loss" and
+      (params, state, record, rng state): record holds "epoch", "lr", and the train "loss" and
       "accuracy" averaged over the epoch's batches as they were computed (before each step).
     Raises:
       FloatingPointError when a batch loss is NaN or over DIVERGENCE_FACTOR times that of a
       uniform guess, log(C): the learning rate is too high.
     """
-    s = settings
+    s, epoch, params, state = settings, ck.epoch + 1, ck.params, ck.state
+    rng = np.random.default_rng()
+    rng.bit_generator.state = ck.epoch_rng if ck.step else ck.rng
+    epoch_rng = rng.bit_generator.state  # the epoch's start: its batch order is drawn from here
+    order = batches(len(x), s.batch_size, rng)
+    if ck.step:  # part-way: the generator as it was after batch `step`
+        rng.bit_generator.state = ck.rng
     distorts = AUGMENTATIONS[s.augment_kind].distort is not None
     shape = image_shape(x.shape[1]) if distorts else None
     n_classes = params[f"W{n_layers(params)}"].shape[1]
     diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
-    order = batches(len(x), s.batch_size, rng)
-    total_loss, correct = 0.0, 0
+    total_loss, correct = ck.partial if ck.step else (0.0, 0)
     with np.errstate(over="ignore", invalid="ignore"):
-        for i, idx in enumerate(order):
+        for i in range(ck.step, len(order)):
+            idx = order[i]
             xb, yb = x[idx], y[idx]
             if preprocessing is not None:
                 xb = to_unit(xb, preprocessing, params["W1"].dtype)
@@ -851,10 +863,15 @@ def train_epoch(params, state, x, y, rng, lr, settings, epoch, preprocessing=Non
             correct += int((logits.argmax(axis=1) == yb).sum())
             if on_batch:
                 on_batch(i, len(order), batch_loss)
-    return params, state, {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
+            if on_step:
+                on_step(ck._replace(params=params, state=state, rng=rng.bit_generator.state, step=i + 1,
+                                    epoch_rng=epoch_rng, partial=(total_loss, correct)))
+    record = {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
+    return params, state, record, rng.bit_generator.state
 
 
-def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None):
+def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None,
+          on_step=None):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
     Args:
@@ -872,6 +889,8 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
       on_epoch(record, checkpoint): called after every epoch with its record ("epoch", "lr",
         "loss", "accuracy", "seconds", and "val_loss", "val_accuracy", "best_epoch" with val)
         and the Checkpoint to resume from after it.
+      on_step(checkpoint): called after every batch with the Checkpoint to resume from there
+        (for saving part-way through long epochs).
     Returns:
       (params, history): the final (or best-on-validation) params and the list of records.
     Raises:
@@ -899,13 +918,11 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
         image_shape(x.shape[1])
 
     ck = resume or fresh_checkpoint(params, s.seed)
-    params, state, history, best, lr_scale = ck.params, ck.state, list(ck.history), ck.best, ck.lr_scale
-    rng = np.random.default_rng()
-    rng.bit_generator.state = ck.rng
+    params, history, best, lr_scale = ck.params, list(ck.history), ck.best, ck.lr_scale
     for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
-        params, state, record = train_epoch(params, state, x, y, rng, rate, s, epoch, preprocessing, on_batch)
+        params, state, record, rng = train_epoch(ck, x, y, rate, s, preprocessing, on_batch, on_step)
         if val is not None:
             record["val_loss"], record["val_accuracy"] = evaluate(params, *val, s.activation,
                                                                   preprocessing=preprocessing)
@@ -915,7 +932,7 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
                 lr_scale *= cut(best)
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        ck = Checkpoint(epoch, params, state, list(history), best, rng.bit_generator.state, lr_scale)
+        ck = Checkpoint(epoch, params, state, list(history), best, rng, lr_scale)
         if on_epoch:
             on_epoch(record, ck)
         if s.patience and best.bad_epochs >= s.patience:
@@ -1710,8 +1727,12 @@ def load_checkpoint(path):
         info = meta["checkpoint"]
         np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
         best = info["best"] and Best(**{**info["best"], "params": best_params})
+        step = int(info.get("step", 0))  # checkpoints from before mid-epoch saving have none
+        if step:
+            np.random.default_rng().bit_generator.state = info["epoch_rng"]  # validates it
         checkpoint = Checkpoint(int(info["epoch"]), params, state, list(info["history"]), best,
-                                info["rng"], float(info["lr_scale"]))
+                                info["rng"], float(info["lr_scale"]), step, info.get("epoch_rng"),
+                                tuple(info.get("partial", (0.0, 0))))
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
     return checkpoint, meta

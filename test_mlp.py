@@ -652,6 +652,34 @@ def interrupt_after(k):
 
 @pytest.mark.parametrize("options", [
     {"optimizer": "sgd"},
+    {"optimizer": "adamw", "dropout": 0.2, "augment_kind": "elastic", "val_size": 100, "schedule": "plateau"},
+])
+def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path, mnist, options):
+    x, y = mnist[0][:1000], mnist[1][:1000]
+    options = dict(options)
+    val_size, val = options.pop("val_size", 0), None
+    if val_size:
+        x, y, xv, yv = mlp.split_validation(x, y, val_size, seed=0)
+        val = (xv, yv)
+    settings = mlp.Settings("relu", epochs=3, batch_size=64, seed=3, **options)
+    params = mlp.init([784, 16, 10], "relu", seed=3)
+    full, full_history = mlp.train(params, x, y, settings, val)
+
+    def stop_in_epoch_2(checkpoint):  # after batch 5 of epoch 2: saved, then a crash
+        if checkpoint.epoch == 1 and checkpoint.step == 5:
+            mlp.save_checkpoint(tmp_path / "c.npz", checkpoint, {"activation": "relu"})
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        mlp.train(params, x, y, settings, val, on_step=stop_in_epoch_2)
+    checkpoint, _ = mlp.load_checkpoint(tmp_path / "c.npz")
+    assert (checkpoint.epoch, checkpoint.step, len(checkpoint.history)) == (1, 5, 1)
+    resumed, history = mlp.train(params, x, y, settings, val, resume=checkpoint)
+    assert_same_arrays(resumed, full)
+    assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "sgd"},
     {"optimizer": "adamw", "weight_decay": 1e-3, "dropout": 0.2, "val_size": 100, "patience": 3},
 ])
 def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
@@ -1454,7 +1482,7 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     assert result.exit_code == 1 and f"has already run {checkpoint.epoch} epochs; --epochs {checkpoint.epoch - 1} is fewer" in result.stderr
     result = run(*common, "--epochs", epochs, "--out", out)  # the same command resumes by itself
     assert result.exit_code == 0, result.output
-    assert f"resuming after epoch {checkpoint.epoch} from {checkpoint_path}" in " ".join(result.stderr.split())
+    assert f"resuming after {cli.progress_of(checkpoint)} from {checkpoint_path}" in " ".join(result.stderr.split())
     assert not checkpoint_path.exists()  # the run is finished: nothing left to resume
     result = run(*common, "--epochs", epochs, "--out", tmp_path / "straight.npz")
     assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
@@ -1571,6 +1599,29 @@ def test_an_output_that_is_an_input_is_refused(trained, small_data, tmp_path):
     result = run("eval", trained, "--data", small_data, "--json", trained)
     assert result.exit_code == 2 and "is also an input of this command" in result.stderr
     assert trained.read_bytes() == before
+
+
+def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, small_data, monkeypatch):
+    args = ["train", "relu", "--hidden", "16", "--data", small_data, "--batch-size", "16", "--schedule", "constant",
+            "--epochs", "3", "--checkpoint-every", "0.000001"]  # as if every batch took a long time
+    out, saves = tmp_path / "w.npz", []
+    save = mlp.save_checkpoint
+
+    def save_then_stop(path, checkpoint, meta):
+        save(path, checkpoint, meta)
+        saves.append((checkpoint.epoch, checkpoint.step))
+        if saves.count((1, 10)) == 1 and saves[-1] == (1, 10):
+            raise cli.Stop(signal.SIGTERM)  # as SIGTERM would, just after this save
+    monkeypatch.setattr(mlp, "save_checkpoint", save_then_stop)
+    result = run(*args, "--out", out)
+    assert result.exit_code == 143, result.output
+    assert (1, 9) in saves and (1, 10) in saves  # part-way through epoch 2, not only at its end
+    assert "interrupted: epoch 1 and 10 batches of epoch 2 saved" in " ".join(result.stderr.split())
+    monkeypatch.setattr(mlp, "save_checkpoint", save)
+    result = run(*args, "--out", out)
+    assert result.exit_code == 0 and "resuming after epoch 1 and 10 batches of epoch 2" in " ".join(result.stderr.split())
+    result = run(*args, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
 
 
 @posix
