@@ -650,20 +650,26 @@ def interrupt_after(k):
     return on_epoch
 
 
-@pytest.mark.parametrize("options", [
-    {"optimizer": "sgd"},
-    {"optimizer": "adamw", "dropout": 0.2, "augment_kind": "elastic", "val_size": 100, "schedule": "plateau"},
-])
-def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path, mnist, options):
+def resume_case(mnist, options, epochs):
+    """(params, x, y, settings, val, full run's params, full run's history) for a resume test:
+    1,000 MNIST images, a 784-16-10 relu, `options` for Settings (val_size holds some out)."""
     x, y = mnist[0][:1000], mnist[1][:1000]
     options = dict(options)
     val_size, val = options.pop("val_size", 0), None
     if val_size:
         x, y, xv, yv = mlp.split_validation(x, y, val_size, seed=0)
         val = (xv, yv)
-    settings = mlp.Settings("relu", epochs=3, batch_size=64, seed=3, **options)
+    settings = mlp.Settings("relu", epochs=epochs, batch_size=64, seed=3, **options)
     params = mlp.init([784, 16, 10], "relu", seed=3)
-    full, full_history = mlp.train(params, x, y, settings, val)
+    return (params, x, y, settings, val, *mlp.train(params, x, y, settings, val))
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "sgd"},
+    {"optimizer": "adamw", "dropout": 0.2, "augment_kind": "elastic", "val_size": 100, "schedule": "plateau"},
+])
+def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path, mnist, options):
+    params, x, y, settings, val, full, full_history = resume_case(mnist, options, epochs=3)
 
     def stop_in_epoch_2(checkpoint):  # after batch 5 of epoch 2: saved, then a crash
         if checkpoint.epoch == 1 and checkpoint.step == 5:
@@ -683,16 +689,7 @@ def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path
     {"optimizer": "adamw", "weight_decay": 1e-3, "dropout": 0.2, "val_size": 100, "patience": 3},
 ])
 def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
-    x, y = mnist[0][:1000], mnist[1][:1000]
-    options = dict(options)
-    val_size = options.pop("val_size", 0)
-    val = None
-    if val_size:
-        x, y, xv, yv = mlp.split_validation(x, y, val_size, seed=0)
-        val = (xv, yv)
-    settings = mlp.Settings("relu", epochs=4, batch_size=64, seed=3, **options)
-    params = mlp.init([784, 16, 10], "relu", seed=3)
-    full, full_history = mlp.train(params, x, y, settings, val)
+    params, x, y, settings, val, full, full_history = resume_case(mnist, options, epochs=4)
     latest = {}
 
     def on_epoch(record, checkpoint):
