@@ -26,10 +26,11 @@ Part II, an appendix that Part I never uses:
   files                                      writing several files atomically, as one
   IDX files, named data sets                 MNIST-layout data; downloads into a cache
   save / load                                self-describing .npz weights and checkpoints
+  data sets of any form                      CSV, Keras .npz, folders of pictures (DATA_FORMS)
   pictures, memory                           framing a picture as MNIST does; memory estimates
 Each idea with variants is one registry whose entries hold the behaviour itself
-(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS, AUGMENTATIONS, DATASETS): adding a
-variant is adding an entry.
+(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS, AUGMENTATIONS, DATASETS, DATA_FORMS):
+adding a variant is adding an entry.
 
 Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
 """
