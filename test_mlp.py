@@ -2261,7 +2261,9 @@ def test_an_ensemble_averages_its_members_probabilities(members, small_data, tmp
     x, y = mlp.load_idx_dataset(small_data, splits=("test",))
     probabilities = np.mean([mlp.predict_proba(p, x, m["activation"], preprocessing=m["preprocessing"])
                              for p, m in loaded], axis=0)
-    assert report["accuracy"] == mlp.accuracy(probabilities.argmax(axis=1), y)
+    # the same average computed another way (softmax then mean, not log-space): a near-tie may
+    # tip one example, so within one example, not bit for bit
+    assert abs(report["accuracy"] - mlp.accuracy(probabilities.argmax(axis=1), y)) <= 1 / len(y)
     assert report["loss"] == pytest.approx(-np.log(probabilities[np.arange(len(y)), y]).mean(), rel=1e-6)
     assert [m["accuracy"] for m in report["members"]] == [mlp.evaluate(p, x, y, "relu", preprocessing=m["preprocessing"])[1]
                                                          for p, m in loaded]
