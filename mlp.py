@@ -588,20 +588,25 @@ class Strength(NamedTuple):
 def _bilinear(images, rows, cols):
     """Sample (B, H, W) images at float coordinates (B, H, W); zero outside the image.
 
-    Each of the four neighbours is one np.take from the flattened, zero-bordered batch
-    (much cheaper than indexing with three index arrays); weights in the images' dtype."""
+    Each of the four neighbours is one np.take from the flattened, zero-bordered batch, at
+    offsets 0, 1, W + 4 and W + 5 from the top-left one (slices of the same buffer, so the
+    index is computed once); weights in the images' dtype."""
     B, H, W = images.shape
-    dtype = images.dtype
-    r0, c0 = np.floor(rows), np.floor(cols)
-    fr, fc = (rows - r0).astype(dtype), (cols - c0).astype(dtype)
-    padded = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1)
     Wp = W + 4
-    # +2 for the zero border; points far outside are clipped to it and read only zeros
-    top_left = (np.arange(B)[:, None, None] * ((H + 4) * Wp)
-                + np.clip(r0.astype(np.intp) + 2, 0, H + 2) * Wp + np.clip(c0.astype(np.intp) + 2, 0, W + 2))
-    top = np.take(padded, top_left) * (1 - fc) + np.take(padded, top_left + 1) * fc
-    bottom = np.take(padded, top_left + Wp) * (1 - fc) + np.take(padded, top_left + Wp + 1) * fc
-    return top * (1 - fr) + bottom * fr
+    # Clipping the coordinates into the 2-pixel zero border: points beyond it read only zeros.
+    rows, cols = np.clip(rows, -2, H), np.clip(cols, -2, W)
+    r0, c0 = np.floor(rows), np.floor(cols)
+    fr, fc = rows - r0, cols - c0
+    # The flat index of each top-left neighbour, exact in float32 while it is below 2**24.
+    exact = rows.dtype if B * (H + 4) * Wp < 2 ** 24 else np.float64
+    start = (np.arange(B) * ((H + 4) * Wp) + 2 * Wp + 2).astype(exact)[:, None, None]
+    top_left = (r0 * Wp + c0 + start).astype(np.intp)
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1)
+    left, right = np.take(padded, top_left), np.take(padded[1:], top_left)
+    top = left + (right - left) * fc
+    left, right = np.take(padded[Wp:], top_left), np.take(padded[Wp + 1:], top_left)
+    bottom = left + (right - left) * fc
+    return top + (bottom - top) * fr
 
 
 def shift_images(images, dr, dc):
@@ -619,6 +624,23 @@ def _gaussian_matrix(n, sigma):
     i = np.arange(n)
     k = np.exp(-0.5 * ((i[:, None] - i[None, :]) / sigma) ** 2)
     return k / k[n // 2].sum()
+
+
+def smooth_field_basis(n, sigma, dtype=np.float32, lost=1e-5):
+    """(n, k) matrix V for drawing blurred noise cheaply: for white noise Z (k, k) of variance
+    1/3, V @ Z @ V.T has the distribution of M @ U @ M.T, a uniform [-1, 1) field U (n, n)
+    blurred by M = _gaussian_matrix(n, sigma), up to a `lost` share of its variance.
+
+    Why: M = Q diag(e) Q.T (symmetric), so M U M.T = (Q e) (Q.T U Q) (Q e).T, and Q.T U Q is
+    white noise of variance 1/3 again (near-Gaussian: each entry sums n * n uniform terms).
+    A smooth blur has few large eigenvalues e (k = 8 of 28 for sigma 4), so drawing k * k
+    values instead of n * n and two thin matrix products replace the full blur."""
+    e, q = np.linalg.eigh(_gaussian_matrix(n, sigma))
+    order = np.argsort(-np.abs(e))
+    e, q = e[order], q[:, order]
+    share = np.cumsum(e ** 2) / np.sum(e ** 2)
+    k = int(np.searchsorted(share, 1 - lost)) + 1
+    return (q[:, :k] * e[:k]).astype(dtype)
 
 
 def _shift(images, rng, strength):
@@ -639,8 +661,9 @@ def _affine_coordinates(images, rng, strength):
     r, c = np.meshgrid(np.arange(H, dtype=f32) - (H - 1) / 2, np.arange(W, dtype=f32) - (W - 1) / 2, indexing="ij")
     # inverse map: output pixel (r, c) reads from the input at R(-angle) (r, c) / scale - shift
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
-    rows = cos * r - sin * c - shift_r + f32((H - 1) / 2)
-    cols = sin * r + cos * c - shift_c + f32((W - 1) / 2)
+    rows, cols = cos * r - sin * c, sin * r + cos * c
+    rows += f32((H - 1) / 2) - shift_r  # in place: the (B, 1, 1) offsets first, then one pass
+    cols += f32((W - 1) / 2) - shift_c
     return rows, cols
 
 
@@ -651,14 +674,19 @@ def _affine(images, rng, strength):
 
 def _elastic(images, rng, strength):
     """The affine distortion, then Simard et al. 2003's: a uniform random displacement field
-    smoothed by a Gaussian of std strength.sigma and scaled by strength.alpha."""
+    smoothed by a Gaussian of std strength.sigma and scaled by strength.alpha (drawn directly
+    in the blur's leading eigenvectors: see smooth_field_basis)."""
     rows, cols = _affine_coordinates(images, rng, strength)
     B, H, W = images.shape
     f32 = np.float32
-    field = rng.random((2, B, H, W), dtype=f32) * 2 - 1  # uniform in [-1, 1)
-    g_r, g_c = _gaussian_matrix(H, strength.sigma).astype(f32), _gaussian_matrix(W, strength.sigma).astype(f32)
-    field = (strength.alpha * g_r) @ field @ g_c.T  # separable Gaussian blur of each field
-    return _bilinear(images, rows + field[0], cols + field[1])
+    v_r, v_c = smooth_field_basis(H, strength.sigma), smooth_field_basis(W, strength.sigma)
+    k_r, k_c = v_r.shape[1], v_c.shape[1]
+    noise = rng.standard_normal((2 * B * k_r, k_c), dtype=f32) * f32(strength.alpha / math.sqrt(3))
+    half = (noise @ v_c.T).reshape(2 * B, k_r, W)                # Z @ V_c.T, one matrix product
+    field = np.matmul(v_r, half)                                  # V_r @ (Z @ V_c.T): (2B, H, W)
+    rows += field[:B]
+    cols += field[B:]
+    return _bilinear(images, rows, cols)
 
 
 class Augmentation(NamedTuple):
