@@ -1046,7 +1046,9 @@ def train(
         except Stop as stop:
             save_interrupted(latest["checkpoint"], checkpoint_path, {**latest["meta"], "rows": latest["rows"]},
                              stop.signum, latest["rows"], live_view())
-        test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)
+        # the kept weights were scored on the test set after their epoch: the same numbers, no second pass
+        scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
+        test_loss, test_accuracy = scored["test_loss"], scored["test_accuracy"]
         meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
                 "test_loss": test_loss, "settings": recorded(settings, extras, keep_epochs=True),
                 "preprocessing": preprocessing, "classes": classes and list(classes),
@@ -1848,6 +1850,20 @@ def time_checkpoint(checkpoint, activation, repeats=5):
         return float(np.median(timer.repeat(repeats, 1)))
 
 
+def time_augmentation(x, preprocessing, settings, dtype, repeats=3):
+    """Median seconds to convert and distort one epoch of batches of raw images x, as
+    mlp.train_epoch does (the batches in order: the gathering is timed with the matrix
+    products), or None without augmentation."""
+    if mlp.AUGMENTATIONS[settings.augment_kind].distort is None:
+        return None
+    rng, shape = np.random.default_rng(settings.seed), mlp.image_shape(x.shape[1])
+
+    def one_epoch():
+        for i in range(0, len(x), settings.batch_size):
+            mlp.augment(mlp.to_unit(x[i:i + settings.batch_size], preprocessing, dtype), shape, settings.augment_kind, rng)
+    return float(np.median(timeit.repeat(one_epoch, number=1, repeat=repeats)))
+
+
 def machine_info():
     """The CPU, cores, NumPy and its BLAS (library, version, threads, kernel family), for bench."""
     cpu = platform.processor() or platform.machine()
@@ -1886,6 +1902,7 @@ def bench(
     schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule, as for train: {', '.join(n for n, s in mlp.SCHEDULES.items() if not s.on_validation)}.")] = DEFAULTS["schedule"],
     warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")] = DEFAULTS["warmup"],
     dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")] = DEFAULTS["dropout"],
+    augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images, as for train (their cost is part of each epoch): {', '.join(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
     threads: ThreadsOption = 0,
@@ -1895,6 +1912,7 @@ def bench(
     torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the shuffling (and scikit-learn's random_state).")] = DEFAULTS["seed"],
     sklearn: Annotated[bool, typer.Option("--sklearn", help="Also fit scikit-learn's StandardScaler + MLPClassifier with its defaults and the same hidden sizes on the same split, in a separate process; needs scikit-learn installed.")] = False,
+    sklearn_epochs: Annotated[int, typer.Option("--sklearn-epochs", metavar="N", min=1, help="scikit-learn's max_iter: at most this many epochs (it may stop earlier when its training loss stalls).")] = 200,
     json_path: JsonOption = None,
 ):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
@@ -1908,10 +1926,14 @@ def bench(
         fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
+    if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
+        fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
     settings = mlp.check_settings(mlp.Settings(activation.value, batch_size, lr, optimizer=optimizer.value,
                                                schedule=schedule.value, warmup=warmup, dropout=dropout, epochs=epochs,
-                                               seed=seed))
+                                               seed=seed, augment_kind=augment.value))
     x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit, normalize.value, label_column)
+    if settings.augment_kind != "none" and math.isqrt(x.shape[1]) ** 2 != x.shape[1]:
+        fail(f"--augment {augment.value} needs square images; {data} has {x.shape[1]} features", code=2)
     sizes = [x.shape[1], *hidden, n_classes]
     recipe = {"optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
               "warmup": settings.warmup, "dropout": settings.dropout}
@@ -1921,6 +1943,9 @@ def bench(
                                 on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint))
     seconds = [r["seconds"] for r in history]
     test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)[1]
+    augmentation = time_augmentation(x, preprocessing, settings, np.dtype(dtype.value))
+    evaluation = float(np.median(timeit.repeat(  # what train adds to every epoch: scoring the test set
+        lambda: mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing), number=1, repeat=3)))
     median = float(np.median(seconds))
     shapes = step_matmuls(sizes, batch_size)
     flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / batch_size  # linear in batch rows
@@ -1931,7 +1956,9 @@ def bench(
               "epoch_seconds_median": median, "samples_per_second": len(x) / median,
               "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
               "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
-              "ratio_to_floor": median / floor, "machine": machine_info()}
+              "ratio_to_floor": median / floor, "test_evaluation_seconds": evaluation,
+              "augmentation_seconds": augmentation,
+              "augment": settings.augment_kind, "machine": machine_info()}
     result["checkpoint_seconds"] = time_checkpoint(last["checkpoint"], activation.value)
     result["checkpoint_share"] = result["checkpoint_seconds"] / median  # of an epoch's time
     if torch:
@@ -1945,15 +1972,21 @@ def bench(
         result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
     if sklearn:
         reference = reference_run("sklearn-reference", {"hidden": hidden, "limit": limit, "data": str(data),
-                                                        "label_column": label_column, "seed": seed})
+                                                        "label_column": label_column, "seed": seed,
+                                                        "max_iter": sklearn_epochs})
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         result["sklearn_test_accuracy"] = reference["test_accuracy"]
     table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
-                        f"batch {batch_size}, {dtype.value}")
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "test acc"]
+                        f"batch {batch_size}, {dtype.value}"
+                        + (f", --augment {settings.augment_kind}" if settings.augment_kind != "none" else ""))
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "test acc"]
     cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}", f"{flops / median / 1e9:.1f}",
-             f"{floor:.3f}", f"{median / floor:.2f}", f"{result['checkpoint_seconds']:.3f}", percent(test_accuracy)]
+             f"{floor:.3f}", f"{median / floor:.2f}", f"{result['checkpoint_seconds']:.3f}", f"{evaluation:.3f}",
+             percent(test_accuracy)]
+    if augmentation is not None:
+        headers.insert(-1, "aug s")
+        cells.insert(-1, f"{augmentation:.3f}")
     if torch:
         headers += ["torch s", "x torch", "torch acc"]
         cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
@@ -1969,6 +2002,9 @@ def bench(
     machine = result["machine"]
     console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; ckpt s: writing the "
                   f"checkpoint train writes after every epoch ({100 * result['checkpoint_share']:.1f}% of an epoch); "
+                  f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
+                  + (f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
+                     if augmentation is not None else "") +
                   "floor: NumPy's "
                   f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
                   f"{machine['cpu']}, {machine['cores']} cores, NumPy {np.__version__} with "
@@ -2031,8 +2067,8 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
 @app.command("sklearn-reference", hidden=True)
 def sklearn_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --sklearn).")]):
     """scikit-learn's answer to the same data (used by bench --sklearn): StandardScaler then
-    MLPClassifier with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs, early
-    stop on the training loss) and the same hidden sizes, on the same train/test split; prints
+    MLPClassifier with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs or
+    --sklearn-epochs, early stop on the training loss) and the same hidden sizes, on the same train/test split; prints
     the fit's seconds, its epochs and the test accuracy as JSON."""
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -2040,7 +2076,8 @@ def sklearn_reference(spec: Annotated[str, typer.Argument(help="The bench settin
 
     spec = json.loads(spec)
     x, y, x_test, y_test, _, _ = bench_data(spec["data"], spec["limit"], label_column=spec["label_column"])
-    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"]))
+    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"],
+                                                          max_iter=spec.get("max_iter", 200)))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "did not converge" after max_iter: its own default, as users meet it

@@ -570,6 +570,39 @@ def test_zero_distortion_is_the_identity(kind, mnist):
     assert np.allclose(out, x, atol=1e-6)
 
 
+def test_bilinear_sampling_matches_the_formula_inside_and_reads_zeros_outside():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 5, 6), dtype=np.float32)
+    rows = rng.uniform(-3, 8, (3, 5, 6)).astype(np.float32)  # many points off the image
+    cols = rng.uniform(-3, 9, (3, 5, 6)).astype(np.float32)
+
+    def pixel(b, r, c):
+        return images[b, r, c] if 0 <= r < 5 and 0 <= c < 6 else 0.0
+    expected = np.zeros_like(images)
+    for b, i, j in np.ndindex(images.shape):
+        r, c = float(rows[b, i, j]), float(cols[b, i, j])
+        r0, c0 = math.floor(r), math.floor(c)
+        fr, fc = r - r0, c - c0
+        expected[b, i, j] = ((1 - fr) * ((1 - fc) * pixel(b, r0, c0) + fc * pixel(b, r0, c0 + 1))
+                             + fr * ((1 - fc) * pixel(b, r0 + 1, c0) + fc * pixel(b, r0 + 1, c0 + 1)))
+    assert np.allclose(mlp._bilinear(images, rows, cols), expected, atol=1e-6)
+
+def test_elastic_fields_drawn_in_the_blur_basis_match_blurred_uniform_noise():
+    # The cheap draw (k x k Gaussian noise in the blur's leading eigenvectors) must give the
+    # displacement fields of Simard's recipe: uniform noise blurred by the Gaussian matrix.
+    rng = np.random.default_rng(0)
+    n, sigma, draws = 28, 4.0, 4000
+    blur = mlp._gaussian_matrix(n, sigma)
+    basis = mlp.smooth_field_basis(n, sigma, dtype=np.float64)
+    assert basis.shape[1] < n // 2  # the point: far fewer values to draw
+    full = blur @ (rng.random((draws, n, n)) * 2 - 1) @ blur.T
+    cheap = basis @ (rng.standard_normal((draws, basis.shape[1], basis.shape[1])) / np.sqrt(3)) @ basis.T
+    assert np.allclose(cheap.std(axis=0), full.std(axis=0), rtol=0.08)  # per pixel, 4,000 draws
+    for dr, dc in [(0, 1), (0, 4), (3, 3), (0, 10)]:  # how smooth: correlation with a neighbour
+        a = np.corrcoef(full[:, 8, 8], full[:, 8 + dr, 8 + dc])[0, 1]
+        b = np.corrcoef(cheap[:, 8, 8], cheap[:, 8 + dr, 8 + dc])[0, 1]
+        assert abs(a - b) < 0.05, (dr, dc, a, b)
+
 def test_shift_moves_the_centre_of_mass_by_the_shift(mnist):
     images = mnist[0][:6].reshape(6, 28, 28)
     dr, dc = np.array([2, -2, 1, 0, -1, 2]), np.array([-1, 2, 0, 2, -2, 1])
@@ -1270,6 +1303,16 @@ def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_
     assert len(report["torch_epoch_seconds"]) == 2 and 0.25 < report["torch_test_accuracy"] <= 1  # chance: 0.1
     assert report["optimizer"] == "nesterov" and report["dropout"] == 0.2 and 0.5 < report["test_accuracy"] <= 1
 
+
+
+def test_bench_fits_scikit_learns_mlp_on_the_same_split_when_installed(small_data, tmp_path):
+    pytest.importorskip("sklearn")
+    result = run("bench", "--hidden", "16", "--epochs", "1", "--data", small_data, "--sklearn",
+                 "--sklearn-epochs", "20", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["sklearn_epochs"] == 20 and 0.5 < report["sklearn_test_accuracy"] <= 1  # chance: 0.1
+    assert report["sklearn_fit_seconds"] > 0 and "sklearn acc" in result.stdout
 
 def test_load_refuses_an_npz_member_that_declares_more_than_it_holds(tmp_path):
     import io
@@ -2369,6 +2412,20 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     # 2 * (forward + weight gradient per layer, input gradient but the first) per example
     assert report["matmul_flops_per_epoch"] == 2 * 600 * (3 * (16 * 8 + 8 * 10) + 2 * 784 * 16)
 
+
+
+def test_bench_counts_the_augmentation_in_each_epoch_and_times_the_test_evaluation(tmp_path, small_data):
+    result = run("bench", "--hidden", "16", "--epochs", "1", "--data", small_data, "--augment", "elastic",
+                 "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["augment"] == "elastic" and report["test_evaluation_seconds"] > 0 and report["augmentation_seconds"] > 0
+    text = " ".join(result.stdout.split())
+    assert "batch 128, float32, --augment elastic" in text and "eval s: scoring the test set" in text
+    assert "aug s: converting and distorting one epoch's images alone" in text
+    result = run("bench", "--augment", "elastic", "--torch", "--data", small_data)
+    assert result.exit_code == 2
+    assert result.stderr == "error: --torch has no --augment elastic of its own to compare with; leave out one of the two\n"
 
 def test_threads_sets_the_blas_thread_count_for_several_runs_at_once(small_data, tmp_path):
     threadpoolctl = pytest.importorskip("threadpoolctl")
