@@ -1911,7 +1911,7 @@ def bench(
     normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)}.")] = "range",
     torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the shuffling (and scikit-learn's random_state).")] = DEFAULTS["seed"],
-    sklearn: Annotated[bool, typer.Option("--sklearn", help="Also fit scikit-learn's StandardScaler + MLPClassifier with its defaults and the same hidden sizes on the same split, in a separate process; needs scikit-learn installed.")] = False,
+    sklearn: Annotated[bool, typer.Option("--sklearn", help="Also fit scikit-learn's MLPClassifier with its defaults and the same hidden sizes on the same split and inputs (--normalize standard: behind its StandardScaler), in a separate process; needs scikit-learn installed.")] = False,
     sklearn_epochs: Annotated[int, typer.Option("--sklearn-epochs", metavar="N", min=1, help="scikit-learn's max_iter: at most this many epochs (it may stop earlier when its training loss stalls).")] = 200,
     json_path: JsonOption = None,
 ):
@@ -1973,7 +1973,7 @@ def bench(
     if sklearn:
         reference = reference_run("sklearn-reference", {"hidden": hidden, "limit": limit, "data": str(data),
                                                         "label_column": label_column, "seed": seed,
-                                                        "max_iter": sklearn_epochs})
+                                                        "max_iter": sklearn_epochs, "normalize": normalize.value})
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         result["sklearn_test_accuracy"] = reference["test_accuracy"]
@@ -2066,25 +2066,32 @@ def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings
 
 @app.command("sklearn-reference", hidden=True)
 def sklearn_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --sklearn).")]):
-    """scikit-learn's answer to the same data (used by bench --sklearn): StandardScaler then
-    MLPClassifier with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs or
-    --sklearn-epochs, early stop on the training loss) and the same hidden sizes, on the same train/test split; prints
-    the fit's seconds, its epochs and the test accuracy as JSON."""
+    """scikit-learn's answer to the same data (used by bench --sklearn): MLPClassifier with its
+    defaults (adam, lr 0.001, batches of 200, up to 200 epochs or --sklearn-epochs, early stop
+    on the training loss) and the same hidden sizes, on the same train/test split, fed what
+    ours is fed: with --normalize standard, behind its own StandardScaler (float64); with
+    range, the same [0, 1] float32 inputs. Prints the fit's seconds, its epochs and the test
+    accuracy as JSON."""
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     spec = json.loads(spec)
-    x, y, x_test, y_test, _, _ = bench_data(spec["data"], spec["limit"], label_column=spec["label_column"])
-    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"],
-                                                          max_iter=spec.get("max_iter", 200)))
+    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
+                                                        spec["label_column"])
+    classifier = MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
+    model = classifier
+    if spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends
+        model, x, x_test = make_pipeline(StandardScaler(), classifier), x.astype(np.float64), x_test.astype(np.float64)
+    else:  # the inputs ours gets, e.g. pixels / 255 in float32 (scikit-learn computes in the input's type)
+        x, x_test = mlp.preprocess(x, preprocessing), mlp.preprocess(x_test, preprocessing)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "did not converge" after max_iter: its own default, as users meet it
-        model.fit(x.astype(np.float64), y)
+        model.fit(x, y)
     seconds = time.perf_counter() - start
-    accuracy = float((model.predict(x_test.astype(np.float64)) == y_test).mean())
-    print(json.dumps({"fit_seconds": seconds, "epochs": int(model[-1].n_iter_), "test_accuracy": accuracy}))
+    accuracy = float((model.predict(x_test) == y_test).mean())
+    print(json.dumps({"fit_seconds": seconds, "epochs": int(classifier.n_iter_), "test_accuracy": accuracy}))
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
