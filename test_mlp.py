@@ -917,6 +917,21 @@ def test_float_images_in_0_255_train_and_the_preprocessing_is_stored(tmp_path, m
     assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(meta["test_accuracy"])
 
 
+
+def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_path, small_data):
+    out = tmp_path / "v.npz"
+    result = run("train", "relu", "--hidden", "16", "--epochs", "6", "--val", "200", "--schedule", "constant",
+                 "--lr", "0.3", "--data", small_data, "--out", out)  # a rate that makes validation wander
+    assert result.exit_code == 0, result.output
+    params, meta = mlp.load(out)
+    history = json.loads((tmp_path / "v.history.json").read_text())
+    kept = history[-1]["best_epoch"]
+    assert kept < len(history)  # an earlier epoch's weights are kept, not the last ones
+    xt, yt = mlp.load_idx_dataset(small_data, splits=("test",))
+    loss, accuracy = mlp.evaluate(params, xt, yt, "relu", preprocessing=meta["preprocessing"])
+    assert (meta["test_loss"], meta["test_accuracy"]) == (loss, accuracy)
+    assert history[kept - 1]["test_accuracy"] == accuracy
+
 def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_data):
     out = tmp_path / "s.npz"
     result = run("train", "relu", "--hidden", "16", "--epochs", "2", "--normalize", "standard",
