@@ -1920,14 +1920,14 @@ def bench(
     if json_path:
         check_writable(json_path, "--json")
         check_outputs([json_path], data_files(data))
+    if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
+        fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
     if sklearn and importlib.util.find_spec("sklearn") is None:
         fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
-    if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
-        fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
     settings = mlp.check_settings(mlp.Settings(activation.value, batch_size, lr, optimizer=optimizer.value,
                                                schedule=schedule.value, warmup=warmup, dropout=dropout, epochs=epochs,
                                                seed=seed, augment_kind=augment.value))

@@ -715,8 +715,11 @@ def augment(x, shape, kind, rng, **strength):
     distort = lookup(AUGMENTATIONS, kind, "augmentation").distort
     if distort is None:
         return x
+    chosen = Strength(**strength)
+    if not (all(v >= 0 for v in chosen) and chosen.sigma > 0):  # also catches NaN
+        raise ValueError(f"distortion strengths must be >= 0 and sigma > 0, not {chosen}")
     B, (H, W) = len(x), shape
-    return np.clip(distort(x.reshape(B, H, W), rng, Strength(**strength)), 0, 1).reshape(B, H * W)
+    return np.clip(distort(x.reshape(B, H, W), rng, chosen), 0, 1).reshape(B, H * W)
 
 
 def image_shape(n_features):

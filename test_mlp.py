@@ -603,6 +603,12 @@ def test_elastic_fields_drawn_in_the_blur_basis_match_blurred_uniform_noise():
         b = np.corrcoef(cheap[:, 8, 8], cheap[:, 8 + dr, 8 + dc])[0, 1]
         assert abs(a - b) < 0.05, (dr, dc, a, b)
 
+
+@pytest.mark.parametrize("strength", [{"sigma": 0.0}, {"alpha": -1.0}, {"max_degrees": float("nan")}])
+def test_augment_refuses_impossible_strengths(strength, mnist):
+    with pytest.raises(ValueError, match="distortion strengths must be >= 0 and sigma > 0"):
+        mlp.augment(mnist[0][:2], (28, 28), "elastic", np.random.default_rng(0), **strength)
+
 def test_shift_moves_the_centre_of_mass_by_the_shift(mnist):
     images = mnist[0][:6].reshape(6, 28, 28)
     dr, dc = np.array([2, -2, 1, 0, -1, 2]), np.array([-1, 2, 0, 2, -2, 1])
