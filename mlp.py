@@ -47,7 +47,7 @@ import time
 import urllib.request
 import zipfile
 import zlib
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -626,6 +626,7 @@ def _gaussian_matrix(n, sigma):
     return k / k[n // 2].sum()
 
 
+@lru_cache(maxsize=16)  # the same few bases every batch; read-only, so sharing them is safe
 def smooth_field_basis(n, sigma, dtype=np.float32, lost=1e-5):
     """(n, k) matrix V for drawing blurred noise cheaply: for white noise Z (k, k) of variance
     1/3, V @ Z @ V.T has the distribution of M @ U @ M.T, a uniform [-1, 1) field U (n, n)
@@ -640,7 +641,9 @@ def smooth_field_basis(n, sigma, dtype=np.float32, lost=1e-5):
     e, q = e[order], q[:, order]
     share = np.cumsum(e ** 2) / np.sum(e ** 2)
     k = int(np.searchsorted(share, 1 - lost)) + 1
-    return (q[:, :k] * e[:k]).astype(dtype)
+    basis = (q[:, :k] * e[:k]).astype(dtype)
+    basis.flags.writeable = False
+    return basis
 
 
 def _shift(images, rng, strength):
