@@ -1,18 +1,20 @@
-"""Command line for mlp.py: train, evaluate and compare MLP classifiers on MNIST-style data.
+"""Command line for mlp.py: train, evaluate and compare MLP classifiers on MNIST or your own data.
 
     python cli.py train relu --hidden 128 64
     python cli.py eval weights.npz
 
-Presentation only (Typer + rich): the maths, the data and the files are mlp.py's; this file
-parses options, calls mlp, and draws progress bars and tables. Its rooms, in order:
+Presentation only (Typer + rich): it parses options, calls the toolkit, and draws progress
+bars and tables. The network is mlp.py's; data in every form and pictures, mlp_data.py's; a
+run's signals, locks and resuming, mlp_run.py's; the draw server, mlp_draw.py's; ONNX export,
+mlp_onnx.py's; bench's timing and reference runs, mlp_bench.py's. Its rooms, in order:
   app and errors       the Typer app: one-line errors, `--hidden 128 64`, optional imports
   option types         choices from mlp's registries, mlp's rules as checks, shared options
-  data and weights     --data (a name or a folder), files that ship, weights files
+  data and weights     --data (a name or a path) with a progress bar, weights files
   output files         writable before any work, never an input, written together
   tables               rich tables that never cut a number
 then one room per command, in the order `--help` lists them, each with its own helpers
-just above it: train (signals, resume, the live view), eval, reproduce, summary, gradcheck,
-predict (pictures), draw (the local web server), bench (timing, the PyTorch reference), plot.
+just above it: train (the live view, interrupted runs), eval, reproduce, summary, gradcheck,
+predict, export, draw, bench, plot.
 """
 
 import os
@@ -31,24 +33,15 @@ signal.signal(signal.SIGINT, stopped_while_starting)
 import contextlib  # noqa: E402 (the handler above covers these imports)
 import csv
 import errno
-import hashlib
 import importlib
 import importlib.util
 import io
 import json
 import math
-import platform
 import re
 import shlex
-import socket
-import subprocess
 import sys
-import sysconfig
-import tempfile
-import threading
 import time
-import timeit
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -63,6 +56,9 @@ from rich.table import Table
 from rich.text import Text
 
 import mlp
+import mlp_data
+import mlp_run
+from mlp_run import Stop, stop_signals
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
 
@@ -121,47 +117,6 @@ def expand_variadic(args, options=("--hidden",)):
     return out
 
 
-class Stop(Exception):
-    """SIGINT (Ctrl-C), SIGTERM or SIGHUP arrived; the exit code is 128 + its number."""
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-RECEIVED = []  # every stop signal this process received (signals are process-wide, and so is this)
-
-
-@contextlib.contextmanager
-def stop_signals():
-    """While a command runs: the first SIGINT, SIGTERM or SIGHUP raises Stop; any later one is
-    only recorded, so that a second Ctrl-C (people press it twice) cannot break the save that
-    follows. `disarm()` records without raising from then on. Yields a dict with "received"
-    (signal numbers, in order) and "disarm". Outside the main thread (where Python allows no
-    handlers) it changes nothing."""
-    state = {"armed": True, "received": [], "disarm": lambda: state.update(armed=False)}
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-
-    def handler(signum, frame):
-        state["received"].append(signum)
-        RECEIVED.append(signum)
-        if state["armed"]:
-            state["armed"] = False
-            raise Stop(signum)
-
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
-    try:
-        yield state
-    finally:
-        for s, old in previous.items():
-            # After a stop the process is on its way out, its files saved: ignore repeats
-            # (Python's shutdown would put back the default handlers, which kill at once).
-            signal.signal(s, signal.SIG_IGN if RECEIVED else old)
-
-
 class OneLineErrors(typer.core.TyperGroup):
     """Typer group that accepts `--hidden 128 64` and prints usage errors as one line."""
 
@@ -195,7 +150,7 @@ class OneLineErrors(typer.core.TyperGroup):
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False,
-                  help="Train and evaluate NumPy multi-layer perceptrons on MNIST-style IDX data.")
+                  help="Train and evaluate NumPy multi-layer perceptrons on MNIST or your own data.")
 
 
 # ----------------------------------------------------------------------------- option types
@@ -241,7 +196,7 @@ def described(registry):
 
 
 def default_lrs():
-    """'0.05 for sgd and nesterov, 0.001 for adam and adamw', from the optimizer registry."""
+    """'0.1 for sgd and nesterov, 0.001 for adam and adamw', from the optimizer registry."""
     names = {}
     for name, optimizer in mlp.OPTIMIZERS.items():
         names.setdefault(optimizer.lr, []).append(name)
@@ -280,8 +235,8 @@ LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="U
 
 DataOption = Annotated[Optional[str], typer.Option(
     "--data", metavar="DATA", show_default=False,
-    help=f"A data set name ({', '.join(mlp.DATASETS)}: downloaded once into a cache folder, MNIST is shipped), or "
-    + "; or ".join(form.about for form in mlp.DATA_FORMS.values())
+    help=f"A data set name ({', '.join(mlp_data.DATASETS)}: downloaded once into a cache folder, MNIST is shipped), or "
+    + "; or ".join(form.about for form in mlp_data.DATA_FORMS.values())
     + " (default: mnist to train; the data the weights were trained on otherwise).")]
 LabelColumnOption = Annotated[Optional[str], typer.Option(
     "--label-column", metavar="NAME", help="The CSV column holding the labels (default: the one named label; "
@@ -301,99 +256,43 @@ JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", he
 # which prints it as one line; these helpers add only what mlp cannot know (the CLI's words).
 
 
-def shipped(name):
-    """A file or folder that ships with the project: beside cli.py in a checkout (or an
-    editable install); in an installed wheel, where pip put the wheel's data files,
-    <prefix>/share/numpy-mlp/NAME (the environment, or the user base for `pip install --user`)."""
-    candidates = [Path(__file__).resolve().parent / name]
-    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
-        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / Path(name).name)
-    return next((c for c in candidates if c.exists()), candidates[0])
-
-
-def shipped_mnist():
-    """The MNIST that ships with the project (data/mnist in a checkout)."""
-    return shipped("data/mnist")
-
-
-DEFAULT_DATA = "mnist"
-
-
 def data_path(data):
-    """The file or folder behind --data: as given; a data set name as the shipped MNIST or the
-    cache folder, downloading what is missing there with a progress bar on stderr (MLP_MIRROR,
-    comma-separated base URLs, is tried before the registry's mirrors; MLP_DATA_DIR moves the cache)."""
-    if os.path.exists(data):
-        return data
-    if data not in mlp.DATASETS:
-        fail(f"--data {data}: no such data set, file or folder (the names are {', '.join(mlp.DATASETS)})")
-    if data == "mnist" and shipped_mnist().is_dir():
-        return str(shipped_mnist())
-    folder = mlp.cache_folder(data)
-    mirrors = [m for m in os.environ.get("MLP_MIRROR", "").split(",") if m]
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("", total=None)
+    """The file or folder behind --data (mlp_data.resolve), downloading a named data set that is
+    missing with a progress bar on stderr (shown from the first download on)."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        console=err_console, transient=True)
+    task = progress.add_task("", total=None)
 
-        def on_file(stem, url):
-            progress.update(task, description=f"downloading {url}", completed=0, total=None)
-            err_console.print(f"downloading {url}", highlight=False, soft_wrap=True)
+    def on_file(stem, url):
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, description=f"downloading {url}", completed=0, total=None)
+        err_console.print(f"downloading {url}", highlight=False, soft_wrap=True)
 
-        def on_progress(done, total):
-            progress.update(task, completed=done, total=total or None)
-        return mlp.fetch_dataset(data, folder, mirrors, on_file, on_progress)
-
-
-def data_files(data):
-    """The files --data names (data files, classes.txt), without downloading anything: to check
-    before any work that no output is one of them."""
-    if os.path.exists(data) or data not in mlp.DATASETS:
-        path = data
-    elif data == "mnist" and shipped_mnist().is_dir():
-        path = str(shipped_mnist())
-    else:
-        path = mlp.cache_folder(data)
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        return []
-    csvs = [os.path.join(path, n) for n in ("train.csv", "test.csv") if os.path.isfile(os.path.join(path, n))]
-    return mlp.dataset_files(path) + csvs
-
-
-def decode_picture(path):
-    """A data set's picture as (H, W) uint8 grey levels at its stored size: upright by its EXIF
-    orientation, transparent parts on white (mlp.load_data's decoder for folders of pictures)."""
-    Image = require("PIL.Image", "image")
-    from PIL import ImageOps
+    def on_progress(done, total):
+        progress.update(task, completed=done, total=total or None)
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                levels = np.asarray(im, np.float64)
-                span = max(levels.max() - levels.min(), 1e-12)
-                return np.round(255 * (levels - levels.min()) / span).astype(np.uint8)
-            return np.asarray(im.convert("L"), np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: not a readable picture ({e})") from None
+        return mlp_data.resolve(data, on_file, on_progress)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
 def load_data(data, splits=("train", "test"), label_column=None):
-    """mlp.Data of --data's splits, whatever its form: raw features (uint8 stays uint8) and
+    """mlp_data.Data of --data's splits, whatever its form: raw features (uint8 stays uint8) and
     labels; pictures decoded with Pillow, with a progress bar, once (then from the cache)."""
     path = data_path(data)
-    if mlp.data_form(path) != "images":
-        found = mlp.load_data(path, splits, label_column)
+    if mlp_data.data_form(path) != "images":
+        found = mlp_data.load_data(path, splits, label_column)
     else:
+        require("PIL.Image", "image")
         with Progress(TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err_console, transient=True) as progress:
             task = progress.add_task("", total=None)
-            found = mlp.load_data(path, splits, label_column, decode_picture,
-                                  lambda done, total: progress.update(task, completed=done, total=total))
-    if data in mlp.DATASETS and not os.path.exists(data):
-        found = found._replace(classes=mlp.DATASETS[data].classes)
+            found = mlp_data.load_data(path, splits, label_column,
+                                       on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if data in mlp_data.DATASETS and not os.path.exists(data):
+        found = found._replace(classes=mlp_data.DATASETS[data].classes)
     if "other files passed over" in found.test_from:
         err_console.print(f"{data}: {found.test_from.split('(')[1].rstrip(')')}", highlight=False, soft_wrap=True)
     return found
@@ -405,47 +304,17 @@ def check_classes(data, found, n_classes):
         fail(f"{data}: {len(found.classes)} class names for {n_classes} classes; give one name per class in classes.txt")
 
 
-def data_record(data, label_column):
-    """What a weights file records of the data it was trained on: a data set's name, or the
-    path with its form and label column, so that eval, predict and plot find it again."""
-    if data in mlp.DATASETS and not os.path.exists(data):
-        return {"name": data}
-    path = os.path.abspath(data_path(data))
-    return {"path": path, "form": mlp.data_form(path), "label_column": label_column}
-
-
 def recorded_data(weights, meta, data):
     """(data, label column) for a command on trained weights: --data when given, else the data
-    the weights recorded (said on stderr; weights from before they recorded it mean mnist)."""
+    the weights recorded (said on stderr; weights saved by mlp.save alone record none: mnist)."""
+    record = meta.get("data") or {"name": mlp_data.DEFAULT_DATA}
     if data is not None:
-        return data, (meta.get("data") or {}).get("label_column") if isinstance(meta.get("data"), dict) else None
-    record = meta.get("data") or DEFAULT_DATA
-    if isinstance(record, str):  # weights written before the record was a dict
-        record = {"name": record} if record in mlp.DATASETS else {"path": record}
-    if "name" in record:
-        source = record["name"]
-    else:
-        source = record["path"]
-        if not os.path.exists(source):
-            fail(f"{weights} was trained on {source}, which is not there any more; give --data")
+        return data, record.get("label_column")
+    source = mlp_data.source_of(record)
+    if "path" in record and not os.path.exists(source):
+        fail(f"{weights} was trained on {source}, which is not there any more; give --data")
     err_console.print(f"data: {source} (what {weights} was trained on)", highlight=False, soft_wrap=True)
     return source, record.get("label_column")
-
-
-def input_of(meta, params):
-    """What the network takes: {"shape": [H, W] of its images, or None for a table of features,
-    "pictures": "framed" (ink centred as MNIST's digits) or "resized" (a picture data set's)}.
-    Weights from before it was recorded: square images, framed."""
-    n_in = params["W1"].shape[0]
-    side = math.isqrt(n_in)
-    return meta.get("input") or {"shape": [side, side] if side * side == n_in else None, "pictures": "framed"}
-
-
-def name_of(c, meta):
-    """Class c as the weights name it: '3', or 'Sandal' for a set with class names (plain text:
-    shown with `literal`, never read as markup)."""
-    names = meta.get("classes")
-    return names[c] if names and c < len(names) else str(c)
 
 
 def literal(text):
@@ -459,34 +328,24 @@ def load_weights(path):
     return mlp.load(path)
 
 
-def data_key(meta):
-    """The data a weights file records, as one comparable string (older files: a plain name)."""
-    record = meta.get("data") or DEFAULT_DATA
-    record = record if isinstance(record, dict) else ({"name": record} if record in mlp.DATASETS else {"path": record})
-    return record.get("name") or record.get("path")
-
-
 def load_members(paths):
     """[(params, meta)] of one or more weights files; several make an ensemble (their class
     probabilities averaged) and must fit together: the same input size and shape, the same
     classes and names, trained on the same data. A misfit is one line naming both files."""
     members = [load_weights(path) for path in paths]
     (first, first_meta), name = members[0], paths[0]
+    source = lambda meta: mlp_data.source_of(meta.get("data"))
     for path, (params, meta) in zip(paths[1:], members[1:]):
         ends = lambda p: (mlp.sizes_of(p)[0], mlp.sizes_of(p)[-1])
         why = (f"{ends(params)[0]} inputs and {ends(params)[1]} classes against {ends(first)[0]} and {ends(first)[1]}"
                if ends(params) != ends(first) else
-               f"other data ({data_key(meta)}, not {data_key(first_meta)})" if data_key(meta) != data_key(first_meta) else
+               f"other data ({source(meta)}, not {source(first_meta)})" if source(meta) != source(first_meta) else
                "other class names" if meta.get("classes") != first_meta.get("classes") else
-               "another input shape" if input_of(meta, params) != input_of(first_meta, first) else None)
+               "another input shape" if mlp_data.input_of(meta, params) != mlp_data.input_of(first_meta, first)
+               else None)
         if why:
             fail(f"{path} cannot join {name} in an ensemble: {why}; its members must be trained on the same data")
     return members
-
-
-def ensemble_proba(members, probabilities_of):
-    """The members' class probabilities averaged: probabilities_of(params, meta) -> (..., C)."""
-    return np.mean([probabilities_of(params, meta) for params, meta in members], axis=0)
 
 
 def check_fits(path, params, x, y):
@@ -673,36 +532,6 @@ def recorded(settings, extras, keep_epochs):
     return fields | extras | ({"epochs": epochs} if keep_epochs else {})
 
 
-def data_identity(data, x, y):
-    """What a checkpoint records of the data it was made on, to refuse resuming on other data:
-    the data set's name or folder, its size and a hash of its labels."""
-    name = data if data in mlp.DATASETS and not os.path.isdir(data) else str(Path(data).resolve())
-    return {"data": name, "examples": len(y), "features": int(x.shape[1]),
-            "labels_sha256": hashlib.sha256(np.asarray(y, "<i8").tobytes()).hexdigest()[:16]}
-
-
-def load_resumable(path, recorded, identity, epochs):
-    """(checkpoint, rows shown so far) at `path`, after checking that it was made with the same
-    settings, on the same data, and has not run more epochs than asked for."""
-    checkpoint, meta = mlp.load_checkpoint(path)
-    saved, made_on = meta.get("settings", {}), meta.get("data_identity", identity)  # older ones lack it
-    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items() if saved.get(key) != value]
-    if differ:
-        why = (f" (the {recorded['schedule']} schedule's rates depend on the run's length, so a longer run is "
-               "another run; the constant and plateau schedules can be extended)") if "epochs" in saved and \
-            saved["epochs"] != recorded.get("epochs") else ""
-        fail(f"{path} was trained with other settings: {'; '.join(differ)}{why}; repeat the interrupted "
-             "command's options, or delete it to start over")
-    other = [f"{key} {made_on.get(key)!r} (now {value!r})" for key, value in identity.items() if made_on.get(key) != value]
-    if other:
-        fail(f"{path} was trained on other data: {'; '.join(other)}; give the --data it was made on, "
-             "or delete it to start over")
-    if checkpoint.epoch > epochs:
-        fail(f"{path} has already run {checkpoint.epoch} epochs; --epochs {epochs} is fewer: give --epochs "
-             f"{checkpoint.epoch} or more")
-    return checkpoint, meta.get("rows", checkpoint.history)
-
-
 def the_same_command():
     """The command line this process was started with, as the user can type it again: `mlp ...`
     for the installed command, `python cli.py ...` for the file (without any --resume)."""
@@ -754,7 +583,7 @@ def starting_weights(path, activation, hidden, normalize, data, found):
         fail(f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize", code=2)
     if x.shape[1] != sizes[0]:
         fail(f"--init {path} takes {sizes[0]} inputs, but {data} has {x.shape[1]} features per example")
-    top = int(max(found.y_train.max(), found.y_test.max()))
+    top = mlp_data.class_count(found) - 1
     names = meta.get("classes")
     if top >= sizes[-1]:
         fail(f"--init {path} knows {sizes[-1]} classes, but {data} has label {top}")
@@ -777,105 +606,15 @@ def warn_if_not_learning(accuracy, y, normalize):
                           style="yellow", highlight=False, soft_wrap=True)
 
 
-def checkpoint_saver(path, meta):
-    """A function saving a checkpoint to `path` (atomically, with the rows so far): train calls
-    it after every epoch and, in long epochs, every --checkpoint-every seconds, so that even
-    kill -9 loses little. A failed write (a full disk) is said once on stderr and training
-    goes on."""
-    state = {"warned": False}
-
-    def save(checkpoint, rows):
-        try:
-            mlp.save_checkpoint(path, checkpoint, {**meta, "rows": rows})
-        except OSError as e:
-            if not state["warned"]:
-                err_console.print(f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
-                                  "but a crash now would lose the run", style="yellow", highlight=False, soft_wrap=True)
-                state["warned"] = True
-    return save
+def warn_checkpoint_failed(path):
+    """What checkpoint_saver says when a checkpoint cannot be written: once, and training goes on."""
+    def warn(e):
+        err_console.print(f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
+                          "but a crash now would lose the run", style="yellow", highlight=False, soft_wrap=True)
+    return warn
 
 
-def try_lock(f):
-    """Take an exclusive lock on the open file f without waiting; False when another process
-    holds it. The operating system drops it when its process dies, kill -9 included."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        try:
-            import msvcrt
-        except ImportError:  # neither: nothing to lock with, so runs are not kept apart
-            return True
-        try:
-            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def one_run_per_output(lock_path, out):
-    """Hold the lock file beside --out while the block runs: a second run with the same --out
-    is refused in one line naming the first. A lock left by a killed process does not block
-    (the operating system released it); the file is removed at the end."""
-    while True:
-        f = open(lock_path, "a+")
-        if not try_lock(f):
-            with contextlib.suppress(OSError):
-                f.seek(0)
-                holder = f.read().strip()
-            f.close()
-            fail(f"{out} is being written by another run ({holder or 'a running process'}); wait for it to "
-                 "finish or choose another --out")
-        with contextlib.suppress(OSError):
-            if os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino:
-                break  # the file we locked is still the lock file (the last holder may have removed it)
-        f.close()
-    try:
-        f.seek(0)
-        f.truncate()
-        f.write(f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        f.flush()
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock_path)  # while still holding it; Windows refuses, and the file stays
-        f.close()
-
-
-def available_memory():
-    """Bytes that can be allocated without swapping: Linux's MemAvailable, else all RAM where
-    the platform says (os.sysconf), else None (the check is then skipped)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    with contextlib.suppress(AttributeError, ValueError, OSError):
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return None
-
-
-def gib(n_bytes):
-    return f"{n_bytes / 2**30:.1f} GiB"
-
-
-def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
-    """Fail before allocating a network that cannot be trained in this machine's memory."""
-    needed, available = mlp.training_memory(sizes, batch_size, optimizer, dtype, keep_best), available_memory()
-    if available is None:
-        err_console.print(f"note: this platform does not say how much memory is free; training {'-'.join(map(str, sizes))} "
-                          f"needs about {gib(needed)}", highlight=False, soft_wrap=True)
-    elif needed > available:
-        fail(f"training {'-'.join(map(str, sizes))} needs about {gib(needed)} (parameters, gradients, "
-             f"optimizer state, one batch's activations) but {gib(available)} is available; "
-             "use smaller --hidden sizes or a smaller --batch-size")
-
-
-def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None, preprocessing=None,
+def run_training(params, x, y, x_test, y_test, *, settings, show_progress, val=None, preprocessing=None,
                  resume=None, rows=(), on_checkpoint=None, on_step=None):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
@@ -918,7 +657,8 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
             err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
-        return mlp.train(params, x, y, settings, val, preprocessing, resume, on_batch, on_epoch, on_step)[0], rows
+        return mlp.train(params, x, y, settings, val=val, preprocessing=preprocessing, resume=resume, on_batch=on_batch,
+                         on_epoch=on_epoch, on_step=on_step)[0], rows
     if not show_progress:
         return run(None)
     with Live(Group(recent_table(rows), progress) if rows else progress, console=err_console,
@@ -926,8 +666,90 @@ def run_training(params, x, y, x_test, y_test, settings, show_progress, val=None
         return run(on_batch)
 
 
+def train_paths(out):
+    """(weights, history, checkpoint, lock) paths of --out, after checking that none of them is a
+    folder and that the folder can be written in."""
+    if out.endswith(os.sep) or Path(out).is_dir():
+        fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
+    out = Path(out)
+    history_path, checkpoint_path, lock_path = (beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock"))
+    for path in (history_path, checkpoint_path):
+        if path.is_dir():
+            fail(f"cannot write {path}: it is a folder; choose another --out", code=2)
+    check_writable(out, "--out")
+    return out, history_path, checkpoint_path, lock_path
+
+
+def check_validation_needs(settings, val):
+    """mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data."""
+    if settings.patience and not val:
+        fail("--patience needs a validation set: add --val N (e.g. --val 5000)", code=2)
+    if mlp.SCHEDULES[settings.schedule].on_validation and not val:
+        fail(f"--schedule {settings.schedule} watches validation accuracy: add --val N (e.g. --val 5000)", code=2)
+
+
+def check_augmentable(augment, found, data):
+    """A bad option (exit 2) when --augment distorts images but the data are a table or not square."""
+    if mlp.AUGMENTATIONS[augment].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
+        fail(f"--augment {augment}: {data} holds " + ("a table, not images" if found.shape is None else
+             f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones")
+             + "; use --augment none for this data", code=2)
+
+
+def planned_network(found, *, data, activation, hidden, normalize, init):
+    """What the run trains, before anything is allocated: {"sizes", "hidden", "preprocessing",
+    "classes", "start"}: the --init weights' (checked to fit, kept as "start") or a fresh
+    network's (hidden default 128, the preprocessing fitted to the training set)."""
+    if init:
+        params, meta = starting_weights(init, activation, hidden, normalize, data, found)
+        sizes = mlp.sizes_of(params)
+        return {"sizes": sizes, "hidden": sizes[1:-1], "preprocessing": meta["preprocessing"],
+                "classes": meta.get("classes") or found.classes, "start": (params, meta)}
+    hidden = hidden or [128]
+    sizes = [found.x_train.shape[1], *hidden, mlp_data.class_count(found)]
+    check_classes(data, found, sizes[-1])
+    return {"sizes": sizes, "hidden": hidden, "preprocessing": mlp.fit_preprocessing(
+        found.x_train, (normalize or Normalize.range).value), "classes": found.classes, "start": None}
+
+
+def say_training(plan, activation, y, found, data, checkpoint, resume):
+    """The line and the model table that open a run, on stderr."""
+    resuming = f", resuming after {progress_of(checkpoint)} from {resume}" if checkpoint else ""
+    test_from = found.test_from.split(" (")[0] if "other files" in found.test_from else found.test_from
+    err_console.print(f"training {'-'.join(map(str, plan['sizes']))} {activation} on {len(y)} "
+                      f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: {test_from}",
+                      highlight=False, soft_wrap=True)
+
+
+def weights_meta(history, plan, *, settings, extras, validation, source, found, form, init):
+    """(meta, history) as the weights file and history record them: what the network is, how it
+    was trained, its test score (that of the kept epoch, scored when it ended), its data."""
+    scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
+    meta = {"activation": settings.activation, "epochs_run": len(history), "test_accuracy": scored["test_accuracy"],
+            "test_loss": scored["test_loss"], "settings": recorded(settings, extras, keep_epochs=True),
+            "preprocessing": plan["preprocessing"], "classes": plan["classes"] and list(plan["classes"]),
+            "data": source, "input": {"shape": found.shape and list(found.shape),
+                                      "pictures": "resized" if form == "images" else "framed"}}
+    if init:  # what the run started from, in both files
+        meta["init"] = {"path": str(init.resolve()), "test_accuracy": plan["start"][1].get("test_accuracy")}
+        history = [{**record, "init": str(init.resolve())} for record in history]
+    return meta, history
+
+
+def say_trained(history, meta, validation, out, history_path):
+    """The epochs table and the closing lines, on stdout."""
+    show(history_table(history))
+    if validation:
+        kept = history[-1]["best_epoch"]
+        console.print(f"kept the weights of epoch {kept} (best validation accuracy "
+                      f"{percent(history[kept - 1]['val_accuracy'])})", highlight=False)
+    console.print(f"test accuracy {percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
+                  f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def train(
+
     activation: ActivationArgument,
     hidden: Annotated[Optional[list[int]], typer.Option(
         "--hidden", min=1, metavar="SIZES", show_default=False,
@@ -958,72 +780,50 @@ def train(
     init: Annotated[Optional[Path], typer.Option("--init", metavar="WEIGHTS", dir_okay=False, help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.")] = None,
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
-    data = data or DEFAULT_DATA
-    if out.endswith(os.sep) or Path(out).is_dir():
-        fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
-    out = Path(out)
-    history_path, checkpoint_path, lock_path = (beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock"))
-    for path in (history_path, checkpoint_path):
-        if path.is_dir():
-            fail(f"cannot write {path}: it is a folder; choose another --out", code=2)
-    check_writable(out, "--out")
-    check_outputs([out, history_path, checkpoint_path], [*data_files(data), resume], same_run=checkpoint_path)
+    data = data or mlp_data.DEFAULT_DATA
+    out, history_path, checkpoint_path, lock_path = train_paths(out)
+    check_outputs([out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume], same_run=checkpoint_path)
     settings = mlp.check_settings(mlp.Settings(
-        activation.value, batch_size, lr, momentum, optimizer.value, weight_decay, dropout, clip, label_smoothing,
-        schedule.value, warmup, augment.value, patience, seed, epochs))
-    # mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data
-    if patience and not val:
-        fail("--patience needs a validation set: add --val N (e.g. --val 5000)", code=2)
-    if mlp.SCHEDULES[schedule.value].on_validation and not val:
-        fail(f"--schedule {schedule.value} watches validation accuracy: add --val N (e.g. --val 5000)", code=2)
+        activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum, optimizer=optimizer.value,
+        weight_decay=weight_decay, dropout=dropout, clip=clip, label_smoothing=label_smoothing,
+        schedule=schedule.value, warmup=warmup, augment_kind=augment.value, patience=patience, seed=seed,
+        epochs=epochs))
+    check_validation_needs(settings, val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
-    with one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
-        mlp.remove_orphans(str(out.parent))  # temp files of a run killed while saving
+    with mlp_run.one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
+        mlp_data.remove_orphans(str(out.parent))  # temp files of a run killed while saving
         if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
             resume = checkpoint_path
         try:
             found = load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
             x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
-            identity = data_identity(data, x, y)
+            source = mlp_data.source_record(data, label_column)
+            identity = mlp_run.data_identity(source, x, y)
             validation = None
             if val:
                 x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
                 validation = (x_val, y_val)
-            if mlp.AUGMENTATIONS[augment.value].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
-                fail(f"--augment {augment.value}: {data} holds " + ("a table, not images" if found.shape is None else
-                     f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones")
-                     + "; use --augment none for this data", code=2)
-            start = starting_weights(init, activation.value, hidden, normalize, data, found) if init else None
-            if start:
-                params, start_meta = start
-                sizes, hidden = mlp.sizes_of(params), mlp.sizes_of(params)[1:-1]
-                preprocessing, classes = start_meta["preprocessing"], start_meta.get("classes") or found.classes
-            else:
-                hidden = hidden or [128]
-                sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max())) + 1]
-                check_classes(data, found, sizes[-1])
-                preprocessing = mlp.fit_preprocessing(x, (normalize or Normalize.range).value)  # the training set's own
-                classes = found.classes
-            extras = {"val": val, "hidden": hidden, "dtype": dtype.value, "sizes": sizes, "normalize": preprocessing["kind"]}
+            check_augmentable(augment.value, found, data)
+            plan = planned_network(found, data=data, activation=activation.value, hidden=hidden, normalize=normalize,
+                                   init=init)
+            extras = {"val": val, "hidden": plan["hidden"], "dtype": dtype.value, "sizes": plan["sizes"],
+                      "normalize": plan["preprocessing"]["kind"]}
             if init:
                 extras["init"] = str(init.resolve())
             latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
-            checkpoint, rows = load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
-            check_memory(sizes, min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
-            if start:
-                params = {k: p.astype(dtype.value) for k, p in params.items()}
+            checkpoint, rows = mlp_run.load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
+            note = mlp_run.check_memory(plan["sizes"], min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
+            if note:
+                err_console.print(note, highlight=False, soft_wrap=True)
+            if plan["start"]:
+                params = {k: p.astype(dtype.value) for k, p in plan["start"][0].items()}
             else:
-                params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
-            resuming = f", resuming after {progress_of(checkpoint)} from {resume}" if checkpoint else ""
-            err_console.print(f"training {'-'.join(map(str, sizes))} {activation.value} on {len(y)} "
-                              f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: "
-                              f"{found.test_from.split(' (')[0] if 'other files' in found.test_from else found.test_from}",
-                              highlight=False, soft_wrap=True)
+                params = mlp.init(plan["sizes"], activation.value, seed=seed, dtype=np.dtype(dtype.value))
+            say_training(plan, activation.value, y, found, data, checkpoint, resume)
             show(summary_table(params, activation.value), err_console)
             latest.update(checkpoint=checkpoint, rows=rows)
             latest["meta"] = {"activation": activation.value, "settings": latest["recorded"], "data_identity": identity}
-            save_checkpoint = checkpoint_saver(checkpoint_path, latest["meta"])
-
+            save_checkpoint = mlp_run.checkpoint_saver(checkpoint_path, latest["meta"], warn_checkpoint_failed(checkpoint_path))
             saved = {"at": time.perf_counter()}
 
             def on_checkpoint(checkpoint, rows):  # after every epoch
@@ -1031,35 +831,26 @@ def train(
                 save_checkpoint(checkpoint, rows)
                 saved["at"] = time.perf_counter()
                 if rows[-1]["epoch"] == 1:
-                    warn_if_not_learning(rows[-1]["accuracy"], y, preprocessing["kind"])
+                    warn_if_not_learning(rows[-1]["accuracy"], y, plan["preprocessing"]["kind"])
 
             def on_step(checkpoint):  # after every batch: a stop signal saves this; long epochs save it now and then
                 latest["checkpoint"] = checkpoint
                 if checkpoint_every and time.perf_counter() - saved["at"] >= checkpoint_every:
                     save_checkpoint(checkpoint, latest["rows"])
                     saved["at"] = time.perf_counter()
-            params, history = run_training(params, x, y, x_test, y_test, settings, live_view(), validation,
-                                           preprocessing, checkpoint, rows, on_checkpoint, on_step)
+            params, history = run_training(params, x, y, x_test, y_test, settings=settings, show_progress=live_view(),
+                                           val=validation, preprocessing=plan["preprocessing"], resume=checkpoint,
+                                           rows=rows, on_checkpoint=on_checkpoint, on_step=on_step)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
             fail(f"{e}; nothing was saved")
         except Stop as stop:
             save_interrupted(latest["checkpoint"], checkpoint_path, {**latest["meta"], "rows": latest["rows"]},
                              stop.signum, latest["rows"], live_view())
-        # the kept weights were scored on the test set after their epoch: the same numbers, no second pass
-        scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
-        test_loss, test_accuracy = scored["test_loss"], scored["test_accuracy"]
-        meta = {"activation": activation.value, "epochs_run": len(history), "test_accuracy": test_accuracy,
-                "test_loss": test_loss, "settings": recorded(settings, extras, keep_epochs=True),
-                "preprocessing": preprocessing, "classes": classes and list(classes),
-                "data": data_record(data, label_column),
-                "input": {"shape": found.shape and list(found.shape),
-                          "pictures": "resized" if mlp.data_form(data_path(data)) == "images" else "framed"}}
+        meta, history = weights_meta(history, plan, settings=settings, extras=extras, validation=validation,
+                                     source=source, found=found, form=mlp_data.data_form(data_path(data)), init=init)
         kept = f", and the run is kept in {checkpoint_path}: run the same command again to save it" \
             if checkpoint_path.is_file() else ""
-        if init:  # what the run started from, in both files
-            meta["init"] = {"path": str(init.resolve()), "test_accuracy": start[1].get("test_accuracy")}
-            history = [{**record, "init": str(init.resolve())} for record in history]
         write_outputs({out: mlp.weights_writer(params, meta),
                        history_path: text_writer(json.dumps(history, indent=1))}, kept)
         with contextlib.suppress(FileNotFoundError):
@@ -1069,13 +860,7 @@ def train(
         err_console.print(f"{name} arrived during the final save, which was finished: weights saved to "
                           f"{out}, history to {history_path}", style="yellow", highlight=False, soft_wrap=True)
         raise typer.Exit(code=128 + signals["received"][0])
-    show(history_table(history))
-    if validation:
-        kept = history[-1]["best_epoch"]
-        console.print(f"kept the weights of epoch {kept} (best validation accuracy "
-                      f"{percent(history[kept - 1]['val_accuracy'])})", highlight=False)
-    console.print(f"test accuracy {percent(test_accuracy)}, loss {test_loss:.4f}; "
-                  f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
+    say_trained(history, meta, validation, out, history_path)
 
 
 # ----------------------------------------------------------------------------- eval
@@ -1087,13 +872,14 @@ def report_json(report, n, meta=None):
     meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
     return {"accuracy": report["accuracy"], "loss": report["loss"], "n": n,
-            "classes": [name_of(c, meta) for c in range(len(report["confusion"]))],
+            "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
             "confusion": report["confusion"].tolist(),
-            "per_class": [{"class": c, "name": name_of(c, meta), "precision": float(report["precision"][c]),
+            "per_class": [{"class": c, "name": mlp_data.class_name(meta, c), "precision": float(report["precision"][c]),
                            "recall": float(report["recall"][c]), "f1": float(report["f1"][c]),
                            "support": int(report["support"][c])} for c in range(len(report["confusion"]))],
             "mistakes": [{"index": int(i), "true": int(report["true"][i]), "predicted": int(y_pred[i]),
-                          "true_name": name_of(int(report["true"][i]), meta), "predicted_name": name_of(int(y_pred[i]), meta),
+                          "true_name": mlp_data.class_name(meta, int(report["true"][i])),
+                          "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
                           "confidence": float(probabilities[i, y_pred[i]])} for i in report["mistakes"]]}
 
 
@@ -1114,7 +900,7 @@ def weights_and_data(weights, data, outputs=()):
     be any of the files read, before any work."""
     params, meta = load_weights(weights)
     data, label_column = recorded_data(weights, meta, data)
-    check_outputs([o for o in outputs if o is not None], [weights, *data_files(data)])
+    check_outputs([o for o in outputs if o is not None], [weights, *mlp_data.data_files(data)])
     return params, meta, data, label_column
 
 
@@ -1123,10 +909,10 @@ def ensemble_evaluated(weights, members, data, label_column, n_mistakes):
     found = load_data(data, splits=("test",), label_column=label_column)
     for path, (params, _) in zip(weights, members):
         check_fits(path, params, found.x_test, found.y_test)
-    networks = [(params, meta["activation"], meta["preprocessing"]) for params, meta in members]
-    report = mlp.ensemble_report(networks, found.x_test, found.y_test, n_mistakes)
+    report = mlp.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
     report["true"] = found.y_test
-    own = [mlp.evaluate(p, found.x_test, found.y_test, act, preprocessing=prep)[1] for p, act, prep in networks]
+    own = [mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
+           for p, m in members]
     return found.y_test, report, own
 
 
@@ -1155,7 +941,7 @@ def evaluate(
     members = load_members(weights)
     (params, meta), own = members[0], None
     data, label_column = recorded_data(weights[0], meta, data)
-    check_outputs([json_path], [*weights, *data_files(data)])
+    check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
     if len(members) == 1:
         _, y_test, report = evaluated(weights[0], params, meta, data, label_column, mistakes)
     else:
@@ -1214,20 +1000,20 @@ def reproduce(
     json_path: JsonOption = None,
 ):
     """Train the original's three models with its settings and with ours, and compare."""
-    data = data or DEFAULT_DATA
+    data = data or mlp_data.DEFAULT_DATA
     if json_path:
         check_writable(json_path, "--json")
-        check_outputs([json_path], data_files(data))
+        check_outputs([json_path], mlp_data.data_files(data))
     found = load_data(data)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     scaling = mlp.fit_preprocessing(x)
-    n_classes = int(max(y.max(), y_test.max())) + 1
+    n_classes = mlp_data.class_count(found)
     rows = []
     for activation, hidden, reported in ORIGINAL.values():
         name = f"{activation} {'-'.join(map(str, hidden))}"
         row = {"model": name, "original_reported": reported / 100}
         for label, options in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", {})):
-            settings = mlp.check_settings(mlp.Settings(activation, epochs=epochs, seed=seed, **options))
+            settings = mlp.check_settings(mlp.Settings(activation=activation, epochs=epochs, seed=seed, **options))
             params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
             err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
             params, _ = mlp.train(params, x, y, settings, preprocessing=scaling)
@@ -1241,7 +1027,7 @@ def reproduce(
                       percent(r["our_defaults"]))
     show(table)
     describe = lambda s: f"lr {s.lr:g} ({s.schedule}), momentum {s.momentum:g}, batch {s.batch_size}"
-    theirs, ours = (mlp.check_settings(mlp.Settings("relu", **options)) for options in (ORIGINAL_SETTINGS, {}))
+    theirs, ours = (mlp.check_settings(mlp.Settings(activation="relu", **options)) for options in (ORIGINAL_SETTINGS, {}))
     console.print(f"its settings: {describe(theirs)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
         write_outputs({json_path: text_writer(json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))})
@@ -1288,7 +1074,8 @@ def gradcheck(
     # exactly on relu's kink (z = 0), where gradcheck has to leave the entry out.
     params = {k: p + 0.1 * rng.standard_normal(p.shape) if k[0] == "b" else p for k, p in params.items()}
     x, y = rng.standard_normal((batch, inputs)), rng.integers(0, classes, batch)
-    errors = mlp.gradcheck(params, x, y, activation.value, dropout, label_smoothing, seed, rtol=rtol, atol=atol)
+    errors = mlp.gradcheck(params, x, y, activation.value, dropout=dropout, label_smoothing=label_smoothing, seed=seed,
+                           rtol=rtol, atol=atol)
     worst = max(errors, key=lambda k: errors[k].of_tolerance)
     passed = errors[worst].of_tolerance <= 1
     kinks = any(e.at_kink for e in errors.values())  # a column only when there are any
@@ -1317,46 +1104,14 @@ def gradcheck(
 
 
 # ----------------------------------------------------------------------------- predict
-MAX_IMAGE_SIDE = 1024  # larger pictures are reduced while decoding: a digit needs no more
-
-MAX_IMAGE_PIXELS = 1 << 30  # Pillow's bomb check for predict: we never decode one at full size
-
-
-@contextlib.contextmanager
-def pixel_limit(Image, limit):
-    """Pillow's decompression-bomb limit raised to `limit` for the `with` block only."""
-    before = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = before
-
-
 def read_grey(path):
-    """An image file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
-    upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
-    to their own range, and a huge picture reduced while it is decoded (JPEG draft mode,
-    then a thumbnail), so that a 20000 x 20000 scan costs megabytes, not gigabytes."""
-    Image = require("PIL.Image", "image")
-    from PIL import ImageOps
+    """A picture to classify as (h, w) grey levels in [0, 1] (mlp_data.read_grey, huge ones
+    reduced while decoding), or a one-line error."""
+    require("PIL.Image", "image")
     try:
-        with pixel_limit(Image, MAX_IMAGE_PIXELS), Image.open(path) as im:
-            im.draft("L", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
-            if im.width * im.height > 4 * MAX_IMAGE_SIDE**2:
-                im.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), reducing_gap=2.0)
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit or wider greyscale
-                levels = np.asarray(im, np.float32)
-                low, high = float(levels.min()), float(levels.max())
-                return (levels - low) / (high - low) if high > low else np.zeros_like(levels)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(white, im)  # ink on a transparent canvas: shown on white
-            return np.asarray(im.convert("L"), np.float32) / 255
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        fail(f"{path}: not a readable image ({e})")
+        return mlp_data.read_grey(path, reduce=True)
+    except ValueError as e:
+        fail(str(e))
 
 
 def digit_art(image, shape, color=True):
@@ -1385,7 +1140,7 @@ def probability_bars(probabilities, k, meta, width=30):
     table.add_column("probability", justify="right")
     table.add_column("")
     for c in np.argsort(-probabilities, kind="stable")[:k]:
-        table.add_row(literal(name_of(c, meta)), percent(probabilities[c]), "█" * round(width * probabilities[c]))
+        table.add_row(literal(mlp_data.class_name(meta, c)), percent(probabilities[c]), "█" * round(width * probabilities[c]))
     return table
 
 
@@ -1398,7 +1153,7 @@ def predict_index(weights, members, data, index):
     if index >= len(found.x_test):
         fail(f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})")
     row = found.x_test[index:index + 1]
-    probabilities = ensemble_proba(members, lambda p, m: mlp.predict_proba(p, row, m["activation"], preprocessing=m["preprocessing"])[0])
+    probabilities = np.exp(mlp.ensemble_log_proba(members, row))[0]
     return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
 
 
@@ -1407,13 +1162,13 @@ def picture_paths(inputs):
     paths = []
     for path in inputs:
         if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in mlp.PICTURE_SUFFIXES and p.is_file())
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in mlp_data.PICTURE_SUFFIXES and p.is_file())
         elif not path.is_file():
             fail(f"{path}: no such file or folder")
         else:
             paths.append(path)
     if not paths:
-        fail(f"no pictures in {', '.join(map(str, inputs))} ({', '.join(mlp.PICTURE_SUFFIXES)})")
+        fail(f"no pictures in {', '.join(map(str, inputs))} ({', '.join(mlp_data.PICTURE_SUFFIXES)})")
     return paths
 
 
@@ -1421,17 +1176,16 @@ def read_picture(weights, members, path):
     """(seen, probabilities) of one picture file, as the network (or the ensemble's first
     member, with the probabilities averaged) reads it (mlp.classify_picture)."""
     params, meta = members[0]
-    taken = input_of(meta, params)
+    taken = mlp_data.input_of(meta, params)
     if taken["shape"] is None:
         fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
              "give a CSV of rows to predict", code=2)
     grey = read_grey(path)
     try:
-        read = [mlp.classify_picture(p, m["activation"], m["preprocessing"], grey, taken["shape"],
-                                     taken["pictures"] == "framed") for p, m in members]
+        seen, probabilities, _ = mlp_data.classify_picture(members, grey, taken["shape"], taken["pictures"] == "framed")
     except ValueError as e:
         fail(f"{path}: {e}")
-    return read[0][0], np.mean([probabilities for _, probabilities, _ in read], axis=0)
+    return seen, probabilities
 
 
 def predictions_csv(weights, members, inputs):
@@ -1441,14 +1195,13 @@ def predictions_csv(weights, members, inputs):
     rows = csv.writer(table, lineterminator="\n")
     params, meta = members[0]
     if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
-        label_column = meta.get("data", {}).get("label_column") if isinstance(meta.get("data"), dict) else None
-        x, _, _ = mlp.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
+        label_column = (meta.get("data") or {}).get("label_column")
+        x, _, _ = mlp_data.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
         if x.shape[1] != params["W1"].shape[0]:
             fail(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
-        predicted = ensemble_proba(members, lambda p, m: mlp.predict_proba(
-            p, x, m["activation"], preprocessing=m["preprocessing"])).argmax(axis=1)
+        predicted = mlp.ensemble_log_proba(members, x).argmax(axis=1)
         rows.writerow(["ImageId", "Label"])
-        rows.writerows([i, name_of(int(c), meta)] for i, c in enumerate(predicted, start=1))
+        rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
         return table.getvalue(), len(predicted)
     if any(p.suffix.lower() == ".csv" for p in inputs):
         fail("give one CSV of rows, or pictures and folders of pictures, not both", code=2)
@@ -1457,7 +1210,7 @@ def predictions_csv(weights, members, inputs):
     for path in paths:
         _, probabilities = read_picture(weights, members, path)
         best = int(probabilities.argmax())
-        rows.writerow([str(path), name_of(best, meta), f"{probabilities[best]:.5f}"])
+        rows.writerow([str(path), mlp_data.class_name(meta, best), f"{probabilities[best]:.5f}"])
     return table.getvalue(), len(paths)
 
 
@@ -1496,70 +1249,15 @@ def predict(
     else:
         seen, probabilities = read_picture(weights, members, inputs[0])
     guess = int(probabilities.argmax())
-    shape = input_of(meta, params)["shape"]
+    shape = mlp_data.input_of(meta, params)["shape"]
     if shape:
         console.print(digit_art(seen, shape, color=console.color_system is not None and not console.no_color))
-    verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {name_of(label, meta)})")
-    console.print(f"prediction: {name_of(guess, meta)}{verdict}", markup=False, highlight=False)
+    verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {mlp_data.class_name(meta, label)})")
+    console.print(f"prediction: {mlp_data.class_name(meta, guess)}{verdict}", markup=False, highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
 
 
 # ----------------------------------------------------------------------------- export
-ONNX_OPSET = 20  # the first with Gelu's tanh form
-
-
-def onnx_model(params, meta, onnx):
-    """An onnx.ModelProto computing mlp.predict_proba from raw values: the stored preprocessing
-    (mlp.PREPROCESSINGS' `onnx` steps after the range scaling), every layer (Gemm and the
-    hidden activation, mlp.ACTIVATIONS' `onnx`), softmax and argmax. Input "input": float32
-    (N, D) raw values as stored in the data (MNIST: 0-255); outputs "logits" and
-    "probabilities" float32 (N, C) and "class" int64 (N,). It computes in float32, float64
-    weights rounded to it: runtimes lack some double kernels (onnxruntime's LeakyRelu)."""
-    helper, numpy_helper, T = onnx.helper, onnx.numpy_helper, onnx.TensorProto
-    dtype, prep = np.float32, meta["preprocessing"]
-    nodes, initializers = [], []
-
-    def step(op, value, operand, **attributes):  # a node, its output named after its place
-        out = f"t{len(nodes)}"
-        inputs = [value, *(operand if isinstance(operand, list) else [operand] if operand else [])]
-        nodes.append(helper.make_node(op, inputs, [out], **attributes))
-        return out
-
-    def constant(name, array):
-        initializers.append(numpy_helper.from_array(np.asarray(array, dtype), name))
-        return name
-
-    h = "input"
-    if prep["low"]:  # as mlp.to_unit: (x - low) * (1 / (high - low)), in the weights' dtype
-        h = step("Sub", h, constant("low", prep["low"]))
-    if prep["high"] > prep["low"]:
-        h = step("Mul", h, constant("scale", 1 / (prep["high"] - prep["low"])))
-    for i, (op, operand) in enumerate(mlp.PREPROCESSINGS[prep["kind"]].onnx):
-        h = step(op, h, constant(f"prep_{i}", operand(prep)))
-    op, attributes = mlp.ACTIVATIONS[meta["activation"]].onnx
-    L = mlp.n_layers(params)
-    for l in range(1, L + 1):
-        h = step("Gemm", h, [constant(f"W{l}", params[f"W{l}"]), constant(f"b{l}", params[f"b{l}"])])
-        if l < L:
-            h = step(op, h, None, **attributes)
-    nodes += [helper.make_node("Identity", [h], ["logits"]),
-              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-              helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0)]
-    n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
-    graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])],
-        [helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
-         helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
-         helper.make_tensor_value_info("class", T.INT64, ["N"])], initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="numpy-mlp",
-                              doc_string=f"An MLP {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']} "
-                                         "trained with numpy-mlp; input: raw values as stored in its data.")
-    model.ir_version = 9  # the IR of opset 20 (onnx 1.15): what onnxruntime reads from 1.17 on
-    summary = {k: meta.get(k) for k in ("activation", "settings", "test_accuracy", "data", "input", "epochs_run")}
-    helper.set_model_props(model, {"classes": json.dumps([name_of(c, meta) for c in range(n_classes)]),
-                                   "training": json.dumps(summary), "preprocessing": prep["kind"]})
-    return model
-
 
 @app.command()
 def export(
@@ -1568,10 +1266,12 @@ def export(
 ):
     """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
     onnx = require("onnx", "onnx")
+    import mlp_onnx
+
     check_writable(model, "MODEL")
     check_outputs([model], [weights])
     params, meta = load_weights(weights)
-    proto = onnx_model(params, meta, onnx)
+    proto = mlp_onnx.onnx_model(params, meta)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as e:
@@ -1584,172 +1284,15 @@ def export(
 
 
 # ----------------------------------------------------------------------------- draw (a local web page)
-MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
-
-MAX_PAD_SIDE = 1024
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def pad_grey(body):
-    """The pad's pixels from a request body {"width": W, "height": H, "pixels": base64 of W * H
-    grey bytes} as (H, W) floats in [0, 1]; ValueError with a short reason otherwise."""
-    import base64
-    import binascii
-    try:
-        request = json.loads(body)
-        width, height, pixels = request["width"], request["height"], request["pixels"]
-    except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: JSON nested too deep
-        raise ValueError('expected JSON {"width": W, "height": H, "pixels": base64 grey bytes}') from None
-    if not all(isinstance(n, int) and 8 <= n <= MAX_PAD_SIDE for n in (width, height)):
-        raise ValueError(f"width and height must be whole numbers from 8 to {MAX_PAD_SIDE}")
-    try:
-        raw = base64.b64decode(pixels, validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        raise ValueError("pixels must be base64") from None
-    if len(raw) != width * height:
-        raise ValueError(f"pixels hold {len(raw)} bytes, not width x height = {width * height}")
-    return np.frombuffer(raw, np.uint8).reshape(height, width) / 255.0
-
-
-def read_pad(members, grey):
-    """What the page shows for a drawing: the framed image the network sees, its first hidden
-    layer, and the top classes (mlp.classify_picture: the same path as predict IMAGE; for an
-    ensemble, its members' probabilities averaged and the first member's picture and layer)."""
-    params, meta = members[0]
-    taken = input_of(meta, params)
-    try:
-        read = [mlp.classify_picture(p, m["activation"], m["preprocessing"], grey, taken["shape"],
-                                     taken["pictures"] == "framed") for p, m in members]
-    except ValueError:
-        return {"blank": True}
-    (seen, _, hidden), probabilities = read[0], np.mean([r[1] for r in read], axis=0)
-    top = np.argsort(-probabilities, kind="stable")[:5]
-    best = int(top[0])
-    return {"blank": False, "prediction": name_of(best, meta), "class": best,
-            "top": [{"class": int(c), "name": name_of(int(c), meta), "probability": round(float(probabilities[c]), 5)}
-                    for c in top],
-            "seen": [round(float(v), 3) for v in seen], "rows": taken["shape"][0], "columns": taken["shape"][1],
-            "hidden": [round(float(v), 4) for v in hidden]}
-
-
-def draw_server(members, host, port):
-    """A threaded HTTP server for the draw page: GET / is the page, POST /predict reads a
-    drawing; everything else is 404. Requests over MAX_REQUEST_BYTES are 413, malformed ones
-    400; bound to loopback it answers only requests addressed to loopback (no DNS rebinding)."""
-    import http.server
-    page = shipped("draw.html").read_bytes()
-    loopback_only = host in LOOPBACK
-    compute = threading.Lock()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        server_version = "mlp-draw"
-        sys_version = ""
-
-        def reply(self, status, body, kind="application/json"):
-            if isinstance(body, dict):
-                body = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
-                             "script-src 'unsafe-inline'; img-src 'self' data:")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def refused(self):
-            """403 for a request not addressed to loopback when serving loopback only."""
-            name = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
-            if loopback_only and name not in LOOPBACK:
-                self.reply(403, {"error": "this server answers only requests addressed to localhost"})
-                return True
-            return False
-
-        def do_GET(self):
-            if self.refused():
-                return
-            if self.path in ("/", "/index.html"):
-                self.reply(200, page, "text/html; charset=utf-8")
-            else:
-                self.reply(404, {"error": "not found"})
-
-        do_HEAD = do_GET
-
-        def do_POST(self):
-            if self.refused():
-                return
-            if self.path != "/predict":
-                self.reply(404, {"error": "not found"})
-                return
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                self.close_connection = True
-                self.reply(411, {"error": "a Content-Length header is required"})
-                return
-            if not 0 <= length <= MAX_REQUEST_BYTES:
-                self.close_connection = True  # the body is not read
-                self.reply(413, {"error": f"request bodies are limited to {MAX_REQUEST_BYTES} bytes"})
-                return
-            try:
-                grey = pad_grey(self.rfile.read(length))
-            except ValueError as e:
-                self.reply(400, {"error": str(e)})
-                return
-            with compute:  # one at a time: concurrent tiny BLAS calls only fight over the cores
-                result = read_pad(members, grey)
-            self.reply(200, result)
-
-        def log_message(self, *args):  # quiet: the terminal shows only the URL
-            pass
-
-    class Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 64  # the listen backlog: a burst of drawings waits, none is reset
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        def handle_error(self, request, client_address):  # a client that went away, say: no traceback
-            pass
-
-    return Server((host, port), Handler)
-
-
 def draw_bench(server, n):
-    """Time POST /predict with a real test digit drawn as the page would send it: n requests
-    from one client, then n from 8 clients at once; print the latencies."""
-    import base64
-    import urllib.request
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/predict"
-    x = load_data("mnist", splits=("test",)).x_test
-    pad = np.kron(255 - x[0].reshape(28, 28), np.ones((10, 10), np.uint8))  # black ink on white, 280 x 280
-    body = json.dumps({"width": 280, "height": 280, "pixels": base64.b64encode(pad.tobytes()).decode()}).encode()
+    """Time POST /predict (mlp_draw.time_predictions) and show the latencies."""
+    import mlp_draw
 
-    def timed(count, out):
-        for _ in range(count):
-            start = time.perf_counter()
-            with urllib.request.urlopen(urllib.request.Request(url, body)) as reply:
-                reply.read()
-            out.append(time.perf_counter() - start)
-    alone, together = [], []
-    timed(n, alone)
-    workers = [threading.Thread(target=timed, args=(-(-n // 8), together)) for _ in range(8)]
-    start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    wall = time.perf_counter() - start
-    server.shutdown()
-    server.server_close()
-    table = Table(title=f"POST /predict, a 280 x 280 pad ({len(body):,} bytes)")
+    size, runs = mlp_draw.time_predictions(server, n)
+    table = Table(title=f"POST /predict, a 280 x 280 pad ({size:,} bytes)")
     for header in ("clients", "requests", "median ms", "95th percentile ms", "requests/s"):
         table.add_column(header, justify="right")
-    for clients, times, seconds in ((1, alone, sum(alone)), (8, together, wall)):
+    for clients, times, seconds in runs:
         table.add_row(str(clients), str(len(times)), f"{1000 * np.median(times):.2f}",
                       f"{1000 * np.percentile(times, 95):.2f}", f"{len(times) / seconds:,.0f}")
     show(table)
@@ -1764,15 +1307,17 @@ def draw(
     bench: Annotated[int, typer.Option(min=0, metavar="N", help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.")] = 0,
 ):
     """Draw a digit in the browser and watch the network read it (a local web page)."""
+    import mlp_draw
+
     members = load_members(weights)
     (params, meta), weights = members[0], weights[0]
-    if not shipped("draw.html").is_file():
-        fail(f"the page draw.html is missing (looked for {shipped('draw.html')}); reinstall numpy-mlp")
-    if input_of(meta, params)["shape"] is None:
+    if not mlp_data.shipped("draw.html").is_file():
+        fail(f"the page draw.html is missing (looked for {mlp_data.shipped('draw.html')}); reinstall numpy-mlp")
+    if mlp_data.input_of(meta, params)["shape"] is None:
         fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
              "to draw", code=2)
     try:
-        server = draw_server(members, host, 0 if bench else port)
+        server = mlp_draw.draw_server(members, host, 0 if bench else port)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is in use; choose another --port (or --port 0 for any free one)")
@@ -1781,7 +1326,7 @@ def draw(
         return draw_bench(server, bench)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_address[1]}/"
-    if host not in LOOPBACK:
+    if host not in mlp_draw.LOOPBACK:
         err_console.print(f"warning: listening on {host}: anyone who can reach this machine can use the page",
                           style="yellow", highlight=False, soft_wrap=True)
     console.print(url, highlight=False)
@@ -1799,96 +1344,44 @@ def draw(
 # ----------------------------------------------------------------------------- bench
 
 
-def bench_data(data, limit, normalize="range", label_column=None):
-    """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set (its first `limit`
-    examples if limit > 0), the test set, and the fitted preprocessing, as train uses them."""
-    found = load_data(data, label_column=label_column)
-    x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
-    n_classes = int(max(y.max(), y_test.max())) + 1
-    if limit:
-        x, y = x[:limit], y[:limit]
-    return x, y, x_test, y_test, n_classes, mlp.fit_preprocessing(x, normalize)
+def bench_table(result, torch, sklearn):
+    """bench's one-row table: our loop against its floor (and PyTorch, scikit-learn)."""
+    r = result
+    augment = f", --augment {r['augment']}" if r["augment"] != "none" else ""
+    table = Table(title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, "
+                        f"batch {r['batch_size']}, {r['dtype']}{augment}")
+    median, floor = r["epoch_seconds_median"], r["floor_seconds"]
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "test acc"]
+    cells = [f"{median:.3f}", f"{r['samples_per_second']:,.0f}", f"{r['matmul_flops_per_epoch'] / 1e9:.2f}",
+             f"{r['gflops_per_second']:.1f}", f"{floor:.3f}", f"{median / floor:.2f}", f"{r['checkpoint_seconds']:.3f}",
+             f"{r['test_evaluation_seconds']:.3f}", percent(r["test_accuracy"])]
+    if r["augmentation_seconds"] is not None:
+        headers.insert(-1, "aug s")
+        cells.insert(-1, f"{r['augmentation_seconds']:.3f}")
+    if torch:
+        headers += ["torch s", "x torch", "torch acc"]
+        cells += [f"{r['torch_epoch_seconds_median']:.3f}", f"{r['ratio_to_torch']:.2f}", percent(r["torch_test_accuracy"])]
+    if sklearn:
+        headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
+        cells += [f"{r['sklearn_fit_seconds']:.2f}", str(r["sklearn_epochs"]), percent(r["sklearn_test_accuracy"])]
+    for header in headers:
+        table.add_column(header, justify="right")
+    table.add_row(*cells)
+    return table
 
 
-def step_matmuls(sizes, batch_size):
-    """(m, k, n, transposed) of the matrix products in one training step, as mlp computes
-    them: per layer the forward x @ W and the weight gradient x.T @ dz (left operand
-    transposed), and for every layer but the first dz @ W.T (right operand transposed)."""
-    shapes = []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes += [(batch_size, n_in, n_out, None), (n_in, batch_size, n_out, "left")]
-        if l > 0:
-            shapes.append((batch_size, n_out, n_in, "right"))
-    return shapes
-
-
-def time_matmuls(shapes, dtype, repeats=7):
-    """Median seconds of one pass over `shapes` with NumPy's matmul, operands laid out as in
-    a training step (a transposed operand is a transposed view of a C-ordered array); timeit
-    picks how many passes make one sample (at least 0.2 s)."""
-    rng = np.random.default_rng(0)
-    pairs = []
-    for m, k, n, transposed in shapes:
-        a = rng.random((k, m), dtype=dtype).T if transposed == "left" else rng.random((m, k), dtype=dtype)
-        b = rng.random((n, k), dtype=dtype).T if transposed == "right" else rng.random((k, n), dtype=dtype)
-        pairs.append((a, b))
-
-    def one_pass():
-        for a, b in pairs:
-            a @ b
-    timer = timeit.Timer(one_pass)
-    loops, _ = timer.autorange()
-    return float(np.median(timer.repeat(repeats, loops))) / loops
-
-
-def time_checkpoint(checkpoint, activation, repeats=5):
-    """Median seconds to write `checkpoint` as train writes one after every epoch (atomically,
-    fsynced), into a temporary folder in the current one: the disk train would write to."""
-    with tempfile.TemporaryDirectory(dir=".") as folder:
-        path = Path(folder) / "bench.ckpt.npz"
-        timer = timeit.Timer(lambda: mlp.save_checkpoint(path, checkpoint, {"activation": activation}))
-        return float(np.median(timer.repeat(repeats, 1)))
-
-
-def time_augmentation(x, preprocessing, settings, dtype, repeats=3):
-    """Median seconds to convert and distort one epoch of batches of raw images x, as
-    mlp.train_epoch does (the batches in order: the gathering is timed with the matrix
-    products), or None without augmentation."""
-    if mlp.AUGMENTATIONS[settings.augment_kind].distort is None:
-        return None
-    rng, shape = np.random.default_rng(settings.seed), mlp.image_shape(x.shape[1])
-
-    def one_epoch():
-        for i in range(0, len(x), settings.batch_size):
-            mlp.augment(mlp.to_unit(x[i:i + settings.batch_size], preprocessing, dtype), shape, settings.augment_kind, rng)
-    return float(np.median(timeit.repeat(one_epoch, number=1, repeat=repeats)))
-
-
-def machine_info():
-    """The CPU, cores, NumPy and its BLAS (library, version, threads, kernel family), for bench."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):  # Linux names the model; elsewhere platform's word stands
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), cpu)
-    from threadpoolctl import threadpool_info
-    try:
-        blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
-    except OSError:  # it could not look at the loaded libraries
-        blas = {}
-    return {"cpu": cpu or "unknown CPU", "cores": os.cpu_count(), "numpy": np.__version__,
-            "blas": blas.get("internal_api"), "blas_version": blas.get("version"),
-            "blas_threads": blas.get("num_threads"), "blas_kernels": blas.get("architecture")}
-
-
-def reference_run(command, spec):
-    """What a hidden reference command (torch-reference, sklearn-reference) prints as JSON for
-    `spec`, run in its own process (its threads and NumPy's OpenBLAS threads would fight over
-    the cores)."""
-    args = [sys.executable, __file__, command, json.dumps(spec)]
-    done = subprocess.run(args, capture_output=True, text=True)
-    if done.returncode != 0:
-        fail(f"the {command} run failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout)
+def bench_notes(r):
+    """What bench's columns mean, and the machine, in one paragraph."""
+    median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
+    augmentation = r["augmentation_seconds"]
+    return (f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in r['epoch_seconds'])}; ckpt s: writing the "
+            f"checkpoint train writes after every epoch ({100 * r['checkpoint_share']:.1f}% of an epoch); "
+            f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
+            + (f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
+               if augmentation is not None else "") +
+            f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s); "
+            f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
+            f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}").rstrip()
 
 
 @app.command()
@@ -1916,10 +1409,12 @@ def bench(
     json_path: JsonOption = None,
 ):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
-    data = data or DEFAULT_DATA
+    import mlp_bench
+
+    data = data or mlp_data.DEFAULT_DATA
     if json_path:
         check_writable(json_path, "--json")
-        check_outputs([json_path], data_files(data))
+        check_outputs([json_path], mlp_data.data_files(data))
     if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
         fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
     if torch and importlib.util.find_spec("torch") is None:
@@ -1928,170 +1423,34 @@ def bench(
         fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
-    settings = mlp.check_settings(mlp.Settings(activation.value, batch_size, lr, optimizer=optimizer.value,
-                                               schedule=schedule.value, warmup=warmup, dropout=dropout, epochs=epochs,
-                                               seed=seed, augment_kind=augment.value))
-    x, y, x_test, y_test, n_classes, preprocessing = bench_data(data, limit, normalize.value, label_column)
-    if settings.augment_kind != "none" and math.isqrt(x.shape[1]) ** 2 != x.shape[1]:
+    settings = mlp.check_settings(mlp.Settings(
+        activation=activation.value, batch_size=batch_size, lr=lr, optimizer=optimizer.value, schedule=schedule.value,
+        warmup=warmup, dropout=dropout, epochs=epochs, seed=seed, augment_kind=augment.value))
+    path = data_path(data)
+    x, y, x_test, y_test, n_classes, preprocessing = mlp_bench.bench_data(path, limit, normalize.value, label_column)
+    if settings.augment_kind != "none" and mlp.square_side(x.shape[1]) is None:
         fail(f"--augment {augment.value} needs square images; {data} has {x.shape[1]} features", code=2)
     sizes = [x.shape[1], *hidden, n_classes]
-    recipe = {"optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
-              "warmup": settings.warmup, "dropout": settings.dropout}
-    params = mlp.init(sizes, activation.value, seed=seed, dtype=np.dtype(dtype.value))
-    last = {}
-    params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing,
-                                on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint))
-    seconds = [r["seconds"] for r in history]
-    test_accuracy = mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing)[1]
-    augmentation = time_augmentation(x, preprocessing, settings, np.dtype(dtype.value))
-    evaluation = float(np.median(timeit.repeat(  # what train adds to every epoch: scoring the test set
-        lambda: mlp.evaluate(params, x_test, y_test, activation.value, preprocessing=preprocessing), number=1, repeat=3)))
-    median = float(np.median(seconds))
-    shapes = step_matmuls(sizes, batch_size)
-    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / batch_size  # linear in batch rows
-    floor = time_matmuls(shapes, np.dtype(dtype.value)) * len(x) / batch_size
-    result = {"sizes": sizes, "activation": activation.value, "batch_size": batch_size, **recipe,
-              "dtype": dtype.value, "n": len(x), "epochs": epochs, "epoch_seconds": seconds,
-              "train_seconds": sum(seconds), "test_accuracy": test_accuracy,
-              "epoch_seconds_median": median, "samples_per_second": len(x) / median,
-              "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9,
-              "floor_seconds": floor, "floor_gflops_per_second": flops / floor / 1e9,
-              "ratio_to_floor": median / floor, "test_evaluation_seconds": evaluation,
-              "augmentation_seconds": augmentation,
-              "augment": settings.augment_kind, "machine": machine_info()}
-    result["checkpoint_seconds"] = time_checkpoint(last["checkpoint"], activation.value)
-    result["checkpoint_share"] = result["checkpoint_seconds"] / median  # of an epoch's time
+    result = mlp_bench.measure(settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(dtype.value))
+    common = {"limit": limit, "data": path, "normalize": normalize.value, "label_column": label_column}
     if torch:
-        reference = reference_run("torch-reference", {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value,
-                                                       "limit": limit, "data": str(data), "normalize": normalize.value,
-                                                       "label_column": label_column})
+        reference = mlp_bench.reference_run("torch", {"settings": settings._asdict(), "sizes": sizes,
+                                                      "dtype": dtype.value, **common})
         result["torch_epoch_seconds"] = reference["epoch_seconds"]
         result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
         result["torch_train_seconds"] = sum(reference["epoch_seconds"])
         result["torch_test_accuracy"] = reference["test_accuracy"]
-        result["ratio_to_torch"] = median / result["torch_epoch_seconds_median"]
+        result["ratio_to_torch"] = result["epoch_seconds_median"] / result["torch_epoch_seconds_median"]
     if sklearn:
-        reference = reference_run("sklearn-reference", {"hidden": hidden, "limit": limit, "data": str(data),
-                                                        "label_column": label_column, "seed": seed,
-                                                        "max_iter": sklearn_epochs, "normalize": normalize.value})
+        reference = mlp_bench.reference_run("sklearn", {"hidden": hidden, "seed": seed, "max_iter": sklearn_epochs,
+                                                        **common})
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         result["sklearn_test_accuracy"] = reference["test_accuracy"]
-    table = Table(title=f"Training loop, {'-'.join(map(str, sizes))} {activation.value}, "
-                        f"batch {batch_size}, {dtype.value}"
-                        + (f", --augment {settings.augment_kind}" if settings.augment_kind != "none" else ""))
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "test acc"]
-    cells = [f"{median:.3f}", f"{len(x) / median:,.0f}", f"{flops / 1e9:.2f}", f"{flops / median / 1e9:.1f}",
-             f"{floor:.3f}", f"{median / floor:.2f}", f"{result['checkpoint_seconds']:.3f}", f"{evaluation:.3f}",
-             percent(test_accuracy)]
-    if augmentation is not None:
-        headers.insert(-1, "aug s")
-        cells.insert(-1, f"{augmentation:.3f}")
-    if torch:
-        headers += ["torch s", "x torch", "torch acc"]
-        cells += [f"{result['torch_epoch_seconds_median']:.3f}", f"{result['ratio_to_torch']:.2f}",
-                  percent(result["torch_test_accuracy"])]
-    if sklearn:
-        headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
-        cells += [f"{result['sklearn_fit_seconds']:.2f}", str(result["sklearn_epochs"]),
-                  percent(result["sklearn_test_accuracy"])]
-    for header in headers:
-        table.add_column(header, justify="right")
-    table.add_row(*cells)
-    show(table)
-    machine = result["machine"]
-    console.print(f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in seconds)}; ckpt s: writing the "
-                  f"checkpoint train writes after every epoch ({100 * result['checkpoint_share']:.1f}% of an epoch); "
-                  f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
-                  + (f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
-                     if augmentation is not None else "") +
-                  "floor: NumPy's "
-                  f"matmul alone on one epoch's shapes ({flops / floor / 1e9:.1f} GFLOP/s); "
-                  f"{machine['cpu']}, {machine['cores']} cores, NumPy {np.__version__} with "
-                  f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}".rstrip(),
-                  highlight=False)
+    show(bench_table(result, torch, sklearn))
+    console.print(bench_notes(result), highlight=False)
     if json_path:
         write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
-
-
-@app.command("torch-reference", hidden=True)
-def torch_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --torch).")]):
-    """PyTorch's run of the same recipe (used by bench --torch): the same network and
-    mlp.Settings (batch size, optimizer and its momentum and weight decay, per-epoch learning
-    rates from mlp.scheduled_lr, dropout); prints the per-epoch seconds and the final test
-    accuracy as JSON."""
-    import torch
-
-    spec = json.loads(spec)
-    s = mlp.Settings(**spec["settings"])
-    torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count())
-    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
-                                                        spec["label_column"])
-    x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
-    x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
-    name, kwargs = mlp.ACTIVATIONS[s.activation].torch
-    f = getattr(torch.nn.functional, name)
-
-    class Activation(torch.nn.Module):
-        def forward(self, z):
-            return f(z, **kwargs)
-
-    layers = []
-    for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
-        layers += [torch.nn.Linear(n_in, n_out), Activation()] + ([torch.nn.Dropout(s.dropout)] if s.dropout else [])
-    layers = layers[:-2] if s.dropout else layers[:-1]  # the output layer is linear
-    model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
-    optimizer = mlp.OPTIMIZERS[s.optimizer]
-    torch_optimizer, options = optimizer.torch
-    momentum = {"momentum": s.momentum} if optimizer.uses_momentum else {}
-    opt = getattr(torch.optim, torch_optimizer)(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
-                                                **momentum, **options)
-    seconds = []
-    for epoch in range(s.epochs):
-        start = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = mlp.scheduled_lr(s.schedule, s.lr, epoch, s.epochs, s.warmup)
-        model.train()
-        for idx in torch.randperm(len(x)).split(s.batch_size):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        seconds.append(time.perf_counter() - start)
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
-    print(json.dumps({"epoch_seconds": seconds, "test_accuracy": accuracy}))
-
-
-@app.command("sklearn-reference", hidden=True)
-def sklearn_reference(spec: Annotated[str, typer.Argument(help="The bench settings, as JSON (written by bench --sklearn).")]):
-    """scikit-learn's answer to the same data (used by bench --sklearn): MLPClassifier with its
-    defaults (adam, lr 0.001, batches of 200, up to 200 epochs or --sklearn-epochs, early stop
-    on the training loss) and the same hidden sizes, on the same train/test split, fed what
-    ours is fed: with --normalize standard, behind its own StandardScaler (float64); with
-    range, the same [0, 1] float32 inputs. Prints the fit's seconds, its epochs and the test
-    accuracy as JSON."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    spec = json.loads(spec)
-    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
-                                                        spec["label_column"])
-    classifier = MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
-    model = classifier
-    if spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends
-        model, x, x_test = make_pipeline(StandardScaler(), classifier), x.astype(np.float64), x_test.astype(np.float64)
-    else:  # the inputs ours gets, e.g. pixels / 255 in float32 (scikit-learn computes in the input's type)
-        x, x_test = mlp.preprocess(x, preprocessing), mlp.preprocess(x_test, preprocessing)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "did not converge" after max_iter: its own default, as users meet it
-        model.fit(x, y)
-    seconds = time.perf_counter() - start
-    accuracy = float((model.predict(x_test) == y_test).mean())
-    print(json.dumps({"fit_seconds": seconds, "epochs": int(classifier.n_iter_), "test_accuracy": accuracy}))
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
@@ -2148,7 +1507,7 @@ def digit_grid(images, captions, columns, title, shape=(28, 28)):
 
 def samples_figure(units, y, n, meta, shape):
     """The first n test images (in [0, 1]) with their labels."""
-    return digit_grid(units[:n], [name_of(int(v), meta) for v in y[:n]], 10, f"The first {n} test images", shape)
+    return digit_grid(units[:n], [mlp_data.class_name(meta, int(v)) for v in y[:n]], 10, f"The first {n} test images", shape)
 
 
 def image_shape_of(shape, where):
@@ -2166,8 +1525,8 @@ def plot_samples(
 ):
     """A grid of test images (MNIST's unless --data) with their labels."""
     pyplot()
-    data = data or DEFAULT_DATA
-    check_outputs([out], data_files(data))
+    data = data or mlp_data.DEFAULT_DATA
+    check_outputs([out], mlp_data.data_files(data))
     found = load_data(data, splits=("test",))
     x, y = found.x_test, found.y_test
     check_classes(data, found, int(y.max()) + 1)
@@ -2221,7 +1580,7 @@ def confusion_figure(confusion, meta):
     for (t, p), n in np.ndenumerate(confusion):
         ax.text(p, t, str(n), ha="center", va="center", fontsize=8,
                 color="white" if n > confusion.max() / 4 else "black")
-    names = [name_of(c, meta) for c in range(len(confusion))]
+    names = [mlp_data.class_name(meta, c) for c in range(len(confusion))]
     ax.set_xticks(range(len(confusion)), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
     ax.set_yticks(range(len(confusion)), names)
     ax.set(xlabel="predicted", ylabel="true",
@@ -2260,7 +1619,7 @@ def plot_mistakes(
     """The most confident mistakes on the test set, with true and predicted labels."""
     pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
-    shape = image_shape_of(input_of(meta, params)["shape"], weights)
+    shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
     x, _, report = evaluated(weights, params, meta, data, label_column, n)
     save_figure(mistakes_figure(x, report, meta, shape), out)
 
@@ -2292,7 +1651,7 @@ def plot_weights(
     pyplot()
     check_outputs([out], [weights])
     params, meta = load_weights(weights)
-    save_figure(weights_figure(params, n, image_shape_of(input_of(meta, params)["shape"], weights)), out)
+    save_figure(weights_figure(params, n, image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)), out)
 
 
 def draw_architecture(sizes, activation, title):
@@ -2345,7 +1704,7 @@ def plot_all(
     pictures = [out_dir / f"{name}.png" for name in ("mnist", "curves", "confusion", "mistakes", "weights", *ORIGINAL)]
     params, meta, data, label_column = weights_and_data(weights, data, pictures)
     check_outputs(pictures, [beside(weights, ".history.json")])
-    shape = image_shape_of(input_of(meta, params)["shape"], weights)
+    shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
     x, y, report = evaluated(weights, params, meta, data, label_column, 30)  # weights and test set loaded once
     history = beside(weights, ".history.json")
     if not history.is_file():

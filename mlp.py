@@ -7,7 +7,7 @@ One file, NumPy and the standard library only: copy it into any project.
     value = loss(logits, y)                         # y: (B,) int labels
     g = grads(params, cache, y)                     # same keys and shapes as params
     params, state = update(params, g, state, lr=0.05, momentum=0.9)   # state = {} at first
-    params, history = train(params, x_train, y_train, Settings("relu", epochs=10))
+    params, history = train(params, x_train, y_train, Settings(activation="relu", epochs=10))
 
 Conventions: batch first (`x` is `(B, n_in)`); params are a flat dict
 `{"W1": (n_in, n_1), "b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}` and a layer
@@ -21,30 +21,26 @@ Part I, the network (what a student reads):
   optimizers, schedules                      update (sgd, adam), learning rates
   preprocessing, augmentation                inputs from raw pixels; distortions for training
   training                                   Settings; train = train_epoch per epoch + validation
-  metrics, gradient check                    evaluate, classification_report; gradcheck
-Part II, an appendix that Part I never uses:
-  files                                      writing several files atomically, as one
-  IDX files, named data sets                 MNIST-layout data; downloads into a cache
-  save / load                                self-describing .npz weights and checkpoints
-  data sets of any form                      CSV, Keras .npz, folders of pictures (DATA_FORMS)
-  pictures, memory                           framing a picture as MNIST does; memory estimates
+  metrics, gradient check                    evaluate, classification_report, ensembles; gradcheck
+Part II, keeping a network:
+  files, save / load                         self-describing .npz weights and checkpoints, atomically
+  IDX files                                  MNIST's format: read_idx, load_mnist
 Each idea with variants is one registry whose entries hold the behaviour itself
-(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS, AUGMENTATIONS, DATASETS, DATA_FORMS):
-adding a variant is adding an entry.
+(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS, AUGMENTATIONS): adding a variant is
+adding an entry.
 
-Left out on purpose: convolutions, GPUs, autodiff, and any class holding state.
+Left out on purpose: convolutions, GPUs, autodiff, any class holding state, and everything
+the toolkit around this file does (other data forms and downloads: mlp_data.py; the
+command line: cli.py).
 """
 
-import csv
 import gzip
-import hashlib
 import json
 import math
 import os
 import struct
 import tempfile
 import time
-import urllib.request
 import zipfile
 import zlib
 from functools import lru_cache, partial
@@ -59,9 +55,9 @@ import numpy as np
 
 
 # ----------------------------------------------------------------------------- activations
-# One registry: an entry is everything the rest of the code needs to know about an activation.
-# Adding one is one entry here (plus its test); init, the CLI's choices and help, and the
-# PyTorch comparisons all read it.
+# One registry: an entry is everything the network needs to know about an activation. Adding
+# one is one entry here (plus its test); init, forward, grads and the CLI's choices read it
+# (other frameworks' names for it live with the code that uses them: mlp_onnx, mlp_bench).
 
 
 class Activation(NamedTuple):
@@ -69,9 +65,7 @@ class Activation(NamedTuple):
     df: Callable       # df(z, a): derivative at the pre-activation z; a = f(z) is passed too
                        # because some derivatives are cheaper from the output (tanh, sigmoid)
     init_std: Callable  # init_std(n_in, n_out): weight scale that keeps the signal's variance
-    torch: tuple       # (name, kwargs) of the same function in torch.nn.functional, for comparisons
     kinks: tuple = ()  # inputs z where f has no derivative (relu's 0): `gradcheck` skips them
-    onnx: tuple = ()   # (op, attributes) of the same function in ONNX (opset 20), for export
 
 
 def he_std(n_in, n_out):
@@ -109,14 +103,12 @@ def _gelu_df(z, a):
 
 
 ACTIVATIONS = {
-    "tanh": Activation(np.tanh, lambda z, a: 1 - a * a, glorot_std, ("tanh", {}), onnx=("Tanh", {})),
-    "sigmoid": Activation(_sigmoid, lambda z, a: a * (1 - a), glorot_std, ("sigmoid", {}), onnx=("Sigmoid", {})),
+    "tanh": Activation(f=np.tanh, df=lambda z, a: 1 - a * a, init_std=glorot_std),
+    "sigmoid": Activation(f=_sigmoid, df=lambda z, a: a * (1 - a), init_std=glorot_std),
     # relu's derivative is a bool mask: x * mask keeps x's dtype
-    "relu": Activation(lambda z: np.maximum(z, 0), lambda z, a: z > 0, he_std, ("relu", {}), (0.0,), ("Relu", {})),
-    "leaky_relu": Activation(_leaky_relu, _leaky_relu_df, he_std, ("leaky_relu", {"negative_slope": 0.01}), (0.0,),
-                             ("LeakyRelu", {"alpha": 0.01})),
-    "gelu": Activation(_gelu, _gelu_df, he_std, ("gelu", {"approximate": "tanh"}),
-                       onnx=("Gelu", {"approximate": "tanh"})),  # ONNX's tanh form is the same formula
+    "relu": Activation(f=lambda z: np.maximum(z, 0), df=lambda z, a: z > 0, init_std=he_std, kinks=(0.0,)),
+    "leaky_relu": Activation(f=_leaky_relu, df=_leaky_relu_df, init_std=he_std, kinks=(0.0,)),
+    "gelu": Activation(f=_gelu, df=_gelu_df, init_std=he_std),
 }
 
 
@@ -401,16 +393,16 @@ class Optimizer(NamedTuple):
     uses_momentum: bool    # takes `momentum` (the Adam family has its own beta1 instead)
     state_arrays: int      # arrays of optimizer state per parameter (SGD's velocity; Adam's m and v)
     about: str             # one line for help texts
-    torch: tuple           # (name, kwargs) of the same optimizer in torch.optim, for comparisons
 
 
 OPTIMIZERS = {
-    "sgd": Optimizer(sgd, 0.1, True, 1, "SGD with momentum", ("SGD", {})),
-    "nesterov": Optimizer(partial(sgd, nesterov=True), 0.1, True, 1, "SGD with Nesterov momentum",
-                          ("SGD", {"nesterov": True})),
-    "adam": Optimizer(adam, 1e-3, False, 2, "Adam; weight decay as L2 in the gradient", ("Adam", {})),
-    "adamw": Optimizer(partial(adam, decoupled=True), 1e-3, False, 2, "Adam with decoupled weight decay",
-                       ("AdamW", {})),
+    "sgd": Optimizer(step=sgd, lr=0.1, uses_momentum=True, state_arrays=1, about="SGD with momentum"),
+    "nesterov": Optimizer(step=partial(sgd, nesterov=True), lr=0.1, uses_momentum=True, state_arrays=1,
+                          about="SGD with Nesterov momentum"),
+    "adam": Optimizer(step=adam, lr=1e-3, uses_momentum=False, state_arrays=2,
+                      about="Adam; weight decay as L2 in the gradient"),
+    "adamw": Optimizer(step=partial(adam, decoupled=True), lr=1e-3, uses_momentum=False, state_arrays=2,
+                       about="Adam with decoupled weight decay"),
 }
 
 
@@ -468,13 +460,21 @@ def _plateau_cut(best):
     return PLATEAU_FACTOR if best.bad_epochs and best.bad_epochs % PLATEAU_WAIT == 0 else 1.0
 
 
+def _constant(lr, epoch, epochs, warmup):
+    return lr
+
+
+def _step(lr, epoch, epochs, warmup):
+    return lr * 0.1 ** (epoch // max(1, epochs // 3))
+
+
 SCHEDULES = {
-    "cosine": Schedule(_cosine, True, None, "half a cosine from lr down to 0 at the end of the run"),
-    "constant": Schedule(lambda lr, epoch, epochs, warmup: lr, False, None, "the same rate throughout"),
-    "step": Schedule(lambda lr, epoch, epochs, warmup: lr * 0.1 ** (epoch // max(1, epochs // 3)), True, None,
-                     "x0.1 every third of the run"),
-    "plateau": Schedule(lambda lr, epoch, epochs, warmup: lr, False, _plateau_cut,
-                        f"x{PLATEAU_FACTOR:g} after {PLATEAU_WAIT} epochs without better validation "
+    "cosine": Schedule(rate=_cosine, uses_run_length=True, on_validation=None,
+                       about="half a cosine from lr down to 0 at the end of the run"),
+    "constant": Schedule(rate=_constant, uses_run_length=False, on_validation=None, about="the same rate throughout"),
+    "step": Schedule(rate=_step, uses_run_length=True, on_validation=None, about="x0.1 every third of the run"),
+    "plateau": Schedule(rate=_constant, uses_run_length=False, on_validation=_plateau_cut,
+                        about=f"x{PLATEAU_FACTOR:g} after {PLATEAU_WAIT} epochs without better validation "
                         "accuracy; needs a validation set"),
 }
 
@@ -526,22 +526,22 @@ class Preprocessing(NamedTuple):
     apply: Callable  # apply(units, prep) -> network inputs, from images already in [0, 1] units
     arrays: dict     # {name: check} of what fit returns: a weights file's arrays must pass it
     about: str       # one line for help texts
-    onnx: tuple = ()  # apply as ONNX steps: (op, operand(prep)) in order, e.g. ("Sub", mean), for export
 
 
 def _finite(a):
     return bool(np.isfinite(a).all())
 
 
-PREPROCESSINGS = {
-    "range": Preprocessing(lambda x, prep, chunk: {}, lambda units, prep: units, {},
-                           "pixels scaled to [0, 1] by the training set's own range"),
-    "standard": Preprocessing(_fit_standard, _standardize, {"mean": _finite, "std": lambda a: _finite(a) and (a > 0).all()},
-                              "that, then each pixel standardised to mean 0, std 1 over the training set",
-                              (("Sub", lambda prep: prep["mean"]), ("Mul", lambda prep: 1 / prep["std"]))),
-}
+def _positive(a):
+    return _finite(a) and bool((a > 0).all())
 
-LEGACY_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # weights saved before it was stored
+
+PREPROCESSINGS = {
+    "range": Preprocessing(fit=lambda x, prep, chunk: {}, apply=lambda units, prep: units, arrays={},
+                           about="pixels scaled to [0, 1] by the training set's own range"),
+    "standard": Preprocessing(fit=_fit_standard, apply=_standardize, arrays={"mean": _finite, "std": _positive},
+                              about="that, then each pixel standardised to mean 0, std 1 over the training set"),
+}
 
 
 def fit_preprocessing(x, kind="range", chunk=8192):
@@ -699,10 +699,10 @@ class Augmentation(NamedTuple):
 
 
 AUGMENTATIONS = {
-    "none": Augmentation(None, "no distortion"),
-    "shift": Augmentation(_shift, "whole-pixel shifts up to 2"),
-    "affine": Augmentation(_affine, "rotation up to 12 degrees, scaling by up to 10%, sub-pixel shift"),
-    "elastic": Augmentation(_elastic, "affine plus Simard's elastic distortion (alpha 34, sigma 4)"),
+    "none": Augmentation(distort=None, about="no distortion"),
+    "shift": Augmentation(distort=_shift, about="whole-pixel shifts up to 2"),
+    "affine": Augmentation(distort=_affine, about="rotation up to 12 degrees, scaling by up to 10%, sub-pixel shift"),
+    "elastic": Augmentation(distort=_elastic, about="affine plus Simard's elastic distortion (alpha 34, sigma 4)"),
 }
 
 
@@ -725,10 +725,16 @@ def augment(x, shape, kind, rng, **strength):
     return np.clip(distort(x.reshape(B, H, W), rng, chosen), 0, 1).reshape(B, H * W)
 
 
+def square_side(n_features):
+    """The side of square images flattened to n_features, or None when n_features is not a square."""
+    side = math.isqrt(n_features)
+    return side if side * side == n_features else None
+
+
 def image_shape(n_features):
     """(side, side) of square images flattened to n_features, else a ValueError."""
-    side = math.isqrt(n_features)
-    if side * side != n_features:
+    side = square_side(n_features)
+    if side is None:
         raise ValueError(f"augmentation needs square images; {n_features} features are not a square")
     return side, side
 
@@ -742,15 +748,22 @@ def batches(n, batch_size, rng):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def logits_in_chunks(params, x, activation, preprocessing=None, batch_size=2000):
+    """The deterministic network's logits of x's rows, yielded chunk by chunk ((batch_size, C)
+    each, the last maybe shorter), so that memory stays bounded for any N; raw rows x are
+    converted chunk by chunk when `preprocessing` is given (see `inputs`)."""
+    dtype = params["W1"].dtype
+    for i in range(0, len(x), batch_size):
+        yield forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0]
+
+
 def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
-    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks to bound memory;
-    raw images x are converted chunk by chunk when `preprocessing` is given."""
+    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks (`logits_in_chunks`)."""
     y = np.asarray(y)
     if len(x) == 0:
         raise ValueError("no examples to evaluate (x is empty)")
     total_loss, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        logits, _ = forward(params, inputs(x[i:i + batch_size], preprocessing, params["W1"].dtype), activation)
+    for i, logits in zip(range(0, len(x), batch_size), logits_in_chunks(params, x, activation, preprocessing, batch_size)):
         yb = y[i:i + batch_size]
         total_loss += loss(logits, yb) * len(yb)
         correct += int((logits.argmax(axis=1) == yb).sum())
@@ -796,7 +809,7 @@ def check_settings(settings):
     """`settings` with `lr` filled in (the optimizer's default when None), or a ValueError
     naming the first option that breaks its rule in OPTION_RULES or is not a registry's name."""
     if not isinstance(settings, Settings):
-        raise TypeError(f"settings must be mlp.Settings(activation, ...), got {type(settings).__name__}")
+        raise TypeError(f"settings must be mlp.Settings(activation=..., ...), got {type(settings).__name__}")
     for name, registry in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
                            ("augment_kind", AUGMENTATIONS)):
         lookup(registry, getattr(settings, name), name)
@@ -820,7 +833,8 @@ class Best(NamedTuple):
 def track_best(best, record, params):
     """The Best after an epoch whose record holds val_accuracy and val_loss (best may be None)."""
     if best is None or record["val_accuracy"] > best.val_accuracy:  # ties keep the earlier epoch
-        return Best(record["epoch"], record["val_accuracy"], record["val_loss"], params)
+        return Best(epoch=record["epoch"], val_accuracy=record["val_accuracy"], val_loss=record["val_loss"],
+                    params=params)
     return best._replace(bad_epochs=best.bad_epochs + 1)
 
 
@@ -841,7 +855,8 @@ class Checkpoint(NamedTuple):
 
 def fresh_checkpoint(params, seed):
     """The Checkpoint before epoch 1."""
-    return Checkpoint(0, params, {}, [], None, np.random.default_rng(seed).bit_generator.state, 1.0)
+    return Checkpoint(epoch=0, params=params, state={}, history=[], best=None,
+                      rng=np.random.default_rng(seed).bit_generator.state, lr_scale=1.0)
 
 
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
@@ -893,7 +908,8 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
                     f"learning rate than {lr:g}")
             if s.clip:
                 g = clip_by_global_norm(g, s.clip)
-            params, state = update(params, g, state, lr, s.momentum, s.weight_decay, s.optimizer)
+            params, state = update(params, g, state, lr, momentum=s.momentum, weight_decay=s.weight_decay,
+                                   optimizer=s.optimizer)
             total_loss += batch_loss * len(yb)
             correct += int((logits.argmax(axis=1) == yb).sum())
             if on_batch:
@@ -967,7 +983,8 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
                 lr_scale *= cut(best)
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        ck = Checkpoint(epoch, params, state, list(history), best, rng, lr_scale)
+        ck = Checkpoint(epoch=epoch, params=params, state=state, history=list(history), best=best, rng=rng,
+                        lr_scale=lr_scale)
         if on_epoch:
             on_epoch(record, ck)
         if s.patience and best.bad_epochs >= s.patience:
@@ -980,9 +997,7 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
 
 def predict_proba(params, x, activation, batch_size=2000, preprocessing=None):
     """(N, C) class probabilities (softmax of the logits), in chunks to bound memory."""
-    dtype = params["W1"].dtype
-    return np.concatenate([softmax(forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0])
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate([softmax(z) for z in logits_in_chunks(params, x, activation, preprocessing, batch_size)])
 
 
 def predict(params, x, activation, preprocessing=None):
@@ -1038,10 +1053,8 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
     "precision", "recall", "f1", "support" (C,) each, and "mistakes": indices of the
     n_mistakes wrong predictions made with the highest probability, most confident first.
     """
-    dtype = params["W1"].dtype
     check_labels(y, sizes_of(params)[-1], len(x))
-    logits = np.concatenate([forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0]
-                             for i in range(0, len(x), batch_size)])
+    logits = np.concatenate(list(logits_in_chunks(params, x, activation, preprocessing, batch_size)))
     return _report(softmax(logits), y, loss(logits, y), n_mistakes)
 
 
@@ -1056,11 +1069,12 @@ def ensemble_log_proba(members, x, batch_size=2000):
     with log-sum-exp over the members so that tiny probabilities stay finite.
 
     Args:
-      members: [(params, activation, preprocessing)], networks of the same classes.
+      members: [(params, meta)] as `load` returns them, networks of the same classes; each meta
+        names its "activation" and "preprocessing" (None: x holds network inputs). One member
+        gives its own log-probabilities (in float64).
     """
-    per_member = np.stack([np.concatenate([
-        log_softmax(forward(p, inputs(x[i:i + batch_size], prep, p["W1"].dtype), act)[0].astype(np.float64))
-        for i in range(0, len(x), batch_size)]) for p, act, prep in members])  # (M, N, C)
+    per_member = np.stack([np.concatenate([log_softmax(z.astype(np.float64)) for z in logits_in_chunks(
+        p, x, meta["activation"], meta.get("preprocessing"), batch_size)]) for p, meta in members])  # (M, N, C)
     top = per_member.max(axis=0)
     return top + np.log(np.exp(per_member - top).mean(axis=0))
 
@@ -1149,20 +1163,21 @@ def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0
     """
     if not (atol > 0 and rtol >= 0 and math.isfinite(atol + rtol)):
         raise ValueError(f"gradcheck needs atol > 0 and rtol >= 0, finite, got atol={atol!r}, rtol={rtol!r}")
-    analytic, numeric, at_kink = gradients_two_ways(params, x, y, activation, dropout, label_smoothing, seed, eps)
+    analytic, numeric, at_kink = gradients_two_ways(params, x, y, activation, dropout=dropout,
+                                                    label_smoothing=label_smoothing, seed=seed, eps=eps)
     report = {}
     for k in analytic:
         smooth = ~at_kink[k]
         a, n = analytic[k][smooth], numeric[k][smooth]
         difference = np.abs(a - n)
         worst = lambda v: float(v.max()) if v.size else 0.0
-        report[k] = GradError(worst(difference), worst(relative_error(a, n)),
-                              worst(difference / (atol + rtol * np.abs(n))), int(at_kink[k].sum()))
+        report[k] = GradError(abs_error=worst(difference), relative_error=worst(relative_error(a, n)),
+                              of_tolerance=worst(difference / (atol + rtol * np.abs(n))), at_kink=int(at_kink[k].sum()))
     return report
 
 
 # =============================================================================
-# Part II: an appendix of files, data and pictures (Part I never uses it)
+# Part II: keeping a network (weights and checkpoints, MNIST's IDX files)
 # =============================================================================
 
 
@@ -1218,38 +1233,218 @@ def write_together(writers):
                 os.unlink(tmp)
 
 
-def _alive(pid):
-    """Whether process `pid` runs (POSIX); elsewhere True: no portable way to ask, so keep its files."""
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: nothing is sent, only the process's existence is checked
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
-
-
-def remove_orphans(folder):
-    """Delete the temp files (.tmp-PID-*) that `write_together` left in `folder` when its process
-    was killed (kill -9, a power cut) before it could clean up; returns their names."""
-    removed = []
-    for name in os.listdir(folder or "."):
-        pid = name.split("-")[1] if name.startswith(".tmp-") and name.count("-") >= 2 else ""
-        if pid.isdigit() and not _alive(int(pid)):
-            try:
-                os.unlink(os.path.join(folder, name))
-                removed.append(name)
-            except OSError:
-                pass  # gone already, or not ours to remove
-    return removed
-
-
 def write_atomic(path, write):
     """Call write(f) on a temp file beside `path`, then rename it onto `path` (`write_together`
     of one file): a failure at any point leaves the old file intact and no temp file behind."""
     write_together({path: write})
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def npz_writer(arrays, compress=True):
+    """write(f) putting arrays in f as an .npz (a zip of .npy files, as np.savez does). Entries
+    carry a fixed timestamp, so equal arrays give byte-identical files. compress=False stores
+    them as they are: several times faster to write, for checkpoints written every epoch."""
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
+            for name, array in arrays.items():
+                with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
+                                  force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
+    return write
+
+
+WEIGHTS_FORMAT, WEIGHTS_VERSION = "mlp.py weights", 1  # what `load` reads; a file of another version is refused
+
+
+def weights_writer(params, meta, extra=None, compress=True):
+    """write(f) of a weights file: params, a JSON-able meta dict and optional extra arrays.
+
+    The file is self-describing: meta must name the "activation"; "sizes" and "dtype" are
+    added, so that `load` needs nothing else. For `write_together`; `save` writes one.
+    """
+    for key, p in params.items():
+        if not np.isfinite(p).all():
+            raise ValueError(f"{key} holds NaN or infinite values, which no weights file may hold: not saved "
+                             "(did training diverge? try a lower learning rate)")
+    meta = {**meta, "format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "sizes": sizes_of(params),
+            "dtype": str(params["W1"].dtype)}
+    lookup(ACTIVATIONS, meta.get("activation"), "activation")
+    extra = dict(extra or {})
+    prep = meta.get("preprocessing")
+    if prep is not None:  # its fitted arrays are stored as arrays, the rest in meta
+        arrays = PREPROCESSINGS[prep["kind"]].arrays
+        extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in arrays})
+        meta["preprocessing"] = {k: v for k, v in prep.items() if k not in arrays}
+    return npz_writer({**params, **extra, "meta": np.array(json.dumps(meta))}, compress)
+
+
+def save(path, params, meta, extra=None):
+    """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically
+    (see `weights_writer`)."""
+    write_atomic(path, weights_writer(params, meta, extra))
+
+
+def _read_npy_entry(archive, info):
+    """One .npy member of a zip: its header is checked (no objects, no more data declared
+    than the member holds) before any array is allocated."""
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+    if dtype.hasobject:
+        raise ValueError(f"holds object (pickled) array {info.filename!r}, refused because "
+                         "loading it could run code; save plain numeric arrays")
+    if math.prod(shape) * dtype.itemsize > info.file_size:
+        raise ValueError(f"array {info.filename!r} declares {shape} of {dtype}, more than it holds")
+    with archive.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def read_npz(path):
+    """{name: array} of an .npz file, read without pickle; ValueError naming the file otherwise."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise ValueError("not an .npz archive")
+        with zipfile.ZipFile(path) as archive:
+            return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info)
+                    for info in archive.infolist()}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError, zlib.error) as e:
+        raise ValueError(f"{path}: not a readable weights file ({e})") from None
+
+
+UNSTORED_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # see `_stored_preprocessing`
+
+
+def _stored_preprocessing(prep, arrays, n_in, where):
+    """The preprocessing saved with the weights, validated. Weights saved without one (`save`
+    called from your own loop on `load_mnist`'s inputs, and checkpoints) take raw 0-255 pixels
+    to [0, 1], as load_mnist does: UNSTORED_PREPROCESSING."""
+    if prep is None:
+        return dict(UNSTORED_PREPROCESSING)
+    try:
+        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"])}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged preprocessing in meta") from None
+    if prep["kind"] not in PREPROCESSINGS or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"])):
+        raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
+    for key, check in PREPROCESSINGS[prep["kind"]].arrays.items():
+        a = arrays.get(f"prep/{key}")
+        if a is None or a.shape != (n_in,) or a.dtype.kind != "f" or not check(a):
+            raise ValueError(f"{where}: the {prep['kind']} preprocessing needs a valid prep/{key} of shape ({n_in},)")
+        prep[key] = a
+    return prep
+
+
+def load(path):
+    """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
+
+    Raises ValueError naming the file and the problem; nothing in the file is executed.
+    """
+    arrays = read_npz(path)
+    where = os.fspath(path)
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        sizes, activation = [int(n) for n in meta["sizes"]], meta["activation"]
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"{where}: not a weights file written by mlp.py (no valid meta)") from None
+    if meta.get("format") != WEIGHTS_FORMAT or meta.get("version") != WEIGHTS_VERSION:
+        raise ValueError(f"{where}: weights of format version {meta.get('version')!r}; this mlp.py reads version "
+                         f"{WEIGHTS_VERSION}: use the numpy-mlp that wrote it, or upgrade this one")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{where}: unknown activation {activation!r} in meta")
+    params = {}
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        for key, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):
+            if key not in arrays:
+                raise ValueError(f"{where}: missing array {key!r}")
+            a = arrays[key]
+            if a.shape != shape or a.dtype.kind != "f":
+                raise ValueError(f"{where}: {key} should be a float array of shape {shape}, "
+                                 f"got {a.dtype} {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{where}: {key} holds NaN or infinite values")
+            params[key] = a
+    meta["preprocessing"] = _stored_preprocessing(meta.get("preprocessing"), arrays, sizes[0], where)
+    unknown = sorted(k for k in arrays if k not in params and not k.startswith(("ckpt/", "prep/")))
+    if unknown:
+        raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")
+    return params, meta
+
+
+def _flatten(tree, prefix):
+    """{"a": {"b": array}} -> {"prefix/a/b": array}; ints become 0-d arrays."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}/{key}"))
+        else:
+            flat[f"{prefix}/{key}"] = np.asarray(value)
+    return flat
+
+
+def _unflatten(flat, prefix):
+    tree = {}
+    for name, value in flat.items():
+        if name.startswith(prefix + "/"):
+            *parents, leaf = name[len(prefix) + 1:].split("/")
+            node = tree
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = int(value) if value.ndim == 0 else value
+    return tree
+
+
+def checkpoint_writer(checkpoint, meta):
+    """write(f) of a `train` Checkpoint: its params as the weights, the optimizer state and the
+    best epoch's params as extra arrays, and the rest in meta["checkpoint"]."""
+    arrays = _flatten(checkpoint.state, "ckpt/state")
+    if checkpoint.best:
+        arrays.update(_flatten(checkpoint.best.params, "ckpt/best"))
+    info = {**checkpoint._asdict(), "best": checkpoint.best and checkpoint.best._asdict()}
+    del info["params"], info["state"]
+    if info["best"]:
+        del info["best"]["params"]
+    return weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays, compress=False)
+
+
+def save_checkpoint(path, checkpoint, meta):
+    """Write a `train` Checkpoint atomically (see `checkpoint_writer`); `load_checkpoint` gives
+    it back for train(..., resume=...)."""
+    write_atomic(path, checkpoint_writer(checkpoint, meta))
+
+
+def load_checkpoint(path):
+    """(Checkpoint, meta) from `save_checkpoint`, validated like `load`."""
+    params, meta = load(path)
+    where = os.fspath(path)
+    if not isinstance(meta.get("checkpoint"), dict):
+        raise ValueError(f"{where}: a weights file, not a checkpoint (written on Ctrl-C by train)")
+    arrays = read_npz(path)
+    state, best_params = _unflatten(arrays, "ckpt/state"), _unflatten(arrays, "ckpt/best")
+    for tree in (best_params, state, state.get("m", {}), state.get("v", {})):
+        for key, array in tree.items():
+            if key in params and (array.shape != params[key].shape or not np.isfinite(array).all()):
+                raise ValueError(f"{where}: checkpoint array {key} does not match the weights")
+    try:
+        info = meta["checkpoint"]
+        np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
+        best = info["best"] and Best(**{**info["best"], "params": best_params})
+        step = int(info["step"])
+        if step:
+            np.random.default_rng().bit_generator.state = info["epoch_rng"]  # validates it
+        checkpoint = Checkpoint(epoch=int(info["epoch"]), params=params, state=state, history=list(info["history"]),
+                                best=best, rng=info["rng"], lr_scale=float(info["lr_scale"]), step=step,
+                                epoch_rng=info["epoch_rng"], partial=tuple(info["partial"]))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
+    return checkpoint, meta
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -1339,17 +1534,12 @@ def read_idx(path, mmap=False):
     return body.view(dtype).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
 
 
-def _find_idx(folder, stem):
+def idx_path(folder, stem):
+    """The IDX file `stem` of `folder`, gzipped or not, or a ValueError naming what is missing."""
     for name in (stem + ".gz", stem):
         if os.path.isfile(os.path.join(folder, name)):
             return os.path.join(folder, name)
     raise ValueError(f"{folder}: missing {stem}.gz (or {stem}); expected the four MNIST IDX files")
-
-
-def dataset_files(folder):
-    """The files of an MNIST-layout folder that a command reads: its IDX files and classes.txt."""
-    names = [stem + suffix for stem in MNIST_FILES.values() for suffix in (".gz", "")] + ["classes.txt"]
-    return [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
 
 
 def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
@@ -1362,7 +1552,7 @@ def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
     """
     if not os.path.isdir(folder):
         raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files or a data set name)")
-    paths = {key: _find_idx(folder, stem) for key, stem in MNIST_FILES.items() if key.split("_")[0] in splits}
+    paths = {key: idx_path(folder, stem) for key, stem in MNIST_FILES.items() if key.split("_")[0] in splits}
     out = []
     for split in splits:
         image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
@@ -1393,828 +1583,3 @@ def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
     arrays = load_idx_dataset(folder, splits, mmap=False)
     scaling = fit_preprocessing(arrays[0])
     return tuple(preprocess(a, scaling, dtype) if i % 2 == 0 else a for i, a in enumerate(arrays))
-
-
-def _check_names(names, where):
-    """Class names as given, or a ValueError for control characters (they would corrupt a
-    terminal or a CSV), empty or repeated names."""
-    for name in names:
-        if not name or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
-            raise ValueError(f"{where}: class name {name!r} is empty or holds control characters; use plain text")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{where}: class names must be distinct, got {list(names)}")
-    return tuple(names)
-
-
-def read_classes(folder):
-    """Class names from `folder`/classes.txt (one per line, in label order), or None."""
-    path = os.path.join(folder, "classes.txt")
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read class names ({e})") from None
-    if not names:
-        raise ValueError(f"{path}: expected one distinct class name per line")
-    return list(_check_names(names, path))
-
-
-# ----------------------------------------------------------------------------- named data sets
-# Fetched on first use like torchvision and Keras do: from the mirrors they use, into a cache
-# folder, checked by the SHA-256 of each file's decompressed content (so a mirror's own gzip
-# bytes do not matter), and written atomically, so an interrupted download never leaves a
-# file that looks complete.
-
-
-class Dataset(NamedTuple):
-    sha256: dict      # {IDX stem: SHA-256 of the decompressed file}
-    mirrors: tuple    # base URLs, tried in order; a file is base + stem + ".gz"
-    classes: tuple    # class names, in label order
-
-
-DATASETS = {
-    "mnist": Dataset(
-        {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        tuple(str(d) for d in range(10))),
-    "fashion-mnist": Dataset(
-        {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
-        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"),
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
-}
-
-
-def cache_folder(name, environ=os.environ):
-    """Where a named data set is kept: $MLP_DATA_DIR/NAME, else $XDG_CACHE_HOME/numpy-mlp/NAME,
-    else ~/.cache/numpy-mlp/NAME."""
-    if environ.get("MLP_DATA_DIR"):
-        return os.path.join(environ["MLP_DATA_DIR"], name)
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "numpy-mlp", name)
-
-
-def _download(url, f, sha256, on_progress, timeout):
-    """Stream url into the open binary file f, hashing the gzip stream's decompressed content
-    as it arrives; ValueError on a short body, an incomplete gzip stream or another SHA-256."""
-    digest, gunzip, complete = hashlib.sha256(), zlib.decompressobj(16 + zlib.MAX_WBITS), False
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        total, done = int(response.headers.get("Content-Length") or 0), 0
-        for block in iter(lambda: response.read(1 << 16), b""):
-            f.write(block)
-            done += len(block)
-            while block:  # a gzip file may hold several members, one after the other
-                digest.update(gunzip.decompress(block))
-                complete, block = gunzip.eof, gunzip.unused_data if gunzip.eof else b""
-                if complete and block:
-                    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            if on_progress:
-                on_progress(done, total)
-    if total and done != total:
-        raise ValueError(f"the connection closed after {done} of {total} bytes")
-    if not complete:
-        raise ValueError("the gzip stream ends early")
-    got = digest.hexdigest()
-    if got != sha256:
-        raise ValueError(f"checksum mismatch (SHA-256 of the content {got[:12]}..., expected {sha256[:12]}...)")
-
-
-VERIFIED = ".verified.json"  # in a cache folder: {file: [size, mtime_ns]} whose content was checked
-
-
-def _content_sha256(path):
-    """SHA-256 of a file's content, decompressed first when it is gzipped."""
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    digest = hashlib.sha256()
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_cached(name, folder):
-    """Check the files of named data set `name` in `folder` against DATASETS' SHA-256 sums: a
-    file is hashed once, then trusted while its size and modification time stay those recorded
-    in the folder's VERIFIED stamp. ValueError naming a file that is wrong, truncated or
-    unreadable, and the fix."""
-    dataset, stamp_path = lookup(DATASETS, name, "data set"), os.path.join(folder, VERIFIED)
-    try:
-        with open(stamp_path) as f:
-            stamp = json.load(f)
-    except (OSError, ValueError):
-        stamp = {}
-    checked = {}
-    for stem, sha256 in dataset.sha256.items():
-        path = _find_idx(folder, stem)
-        info = os.stat(path)
-        seen = [info.st_size, info.st_mtime_ns]
-        if stamp.get(os.path.basename(path)) != seen:
-            fix = "delete it and run again to download it afresh"
-            try:
-                got = _content_sha256(path)
-            except (OSError, EOFError, zlib.error) as e:
-                raise ValueError(f"{path}: cannot be read ({e}); {fix}") from None
-            if got != sha256:
-                raise ValueError(f"{path}: not {name}'s file (SHA-256 of its content {got[:12]}..., "
-                                 f"expected {sha256[:12]}...); {fix}")
-        checked[os.path.basename(path)] = seen
-    if checked != stamp:
-        try:
-            write_atomic(stamp_path, lambda f: f.write(json.dumps(checked).encode()))
-        except OSError:
-            pass  # a read-only cache is checked again next time: slower, never wrong
-
-
-def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=None, timeout=30):
-    """The folder holding named data set `name` (see DATASETS), downloading what is missing.
-
-    Each missing file is fetched from the first mirror that answers (`mirrors`, if given,
-    are tried before the registry's), checked against its SHA-256, and renamed into place
-    only then; a failed or interrupted download leaves nothing that looks complete. Files
-    already there are checked too (`verify_cached`), cheaply after the first time.
-
-    Args:
-      folder: where the files go (default `cache_folder(name)`).
-      on_file(stem, url): called before each download; on_progress(done, total): during it.
-    Raises:
-      ValueError naming every URL tried and what went wrong, and where to put the files by hand.
-    """
-    dataset = lookup(DATASETS, name, "data set")
-    folder = folder or cache_folder(name)
-    os.makedirs(folder, exist_ok=True)
-    remove_orphans(folder)  # what a killed download left
-    for stem, sha256 in dataset.sha256.items():
-        target = os.path.join(folder, stem + ".gz")
-        if os.path.isfile(target) or os.path.isfile(os.path.join(folder, stem)):
-            continue
-        failures = []
-        for base in [*(mirrors or ()), *dataset.mirrors]:
-            url = base.rstrip("/") + "/" + stem + ".gz"
-            if on_file:
-                on_file(stem, url)
-            try:  # renamed into place only when whole and verified
-                write_atomic(target, partial(_download, url, sha256=sha256, on_progress=on_progress, timeout=timeout))
-                break
-            except (OSError, ValueError, EOFError, zlib.error) as e:
-                failures.append(f"{url} ({getattr(e, 'reason', None) or e})")
-        else:
-            raise ValueError(f"cannot download {name}: {'; '.join(failures)}; put the four files "
-                             f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand")
-    verify_cached(name, folder)
-    return folder
-
-
-# ----------------------------------------------------------------------------- save / load
-
-
-def npz_writer(arrays, compress=True):
-    """write(f) putting arrays in f as an .npz (a zip of .npy files, as np.savez does). Entries
-    carry a fixed timestamp, so equal arrays give byte-identical files. compress=False stores
-    them as they are: several times faster to write, for checkpoints written every epoch."""
-    def write(f):
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
-            for name, array in arrays.items():
-                with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
-                                  force_zip64=True) as entry:
-                    np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
-    return write
-
-
-def weights_writer(params, meta, extra=None, compress=True):
-    """write(f) of a weights file: params, a JSON-able meta dict and optional extra arrays.
-
-    The file is self-describing: meta must name the "activation"; "sizes" and "dtype" are
-    added, so that `load` needs nothing else. For `write_together`; `save` writes one.
-    """
-    for key, p in params.items():
-        if not np.isfinite(p).all():
-            raise ValueError(f"{key} holds NaN or infinite values, which no weights file may hold: not saved "
-                             "(did training diverge? try a lower learning rate)")
-    meta = {**meta, "format": "mlp.py weights", "version": 1, "sizes": sizes_of(params),
-            "dtype": str(params["W1"].dtype)}
-    lookup(ACTIVATIONS, meta.get("activation"), "activation")
-    extra = dict(extra or {})
-    prep = meta.get("preprocessing")
-    if prep is not None:  # its fitted arrays are stored as arrays, the rest in meta
-        arrays = PREPROCESSINGS[prep["kind"]].arrays
-        extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in arrays})
-        meta["preprocessing"] = {k: v for k, v in prep.items() if k not in arrays}
-    return npz_writer({**params, **extra, "meta": np.array(json.dumps(meta))}, compress)
-
-
-def save(path, params, meta, extra=None):
-    """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically
-    (see `weights_writer`)."""
-    write_atomic(path, weights_writer(params, meta, extra))
-
-
-def _read_npy_entry(archive, info):
-    """One .npy member of a zip: its header is checked (no objects, no more data declared
-    than the member holds) before any array is allocated."""
-    with archive.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(f)
-    if dtype.hasobject:
-        raise ValueError(f"holds object (pickled) array {info.filename!r}, refused because "
-                         "loading it could run code; save plain numeric arrays")
-    if math.prod(shape) * dtype.itemsize > info.file_size:
-        raise ValueError(f"array {info.filename!r} declares {shape} of {dtype}, more than it holds")
-    with archive.open(info) as f:
-        return np.lib.format.read_array(f, allow_pickle=False)
-
-
-def _read_npz(path):
-    """{name: array} of an .npz file, read without pickle; ValueError naming the file otherwise."""
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            if f.read(4) != b"PK\x03\x04":
-                raise ValueError("not an .npz archive")
-        with zipfile.ZipFile(path) as archive:
-            return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info)
-                    for info in archive.infolist()}
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError, zlib.error) as e:
-        raise ValueError(f"{path}: not a readable weights file ({e})") from None
-
-
-def _stored_preprocessing(prep, arrays, n_in, where):
-    """The preprocessing saved with the weights, validated (LEGACY_PREPROCESSING for files
-    written before it was stored: their inputs were uint8 pixels divided by 255)."""
-    if prep is None:
-        return dict(LEGACY_PREPROCESSING)
-    try:
-        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"])}
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{where}: damaged preprocessing in meta") from None
-    if prep["kind"] not in PREPROCESSINGS or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"])):
-        raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
-    for key, check in PREPROCESSINGS[prep["kind"]].arrays.items():
-        a = arrays.get(f"prep/{key}")
-        if a is None or a.shape != (n_in,) or a.dtype.kind != "f" or not check(a):
-            raise ValueError(f"{where}: the {prep['kind']} preprocessing needs a valid prep/{key} of shape ({n_in},)")
-        prep[key] = a
-    return prep
-
-
-def load(path):
-    """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
-
-    Raises ValueError naming the file and the problem; nothing in the file is executed.
-    """
-    arrays = _read_npz(path)
-    where = os.fspath(path)
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-        sizes, activation = [int(n) for n in meta["sizes"]], meta["activation"]
-    except (KeyError, ValueError, TypeError):
-        raise ValueError(f"{where}: not a weights file written by mlp.py (no valid meta)") from None
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{where}: unknown activation {activation!r} in meta")
-    params = {}
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        for key, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):
-            if key not in arrays:
-                raise ValueError(f"{where}: missing array {key!r}")
-            a = arrays[key]
-            if a.shape != shape or a.dtype.kind != "f":
-                raise ValueError(f"{where}: {key} should be a float array of shape {shape}, "
-                                 f"got {a.dtype} {a.shape}")
-            if not np.isfinite(a).all():
-                raise ValueError(f"{where}: {key} holds NaN or infinite values")
-            params[key] = a
-    meta["preprocessing"] = _stored_preprocessing(meta.get("preprocessing"), arrays, sizes[0], where)
-    unknown = sorted(k for k in arrays if k not in params and not k.startswith(("ckpt/", "prep/")))
-    if unknown:
-        raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")
-    return params, meta
-
-
-def _flatten(tree, prefix):
-    """{"a": {"b": array}} -> {"prefix/a/b": array}; ints become 0-d arrays."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}/{key}"))
-        else:
-            flat[f"{prefix}/{key}"] = np.asarray(value)
-    return flat
-
-
-def _unflatten(flat, prefix):
-    tree = {}
-    for name, value in flat.items():
-        if name.startswith(prefix + "/"):
-            *parents, leaf = name[len(prefix) + 1:].split("/")
-            node = tree
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = int(value) if value.ndim == 0 else value
-    return tree
-
-
-def checkpoint_writer(checkpoint, meta):
-    """write(f) of a `train` Checkpoint: its params as the weights, the optimizer state and the
-    best epoch's params as extra arrays, and the rest in meta["checkpoint"]."""
-    arrays = _flatten(checkpoint.state, "ckpt/state")
-    if checkpoint.best:
-        arrays.update(_flatten(checkpoint.best.params, "ckpt/best"))
-    info = {**checkpoint._asdict(), "best": checkpoint.best and checkpoint.best._asdict()}
-    del info["params"], info["state"]
-    if info["best"]:
-        del info["best"]["params"]
-    return weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays, compress=False)
-
-
-def save_checkpoint(path, checkpoint, meta):
-    """Write a `train` Checkpoint atomically (see `checkpoint_writer`); `load_checkpoint` gives
-    it back for train(..., resume=...)."""
-    write_atomic(path, checkpoint_writer(checkpoint, meta))
-
-
-def load_checkpoint(path):
-    """(Checkpoint, meta) from `save_checkpoint`, validated like `load`."""
-    params, meta = load(path)
-    where = os.fspath(path)
-    if not isinstance(meta.get("checkpoint"), dict):
-        raise ValueError(f"{where}: a weights file, not a checkpoint (written on Ctrl-C by train)")
-    arrays = _read_npz(path)
-    state, best_params = _unflatten(arrays, "ckpt/state"), _unflatten(arrays, "ckpt/best")
-    if "step" in state:  # Adam's step counter was called "step" before it became "t"
-        state["t"] = state.pop("step")
-    for tree in (best_params, state, state.get("m", {}), state.get("v", {})):
-        for key, array in tree.items():
-            if key in params and (array.shape != params[key].shape or not np.isfinite(array).all()):
-                raise ValueError(f"{where}: checkpoint array {key} does not match the weights")
-    try:
-        info = meta["checkpoint"]
-        np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
-        best = info["best"] and Best(**{**info["best"], "params": best_params})
-        step = int(info.get("step", 0))  # checkpoints from before mid-epoch saving have none
-        if step:
-            np.random.default_rng().bit_generator.state = info["epoch_rng"]  # validates it
-        checkpoint = Checkpoint(int(info["epoch"]), params, state, list(info["history"]), best,
-                                info["rng"], float(info["lr_scale"]), step, info.get("epoch_rng"),
-                                tuple(info.get("partial", (0.0, 0))))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
-    return checkpoint, meta
-
-
-# ----------------------------------------------------------------------------- data sets of any form
-# The forms users hold data in, one registry: IDX folders (MNIST's), CSV files (Kaggle's, the
-# pjreddie ones, scikit-learn users' tables), Keras' .npz, and folders of class folders of
-# pictures (torchvision's ImageFolder). Each loads into one shape, `Data`: raw features as
-# stored (uint8 pixels stay uint8) and int labels, so everything downstream is the same.
-
-
-class Data(NamedTuple):
-    """A data set as stored, split into train and test (a split not asked for is None)."""
-    x_train: object          # (N, D) raw features in their stored dtype; uint8 pixels stay uint8
-    y_train: object          # (N,) int64 labels in [0, C)
-    x_test: object
-    y_test: object
-    classes: tuple | None    # class names in label order, when the data names its classes
-    shape: tuple | None      # (H, W) when the D features are an image's pixels; None: a table
-    test_from: str           # where the test set comes from, for messages
-
-
-def _as_labels(raw, where):
-    """(labels (N,) int64, class names or None) from raw labels: non-negative whole numbers are
-    the labels themselves; anything else (words, negative numbers) names classes, in sorted
-    order (numerically when they are numbers)."""
-    raw = np.asarray(raw)
-    try:
-        numbers = raw.astype(np.float64)
-    except ValueError:
-        numbers = None
-    if numbers is not None and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all() \
-            and (len(numbers) == 0 or numbers.min() >= 0):
-        return numbers.astype(np.int64), None
-    if numbers is not None and np.isfinite(numbers).all():
-        values = np.unique(numbers)
-        return np.searchsorted(values, numbers).astype(np.int64), _check_names([f"{v:g}" for v in values], where)
-    names = np.unique(raw.astype(str))
-    return np.searchsorted(names, raw.astype(str)).astype(np.int64), _check_names([str(n) for n in names], where)
-
-
-def _compact(x, where):
-    """Features as read (int64 or float64) in the smallest faithful dtype: uint8 when they are
-    whole numbers in 0-255 (pixels), else float32; a ValueError for NaN or infinity."""
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise ValueError(f"{where}: holds empty, NaN or infinite values; fill or drop those rows")
-    whole = x.dtype.kind in "iu" or (x == np.round(x)).all()
-    if x.size and whole and x.min() >= 0 and x.max() <= 255:
-        return x.astype(np.uint8)
-    return x.astype(np.float32)
-
-
-def _square_image(x):
-    """(side, side) when the rows of x look like square images (whole pixel values 0-255, a
-    square number of at least 64 of them), else None: a table."""
-    side = math.isqrt(x.shape[1])
-    return (side, side) if x.dtype == np.uint8 and side * side == x.shape[1] and side >= 8 else None
-
-
-def _hold_out(data, where, fraction=0.2):
-    """`data` with a test set: the one it has, else a stratified, seeded fifth of its
-    training examples (the same every time, so eval scores the examples train did not see)."""
-    if data.x_test is not None:
-        return data
-    n_test = max(1, round(fraction * len(data.y_train)))
-    x, y, x_test, y_test = split_validation(data.x_train, data.y_train, n_test, seed=0)
-    return data._replace(x_train=x, y_train=y, x_test=x_test, y_test=y_test,
-                         test_from=f"{round(100 * fraction)}% of {where} held out (stratified, seed 0)")
-
-
-def _is_number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-def _read_columns(path, skip, kept, label):
-    """(features (N, len(kept)), labels (N,) or None) of a CSV. Whole numbers parse about six
-    times faster than floats (Kaggle's 76 MB train.csv: 0.8 s against 4.9 s), so they are
-    tried first, the whole file at once; then words as labels; then floats."""
-    load = partial(np.loadtxt, path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8")
-    try:
-        whole = load(dtype=np.int64)
-        return whole[:, kept], None if label is None else whole[:, label]
-    except ValueError:
-        pass
-    y = None if label is None else load(usecols=[label], dtype=str)[:, 0]
-    try:
-        return load(usecols=kept, dtype=np.int64), y
-    except ValueError:
-        return load(usecols=kept, dtype=np.float64), y
-
-
-def _csv_has_labels(path, label_column=None):
-    """Whether a CSV's header names a label column (a file without a header has its label first)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        first = next(csv.reader(f), [])
-    if all(_is_number(c) for c in first):
-        return True
-    return any(c.strip().lower() == (label_column or "label").lower() for c in first)
-
-
-def read_csv(path, label_column=None, n_features=None):
-    """(features (N, D) as `_compact` stores them, raw labels (N,) or None, feature names or None)
-    of a CSV file. A first row with any non-number is a header; the label column is the one
-    named `label_column`, else the one named "label" (either case-insensitively), else none;
-    a file without a header has its label first (as the pjreddie MNIST CSVs do), unless it has
-    exactly `n_features` columns (unlabelled rows for a network of that many inputs)."""
-    path = os.fspath(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            first = next(csv.reader(f), [])
-        header = [c.strip() for c in first] if any(not _is_number(c) for c in first) else None
-        wanted = (label_column or "label").lower()
-        if header is not None:
-            label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
-            if label is None and label_column and len(first) != n_features:
-                raise ValueError(f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
-                                 f"{', ...' if len(header) > 8 else ''})")
-        else:
-            if label_column:
-                raise ValueError(f"--label-column {label_column} names a column, but the file has no header row")
-            label = None if len(first) == n_features else 0
-        kept = [i for i in range(len(first)) if i != label]
-        skip = 1 if header is not None else 0
-        x, y = _read_columns(path, skip, kept, label)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read it as a CSV of numbers ({e})") from None
-    if len(x) == 0:
-        raise ValueError(f"{path}: no rows of data")
-    names = [header[i] for i in kept] if header is not None else None
-    if y is not None and y.dtype.kind == "U":
-        y = np.char.strip(y)  # "cat, dog" -> "dog"
-    return _compact(x, path), y, names
-
-
-def _csv_data(path, splits, label_column=None, **_):
-    """A .csv file (the training set; a fifth held out for testing) or a folder with train.csv
-    and test.csv (a test.csv without labels, like Kaggle's, is for predict: then a fifth of
-    train.csv is held out instead)."""
-    folder = path if os.path.isdir(path) else None
-    train_path = os.path.join(folder, "train.csv") if folder else path
-    if not _csv_has_labels(train_path, label_column):
-        raise ValueError(f"{train_path}: no label column (one named 'label', or say which with --label-column); "
-                         "a CSV without labels is for predict")
-    x, raw, _ = read_csv(train_path, label_column)
-    x_test = raw_test = None
-    test_path = os.path.join(folder, "test.csv") if folder else None
-    if test_path and os.path.isfile(test_path) and _csv_has_labels(test_path, label_column):
-        x_test, raw_test, _ = read_csv(test_path, label_column)  # an unlabelled one (Kaggle's) is for predict
-        if x_test.shape[1] != x.shape[1]:
-            raise ValueError(f"{test_path}: {x_test.shape[1]} feature columns, train.csv has {x.shape[1]}")
-    labels, classes = _as_labels(raw if x_test is None else np.concatenate([raw, raw_test]), train_path)
-    x, x_test = (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
-    data = Data(x, labels[:len(raw)], x_test, None if x_test is None else labels[len(raw):], classes,
-                _square_image(x), "test.csv")
-    return _hold_out(data, os.path.basename(train_path))
-
-
-def _npz_data(path, splits, **_):
-    """A Keras-style .npz: x_train, y_train and optionally x_test, y_test; images of any shape
-    (N, H, W) (or (N, H, W, 1)), or tables (N, D)."""
-    arrays = _read_npz(path)
-    if "x_train" not in arrays or "y_train" not in arrays:
-        raise ValueError(f"{path}: expected arrays x_train and y_train (and x_test, y_test), got {sorted(arrays)}")
-
-    def features(x, name):
-        if x.ndim == 4 and x.shape[3] == 1:
-            x = x[..., 0]
-        if x.ndim not in (2, 3) or x.dtype.kind not in "uif":
-            raise ValueError(f"{path}: {name} should be numbers shaped (N, H, W) or (N, D), got {x.dtype} {x.shape}")
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
-            raise ValueError(f"{path}: {name} holds NaN or infinite values")
-        return x.reshape(len(x), -1)
-    x = features(arrays["x_train"], "x_train")
-    shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
-    has_test = "x_test" in arrays and "y_test" in arrays
-    raw = [np.ravel(arrays["y_train"])] + ([np.ravel(arrays["y_test"])] if has_test else [])
-    labels, classes = _as_labels(np.concatenate(raw), path)
-    x_test = features(arrays["x_test"], "x_test") if has_test else None
-    for xs, ys, name in ((x, raw[0], "train"), *(((x_test, raw[1], "test"),) if has_test else ())):
-        if len(xs) != len(ys) or len(xs) == 0:
-            raise ValueError(f"{path}: {len(xs)} {name} examples but {len(ys)} labels")
-    if has_test and x_test.shape[1] != x.shape[1]:
-        raise ValueError(f"{path}: x_test has {x_test.shape[1]} features per example, x_train {x.shape[1]}")
-    data = Data(x, labels[:len(raw[0])], x_test, labels[len(raw[0]):] if has_test else None, classes, shape,
-                "x_test, y_test")
-    return _hold_out(data, os.path.basename(path))
-
-
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
-
-
-def picture_files(folder):
-    """([(class name, path)], skipped): the pictures in `folder`'s class folders, sorted, and
-    how many other files (.DS_Store, Thumbs.db, notes) were passed over."""
-    found, skipped = [], 0
-    for name in sorted(os.listdir(folder)):
-        sub = os.path.join(folder, name)
-        if not os.path.isdir(sub) or name.startswith("."):
-            skipped += not name.startswith(".") or name == ".DS_Store"
-            continue
-        for file in sorted(os.listdir(sub)):
-            if file.lower().endswith(PICTURE_SUFFIXES) and not file.startswith("."):
-                found.append((name, os.path.join(sub, file)))
-            else:
-                skipped += 1
-    return found, skipped
-
-
-def _decode_all(found, decode, on_progress, cache_path):
-    """(N, H, W) uint8 pictures of `found`, decoded by decode(path) -> (H, W) uint8, or read from
-    `cache_path` when it was made from the same files (names, sizes and modification times)."""
-    manifest = json.dumps([[c, p, os.path.getsize(p), os.stat(p).st_mtime_ns] for c, p in found])
-    if cache_path and os.path.isfile(cache_path):
-        try:
-            cached = _read_npz(cache_path)
-            if str(cached["manifest"]) == manifest:
-                return cached["pictures"]
-        except (ValueError, KeyError):
-            pass  # a damaged cache is made again
-    pictures = []
-    for i, (_, path) in enumerate(found):
-        picture = decode(path)
-        if pictures and picture.shape != pictures[0].shape:
-            raise ValueError(f"pictures of different sizes: {found[0][1]} is {pictures[0].shape[1]} x "
-                             f"{pictures[0].shape[0]}, {path} is {picture.shape[1]} x {picture.shape[0]}; "
-                             "resize them to one size first")
-        pictures.append(picture)
-        if on_progress:
-            on_progress(i + 1, len(found))
-    pictures = np.stack(pictures)
-    if cache_path:
-        try:
-            os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-            write_atomic(cache_path, npz_writer({"pictures": pictures, "manifest": np.array(manifest)}, compress=False))
-        except OSError:
-            pass  # no cache: decoded again next time, never wrong
-    return pictures
-
-
-def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.environ, **_):
-    """A folder of class folders of pictures: DIR/train/<class>/*.png and DIR/test/<class>/*.png
-    (a fifth of train held out when there is no test/), read greyscale at their stored size
-    by `decode` (the caller's: mlp.py reads no picture formats itself). Decoded pictures are
-    kept in the cache folder, so a large folder is decoded once."""
-    if decode is None:
-        raise ValueError(f"{path}: reading pictures needs a decoder: mlp.load_data(..., decode=...) "
-                         "(the command line uses Pillow: pip install -e '.[image]')")
-    split_data, classes, skipped = {}, None, 0
-    for split in ("train", "test"):
-        folder = os.path.join(path, split)
-        if not os.path.isdir(folder):
-            continue
-        found, passed = picture_files(folder)
-        skipped += passed
-        if not found:
-            raise ValueError(f"{folder}: no pictures in class folders ({folder}/<class>/*.png)")
-        names = sorted({c for c, _ in found})
-        classes = names if classes is None else sorted(set(classes) | set(names))
-        key = hashlib.sha256(os.path.abspath(folder).encode()).hexdigest()[:16]
-        cache = os.path.join(cache_folder("pictures", environ), f"{key}.npz")
-        split_data[split] = (_decode_all(found, decode, on_progress, cache), [c for c, _ in found])
-    if "train" not in split_data:
-        raise ValueError(f"{path}: expected a train/ folder of class folders (train/<class>/*.png)")
-    classes = _check_names(classes, path)
-    labels = {split: np.array([classes.index(c) for c in names], np.int64) for split, (_, names) in split_data.items()}
-    pictures = {split: p for split, (p, _) in split_data.items()}
-    if "test" in pictures and pictures["test"].shape[1:] != pictures["train"].shape[1:]:
-        raise ValueError(f"{path}: train pictures are {pictures['train'].shape[1:]}, test pictures {pictures['test'].shape[1:]}")
-    flat = {split: p.reshape(len(p), -1) for split, p in pictures.items()}
-    data = Data(flat["train"], labels["train"], flat.get("test"), labels.get("test"), classes,
-                tuple(pictures["train"].shape[1:]), "test/" + (f" ({skipped} other files passed over)" if skipped else ""))
-    return _hold_out(data, "train/")
-
-
-def _idx_data(path, splits, **_):
-    """An MNIST-layout folder of IDX files (only the splits asked for are read)."""
-    arrays = dict(zip([f"{a}_{split}" for split in splits for a in ("x", "y")], load_idx_dataset(path, splits)))
-    first = read_idx(_find_idx(path, MNIST_FILES[f"{splits[0]}_images"]), mmap=True)
-    shape = tuple(int(n) for n in first.shape[1:3]) if first.ndim == 3 else None
-    return Data(arrays.get("x_train"), arrays.get("y_train"), arrays.get("x_test"), arrays.get("y_test"),
-                None, shape, "t10k files")
-
-
-class DataForm(NamedTuple):
-    detect: Callable  # detect(path) -> whether `path` holds data of this form
-    load: Callable    # load(path, splits, label_column=..., decode=..., on_progress=...) -> Data
-    about: str        # one line for help texts
-
-
-DATA_FORMS = {
-    "idx": DataForm(lambda p: os.path.isdir(p) and any(os.path.isfile(os.path.join(p, s + e))
-                                                       for s in MNIST_FILES.values() for e in ("", ".gz")),
-                    _idx_data, "a folder of the four MNIST-layout IDX files"),
-    "csv": DataForm(lambda p: p.lower().endswith(".csv") and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv")),
-                    _csv_data, "a .csv file, or a folder with train.csv (and test.csv)"),
-    "npz": DataForm(lambda p: p.lower().endswith(".npz") and os.path.isfile(p), _npz_data,
-                    "a Keras-style .npz (x_train, y_train, x_test, y_test)"),
-    "images": DataForm(lambda p: os.path.isdir(os.path.join(p, "train")), _image_folder_data,
-                       "a folder of class folders of pictures (train/<class>/, test/<class>/)"),
-}
-
-
-def data_form(path):
-    """The name of the DATA_FORMS entry that reads `path`, or a ValueError listing the forms."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file or folder")
-    for name, form in DATA_FORMS.items():
-        if form.detect(path):
-            return name
-    raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
-
-
-def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None):
-    """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as
-    stored and int labels per split (splits not asked for are None; reading only them is
-    cheaper for IDX), class names from the data or a classes.txt beside it, the image shape.
-
-    Args:
-      label_column: the CSV column holding the labels (default: the one named "label").
-      decode(path) -> (H, W) uint8: reads a picture, for folders of pictures.
-      on_progress(done, total): called while pictures are decoded.
-    """
-    path = os.fspath(path)
-    data = DATA_FORMS[data_form(path)].load(path, tuple(splits), label_column=label_column, decode=decode,
-                                            on_progress=on_progress)
-    if data.classes is None:
-        names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
-        data = data._replace(classes=names and tuple(names))
-    return data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
-
-
-# ----------------------------------------------------------------------------- pictures
-
-
-def centre_in_frame(image, size=28):
-    """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
-    mass lands on the frame's centre, as MNIST digits are framed (LeCun et al. 1998)."""
-    h, w = image.shape
-    frame = np.zeros((size, size), image.dtype)
-    top, left = (size - h) // 2, (size - w) // 2
-    frame[top:top + h, left:left + w] = image
-    rows, cols = np.indices(frame.shape)
-    mass = frame.sum()
-    if mass == 0:
-        return frame
-    dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
-    dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
-    dr = int(np.clip(dr, -top, size - h - top))  # never push ink out of the frame
-    dc = int(np.clip(dc, -left, size - w - left))
-    return shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
-
-
-def _resampling_matrix(n_in, n_out):
-    """(n_out, n_in) matrix M such that M @ v resamples v to n_out points with a linear
-    (triangle) filter, widened by the scale factor when shrinking so that every input pixel
-    contributes (antialiased, like Pillow's BILINEAR); each row sums to 1."""
-    scale = n_in / n_out
-    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output pixel centres, in input pixels
-    weights = np.clip(1 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / max(scale, 1.0), 0, None)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
-def resize(image, shape):
-    """An (h, w) image resampled to `shape` (rows, cols) by two small matrix products."""
-    (h, w), (rows, cols) = image.shape, shape
-    return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
-
-
-def frame_digit(grey, size=28, box=None):
-    """A picture of one digit framed the way MNIST's digits are (LeCun et al. 1998).
-
-    Args:
-      grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
-        the border), any size. size: the side of the framed image. box: the side of the box
-        the ink is fitted into (default: MNIST's 20 of 28, scaled to `size`).
-    Returns:
-      (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
-      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred by its
-      centre of mass. ValueError when there is no ink.
-    """
-    box = round(size * 20 / 28) if box is None else box
-    grey = np.asarray(grey, np.float64)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    light = border.mean() > 0.5
-    ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
-    ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
-    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
-    if len(rows) == 0:
-        raise ValueError("the image is blank; draw a digit on a plain background")
-    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    scale = box / max(ink.shape)
-    fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
-    return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
-
-
-def picture_units(grey, shape, framed=True):
-    """A picture as a network's input units, (H * W,) float32 in [0, 1]: framed the way MNIST
-    frames its digits (`frame_digit`, for square shapes) when `framed`, else resized to
-    shape = (H, W) as it is (for networks trained on a folder of pictures)."""
-    if framed and shape[0] == shape[1]:
-        return frame_digit(grey, size=shape[0])
-    return np.clip(resize(np.asarray(grey, np.float64), shape), 0, 1).astype(np.float32).reshape(-1)
-
-
-def classify_picture(params, activation, preprocessing, grey, shape=None, framed=True):
-    """A picture read by the network: the one path from a picture to probabilities.
-
-    Args:
-      grey: (h, w) grey levels in [0, 1], any size. preprocessing: the one stored with the
-        weights. shape: (H, W) of the network's images (default: square, from its inputs);
-        framed: see `picture_units`.
-    Returns:
-      (seen, probabilities, hidden): the image the network reads, (H * W,) in [0, 1]; (C,)
-      class probabilities; the first hidden layer's activations, (n_1,).
-    Raises:
-      ValueError for a blank picture or a network that does not take pictures.
-    """
-    n_in = params["W1"].shape[0]
-    if shape is None:
-        side = math.isqrt(n_in)
-        if side * side != n_in:
-            raise ValueError(f"the network takes {n_in} features, not a picture")
-        shape = (side, side)
-    if shape[0] * shape[1] != n_in:
-        raise ValueError(f"the network takes {n_in} inputs, not {shape[0]} x {shape[1]} pictures")
-    seen = picture_units(grey, tuple(shape), framed)
-    x = standardize(seen[None].astype(params["W1"].dtype), preprocessing)
-    logits, cache = forward(params, x, activation)
-    hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, x.dtype)
-    return seen, softmax(logits)[0], hidden
-
-
-# ----------------------------------------------------------------------------- memory
-
-
-def training_memory(sizes, batch_size, optimizer="sgd", dtype=np.float32, keep_best=False):
-    """Bytes `train` needs beyond the data, estimated before anything is allocated: the
-    parameters about three times over (params, grads, the updated params), the optimizer's
-    state (`state_arrays` per parameter), a copy of the best epoch's params with validation,
-    and one batch's activations four times (z, a, dropout mask, gradient)."""
-    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    copies = 3 + lookup(OPTIMIZERS, optimizer, "optimizer").state_arrays + keep_best
-    activations = batch_size * (sizes[0] + 4 * sum(sizes[1:]))
-    return (copies * n_params + activations) * np.dtype(dtype).itemsize

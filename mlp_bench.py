@@ -1,0 +1,255 @@
+"""bench's harness: the training loop timed against NumPy's own matrix products, and the same
+recipe in PyTorch and scikit-learn (each run in a process of its own) for comparison.
+
+    result = mlp_bench.measure(settings, sizes, x, y, x_test, y_test, preprocessing)
+
+cli.py's bench parses the options and renders the table; what is timed, and how, is here.
+PyTorch and scikit-learn are never dependencies: the reference runs import them only when asked.
+"""
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import mlp
+import mlp_data
+
+# mlp's activations and optimizers in PyTorch (a test checks every registry entry has its line)
+TORCH_ACTIVATIONS = {  # name: (torch.nn.functional's name, kwargs)
+    "tanh": ("tanh", {}),
+    "sigmoid": ("sigmoid", {}),
+    "relu": ("relu", {}),
+    "leaky_relu": ("leaky_relu", {"negative_slope": 0.01}),
+    "gelu": ("gelu", {"approximate": "tanh"}),
+}
+
+TORCH_OPTIMIZERS = {  # name: (torch.optim's name, kwargs)
+    "sgd": ("SGD", {}),
+    "nesterov": ("SGD", {"nesterov": True}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+}
+
+REFERENCE_TIMEOUT = 3600  # seconds a reference run may take before bench gives up on it
+
+
+# ----------------------------------------------------------------------------- our loop and its floor
+
+
+def bench_data(data, limit, normalize="range", label_column=None):
+    """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set at path `data` (its
+    first `limit` examples if limit > 0), the test set, and the fitted preprocessing, as train
+    uses them."""
+    found = mlp_data.load_data(data, label_column=label_column)
+    x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return x, y, x_test, y_test, mlp_data.class_count(found), mlp.fit_preprocessing(x, normalize)
+
+
+def step_matmuls(sizes, batch_size):
+    """(m, k, n, transposed) of the matrix products in one training step, as mlp computes
+    them: per layer the forward x @ W and the weight gradient x.T @ dz (left operand
+    transposed), and for every layer but the first dz @ W.T (right operand transposed)."""
+    shapes = []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes += [(batch_size, n_in, n_out, None), (n_in, batch_size, n_out, "left")]
+        if l > 0:
+            shapes.append((batch_size, n_out, n_in, "right"))
+    return shapes
+
+
+def time_matmuls(shapes, dtype, repeats=7):
+    """Median seconds of one pass over `shapes` with NumPy's matmul, operands laid out as in
+    a training step (a transposed operand is a transposed view of a C-ordered array); timeit
+    picks how many passes make one sample (at least 0.2 s)."""
+    rng = np.random.default_rng(0)
+    pairs = []
+    for m, k, n, transposed in shapes:
+        a = rng.random((k, m), dtype=dtype).T if transposed == "left" else rng.random((m, k), dtype=dtype)
+        b = rng.random((n, k), dtype=dtype).T if transposed == "right" else rng.random((k, n), dtype=dtype)
+        pairs.append((a, b))
+
+    def one_pass():
+        for a, b in pairs:
+            a @ b
+    timer = timeit.Timer(one_pass)
+    loops, _ = timer.autorange()
+    return float(np.median(timer.repeat(repeats, loops))) / loops
+
+
+def time_checkpoint(checkpoint, activation, repeats=5):
+    """Median seconds to write `checkpoint` as train writes one after every epoch (atomically,
+    fsynced), into a temporary folder in the current one: the disk train would write to."""
+    with tempfile.TemporaryDirectory(dir=".") as folder:
+        path = Path(folder) / "bench.ckpt.npz"
+        timer = timeit.Timer(lambda: mlp.save_checkpoint(path, checkpoint, {"activation": activation}))
+        return float(np.median(timer.repeat(repeats, 1)))
+
+
+def time_augmentation(x, preprocessing, settings, dtype, repeats=3):
+    """Median seconds to convert and distort one epoch of batches of raw images x, as
+    mlp.train_epoch does (the batches in order: the gathering is timed with the matrix
+    products), or None without augmentation."""
+    if mlp.AUGMENTATIONS[settings.augment_kind].distort is None:
+        return None
+    rng, shape = np.random.default_rng(settings.seed), mlp.image_shape(x.shape[1])
+
+    def one_epoch():
+        for i in range(0, len(x), settings.batch_size):
+            mlp.augment(mlp.to_unit(x[i:i + settings.batch_size], preprocessing, dtype), shape, settings.augment_kind, rng)
+    return float(np.median(timeit.repeat(one_epoch, number=1, repeat=repeats)))
+
+
+def machine_info():
+    """The CPU, cores, NumPy and its BLAS (library, version, threads, kernel family), for bench."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):  # Linux names the model; elsewhere platform's word stands
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    from threadpoolctl import threadpool_info
+    try:
+        blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
+    except OSError:  # it could not look at the loaded libraries
+        blas = {}
+    return {"cpu": cpu or "unknown CPU", "cores": os.cpu_count(), "numpy": np.__version__,
+            "blas": blas.get("internal_api"), "blas_version": blas.get("version"),
+            "blas_threads": blas.get("num_threads"), "blas_kernels": blas.get("architecture")}
+
+
+def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
+    """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
+    an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
+    floor), scoring the test set (train does it after every epoch), converting and distorting
+    one epoch's images, and writing the checkpoint train writes. Returns the JSON-able result."""
+    params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
+    last = {}
+    params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing,
+                                on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint))
+    seconds = [r["seconds"] for r in history]
+    score = lambda: mlp.evaluate(params, x_test, y_test, settings.activation, preprocessing=preprocessing)
+    test_accuracy = score()[1]
+    evaluation = float(np.median(timeit.repeat(score, number=1, repeat=3)))
+    median = float(np.median(seconds))
+    shapes = step_matmuls(sizes, settings.batch_size)
+    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / settings.batch_size  # linear in batch rows
+    floor = time_matmuls(shapes, dtype) * len(x) / settings.batch_size
+    checkpoint = time_checkpoint(last["checkpoint"], settings.activation)
+    return {"sizes": sizes, "activation": settings.activation, "batch_size": settings.batch_size,
+            "optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
+            "warmup": settings.warmup, "dropout": settings.dropout, "dtype": str(np.dtype(dtype)), "n": len(x),
+            "epochs": settings.epochs, "epoch_seconds": seconds, "train_seconds": sum(seconds),
+            "test_accuracy": test_accuracy, "epoch_seconds_median": median, "samples_per_second": len(x) / median,
+            "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9, "floor_seconds": floor,
+            "floor_gflops_per_second": flops / floor / 1e9, "ratio_to_floor": median / floor,
+            "test_evaluation_seconds": evaluation,
+            "augmentation_seconds": time_augmentation(x, preprocessing, settings, dtype),
+            "augment": settings.augment_kind, "machine": machine_info(),
+            "checkpoint_seconds": checkpoint, "checkpoint_share": checkpoint / median}
+
+
+# ----------------------------------------------------------------------------- the references
+
+
+def reference_run(name, spec, timeout=REFERENCE_TIMEOUT):
+    """What reference `name` (torch or sklearn, REFERENCES) returns for `spec`, run in a process
+    of its own (its threads and NumPy's OpenBLAS threads would fight over the cores); a
+    ValueError with the last line it printed when it fails or takes over `timeout` seconds."""
+    args = [sys.executable, os.path.abspath(__file__), name, json.dumps(spec)]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"the {name} reference run took over {timeout} s and was stopped") from None
+    if done.returncode != 0:
+        raise ValueError(f"the {name} reference run failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+def torch_reference(spec):
+    """PyTorch's run of the same recipe (bench --torch): the same network and mlp.Settings (batch
+    size, optimizer and its momentum and weight decay, per-epoch learning rates from
+    mlp.scheduled_lr, dropout); returns the per-epoch seconds and the final test accuracy."""
+    import torch
+
+    s = mlp.Settings(**spec["settings"])
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count())
+    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
+                                                        spec["label_column"])
+    x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
+    x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
+    name, kwargs = TORCH_ACTIVATIONS[s.activation]
+    f = getattr(torch.nn.functional, name)
+
+    class Activation(torch.nn.Module):
+        def forward(self, z):
+            return f(z, **kwargs)
+
+    layers = []
+    for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
+        layers += [torch.nn.Linear(n_in, n_out), Activation()] + ([torch.nn.Dropout(s.dropout)] if s.dropout else [])
+    layers = layers[:-2] if s.dropout else layers[:-1]  # the output layer is linear
+    model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
+    torch_optimizer, options = TORCH_OPTIMIZERS[s.optimizer]
+    momentum = {"momentum": s.momentum} if mlp.OPTIMIZERS[s.optimizer].uses_momentum else {}
+    opt = getattr(torch.optim, torch_optimizer)(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
+                                                **momentum, **options)
+    seconds = []
+    for epoch in range(s.epochs):
+        start = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = mlp.scheduled_lr(s.schedule, s.lr, epoch, s.epochs, s.warmup)
+        model.train()
+        for idx in torch.randperm(len(x)).split(s.batch_size):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
+    return {"epoch_seconds": seconds, "test_accuracy": accuracy}
+
+
+def sklearn_reference(spec):
+    """scikit-learn's answer to the same data (bench --sklearn): MLPClassifier with its defaults
+    (adam, lr 0.001, batches of 200, up to 200 epochs or --sklearn-epochs, early stop on the
+    training loss) and the same hidden sizes, on the same train/test split, fed what ours is
+    fed: with --normalize standard, behind its own StandardScaler (float64); with range, the
+    same [0, 1] float32 inputs. Returns the fit's seconds, its epochs and the test accuracy."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
+                                                        spec["label_column"])
+    classifier = MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
+    model = classifier
+    if spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends
+        model, x, x_test = make_pipeline(StandardScaler(), classifier), x.astype(np.float64), x_test.astype(np.float64)
+    else:  # the inputs ours gets, e.g. pixels / 255 in float32 (scikit-learn computes in the input's type)
+        x, x_test = mlp.preprocess(x, preprocessing), mlp.preprocess(x_test, preprocessing)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "did not converge" after max_iter: its own default, as users meet it
+        model.fit(x, y)
+    seconds = time.perf_counter() - start
+    accuracy = float((model.predict(x_test) == y_test).mean())
+    return {"fit_seconds": seconds, "epochs": int(classifier.n_iter_), "test_accuracy": accuracy}
+
+
+REFERENCES = {"torch": torch_reference, "sklearn": sklearn_reference}
+
+
+if __name__ == "__main__":  # python mlp_bench.py NAME SPEC: one reference run, its result as JSON
+    print(json.dumps(REFERENCES[sys.argv[1]](json.loads(sys.argv[2]))))

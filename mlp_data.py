@@ -1,0 +1,820 @@
+"""Data for mlp.py in every form users hold it, and pictures framed the way a network reads them.
+
+    data = mlp_data.load_data("kaggle/")          # IDX folders, CSV, Keras .npz, folders of pictures
+    params, history = mlp.train(params, data.x_train, data.y_train, settings,
+                                preprocessing=mlp.fit_preprocessing(data.x_train))
+
+NumPy and the standard library, like mlp.py (Pillow only to decode pictures, imported when it
+is needed). Its rooms, in order:
+  files that ship, temp files     the MNIST and the page that ship with the project; what a killed
+                                  write left behind
+  class names                     classes.txt, names shown as plain text
+  named data sets                 downloads into a cache, checked by SHA-256 (DATASETS)
+  where data is and came from     --data as a path; the record a weights file keeps of its data
+  data sets of any form           one registry, DATA_FORMS, into one shape, Data
+  pictures                        one decoder; framing a picture as MNIST frames its digits
+"""
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import sysconfig
+import urllib.request
+import zlib
+from functools import partial
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import mlp
+
+
+# ----------------------------------------------------------------------------- files that ship, temp files
+
+
+def shipped(name):
+    """A file or folder that ships with the project: beside this file in a checkout (or an
+    editable install); in an installed wheel, where pip put the wheel's data files,
+    <prefix>/share/numpy-mlp/NAME (the environment, or the user base for `pip install --user`)."""
+    candidates = [Path(__file__).resolve().parent / name]
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / Path(name).name)
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def shipped_mnist():
+    """The MNIST that ships with the project (data/mnist in a checkout)."""
+    return shipped("data/mnist")
+
+
+DEFAULT_DATA = "mnist"
+
+
+def _alive(pid):
+    """Whether process `pid` runs (POSIX); elsewhere True: no portable way to ask, so keep its files."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only the process's existence is checked
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_orphans(folder):
+    """Delete the temp files (.tmp-PID-*) that `write_together` left in `folder` when its process
+    was killed (kill -9, a power cut) before it could clean up; returns their names."""
+    removed = []
+    for name in os.listdir(folder or "."):
+        pid = name.split("-")[1] if name.startswith(".tmp-") and name.count("-") >= 2 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass  # gone already, or not ours to remove
+    return removed
+
+
+# ----------------------------------------------------------------------------- class names
+
+
+def _check_names(names, where):
+    """Class names as given, or a ValueError for control characters (they would corrupt a
+    terminal or a CSV), empty or repeated names."""
+    for name in names:
+        if not name or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            raise ValueError(f"{where}: class name {name!r} is empty or holds control characters; use plain text")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: class names must be distinct, got {list(names)}")
+    return tuple(names)
+
+
+def read_classes(folder):
+    """Class names from `folder`/classes.txt (one per line, in label order), or None."""
+    path = os.path.join(folder, "classes.txt")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read class names ({e})") from None
+    if not names:
+        raise ValueError(f"{path}: expected one distinct class name per line")
+    return list(_check_names(names, path))
+
+
+def class_name(meta, c):
+    """Class c as a weights file's meta names it: '3', or 'Sandal' for a set with class names."""
+    names = meta.get("classes")
+    return names[c] if names and c < len(names) else str(c)
+
+
+# ----------------------------------------------------------------------------- named data sets
+# Fetched on first use like torchvision and Keras do: from the mirrors they use, into a cache
+# folder, checked by the SHA-256 of each file's decompressed content (so a mirror's own gzip
+# bytes do not matter), and written atomically, so an interrupted download never leaves a
+# file that looks complete.
+
+
+class Dataset(NamedTuple):
+    sha256: dict      # {IDX stem: SHA-256 of the decompressed file}
+    mirrors: tuple    # base URLs, tried in order; a file is base + stem + ".gz"
+    classes: tuple    # class names, in label order
+
+
+DATASETS = {
+    "mnist": Dataset(
+        {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        tuple(str(d) for d in range(10))),
+    "fashion-mnist": Dataset(
+        {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+
+
+def cache_folder(name, environ=os.environ):
+    """Where a named data set is kept: $MLP_DATA_DIR/NAME, else $XDG_CACHE_HOME/numpy-mlp/NAME,
+    else ~/.cache/numpy-mlp/NAME."""
+    if environ.get("MLP_DATA_DIR"):
+        return os.path.join(environ["MLP_DATA_DIR"], name)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "numpy-mlp", name)
+
+
+def _download(url, f, sha256, on_progress, timeout):
+    """Stream url into the open binary file f, hashing the gzip stream's decompressed content
+    as it arrives; ValueError on a short body, an incomplete gzip stream or another SHA-256."""
+    digest, gunzip, complete = hashlib.sha256(), zlib.decompressobj(16 + zlib.MAX_WBITS), False
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total, done = int(response.headers.get("Content-Length") or 0), 0
+        for block in iter(lambda: response.read(1 << 16), b""):
+            f.write(block)
+            done += len(block)
+            while block:  # a gzip file may hold several members, one after the other
+                digest.update(gunzip.decompress(block))
+                complete, block = gunzip.eof, gunzip.unused_data if gunzip.eof else b""
+                if complete and block:
+                    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if on_progress:
+                on_progress(done, total)
+    if total and done != total:
+        raise ValueError(f"the connection closed after {done} of {total} bytes")
+    if not complete:
+        raise ValueError("the gzip stream ends early")
+    got = digest.hexdigest()
+    if got != sha256:
+        raise ValueError(f"checksum mismatch (SHA-256 of the content {got[:12]}..., expected {sha256[:12]}...)")
+
+
+VERIFIED = ".verified.json"  # in a cache folder: {file: [size, mtime_ns]} whose content was checked
+
+
+def _content_sha256(path):
+    """SHA-256 of a file's content, decompressed first when it is gzipped."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    digest = hashlib.sha256()
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_cached(name, folder):
+    """Check the files of named data set `name` in `folder` against DATASETS' SHA-256 sums: a
+    file is hashed once, then trusted while its size and modification time stay those recorded
+    in the folder's VERIFIED stamp. ValueError naming a file that is wrong, truncated or
+    unreadable, and the fix."""
+    dataset, stamp_path = mlp.lookup(DATASETS, name, "data set"), os.path.join(folder, VERIFIED)
+    try:
+        with open(stamp_path) as f:
+            stamp = json.load(f)
+    except (OSError, ValueError):
+        stamp = {}
+    checked = {}
+    for stem, sha256 in dataset.sha256.items():
+        path = mlp.idx_path(folder, stem)
+        info = os.stat(path)
+        seen = [info.st_size, info.st_mtime_ns]
+        if stamp.get(os.path.basename(path)) != seen:
+            fix = "delete it and run again to download it afresh"
+            try:
+                got = _content_sha256(path)
+            except (OSError, EOFError, zlib.error) as e:
+                raise ValueError(f"{path}: cannot be read ({e}); {fix}") from None
+            if got != sha256:
+                raise ValueError(f"{path}: not {name}'s file (SHA-256 of its content {got[:12]}..., "
+                                 f"expected {sha256[:12]}...); {fix}")
+        checked[os.path.basename(path)] = seen
+    if checked != stamp:
+        try:
+            mlp.write_atomic(stamp_path, lambda f: f.write(json.dumps(checked).encode()))
+        except OSError:
+            pass  # a read-only cache is checked again next time: slower, never wrong
+
+
+def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=None, timeout=30):
+    """The folder holding named data set `name` (see DATASETS), downloading what is missing.
+
+    Each missing file is fetched from the first mirror that answers (`mirrors`, if given,
+    are tried before the registry's), checked against its SHA-256, and renamed into place
+    only then; a failed or interrupted download leaves nothing that looks complete. Files
+    already there are checked too (`verify_cached`), cheaply after the first time.
+
+    Args:
+      folder: where the files go (default `cache_folder(name)`).
+      on_file(stem, url): called before each download; on_progress(done, total): during it.
+    Raises:
+      ValueError naming every URL tried and what went wrong, and where to put the files by hand.
+    """
+    dataset = mlp.lookup(DATASETS, name, "data set")
+    folder = folder or cache_folder(name)
+    os.makedirs(folder, exist_ok=True)
+    remove_orphans(folder)  # what a killed download left
+    for stem, sha256 in dataset.sha256.items():
+        target = os.path.join(folder, stem + ".gz")
+        if os.path.isfile(target) or os.path.isfile(os.path.join(folder, stem)):
+            continue
+        failures = []
+        for base in [*(mirrors or ()), *dataset.mirrors]:
+            url = base.rstrip("/") + "/" + stem + ".gz"
+            if on_file:
+                on_file(stem, url)
+            try:  # renamed into place only when whole and verified
+                mlp.write_atomic(target, partial(_download, url, sha256=sha256, on_progress=on_progress, timeout=timeout))
+                break
+            except (OSError, ValueError, EOFError, zlib.error) as e:
+                failures.append(f"{url} ({getattr(e, 'reason', None) or e})")
+        else:
+            raise ValueError(f"cannot download {name}: {'; '.join(failures)}; put the four files "
+                             f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand")
+    verify_cached(name, folder)
+    return folder
+
+
+# ----------------------------------------------------------------------------- data sets of any form
+# The forms users hold data in, one registry: IDX folders (MNIST's), CSV files (Kaggle's, the
+# pjreddie ones, scikit-learn users' tables), Keras' .npz, and folders of class folders of
+# pictures (torchvision's ImageFolder). Each loads into one shape, `Data`: raw features as
+# stored (uint8 pixels stay uint8) and int labels, so everything downstream is the same.
+
+
+class Data(NamedTuple):
+    """A data set as stored, split into train and test (a split not asked for is None)."""
+    x_train: object          # (N, D) raw features in their stored dtype; uint8 pixels stay uint8
+    y_train: object          # (N,) int64 labels in [0, C)
+    x_test: object
+    y_test: object
+    classes: tuple | None    # class names in label order, when the data names its classes
+    shape: tuple | None      # (H, W) when the D features are an image's pixels; None: a table
+    test_from: str           # where the test set comes from, for messages
+
+
+def _as_labels(raw, where):
+    """(labels (N,) int64, class names or None) from raw labels: non-negative whole numbers are
+    the labels themselves; anything else (words, negative numbers) names classes, in sorted
+    order (numerically when they are numbers)."""
+    raw = np.asarray(raw)
+    try:
+        numbers = raw.astype(np.float64)
+    except ValueError:
+        numbers = None
+    if numbers is not None and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all() \
+            and (len(numbers) == 0 or numbers.min() >= 0):
+        return numbers.astype(np.int64), None
+    if numbers is not None and np.isfinite(numbers).all():
+        values = np.unique(numbers)
+        return np.searchsorted(values, numbers).astype(np.int64), _check_names([f"{v:g}" for v in values], where)
+    names = np.unique(raw.astype(str))
+    return np.searchsorted(names, raw.astype(str)).astype(np.int64), _check_names([str(n) for n in names], where)
+
+
+def _compact(x, where):
+    """Features as read (int64 or float64) in the smallest faithful dtype: uint8 when they are
+    whole numbers in 0-255 (pixels), else float32; a ValueError for NaN or infinity."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"{where}: holds empty, NaN or infinite values; fill or drop those rows")
+    whole = x.dtype.kind in "iu" or (x == np.round(x)).all()
+    if x.size and whole and x.min() >= 0 and x.max() <= 255:
+        return x.astype(np.uint8)
+    return x.astype(np.float32)
+
+
+def _square_image(x):
+    """(side, side) when the rows of x look like square images (whole pixel values 0-255, a
+    square number of at least 64 of them), else None: a table."""
+    side = mlp.square_side(x.shape[1])
+    return (side, side) if x.dtype == np.uint8 and side is not None and side >= 8 else None
+
+
+def _hold_out(data, where, fraction=0.2):
+    """`data` with a test set: the one it has, else a stratified, seeded fifth of its
+    training examples (the same every time, so eval scores the examples train did not see)."""
+    if data.x_test is not None:
+        return data
+    n_test = max(1, round(fraction * len(data.y_train)))
+    x, y, x_test, y_test = mlp.split_validation(data.x_train, data.y_train, n_test, seed=0)
+    return data._replace(x_train=x, y_train=y, x_test=x_test, y_test=y_test,
+                         test_from=f"{round(100 * fraction)}% of {where} held out (stratified, seed 0)")
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_columns(path, skip, kept, label):
+    """(features (N, len(kept)), labels (N,) or None) of a CSV. Whole numbers parse about six
+    times faster than floats (Kaggle's 76 MB train.csv: 0.8 s against 4.9 s), so they are
+    tried first, the whole file at once; then words as labels; then floats."""
+    load = partial(np.loadtxt, path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8")
+    try:
+        whole = load(dtype=np.int64)
+        return whole[:, kept], None if label is None else whole[:, label]
+    except ValueError:
+        pass
+    y = None if label is None else load(usecols=[label], dtype=str)[:, 0]
+    try:
+        return load(usecols=kept, dtype=np.int64), y
+    except ValueError:
+        return load(usecols=kept, dtype=np.float64), y
+
+
+def _csv_has_labels(path, label_column=None):
+    """Whether a CSV's header names a label column (a file without a header has its label first)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        first = next(csv.reader(f), [])
+    if all(_is_number(c) for c in first):
+        return True
+    return any(c.strip().lower() == (label_column or "label").lower() for c in first)
+
+
+def read_csv(path, label_column=None, n_features=None):
+    """(features (N, D) as `_compact` stores them, raw labels (N,) or None, feature names or None)
+    of a CSV file. A first row with any non-number is a header; the label column is the one
+    named `label_column`, else the one named "label" (either case-insensitively), else none;
+    a file without a header has its label first (as the pjreddie MNIST CSVs do), unless it has
+    exactly `n_features` columns (unlabelled rows for a network of that many inputs)."""
+    path = os.fspath(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            first = next(csv.reader(f), [])
+        header = [c.strip() for c in first] if any(not _is_number(c) for c in first) else None
+        wanted = (label_column or "label").lower()
+        if header is not None:
+            label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
+            if label is None and label_column and len(first) != n_features:
+                raise ValueError(f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
+                                 f"{', ...' if len(header) > 8 else ''})")
+        else:
+            if label_column:
+                raise ValueError(f"--label-column {label_column} names a column, but the file has no header row")
+            label = None if len(first) == n_features else 0
+        kept = [i for i in range(len(first)) if i != label]
+        skip = 1 if header is not None else 0
+        x, y = _read_columns(path, skip, kept, label)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it as a CSV of numbers ({e})") from None
+    if len(x) == 0:
+        raise ValueError(f"{path}: no rows of data")
+    names = [header[i] for i in kept] if header is not None else None
+    if y is not None and y.dtype.kind == "U":
+        y = np.char.strip(y)  # "cat, dog" -> "dog"
+    return _compact(x, path), y, names
+
+
+def _csv_data(path, splits, label_column=None, **_):
+    """A .csv file (the training set; a fifth held out for testing) or a folder with train.csv
+    and test.csv (a test.csv without labels, like Kaggle's, is for predict: then a fifth of
+    train.csv is held out instead)."""
+    folder = path if os.path.isdir(path) else None
+    train_path = os.path.join(folder, "train.csv") if folder else path
+    if not _csv_has_labels(train_path, label_column):
+        raise ValueError(f"{train_path}: no label column (one named 'label', or say which with --label-column); "
+                         "a CSV without labels is for predict")
+    x, raw, _ = read_csv(train_path, label_column)
+    x_test = raw_test = None
+    test_path = os.path.join(folder, "test.csv") if folder else None
+    if test_path and os.path.isfile(test_path) and _csv_has_labels(test_path, label_column):
+        x_test, raw_test, _ = read_csv(test_path, label_column)  # an unlabelled one (Kaggle's) is for predict
+        if x_test.shape[1] != x.shape[1]:
+            raise ValueError(f"{test_path}: {x_test.shape[1]} feature columns, train.csv has {x.shape[1]}")
+    labels, classes = _as_labels(raw if x_test is None else np.concatenate([raw, raw_test]), train_path)
+    x, x_test = (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
+    data = Data(x_train=x, y_train=labels[:len(raw)], x_test=x_test,
+                y_test=None if x_test is None else labels[len(raw):], classes=classes, shape=_square_image(x),
+                test_from="test.csv")
+    return _hold_out(data, os.path.basename(train_path))
+
+
+def _npz_data(path, splits, **_):
+    """A Keras-style .npz: x_train, y_train and optionally x_test, y_test; images of any shape
+    (N, H, W) (or (N, H, W, 1)), or tables (N, D)."""
+    arrays = mlp.read_npz(path)
+    if "x_train" not in arrays or "y_train" not in arrays:
+        raise ValueError(f"{path}: expected arrays x_train and y_train (and x_test, y_test), got {sorted(arrays)}")
+
+    def features(x, name):
+        if x.ndim == 4 and x.shape[3] == 1:
+            x = x[..., 0]
+        if x.ndim not in (2, 3) or x.dtype.kind not in "uif":
+            raise ValueError(f"{path}: {name} should be numbers shaped (N, H, W) or (N, D), got {x.dtype} {x.shape}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise ValueError(f"{path}: {name} holds NaN or infinite values")
+        return x.reshape(len(x), -1)
+    x = features(arrays["x_train"], "x_train")
+    shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
+    has_test = "x_test" in arrays and "y_test" in arrays
+    raw = [np.ravel(arrays["y_train"])] + ([np.ravel(arrays["y_test"])] if has_test else [])
+    labels, classes = _as_labels(np.concatenate(raw), path)
+    x_test = features(arrays["x_test"], "x_test") if has_test else None
+    for xs, ys, name in ((x, raw[0], "train"), *(((x_test, raw[1], "test"),) if has_test else ())):
+        if len(xs) != len(ys) or len(xs) == 0:
+            raise ValueError(f"{path}: {len(xs)} {name} examples but {len(ys)} labels")
+    if has_test and x_test.shape[1] != x.shape[1]:
+        raise ValueError(f"{path}: x_test has {x_test.shape[1]} features per example, x_train {x.shape[1]}")
+    data = Data(x_train=x, y_train=labels[:len(raw[0])], x_test=x_test,
+                y_test=labels[len(raw[0]):] if has_test else None, classes=classes, shape=shape,
+                test_from="x_test, y_test")
+    return _hold_out(data, os.path.basename(path))
+
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+
+
+def picture_files(folder):
+    """([(class name, path)], skipped): the pictures in `folder`'s class folders, sorted, and
+    how many other files (.DS_Store, Thumbs.db, notes) were passed over."""
+    found, skipped = [], 0
+    for name in sorted(os.listdir(folder)):
+        sub = os.path.join(folder, name)
+        if not os.path.isdir(sub) or name.startswith("."):
+            skipped += not name.startswith(".") or name == ".DS_Store"
+            continue
+        for file in sorted(os.listdir(sub)):
+            if file.lower().endswith(PICTURE_SUFFIXES) and not file.startswith("."):
+                found.append((name, os.path.join(sub, file)))
+            else:
+                skipped += 1
+    return found, skipped
+
+
+def _decode_all(found, decode, on_progress, cache_path):
+    """(N, H, W) uint8 pictures of `found`, decoded by decode(path) -> (H, W) uint8, or read from
+    `cache_path` when it was made from the same files (names, sizes and modification times)."""
+    manifest = json.dumps([[c, p, os.path.getsize(p), os.stat(p).st_mtime_ns] for c, p in found])
+    if cache_path and os.path.isfile(cache_path):
+        try:
+            cached = mlp.read_npz(cache_path)
+            if str(cached["manifest"]) == manifest:
+                return cached["pictures"]
+        except (ValueError, KeyError):
+            pass  # a damaged cache is made again
+    pictures = []
+    for i, (_, path) in enumerate(found):
+        picture = decode(path)
+        if pictures and picture.shape != pictures[0].shape:
+            raise ValueError(f"pictures of different sizes: {found[0][1]} is {pictures[0].shape[1]} x "
+                             f"{pictures[0].shape[0]}, {path} is {picture.shape[1]} x {picture.shape[0]}; "
+                             "resize them to one size first")
+        pictures.append(picture)
+        if on_progress:
+            on_progress(i + 1, len(found))
+    pictures = np.stack(pictures)
+    if cache_path:
+        try:
+            os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+            mlp.write_atomic(cache_path, mlp.npz_writer({"pictures": pictures, "manifest": np.array(manifest)}, compress=False))
+        except OSError:
+            pass  # no cache: decoded again next time, never wrong
+    return pictures
+
+
+def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.environ, **_):
+    """A folder of class folders of pictures: DIR/train/<class>/*.png and DIR/test/<class>/*.png
+    (a fifth of train held out when there is no test/), read greyscale at their stored size
+    by `decode` (default `decode_picture`: Pillow). Decoded pictures are kept in the cache
+    folder, so a large folder is decoded once."""
+    decode = decode or decode_picture
+    split_data, classes, skipped = {}, None, 0
+    for split in ("train", "test"):
+        folder = os.path.join(path, split)
+        if not os.path.isdir(folder):
+            continue
+        found, passed = picture_files(folder)
+        skipped += passed
+        if not found:
+            raise ValueError(f"{folder}: no pictures in class folders ({folder}/<class>/*.png)")
+        names = sorted({c for c, _ in found})
+        classes = names if classes is None else sorted(set(classes) | set(names))
+        key = hashlib.sha256(os.path.abspath(folder).encode()).hexdigest()[:16]
+        cache = os.path.join(cache_folder("pictures", environ), f"{key}.npz")
+        split_data[split] = (_decode_all(found, decode, on_progress, cache), [c for c, _ in found])
+    if "train" not in split_data:
+        raise ValueError(f"{path}: expected a train/ folder of class folders (train/<class>/*.png)")
+    classes = _check_names(classes, path)
+    labels = {split: np.array([classes.index(c) for c in names], np.int64) for split, (_, names) in split_data.items()}
+    pictures = {split: p for split, (p, _) in split_data.items()}
+    if "test" in pictures and pictures["test"].shape[1:] != pictures["train"].shape[1:]:
+        raise ValueError(f"{path}: train pictures are {pictures['train'].shape[1:]}, test pictures {pictures['test'].shape[1:]}")
+    flat = {split: p.reshape(len(p), -1) for split, p in pictures.items()}
+    data = Data(x_train=flat["train"], y_train=labels["train"], x_test=flat.get("test"), y_test=labels.get("test"),
+                classes=classes, shape=tuple(pictures["train"].shape[1:]),
+                test_from="test/" + (f" ({skipped} other files passed over)" if skipped else ""))
+    return _hold_out(data, "train/")
+
+
+def _idx_data(path, splits, **_):
+    """An MNIST-layout folder of IDX files (only the splits asked for are read)."""
+    arrays = dict(zip([f"{a}_{split}" for split in splits for a in ("x", "y")], mlp.load_idx_dataset(path, splits)))
+    first = mlp.read_idx(mlp.idx_path(path, mlp.MNIST_FILES[f"{splits[0]}_images"]), mmap=True)
+    shape = tuple(int(n) for n in first.shape[1:3]) if first.ndim == 3 else None
+    return Data(x_train=arrays.get("x_train"), y_train=arrays.get("y_train"), x_test=arrays.get("x_test"),
+                y_test=arrays.get("y_test"), classes=None, shape=shape, test_from="t10k files")
+
+
+class DataForm(NamedTuple):
+    detect: Callable  # detect(path) -> whether `path` holds data of this form
+    load: Callable    # load(path, splits, label_column=..., decode=..., on_progress=...) -> Data
+    about: str        # one line for help texts
+
+
+DATA_FORMS = {
+    "idx": DataForm(lambda p: os.path.isdir(p) and any(os.path.isfile(os.path.join(p, s + e))
+                                                       for s in mlp.MNIST_FILES.values() for e in ("", ".gz")),
+                    _idx_data, "a folder of the four MNIST-layout IDX files"),
+    "csv": DataForm(lambda p: p.lower().endswith(".csv") and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv")),
+                    _csv_data, "a .csv file, or a folder with train.csv (and test.csv)"),
+    "npz": DataForm(lambda p: p.lower().endswith(".npz") and os.path.isfile(p), _npz_data,
+                    "a Keras-style .npz (x_train, y_train, x_test, y_test)"),
+    "images": DataForm(lambda p: os.path.isdir(os.path.join(p, "train")), _image_folder_data,
+                       "a folder of class folders of pictures (train/<class>/, test/<class>/)"),
+}
+
+
+def data_form(path):
+    """The name of the DATA_FORMS entry that reads `path`, or a ValueError listing the forms."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file or folder")
+    for name, form in DATA_FORMS.items():
+        if form.detect(path):
+            return name
+    raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
+
+
+def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None):
+    """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as
+    stored and int labels per split (splits not asked for are None; reading only them is
+    cheaper for IDX), class names from the data or a classes.txt beside it, the image shape.
+
+    Args:
+      label_column: the CSV column holding the labels (default: the one named "label").
+      decode(path) -> (H, W) uint8: reads a picture, for folders of pictures (default
+        `decode_picture`, with Pillow).
+      on_progress(done, total): called while pictures are decoded.
+    """
+    path = os.fspath(path)
+    data = DATA_FORMS[data_form(path)].load(path, tuple(splits), label_column=label_column, decode=decode,
+                                            on_progress=on_progress)
+    if data.classes is None:
+        names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+        data = data._replace(classes=names and tuple(names))
+    return data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
+
+
+def class_count(data):
+    """How many classes a network for `data` (a Data) has: its largest label plus one."""
+    return int(max(y.max() for y in (data.y_train, data.y_test) if y is not None)) + 1
+
+
+# ----------------------------------------------------------------------------- where data is and came from
+
+
+def resolve(data, on_file=None, on_progress=None):
+    """The file or folder behind a --data value: a path as given; a data set name as the shipped
+    MNIST or its cache folder, downloading what is missing there (`fetch_dataset`, with its
+    callbacks; MLP_MIRROR, comma-separated base URLs, is tried before the registry's mirrors;
+    MLP_DATA_DIR moves the cache). ValueError for anything else."""
+    if os.path.exists(data):
+        return data
+    if data not in DATASETS:
+        raise ValueError(f"--data {data}: no such data set, file or folder (the names are {', '.join(DATASETS)})")
+    if data == "mnist" and shipped_mnist().is_dir():
+        return str(shipped_mnist())
+    mirrors = [m for m in os.environ.get("MLP_MIRROR", "").split(",") if m]
+    return fetch_dataset(data, cache_folder(data), mirrors, on_file, on_progress)
+
+
+def dataset_files(folder):
+    """The files of a data folder that a command reads: its IDX files, CSVs and classes.txt."""
+    names = [stem + suffix for stem in mlp.MNIST_FILES.values() for suffix in (".gz", "")]
+    names += ["classes.txt", "train.csv", "test.csv"]
+    return [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
+
+
+def data_files(data):
+    """The files a --data value names, without downloading anything: to check before any work
+    that no output is one of them."""
+    if os.path.exists(data) or data not in DATASETS:
+        path = data
+    elif data == "mnist" and shipped_mnist().is_dir():
+        path = str(shipped_mnist())
+    else:
+        path = cache_folder(data)
+    if os.path.isfile(path):
+        return [path]
+    return dataset_files(path) if os.path.isdir(path) else []
+
+
+def source_record(data, label_column=None):
+    """What a weights file records of the data it was trained on: a data set's name, or the
+    absolute path with its form and label column, so that eval, predict and plot find it again."""
+    if data in DATASETS and not os.path.exists(data):
+        return {"name": data}
+    path = os.path.abspath(resolve(data))
+    return {"path": path, "form": data_form(path), "label_column": label_column}
+
+
+def source_of(record):
+    """The data a record names, as one comparable string: the data set's name or the path
+    (weights saved by mlp.save alone record none: MNIST)."""
+    record = record or {"name": DEFAULT_DATA}
+    return record.get("name") or record["path"]
+
+
+# ----------------------------------------------------------------------------- pictures
+# One decoder for every picture (a data set's, predict's, none other), then framing: a picture
+# of a digit made to look like MNIST's, or resized to the shape a network takes.
+
+MAX_PICTURE_SIDE = 1024  # a picture to classify over 4 of these squared is reduced while decoding
+
+MAX_PICTURE_PIXELS = 1 << 30  # Pillow's bomb check while reducing: such a picture is never decoded whole
+
+
+def read_grey(path, reduce=False):
+    """A picture file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
+    upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
+    to their own range. With `reduce` (a picture to classify: a digit needs no more), a picture
+    of over 4 megapixels is reduced while it is decoded (JPEG draft mode, then a thumbnail of
+    MAX_PICTURE_SIDE a side), so that a 20000 x 20000 scan costs megabytes, not gigabytes;
+    without it (a data set's pictures) the stored size is kept. Needs Pillow.
+
+    Raises ValueError naming the file when it is not a picture Pillow can read."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise ImportError("reading pictures needs Pillow: pip install pillow") from None
+    before = Image.MAX_IMAGE_PIXELS
+    try:
+        if reduce:
+            Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS
+        with Image.open(path) as im:
+            if reduce:
+                im.draft("L", (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
+                if im.width * im.height > 4 * MAX_PICTURE_SIDE**2:
+                    im.thumbnail((MAX_PICTURE_SIDE, MAX_PICTURE_SIDE), reducing_gap=2.0)
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit or wider greyscale
+                levels = np.asarray(im, np.float32)
+                low, high = float(levels.min()), float(levels.max())
+                return (levels - low) / (high - low) if high > low else np.zeros_like(levels)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, im.convert("RGBA"))  # ink on a transparent canvas: on white
+            return np.asarray(im.convert("L"), np.float32) / 255
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def decode_picture(path):
+    """A data set's picture as (H, W) uint8 grey levels at its stored size (`read_grey`):
+    load_data's decoder for folders of pictures."""
+    return np.round(read_grey(path) * 255).astype(np.uint8)
+
+
+def centre_in_frame(image, size=28):
+    """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
+    mass lands on the frame's centre, as MNIST digits are framed (LeCun et al. 1998)."""
+    h, w = image.shape
+    frame = np.zeros((size, size), image.dtype)
+    top, left = (size - h) // 2, (size - w) // 2
+    frame[top:top + h, left:left + w] = image
+    rows, cols = np.indices(frame.shape)
+    mass = frame.sum()
+    if mass == 0:
+        return frame
+    dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
+    dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
+    dr = int(np.clip(dr, -top, size - h - top))  # never push ink out of the frame
+    dc = int(np.clip(dc, -left, size - w - left))
+    return mlp.shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
+
+
+def _resampling_matrix(n_in, n_out):
+    """(n_out, n_in) matrix M such that M @ v resamples v to n_out points with a linear
+    (triangle) filter, widened by the scale factor when shrinking so that every input pixel
+    contributes (antialiased, like Pillow's BILINEAR); each row sums to 1."""
+    scale = n_in / n_out
+    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output pixel centres, in input pixels
+    weights = np.clip(1 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / max(scale, 1.0), 0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def resize(image, shape):
+    """An (h, w) image resampled to `shape` (rows, cols) by two small matrix products."""
+    (h, w), (rows, cols) = image.shape, shape
+    return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
+
+
+def frame_digit(grey, size=28, box=None):
+    """A picture of one digit framed the way MNIST's digits are (LeCun et al. 1998).
+
+    Args:
+      grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
+        the border), any size. size: the side of the framed image. box: the side of the box
+        the ink is fitted into (default: MNIST's 20 of 28, scaled to `size`).
+    Returns:
+      (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
+      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred by its
+      centre of mass. ValueError when there is no ink.
+    """
+    box = round(size * 20 / 28) if box is None else box
+    grey = np.asarray(grey, np.float64)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    light = border.mean() > 0.5
+    ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
+    ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
+    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
+    if len(rows) == 0:
+        raise ValueError("the image is blank; draw a digit on a plain background")
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = box / max(ink.shape)
+    fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
+    return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
+
+
+def picture_units(grey, shape, framed=True):
+    """A picture as a network's input units, (H * W,) float32 in [0, 1]: framed the way MNIST
+    frames its digits (`frame_digit`, for square shapes) when `framed`, else resized to
+    shape = (H, W) as it is (for networks trained on a folder of pictures)."""
+    if framed and shape[0] == shape[1]:
+        return frame_digit(grey, size=shape[0])
+    return np.clip(resize(np.asarray(grey, np.float64), shape), 0, 1).astype(np.float32).reshape(-1)
+
+
+def input_of(meta, params):
+    """What a network takes: {"shape": [H, W] of its images, or None for a table of features,
+    "pictures": "framed" (ink centred as MNIST's digits) or "resized" (a picture data set's)}, as
+    train records it; weights saved by mlp.save alone take square images, framed."""
+    side = mlp.square_side(params["W1"].shape[0])
+    return meta.get("input") or {"shape": None if side is None else [side, side], "pictures": "framed"}
+
+
+def classify_picture(members, grey, shape, framed=True):
+    """A picture read by a network or an ensemble: the one path from a picture to probabilities.
+
+    Args:
+      members: [(params, meta)] as mlp.load returns them (see mlp.ensemble_log_proba).
+      grey: (h, w) grey levels in [0, 1], any size. shape: (H, W) of the networks' images;
+        framed: see `picture_units`.
+    Returns:
+      (seen, probabilities, hidden): the image the networks read, (H * W,) in [0, 1]; (C,)
+      class probabilities (the members' averaged); the first member's first hidden layer, (n_1,).
+    Raises:
+      ValueError for a blank picture or a network that does not take pictures.
+    """
+    params, meta = members[0]
+    n_in = params["W1"].shape[0]
+    if shape is None:
+        raise ValueError(f"the network takes {n_in} features, not a picture")
+    if shape[0] * shape[1] != n_in:
+        raise ValueError(f"the network takes {n_in} inputs, not {shape[0]} x {shape[1]} pictures")
+    seen = picture_units(grey, tuple(shape), framed)[None]  # (1, H * W), already in [0, 1] units
+    in_units = [(p, {**m, "preprocessing": {**m["preprocessing"], "low": 0.0, "high": 1.0}}) for p, m in members]
+    probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen))[0]
+    x = mlp.standardize(seen.astype(params["W1"].dtype), meta["preprocessing"])
+    _, cache = mlp.forward(params, x, meta["activation"])
+    hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, params["W1"].dtype)
+    return seen[0], probabilities, hidden
