@@ -44,14 +44,21 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -61,6 +68,7 @@ import mlp_run
 from mlp_run import Stop, stop_signals
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
+
 
 class Terminal(Console):
     """rich's Console, but a reader that leaves (| head) ends the output quietly, exit 0: rich's
@@ -148,9 +156,13 @@ class OneLineErrors(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False,
-                  help="Train and evaluate NumPy multi-layer perceptrons on MNIST or your own data.")
+app = typer.Typer(
+    cls=OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train and evaluate NumPy multi-layer perceptrons on MNIST or your own data.",
+)
 
 
 # ----------------------------------------------------------------------------- option types
@@ -175,11 +187,13 @@ DEFAULTS = mlp.Settings._field_defaults  # one source for every training option'
 def rule(name):
     """A Typer callback checking an option by mlp's rule for the train argument `name`, so that
     a bad value is a usage error (exit 2) before any work, worded as mlp words it."""
+
     def check(value):
         problem = None if value is None else mlp.option_problem(name, value)
         if problem:
             raise typer.BadParameter(problem)
         return value
+
     return check
 
 
@@ -208,47 +222,95 @@ def set_threads(n):
     threadpoolctl finds the BLAS NumPy loaded (OpenBLAS, MKL, Accelerate ...) on any platform."""
     if n:
         from threadpoolctl import threadpool_limits
+
         try:
             threadpool_limits(limits=n, user_api="blas")  # for the rest of the process
         except OSError as e:  # it could not look at the loaded libraries
-            raise typer.BadParameter(f"cannot set the BLAS threads here ({e}); start the command with "
-                                     f"OPENBLAS_NUM_THREADS={n} instead") from None
+            raise typer.BadParameter(
+                f"cannot set the BLAS threads here ({e}); start the command with OPENBLAS_NUM_THREADS={n} instead"
+            ) from None
     return n
 
 
-ActivationArgument = Annotated[Activation, typer.Argument(
-    metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")]
+ActivationArgument = Annotated[
+    Activation,
+    typer.Argument(
+        metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}."
+    ),
+]
 
-HiddenOption = Annotated[list[int], typer.Option(
-    "--hidden", min=1, metavar="SIZES", help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).")]
+HiddenOption = Annotated[
+    list[int],
+    typer.Option(
+        "--hidden",
+        min=1,
+        metavar="SIZES",
+        help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).",
+    ),
+]
 
-BatchSizeOption = Annotated[int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")]
+BatchSizeOption = Annotated[
+    int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")
+]
 
-DTypeOption = Annotated[DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")]
+DTypeOption = Annotated[
+    DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")
+]
 
-ThreadsOption = Annotated[int, typer.Option(
-    "--threads", min=0, metavar="N", callback=set_threads,
-    help="Threads for NumPy's matrix products (0: the BLAS library's choice, one per core); use 1 for "
-         "each of several trainings run at once on the same cores.")]
+ThreadsOption = Annotated[
+    int,
+    typer.Option(
+        "--threads",
+        min=0,
+        metavar="N",
+        callback=set_threads,
+        help="Threads for NumPy's matrix products (0: the BLAS library's choice, one per core); use 1 for "
+        "each of several trainings run at once on the same cores.",
+    ),
+]
 
-LimitOption = Annotated[int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")]
+LimitOption = Annotated[
+    int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")
+]
 
-DataOption = Annotated[Optional[str], typer.Option(
-    "--data", metavar="DATA", show_default=False,
-    help=f"A data set name ({', '.join(mlp_data.DATASETS)}: downloaded once into a cache folder, MNIST is shipped), or "
-    + "; or ".join(form.about for form in mlp_data.DATA_FORMS.values())
-    + " (default: mnist to train; the data the weights were trained on otherwise).")]
-LabelColumnOption = Annotated[Optional[str], typer.Option(
-    "--label-column", metavar="NAME", help="The CSV column holding the labels (default: the one named label; "
-    "a file without a header has its label first).")]
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        metavar="DATA",
+        show_default=False,
+        help=f"A data set name ({', '.join(mlp_data.DATASETS)}: downloaded once into a cache folder, MNIST is shipped), or "
+        + "; or ".join(form.about for form in mlp_data.DATA_FORMS.values())
+        + " (default: mnist to train; the data the weights were trained on otherwise).",
+    ),
+]
+LabelColumnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--label-column",
+        metavar="NAME",
+        help="The CSV column holding the labels (default: the one named label; "
+        "a file without a header has its label first).",
+    ),
+]
 
-WeightsArgument = Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)]
+WeightsArgument = Annotated[
+    Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)
+]
 
-PictureOption = Annotated[Path, typer.Option(
-    metavar="FILE", dir_okay=False,
-    help="Picture to write; its suffix picks the format (.png, .svg, .pdf, .jpg, ...; PNG without one).")]
+PictureOption = Annotated[
+    Path,
+    typer.Option(
+        metavar="FILE",
+        dir_okay=False,
+        help="Picture to write; its suffix picks the format (.png, .svg, .pdf, .jpg, ...; PNG without one).",
+    ),
+]
 
-JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False)]
+JsonOption = Annotated[
+    Path | None,
+    typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False),
+]
 
 
 # ----------------------------------------------------------------------------- data and weights
@@ -259,8 +321,14 @@ JsonOption = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", he
 def data_path(data):
     """The file or folder behind --data (mlp_data.resolve), downloading a named data set that is
     missing with a progress bar on stderr (shown from the first download on)."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                        console=err_console, transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+    )
     task = progress.add_task("", total=None)
 
     def on_file(stem, url):
@@ -271,6 +339,7 @@ def data_path(data):
 
     def on_progress(done, total):
         progress.update(task, completed=done, total=total or None)
+
     try:
         return mlp_data.resolve(data, on_file, on_progress)
     finally:
@@ -286,11 +355,21 @@ def load_data(data, splits=("train", "test"), label_column=None):
         found = mlp_data.load_data(path, splits, label_column)
     else:
         require("PIL.Image", "image")
-        with Progress(TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err_console, transient=True) as progress:
+        with Progress(
+            TextColumn("reading pictures"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("", total=None)
-            found = mlp_data.load_data(path, splits, label_column,
-                                       on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+            found = mlp_data.load_data(
+                path,
+                splits,
+                label_column,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
     if data in mlp_data.DATASETS and not os.path.exists(data):
         found = found._replace(classes=mlp_data.DATASETS[data].classes)
     if "other files passed over" in found.test_from:
@@ -301,7 +380,9 @@ def load_data(data, splits=("train", "test"), label_column=None):
 def check_classes(data, found, n_classes):
     """Fail unless the data names every class (or none)."""
     if found.classes is not None and len(found.classes) < n_classes:
-        fail(f"{data}: {len(found.classes)} class names for {n_classes} classes; give one name per class in classes.txt")
+        fail(
+            f"{data}: {len(found.classes)} class names for {n_classes} classes; give one name per class in classes.txt"
+        )
 
 
 def recorded_data(weights, meta, data):
@@ -337,12 +418,17 @@ def load_members(paths):
     source = lambda meta: mlp_data.source_of(meta.get("data"))
     for path, (params, meta) in zip(paths[1:], members[1:]):
         ends = lambda p: (mlp.sizes_of(p)[0], mlp.sizes_of(p)[-1])
-        why = (f"{ends(params)[0]} inputs and {ends(params)[1]} classes against {ends(first)[0]} and {ends(first)[1]}"
-               if ends(params) != ends(first) else
-               f"other data ({source(meta)}, not {source(first_meta)})" if source(meta) != source(first_meta) else
-               "other class names" if meta.get("classes") != first_meta.get("classes") else
-               "another input shape" if mlp_data.input_of(meta, params) != mlp_data.input_of(first_meta, first)
-               else None)
+        why = (
+            f"{ends(params)[0]} inputs and {ends(params)[1]} classes against {ends(first)[0]} and {ends(first)[1]}"
+            if ends(params) != ends(first)
+            else f"other data ({source(meta)}, not {source(first_meta)})"
+            if source(meta) != source(first_meta)
+            else "other class names"
+            if meta.get("classes") != first_meta.get("classes")
+            else "another input shape"
+            if mlp_data.input_of(meta, params) != mlp_data.input_of(first_meta, first)
+            else None
+        )
         if why:
             fail(f"{path} cannot join {name} in an ensemble: {why}; its members must be trained on the same data")
     return members
@@ -352,8 +438,10 @@ def check_fits(path, params, x, y):
     """Fail unless the network at `path` takes x's image size and knows every label in y."""
     n_in, n_classes = params["W1"].shape[0], mlp.sizes_of(params)[-1]
     if x.shape[1] != n_in:
-        fail(f"{path}: the network takes {n_in} inputs but the data has {x.shape[1]} "
-             "pixels per image; use the data it was trained on")
+        fail(
+            f"{path}: the network takes {n_in} inputs but the data has {x.shape[1]} "
+            "pixels per image; use the data it was trained on"
+        )
     if y.max() >= n_classes:
         fail(f"{path}: the network has {n_classes} classes but the data has label {y.max()}")
 
@@ -386,8 +474,11 @@ def check_outputs(outputs, inputs, same_run=None):
     an input. `same_run` may be both: the checkpoint a run reads and goes on writing."""
     for output in outputs:
         for path in inputs:
-            if output is None or path is None or (same_run is not None and same_file(output, same_run)
-                                                  and same_file(path, same_run)):
+            if (
+                output is None
+                or path is None
+                or (same_run is not None and same_file(output, same_run) and same_file(path, same_run))
+            ):
                 continue
             if same_file(output, path):
                 fail(f"{output} is also an input of this command ({path}); write the output to another file", code=2)
@@ -423,8 +514,10 @@ def show(table, to=None):
     to = to or console
     columns = table.columns
     cells = [list(c.cells) for c in columns]
+
     def width(cell):  # a Text is shown as it is; a str is markup
         return cell.cell_len if isinstance(cell, Text) else Text.from_markup(str(cell)).cell_len
+
     widths = [max([width(c.header)] + [width(v) for v in column]) for c, column in zip(columns, cells)]
     edge = 4 if table.box else 2  # outer borders and the first column's padding
     if sum(w + 3 for w in widths) + 1 <= to.width or len(columns) <= 2:
@@ -455,10 +548,16 @@ def percent(fraction):
 def history_table(history, title="Training"):
     """A rich Table of per-epoch records (columns appear when the records have them)."""
     table = Table(title=title)
-    columns = [("epoch", "epoch", str), ("lr", "lr", "{:.4g}".format), ("loss", "loss", "{:.4f}".format),
-               ("accuracy", "train acc", percent), ("val_loss", "val loss", "{:.4f}".format),
-               ("val_accuracy", "val acc", percent), ("test_accuracy", "test acc", percent),
-               ("seconds", "seconds", "{:.2f}".format)]
+    columns = [
+        ("epoch", "epoch", str),
+        ("lr", "lr", "{:.4g}".format),
+        ("loss", "loss", "{:.4f}".format),
+        ("accuracy", "train acc", percent),
+        ("val_loss", "val loss", "{:.4f}".format),
+        ("val_accuracy", "val acc", percent),
+        ("test_accuracy", "test acc", percent),
+        ("seconds", "seconds", "{:.2f}".format),
+    ]
     present = [c for c in columns if any(c[0] in r for r in history)] or columns
     for _, header, _ in present:
         table.add_column(header, justify="right")
@@ -470,14 +569,24 @@ def history_table(history, title="Training"):
 def summary_table(params, activation, title="Model"):
     """Keras-style summary: one row per layer with its shapes and parameter count."""
     table = Table(title=title)
-    for header, justify in (("layer", "left"), ("weights", "right"), ("bias", "right"),
-                            ("activation", "left"), ("parameters", "right")):
+    for header, justify in (
+        ("layer", "left"),
+        ("weights", "right"),
+        ("bias", "right"),
+        ("activation", "left"),
+        ("parameters", "right"),
+    ):
         table.add_column(header, justify=justify)
     L = mlp.n_layers(params)
     for l in range(1, L + 1):
         W, b = params[f"W{l}"], params[f"b{l}"]
-        table.add_row(f"dense {l}", " x ".join(map(str, W.shape)), str(b.shape[0]),
-                      activation if l < L else "softmax (in the loss)", f"{W.size + b.size:,}")
+        table.add_row(
+            f"dense {l}",
+            " x ".join(map(str, W.shape)),
+            str(b.shape[0]),
+            activation if l < L else "softmax (in the loss)",
+            f"{W.size + b.size:,}",
+        )
     table.add_section()
     table.add_row("total", "", "", "", f"{sum(p.size for p in params.values()):,}")
     return table
@@ -509,8 +618,12 @@ def run_eta(started, done, total):
 
 
 def epoch_line(r, epochs, eta):
-    parts = [f"epoch {r['epoch']}/{epochs}", f"lr {r['lr']:.4g}", f"loss {r['loss']:.4f}",
-             f"train {percent(r['accuracy'])}"]
+    parts = [
+        f"epoch {r['epoch']}/{epochs}",
+        f"lr {r['lr']:.4g}",
+        f"loss {r['loss']:.4f}",
+        f"train {percent(r['accuracy'])}",
+    ]
     if "val_accuracy" in r:
         parts.append(f"val {percent(r['val_accuracy'])}")
     parts += [f"test {percent(r['test_accuracy'])}", f"{r['seconds']:.2f}s", f"ends in {eta}"]
@@ -537,7 +650,7 @@ def the_same_command():
     for the installed command, `python cli.py ...` for the file (without any --resume)."""
     args = sys.argv[1:]
     if "--resume" in args:  # a checkpoint beside --out is found without it
-        del args[args.index("--resume"):args.index("--resume") + 2]
+        del args[args.index("--resume") : args.index("--resume") + 2]
     program = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else Path(sys.argv[0]).name.removesuffix(".exe")
     return f"{program} {shlex.join(args)}"
 
@@ -556,16 +669,24 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     if shown_live and rows:  # the live view vanished with the stop: keep the epochs on screen
         show(history_table(rows, title="Training (stopped)"), err_console)
     if checkpoint is None or (checkpoint.epoch == 0 and checkpoint.step == 0):
-        err_console.print(f"interrupted ({name}) before the first batch finished; nothing was saved",
-                          style="yellow", highlight=False)
+        err_console.print(
+            f"interrupted ({name}) before the first batch finished; nothing was saved", style="yellow", highlight=False
+        )
         raise typer.Exit(code=128 + signum)
     try:
         mlp.save_checkpoint(path, checkpoint, meta)
     except OSError as e:
-        fail(f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
-             code=128 + signum)
-    err_console.print(f"interrupted: {progress_of(checkpoint)} saved to {path} on {name}; run the same command "
-                      f"again to resume: {the_same_command()}", highlight=False, soft_wrap=True, style="yellow")
+        fail(
+            f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
+            code=128 + signum,
+        )
+    err_console.print(
+        f"interrupted: {progress_of(checkpoint)} saved to {path} on {name}; run the same command "
+        f"again to resume: {the_same_command()}",
+        highlight=False,
+        soft_wrap=True,
+        style="yellow",
+    )
     raise typer.Exit(code=128 + signum)
 
 
@@ -577,19 +698,27 @@ def starting_weights(path, activation, hidden, normalize, data, found):
     if meta["activation"] != activation:
         fail(f"--init {path} is a {meta['activation']} network; train it with {meta['activation']}", code=2)
     if hidden and list(hidden) != sizes[1:-1]:
-        fail(f"--init {path} has hidden layers {' '.join(map(str, sizes[1:-1]))}, not {' '.join(map(str, hidden))}; "
-             "leave out --hidden to keep its sizes", code=2)
+        fail(
+            f"--init {path} has hidden layers {' '.join(map(str, sizes[1:-1]))}, not {' '.join(map(str, hidden))}; "
+            "leave out --hidden to keep its sizes",
+            code=2,
+        )
     if normalize and normalize.value != meta["preprocessing"]["kind"]:
-        fail(f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize", code=2)
+        fail(
+            f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize",
+            code=2,
+        )
     if x.shape[1] != sizes[0]:
         fail(f"--init {path} takes {sizes[0]} inputs, but {data} has {x.shape[1]} features per example")
     top = mlp_data.class_count(found) - 1
     names = meta.get("classes")
     if top >= sizes[-1]:
         fail(f"--init {path} knows {sizes[-1]} classes, but {data} has label {top}")
-    if names and found.classes and list(found.classes) != names[:len(found.classes)]:
-        fail(f"--init {path} names its classes {', '.join(names[:4])}...; {data} names them "
-             f"{', '.join(found.classes[:4])}...: they must be the same classes in the same order")
+    if names and found.classes and list(found.classes) != names[: len(found.classes)]:
+        fail(
+            f"--init {path} names its classes {', '.join(names[:4])}...; {data} names them "
+            f"{', '.join(found.classes[:4])}...: they must be the same classes in the same order"
+        )
     return params, meta
 
 
@@ -598,35 +727,70 @@ def warn_if_not_learning(accuracy, y, normalize):
     guessing the most common class, which is what a network that is not learning scores."""
     guess = np.bincount(y).max() / len(y)
     if accuracy <= guess + 0.01:
-        hint = ("try --normalize standard (with the default range scaling, data whose features are mostly "
-                "at the top of their range, such as dark digits on light paper, trains badly), or a lower --lr"
-                if normalize != "standard" else "try a lower --lr")
-        err_console.print(f"warning: after epoch 1 the training accuracy ({percent(accuracy)}) is no better than always "
-                          f"guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
-                          style="yellow", highlight=False, soft_wrap=True)
+        hint = (
+            "try --normalize standard (with the default range scaling, data whose features are mostly "
+            "at the top of their range, such as dark digits on light paper, trains badly), or a lower --lr"
+            if normalize != "standard"
+            else "try a lower --lr"
+        )
+        err_console.print(
+            f"warning: after epoch 1 the training accuracy ({percent(accuracy)}) is no better than always "
+            f"guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def warn_checkpoint_failed(path):
     """What checkpoint_saver says when a checkpoint cannot be written: once, and training goes on."""
+
     def warn(e):
-        err_console.print(f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
-                          "but a crash now would lose the run", style="yellow", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
+            "but a crash now would lose the run",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
+
     return warn
 
 
-def run_training(params, x, y, x_test, y_test, *, settings, show_progress, val=None, preprocessing=None,
-                 resume=None, rows=(), on_checkpoint=None, on_step=None):
+def run_training(
+    params,
+    x,
+    y,
+    x_test,
+    y_test,
+    *,
+    settings,
+    show_progress,
+    val=None,
+    preprocessing=None,
+    resume=None,
+    rows=(),
+    on_checkpoint=None,
+    on_step=None,
+):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
     epoch records plus the test loss and accuracy after each epoch."""
     n_batches = -(-len(x) // settings.batch_size)
-    progress = Progress(TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:,.0f} samples/s"),
-                        TextColumn("ends in {task.fields[eta]}"), console=err_console)
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[rate]:,.0f} samples/s"),
+        TextColumn("ends in {task.fields[eta]}"),
+        console=err_console,
+    )
     rows = list(rows)  # a resumed run shows its earlier epochs too
     first = len(rows)  # epochs finished before this run (a resumed one)
-    task = progress.add_task("train", total=n_batches, epoch=first + 1, epochs=settings.epochs, loss=float("nan"),
-                             rate=0.0, eta="?")
+    task = progress.add_task(
+        "train", total=n_batches, epoch=first + 1, epochs=settings.epochs, loss=float("nan"), rate=0.0, eta="?"
+    )
     clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter()}
 
     def on_batch(i, n, batch_loss):
@@ -638,14 +802,20 @@ def run_training(params, x, y, x_test, y_test, *, settings, show_progress, val=N
         if now - clock["drawn"] > 0.1 or i == n - 1:
             done = min((i + 1) * settings.batch_size, len(x))
             epochs_done = len(rows) - first + (i + 1) / n  # of this run, the current one's part included
-            progress.update(task, completed=i + 1, loss=batch_loss, rate=done / max(now - clock["start"], 1e-9),
-                            eta=run_eta(clock["run"], epochs_done, settings.epochs - first))
+            progress.update(
+                task,
+                completed=i + 1,
+                loss=batch_loss,
+                rate=done / max(now - clock["start"], 1e-9),
+                eta=run_eta(clock["run"], epochs_done, settings.epochs - first),
+            )
             live.refresh()
             clock["drawn"] = now
 
     def on_epoch(record, checkpoint):
-        test_loss, test_accuracy = mlp.evaluate(checkpoint.params, x_test, y_test, settings.activation,
-                                                preprocessing=preprocessing)
+        test_loss, test_accuracy = mlp.evaluate(
+            checkpoint.params, x_test, y_test, settings.activation, preprocessing=preprocessing
+        )
         rows.append({**record, "test_loss": test_loss, "test_accuracy": test_accuracy})
         if on_checkpoint:
             on_checkpoint(checkpoint, rows)
@@ -657,12 +827,27 @@ def run_training(params, x, y, x_test, y_test, *, settings, show_progress, val=N
             err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
-        return mlp.train(params, x, y, settings, val=val, preprocessing=preprocessing, resume=resume, on_batch=on_batch,
-                         on_epoch=on_epoch, on_step=on_step)[0], rows
+        return mlp.train(
+            params,
+            x,
+            y,
+            settings,
+            val=val,
+            preprocessing=preprocessing,
+            resume=resume,
+            on_batch=on_batch,
+            on_epoch=on_epoch,
+            on_step=on_step,
+        )[0], rows
+
     if not show_progress:
         return run(None)
-    with Live(Group(recent_table(rows), progress) if rows else progress, console=err_console,
-              transient=True, auto_refresh=False) as live:
+    with Live(
+        Group(recent_table(rows), progress) if rows else progress,
+        console=err_console,
+        transient=True,
+        auto_refresh=False,
+    ) as live:
         return run(on_batch)
 
 
@@ -672,7 +857,9 @@ def train_paths(out):
     if out.endswith(os.sep) or Path(out).is_dir():
         fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
     out = Path(out)
-    history_path, checkpoint_path, lock_path = (beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock"))
+    history_path, checkpoint_path, lock_path = (
+        beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock")
+    )
     for path in (history_path, checkpoint_path):
         if path.is_dir():
             fail(f"cannot write {path}: it is a folder; choose another --out", code=2)
@@ -691,9 +878,16 @@ def check_validation_needs(settings, val):
 def check_augmentable(augment, found, data):
     """A bad option (exit 2) when --augment distorts images but the data are a table or not square."""
     if mlp.AUGMENTATIONS[augment].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
-        fail(f"--augment {augment}: {data} holds " + ("a table, not images" if found.shape is None else
-             f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones")
-             + "; use --augment none for this data", code=2)
+        fail(
+            f"--augment {augment}: {data} holds "
+            + (
+                "a table, not images"
+                if found.shape is None
+                else f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones"
+            )
+            + "; use --augment none for this data",
+            code=2,
+        )
 
 
 def planned_network(found, *, data, activation, hidden, normalize, init):
@@ -703,33 +897,52 @@ def planned_network(found, *, data, activation, hidden, normalize, init):
     if init:
         params, meta = starting_weights(init, activation, hidden, normalize, data, found)
         sizes = mlp.sizes_of(params)
-        return {"sizes": sizes, "hidden": sizes[1:-1], "preprocessing": meta["preprocessing"],
-                "classes": meta.get("classes") or found.classes, "start": (params, meta)}
+        return {
+            "sizes": sizes,
+            "hidden": sizes[1:-1],
+            "preprocessing": meta["preprocessing"],
+            "classes": meta.get("classes") or found.classes,
+            "start": (params, meta),
+        }
     hidden = hidden or [128]
     sizes = [found.x_train.shape[1], *hidden, mlp_data.class_count(found)]
     check_classes(data, found, sizes[-1])
-    return {"sizes": sizes, "hidden": hidden, "preprocessing": mlp.fit_preprocessing(
-        found.x_train, (normalize or Normalize.range).value), "classes": found.classes, "start": None}
+    return {
+        "sizes": sizes,
+        "hidden": hidden,
+        "preprocessing": mlp.fit_preprocessing(found.x_train, (normalize or Normalize.range).value),
+        "classes": found.classes,
+        "start": None,
+    }
 
 
 def say_training(plan, activation, y, found, data, checkpoint, resume):
     """The line and the model table that open a run, on stderr."""
     resuming = f", resuming after {progress_of(checkpoint)} from {resume}" if checkpoint else ""
     test_from = found.test_from.split(" (")[0] if "other files" in found.test_from else found.test_from
-    err_console.print(f"training {'-'.join(map(str, plan['sizes']))} {activation} on {len(y)} "
-                      f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: {test_from}",
-                      highlight=False, soft_wrap=True)
+    err_console.print(
+        f"training {'-'.join(map(str, plan['sizes']))} {activation} on {len(y)} "
+        f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: {test_from}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def weights_meta(history, plan, *, settings, extras, validation, source, found, form, init):
     """(meta, history) as the weights file and history record them: what the network is, how it
     was trained, its test score (that of the kept epoch, scored when it ended), its data."""
     scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
-    meta = {"activation": settings.activation, "epochs_run": len(history), "test_accuracy": scored["test_accuracy"],
-            "test_loss": scored["test_loss"], "settings": recorded(settings, extras, keep_epochs=True),
-            "preprocessing": plan["preprocessing"], "classes": plan["classes"] and list(plan["classes"]),
-            "data": source, "input": {"shape": found.shape and list(found.shape),
-                                      "pictures": "resized" if form == "images" else "framed"}}
+    meta = {
+        "activation": settings.activation,
+        "epochs_run": len(history),
+        "test_accuracy": scored["test_accuracy"],
+        "test_loss": scored["test_loss"],
+        "settings": recorded(settings, extras, keep_epochs=True),
+        "preprocessing": plan["preprocessing"],
+        "classes": plan["classes"] and list(plan["classes"]),
+        "data": source,
+        "input": {"shape": found.shape and list(found.shape), "pictures": "resized" if form == "images" else "framed"},
+    }
     if init:  # what the run started from, in both files
         meta["init"] = {"path": str(init.resolve()), "test_accuracy": plan["start"][1].get("test_accuracy")}
         history = [{**record, "init": str(init.resolve())} for record in history]
@@ -741,53 +954,188 @@ def say_trained(history, meta, validation, out, history_path):
     show(history_table(history))
     if validation:
         kept = history[-1]["best_epoch"]
-        console.print(f"kept the weights of epoch {kept} (best validation accuracy "
-                      f"{percent(history[kept - 1]['val_accuracy'])})", highlight=False)
-    console.print(f"test accuracy {percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
-                  f"weights saved to {out}, history to {history_path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"kept the weights of epoch {kept} (best validation accuracy {percent(history[kept - 1]['val_accuracy'])})",
+            highlight=False,
+        )
+    console.print(
+        f"test accuracy {percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
+        f"weights saved to {out}, history to {history_path}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def train(
-
     activation: ActivationArgument,
-    hidden: Annotated[Optional[list[int]], typer.Option(
-        "--hidden", min=1, metavar="SIZES", show_default=False,
-        help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64); default 128, or the --init weights' sizes.")] = None,
-    epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")] = DEFAULTS["epochs"],
+    hidden: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--hidden",
+            min=1,
+            metavar="SIZES",
+            show_default=False,
+            help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64); default 128, or the --init weights' sizes.",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")
+    ] = DEFAULTS["epochs"],
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
-    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate (the peak with a schedule); default {default_lrs()}.")] = None,
-    momentum: Annotated[float, typer.Option(metavar="M", callback=rule("momentum"), help="Momentum, in [0, 1), for " + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum) + ".")] = DEFAULTS["momentum"],
-    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer: {described(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
-    weight_decay: Annotated[float, typer.Option(metavar="WD", callback=rule("weight_decay"), help="Weight decay of the weights (not biases): L2, or decoupled for adamw.")] = DEFAULTS["weight_decay"],
-    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Probability of dropping each hidden unit while training, in [0, 1).")] = DEFAULTS["dropout"],
-    clip: Annotated[float, typer.Option(metavar="NORM", callback=rule("clip"), help="Clip the global gradient norm to this value (0: off).")] = DEFAULTS["clip"],
-    label_smoothing: Annotated[float, typer.Option(metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1).")] = DEFAULTS["label_smoothing"],
-    schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule: {described(mlp.SCHEDULES)}.")] = DEFAULTS["schedule"],
-    warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear learning-rate warm-up.")] = DEFAULTS["warmup"],
-    val: Annotated[int, typer.Option(min=0, metavar="N", help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.")] = 0,
-    patience: Annotated[int, typer.Option(metavar="K", callback=rule("patience"), help="Stop after this many epochs without better validation accuracy (0: never; needs --val).")] = DEFAULTS["patience"],
-    augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
-    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every random choice (init, shuffling, dropout, augmentation).")] = DEFAULTS["seed"],
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            metavar="LR",
+            callback=rule("lr"),
+            show_default=False,
+            help=f"Learning rate (the peak with a schedule); default {default_lrs()}.",
+        ),
+    ] = None,
+    momentum: Annotated[
+        float,
+        typer.Option(
+            metavar="M",
+            callback=rule("momentum"),
+            help="Momentum, in [0, 1), for "
+            + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum)
+            + ".",
+        ),
+    ] = DEFAULTS["momentum"],
+    optimizer: Annotated[
+        Optimizer, typer.Option(metavar="NAME", help=f"Optimizer: {described(mlp.OPTIMIZERS)}.")
+    ] = DEFAULTS["optimizer"],
+    weight_decay: Annotated[
+        float,
+        typer.Option(
+            metavar="WD",
+            callback=rule("weight_decay"),
+            help="Weight decay of the weights (not biases): L2, or decoupled for adamw.",
+        ),
+    ] = DEFAULTS["weight_decay"],
+    dropout: Annotated[
+        float,
+        typer.Option(
+            metavar="P",
+            callback=rule("dropout"),
+            help="Probability of dropping each hidden unit while training, in [0, 1).",
+        ),
+    ] = DEFAULTS["dropout"],
+    clip: Annotated[
+        float,
+        typer.Option(
+            metavar="NORM", callback=rule("clip"), help="Clip the global gradient norm to this value (0: off)."
+        ),
+    ] = DEFAULTS["clip"],
+    label_smoothing: Annotated[
+        float,
+        typer.Option(
+            metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1)."
+        ),
+    ] = DEFAULTS["label_smoothing"],
+    schedule: Annotated[
+        Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule: {described(mlp.SCHEDULES)}.")
+    ] = DEFAULTS["schedule"],
+    warmup: Annotated[
+        int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear learning-rate warm-up.")
+    ] = DEFAULTS["warmup"],
+    val: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.",
+        ),
+    ] = 0,
+    patience: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            callback=rule("patience"),
+            help="Stop after this many epochs without better validation accuracy (0: never; needs --val).",
+        ),
+    ] = DEFAULTS["patience"],
+    augment: Annotated[
+        Augment,
+        typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}."),
+    ] = DEFAULTS["augment_kind"],
+    seed: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            callback=rule("seed"),
+            help="Seed of every random choice (init, shuffling, dropout, augmentation).",
+        ),
+    ] = DEFAULTS["seed"],
     threads: ThreadsOption = 0,
-    normalize: Annotated[Optional[Normalize], typer.Option(metavar="KIND", show_default=False, help=f"Input preprocessing, fitted to the training set and stored with the weights (default range, or the --init weights' own): {described(mlp.PREPROCESSINGS)}.")] = None,
+    normalize: Annotated[
+        Normalize | None,
+        typer.Option(
+            metavar="KIND",
+            show_default=False,
+            help=f"Input preprocessing, fitted to the training set and stored with the weights (default range, or the --init weights' own): {described(mlp.PREPROCESSINGS)}.",
+        ),
+    ] = None,
     dtype: DTypeOption = DType.float32,
-    out: Annotated[str, typer.Option(metavar="FILE", help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint after every epoch as .ckpt.npz (the same command resumes from it).")] = "weights.npz",
-    resume: Annotated[Optional[Path], typer.Option(metavar="CKPT", help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).", dir_okay=False)] = None,
+    out: Annotated[
+        str,
+        typer.Option(
+            metavar="FILE",
+            help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint after every epoch as .ckpt.npz (the same command resumes from it).",
+        ),
+    ] = "weights.npz",
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="CKPT",
+            help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).",
+            dir_okay=False,
+        ),
+    ] = None,
     data: DataOption = None,
     label_column: LabelColumnOption = None,
-    checkpoint_every: Annotated[float, typer.Option("--checkpoint-every", metavar="SECONDS", min=0, help="Also save the checkpoint part-way through an epoch this often, for long epochs (0: at the end of each epoch only).")] = 60.0,
-    init: Annotated[Optional[Path], typer.Option("--init", metavar="WEIGHTS", dir_okay=False, help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.")] = None,
+    checkpoint_every: Annotated[
+        float,
+        typer.Option(
+            "--checkpoint-every",
+            metavar="SECONDS",
+            min=0,
+            help="Also save the checkpoint part-way through an epoch this often, for long epochs (0: at the end of each epoch only).",
+        ),
+    ] = 60.0,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init",
+            metavar="WEIGHTS",
+            dir_okay=False,
+            help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.",
+        ),
+    ] = None,
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     data = data or mlp_data.DEFAULT_DATA
     out, history_path, checkpoint_path, lock_path = train_paths(out)
     check_outputs([out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume], same_run=checkpoint_path)
-    settings = mlp.check_settings(mlp.Settings(
-        activation=activation.value, batch_size=batch_size, lr=lr, momentum=momentum, optimizer=optimizer.value,
-        weight_decay=weight_decay, dropout=dropout, clip=clip, label_smoothing=label_smoothing,
-        schedule=schedule.value, warmup=warmup, augment_kind=augment.value, patience=patience, seed=seed,
-        epochs=epochs))
+    settings = mlp.check_settings(
+        mlp.Settings(
+            activation=activation.value,
+            batch_size=batch_size,
+            lr=lr,
+            momentum=momentum,
+            optimizer=optimizer.value,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            clip=clip,
+            label_smoothing=label_smoothing,
+            schedule=schedule.value,
+            warmup=warmup,
+            augment_kind=augment.value,
+            patience=patience,
+            seed=seed,
+            epochs=epochs,
+        )
+    )
     check_validation_needs(settings, val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
     with mlp_run.one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
@@ -804,14 +1152,22 @@ def train(
                 x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
                 validation = (x_val, y_val)
             check_augmentable(augment.value, found, data)
-            plan = planned_network(found, data=data, activation=activation.value, hidden=hidden, normalize=normalize,
-                                   init=init)
-            extras = {"val": val, "hidden": plan["hidden"], "dtype": dtype.value, "sizes": plan["sizes"],
-                      "normalize": plan["preprocessing"]["kind"]}
+            plan = planned_network(
+                found, data=data, activation=activation.value, hidden=hidden, normalize=normalize, init=init
+            )
+            extras = {
+                "val": val,
+                "hidden": plan["hidden"],
+                "dtype": dtype.value,
+                "sizes": plan["sizes"],
+                "normalize": plan["preprocessing"]["kind"],
+            }
             if init:
                 extras["init"] = str(init.resolve())
             latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
-            checkpoint, rows = mlp_run.load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
+            checkpoint, rows = (
+                mlp_run.load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
+            )
             note = mlp_run.check_memory(plan["sizes"], min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
             if note:
                 err_console.print(note, highlight=False, soft_wrap=True)
@@ -823,7 +1179,9 @@ def train(
             show(summary_table(params, activation.value), err_console)
             latest.update(checkpoint=checkpoint, rows=rows)
             latest["meta"] = {"activation": activation.value, "settings": latest["recorded"], "data_identity": identity}
-            save_checkpoint = mlp_run.checkpoint_saver(checkpoint_path, latest["meta"], warn_checkpoint_failed(checkpoint_path))
+            save_checkpoint = mlp_run.checkpoint_saver(
+                checkpoint_path, latest["meta"], warn_checkpoint_failed(checkpoint_path)
+            )
             saved = {"at": time.perf_counter()}
 
             def on_checkpoint(checkpoint, rows):  # after every epoch
@@ -838,27 +1196,64 @@ def train(
                 if checkpoint_every and time.perf_counter() - saved["at"] >= checkpoint_every:
                     save_checkpoint(checkpoint, latest["rows"])
                     saved["at"] = time.perf_counter()
-            params, history = run_training(params, x, y, x_test, y_test, settings=settings, show_progress=live_view(),
-                                           val=validation, preprocessing=plan["preprocessing"], resume=checkpoint,
-                                           rows=rows, on_checkpoint=on_checkpoint, on_step=on_step)
+
+            params, history = run_training(
+                params,
+                x,
+                y,
+                x_test,
+                y_test,
+                settings=settings,
+                show_progress=live_view(),
+                val=validation,
+                preprocessing=plan["preprocessing"],
+                resume=checkpoint,
+                rows=rows,
+                on_checkpoint=on_checkpoint,
+                on_step=on_step,
+            )
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
             fail(f"{e}; nothing was saved")
         except Stop as stop:
-            save_interrupted(latest["checkpoint"], checkpoint_path, {**latest["meta"], "rows": latest["rows"]},
-                             stop.signum, latest["rows"], live_view())
-        meta, history = weights_meta(history, plan, settings=settings, extras=extras, validation=validation,
-                                     source=source, found=found, form=mlp_data.data_form(data_path(data)), init=init)
-        kept = f", and the run is kept in {checkpoint_path}: run the same command again to save it" \
-            if checkpoint_path.is_file() else ""
-        write_outputs({out: mlp.weights_writer(params, meta),
-                       history_path: text_writer(json.dumps(history, indent=1))}, kept)
+            save_interrupted(
+                latest["checkpoint"],
+                checkpoint_path,
+                {**latest["meta"], "rows": latest["rows"]},
+                stop.signum,
+                latest["rows"],
+                live_view(),
+            )
+        meta, history = weights_meta(
+            history,
+            plan,
+            settings=settings,
+            extras=extras,
+            validation=validation,
+            source=source,
+            found=found,
+            form=mlp_data.data_form(data_path(data)),
+            init=init,
+        )
+        kept = (
+            f", and the run is kept in {checkpoint_path}: run the same command again to save it"
+            if checkpoint_path.is_file()
+            else ""
+        )
+        write_outputs(
+            {out: mlp.weights_writer(params, meta), history_path: text_writer(json.dumps(history, indent=1))}, kept
+        )
         with contextlib.suppress(FileNotFoundError):
             checkpoint_path.unlink()  # the run is finished: nothing left to resume
     if signals["received"]:
         name = signal.Signals(signals["received"][0]).name
-        err_console.print(f"{name} arrived during the final save, which was finished: weights saved to "
-                          f"{out}, history to {history_path}", style="yellow", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"{name} arrived during the final save, which was finished: weights saved to "
+            f"{out}, history to {history_path}",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(code=128 + signals["received"][0])
     say_trained(history, meta, validation, out, history_path)
 
@@ -871,16 +1266,35 @@ def report_json(report, n, meta=None):
     class names from the weights, where they have them)."""
     meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
-    return {"accuracy": report["accuracy"], "loss": report["loss"], "n": n,
-            "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
-            "confusion": report["confusion"].tolist(),
-            "per_class": [{"class": c, "name": mlp_data.class_name(meta, c), "precision": float(report["precision"][c]),
-                           "recall": float(report["recall"][c]), "f1": float(report["f1"][c]),
-                           "support": int(report["support"][c])} for c in range(len(report["confusion"]))],
-            "mistakes": [{"index": int(i), "true": int(report["true"][i]), "predicted": int(y_pred[i]),
-                          "true_name": mlp_data.class_name(meta, int(report["true"][i])),
-                          "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
-                          "confidence": float(probabilities[i, y_pred[i]])} for i in report["mistakes"]]}
+    return {
+        "accuracy": report["accuracy"],
+        "loss": report["loss"],
+        "n": n,
+        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
+        "confusion": report["confusion"].tolist(),
+        "per_class": [
+            {
+                "class": c,
+                "name": mlp_data.class_name(meta, c),
+                "precision": float(report["precision"][c]),
+                "recall": float(report["recall"][c]),
+                "f1": float(report["f1"][c]),
+                "support": int(report["support"][c]),
+            }
+            for c in range(len(report["confusion"]))
+        ],
+        "mistakes": [
+            {
+                "index": int(i),
+                "true": int(report["true"][i]),
+                "predicted": int(y_pred[i]),
+                "true_name": mlp_data.class_name(meta, int(report["true"][i])),
+                "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
+                "confidence": float(probabilities[i, y_pred[i]]),
+            }
+            for i in report["mistakes"]
+        ],
+    }
 
 
 def confusion_table(confusion, names):
@@ -889,8 +1303,10 @@ def confusion_table(confusion, names):
     for name in names:
         table.add_column(literal(name), justify="right")
     for t, row in enumerate(confusion):
-        table.add_row(literal(names[t]), *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]")
-                                for p, n in enumerate(row)))
+        table.add_row(
+            literal(names[t]),
+            *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]") for p, n in enumerate(row)),
+        )
     return table
 
 
@@ -911,8 +1327,10 @@ def ensemble_evaluated(weights, members, data, label_column, n_mistakes):
         check_fits(path, params, found.x_test, found.y_test)
     report = mlp.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
     report["true"] = found.y_test
-    own = [mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
-           for p, m in members]
+    own = [
+        mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
+        for p, m in members
+    ]
     return found.y_test, report, own
 
 
@@ -922,17 +1340,27 @@ def evaluated(weights, params, meta, data, label_column, n_mistakes):
     found = load_data(data, splits=("test",), label_column=label_column)
     x_test, y_test = found.x_test, found.y_test
     check_fits(weights, params, x_test, y_test)
-    report = mlp.classification_report(params, x_test, y_test, meta["activation"], n_mistakes,
-                                       preprocessing=meta["preprocessing"])
+    report = mlp.classification_report(
+        params, x_test, y_test, meta["activation"], n_mistakes, preprocessing=meta["preprocessing"]
+    )
     report["true"] = y_test
     return x_test, y_test, report
 
 
 @app.command("eval")
 def evaluate(
-    weights: Annotated[list[Path], typer.Argument(metavar="WEIGHTS...", help="Weights files written by train (.npz); several are an ensemble: their probabilities are averaged.", dir_okay=False)],
+    weights: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="WEIGHTS...",
+            help="Weights files written by train (.npz); several are an ensemble: their probabilities are averaged.",
+            dir_okay=False,
+        ),
+    ],
     data: DataOption = None,
-    mistakes: Annotated[int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")] = 10,
+    mistakes: Annotated[
+        int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")
+    ] = 10,
     json_path: JsonOption = None,
 ):
     """Score saved weights (or an ensemble of them) on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
@@ -951,8 +1379,11 @@ def evaluate(
         result["members"] = [{"weights": str(w), "accuracy": a} for w, a in zip(weights, own)]
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
-    name = f"{weights[0]}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}" if not own else \
-        f"an ensemble of {len(own)}"
+    name = (
+        f"{weights[0]}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}"
+        if not own
+        else f"an ensemble of {len(own)}"
+    )
     table = Table(title=name)
     for header in ("test accuracy", "loss", "images"):
         table.add_column(header, justify="right")
@@ -970,15 +1401,18 @@ def evaluate(
     for header in ("class", "precision", "recall", "F1", "images"):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
-        per_class.add_row(literal(r["name"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]),
-                          str(r["support"]))
+        per_class.add_row(
+            literal(r["name"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]), str(r["support"])
+        )
     show(per_class)
     if result["mistakes"]:
         wrong = Table(title="Most confident mistakes")
         for header in ("index", "true", "predicted", "confidence"):
             wrong.add_column(header, justify="right")
         for m in result["mistakes"]:
-            wrong.add_row(str(m["index"]), literal(m["true_name"]), literal(m["predicted_name"]), percent(m["confidence"]))
+            wrong.add_row(
+                str(m["index"]), literal(m["true_name"]), literal(m["predicted_name"]), percent(m["confidence"])
+            )
         show(wrong)
 
 
@@ -994,7 +1428,9 @@ ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule"
 
 @app.command()
 def reproduce(
-    epochs: Annotated[int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")] = 10,
+    epochs: Annotated[
+        int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")
+    ] = 10,
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every run.")] = 0,
     data: DataOption = None,
     json_path: JsonOption = None,
@@ -1023,11 +1459,14 @@ def reproduce(
     for header in ("model", "original (reported)", "ours, its settings", "ours, our defaults"):
         table.add_column(header, justify="right")
     for r in rows:
-        table.add_row(r["model"], percent(r["original_reported"]), percent(r["original_settings"]),
-                      percent(r["our_defaults"]))
+        table.add_row(
+            r["model"], percent(r["original_reported"]), percent(r["original_settings"]), percent(r["our_defaults"])
+        )
     show(table)
     describe = lambda s: f"lr {s.lr:g} ({s.schedule}), momentum {s.momentum:g}, batch {s.batch_size}"
-    theirs, ours = (mlp.check_settings(mlp.Settings(activation="relu", **options)) for options in (ORIGINAL_SETTINGS, {}))
+    theirs, ours = (
+        mlp.check_settings(mlp.Settings(activation="relu", **options)) for options in (ORIGINAL_SETTINGS, {})
+    )
     console.print(f"its settings: {describe(theirs)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
         write_outputs({json_path: text_writer(json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))})
@@ -1053,15 +1492,35 @@ def summary(
 @app.command()
 def gradcheck(
     activation: ActivationArgument,
-    hidden: HiddenOption = [7, 6],
+    hidden: HiddenOption = [7, 6],  # noqa: B006 (Typer shows and copies it; never mutated)
     inputs: Annotated[int, typer.Option(min=1, metavar="N", help="Input features of the small test network.")] = 10,
     classes: Annotated[int, typer.Option(min=2, metavar="C", help="Classes of the small test network.")] = 4,
     batch: Annotated[int, typer.Option(min=1, metavar="B", help="Random examples in the batch.")] = 8,
-    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout, in [0, 1); its masks are held fixed.")] = 0.0,
-    label_smoothing: Annotated[float, typer.Option(metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1).")] = 0.0,
-    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the batch and the dropout masks.")] = 0,
-    rtol: Annotated[float, typer.Option(metavar="R", min=0, help="Relative tolerance: |analytic - numeric| may be up to atol + rtol x |numeric|.")] = mlp.GRADCHECK_RTOL,
-    atol: Annotated[float, typer.Option(metavar="A", callback=positive, help="Absolute tolerance, above 0, for gradients near zero (see --rtol).")] = mlp.GRADCHECK_ATOL,
+    dropout: Annotated[
+        float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout, in [0, 1); its masks are held fixed.")
+    ] = 0.0,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(
+            metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1)."
+        ),
+    ] = 0.0,
+    seed: Annotated[
+        int,
+        typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the batch and the dropout masks."),
+    ] = 0,
+    rtol: Annotated[
+        float,
+        typer.Option(
+            metavar="R", min=0, help="Relative tolerance: |analytic - numeric| may be up to atol + rtol x |numeric|."
+        ),
+    ] = mlp.GRADCHECK_RTOL,
+    atol: Annotated[
+        float,
+        typer.Option(
+            metavar="A", callback=positive, help="Absolute tolerance, above 0, for gradients near zero (see --rtol)."
+        ),
+    ] = mlp.GRADCHECK_ATOL,
     json_path: JsonOption = None,
 ):
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
@@ -1074,8 +1533,17 @@ def gradcheck(
     # exactly on relu's kink (z = 0), where gradcheck has to leave the entry out.
     params = {k: p + 0.1 * rng.standard_normal(p.shape) if k[0] == "b" else p for k, p in params.items()}
     x, y = rng.standard_normal((batch, inputs)), rng.integers(0, classes, batch)
-    errors = mlp.gradcheck(params, x, y, activation.value, dropout=dropout, label_smoothing=label_smoothing, seed=seed,
-                           rtol=rtol, atol=atol)
+    errors = mlp.gradcheck(
+        params,
+        x,
+        y,
+        activation.value,
+        dropout=dropout,
+        label_smoothing=label_smoothing,
+        seed=seed,
+        rtol=rtol,
+        atol=atol,
+    )
     worst = max(errors, key=lambda k: errors[k].of_tolerance)
     passed = errors[worst].of_tolerance <= 1
     kinks = any(e.at_kink for e in errors.values())  # a column only when there are any
@@ -1083,24 +1551,52 @@ def gradcheck(
     for header in ("parameter", "shape", "max |a - n|", "relative", "of tolerance", *(["at a kink"] * kinks), ""):
         table.add_column(header, justify="right")
     for key, e in errors.items():
-        table.add_row(key, " x ".join(map(str, params[key].shape)), f"{e.abs_error:.2e}", f"{e.relative_error:.2e}",
-                      f"{e.of_tolerance:.2e}", *([str(e.at_kink)] * kinks),
-                      "[green]ok[/]" if e.of_tolerance <= 1 else "[red]too large[/]")
+        table.add_row(
+            key,
+            " x ".join(map(str, params[key].shape)),
+            f"{e.abs_error:.2e}",
+            f"{e.relative_error:.2e}",
+            f"{e.of_tolerance:.2e}",
+            *([str(e.at_kink)] * kinks),
+            "[green]ok[/]" if e.of_tolerance <= 1 else "[red]too large[/]",
+        )
     show(table)
     criterion = f"|analytic - numeric| <= {atol:g} + {rtol:g} x |numeric|"
     if json_path:
-        write_outputs({json_path: text_writer(json.dumps({
-            "activation": activation.value, "sizes": sizes, "batch": batch, "dropout": dropout,
-            "label_smoothing": label_smoothing, "seed": seed, "rtol": rtol, "atol": atol,
-            "criterion": "|analytic - numeric| <= atol + rtol * |numeric|, entry by entry",
-            "errors": {k: e._asdict() for k, e in errors.items()},
-            "max_of_tolerance": errors[worst].of_tolerance,
-            "max_relative_error": max(e.relative_error for e in errors.values()), "passed": passed}, indent=1))})
+        write_outputs(
+            {
+                json_path: text_writer(
+                    json.dumps(
+                        {
+                            "activation": activation.value,
+                            "sizes": sizes,
+                            "batch": batch,
+                            "dropout": dropout,
+                            "label_smoothing": label_smoothing,
+                            "seed": seed,
+                            "rtol": rtol,
+                            "atol": atol,
+                            "criterion": "|analytic - numeric| <= atol + rtol * |numeric|, entry by entry",
+                            "errors": {k: e._asdict() for k, e in errors.items()},
+                            "max_of_tolerance": errors[worst].of_tolerance,
+                            "max_relative_error": max(e.relative_error for e in errors.values()),
+                            "passed": passed,
+                        },
+                        indent=1,
+                    )
+                )
+            }
+        )
     if not passed:
-        fail(f"gradient check failed: in {worst}, a gradient misses {criterion} by a factor of "
-             f"{errors[worst].of_tolerance:.3g}; the backward pass (grads) disagrees with the loss")
-    console.print(f"passed: {criterion} for every gradient (the worst uses "
-                  f"{100 * errors[worst].of_tolerance:.2g}% of its tolerance)", highlight=False)
+        fail(
+            f"gradient check failed: in {worst}, a gradient misses {criterion} by a factor of "
+            f"{errors[worst].of_tolerance:.3g}; the backward pass (grads) disagrees with the loss"
+        )
+    console.print(
+        f"passed: {criterion} for every gradient (the worst uses "
+        f"{100 * errors[worst].of_tolerance:.2g}% of its tolerance)",
+        highlight=False,
+    )
 
 
 # ----------------------------------------------------------------------------- predict
@@ -1140,7 +1636,9 @@ def probability_bars(probabilities, k, meta, width=30):
     table.add_column("probability", justify="right")
     table.add_column("")
     for c in np.argsort(-probabilities, kind="stable")[:k]:
-        table.add_row(literal(mlp_data.class_name(meta, c)), percent(probabilities[c]), "█" * round(width * probabilities[c]))
+        table.add_row(
+            literal(mlp_data.class_name(meta, c)), percent(probabilities[c]), "█" * round(width * probabilities[c])
+        )
     return table
 
 
@@ -1151,8 +1649,10 @@ def predict_index(weights, members, data, index):
     found = load_data(data, splits=("test",), label_column=label_column)
     check_fits(weights, params, found.x_test, found.y_test)
     if index >= len(found.x_test):
-        fail(f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})")
-    row = found.x_test[index:index + 1]
+        fail(
+            f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})"
+        )
+    row = found.x_test[index : index + 1]
     probabilities = np.exp(mlp.ensemble_log_proba(members, row))[0]
     return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
 
@@ -1178,8 +1678,11 @@ def read_picture(weights, members, path):
     params, meta = members[0]
     taken = mlp_data.input_of(meta, params)
     if taken["shape"] is None:
-        fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
-             "give a CSV of rows to predict", code=2)
+        fail(
+            f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
+            "give a CSV of rows to predict",
+            code=2,
+        )
     grey = read_grey(path)
     try:
         seen, probabilities, _ = mlp_data.classify_picture(members, grey, taken["shape"], taken["pictures"] == "framed")
@@ -1216,10 +1719,25 @@ def predictions_csv(weights, members, inputs):
 
 @app.command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(metavar="WEIGHTS... [INPUT]...", help="Weights files written by train (.npz; several are an ensemble), then pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.")],
-    index: Annotated[Optional[int], typer.Option(min=0, metavar="N", help="Predict the N-th test example instead.")] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="WEIGHTS... [INPUT]...",
+            help="Weights files written by train (.npz; several are an ensemble), then pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.",
+        ),
+    ],
+    index: Annotated[
+        int | None, typer.Option(min=0, metavar="N", help="Predict the N-th test example instead.")
+    ] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
-    out: Annotated[Optional[Path], typer.Option(metavar="FILE", dir_okay=False, help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            dir_okay=False,
+            help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).",
+        ),
+    ] = None,
     data: DataOption = None,
 ):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
@@ -1252,17 +1770,24 @@ def predict(
     shape = mlp_data.input_of(meta, params)["shape"]
     if shape:
         console.print(digit_art(seen, shape, color=console.color_system is not None and not console.no_color))
-    verdict = "" if label is None else (" (correct)" if guess == label else f" (wrong: it is {mlp_data.class_name(meta, label)})")
+    verdict = (
+        ""
+        if label is None
+        else (" (correct)" if guess == label else f" (wrong: it is {mlp_data.class_name(meta, label)})")
+    )
     console.print(f"prediction: {mlp_data.class_name(meta, guess)}{verdict}", markup=False, highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
 
 
 # ----------------------------------------------------------------------------- export
 
+
 @app.command()
 def export(
     weights: WeightsArgument,
-    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Where to write the ONNX model (.onnx).", dir_okay=False)] = Path("model.onnx"),
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="Where to write the ONNX model (.onnx).", dir_okay=False)
+    ] = Path("model.onnx"),
 ):
     """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
     onnx = require("onnx", "onnx")
@@ -1278,9 +1803,12 @@ def export(
         fail(f"the exported model does not pass onnx.checker ({str(e).splitlines()[0]}); please report it")
     write_outputs({model: lambda f: f.write(proto.SerializeToString())})
     n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
-    console.print(f"wrote {model}: input 'input' float32 (N, {n_in}) of raw values as in the data; outputs "
-                  f"'logits' and 'probabilities' float32 (N, {n_classes}), 'class' int64 (N,)", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"wrote {model}: input 'input' float32 (N, {n_in}) of raw values as in the data; outputs "
+        f"'logits' and 'probabilities' float32 (N, {n_classes}), 'class' int64 (N,)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # ----------------------------------------------------------------------------- draw (a local web page)
@@ -1293,18 +1821,41 @@ def draw_bench(server, n):
     for header in ("clients", "requests", "median ms", "95th percentile ms", "requests/s"):
         table.add_column(header, justify="right")
     for clients, times, seconds in runs:
-        table.add_row(str(clients), str(len(times)), f"{1000 * np.median(times):.2f}",
-                      f"{1000 * np.percentile(times, 95):.2f}", f"{len(times) / seconds:,.0f}")
+        table.add_row(
+            str(clients),
+            str(len(times)),
+            f"{1000 * np.median(times):.2f}",
+            f"{1000 * np.percentile(times, 95):.2f}",
+            f"{len(times) / seconds:,.0f}",
+        )
     show(table)
 
 
 @app.command()
 def draw(
-    weights: Annotated[list[Path], typer.Argument(metavar="WEIGHTS...", help="Weights files written by train (.npz); several are an ensemble.", dir_okay=False)],
-    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")] = False,
-    bench: Annotated[int, typer.Option(min=0, metavar="N", help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.")] = 0,
+    weights: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="WEIGHTS...", help="Weights files written by train (.npz); several are an ensemble.", dir_okay=False
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")
+    ] = 8000,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")
+    ] = False,
+    bench: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.",
+        ),
+    ] = 0,
 ):
     """Draw a digit in the browser and watch the network read it (a local web page)."""
     import mlp_draw
@@ -1314,8 +1865,11 @@ def draw(
     if not mlp_data.shipped("draw.html").is_file():
         fail(f"the page draw.html is missing (looked for {mlp_data.shipped('draw.html')}); reinstall numpy-mlp")
     if mlp_data.input_of(meta, params)["shape"] is None:
-        fail(f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
-             "to draw", code=2)
+        fail(
+            f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
+            "to draw",
+            code=2,
+        )
     try:
         server = mlp_draw.draw_server(members, host, 0 if bench else port)
     except OSError as e:
@@ -1327,11 +1881,16 @@ def draw(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_address[1]}/"
     if host not in mlp_draw.LOOPBACK:
-        err_console.print(f"warning: listening on {host}: anyone who can reach this machine can use the page",
-                          style="yellow", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"warning: listening on {host}: anyone who can reach this machine can use the page",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(url, highlight=False)
     if not no_browser:
         import webbrowser
+
         webbrowser.open(url)
     try:
         server.serve_forever()
@@ -1348,19 +1907,33 @@ def bench_table(result, torch, sklearn):
     """bench's one-row table: our loop against its floor (and PyTorch, scikit-learn)."""
     r = result
     augment = f", --augment {r['augment']}" if r["augment"] != "none" else ""
-    table = Table(title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, "
-                        f"batch {r['batch_size']}, {r['dtype']}{augment}")
+    table = Table(
+        title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, "
+        f"batch {r['batch_size']}, {r['dtype']}{augment}"
+    )
     median, floor = r["epoch_seconds_median"], r["floor_seconds"]
     headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "test acc"]
-    cells = [f"{median:.3f}", f"{r['samples_per_second']:,.0f}", f"{r['matmul_flops_per_epoch'] / 1e9:.2f}",
-             f"{r['gflops_per_second']:.1f}", f"{floor:.3f}", f"{median / floor:.2f}", f"{r['checkpoint_seconds']:.3f}",
-             f"{r['test_evaluation_seconds']:.3f}", percent(r["test_accuracy"])]
+    cells = [
+        f"{median:.3f}",
+        f"{r['samples_per_second']:,.0f}",
+        f"{r['matmul_flops_per_epoch'] / 1e9:.2f}",
+        f"{r['gflops_per_second']:.1f}",
+        f"{floor:.3f}",
+        f"{median / floor:.2f}",
+        f"{r['checkpoint_seconds']:.3f}",
+        f"{r['test_evaluation_seconds']:.3f}",
+        percent(r["test_accuracy"]),
+    ]
     if r["augmentation_seconds"] is not None:
         headers.insert(-1, "aug s")
         cells.insert(-1, f"{r['augmentation_seconds']:.3f}")
     if torch:
         headers += ["torch s", "x torch", "torch acc"]
-        cells += [f"{r['torch_epoch_seconds_median']:.3f}", f"{r['ratio_to_torch']:.2f}", percent(r["torch_test_accuracy"])]
+        cells += [
+            f"{r['torch_epoch_seconds_median']:.3f}",
+            f"{r['ratio_to_torch']:.2f}",
+            percent(r["torch_test_accuracy"]),
+        ]
     if sklearn:
         headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
         cells += [f"{r['sklearn_fit_seconds']:.2f}", str(r["sklearn_epochs"]), percent(r["sklearn_test_accuracy"])]
@@ -1374,38 +1947,98 @@ def bench_notes(r):
     """What bench's columns mean, and the machine, in one paragraph."""
     median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
     augmentation = r["augmentation_seconds"]
-    return (f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in r['epoch_seconds'])}; ckpt s: writing the "
-            f"checkpoint train writes after every epoch ({100 * r['checkpoint_share']:.1f}% of an epoch); "
-            f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
-            + (f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
-               if augmentation is not None else "") +
-            f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s); "
-            f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
-            f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}").rstrip()
+    return (
+        f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in r['epoch_seconds'])}; ckpt s: writing the "
+        f"checkpoint train writes after every epoch ({100 * r['checkpoint_share']:.1f}% of an epoch); "
+        f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
+        + (
+            f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
+            if augmentation is not None
+            else ""
+        )
+        + f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s); "
+        f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
+        f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}"
+    ).rstrip()
 
 
 @app.command()
 def bench(
-    hidden: HiddenOption = [128, 64],
-    activation: Annotated[Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")] = Activation.relu,
+    hidden: HiddenOption = [128, 64],  # noqa: B006 (Typer shows and copies it; never mutated)
+    activation: Annotated[
+        Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")
+    ] = Activation.relu,
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
     epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
-    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")] = DEFAULTS["optimizer"],
-    lr: Annotated[Optional[float], typer.Option(metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate; default {default_lrs()}.")] = None,
-    schedule: Annotated[Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule, as for train: {', '.join(n for n, s in mlp.SCHEDULES.items() if not s.on_validation)}.")] = DEFAULTS["schedule"],
-    warmup: Annotated[int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")] = DEFAULTS["warmup"],
-    dropout: Annotated[float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")] = DEFAULTS["dropout"],
-    augment: Annotated[Augment, typer.Option(metavar="KIND", help=f"Random distortions of training images, as for train (their cost is part of each epoch): {', '.join(mlp.AUGMENTATIONS)}.")] = DEFAULTS["augment_kind"],
+    optimizer: Annotated[
+        Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")
+    ] = DEFAULTS["optimizer"],
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate; default {default_lrs()}."
+        ),
+    ] = None,
+    schedule: Annotated[
+        Schedule,
+        typer.Option(
+            metavar="NAME",
+            help=f"Learning-rate schedule, as for train: {', '.join(n for n, s in mlp.SCHEDULES.items() if not s.on_validation)}.",
+        ),
+    ] = DEFAULTS["schedule"],
+    warmup: Annotated[
+        int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")
+    ] = DEFAULTS["warmup"],
+    dropout: Annotated[
+        float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")
+    ] = DEFAULTS["dropout"],
+    augment: Annotated[
+        Augment,
+        typer.Option(
+            metavar="KIND",
+            help=f"Random distortions of training images, as for train (their cost is part of each epoch): {', '.join(mlp.AUGMENTATIONS)}.",
+        ),
+    ] = DEFAULTS["augment_kind"],
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
     threads: ThreadsOption = 0,
     data: DataOption = None,
     label_column: LabelColumnOption = None,
-    normalize: Annotated[Normalize, typer.Option(metavar="KIND", help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)}.")] = "range",
-    torch: Annotated[bool, typer.Option("--torch", help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.")] = False,
-    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the shuffling (and scikit-learn's random_state).")] = DEFAULTS["seed"],
-    sklearn: Annotated[bool, typer.Option("--sklearn", help="Also fit scikit-learn's MLPClassifier with its defaults and the same hidden sizes on the same split and inputs (--normalize standard: behind its StandardScaler), in a separate process; needs scikit-learn installed.")] = False,
-    sklearn_epochs: Annotated[int, typer.Option("--sklearn-epochs", metavar="N", min=1, help="scikit-learn's max_iter: at most this many epochs (it may stop earlier when its training loss stalls).")] = 200,
+    normalize: Annotated[
+        Normalize,
+        typer.Option(metavar="KIND", help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)}."),
+    ] = "range",
+    torch: Annotated[
+        bool,
+        typer.Option(
+            "--torch",
+            help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.",
+        ),
+    ] = False,
+    seed: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            callback=rule("seed"),
+            help="Seed of the network, the shuffling (and scikit-learn's random_state).",
+        ),
+    ] = DEFAULTS["seed"],
+    sklearn: Annotated[
+        bool,
+        typer.Option(
+            "--sklearn",
+            help="Also fit scikit-learn's MLPClassifier with its defaults and the same hidden sizes on the same split and inputs (--normalize standard: behind its StandardScaler), in a separate process; needs scikit-learn installed.",
+        ),
+    ] = False,
+    sklearn_epochs: Annotated[
+        int,
+        typer.Option(
+            "--sklearn-epochs",
+            metavar="N",
+            min=1,
+            help="scikit-learn's max_iter: at most this many epochs (it may stop earlier when its training loss stalls).",
+        ),
+    ] = 200,
     json_path: JsonOption = None,
 ):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
@@ -1423,9 +2056,20 @@ def bench(
         fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
-    settings = mlp.check_settings(mlp.Settings(
-        activation=activation.value, batch_size=batch_size, lr=lr, optimizer=optimizer.value, schedule=schedule.value,
-        warmup=warmup, dropout=dropout, epochs=epochs, seed=seed, augment_kind=augment.value))
+    settings = mlp.check_settings(
+        mlp.Settings(
+            activation=activation.value,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer.value,
+            schedule=schedule.value,
+            warmup=warmup,
+            dropout=dropout,
+            epochs=epochs,
+            seed=seed,
+            augment_kind=augment.value,
+        )
+    )
     path = data_path(data)
     x, y, x_test, y_test, n_classes, preprocessing = mlp_bench.bench_data(path, limit, normalize.value, label_column)
     if settings.augment_kind != "none" and mlp.square_side(x.shape[1]) is None:
@@ -1434,16 +2078,18 @@ def bench(
     result = mlp_bench.measure(settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(dtype.value))
     common = {"limit": limit, "data": path, "normalize": normalize.value, "label_column": label_column}
     if torch:
-        reference = mlp_bench.reference_run("torch", {"settings": settings._asdict(), "sizes": sizes,
-                                                      "dtype": dtype.value, **common})
+        reference = mlp_bench.reference_run(
+            "torch", {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
+        )
         result["torch_epoch_seconds"] = reference["epoch_seconds"]
         result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
         result["torch_train_seconds"] = sum(reference["epoch_seconds"])
         result["torch_test_accuracy"] = reference["test_accuracy"]
         result["ratio_to_torch"] = result["epoch_seconds_median"] / result["torch_epoch_seconds_median"]
     if sklearn:
-        reference = mlp_bench.reference_run("sklearn", {"hidden": hidden, "seed": seed, "max_iter": sklearn_epochs,
-                                                        **common})
+        reference = mlp_bench.reference_run(
+            "sklearn", {"hidden": hidden, "seed": seed, "max_iter": sklearn_epochs, **common}
+        )
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         result["sklearn_test_accuracy"] = reference["test_accuracy"]
@@ -1474,8 +2120,11 @@ def save_figure(fig, path, option="--out"):
     fmt = path.suffix.lstrip(".").lower() or "png"
     supported = fig.canvas.get_supported_filetypes()
     if fmt not in supported:
-        fail(f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
-             f"{', '.join('.' + s for s in sorted(supported))}", code=2)
+        fail(
+            f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
+            f"{', '.join('.' + s for s in sorted(supported))}",
+            code=2,
+        )
     try:
         mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=100, bbox_inches="tight"))
     except OSError as e:
@@ -1507,7 +2156,9 @@ def digit_grid(images, captions, columns, title, shape=(28, 28)):
 
 def samples_figure(units, y, n, meta, shape):
     """The first n test images (in [0, 1]) with their labels."""
-    return digit_grid(units[:n], [mlp_data.class_name(meta, int(v)) for v in y[:n]], 10, f"The first {n} test images", shape)
+    return digit_grid(
+        units[:n], [mlp_data.class_name(meta, int(v)) for v in y[:n]], 10, f"The first {n} test images", shape
+    )
 
 
 def image_shape_of(shape, where):
@@ -1530,8 +2181,16 @@ def plot_samples(
     found = load_data(data, splits=("test",))
     x, y = found.x_test, found.y_test
     check_classes(data, found, int(y.max()) + 1)
-    save_figure(samples_figure(mlp.to_unit(x[:n], mlp.fit_preprocessing(x)), y, n,
-                               {"classes": found.classes}, image_shape_of(found.shape, data)), out)
+    save_figure(
+        samples_figure(
+            mlp.to_unit(x[:n], mlp.fit_preprocessing(x)),
+            y,
+            n,
+            {"classes": found.classes},
+            image_shape_of(found.shape, data),
+        ),
+        out,
+    )
 
 
 def read_history(path):
@@ -1565,7 +2224,9 @@ def curves_figure(records):
 
 @plot_app.command("curves")
 def plot_curves(
-    history: Annotated[Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)],
+    history: Annotated[
+        Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)
+    ],
     out: PictureOption = Path("curves.png"),
 ):
     """Training curves: loss and accuracy per epoch."""
@@ -1578,13 +2239,22 @@ def confusion_figure(confusion, meta):
     fig, ax = pyplot().subplots(figsize=(6.2, 5.4))
     shown = ax.imshow(np.log1p(confusion), cmap="Blues")
     for (t, p), n in np.ndenumerate(confusion):
-        ax.text(p, t, str(n), ha="center", va="center", fontsize=8,
-                color="white" if n > confusion.max() / 4 else "black")
+        ax.text(
+            p, t, str(n), ha="center", va="center", fontsize=8, color="white" if n > confusion.max() / 4 else "black"
+        )
     names = [mlp_data.class_name(meta, c) for c in range(len(confusion))]
-    ax.set_xticks(range(len(confusion)), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
+    ax.set_xticks(
+        range(len(confusion)),
+        names,
+        rotation=45 if max(map(len, names)) > 2 else 0,
+        ha="right" if max(map(len, names)) > 2 else "center",
+    )
     ax.set_yticks(range(len(confusion)), names)
-    ax.set(xlabel="predicted", ylabel="true",
-           title=f"Confusion matrix, {percent(np.trace(confusion) / confusion.sum())} correct")
+    ax.set(
+        xlabel="predicted",
+        ylabel="true",
+        title=f"Confusion matrix, {percent(np.trace(confusion) / confusion.sum())} correct",
+    )
     fig.colorbar(shown, ax=ax, label="log(1 + count)")
     return fig
 
@@ -1670,8 +2340,16 @@ def draw_architecture(sizes, activation, title):
     for l, (n, y) in enumerate(zip(sizes, ys)):
         ax.scatter([l] * len(y), y, s=140, color=colors[l], edgecolor="0.3", zorder=2)
         if n > len(y):
-            ax.text(l, 0, "⋮", ha="center", va="center", fontsize=16, zorder=3,
-                    bbox=dict(facecolor="white", edgecolor="none", pad=0))
+            ax.text(
+                l,
+                0,
+                "⋮",
+                ha="center",
+                va="center",
+                fontsize=16,
+                zorder=3,
+                bbox=dict(facecolor="white", edgecolor="none", pad=0),
+            )
         ax.text(l, 1.25, f"{names[l]}\n{n} units", ha="center", va="bottom", fontsize=10)
         ax.text(l, -1.25, acts[l], ha="center", va="top", fontsize=10, style="italic")
     ax.set(xlim=(-0.6, len(sizes) - 0.4), ylim=(-1.7, 1.8), title=title)
@@ -1681,7 +2359,9 @@ def draw_architecture(sizes, activation, title):
 
 @plot_app.command("architecture")
 def plot_architecture(
-    out_dir: Annotated[Path, typer.Option(metavar="DIR", help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)] = Path("."),
+    out_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)
+    ] = Path("."),
 ):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     pyplot()
@@ -1696,7 +2376,10 @@ def plot_architecture(
 def plot_all(
     weights: WeightsArgument,
     data: DataOption = None,
-    out_dir: Annotated[Path, typer.Option(metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False)] = Path("."),
+    out_dir: Annotated[
+        Path,
+        typer.Option(metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False),
+    ] = Path("."),
 ):
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
@@ -1711,7 +2394,9 @@ def plot_all(
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
     here = lambda name: out_dir / name
-    save_figure(samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta, shape), here("mnist.png"), "--out-dir")
+    save_figure(
+        samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta, shape), here("mnist.png"), "--out-dir"
+    )
     plot_architecture(out_dir)
     save_figure(curves_figure(records), here("curves.png"), "--out-dir")
     save_figure(confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")

@@ -43,11 +43,11 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from functools import lru_cache, partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-
 
 # =============================================================================
 # Part I: the network
@@ -61,9 +61,9 @@ import numpy as np
 
 
 class Activation(NamedTuple):
-    f: Callable        # a = f(z), element-wise
-    df: Callable       # df(z, a): derivative at the pre-activation z; a = f(z) is passed too
-                       # because some derivatives are cheaper from the output (tanh, sigmoid)
+    f: Callable  # a = f(z), element-wise
+    df: Callable  # df(z, a): derivative at the pre-activation z; a = f(z) is passed too
+    # because some derivatives are cheaper from the output (tanh, sigmoid)
     init_std: Callable  # init_std(n_in, n_out): weight scale that keeps the signal's variance
     kinks: tuple = ()  # inputs z where f has no derivative (relu's 0): `gradcheck` skips them
 
@@ -164,11 +164,15 @@ def check_inputs(params, x):
     and turn float32 weights into float64 ones)."""
     n_in, dtype = params["W1"].shape[0], params["W1"].dtype
     if getattr(x, "ndim", None) != 2 or x.shape[1] != n_in or x.dtype.kind != "f":
-        raise ValueError(f"inputs must be a (batch, {n_in}) float array for this network, got "
-                         f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+        raise ValueError(
+            f"inputs must be a (batch, {n_in}) float array for this network, got "
+            f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}"
+        )
     if x.dtype != dtype:
-        raise ValueError(f"inputs are {x.dtype} but the network's weights are {dtype}: pass "
-                         f"x.astype(np.{dtype}) (or init the network with dtype=np.{x.dtype})")
+        raise ValueError(
+            f"inputs are {x.dtype} but the network's weights are {dtype}: pass "
+            f"x.astype(np.{dtype}) (or init the network with dtype=np.{x.dtype})"
+        )
 
 
 def check_labels(y, n_classes, n=None):
@@ -179,8 +183,9 @@ def check_labels(y, n_classes, n=None):
     if n is not None and len(y) != n:
         raise ValueError(f"{n} examples but {len(y)} labels")
     if len(y) and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"labels must be ints in [0, {n_classes}) for a network of {n_classes} "
-                         f"classes, got {y.min()} to {y.max()}")
+        raise ValueError(
+            f"labels must be ints in [0, {n_classes}) for a network of {n_classes} classes, got {y.min()} to {y.max()}"
+        )
 
 
 def forward(params, x, activation, dropout=0.0, rng=None):
@@ -196,8 +201,9 @@ def forward(params, x, activation, dropout=0.0, rng=None):
     f = lookup(ACTIVATIONS, activation, "activation").f
     check_inputs(params, x)
     if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
-        raise ValueError(f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), "
-                         f"got dropout={dropout!r}, rng={rng!r}")
+        raise ValueError(
+            f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), got dropout={dropout!r}, rng={rng!r}"
+        )
     L = n_layers(params)
     a = x
     cache = {"activation": activation, "inputs": [], "z": [], "a": [], "masks": []}
@@ -355,8 +361,7 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
     return new_params, new_state
 
 
-def adam(params, grads, state, lr, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8,
-         decoupled=False):
+def adam(params, grads, state, lr, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8, decoupled=False):
     """Adam (Kingma & Ba 2015) with bias correction; AdamW when `decoupled`.
 
     Args:
@@ -388,21 +393,28 @@ def adam(params, grads, state, lr, weight_decay=0.0, beta1=0.9, beta2=0.999, eps
 
 
 class Optimizer(NamedTuple):
-    step: Callable         # (params, grads, state, lr, weight_decay=..., [momentum=...]) -> (params, state)
-    lr: float              # default learning rate
-    uses_momentum: bool    # takes `momentum` (the Adam family has its own beta1 instead)
-    state_arrays: int      # arrays of optimizer state per parameter (SGD's velocity; Adam's m and v)
-    about: str             # one line for help texts
+    step: Callable  # (params, grads, state, lr, weight_decay=..., [momentum=...]) -> (params, state)
+    lr: float  # default learning rate
+    uses_momentum: bool  # takes `momentum` (the Adam family has its own beta1 instead)
+    state_arrays: int  # arrays of optimizer state per parameter (SGD's velocity; Adam's m and v)
+    about: str  # one line for help texts
 
 
 OPTIMIZERS = {
     "sgd": Optimizer(step=sgd, lr=0.1, uses_momentum=True, state_arrays=1, about="SGD with momentum"),
-    "nesterov": Optimizer(step=partial(sgd, nesterov=True), lr=0.1, uses_momentum=True, state_arrays=1,
-                          about="SGD with Nesterov momentum"),
-    "adam": Optimizer(step=adam, lr=1e-3, uses_momentum=False, state_arrays=2,
-                      about="Adam; weight decay as L2 in the gradient"),
-    "adamw": Optimizer(step=partial(adam, decoupled=True), lr=1e-3, uses_momentum=False, state_arrays=2,
-                       about="Adam with decoupled weight decay"),
+    "nesterov": Optimizer(
+        step=partial(sgd, nesterov=True), lr=0.1, uses_momentum=True, state_arrays=1, about="SGD with Nesterov momentum"
+    ),
+    "adam": Optimizer(
+        step=adam, lr=1e-3, uses_momentum=False, state_arrays=2, about="Adam; weight decay as L2 in the gradient"
+    ),
+    "adamw": Optimizer(
+        step=partial(adam, decoupled=True),
+        lr=1e-3,
+        uses_momentum=False,
+        state_arrays=2,
+        about="Adam with decoupled weight decay",
+    ),
 }
 
 
@@ -440,11 +452,11 @@ def clip_by_global_norm(grads, max_norm):
 
 
 class Schedule(NamedTuple):
-    rate: Callable           # (lr, epoch, epochs, warmup) -> this epoch's learning rate
-    uses_run_length: bool    # its rates depend on `epochs` (so a resumed run must keep it)
+    rate: Callable  # (lr, epoch, epochs, warmup) -> this epoch's learning rate
+    uses_run_length: bool  # its rates depend on `epochs` (so a resumed run must keep it)
     on_validation: Callable | None  # (Best) -> factor applied to the rate from the next epoch
-                             # on, after each validated epoch; None: it does not watch validation
-    about: str               # one line for help texts
+    # on, after each validated epoch; None: it does not watch validation
+    about: str  # one line for help texts
 
 
 def _cosine(lr, epoch, epochs, warmup):
@@ -469,13 +481,21 @@ def _step(lr, epoch, epochs, warmup):
 
 
 SCHEDULES = {
-    "cosine": Schedule(rate=_cosine, uses_run_length=True, on_validation=None,
-                       about="half a cosine from lr down to 0 at the end of the run"),
+    "cosine": Schedule(
+        rate=_cosine,
+        uses_run_length=True,
+        on_validation=None,
+        about="half a cosine from lr down to 0 at the end of the run",
+    ),
     "constant": Schedule(rate=_constant, uses_run_length=False, on_validation=None, about="the same rate throughout"),
     "step": Schedule(rate=_step, uses_run_length=True, on_validation=None, about="x0.1 every third of the run"),
-    "plateau": Schedule(rate=_constant, uses_run_length=False, on_validation=_plateau_cut,
-                        about=f"x{PLATEAU_FACTOR:g} after {PLATEAU_WAIT} epochs without better validation "
-                        "accuracy; needs a validation set"),
+    "plateau": Schedule(
+        rate=_constant,
+        uses_run_length=False,
+        on_validation=_plateau_cut,
+        about=f"x{PLATEAU_FACTOR:g} after {PLATEAU_WAIT} epochs without better validation "
+        "accuracy; needs a validation set",
+    ),
 }
 
 
@@ -509,7 +529,7 @@ def to_unit(x, prep, dtype=np.float32):
 
 def _fit_standard(x, prep, chunk):
     """Each feature's mean and std over x (N, D), in [0, 1] units: (D,) float64 each, in chunks."""
-    units = lambda i: to_unit(x[i:i + chunk], prep, np.float64)
+    units = lambda i: to_unit(x[i : i + chunk], prep, np.float64)
     mean = sum(units(i).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
     var = sum(((units(i) - mean) ** 2).sum(axis=0) for i in range(0, len(x), chunk)) / len(x)
     std = np.sqrt(var)  # a pixel that never varies has std 0 (up to rounding): keep it unscaled
@@ -522,10 +542,10 @@ def _standardize(units, prep):
 
 
 class Preprocessing(NamedTuple):
-    fit: Callable    # fit(x, prep, chunk) -> {name: (D,) float64 array} it learns beyond the range
+    fit: Callable  # fit(x, prep, chunk) -> {name: (D,) float64 array} it learns beyond the range
     apply: Callable  # apply(units, prep) -> network inputs, from images already in [0, 1] units
-    arrays: dict     # {name: check} of what fit returns: a weights file's arrays must pass it
-    about: str       # one line for help texts
+    arrays: dict  # {name: check} of what fit returns: a weights file's arrays must pass it
+    about: str  # one line for help texts
 
 
 def _finite(a):
@@ -537,10 +557,18 @@ def _positive(a):
 
 
 PREPROCESSINGS = {
-    "range": Preprocessing(fit=lambda x, prep, chunk: {}, apply=lambda units, prep: units, arrays={},
-                           about="pixels scaled to [0, 1] by the training set's own range"),
-    "standard": Preprocessing(fit=_fit_standard, apply=_standardize, arrays={"mean": _finite, "std": _positive},
-                              about="that, then each pixel standardised to mean 0, std 1 over the training set"),
+    "range": Preprocessing(
+        fit=lambda x, prep, chunk: {},
+        apply=lambda units, prep: units,
+        arrays={},
+        about="pixels scaled to [0, 1] by the training set's own range",
+    ),
+    "standard": Preprocessing(
+        fit=_fit_standard,
+        apply=_standardize,
+        arrays={"mean": _finite, "std": _positive},
+        about="that, then each pixel standardised to mean 0, std 1 over the training set",
+    ),
 }
 
 
@@ -552,8 +580,8 @@ def fit_preprocessing(x, kind="range", chunk=8192):
     learns (for "standard": "mean" and "std", (D,) float64 in [0, 1] units).
     """
     fit = lookup(PREPROCESSINGS, kind, "preprocessing").fit
-    low = min(float(x[i:i + chunk].min()) for i in range(0, len(x), chunk))
-    high = max(float(x[i:i + chunk].max()) for i in range(0, len(x), chunk))
+    low = min(float(x[i : i + chunk].min()) for i in range(0, len(x), chunk))
+    high = max(float(x[i : i + chunk].max()) for i in range(0, len(x), chunk))
     prep = {"kind": kind, "low": low, "high": high}
     return {**prep, **fit(x, prep, chunk)}
 
@@ -578,11 +606,12 @@ def inputs(x, preprocessing, dtype):
 
 class Strength(NamedTuple):
     """How strong the random distortions are (Simard et al. 2003's choices for MNIST)."""
-    max_shift: float = 2      # pixels (whole pixels for "shift")
-    max_degrees: float = 12   # rotation
-    max_scale: float = 0.1    # scaling by 1 +- max_scale
-    alpha: float = 34.0       # elastic: how far the displacement field moves pixels
-    sigma: float = 4.0        # elastic: how smooth it is (std of its Gaussian blur, in pixels)
+
+    max_shift: float = 2  # pixels (whole pixels for "shift")
+    max_degrees: float = 12  # rotation
+    max_scale: float = 0.1  # scaling by 1 +- max_scale
+    alpha: float = 34.0  # elastic: how far the displacement field moves pixels
+    sigma: float = 4.0  # elastic: how smooth it is (std of its Gaussian blur, in pixels)
 
 
 def _bilinear(images, rows, cols):
@@ -598,13 +627,13 @@ def _bilinear(images, rows, cols):
     r0, c0 = np.floor(rows), np.floor(cols)
     fr, fc = rows - r0, cols - c0
     # The flat index of each top-left neighbour, exact in float32 while it is below 2**24.
-    exact = rows.dtype if B * (H + 4) * Wp < 2 ** 24 else np.float64
+    exact = rows.dtype if B * (H + 4) * Wp < 2**24 else np.float64
     start = (np.arange(B) * ((H + 4) * Wp) + 2 * Wp + 2).astype(exact)[:, None, None]
     top_left = (r0 * Wp + c0 + start).astype(np.intp)
     padded = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1)
     left, right = np.take(padded, top_left), np.take(padded[1:], top_left)
     top = left + (right - left) * fc
-    left, right = np.take(padded[Wp:], top_left), np.take(padded[Wp + 1:], top_left)
+    left, right = np.take(padded[Wp:], top_left), np.take(padded[Wp + 1 :], top_left)
     bottom = left + (right - left) * fc
     return top + (bottom - top) * fr
 
@@ -639,7 +668,7 @@ def smooth_field_basis(n, sigma, dtype=np.float32, lost=1e-5):
     e, q = np.linalg.eigh(_gaussian_matrix(n, sigma))
     order = np.argsort(-np.abs(e))
     e, q = e[order], q[:, order]
-    share = np.cumsum(e ** 2) / np.sum(e ** 2)
+    share = np.cumsum(e**2) / np.sum(e**2)
     k = int(np.searchsorted(share, 1 - lost)) + 1
     basis = (q[:, :k] * e[:k]).astype(dtype)
     basis.flags.writeable = False
@@ -685,8 +714,8 @@ def _elastic(images, rng, strength):
     v_r, v_c = smooth_field_basis(H, strength.sigma), smooth_field_basis(W, strength.sigma)
     k_r, k_c = v_r.shape[1], v_c.shape[1]
     noise = rng.standard_normal((2 * B * k_r, k_c), dtype=f32) * f32(strength.alpha / math.sqrt(3))
-    half = (noise @ v_c.T).reshape(2 * B, k_r, W)                # Z @ V_c.T, one matrix product
-    field = np.matmul(v_r, half)                                  # V_r @ (Z @ V_c.T): (2B, H, W)
+    half = (noise @ v_c.T).reshape(2 * B, k_r, W)  # Z @ V_c.T, one matrix product
+    field = np.matmul(v_r, half)  # V_r @ (Z @ V_c.T): (2B, H, W)
     rows += field[:B]
     cols += field[B:]
     return _bilinear(images, rows, cols)
@@ -694,8 +723,8 @@ def _elastic(images, rng, strength):
 
 class Augmentation(NamedTuple):
     distort: Callable | None  # distort(images (B, H, W) in [0, 1], rng, Strength) -> (B, H, W);
-                              # None: the images are used as they are
-    about: str                # one line for help texts
+    # None: the images are used as they are
+    about: str  # one line for help texts
 
 
 AUGMENTATIONS = {
@@ -745,7 +774,7 @@ def image_shape(n_features):
 def batches(n, batch_size, rng):
     """Index arrays of a random permutation of range(n), in batches (the last may be short)."""
     order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def logits_in_chunks(params, x, activation, preprocessing=None, batch_size=2000):
@@ -754,7 +783,7 @@ def logits_in_chunks(params, x, activation, preprocessing=None, batch_size=2000)
     converted chunk by chunk when `preprocessing` is given (see `inputs`)."""
     dtype = params["W1"].dtype
     for i in range(0, len(x), batch_size):
-        yield forward(params, inputs(x[i:i + batch_size], preprocessing, dtype), activation)[0]
+        yield forward(params, inputs(x[i : i + batch_size], preprocessing, dtype), activation)[0]
 
 
 def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
@@ -763,8 +792,10 @@ def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
     if len(x) == 0:
         raise ValueError("no examples to evaluate (x is empty)")
     total_loss, correct = 0.0, 0
-    for i, logits in zip(range(0, len(x), batch_size), logits_in_chunks(params, x, activation, preprocessing, batch_size)):
-        yb = y[i:i + batch_size]
+    for i, logits in zip(
+        range(0, len(x), batch_size), logits_in_chunks(params, x, activation, preprocessing, batch_size)
+    ):
+        yb = y[i : i + batch_size]
         total_loss += loss(logits, yb) * len(yb)
         correct += int((logits.argmax(axis=1) == yb).sum())
     return total_loss / len(x), correct / len(x)
@@ -773,8 +804,9 @@ def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
 def split_validation(x, y, n_val, seed=0):
     """Stratified, seeded split of (x, y) into (x_train, y_train, x_val, y_val) with n_val held out."""
     if not 0 < n_val < len(y):
-        raise ValueError(f"validation size must be between 1 and {len(y) - 1} (the training set "
-                         f"has {len(y)} examples), got {n_val}")
+        raise ValueError(
+            f"validation size must be between 1 and {len(y) - 1} (the training set has {len(y)} examples), got {n_val}"
+        )
     rng = np.random.default_rng(seed)
     by_class = rng.permutation(len(y))
     by_class = by_class[np.argsort(y[by_class], kind="stable")]  # grouped by class, shuffled within
@@ -788,21 +820,22 @@ class Settings(NamedTuple):
     """Every option of a training run, with its default: what `train` takes, what the CLI's
     options default to, what a weights file records and what a resumed run must repeat.
     `check_settings` validates one (OPTION_RULES and the registries)."""
-    activation: str                # hidden activation: a key of ACTIVATIONS
-    batch_size: int = 128          # examples per step; the last batch of an epoch may be short
-    lr: float | None = None        # (peak) learning rate; None: the optimizer's default
-    momentum: float = 0.9          # for the optimizers that use it (OPTIMIZERS)
-    optimizer: str = "sgd"         # a key of OPTIMIZERS
-    weight_decay: float = 0.0      # on the weights, never the biases (see `update`)
-    dropout: float = 0.0           # on hidden units while training (see `forward`)
-    clip: float = 0.0              # max global gradient norm (see `clip_by_global_norm`); 0: off
-    label_smoothing: float = 0.0   # see `loss`
-    schedule: str = "cosine"       # a key of SCHEDULES
-    warmup: int = 0                # epochs of linear warm-up (see `scheduled_lr`)
-    augment_kind: str = "none"     # a key of AUGMENTATIONS
-    patience: int = 0              # stop after this many epochs without better validation accuracy; 0: never
-    seed: int = 0                  # of the one Generator behind shuffling, dropout and augmentation
-    epochs: int = 10               # passes over the training set
+
+    activation: str  # hidden activation: a key of ACTIVATIONS
+    batch_size: int = 128  # examples per step; the last batch of an epoch may be short
+    lr: float | None = None  # (peak) learning rate; None: the optimizer's default
+    momentum: float = 0.9  # for the optimizers that use it (OPTIMIZERS)
+    optimizer: str = "sgd"  # a key of OPTIMIZERS
+    weight_decay: float = 0.0  # on the weights, never the biases (see `update`)
+    dropout: float = 0.0  # on hidden units while training (see `forward`)
+    clip: float = 0.0  # max global gradient norm (see `clip_by_global_norm`); 0: off
+    label_smoothing: float = 0.0  # see `loss`
+    schedule: str = "cosine"  # a key of SCHEDULES
+    warmup: int = 0  # epochs of linear warm-up (see `scheduled_lr`)
+    augment_kind: str = "none"  # a key of AUGMENTATIONS
+    patience: int = 0  # stop after this many epochs without better validation accuracy; 0: never
+    seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
+    epochs: int = 10  # passes over the training set
 
 
 def check_settings(settings):
@@ -810,8 +843,12 @@ def check_settings(settings):
     naming the first option that breaks its rule in OPTION_RULES or is not a registry's name."""
     if not isinstance(settings, Settings):
         raise TypeError(f"settings must be mlp.Settings(activation=..., ...), got {type(settings).__name__}")
-    for name, registry in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                           ("augment_kind", AUGMENTATIONS)):
+    for name, registry in (
+        ("activation", ACTIVATIONS),
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("augment_kind", AUGMENTATIONS),
+    ):
         lookup(registry, getattr(settings, name), name)
     if settings.lr is None:
         settings = settings._replace(lr=OPTIMIZERS[settings.optimizer].lr)
@@ -823,6 +860,7 @@ def check_settings(settings):
 
 class Best(NamedTuple):
     """The epoch with the best validation accuracy so far, and how many epochs have not beaten it."""
+
     epoch: int
     val_accuracy: float
     val_loss: float
@@ -833,30 +871,39 @@ class Best(NamedTuple):
 def track_best(best, record, params):
     """The Best after an epoch whose record holds val_accuracy and val_loss (best may be None)."""
     if best is None or record["val_accuracy"] > best.val_accuracy:  # ties keep the earlier epoch
-        return Best(epoch=record["epoch"], val_accuracy=record["val_accuracy"], val_loss=record["val_loss"],
-                    params=params)
+        return Best(
+            epoch=record["epoch"], val_accuracy=record["val_accuracy"], val_loss=record["val_loss"], params=params
+        )
     return best._replace(bad_epochs=best.bad_epochs + 1)
 
 
 class Checkpoint(NamedTuple):
     """Everything `train` needs to continue, bit-identically, after a finished epoch or part-way
     through the next one (after `step` of its batches)."""
-    epoch: int        # epochs finished
+
+    epoch: int  # epochs finished
     params: dict
-    state: dict       # the optimizer's
-    history: list     # one record per finished epoch
+    state: dict  # the optimizer's
+    history: list  # one record per finished epoch
     best: Best | None  # only with a validation set
-    rng: dict         # the Generator's bit_generator.state, now
-    lr_scale: float   # product of the plateau schedule's cuts so far
-    step: int = 0                  # batches done of epoch `epoch + 1` (0: at an epoch's end)
+    rng: dict  # the Generator's bit_generator.state, now
+    lr_scale: float  # product of the plateau schedule's cuts so far
+    step: int = 0  # batches done of epoch `epoch + 1` (0: at an epoch's end)
     epoch_rng: dict | None = None  # with step: the Generator's state when that epoch began
-    partial: tuple = (0.0, 0)      # with step: (loss sum, correct predictions) of its batches
+    partial: tuple = (0.0, 0)  # with step: (loss sum, correct predictions) of its batches
 
 
 def fresh_checkpoint(params, seed):
     """The Checkpoint before epoch 1."""
-    return Checkpoint(epoch=0, params=params, state={}, history=[], best=None,
-                      rng=np.random.default_rng(seed).bit_generator.state, lr_scale=1.0)
+    return Checkpoint(
+        epoch=0,
+        params=params,
+        state={},
+        history=[],
+        best=None,
+        rng=np.random.default_rng(seed).bit_generator.state,
+        lr_scale=1.0,
+    )
 
 
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
@@ -905,24 +952,35 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
                 raise FloatingPointError(
                     f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} (a uniform guess "
                     f"scores {math.log(n_classes):.3g}): training diverged; try a lower "
-                    f"learning rate than {lr:g}")
+                    f"learning rate than {lr:g}"
+                )
             if s.clip:
                 g = clip_by_global_norm(g, s.clip)
-            params, state = update(params, g, state, lr, momentum=s.momentum, weight_decay=s.weight_decay,
-                                   optimizer=s.optimizer)
+            params, state = update(
+                params, g, state, lr, momentum=s.momentum, weight_decay=s.weight_decay, optimizer=s.optimizer
+            )
             total_loss += batch_loss * len(yb)
             correct += int((logits.argmax(axis=1) == yb).sum())
             if on_batch:
                 on_batch(i, len(order), batch_loss)
             if on_step:
-                on_step(ck._replace(params=params, state=state, rng=rng.bit_generator.state, step=i + 1,
-                                    epoch_rng=epoch_rng, partial=(total_loss, correct)))
+                on_step(
+                    ck._replace(
+                        params=params,
+                        state=state,
+                        rng=rng.bit_generator.state,
+                        step=i + 1,
+                        epoch_rng=epoch_rng,
+                        partial=(total_loss, correct),
+                    )
+                )
     record = {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
     return params, state, record, rng.bit_generator.state
 
 
-def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None,
-          on_step=None):
+def train(
+    params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None, on_step=None
+):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
     Args:
@@ -953,9 +1011,13 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
         raise ValueError("no training examples (x is empty)")
     if val is not None:
         val = (val[0], np.asarray(val[1]))
-    if preprocessing is not None and max(abs(preprocessing["low"]), abs(preprocessing["high"])) > float(np.finfo(dtype).max):
-        raise ValueError(f"pixel values range from {preprocessing['low']:g} to {preprocessing['high']:g}, beyond "
-                         f"what {dtype} holds ({np.finfo(dtype).max:.3g}): rescale the data first, or train in float64")
+    if preprocessing is not None and max(abs(preprocessing["low"]), abs(preprocessing["high"])) > float(
+        np.finfo(dtype).max
+    ):
+        raise ValueError(
+            f"pixel values range from {preprocessing['low']:g} to {preprocessing['high']:g}, beyond "
+            f"what {dtype} holds ({np.finfo(dtype).max:.3g}): rescale the data first, or train in float64"
+        )
     check_inputs(params, inputs(x[:1], preprocessing, dtype))
     check_labels(y, sizes_of(params)[-1], len(x))
     cut = SCHEDULES[s.schedule].on_validation
@@ -963,8 +1025,10 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
         check_inputs(params, inputs(val[0][:1], preprocessing, dtype))
         check_labels(val[1], sizes_of(params)[-1], len(val[0]))
     elif s.patience or cut:
-        raise ValueError(f"{'patience' if s.patience else f'the {s.schedule} schedule'} watches validation "
-                         "accuracy: give a validation set (val=(x_val, y_val))")
+        raise ValueError(
+            f"{'patience' if s.patience else f'the {s.schedule} schedule'} watches validation "
+            "accuracy: give a validation set (val=(x_val, y_val))"
+        )
     if AUGMENTATIONS[s.augment_kind].distort is not None:
         image_shape(x.shape[1])
 
@@ -975,16 +1039,18 @@ def train(params, x, y, settings, val=None, preprocessing=None, resume=None, on_
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
         params, state, record, rng = train_epoch(ck, x, y, rate, s, preprocessing, on_batch, on_step)
         if val is not None:
-            record["val_loss"], record["val_accuracy"] = evaluate(params, *val, s.activation,
-                                                                  preprocessing=preprocessing)
+            record["val_loss"], record["val_accuracy"] = evaluate(
+                params, *val, s.activation, preprocessing=preprocessing
+            )
             best = track_best(best, record, params)
             record["best_epoch"] = best.epoch
             if cut:
                 lr_scale *= cut(best)
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        ck = Checkpoint(epoch=epoch, params=params, state=state, history=list(history), best=best, rng=rng,
-                        lr_scale=lr_scale)
+        ck = Checkpoint(
+            epoch=epoch, params=params, state=state, history=list(history), best=best, rng=rng, lr_scale=lr_scale
+        )
         if on_epoch:
             on_epoch(record, ck)
         if s.patience and best.bad_epochs >= s.patience:
@@ -1040,9 +1106,18 @@ def _report(probabilities, y, mean_loss, n_mistakes):
     predicted = probabilities.argmax(axis=1)
     confusion = confusion_matrix(y, predicted, probabilities.shape[1])
     precision, recall, f1 = precision_recall_f1(confusion)
-    return {"loss": mean_loss, "accuracy": accuracy(predicted, y), "probabilities": probabilities,
-            "predicted": predicted, "confusion": confusion, "precision": precision, "recall": recall,
-            "f1": f1, "support": confusion.sum(axis=1), "mistakes": confident_mistakes(probabilities, y, n_mistakes)}
+    return {
+        "loss": mean_loss,
+        "accuracy": accuracy(predicted, y),
+        "probabilities": probabilities,
+        "predicted": predicted,
+        "confusion": confusion,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": confusion.sum(axis=1),
+        "mistakes": confident_mistakes(probabilities, y, n_mistakes),
+    }
 
 
 def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000, preprocessing=None):
@@ -1073,8 +1148,17 @@ def ensemble_log_proba(members, x, batch_size=2000):
         names its "activation" and "preprocessing" (None: x holds network inputs). One member
         gives its own log-probabilities (in float64).
     """
-    per_member = np.stack([np.concatenate([log_softmax(z.astype(np.float64)) for z in logits_in_chunks(
-        p, x, meta["activation"], meta.get("preprocessing"), batch_size)]) for p, meta in members])  # (M, N, C)
+    per_member = np.stack(
+        [
+            np.concatenate(
+                [
+                    log_softmax(z.astype(np.float64))
+                    for z in logits_in_chunks(p, x, meta["activation"], meta.get("preprocessing"), batch_size)
+                ]
+            )
+            for p, meta in members
+        ]
+    )  # (M, N, C)
     top = per_member.max(axis=0)
     return top + np.log(np.exp(per_member - top).mean(axis=0))
 
@@ -1137,14 +1221,25 @@ def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.
 class GradError(NamedTuple):
     """How far `grads` is from finite differences over one parameter array (its worst entry,
     leaving out the entries at a kink)."""
-    abs_error: float       # |analytic - numeric|
+
+    abs_error: float  # |analytic - numeric|
     relative_error: float  # see `relative_error`; large for tiny gradients even when right
-    of_tolerance: float    # |analytic - numeric| / (atol + rtol * |numeric|): at most 1 passes
-    at_kink: int           # entries left out: their finite difference straddles a kink
+    of_tolerance: float  # |analytic - numeric| / (atol + rtol * |numeric|): at most 1 passes
+    at_kink: int  # entries left out: their finite difference straddles a kink
 
 
-def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5,
-              rtol=GRADCHECK_RTOL, atol=GRADCHECK_ATOL):
+def gradcheck(
+    params,
+    x,
+    y,
+    activation,
+    dropout=0.0,
+    label_smoothing=0.0,
+    seed=0,
+    eps=1e-5,
+    rtol=GRADCHECK_RTOL,
+    atol=GRADCHECK_ATOL,
+):
     """Check `grads` against central finite differences of `loss` (`gradients_two_ways`).
 
     The criterion is PyTorch's gradcheck's, entry by entry: |analytic - numeric| <= atol +
@@ -1163,16 +1258,21 @@ def gradcheck(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0
     """
     if not (atol > 0 and rtol >= 0 and math.isfinite(atol + rtol)):
         raise ValueError(f"gradcheck needs atol > 0 and rtol >= 0, finite, got atol={atol!r}, rtol={rtol!r}")
-    analytic, numeric, at_kink = gradients_two_ways(params, x, y, activation, dropout=dropout,
-                                                    label_smoothing=label_smoothing, seed=seed, eps=eps)
+    analytic, numeric, at_kink = gradients_two_ways(
+        params, x, y, activation, dropout=dropout, label_smoothing=label_smoothing, seed=seed, eps=eps
+    )
     report = {}
     for k in analytic:
         smooth = ~at_kink[k]
         a, n = analytic[k][smooth], numeric[k][smooth]
         difference = np.abs(a - n)
         worst = lambda v: float(v.max()) if v.size else 0.0
-        report[k] = GradError(abs_error=worst(difference), relative_error=worst(relative_error(a, n)),
-                              of_tolerance=worst(difference / (atol + rtol * np.abs(n))), at_kink=int(at_kink[k].sum()))
+        report[k] = GradError(
+            abs_error=worst(difference),
+            relative_error=worst(relative_error(a, n)),
+            of_tolerance=worst(difference / (atol + rtol * np.abs(n))),
+            at_kink=int(at_kink[k].sum()),
+        )
     return report
 
 
@@ -1246,12 +1346,15 @@ def npz_writer(arrays, compress=True):
     """write(f) putting arrays in f as an .npz (a zip of .npy files, as np.savez does). Entries
     carry a fixed timestamp, so equal arrays give byte-identical files. compress=False stores
     them as they are: several times faster to write, for checkpoints written every epoch."""
+
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
             for name, array in arrays.items():
-                with archive.open(zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w",
-                                  force_zip64=True) as entry:
+                with archive.open(
+                    zipfile.ZipInfo(name + ".npy", (1980, 1, 1, 0, 0, 0)), "w", force_zip64=True
+                ) as entry:
                     np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
+
     return write
 
 
@@ -1266,10 +1369,17 @@ def weights_writer(params, meta, extra=None, compress=True):
     """
     for key, p in params.items():
         if not np.isfinite(p).all():
-            raise ValueError(f"{key} holds NaN or infinite values, which no weights file may hold: not saved "
-                             "(did training diverge? try a lower learning rate)")
-    meta = {**meta, "format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "sizes": sizes_of(params),
-            "dtype": str(params["W1"].dtype)}
+            raise ValueError(
+                f"{key} holds NaN or infinite values, which no weights file may hold: not saved "
+                "(did training diverge? try a lower learning rate)"
+            )
+    meta = {
+        **meta,
+        "format": WEIGHTS_FORMAT,
+        "version": WEIGHTS_VERSION,
+        "sizes": sizes_of(params),
+        "dtype": str(params["W1"].dtype),
+    }
     lookup(ACTIVATIONS, meta.get("activation"), "activation")
     extra = dict(extra or {})
     prep = meta.get("preprocessing")
@@ -1291,12 +1401,13 @@ def _read_npy_entry(archive, info):
     than the member holds) before any array is allocated."""
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(f)
     if dtype.hasobject:
-        raise ValueError(f"holds object (pickled) array {info.filename!r}, refused because "
-                         "loading it could run code; save plain numeric arrays")
+        raise ValueError(
+            f"holds object (pickled) array {info.filename!r}, refused because "
+            "loading it could run code; save plain numeric arrays"
+        )
     if math.prod(shape) * dtype.itemsize > info.file_size:
         raise ValueError(f"array {info.filename!r} declares {shape} of {dtype}, more than it holds")
     with archive.open(info) as f:
@@ -1311,8 +1422,7 @@ def read_npz(path):
             if f.read(4) != b"PK\x03\x04":
                 raise ValueError("not an .npz archive")
         with zipfile.ZipFile(path) as archive:
-            return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info)
-                    for info in archive.infolist()}
+            return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info) for info in archive.infolist()}
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError, zlib.error) as e:
@@ -1355,8 +1465,10 @@ def load(path):
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{where}: not a weights file written by mlp.py (no valid meta)") from None
     if meta.get("format") != WEIGHTS_FORMAT or meta.get("version") != WEIGHTS_VERSION:
-        raise ValueError(f"{where}: weights of format version {meta.get('version')!r}; this mlp.py reads version "
-                         f"{WEIGHTS_VERSION}: use the numpy-mlp that wrote it, or upgrade this one")
+        raise ValueError(
+            f"{where}: weights of format version {meta.get('version')!r}; this mlp.py reads version "
+            f"{WEIGHTS_VERSION}: use the numpy-mlp that wrote it, or upgrade this one"
+        )
     if activation not in ACTIVATIONS:
         raise ValueError(f"{where}: unknown activation {activation!r} in meta")
     params = {}
@@ -1366,8 +1478,7 @@ def load(path):
                 raise ValueError(f"{where}: missing array {key!r}")
             a = arrays[key]
             if a.shape != shape or a.dtype.kind != "f":
-                raise ValueError(f"{where}: {key} should be a float array of shape {shape}, "
-                                 f"got {a.dtype} {a.shape}")
+                raise ValueError(f"{where}: {key} should be a float array of shape {shape}, got {a.dtype} {a.shape}")
             if not np.isfinite(a).all():
                 raise ValueError(f"{where}: {key} holds NaN or infinite values")
             params[key] = a
@@ -1393,7 +1504,7 @@ def _unflatten(flat, prefix):
     tree = {}
     for name, value in flat.items():
         if name.startswith(prefix + "/"):
-            *parents, leaf = name[len(prefix) + 1:].split("/")
+            *parents, leaf = name[len(prefix) + 1 :].split("/")
             node = tree
             for parent in parents:
                 node = node.setdefault(parent, {})
@@ -1439,9 +1550,18 @@ def load_checkpoint(path):
         step = int(info["step"])
         if step:
             np.random.default_rng().bit_generator.state = info["epoch_rng"]  # validates it
-        checkpoint = Checkpoint(epoch=int(info["epoch"]), params=params, state=state, history=list(info["history"]),
-                                best=best, rng=info["rng"], lr_scale=float(info["lr_scale"]), step=step,
-                                epoch_rng=info["epoch_rng"], partial=tuple(info["partial"]))
+        checkpoint = Checkpoint(
+            epoch=int(info["epoch"]),
+            params=params,
+            state=state,
+            history=list(info["history"]),
+            best=best,
+            rng=info["rng"],
+            lr_scale=float(info["lr_scale"]),
+            step=step,
+            epoch_rng=info["epoch_rng"],
+            partial=tuple(info["partial"]),
+        )
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
     return checkpoint, meta
@@ -1454,8 +1574,12 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 MAX_IDX_BYTES = 4 << 30
 
-MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
 
 
 def _read_at_most(f, n, chunk=1 << 20):
@@ -1487,7 +1611,7 @@ def _read_body(f, expected, fits):
     buffer = np.empty(expected, np.uint8)
     view, done = memoryview(buffer), 0
     while done < expected:
-        n = f.readinto(view[done:done + (16 << 20)])
+        n = f.readinto(view[done : done + (16 << 20)])
         if not n:
             return buffer[:done], False
         done += n
@@ -1507,7 +1631,7 @@ def read_idx(path, mmap=False):
     try:
         with open(path, "rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
             header = _read_at_most(f, 4)
             if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in IDX_TYPES or header[3] == 0:
                 raise ValueError(f"{path}: not an IDX file (bad magic number {header.hex() or 'none'})")
@@ -1518,8 +1642,10 @@ def read_idx(path, mmap=False):
             dims = struct.unpack(f">{ndim}I", dims_bytes)
             expected = math.prod(dims) * dtype.itemsize
             if expected > MAX_IDX_BYTES:
-                raise ValueError(f"{path}: header {dims} declares {expected} bytes, more than the "
-                                 f"{MAX_IDX_BYTES >> 30} GiB this loader accepts")
+                raise ValueError(
+                    f"{path}: header {dims} declares {expected} bytes, more than the "
+                    f"{MAX_IDX_BYTES >> 30} GiB this loader accepts"
+                )
             offset = 4 + 4 * ndim
             size = (_gzip_size(path) if gzipped else os.path.getsize(path)) - offset
             if mmap and not gzipped and size == expected:

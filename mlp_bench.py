@@ -83,6 +83,7 @@ def time_matmuls(shapes, dtype, repeats=7):
     def one_pass():
         for a, b in pairs:
             a @ b
+
     timer = timeit.Timer(one_pass)
     loops, _ = timer.autorange()
     return float(np.median(timer.repeat(repeats, loops))) / loops
@@ -107,7 +108,10 @@ def time_augmentation(x, preprocessing, settings, dtype, repeats=3):
 
     def one_epoch():
         for i in range(0, len(x), settings.batch_size):
-            mlp.augment(mlp.to_unit(x[i:i + settings.batch_size], preprocessing, dtype), shape, settings.augment_kind, rng)
+            mlp.augment(
+                mlp.to_unit(x[i : i + settings.batch_size], preprocessing, dtype), shape, settings.augment_kind, rng
+            )
+
     return float(np.median(timeit.repeat(one_epoch, number=1, repeat=repeats)))
 
 
@@ -115,16 +119,29 @@ def machine_info():
     """The CPU, cores, NumPy and its BLAS (library, version, threads, kernel family), for bench."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):  # Linux names the model; elsewhere platform's word stands
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), cpu)
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
     from threadpoolctl import threadpool_info
+
     try:
         blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), {})
     except OSError:  # it could not look at the loaded libraries
         blas = {}
-    return {"cpu": cpu or "unknown CPU", "cores": os.cpu_count(), "numpy": np.__version__,
-            "blas": blas.get("internal_api"), "blas_version": blas.get("version"),
-            "blas_threads": blas.get("num_threads"), "blas_kernels": blas.get("architecture")}
+    return {
+        "cpu": cpu or "unknown CPU",
+        "cores": os.cpu_count(),
+        "numpy": np.__version__,
+        "blas": blas.get("internal_api"),
+        "blas_version": blas.get("version"),
+        "blas_threads": blas.get("num_threads"),
+        "blas_kernels": blas.get("architecture"),
+    }
 
 
 def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
@@ -134,8 +151,14 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
     one epoch's images, and writing the checkpoint train writes. Returns the JSON-able result."""
     params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
     last = {}
-    params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing,
-                                on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint))
+    params, history = mlp.train(
+        params,
+        x,
+        y,
+        settings,
+        preprocessing=preprocessing,
+        on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint),
+    )
     seconds = [r["seconds"] for r in history]
     score = lambda: mlp.evaluate(params, x_test, y_test, settings.activation, preprocessing=preprocessing)
     test_accuracy = score()[1]
@@ -145,17 +168,35 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
     flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / settings.batch_size  # linear in batch rows
     floor = time_matmuls(shapes, dtype) * len(x) / settings.batch_size
     checkpoint = time_checkpoint(last["checkpoint"], settings.activation)
-    return {"sizes": sizes, "activation": settings.activation, "batch_size": settings.batch_size,
-            "optimizer": settings.optimizer, "lr": settings.lr, "schedule": settings.schedule,
-            "warmup": settings.warmup, "dropout": settings.dropout, "dtype": str(np.dtype(dtype)), "n": len(x),
-            "epochs": settings.epochs, "epoch_seconds": seconds, "train_seconds": sum(seconds),
-            "test_accuracy": test_accuracy, "epoch_seconds_median": median, "samples_per_second": len(x) / median,
-            "matmul_flops_per_epoch": flops, "gflops_per_second": flops / median / 1e9, "floor_seconds": floor,
-            "floor_gflops_per_second": flops / floor / 1e9, "ratio_to_floor": median / floor,
-            "test_evaluation_seconds": evaluation,
-            "augmentation_seconds": time_augmentation(x, preprocessing, settings, dtype),
-            "augment": settings.augment_kind, "machine": machine_info(),
-            "checkpoint_seconds": checkpoint, "checkpoint_share": checkpoint / median}
+    return {
+        "sizes": sizes,
+        "activation": settings.activation,
+        "batch_size": settings.batch_size,
+        "optimizer": settings.optimizer,
+        "lr": settings.lr,
+        "schedule": settings.schedule,
+        "warmup": settings.warmup,
+        "dropout": settings.dropout,
+        "dtype": str(np.dtype(dtype)),
+        "n": len(x),
+        "epochs": settings.epochs,
+        "epoch_seconds": seconds,
+        "train_seconds": sum(seconds),
+        "test_accuracy": test_accuracy,
+        "epoch_seconds_median": median,
+        "samples_per_second": len(x) / median,
+        "matmul_flops_per_epoch": flops,
+        "gflops_per_second": flops / median / 1e9,
+        "floor_seconds": floor,
+        "floor_gflops_per_second": flops / floor / 1e9,
+        "ratio_to_floor": median / floor,
+        "test_evaluation_seconds": evaluation,
+        "augmentation_seconds": time_augmentation(x, preprocessing, settings, dtype),
+        "augment": settings.augment_kind,
+        "machine": machine_info(),
+        "checkpoint_seconds": checkpoint,
+        "checkpoint_share": checkpoint / median,
+    }
 
 
 # ----------------------------------------------------------------------------- the references
@@ -184,8 +225,9 @@ def torch_reference(spec):
     s = mlp.Settings(**spec["settings"])
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
-                                                        spec["label_column"])
+    x, y, x_test, y_test, _, preprocessing = bench_data(
+        spec["data"], spec["limit"], spec["normalize"], spec["label_column"]
+    )
     x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
     x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
     name, kwargs = TORCH_ACTIVATIONS[s.activation]
@@ -202,8 +244,9 @@ def torch_reference(spec):
     model = torch.nn.Sequential(*layers).to(getattr(torch, spec["dtype"]))
     torch_optimizer, options = TORCH_OPTIMIZERS[s.optimizer]
     momentum = {"momentum": s.momentum} if mlp.OPTIMIZERS[s.optimizer].uses_momentum else {}
-    opt = getattr(torch.optim, torch_optimizer)(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
-                                                **momentum, **options)
+    opt = getattr(torch.optim, torch_optimizer)(
+        model.parameters(), lr=s.lr, weight_decay=s.weight_decay, **momentum, **options
+    )
     seconds = []
     for epoch in range(s.epochs):
         start = time.perf_counter()
@@ -231,8 +274,9 @@ def sklearn_reference(spec):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y, x_test, y_test, _, preprocessing = bench_data(spec["data"], spec["limit"], spec["normalize"],
-                                                        spec["label_column"])
+    x, y, x_test, y_test, _, preprocessing = bench_data(
+        spec["data"], spec["limit"], spec["normalize"], spec["label_column"]
+    )
     classifier = MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
     model = classifier
     if spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends

@@ -10,9 +10,10 @@ is needed). Its rooms, in order:
                                   write left behind
   class names                     classes.txt, names shown as plain text
   named data sets                 downloads into a cache, checked by SHA-256 (DATASETS)
-  where data is and came from     --data as a path; the record a weights file keeps of its data
+  reading pictures                one decoder, Pillow's, for every picture
   data sets of any form           one registry, DATA_FORMS, into one shape, Data
-  pictures                        one decoder; framing a picture as MNIST frames its digits
+  where data is and came from     --data as a path; the record a weights file keeps of its data
+  framing pictures                a picture as MNIST frames its digits; classify_picture
 """
 
 import csv
@@ -23,14 +24,14 @@ import os
 import sysconfig
 import urllib.request
 import zlib
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 import mlp
-
 
 # ----------------------------------------------------------------------------- files that ship, temp files
 
@@ -124,27 +125,35 @@ def class_name(meta, c):
 
 
 class Dataset(NamedTuple):
-    sha256: dict      # {IDX stem: SHA-256 of the decompressed file}
-    mirrors: tuple    # base URLs, tried in order; a file is base + stem + ".gz"
-    classes: tuple    # class names, in label order
+    sha256: dict  # {IDX stem: SHA-256 of the decompressed file}
+    mirrors: tuple  # base URLs, tried in order; a file is base + stem + ".gz"
+    classes: tuple  # class names, in label order
 
 
 DATASETS = {
     "mnist": Dataset(
-        {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        {
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        tuple(str(d) for d in range(10))),
+        tuple(str(d) for d in range(10)),
+    ),
     "fashion-mnist": Dataset(
-        {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
-        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"),
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+        {
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        (
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+        ),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
 }
 
 
@@ -190,7 +199,7 @@ def _content_sha256(path):
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     digest = hashlib.sha256()
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -219,8 +228,10 @@ def verify_cached(name, folder):
             except (OSError, EOFError, zlib.error) as e:
                 raise ValueError(f"{path}: cannot be read ({e}); {fix}") from None
             if got != sha256:
-                raise ValueError(f"{path}: not {name}'s file (SHA-256 of its content {got[:12]}..., "
-                                 f"expected {sha256[:12]}...); {fix}")
+                raise ValueError(
+                    f"{path}: not {name}'s file (SHA-256 of its content {got[:12]}..., "
+                    f"expected {sha256[:12]}...); {fix}"
+                )
         checked[os.path.basename(path)] = seen
     if checked != stamp:
         try:
@@ -257,15 +268,70 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
             if on_file:
                 on_file(stem, url)
             try:  # renamed into place only when whole and verified
-                mlp.write_atomic(target, partial(_download, url, sha256=sha256, on_progress=on_progress, timeout=timeout))
+                mlp.write_atomic(
+                    target, partial(_download, url, sha256=sha256, on_progress=on_progress, timeout=timeout)
+                )
                 break
             except (OSError, ValueError, EOFError, zlib.error) as e:
                 failures.append(f"{url} ({getattr(e, 'reason', None) or e})")
         else:
-            raise ValueError(f"cannot download {name}: {'; '.join(failures)}; put the four files "
-                             f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand")
+            raise ValueError(
+                f"cannot download {name}: {'; '.join(failures)}; put the four files "
+                f"({', '.join(s + '.gz' for s in dataset.sha256)}) in {folder} by hand"
+            )
     verify_cached(name, folder)
     return folder
+
+
+# ----------------------------------------------------------------------------- reading pictures
+# One decoder for every picture: a data set's and the ones predict classifies.
+
+MAX_PICTURE_SIDE = 1024  # a picture to classify over 4 of these squared is reduced while decoding
+
+MAX_PICTURE_PIXELS = 1 << 30  # Pillow's bomb check while reducing: such a picture is never decoded whole
+
+
+def read_grey(path, reduce=False):
+    """A picture file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
+    upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
+    to their own range. With `reduce` (a picture to classify: a digit needs no more), a picture
+    of over 4 megapixels is reduced while it is decoded (JPEG draft mode, then a thumbnail of
+    MAX_PICTURE_SIDE a side), so that a 20000 x 20000 scan costs megabytes, not gigabytes;
+    without it (a data set's pictures) the stored size is kept. Needs Pillow.
+
+    Raises ValueError naming the file when it is not a picture Pillow can read."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise ImportError("reading pictures needs Pillow: pip install pillow") from None
+    before = Image.MAX_IMAGE_PIXELS
+    try:
+        if reduce:
+            Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS
+        with Image.open(path) as im:
+            if reduce:
+                im.draft("L", (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
+                if im.width * im.height > 4 * MAX_PICTURE_SIDE**2:
+                    im.thumbnail((MAX_PICTURE_SIDE, MAX_PICTURE_SIDE), reducing_gap=2.0)
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit or wider greyscale
+                levels = np.asarray(im, np.float32)
+                low, high = float(levels.min()), float(levels.max())
+                return (levels - low) / (high - low) if high > low else np.zeros_like(levels)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, im.convert("RGBA"))  # ink on a transparent canvas: on white
+            return np.asarray(im.convert("L"), np.float32) / 255
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def decode_picture(path):
+    """A data set's picture as (H, W) uint8 grey levels at its stored size (`read_grey`):
+    load_data's decoder for folders of pictures."""
+    return np.round(read_grey(path) * 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- data sets of any form
@@ -277,13 +343,14 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
 
 class Data(NamedTuple):
     """A data set as stored, split into train and test (a split not asked for is None)."""
-    x_train: object          # (N, D) raw features in their stored dtype; uint8 pixels stay uint8
-    y_train: object          # (N,) int64 labels in [0, C)
+
+    x_train: object  # (N, D) raw features in their stored dtype; uint8 pixels stay uint8
+    y_train: object  # (N,) int64 labels in [0, C)
     x_test: object
     y_test: object
-    classes: tuple | None    # class names in label order, when the data names its classes
-    shape: tuple | None      # (H, W) when the D features are an image's pixels; None: a table
-    test_from: str           # where the test set comes from, for messages
+    classes: tuple | None  # class names in label order, when the data names its classes
+    shape: tuple | None  # (H, W) when the D features are an image's pixels; None: a table
+    test_from: str  # where the test set comes from, for messages
 
 
 def _as_labels(raw, where):
@@ -295,8 +362,12 @@ def _as_labels(raw, where):
         numbers = raw.astype(np.float64)
     except ValueError:
         numbers = None
-    if numbers is not None and np.isfinite(numbers).all() and (numbers == np.round(numbers)).all() \
-            and (len(numbers) == 0 or numbers.min() >= 0):
+    if (
+        numbers is not None
+        and np.isfinite(numbers).all()
+        and (numbers == np.round(numbers)).all()
+        and (len(numbers) == 0 or numbers.min() >= 0)
+    ):
         return numbers.astype(np.int64), None
     if numbers is not None and np.isfinite(numbers).all():
         values = np.unique(numbers)
@@ -330,8 +401,13 @@ def _hold_out(data, where, fraction=0.2):
         return data
     n_test = max(1, round(fraction * len(data.y_train)))
     x, y, x_test, y_test = mlp.split_validation(data.x_train, data.y_train, n_test, seed=0)
-    return data._replace(x_train=x, y_train=y, x_test=x_test, y_test=y_test,
-                         test_from=f"{round(100 * fraction)}% of {where} held out (stratified, seed 0)")
+    return data._replace(
+        x_train=x,
+        y_train=y,
+        x_test=x_test,
+        y_test=y_test,
+        test_from=f"{round(100 * fraction)}% of {where} held out (stratified, seed 0)",
+    )
 
 
 def _is_number(text):
@@ -383,8 +459,10 @@ def read_csv(path, label_column=None, n_features=None):
         if header is not None:
             label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
             if label is None and label_column and len(first) != n_features:
-                raise ValueError(f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
-                                 f"{', ...' if len(header) > 8 else ''})")
+                raise ValueError(
+                    f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
+                    f"{', ...' if len(header) > 8 else ''})"
+                )
         else:
             if label_column:
                 raise ValueError(f"--label-column {label_column} names a column, but the file has no header row")
@@ -409,8 +487,10 @@ def _csv_data(path, splits, label_column=None, **_):
     folder = path if os.path.isdir(path) else None
     train_path = os.path.join(folder, "train.csv") if folder else path
     if not _csv_has_labels(train_path, label_column):
-        raise ValueError(f"{train_path}: no label column (one named 'label', or say which with --label-column); "
-                         "a CSV without labels is for predict")
+        raise ValueError(
+            f"{train_path}: no label column (one named 'label', or say which with --label-column); "
+            "a CSV without labels is for predict"
+        )
     x, raw, _ = read_csv(train_path, label_column)
     x_test = raw_test = None
     test_path = os.path.join(folder, "test.csv") if folder else None
@@ -419,10 +499,18 @@ def _csv_data(path, splits, label_column=None, **_):
         if x_test.shape[1] != x.shape[1]:
             raise ValueError(f"{test_path}: {x_test.shape[1]} feature columns, train.csv has {x.shape[1]}")
     labels, classes = _as_labels(raw if x_test is None else np.concatenate([raw, raw_test]), train_path)
-    x, x_test = (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
-    data = Data(x_train=x, y_train=labels[:len(raw)], x_test=x_test,
-                y_test=None if x_test is None else labels[len(raw):], classes=classes, shape=_square_image(x),
-                test_from="test.csv")
+    x, x_test = (
+        (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
+    )
+    data = Data(
+        x_train=x,
+        y_train=labels[: len(raw)],
+        x_test=x_test,
+        y_test=None if x_test is None else labels[len(raw) :],
+        classes=classes,
+        shape=_square_image(x),
+        test_from="test.csv",
+    )
     return _hold_out(data, os.path.basename(train_path))
 
 
@@ -441,6 +529,7 @@ def _npz_data(path, splits, **_):
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise ValueError(f"{path}: {name} holds NaN or infinite values")
         return x.reshape(len(x), -1)
+
     x = features(arrays["x_train"], "x_train")
     shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
     has_test = "x_test" in arrays and "y_test" in arrays
@@ -452,9 +541,15 @@ def _npz_data(path, splits, **_):
             raise ValueError(f"{path}: {len(xs)} {name} examples but {len(ys)} labels")
     if has_test and x_test.shape[1] != x.shape[1]:
         raise ValueError(f"{path}: x_test has {x_test.shape[1]} features per example, x_train {x.shape[1]}")
-    data = Data(x_train=x, y_train=labels[:len(raw[0])], x_test=x_test,
-                y_test=labels[len(raw[0]):] if has_test else None, classes=classes, shape=shape,
-                test_from="x_test, y_test")
+    data = Data(
+        x_train=x,
+        y_train=labels[: len(raw[0])],
+        x_test=x_test,
+        y_test=labels[len(raw[0]) :] if has_test else None,
+        classes=classes,
+        shape=shape,
+        test_from="x_test, y_test",
+    )
     return _hold_out(data, os.path.basename(path))
 
 
@@ -493,9 +588,11 @@ def _decode_all(found, decode, on_progress, cache_path):
     for i, (_, path) in enumerate(found):
         picture = decode(path)
         if pictures and picture.shape != pictures[0].shape:
-            raise ValueError(f"pictures of different sizes: {found[0][1]} is {pictures[0].shape[1]} x "
-                             f"{pictures[0].shape[0]}, {path} is {picture.shape[1]} x {picture.shape[0]}; "
-                             "resize them to one size first")
+            raise ValueError(
+                f"pictures of different sizes: {found[0][1]} is {pictures[0].shape[1]} x "
+                f"{pictures[0].shape[0]}, {path} is {picture.shape[1]} x {picture.shape[0]}; "
+                "resize them to one size first"
+            )
         pictures.append(picture)
         if on_progress:
             on_progress(i + 1, len(found))
@@ -503,7 +600,9 @@ def _decode_all(found, decode, on_progress, cache_path):
     if cache_path:
         try:
             os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-            mlp.write_atomic(cache_path, mlp.npz_writer({"pictures": pictures, "manifest": np.array(manifest)}, compress=False))
+            mlp.write_atomic(
+                cache_path, mlp.npz_writer({"pictures": pictures, "manifest": np.array(manifest)}, compress=False)
+            )
         except OSError:
             pass  # no cache: decoded again next time, never wrong
     return pictures
@@ -535,11 +634,19 @@ def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.e
     labels = {split: np.array([classes.index(c) for c in names], np.int64) for split, (_, names) in split_data.items()}
     pictures = {split: p for split, (p, _) in split_data.items()}
     if "test" in pictures and pictures["test"].shape[1:] != pictures["train"].shape[1:]:
-        raise ValueError(f"{path}: train pictures are {pictures['train'].shape[1:]}, test pictures {pictures['test'].shape[1:]}")
+        raise ValueError(
+            f"{path}: train pictures are {pictures['train'].shape[1:]}, test pictures {pictures['test'].shape[1:]}"
+        )
     flat = {split: p.reshape(len(p), -1) for split, p in pictures.items()}
-    data = Data(x_train=flat["train"], y_train=labels["train"], x_test=flat.get("test"), y_test=labels.get("test"),
-                classes=classes, shape=tuple(pictures["train"].shape[1:]),
-                test_from="test/" + (f" ({skipped} other files passed over)" if skipped else ""))
+    data = Data(
+        x_train=flat["train"],
+        y_train=labels["train"],
+        x_test=flat.get("test"),
+        y_test=labels.get("test"),
+        classes=classes,
+        shape=tuple(pictures["train"].shape[1:]),
+        test_from="test/" + (f" ({skipped} other files passed over)" if skipped else ""),
+    )
     return _hold_out(data, "train/")
 
 
@@ -548,26 +655,47 @@ def _idx_data(path, splits, **_):
     arrays = dict(zip([f"{a}_{split}" for split in splits for a in ("x", "y")], mlp.load_idx_dataset(path, splits)))
     first = mlp.read_idx(mlp.idx_path(path, mlp.MNIST_FILES[f"{splits[0]}_images"]), mmap=True)
     shape = tuple(int(n) for n in first.shape[1:3]) if first.ndim == 3 else None
-    return Data(x_train=arrays.get("x_train"), y_train=arrays.get("y_train"), x_test=arrays.get("x_test"),
-                y_test=arrays.get("y_test"), classes=None, shape=shape, test_from="t10k files")
+    return Data(
+        x_train=arrays.get("x_train"),
+        y_train=arrays.get("y_train"),
+        x_test=arrays.get("x_test"),
+        y_test=arrays.get("y_test"),
+        classes=None,
+        shape=shape,
+        test_from="t10k files",
+    )
 
 
 class DataForm(NamedTuple):
     detect: Callable  # detect(path) -> whether `path` holds data of this form
-    load: Callable    # load(path, splits, label_column=..., decode=..., on_progress=...) -> Data
-    about: str        # one line for help texts
+    load: Callable  # load(path, splits, label_column=..., decode=..., on_progress=...) -> Data
+    about: str  # one line for help texts
 
 
 DATA_FORMS = {
-    "idx": DataForm(lambda p: os.path.isdir(p) and any(os.path.isfile(os.path.join(p, s + e))
-                                                       for s in mlp.MNIST_FILES.values() for e in ("", ".gz")),
-                    _idx_data, "a folder of the four MNIST-layout IDX files"),
-    "csv": DataForm(lambda p: p.lower().endswith(".csv") and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv")),
-                    _csv_data, "a .csv file, or a folder with train.csv (and test.csv)"),
-    "npz": DataForm(lambda p: p.lower().endswith(".npz") and os.path.isfile(p), _npz_data,
-                    "a Keras-style .npz (x_train, y_train, x_test, y_test)"),
-    "images": DataForm(lambda p: os.path.isdir(os.path.join(p, "train")), _image_folder_data,
-                       "a folder of class folders of pictures (train/<class>/, test/<class>/)"),
+    "idx": DataForm(
+        lambda p: (
+            os.path.isdir(p)
+            and any(os.path.isfile(os.path.join(p, s + e)) for s in mlp.MNIST_FILES.values() for e in ("", ".gz"))
+        ),
+        _idx_data,
+        "a folder of the four MNIST-layout IDX files",
+    ),
+    "csv": DataForm(
+        lambda p: p.lower().endswith(".csv") and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv")),
+        _csv_data,
+        "a .csv file, or a folder with train.csv (and test.csv)",
+    ),
+    "npz": DataForm(
+        lambda p: p.lower().endswith(".npz") and os.path.isfile(p),
+        _npz_data,
+        "a Keras-style .npz (x_train, y_train, x_test, y_test)",
+    ),
+    "images": DataForm(
+        lambda p: os.path.isdir(os.path.join(p, "train")),
+        _image_folder_data,
+        "a folder of class folders of pictures (train/<class>/, test/<class>/)",
+    ),
 }
 
 
@@ -594,8 +722,9 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
       on_progress(done, total): called while pictures are decoded.
     """
     path = os.fspath(path)
-    data = DATA_FORMS[data_form(path)].load(path, tuple(splits), label_column=label_column, decode=decode,
-                                            on_progress=on_progress)
+    data = DATA_FORMS[data_form(path)].load(
+        path, tuple(splits), label_column=label_column, decode=decode, on_progress=on_progress
+    )
     if data.classes is None:
         names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
         data = data._replace(classes=names and tuple(names))
@@ -662,56 +791,8 @@ def source_of(record):
     return record.get("name") or record["path"]
 
 
-# ----------------------------------------------------------------------------- pictures
-# One decoder for every picture (a data set's, predict's, none other), then framing: a picture
-# of a digit made to look like MNIST's, or resized to the shape a network takes.
-
-MAX_PICTURE_SIDE = 1024  # a picture to classify over 4 of these squared is reduced while decoding
-
-MAX_PICTURE_PIXELS = 1 << 30  # Pillow's bomb check while reducing: such a picture is never decoded whole
-
-
-def read_grey(path, reduce=False):
-    """A picture file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
-    upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
-    to their own range. With `reduce` (a picture to classify: a digit needs no more), a picture
-    of over 4 megapixels is reduced while it is decoded (JPEG draft mode, then a thumbnail of
-    MAX_PICTURE_SIDE a side), so that a 20000 x 20000 scan costs megabytes, not gigabytes;
-    without it (a data set's pictures) the stored size is kept. Needs Pillow.
-
-    Raises ValueError naming the file when it is not a picture Pillow can read."""
-    try:
-        from PIL import Image, ImageOps
-    except ImportError:
-        raise ImportError("reading pictures needs Pillow: pip install pillow") from None
-    before = Image.MAX_IMAGE_PIXELS
-    try:
-        if reduce:
-            Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS
-        with Image.open(path) as im:
-            if reduce:
-                im.draft("L", (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
-                if im.width * im.height > 4 * MAX_PICTURE_SIDE**2:
-                    im.thumbnail((MAX_PICTURE_SIDE, MAX_PICTURE_SIDE), reducing_gap=2.0)
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit or wider greyscale
-                levels = np.asarray(im, np.float32)
-                low, high = float(levels.min()), float(levels.max())
-                return (levels - low) / (high - low) if high > low else np.zeros_like(levels)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(white, im.convert("RGBA"))  # ink on a transparent canvas: on white
-            return np.asarray(im.convert("L"), np.float32) / 255
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = before
-
-
-def decode_picture(path):
-    """A data set's picture as (H, W) uint8 grey levels at its stored size (`read_grey`):
-    load_data's decoder for folders of pictures."""
-    return np.round(read_grey(path) * 255).astype(np.uint8)
+# ----------------------------------------------------------------------------- framing pictures
+# A picture of a digit made to look like MNIST's, or resized to the shape a network takes.
 
 
 def centre_in_frame(image, size=28):
@@ -720,7 +801,7 @@ def centre_in_frame(image, size=28):
     h, w = image.shape
     frame = np.zeros((size, size), image.dtype)
     top, left = (size - h) // 2, (size - w) // 2
-    frame[top:top + h, left:left + w] = image
+    frame[top : top + h, left : left + w] = image
     rows, cols = np.indices(frame.shape)
     mass = frame.sum()
     if mass == 0:
@@ -769,7 +850,7 @@ def frame_digit(grey, size=28, box=None):
     rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
     if len(rows) == 0:
         raise ValueError("the image is blank; draw a digit on a plain background")
-    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = box / max(ink.shape)
     fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
     return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)

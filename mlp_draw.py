@@ -22,7 +22,6 @@ import numpy as np
 
 import mlp_data
 
-
 MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
 
 MAX_PAD_SIDE = 1024
@@ -56,17 +55,24 @@ def read_pad(members, grey):
     params, meta = members[0]
     taken = mlp_data.input_of(meta, params)
     try:
-        seen, probabilities, hidden = mlp_data.classify_picture(members, grey, taken["shape"],
-                                                                taken["pictures"] == "framed")
+        seen, probabilities, hidden = mlp_data.classify_picture(
+            members, grey, taken["shape"], taken["pictures"] == "framed"
+        )
     except ValueError:
         return {"blank": True}
     top = np.argsort(-probabilities, kind="stable")[:5]
     best = int(top[0])
     name = lambda c: mlp_data.class_name(meta, int(c))
-    return {"blank": False, "prediction": name(best), "class": best,
-            "top": [{"class": int(c), "name": name(c), "probability": round(float(probabilities[c]), 5)} for c in top],
-            "seen": [round(float(v), 3) for v in seen], "rows": taken["shape"][0], "columns": taken["shape"][1],
-            "hidden": [round(float(v), 4) for v in hidden]}
+    return {
+        "blank": False,
+        "prediction": name(best),
+        "class": best,
+        "top": [{"class": int(c), "name": name(c), "probability": round(float(probabilities[c]), 5)} for c in top],
+        "seen": [round(float(v), 3) for v in seen],
+        "rows": taken["shape"][0],
+        "columns": taken["shape"][1],
+        "hidden": [round(float(v), 4) for v in hidden],
+    }
 
 
 def draw_server(members, host, port):
@@ -89,8 +95,10 @@ def draw_server(members, host, port):
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
-                             "script-src 'unsafe-inline'; img-src 'self' data:")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:",
+            )
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
@@ -169,6 +177,7 @@ def time_predictions(server, n):
             with urllib.request.urlopen(urllib.request.Request(url, body)) as reply:
                 reply.read()
             out.append(time.perf_counter() - start)
+
     alone, together = [], []
     timed(n, alone)
     workers = [threading.Thread(target=timed, args=(-(-n // 8), together)) for _ in range(8)]

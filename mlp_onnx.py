@@ -68,20 +68,38 @@ def onnx_model(params, meta):
         h = step("Gemm", h, [constant(f"W{l}", params[f"W{l}"]), constant(f"b{l}", params[f"b{l}"])])
         if l < L:
             h = step(op, h, None, **attributes)
-    nodes += [helper.make_node("Identity", [h], ["logits"]),
-              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-              helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0)]
+    nodes += [
+        helper.make_node("Identity", [h], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0),
+    ]
     n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
     graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])],
-        [helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
-         helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
-         helper.make_tensor_value_info("class", T.INT64, ["N"])], initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="numpy-mlp",
-                              doc_string=f"An MLP {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']} "
-                                         "trained with numpy-mlp; input: raw values as stored in its data.")
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])],
+        [
+            helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
+            helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
+            helper.make_tensor_value_info("class", T.INT64, ["N"]),
+        ],
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+        producer_name="numpy-mlp",
+        doc_string=f"An MLP {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']} "
+        "trained with numpy-mlp; input: raw values as stored in its data.",
+    )
     model.ir_version = 9  # the IR of opset 20 (onnx 1.15): what onnxruntime reads from 1.17 on
     summary = {k: meta.get(k) for k in ("activation", "settings", "test_accuracy", "data", "input", "epochs_run")}
-    helper.set_model_props(model, {"classes": json.dumps([mlp_data.class_name(meta, c) for c in range(n_classes)]),
-                                   "training": json.dumps(summary), "preprocessing": prep["kind"]})
+    helper.set_model_props(
+        model,
+        {
+            "classes": json.dumps([mlp_data.class_name(meta, c) for c in range(n_classes)]),
+            "training": json.dumps(summary),
+            "preprocessing": prep["kind"],
+        },
+    )
     return model

@@ -23,7 +23,6 @@ import numpy as np
 import mlp
 import mlp_data
 
-
 # ----------------------------------------------------------------------------- stop signals
 
 
@@ -105,8 +104,10 @@ def one_run_per_output(lock_path, out):
                 f.seek(0)
                 holder = f.read().strip()
             f.close()
-            raise ValueError(f"{out} is being written by another run ({holder or 'a running process'}); wait for "
-                             "it to finish or choose another --out")
+            raise ValueError(
+                f"{out} is being written by another run ({holder or 'a running process'}); wait for "
+                "it to finish or choose another --out"
+            )
         with contextlib.suppress(OSError):
             if os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino:
                 break  # the file we locked is still the lock file (the last holder may have removed it)
@@ -129,8 +130,12 @@ def one_run_per_output(lock_path, out):
 def data_identity(record, x, y):
     """What a checkpoint records of the data it was made on, to refuse resuming on other data:
     where it came from (mlp_data.source_of its record), its size and a hash of its labels."""
-    return {"data": mlp_data.source_of(record), "examples": len(y), "features": int(x.shape[1]),
-            "labels_sha256": hashlib.sha256(np.asarray(y, "<i8").tobytes()).hexdigest()[:16]}
+    return {
+        "data": mlp_data.source_of(record),
+        "examples": len(y),
+        "features": int(x.shape[1]),
+        "labels_sha256": hashlib.sha256(np.asarray(y, "<i8").tobytes()).hexdigest()[:16],
+    }
 
 
 def load_resumable(path, recorded, identity, epochs):
@@ -141,18 +146,31 @@ def load_resumable(path, recorded, identity, epochs):
     saved, made_on = meta.get("settings", {}), meta.get("data_identity", {})
     differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items() if saved.get(key) != value]
     if differ:
-        why = (f" (the {recorded['schedule']} schedule's rates depend on the run's length, so a longer run is "
-               "another run; the constant and plateau schedules can be extended)") if "epochs" in saved and \
-            saved["epochs"] != recorded.get("epochs") else ""
-        raise ValueError(f"{path} was trained with other settings: {'; '.join(differ)}{why}; repeat the "
-                         "interrupted command's options, or delete it to start over")
-    other = [f"{key} {made_on.get(key)!r} (now {value!r})" for key, value in identity.items() if made_on.get(key) != value]
+        why = (
+            (
+                f" (the {recorded['schedule']} schedule's rates depend on the run's length, so a longer run is "
+                "another run; the constant and plateau schedules can be extended)"
+            )
+            if "epochs" in saved and saved["epochs"] != recorded.get("epochs")
+            else ""
+        )
+        raise ValueError(
+            f"{path} was trained with other settings: {'; '.join(differ)}{why}; repeat the "
+            "interrupted command's options, or delete it to start over"
+        )
+    other = [
+        f"{key} {made_on.get(key)!r} (now {value!r})" for key, value in identity.items() if made_on.get(key) != value
+    ]
     if other:
-        raise ValueError(f"{path} was trained on other data: {'; '.join(other)}; give the --data it was made on, "
-                         "or delete it to start over")
+        raise ValueError(
+            f"{path} was trained on other data: {'; '.join(other)}; give the --data it was made on, "
+            "or delete it to start over"
+        )
     if checkpoint.epoch > epochs:
-        raise ValueError(f"{path} has already run {checkpoint.epoch} epochs; --epochs {epochs} is fewer: give "
-                         f"--epochs {checkpoint.epoch} or more")
+        raise ValueError(
+            f"{path} has already run {checkpoint.epoch} epochs; --epochs {epochs} is fewer: give "
+            f"--epochs {checkpoint.epoch} or more"
+        )
     return checkpoint, meta.get("rows", checkpoint.history)
 
 
@@ -170,6 +188,7 @@ def checkpoint_saver(path, meta, on_failure):
             if not state["warned"]:
                 on_failure(e)
                 state["warned"] = True
+
     return save
 
 
@@ -211,7 +230,9 @@ def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
     if available is None:
         return f"note: this platform does not say how much memory is free; training {network} needs about {gib(needed)}"
     if needed > available:
-        raise ValueError(f"training {network} needs about {gib(needed)} (parameters, gradients, optimizer state, one "
-                         f"batch's activations) but {gib(available)} is available; use smaller --hidden sizes or a "
-                         "smaller --batch-size")
+        raise ValueError(
+            f"training {network} needs about {gib(needed)} (parameters, gradients, optimizer state, one "
+            f"batch's activations) but {gib(available)} is available; use smaller --hidden sizes or a "
+            "smaller --batch-size"
+        )
     return None

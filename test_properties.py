@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="the property tests need hypothesis: pip install -e '.[test]'")
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 import mlp  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)
-@given(header=st.binary(max_size=24), body=st.binary(max_size=64), gz=st.booleans(),
-       cut=st.integers(0, 200))
+@given(header=st.binary(max_size=24), body=st.binary(max_size=64), gz=st.booleans(), cut=st.integers(0, 200))
 def test_idx_loader_never_fails_other_than_value_error(tmp_path_factory, header, body, gz, cut):
     raw = header + body
     data = gzip.compress(raw)[:cut] if gz else raw
@@ -34,8 +34,11 @@ def test_idx_loader_never_fails_other_than_value_error(tmp_path_factory, header,
 
 
 @settings(max_examples=200, deadline=None)
-@given(dims=st.lists(st.integers(0, 70000), min_size=1, max_size=4), extra=st.integers(-3, 3),
-       code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E]))
+@given(
+    dims=st.lists(st.integers(0, 70000), min_size=1, max_size=4),
+    extra=st.integers(-3, 3),
+    code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E]),
+)
 def test_idx_loader_checks_byte_count_against_header(tmp_path_factory, dims, extra, code):
     itemsize = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}[code]
     needed = math.prod(dims) * itemsize
@@ -57,7 +60,7 @@ def test_mutated_weights_files_load_or_raise_value_error(tmp_path_factory, data)
     raw = bytearray((folder / "w.npz").read_bytes())
     for _ in range(data.draw(st.integers(1, 8))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    raw = raw[:data.draw(st.integers(0, len(raw)))]
+    raw = raw[: data.draw(st.integers(0, len(raw)))]
     (folder / "m.npz").write_bytes(bytes(raw))
     try:
         params, meta = mlp.load(folder / "m.npz")

@@ -1,0 +1,211 @@
+"""Shared fixtures and helpers of the tests: one IDX writer, small real data sets, trained
+networks, the CLI in-process and as a real process; every test runs in its own empty folder with
+its own data cache."""
+
+import contextlib
+import gzip
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import cli
+import mlp
+import mlp_data
+import test_mlp
+from test_mlp import MNIST, assert_close_arrays, assert_same_arrays  # noqa: F401 (for the other test files)
+
+mnist, mnist_raw = test_mlp.mnist, test_mlp.mnist_raw  # the same session fixtures, for every test file
+
+# ----------------------------------------------------------------------------- files, folders, processes
+HERE = Path(__file__).resolve().parent
+runner = CliRunner()
+
+
+def idx_bytes(array, dtype=">u1"):
+    """The bytes of an IDX file holding `array` stored as `dtype` (one of mlp.IDX_TYPES')."""
+    code = {v: k for k, v in mlp.IDX_TYPES.items()}[dtype]
+    array = np.asarray(array, dtype)
+    return struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def write_idx(path, array, gz=True, dtype=">u1"):
+    """Write `array` as an IDX file of `dtype` (uint8 by default), gzipped unless gz=False."""
+    raw = idx_bytes(array, dtype)
+    Path(path).write_bytes(gzip.compress(raw) if gz else raw)
+
+
+def write_dataset(folder, x_train, y_train, x_test, y_test, gz=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for stem, array in zip(mlp.MNIST_FILES.values(), (x_train, y_train, x_test, y_test)):
+        write_idx(folder / (stem + suffix), array, gz)
+    return folder
+
+
+# Signals sent to a process, file modes, links, shell pipes: what these tests exercise is POSIX's;
+# on Windows (the public repository's CI) they are skipped, saying so.
+posix = pytest.mark.skipif(os.name != "posix", reason="POSIX signals, file modes, links or shell pipes")
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own empty folder with its own data cache: a command that writes by
+    default (weights.npz, plots) writes there, never into the checkout, and nothing is read from
+    or written to the user's cache (~/.cache/numpy-mlp)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "cache"))
+
+
+def small_slice(raw, n_train=3000, n_test=1000):
+    """The first n_train training and n_test test examples of raw MNIST (mnist_raw), as four arrays."""
+    return (
+        raw["train_images"][:n_train],
+        raw["train_labels"][:n_train],
+        raw["test_images"][:n_test],
+        raw["test_labels"][:n_test],
+    )
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory, mnist_raw):
+    """A 600/200 slice of real MNIST written as IDX files, for fast CLI runs."""
+    return write_dataset(tmp_path_factory.mktemp("small"), *small_slice(mnist_raw, 600, 200))
+
+
+def run(*args):
+    return runner.invoke(cli.app, [str(a) for a in args])
+
+
+@contextlib.contextmanager
+def cli_process(*args):
+    """`python cli.py ARGS` in a real process (stdout and stderr piped, as text), killed on the
+    way out whatever happens in the `with` block."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "cli.py"), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def wait_for_line(stream, prefix, timeout=60):
+    """Read `stream` (a process's pipe) until a line starts with `prefix` and return it; an
+    AssertionError with what was read when none comes within `timeout` seconds."""
+    seen, found = [], threading.Event()
+
+    def read():
+        for line in stream:
+            seen.append(line)
+            if line.startswith(prefix):
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    if not found.wait(timeout):
+        raise AssertionError(f"no line starting with {prefix!r} within {timeout} s; read: {''.join(seen)!r}")
+    return seen[-1]
+
+
+# ----------------------------------------------------------------------------- your own data: CSV, .npz, folders of pictures
+@pytest.fixture(scope="session")
+def digits(mnist_raw):
+    """600 + 200 real MNIST digits as raw uint8 (N, 28, 28) and labels, for building files."""
+    return small_slice(mnist_raw, 600, 200)
+
+
+def write_csv(path, rows, header=None):
+    np.savetxt(path, rows, fmt="%s", delimiter=",", header=",".join(header) if header else "", comments="")
+    return path
+
+
+# ----------------------------------------------------------------------------- named data sets: downloads
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A local HTTP server on 127.0.0.1 serving a tiny data set "tiny" (4 files of 3 images),
+    registered in mlp_data.DATASETS; `files` maps URL paths to the bytes served, `die` to paths
+    whose response stops half way."""
+    import http.server
+
+    folder = write_dataset(
+        tmp_path / "source", np.arange(12).reshape(3, 2, 2), [0, 1, 2], np.arange(8).reshape(2, 2, 2), [1, 0]
+    )
+    files = {"/m/" + p.name: p.read_bytes() for p in folder.iterdir()}
+    die = set()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2] if self.path in die else body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sha = {
+        p.name.removesuffix(".gz"): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+        for p in folder.iterdir()
+    }
+    url = f"http://127.0.0.1:{server.server_address[1]}/m/"
+    monkeypatch.setitem(
+        mlp_data.DATASETS, "tiny", mlp_data.Dataset(sha256=sha, mirrors=(url,), classes=("cat", "dog", "owl"))
+    )
+    try:
+        yield {"url": url, "files": files, "die": die, "cache": tmp_path / "cache"}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ----------------------------------------------------------------------------- the command line: predict, eval, summary, plots
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_data):
+    """Weights and history of a small model trained through the CLI on the small data."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = run("train", "relu", "--hidden", "32", "--epochs", "3", "--data", small_data, "--out", folder / "w.npz")
+    assert result.exit_code == 0, result.output
+    return folder / "w.npz"
+
+
+# ----------------------------------------------------------------------------- ensembles and the live view's end of run
+@pytest.fixture(scope="session")
+def members(tmp_path_factory, small_data):
+    """Three small networks trained on the same data (seeds 0, 1, 2)."""
+    folder = tmp_path_factory.mktemp("members")
+    for seed in range(3):
+        result = run(
+            "train",
+            "relu",
+            "--hidden",
+            "16",
+            "--epochs",
+            "3",
+            "--seed",
+            seed,
+            "--data",
+            small_data,
+            "--out",
+            folder / f"m{seed}.npz",
+        )
+        assert result.exit_code == 0, result.output
+    return [folder / f"m{seed}.npz" for seed in range(3)]

@@ -1,0 +1,198 @@
+"""Tests of the house itself: every file reads top to bottom, each file imports only what its
+room needs, other frameworks' names cover every registry entry, test_mlp.py runs beside mlp.py
+alone, the wheel carries every module, the declared Python version holds, and every link in the
+docs resolves."""
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlp
+import mlp_bench
+import mlp_onnx
+from conftest import HERE
+
+MODULES = sorted(p.name for p in HERE.glob("*.py") if not p.name.startswith(("test_", "conftest")))
+
+
+def defined_and_used(path):
+    """For each top-level statement of a Python file: (its line, the names it defines, the
+    names it reads)."""
+    rows = []
+    for node in ast.parse(Path(path).read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names = [node.name]
+        else:
+            targets = getattr(node, "targets", []) + ([node.target] if isinstance(node, ast.AnnAssign) else [])
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        local = {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)} | {  # arguments and locals
+            n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        }
+        rows.append((node.lineno, names, used - local))
+    return rows
+
+
+def forward_references(path):
+    """'f uses g' for every top-level statement that reads a top-level name defined below it."""
+    rows = defined_and_used(path)
+    first = {}
+    for line, names, _ in rows:
+        for name in names:
+            first.setdefault(name, line)
+    return [
+        f"{names or line} uses {name}"
+        for line, names, used in rows
+        for name in sorted(used)
+        if first.get(name, 0) > line
+    ]
+
+
+def imported(path):
+    """The top-level module names a Python file imports, anywhere in it (lazy imports included)."""
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def roots(names):
+    return {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_module_reads_top_to_bottom(name):
+    assert forward_references(HERE / name) == []
+
+
+def test_mlp_is_the_network_then_what_keeping_one_needs():
+    lines = (HERE / "mlp.py").read_text().splitlines()
+    part_two = next(i for i, line in enumerate(lines, 1) if line.startswith("# Part II"))
+    where = {name: line for line, names, _ in defined_and_used(HERE / "mlp.py") for name in names}
+    network = (
+        "init",
+        "forward",
+        "loss",
+        "grads",
+        "update",
+        "scheduled_lr",
+        "augment",
+        "preprocess",
+        "train",
+        "classification_report",
+        "ensemble_log_proba",
+        "gradcheck",
+    )
+    keeping = ("write_together", "save", "load", "save_checkpoint", "load_checkpoint", "read_idx", "load_mnist")
+    assert all(where[name] < part_two for name in network) and all(where[name] > part_two for name in keeping)
+    assert max(where[name] for name in ("forward", "loss", "grads", "update")) < 430  # met on the first pages
+    elsewhere = ("fetch_dataset", "load_data", "read_csv", "frame_digit", "classify_picture", "training_memory")
+    assert not any(hasattr(mlp, name) for name in elsewhere)
+
+
+def test_mlp_imports_only_numpy_and_the_standard_library_and_nothing_of_networks_or_tables():
+    assert roots(imported(HERE / "mlp.py")) - {"numpy"} <= set(sys.stdlib_module_names)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, mlp; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=HERE,
+    )
+    loaded = set(done.stdout.split())
+    assert "mlp" in loaded and not loaded & {"urllib.request", "csv", "hashlib", "http", "PIL", "typer", "rich"}
+
+
+def test_each_room_imports_only_what_it_needs():
+    allowed = {  # beyond the standard library
+        "mlp_data.py": {"numpy", "mlp", "PIL"},  # Pillow lazily, to decode a picture
+        "mlp_run.py": {"numpy", "mlp", "mlp_data"},
+        "mlp_draw.py": {"numpy", "mlp_data"},
+        "mlp_onnx.py": {"numpy", "mlp", "mlp_data", "onnx"},  # onnx lazily
+        "mlp_bench.py": {"numpy", "mlp", "mlp_data", "threadpoolctl", "torch", "sklearn"},  # lazily
+    }
+    for name, extra in allowed.items():
+        assert roots(imported(HERE / name)) - set(sys.stdlib_module_names) <= extra, name
+    # the command line is presentation: no server, no other framework, no training loop of its own
+    cli_imports = imported(HERE / "cli.py")
+    assert not cli_imports & {"http.server", "socketserver", "socket", "onnx", "torch", "sklearn", "subprocess"}
+    source = (HERE / "cli.py").read_text()
+    assert not re.search(r"mlp\.(forward|loss_and_grads|grads|update|train_epoch)\(", source)
+
+
+def test_other_frameworks_names_cover_every_registry_entry():
+    assert set(mlp_onnx.ACTIVATION_OPS) == set(mlp.ACTIVATIONS)
+    assert set(mlp_onnx.PREPROCESSING_STEPS) == set(mlp.PREPROCESSINGS)
+    assert set(mlp_bench.TORCH_ACTIVATIONS) == set(mlp.ACTIVATIONS)
+    assert set(mlp_bench.TORCH_OPTIMIZERS) == set(mlp.OPTIMIZERS)
+
+
+def test_the_wheel_carries_every_module():
+    declared = re.search(r"py-modules = \[(.*)\]", (HERE / "pyproject.toml").read_text()).group(1)
+    assert sorted(name.strip(' "') + ".py" for name in declared.split(",")) == MODULES
+
+
+@pytest.mark.slow
+def test_test_mlp_passes_beside_mlp_py_copied_alone(tmp_path):
+    assert roots(imported(HERE / "test_mlp.py")) - set(sys.stdlib_module_names) == {"numpy", "pytest", "mlp"}
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("mlp.py", "test_mlp.py"):
+        shutil.copy(HERE / name, alone / name)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mlp.py"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=alone,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout
+    left = sorted(p.name for p in alone.iterdir() if not p.name.startswith((".", "__pycache__")))  # caches aside
+    assert left == ["mlp.py", "test_mlp.py"]  # nothing else was needed, nothing else written
+
+
+def test_the_code_needs_no_newer_python_than_it_declares():
+    pytest.importorskip("vermin", reason="the check needs vermin: pip install -e '.[test]'")
+    declared = re.search(r'requires-python = ">=(\d+\.\d+)"', (HERE / "pyproject.toml").read_text()).group(1)
+    files = [str(p) for p in sorted(HERE.glob("*.py"))]
+    vermin = shutil.which("vermin", path=str(Path(sys.executable).parent)) or shutil.which("vermin")
+    done = subprocess.run(
+        [vermin, "--no-tips", "--violations", f"-t={declared}-", *files], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def slug(heading):
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path):
+    return {slug(line.lstrip("#")) for line in path.read_text().splitlines() if re.match(r"#{1,6} ", line)}
+
+
+DOCS = [HERE / "README.md", *sorted((HERE / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
+def test_every_relative_link_in_the_docs_resolves(page):
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # links in code blocks are code
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    broken = []
+    for link in links:
+        if re.match(r"[a-z]+:", link):  # https:, mailto: ...: not ours to check offline
+            continue
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
+            broken.append(link)
+    assert broken == [], f"{page.name}: {broken}"

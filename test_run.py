@@ -1,0 +1,511 @@
+"""Tests of a run that loses nothing (mlp_run.py and the commands using it): signals, kill -9,
+resuming, one run per output, outputs that never replace inputs, full disks, closed pipes, and
+platforms without POSIX facilities. Real processes and signals."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import cli
+import mlp
+import mlp_data
+import mlp_run
+from conftest import HERE, cli_process, posix, run, wait_for_line, write_dataset
+
+
+def test_memory_estimate_counts_the_optimizers_state_arrays():
+    n_params = 10 * 5 + 5 + 5 * 2 + 2  # 67
+    sgd, adam = (mlp_run.training_memory([10, 5, 2], 1, name) for name in ("sgd", "adam"))
+    assert (mlp.OPTIMIZERS["sgd"].state_arrays, mlp.OPTIMIZERS["adam"].state_arrays) == (1, 2)
+    assert adam - sgd == n_params * 4  # one more float32 array per parameter
+
+
+@posix
+def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
+    common = [
+        "train",
+        "relu",
+        "--hidden",
+        "16",
+        "--schedule",
+        "constant",
+        "--data",
+        str(small_data),
+        "--batch-size",
+        "16",
+    ]
+    out, checkpoint_path = tmp_path / "w.npz", tmp_path / "w.ckpt.npz"
+    out.write_bytes(b"precious")
+    with cli_process(*common, "--epochs", "100000", "--out", out) as proc:
+        wait_for_line(proc.stderr, "epoch 2/")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+    # the hint is the command as it was typed, ready to paste
+    hint = (
+        f"run the same command again to resume: python {HERE / 'cli.py'} {' '.join(common)} --epochs 100000 --out {out}"
+    )
+    assert "interrupted: epoch" in err and hint in " ".join(err.split())
+    assert out.read_bytes() == b"precious"  # the weights file is only written at the end
+    checkpoint, _ = mlp.load_checkpoint(checkpoint_path)
+    epochs = checkpoint.epoch + 2
+    result = run(*common, "--epochs", epochs, "--lr", "0.2", "--out", out, "--resume", checkpoint_path)
+    assert result.exit_code == 1 and "trained with other settings: lr 0.1 (now 0.2)" in result.stderr
+    result = run(*common, "--epochs", checkpoint.epoch - 1, "--out", out)  # found beside --out
+    assert (
+        result.exit_code == 1
+        and f"has already run {checkpoint.epoch} epochs; --epochs {checkpoint.epoch - 1} is fewer" in result.stderr
+    )
+    result = run(*common, "--epochs", epochs, "--out", out)  # the same command resumes by itself
+    assert result.exit_code == 0, result.output
+    assert f"resuming after {cli.progress_of(checkpoint)} from {checkpoint_path}" in " ".join(result.stderr.split())
+    assert not checkpoint_path.exists()  # the run is finished: nothing left to resume
+    result = run(*common, "--epochs", epochs, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
+    # a schedule whose rates depend on the run's length keeps it: a longer run is another run
+    cosine = [a for a in common if a not in ("--schedule", "constant")]
+    result = run(*cosine, "--epochs", 3, "--out", tmp_path / "c.npz")
+    checkpoint = mlp.fresh_checkpoint(mlp.load(tmp_path / "c.npz")[0], 0)._replace(epoch=1)
+    mlp.save_checkpoint(
+        tmp_path / "c.ckpt.npz",
+        checkpoint,
+        {"activation": "relu", "settings": mlp.load(tmp_path / "c.npz")[1]["settings"]},
+    )
+    result = run(*cosine, "--epochs", 5, "--out", tmp_path / "c.npz", "--resume", tmp_path / "c.ckpt.npz")
+    assert (
+        result.exit_code == 1
+        and "epochs 3 (now 5) (the cosine schedule's rates depend on the run's length" in result.stderr
+    )
+
+
+@contextlib.contextmanager
+def training_process(small_data, out):
+    """A long `train` in a real process, yielded once epoch 2 is reported (a checkpoint can be
+    saved); killed on the way out."""
+    with cli_process(
+        "train",
+        "relu",
+        "--hidden",
+        "16",
+        "--data",
+        small_data,
+        "--batch-size",
+        "16",
+        "--epochs",
+        "100000",
+        "--out",
+        out,
+    ) as proc:
+        wait_for_line(proc.stderr, "epoch 2/")
+        yield proc
+
+
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+@posix
+def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, name, code):
+    if not hasattr(signal, name):
+        pytest.skip(f"this platform has no {name}")
+    out = tmp_path / "w.npz"
+    with training_process(small_data, out) as proc:
+        proc.send_signal(getattr(signal, name))
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code
+    assert "interrupted: epoch" in err and f"on {name}; run the same command again" in err and "Traceback" not in err
+    checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
+    assert checkpoint.epoch >= 2 and not out.exists()
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.08])
+@posix
+def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap):
+    with training_process(small_data, tmp_path / "w.npz") as proc:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted: epoch" in err
+    assert mlp.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2
+
+
+@posix
+def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
+    monkeypatch.setattr(mlp_run, "RECEIVED", [])  # this process's record of stop signals, for this test only
+    write_outputs = cli.write_outputs
+
+    def ctrl_c_while_writing(writers, *args):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives as the weights and history are being written
+        return write_outputs(writers, *args)
+
+    monkeypatch.setattr(cli, "write_outputs", ctrl_c_while_writing)
+    out = tmp_path / "w.npz"
+    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    try:
+        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    finally:  # train leaves the stop signals ignored after a stop: give pytest its Ctrl-C back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 130
+    assert "SIGINT arrived during the final save, which was finished" in result.stderr
+    assert mlp.load(out)[1]["epochs_run"] == 1 and json.loads((tmp_path / "w.history.json").read_text())
+
+
+def test_weights_and_history_are_written_together(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"precious")
+    (tmp_path / "w.history.json").mkdir()  # the history cannot be written: refused before any work
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"cannot write {tmp_path / 'w.history.json'}: it is a folder" in result.stderr
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]  # no temp files
+
+
+def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, monkeypatch):
+    out, history = tmp_path / "w.npz", tmp_path / "w.history.json"
+    out.write_bytes(b"old weights")
+    history.write_text("old history")
+
+    def disk_full(text):
+        def write(f):
+            raise OSError(28, "No space left on device")
+
+        return write
+
+    monkeypatch.setattr(cli, "text_writer", disk_full)
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    assert result.exit_code == 1
+    assert (
+        f"cannot write {history}: No space left on device; nothing was changed, and the run is kept in "
+        f"{tmp_path / 'w.ckpt.npz'}: run the same command again to save it" in " ".join(result.stderr.split())
+    )
+    assert out.read_bytes() == b"old weights" and history.read_text() == "old history"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt.npz", "w.history.json", "w.npz"]
+
+
+def test_an_output_that_is_an_input_is_refused(trained, small_data, tmp_path):
+    before = trained.read_bytes()
+    result = run("eval", trained, "--data", small_data, "--json", trained)
+    assert result.exit_code == 2 and "is also an input of this command" in result.stderr
+    assert trained.read_bytes() == before
+
+
+def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, small_data, monkeypatch):
+    args = [
+        "train",
+        "relu",
+        "--hidden",
+        "16",
+        "--data",
+        small_data,
+        "--batch-size",
+        "16",
+        "--schedule",
+        "constant",
+        "--epochs",
+        "3",
+        "--checkpoint-every",
+        "0.000001",
+    ]  # as if every batch took a long time
+    out, saves = tmp_path / "w.npz", []
+    save = mlp.save_checkpoint
+
+    def save_then_stop(path, checkpoint, meta):
+        save(path, checkpoint, meta)
+        saves.append((checkpoint.epoch, checkpoint.step))
+        if saves.count((1, 10)) == 1 and saves[-1] == (1, 10):
+            raise mlp_run.Stop(signal.SIGTERM)  # as SIGTERM would, just after this save
+
+    monkeypatch.setattr(mlp, "save_checkpoint", save_then_stop)
+    result = run(*args, "--out", out)
+    assert result.exit_code == 143, result.output
+    assert (1, 9) in saves and (1, 10) in saves  # part-way through epoch 2, not only at its end
+    assert "interrupted: epoch 1 and 10 batches of epoch 2 saved" in " ".join(result.stderr.split())
+    monkeypatch.setattr(mlp, "save_checkpoint", save)
+    result = run(*args, "--out", out)
+    assert result.exit_code == 0 and "resuming after epoch 1 and 10 batches of epoch 2" in " ".join(
+        result.stderr.split()
+    )
+    result = run(*args, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
+
+
+@posix
+def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
+    args = [
+        "train",
+        "relu",
+        "--hidden",
+        "16",
+        "--data",
+        small_data,
+        "--batch-size",
+        "16",
+        "--schedule",
+        "constant",
+        "--epochs",
+        "6",
+    ]
+    out = tmp_path / "w.npz"
+    with cli_process(*args, "--out", out) as proc:
+        wait_for_line(proc.stderr, "epoch 2/")
+        proc.kill()  # SIGKILL: nothing runs after it, no handler, no cleanup
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not out.exists()
+    assert mlp.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2  # written after every epoch
+    assert (tmp_path / "w.lock").exists()  # left by the killed run: it must not block the next
+    (tmp_path / ".tmp-999999999-w.npz").write_bytes(b"half")  # as a kill during a save leaves it
+    result = run(*args, "--out", out)  # the same command again
+    assert result.exit_code == 0, result.output
+    assert "resuming after epoch" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]  # cleaned up
+    result = run(*args, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()  # as if never killed
+
+
+def test_a_second_run_with_the_same_out_is_refused_naming_the_first(tmp_path, small_data):
+    out = tmp_path / "w.npz"
+    with training_process(small_data, out) as first:
+        result = run("train", "relu", "--hidden", "8", "--data", small_data, "--out", out)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1
+        assert f"{out} is being written by another run (PID {first.pid}, started " in result.stderr
+        assert "choose another --out" in result.stderr
+        assert first.poll() is None  # the first run goes on undisturbed
+
+
+@posix
+def test_outputs_never_replace_inputs_whatever_the_path(trained, small_data, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in small_data.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    (data / "classes.txt").write_text("\n".join("abcdefghij"))
+    os.link(data / "train-labels-idx1-ubyte.gz", tmp_path / "hard.gz")  # the same file, another name
+    (tmp_path / "link.npz").symlink_to(trained)
+    before = {p: p.read_bytes() for p in [*data.iterdir(), trained]}
+    for args in (
+        ["train", "relu", "--data", data, "--out", data / "train-images-idx3-ubyte.gz"],
+        ["train", "relu", "--data", data, "--out", tmp_path / "hard.gz"],
+        ["eval", trained, "--data", data, "--json", data / "t10k-labels-idx1-ubyte.gz"],
+        ["eval", trained, "--data", data, "--json", data / "classes.txt"],
+        ["eval", trained, "--data", data, "--json", tmp_path / "link.npz"],
+        ["plot", "confusion", trained, "--data", data, "--out", data / "t10k-images-idx3-ubyte.gz"],
+        ["bench", "--data", data, "--limit", "100", "--json", data / "train-images-idx3-ubyte.gz"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "is also an input of this command" in result.stderr and result.stderr.count("\n") == 1
+    assert {p: p.read_bytes() for p in before} == before
+
+
+@posix
+def test_resume_refuses_a_checkpoint_made_on_other_data(tmp_path, small_data):
+    other = write_dataset(
+        tmp_path / "other", *(mlp.read_idx(small_data / (stem + ".gz"))[:300] for stem in mlp.MNIST_FILES.values())
+    )
+    with training_process(small_data, tmp_path / "w.npz") as proc:  # leaves w.ckpt.npz after epoch 2
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    result = run(
+        "train",
+        "relu",
+        "--hidden",
+        "16",
+        "--data",
+        other,
+        "--batch-size",
+        "16",
+        "--epochs",
+        "100000",
+        "--out",
+        tmp_path / "w.npz",
+    )
+    assert result.exit_code == 1 and "was trained on other data: data " in result.stderr
+    assert "examples 600 (now 300)" in result.stderr and "give the --data it was made on" in result.stderr
+
+
+@posix
+def test_temp_files_of_dead_processes_are_removed_and_others_kept(tmp_path):
+    for name in (".tmp-999999999-a.npz", f".tmp-{os.getpid()}-b.npz", ".tmp-x-c", "w.npz"):
+        (tmp_path / name).write_bytes(b"")
+    assert mlp_data.remove_orphans(str(tmp_path)) == [".tmp-999999999-a.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-{os.getpid()}-b.npz", ".tmp-x-c", "w.npz"]
+
+
+def test_a_full_disk_under_json_outputs_is_one_line_and_leaves_nothing(trained, small_data, tmp_path, monkeypatch):
+    def disk_full(text):
+        def write(f):
+            raise OSError(28, "No space left on device")
+
+        return write
+
+    monkeypatch.setattr(cli, "text_writer", disk_full)
+    for args in (["eval", trained, "--data", small_data], ["gradcheck", "tanh"]):
+        result = run(*args, "--json", tmp_path / "r.json")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert (
+            result.stderr
+            == f"error: cannot write {tmp_path / 'r.json'}: No space left on device; nothing was changed\n"
+        )
+    assert not [p for p in tmp_path.iterdir() if p.name != "w.npz"]
+
+
+@posix
+def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch):
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as if it arrived while the data is read
+
+    monkeypatch.setattr(cli, "load_data", interrupted)
+    monkeypatch.setattr(mlp_run, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    try:
+        result = run("eval", trained, "--data", small_data)
+    finally:  # a stopped command leaves the stop signals ignored: give pytest its own back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 143 and result.stderr == "interrupted (SIGTERM); nothing was saved\n"
+
+
+@posix
+def test_ctrl_c_while_the_command_line_is_importing_is_one_line(tmp_path):
+    # SIGINT sent to itself just as cli.py imports NumPy: deterministic, unlike a timer
+    code = (
+        "import builtins, os, runpy, signal, sys\nreal = builtins.__import__\n"
+        "def sigint_on_numpy(name, *args, **kwargs):\n"
+        "    if name == 'numpy':\n        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *args, **kwargs)\n"
+        f"builtins.__import__ = sigint_on_numpy\nsys.argv = ['cli.py', '--help']\n"
+        f"runpy.run_path({str(HERE / 'cli.py')!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and done.stderr == "interrupted; nothing was done\n"
+
+
+@posix
+def test_a_closed_pipe_is_exit_0_for_every_command(trained, small_data):
+    for command in (f"eval '{trained}' --data '{small_data}'", f"summary '{trained}'"):
+        done = subprocess.run(
+            ["bash", "-c", f"'{sys.executable}' '{HERE / 'cli.py'}' {command} | head -1; exit ${{PIPESTATUS[0]}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and done.stderr == "", (command, done.stderr)
+
+
+def test_stopped_training_leaves_the_finished_epochs_on_screen(tmp_path):
+    rows = [{"epoch": 1, "lr": 0.1, "loss": 0.5, "accuracy": 0.9, "test_accuracy": 0.91, "seconds": 0.2}]
+    checkpoint = mlp.fresh_checkpoint(mlp.init([4, 2], "relu"), 0)._replace(epoch=1)
+    with pytest.raises(cli.typer.Exit) as stop:
+        with cli.err_console.capture() as screen:
+            cli.save_interrupted(checkpoint, tmp_path / "w.ckpt.npz", {"activation": "relu"}, signal.SIGINT, rows, True)
+    assert stop.value.exit_code == 130
+    assert "Training (stopped)" in screen.get() and "91.00%" in screen.get()
+
+
+@posix
+def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path, small_data):
+    old = os.umask(0o027)
+    try:
+        result = run(
+            "train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / "w.npz"
+        )
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o640
+        assert (tmp_path / "w.history.json").stat().st_mode & 0o777 == 0o640
+        (tmp_path / "w.npz").chmod(0o604)
+        result = run(
+            "train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / "w.npz"
+        )
+        assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o604
+        mlp.save(tmp_path / "m.npz", mlp.init([2, 2], "relu"), {"activation": "relu"})
+        assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+@posix
+def test_a_closed_pipe_ends_the_output_quietly_and_files_are_written(trained, small_data, tmp_path):
+    done = subprocess.run(
+        f"'{sys.executable}' '{HERE / 'cli.py'}' eval '{trained}' --data '{small_data}' "
+        f"--json '{tmp_path / 'r.json'}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr and done.stderr == ""
+    assert json.loads((tmp_path / "r.json").read_text())["n"] == 200
+
+
+def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path, small_data):
+    assert mlp_run.training_memory([784, 200000, 200000, 10], 128) > 590 * 2**30  # 40e9 params x 4 B x 4 copies (sgd)
+    out = tmp_path / "w.npz"
+    result = run("train", "relu", "--hidden", "200000", "200000", "--data", small_data, "--out", out)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "training 784-200000-200000-10 needs about 599.2 GiB" in result.stderr
+    assert "use smaller --hidden sizes" in result.stderr and not out.exists()
+
+
+# ----------------------------------------------------------------------------- other platforms
+NOT_POSIX = r"""
+import builtins, io, os, runpy, signal, sys
+real_import, real_open = builtins.__import__, io.open
+
+
+def no_posix_modules(name, *args, **kwargs):
+    if name.split(".")[0] in ("fcntl", "termios", "resource"):
+        raise ModuleNotFoundError(f"No module named {name!r}")
+    return real_import(name, *args, **kwargs)
+
+
+def no_proc(file, *args, **kwargs):
+    if str(file).startswith("/proc"):
+        raise FileNotFoundError(2, "No such file or directory", str(file))
+    return real_open(file, *args, **kwargs)
+
+
+for name in ("fcntl", "termios", "resource"):
+    sys.modules.pop(name, None)
+builtins.__import__, builtins.open, io.open = no_posix_modules, no_proc, no_proc
+import pathlib
+if hasattr(pathlib, "_NormalAccessor"):  # Python 3.10's pathlib kept its own reference to io.open
+    pathlib._NormalAccessor.open = staticmethod(no_proc)
+del os.sysconf, signal.SIGHUP
+sys.argv = ["cli.py", *sys.argv[1:]]
+runpy.run_path(sys.argv.pop(1), run_name="__main__")
+"""
+
+
+def test_every_command_runs_without_posix_only_facilities(small_data, tmp_path):
+    # /proc, os.sysconf, signal.SIGHUP, fcntl, termios and resource are absent, as on Windows
+    # (--threads is left out: threadpoolctl finds libraries through /proc on a Linux kernel,
+    # through the platform's own means elsewhere)
+    Image = pytest.importorskip("PIL.Image")
+    x, _ = mlp.load_idx_dataset(small_data, splits=("test",))
+    Image.fromarray(255 - x[0].reshape(28, 28)).save(tmp_path / "digit.png")
+    out = tmp_path / "w.npz"
+    for args in (
+        ["train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out],
+        ["eval", out],
+        ["predict", out, "--index", "0"],
+        ["predict", out, tmp_path / "digit.png"],
+        ["draw", out, "--bench", "5"],
+        ["bench", "--limit", "200", "--epochs", "1", "--data", small_data],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", NOT_POSIX, str(HERE / "cli.py"), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+        if args[0] == "train":
+            assert "note: this platform does not say how much memory is free" in done.stderr
