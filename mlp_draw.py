@@ -164,7 +164,7 @@ def time_predictions(server, n):
     """Time POST /predict with a real test digit drawn as the page would send it: n requests
     from one client, then n from 8 clients at once. Returns (body bytes, [(clients, seconds of
     each request, wall seconds)]); the server is shut down afterwards."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/predict"
     x = mlp_data.load_data(mlp_data.shipped_mnist(), splits=("test",)).x_test

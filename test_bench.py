@@ -11,6 +11,7 @@ import mlp_bench
 from conftest import assert_close_arrays, run
 
 
+@pytest.mark.slow
 def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_path):
     pytest.importorskip("torch")
     result = run(
@@ -37,6 +38,7 @@ def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_
     assert report["optimizer"] == "nesterov" and report["dropout"] == 0.2 and 0.5 < report["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_bench_fits_scikit_learns_mlp_on_the_same_split_when_installed(small_data, tmp_path):
     pytest.importorskip("sklearn")
     result = run(
@@ -60,6 +62,7 @@ def test_bench_fits_scikit_learns_mlp_on_the_same_split_when_installed(small_dat
 
 
 # ----------------------------------------------------------------------------- bench
+@pytest.mark.slow
 def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     result = run("bench", "--hidden", "16", "8", "--epochs", "2", "--data", small_data, "--json", tmp_path / "b.json")
     assert result.exit_code == 0, result.output
@@ -70,6 +73,7 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     assert report["matmul_flops_per_epoch"] == 2 * 600 * (3 * (16 * 8 + 8 * 10) + 2 * 784 * 16)
 
 
+@pytest.mark.slow
 def test_bench_counts_the_augmentation_in_each_epoch_and_times_the_test_evaluation(tmp_path, small_data):
     result = run(
         "bench",
@@ -100,6 +104,7 @@ def test_bench_counts_the_augmentation_in_each_epoch_and_times_the_test_evaluati
     )
 
 
+@pytest.mark.slow
 def test_threads_sets_the_blas_thread_count_for_several_runs_at_once(small_data, tmp_path):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     blas = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]

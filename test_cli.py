@@ -364,6 +364,7 @@ def test_cli_same_seed_same_bytes_other_seed_other_weights(tmp_path, small_data)
     assert not np.array_equal(mlp.load(tmp_path / "a.npz")[0]["W1"], mlp.load(tmp_path / "c.npz")[0]["W1"])
 
 
+@pytest.mark.slow
 def test_installed_console_script_is_the_cli():
     import shutil
 
@@ -475,6 +476,7 @@ def test_summary_lists_layers_and_parameter_counts(trained):
     assert result.exit_code == 1 and "no such weights file" in result.stderr
 
 
+@pytest.mark.slow
 def test_plots_write_pngs(trained, small_data, tmp_path):
     pytest.importorskip("matplotlib")
     result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path)
@@ -484,6 +486,7 @@ def test_plots_write_pngs(trained, small_data, tmp_path):
         assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
 
 
+@pytest.mark.slow
 def test_plots_go_to_the_current_folder_by_default(trained, tmp_path, monkeypatch):
     """An installed cli.py lives in site-packages: pictures must land where the user is."""
     pytest.importorskip("matplotlib")
@@ -494,6 +497,7 @@ def test_plots_go_to_the_current_folder_by_default(trained, tmp_path, monkeypatc
     assert "wrote curves.png" in result.stdout
 
 
+@pytest.mark.slow
 def test_plot_writes_exactly_the_file_named_in_a_format_it_knows(trained, tmp_path):
     pytest.importorskip("matplotlib")
     history = trained.with_name("w.history.json")

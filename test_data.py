@@ -115,6 +115,7 @@ def test_shipped_mnist_is_the_canonical_one(stem):
     assert hashlib.sha256(data).hexdigest() == SHA256[stem]
 
 
+@pytest.mark.slow
 def test_shipped_mnist_label_counts(mnist):
     _, y, _, yt = mnist
     assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -136,6 +137,7 @@ def test_raw_data_stays_uint8_and_raw_files_are_memory_mapped(tmp_path, mnist_ra
     assert x_gz.dtype == np.uint8 and x_gz.flags.owndata is False  # one buffer, viewed, not copied
 
 
+@pytest.mark.slow
 def test_four_bit_scans_train_as_well_as_the_same_images_in_0_255(tmp_path, mnist_raw):
     x, y, xt, yt = small_slice(mnist_raw)
     accuracy = {}
@@ -149,6 +151,7 @@ def test_four_bit_scans_train_as_well_as_the_same_images_in_0_255(tmp_path, mnis
     assert accuracy["scan"] > 0.8 and abs(accuracy["scan"] - accuracy["full"]) < 0.03  # unscaled: ~0.7
 
 
+@pytest.mark.slow
 def test_float_images_in_0_255_train_and_the_preprocessing_is_stored(tmp_path, mnist_raw):
     x, y, xt, yt = small_slice(mnist_raw, 2000, 500)
     folder = write_dataset(tmp_path / "d", x, y, xt, yt)
@@ -260,6 +263,7 @@ def test_a_table_with_word_labels_and_a_named_label_column(tmp_path):
     assert result.exit_code == 2 and "trained on a table of 3 features, not pictures" in result.stderr
 
 
+@pytest.mark.slow
 def test_keras_npz_of_any_image_shape_everywhere(tmp_path, digits):
     Image = pytest.importorskip("PIL.Image")
     x, y, xt, yt = digits
@@ -550,6 +554,7 @@ def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
     np.testing.assert_allclose(framed(tmp_path / "scan16.png"), framed(tmp_path / "scan8.png"), atol=0.02)
 
 
+@pytest.mark.slow
 def test_a_huge_picture_is_reduced_while_reading(trained, tmp_path):
     from PIL import Image
 

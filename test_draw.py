@@ -32,10 +32,12 @@ def draw_url(digit_model):
 
     params, meta = mlp.load(digit_model)
     server = mlp_draw.draw_server([(params, meta)], "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def pad_body(image28, scale=10):
@@ -61,6 +63,7 @@ def fetch_url(url, body=None, headers=None, method=None):
         return e.code, e.headers, e.read()
 
 
+@pytest.mark.slow
 def test_draw_serves_the_page(draw_url):
     status, headers, body = fetch_url(draw_url + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
@@ -71,6 +74,7 @@ def test_draw_serves_the_page(draw_url):
     assert "default-src 'self'" in headers["Content-Security-Policy"]
 
 
+@pytest.mark.slow
 def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_model):
     params, meta = mlp.load(digit_model)
     x, y = mlp.load_idx_dataset(MNIST, splits=("test",))
@@ -88,6 +92,7 @@ def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_mod
     assert blank == {"blank": True}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method, path, body, headers, status, reason",
     [
@@ -127,6 +132,7 @@ def test_draw_refuses_what_it_does_not_serve(draw_url, method, path, body, heade
     assert fetch_url(draw_url + "/")[0] == 200  # still serving
 
 
+@pytest.mark.slow
 def test_draw_refuses_large_bodies_without_reading_them(draw_url):
     import http.client
     import socket
@@ -144,6 +150,7 @@ def test_draw_refuses_large_bodies_without_reading_them(draw_url):
     assert fetch_url(draw_url + "/")[0] == 200
 
 
+@pytest.mark.slow
 def test_draw_answers_eight_clients_at_once_correctly(draw_url):
     import threading
 
@@ -166,6 +173,7 @@ def test_draw_answers_eight_clients_at_once_correctly(draw_url):
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_draw_answers_a_burst_of_30_drawings_in_full(draw_url):
     x, _ = mlp.load_idx_dataset(MNIST, splits=("test",))
     body, start, answers = pad_body(x[0]), threading.Barrier(30), []
@@ -185,6 +193,7 @@ def test_draw_answers_a_burst_of_30_drawings_in_full(draw_url):
     assert answers == [200] * 30
 
 
+@pytest.mark.slow
 @posix
 def test_draw_command_prints_the_url_warns_off_loopback_and_stops_on_ctrl_c(digit_model):
     for host, warning in (("127.0.0.1", False), ("0.0.0.0", True)):
@@ -198,6 +207,7 @@ def test_draw_command_prints_the_url_warns_off_loopback_and_stops_on_ctrl_c(digi
         assert ("anyone who can reach this machine can use the page" in err) is warning
 
 
+@pytest.mark.slow
 def test_draw_on_a_port_in_use_is_a_one_line_error(digit_model):
     import socket
 
@@ -238,6 +248,7 @@ def chromium():
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
 
 
+@pytest.mark.slow
 def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_path):
     browser = chromium()  # first: it skips, saying what is missing, without selenium or Chromium
     from selenium.webdriver.common.action_chains import ActionChains

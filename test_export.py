@@ -13,6 +13,7 @@ from conftest import MNIST, run
 
 
 # ----------------------------------------------------------------------------- models in and out: ONNX export, --init
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", list(mlp.PREPROCESSINGS))
 @pytest.mark.parametrize("activation", list(mlp.ACTIVATIONS))
@@ -39,6 +40,7 @@ def test_onnx_export_matches_mlp_in_onnxruntime(activation, kind, dtype):
     assert json.loads(session.get_modelmeta().custom_metadata_map["classes"]) == list("abcde")
 
 
+@pytest.mark.slow
 def test_export_command_and_the_readme_snippet_on_a_png(trained, tmp_path):
     pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
     ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")

@@ -160,6 +160,7 @@ def test_test_mlp_passes_beside_mlp_py_copied_alone(tmp_path):
     assert left == ["mlp.py", "test_mlp.py"]  # nothing else was needed, nothing else written
 
 
+@pytest.mark.slow
 def test_the_code_needs_no_newer_python_than_it_declares():
     pytest.importorskip("vermin", reason="the check needs vermin: pip install -e '.[test]'")
     declared = re.search(r'requires-python = ">=(\d+\.\d+)"', (HERE / "pyproject.toml").read_text()).group(1)

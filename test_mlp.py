@@ -214,6 +214,7 @@ def random_check(activation, depth, dropout, label_smoothing, seed, zero_biases)
     return mlp.gradcheck(params, x, y, activation, dropout, label_smoothing, seed)
 
 
+@pytest.mark.slow
 def test_gradcheck_raises_no_false_alarm_over_random_networks():
     # 360 networks: every activation, 1-3 hidden layers, with and without dropout and label
     # smoothing, 6 seeds, zero biases in a third of them (relu's kinks reachable)
@@ -560,6 +561,7 @@ def test_train_covers_every_example_with_a_short_last_batch_and_is_deterministic
     assert not np.array_equal(p1["W1"], p3["W1"])
 
 
+@pytest.mark.slow
 def test_validation_split_is_stratified_and_seeded(mnist):
     x, y = mnist[0], mnist[1]
     xt, yt, xv, yv = mlp.split_validation(x, y, 6000, seed=0)
@@ -586,6 +588,7 @@ def test_metrics():
     assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
 
 
+@pytest.mark.slow
 def test_relu_128_64_reaches_95_5_percent_in_two_epochs(mnist):
     x, y, x_test, y_test = mnist
     params = mlp.init([784, 128, 64, 10], "relu", seed=0)
@@ -595,6 +598,7 @@ def test_relu_128_64_reaches_95_5_percent_in_two_epochs(mnist):
     assert history[1]["loss"] < history[0]["loss"]
 
 
+@pytest.mark.slow
 def test_short_adamw_beats_short_plain_sgd(mnist):
     x, y, x_test, y_test = mnist
     x, y = x[:15000], y[:15000]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import mlp  # noqa: E402
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(header=st.binary(max_size=24), body=st.binary(max_size=64), gz=st.booleans(), cut=st.integers(0, 200))
 def test_idx_loader_never_fails_other_than_value_error(tmp_path_factory, header, body, gz, cut):
@@ -33,6 +34,7 @@ def test_idx_loader_never_fails_other_than_value_error(tmp_path_factory, header,
         assert array.nbytes == len(raw) - 4 - 4 * raw[3]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     dims=st.lists(st.integers(0, 70000), min_size=1, max_size=4),
@@ -52,6 +54,7 @@ def test_idx_loader_checks_byte_count_against_header(tmp_path_factory, dims, ext
             mlp.read_idx(path)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_mutated_weights_files_load_or_raise_value_error(tmp_path_factory, data):

@@ -26,6 +26,7 @@ def test_memory_estimate_counts_the_optimizers_state_arrays():
     assert adam - sgd == n_params * 4  # one more float32 array per parameter
 
 
+@pytest.mark.slow
 @posix
 def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     common = [
@@ -106,6 +107,7 @@ def training_process(small_data, out):
         yield proc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
 @posix
 def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, name, code):
@@ -121,6 +123,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, 
     assert checkpoint.epoch >= 2 and not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gap", [0.0, 0.02, 0.08])
 @posix
 def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap):
@@ -196,6 +199,7 @@ def test_an_output_that_is_an_input_is_refused(trained, small_data, tmp_path):
     assert trained.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, small_data, monkeypatch):
     args = [
         "train",
@@ -236,6 +240,7 @@ def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, s
     assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
 
 
+@pytest.mark.slow
 @posix
 def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
     args = [
@@ -269,6 +274,7 @@ def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
     assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()  # as if never killed
 
 
+@pytest.mark.slow
 def test_a_second_run_with_the_same_out_is_refused_naming_the_first(tmp_path, small_data):
     out = tmp_path / "w.npz"
     with training_process(small_data, out) as first:
@@ -304,6 +310,7 @@ def test_outputs_never_replace_inputs_whatever_the_path(trained, small_data, tmp
     assert {p: p.read_bytes() for p in before} == before
 
 
+@pytest.mark.slow
 @posix
 def test_resume_refuses_a_checkpoint_made_on_other_data(tmp_path, small_data):
     other = write_dataset(
@@ -372,6 +379,7 @@ def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch)
     assert result.exit_code == 143 and result.stderr == "interrupted (SIGTERM); nothing was saved\n"
 
 
+@pytest.mark.slow
 @posix
 def test_ctrl_c_while_the_command_line_is_importing_is_one_line(tmp_path):
     # SIGINT sent to itself just as cli.py imports NumPy: deterministic, unlike a timer
@@ -387,6 +395,7 @@ def test_ctrl_c_while_the_command_line_is_importing_is_one_line(tmp_path):
     assert done.returncode == 130 and done.stderr == "interrupted; nothing was done\n"
 
 
+@pytest.mark.slow
 @posix
 def test_a_closed_pipe_is_exit_0_for_every_command(trained, small_data):
     for command in (f"eval '{trained}' --data '{small_data}'", f"summary '{trained}'"):
@@ -430,6 +439,7 @@ def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path,
         os.umask(old)
 
 
+@pytest.mark.slow
 @posix
 def test_a_closed_pipe_ends_the_output_quietly_and_files_are_written(trained, small_data, tmp_path):
     done = subprocess.run(
@@ -483,6 +493,7 @@ runpy.run_path(sys.argv.pop(1), run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_every_command_runs_without_posix_only_facilities(small_data, tmp_path):
     # /proc, os.sysconf, signal.SIGHUP, fcntl, termios and resource are absent, as on Windows
     # (--threads is left out: threadpoolctl finds libraries through /proc on a Linux kernel,
