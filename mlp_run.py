@@ -26,8 +26,10 @@ import mlp_data
 # ----------------------------------------------------------------------------- stop signals
 
 
-class Stop(Exception):
-    """SIGINT (Ctrl-C), SIGTERM or SIGHUP arrived; the exit code is 128 + its number."""
+class Stop(BaseException):
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP arrived; the exit code is 128 + its number. A
+    BaseException, as KeyboardInterrupt is: code that catches Exception (socketserver's request
+    handling, say) must not swallow it, or the signal that raised it would be lost."""
 
     def __init__(self, signum):
         super().__init__(signal.Signals(signum).name)

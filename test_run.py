@@ -364,6 +364,24 @@ def test_a_full_disk_under_json_outputs_is_one_line_and_leaves_nothing(trained, 
 
 
 @posix
+def test_a_stop_signal_is_not_swallowed_by_code_that_catches_exception(monkeypatch):
+    # socketserver catches Exception around each request it starts: a Ctrl-C that lands there
+    # must still stop the draw server (it once was swallowed, and the server ran on)
+    monkeypatch.setattr(mlp_run, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    try:
+        with pytest.raises(mlp_run.Stop), mlp_run.stop_signals():
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # the handler runs in here, raising Stop
+            except Exception:
+                pytest.fail("Stop was caught as an Exception")
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+
+@posix
 def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch):
     def interrupted(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)  # as if it arrived while the data is read
