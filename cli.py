@@ -949,6 +949,81 @@ def weights_meta(history, plan, *, settings, extras, validation, source, found, 
     return meta, history
 
 
+def prepared_run(settings, *, data, label_column, val, hidden, normalize, init, dtype, resume):
+    """Everything a run starts from, said on stderr as it is decided: the data (and the validation
+    split), the network planned and checked to fit, the checkpoint to resume from (checked to be
+    this run's), the memory it needs, and the initial parameters. Returns a dict of them."""
+    found = load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
+    x, y = found.x_train, found.y_train
+    source = mlp_data.source_record(data, label_column)
+    identity = mlp_run.data_identity(source, x, y)
+    validation = None
+    if val:
+        x, y, x_val, y_val = mlp.split_validation(x, y, val, settings.seed)
+        validation = (x_val, y_val)
+    check_augmentable(settings.augment_kind, found, data)
+    plan = planned_network(
+        found, data=data, activation=settings.activation, hidden=hidden, normalize=normalize, init=init
+    )
+    extras = {
+        "val": val,
+        "hidden": plan["hidden"],
+        "dtype": dtype,
+        "sizes": plan["sizes"],
+        "normalize": plan["preprocessing"]["kind"],
+    }
+    if init:
+        extras["init"] = str(init.resolve())
+    kept = recorded(settings, extras, mlp.SCHEDULES[settings.schedule].uses_run_length)
+    checkpoint, rows = mlp_run.load_resumable(resume, kept, identity, settings.epochs) if resume else (None, [])
+    note = mlp_run.check_memory(plan["sizes"], min(settings.batch_size, len(y)), settings.optimizer, dtype, bool(val))
+    if note:
+        err_console.print(note, highlight=False, soft_wrap=True)
+    if plan["start"]:
+        params = {k: p.astype(dtype) for k, p in plan["start"][0].items()}
+    else:
+        params = mlp.init(plan["sizes"], settings.activation, seed=settings.seed, dtype=np.dtype(dtype))
+    say_training(plan, settings.activation, y, found, data, checkpoint, resume)
+    show(summary_table(params, settings.activation), err_console)
+    meta = {"activation": settings.activation, "settings": kept, "data_identity": identity}
+    return {
+        "found": found,
+        "x": x,
+        "y": y,
+        "source": source,
+        "validation": validation,
+        "plan": plan,
+        "extras": extras,
+        "checkpoint": checkpoint,
+        "rows": rows,
+        "params": params,
+        "meta": meta,
+    }
+
+
+def checkpoint_keepers(run, latest, path, every):
+    """(on_checkpoint, on_step) for run_training: after every epoch the checkpoint is saved (and
+    epoch 1 checked for learning); after every batch it is kept for a stop signal to save, and
+    saved every `every` seconds of a long epoch. `latest` holds what a stop signal saves."""
+    save = mlp_run.checkpoint_saver(path, run["meta"], warn_checkpoint_failed(path))
+    saved = {"at": time.perf_counter()}
+
+    def on_checkpoint(checkpoint, rows):
+        latest.update(checkpoint=checkpoint, rows=rows)
+        save(checkpoint, rows)
+        saved["at"] = time.perf_counter()
+        if rows[-1]["epoch"] == 1:
+            warn_if_not_learning(rows[-1]["accuracy"], run["y"], run["plan"]["preprocessing"]["kind"])
+
+    def on_step(checkpoint):
+        latest["checkpoint"] = checkpoint
+        if every and time.perf_counter() - saved["at"] >= every:
+            save(checkpoint, latest["rows"])
+            saved["at"] = time.perf_counter()
+
+    return on_checkpoint, on_step
+
+
 def say_trained(history, meta, validation, out, history_path):
     """The epochs table and the closing lines, on stdout."""
     show(history_table(history))
@@ -1143,72 +1218,31 @@ def train(
         if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
             resume = checkpoint_path
         try:
-            found = load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
-            x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
-            source = mlp_data.source_record(data, label_column)
-            identity = mlp_run.data_identity(source, x, y)
-            validation = None
-            if val:
-                x, y, x_val, y_val = mlp.split_validation(x, y, val, seed)
-                validation = (x_val, y_val)
-            check_augmentable(augment.value, found, data)
-            plan = planned_network(
-                found, data=data, activation=activation.value, hidden=hidden, normalize=normalize, init=init
+            run = prepared_run(
+                settings,
+                data=data,
+                label_column=label_column,
+                val=val,
+                hidden=hidden,
+                normalize=normalize,
+                init=init,
+                dtype=dtype.value,
+                resume=resume,
             )
-            extras = {
-                "val": val,
-                "hidden": plan["hidden"],
-                "dtype": dtype.value,
-                "sizes": plan["sizes"],
-                "normalize": plan["preprocessing"]["kind"],
-            }
-            if init:
-                extras["init"] = str(init.resolve())
-            latest["recorded"] = recorded(settings, extras, mlp.SCHEDULES[schedule.value].uses_run_length)
-            checkpoint, rows = (
-                mlp_run.load_resumable(resume, latest["recorded"], identity, epochs) if resume else (None, [])
-            )
-            note = mlp_run.check_memory(plan["sizes"], min(batch_size, len(y)), optimizer.value, dtype.value, bool(val))
-            if note:
-                err_console.print(note, highlight=False, soft_wrap=True)
-            if plan["start"]:
-                params = {k: p.astype(dtype.value) for k, p in plan["start"][0].items()}
-            else:
-                params = mlp.init(plan["sizes"], activation.value, seed=seed, dtype=np.dtype(dtype.value))
-            say_training(plan, activation.value, y, found, data, checkpoint, resume)
-            show(summary_table(params, activation.value), err_console)
-            latest.update(checkpoint=checkpoint, rows=rows)
-            latest["meta"] = {"activation": activation.value, "settings": latest["recorded"], "data_identity": identity}
-            save_checkpoint = mlp_run.checkpoint_saver(
-                checkpoint_path, latest["meta"], warn_checkpoint_failed(checkpoint_path)
-            )
-            saved = {"at": time.perf_counter()}
-
-            def on_checkpoint(checkpoint, rows):  # after every epoch
-                latest.update(checkpoint=checkpoint, rows=rows)
-                save_checkpoint(checkpoint, rows)
-                saved["at"] = time.perf_counter()
-                if rows[-1]["epoch"] == 1:
-                    warn_if_not_learning(rows[-1]["accuracy"], y, plan["preprocessing"]["kind"])
-
-            def on_step(checkpoint):  # after every batch: a stop signal saves this; long epochs save it now and then
-                latest["checkpoint"] = checkpoint
-                if checkpoint_every and time.perf_counter() - saved["at"] >= checkpoint_every:
-                    save_checkpoint(checkpoint, latest["rows"])
-                    saved["at"] = time.perf_counter()
-
+            latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
+            on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, checkpoint_every)
             params, history = run_training(
-                params,
-                x,
-                y,
-                x_test,
-                y_test,
+                run["params"],
+                run["x"],
+                run["y"],
+                run["found"].x_test,
+                run["found"].y_test,
                 settings=settings,
                 show_progress=live_view(),
-                val=validation,
-                preprocessing=plan["preprocessing"],
-                resume=checkpoint,
-                rows=rows,
+                val=run["validation"],
+                preprocessing=run["plan"]["preprocessing"],
+                resume=run["checkpoint"],
+                rows=run["rows"],
                 on_checkpoint=on_checkpoint,
                 on_step=on_step,
             )
@@ -1226,12 +1260,12 @@ def train(
             )
         meta, history = weights_meta(
             history,
-            plan,
+            run["plan"],
             settings=settings,
-            extras=extras,
-            validation=validation,
-            source=source,
-            found=found,
+            extras=run["extras"],
+            validation=run["validation"],
+            source=run["source"],
+            found=run["found"],
             form=mlp_data.data_form(data_path(data)),
             init=init,
         )
@@ -1255,7 +1289,7 @@ def train(
             soft_wrap=True,
         )
         raise typer.Exit(code=128 + signals["received"][0])
-    say_trained(history, meta, validation, out, history_path)
+    say_trained(history, meta, run["validation"], out, history_path)
 
 
 # ----------------------------------------------------------------------------- eval

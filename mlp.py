@@ -1709,3 +1709,47 @@ def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
     arrays = load_idx_dataset(folder, splits, mmap=False)
     scaling = fit_preprocessing(arrays[0])
     return tuple(preprocess(a, scaling, dtype) if i % 2 == 0 else a for i, a in enumerate(arrays))
+
+
+# ----------------------------------------------------------------------------- names that moved
+# What this file held before the toolkit's other files took it (docs/api.md lists them): the old
+# name says where it went, in one line, instead of a bare AttributeError.
+MOVED = {
+    **dict.fromkeys(
+        (
+            "load_data",
+            "Data",
+            "DATA_FORMS",
+            "DataForm",
+            "data_form",
+            "read_csv",
+            "read_classes",
+            "fetch_dataset",
+            "DATASETS",
+            "Dataset",
+            "cache_folder",
+            "verify_cached",
+            "dataset_files",
+            "picture_files",
+            "PICTURE_SUFFIXES",
+            "remove_orphans",
+            "frame_digit",
+            "centre_in_frame",
+            "resize",
+            "picture_units",
+            "classify_picture",
+        ),
+        "mlp_data",
+    ),
+    "training_memory": "mlp_run",
+}
+
+
+def __getattr__(name):
+    """mlp.NAME for a name in MOVED: an AttributeError saying where it went (PEP 562)."""
+    if name in MOVED:
+        raise AttributeError(
+            f"mlp.{name} moved to {MOVED[name]}.{name} (mlp.py keeps the network alone; "
+            f"{MOVED[name]}.py comes with numpy-mlp): import {MOVED[name]}"
+        )
+    raise AttributeError(f"module 'mlp' has no attribute {name!r}")

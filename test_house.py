@@ -197,3 +197,21 @@ def test_every_relative_link_in_the_docs_resolves(page):
         if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
             broken.append(link)
     assert broken == [], f"{page.name}: {broken}"
+
+
+def test_every_name_that_moved_out_of_mlp_is_where_its_hint_says():
+    import importlib
+
+    for name, module in mlp.MOVED.items():
+        assert hasattr(importlib.import_module(module), name), f"{module}.{name}"
+
+
+@pytest.mark.slow
+def test_the_readmes_python_tour_runs_as_written(tmp_path):
+    readme = (HERE / "README.md").read_text()
+    tour = re.search(r"```python\n(.*?)```", readme, flags=re.S).group(1)
+    script = tour.replace('"data/mnist"', repr(str(HERE / "data" / "mnist")))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) > 0.97  # "about 0.98"
+    assert (tmp_path / "weights.npz").is_file()

@@ -877,3 +877,11 @@ def test_ensemble_log_probabilities_stay_finite_where_a_member_is_certain():
     log_p = mlp.ensemble_log_proba([(sure, as_loaded), (params, as_loaded)], np.array([[1.0, 0.0]]))
     assert np.isfinite(log_p).all() and np.exp(log_p).sum() == pytest.approx(1.0)
     assert log_p[0, 1] > np.log(0.5) - 10  # the other member's share survives: no log(0)
+
+
+def test_a_name_that_moved_out_of_mlp_says_where_it_went():
+    with pytest.raises(AttributeError, match=r"mlp.load_data moved to mlp_data.load_data .*: import mlp_data"):
+        mlp.load_data  # noqa: B018 (the attribute access is the test)
+    with pytest.raises(AttributeError, match="module 'mlp' has no attribute 'no_such_name'"):
+        mlp.no_such_name  # noqa: B018
+    assert all(not hasattr(mlp, name) for name in mlp.MOVED)
