@@ -1510,9 +1510,7 @@ def reproduce(
 
 
 @app.command()
-def summary(
-    weights: WeightsArgument,
-):
+def summary(weights: WeightsArgument):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = load_weights(weights)
     show(summary_table(params, meta["activation"], title=f"{weights}"))
@@ -2214,7 +2212,7 @@ def plot_samples(
     check_outputs([out], mlp_data.data_files(data))
     found = load_data(data, splits=("test",))
     x, y = found.x_test, found.y_test
-    check_classes(data, found, int(y.max()) + 1)
+    check_classes(data, found, mlp_data.class_count(found))
     save_figure(
         samples_figure(
             mlp.to_unit(x[:n], mlp.fit_preprocessing(x)),
@@ -2294,11 +2292,7 @@ def confusion_figure(confusion, meta):
 
 
 @plot_app.command("confusion")
-def plot_confusion(
-    weights: WeightsArgument,
-    data: DataOption = None,
-    out: PictureOption = Path("confusion.png"),
-):
+def plot_confusion(weights: WeightsArgument, data: DataOption = None, out: PictureOption = Path("confusion.png")):
     """The test-set confusion matrix as a heat map."""
     pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])

@@ -63,12 +63,7 @@ def test_load_mnist_checks_counts_and_folder(tmp_path):
         mlp.load_mnist(folder)
 
 
-@pytest.mark.parametrize(
-    "pixels, message",
-    [
-        (np.full((3, 2, 2), np.nan), "holds NaN or infinite pixel values"),
-    ],
-)
+@pytest.mark.parametrize("pixels, message", [(np.full((3, 2, 2), np.nan), "holds NaN or infinite pixel values")])
 def test_float_images_that_are_not_finite_are_refused(tmp_path, pixels, message):
     folder = write_dataset(tmp_path / "d", np.zeros((3, 2, 2)), [0, 1, 0], np.zeros((2, 2, 2)), [1, 0])
     (folder / "train-images-idx3-ubyte.gz").unlink()

@@ -20,7 +20,7 @@ from conftest import HERE, MNIST, cli_process, posix, run, wait_for_line
 def digit_model(tmp_path_factory, mnist):
     """relu 128 trained 3 epochs on all of MNIST (about 97%), saved as the CLI saves it."""
     x, y = mnist[0], mnist[1]
-    params, _ = mlp.train(mlp.init([784, 128, 10], "relu", seed=0), x, y, mlp.Settings("relu", epochs=3))
+    params, _ = mlp.train(mlp.init([784, 128, 10], "relu", seed=0), x, y, mlp.Settings(activation="relu", epochs=3))
     path = tmp_path_factory.mktemp("draw") / "digits.npz"
     mlp.save(path, params, {"activation": "relu", "preprocessing": mlp.UNSTORED_PREPROCESSING})
     return path

@@ -261,7 +261,7 @@ def test_a_new_activation_is_one_registry_entry(monkeypatch):
     assert params["W1"].std() == pytest.approx(math.sqrt(2 / 5), rel=0.5)  # its init scale
     x, y = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
     assert worst(mlp.gradcheck(params, x, y, "softplus")) < 0.1
-    _, history = mlp.train(params, x, y, mlp.Settings("softplus", epochs=2, batch_size=2))
+    _, history = mlp.train(params, x, y, mlp.Settings(activation="softplus", epochs=2, batch_size=2))
     assert len(history) == 2
 
 
@@ -270,7 +270,7 @@ def test_train_takes_one_settings_value_and_few_parameters():
 
     assert len(inspect.signature(mlp.train).parameters) <= 10
     assert len(inspect.signature(mlp.train_epoch).parameters) <= 10
-    assert mlp.check_settings(mlp.Settings("relu", optimizer="adam")).lr == mlp.OPTIMIZERS["adam"].lr
+    assert mlp.check_settings(mlp.Settings(activation="relu", optimizer="adam")).lr == mlp.OPTIMIZERS["adam"].lr
     with pytest.raises(TypeError, match=r"settings must be mlp.Settings\(activation=..., ...\), got dict"):
         mlp.train(mlp.init([2, 2], "relu"), np.zeros((1, 2), np.float32), np.zeros(1, int), {"activation": "relu"})
 
@@ -288,7 +288,7 @@ def test_a_new_augmentation_is_one_registry_entry(monkeypatch):
         mlp.init([4, 3, 2], "relu"),
         rng.random((8, 4), dtype=np.float32),
         rng.integers(0, 2, 8),
-        mlp.Settings("relu", epochs=1, batch_size=4, augment_kind="mirror"),
+        mlp.Settings(activation="relu", epochs=1, batch_size=4, augment_kind="mirror"),
     )
     assert len(history) == 1
 
@@ -303,7 +303,7 @@ def test_a_new_schedule_that_watches_validation_is_one_registry_entry(monkeypatc
     monkeypatch.setitem(mlp.SCHEDULES, "halving", halving)
     rng = np.random.default_rng(0)
     x, y = rng.random((16, 4), dtype=np.float32), rng.integers(0, 2, 16)
-    settings = mlp.Settings("relu", epochs=3, lr=0.4, schedule="halving")
+    settings = mlp.Settings(activation="relu", epochs=3, lr=0.4, schedule="halving")
     _, history = mlp.train(mlp.init([4, 3, 2], "relu"), x, y, settings, val=(x[:4], y[:4]))
     assert [r["lr"] for r in history] == [0.4, 0.2, 0.1]
     with pytest.raises(ValueError, match="the halving schedule watches validation accuracy"):
@@ -342,7 +342,7 @@ def test_labels_are_checked_where_mlp_starts(labels, message):
     for call in (
         lambda: mlp.loss(logits, y),
         lambda: mlp.grads(params, cache, y),
-        lambda: mlp.train(params, x, y, mlp.Settings("relu", epochs=1)),
+        lambda: mlp.train(params, x, y, mlp.Settings(activation="relu", epochs=1)),
     ):
         with pytest.raises(ValueError, match=message):
             call()
@@ -355,19 +355,19 @@ def test_labels_are_checked_where_mlp_starts(labels, message):
         (lambda p, x: mlp.forward(p, x[:, :4], "relu"), r"inputs must be a \(batch, 5\) float array"),
         (lambda p, x: mlp.forward(p, x, "swish"), "unknown activation 'swish'; choose one of tanh"),
         (
-            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", patience=2)),
+            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings(activation="relu", patience=2)),
             "patience watches validation accuracy: give a validation set",
         ),
         (
-            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", lr=float("inf"))),
+            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings(activation="relu", lr=float("inf"))),
             "lr must be greater than 0 and finite, got inf",
         ),
         (
-            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", momentum=1.0)),
+            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings(activation="relu", momentum=1.0)),
             r"momentum must be in \[0, 1\), got 1.0",
         ),
         (
-            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings("relu", epochs=0)),
+            lambda p, x: mlp.train(p, x, np.zeros(4, int), mlp.Settings(activation="relu", epochs=0)),
             "epochs must be a whole number",
         ),
         (lambda p, x: mlp.update(p, p, {}, 0.1, optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
@@ -464,7 +464,11 @@ def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
     x, y = rng.random((64, 4), dtype=np.float32), rng.integers(0, 2, 64)
     val = (rng.random((8, 4), dtype=np.float32), np.full(8, 2))  # class 2 is never trained: acc stays 0
     _, history = mlp.train(
-        mlp.init([4, 5, 3], "relu"), x, y, mlp.Settings("relu", epochs=6, lr=0.1, schedule="plateau"), val=val
+        mlp.init([4, 5, 3], "relu"),
+        x,
+        y,
+        mlp.Settings(activation="relu", epochs=6, lr=0.1, schedule="plateau"),
+        val=val,
     )
     assert [r["lr"] for r in history] == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004])
 
@@ -551,12 +555,16 @@ def test_train_covers_every_example_with_a_short_last_batch_and_is_deterministic
     params = mlp.init([4, 5, 3], "relu", seed=0)
     calls = []
     p1, history = mlp.train(
-        params, x, y, mlp.Settings("relu", epochs=2, batch_size=4), on_batch=lambda i, n, l: calls.append((i, n))
+        params,
+        x,
+        y,
+        mlp.Settings(activation="relu", epochs=2, batch_size=4),
+        on_batch=lambda i, n, l: calls.append((i, n)),
     )
     assert calls == [(0, 3), (1, 3), (2, 3)] * 2
     assert [r["epoch"] for r in history] == [1, 2]
-    p2, _ = mlp.train(params, x, y, mlp.Settings("relu", epochs=2, batch_size=4))
-    p3, _ = mlp.train(params, x, y, mlp.Settings("relu", epochs=2, batch_size=4, seed=1))
+    p2, _ = mlp.train(params, x, y, mlp.Settings(activation="relu", epochs=2, batch_size=4))
+    p3, _ = mlp.train(params, x, y, mlp.Settings(activation="relu", epochs=2, batch_size=4, seed=1))
     assert_same_arrays(p1, p2)
     assert not np.array_equal(p1["W1"], p3["W1"])
 
@@ -574,7 +582,11 @@ def test_early_stopping_restores_the_best_epoch(mnist):
     x, y = mnist[0][:3000], mnist[1][:3000]
     xt, yt, xv, yv = mlp.split_validation(x, y, 500, seed=0)
     params, history = mlp.train(
-        mlp.init([784, 32, 10], "relu"), xt, yt, mlp.Settings("relu", epochs=30, lr=0.5, patience=3), val=(xv, yv)
+        mlp.init([784, 32, 10], "relu"),
+        xt,
+        yt,
+        mlp.Settings(activation="relu", epochs=30, lr=0.5, patience=3),
+        val=(xv, yv),
     )
     best = max(history, key=lambda r: r["val_accuracy"])
     assert len(history) < 30 and len(history) == best["epoch"] + 3  # stopped early
@@ -592,7 +604,7 @@ def test_metrics():
 def test_relu_128_64_reaches_95_5_percent_in_two_epochs(mnist):
     x, y, x_test, y_test = mnist
     params = mlp.init([784, 128, 64, 10], "relu", seed=0)
-    params, history = mlp.train(params, x, y, mlp.Settings("relu", epochs=2))
+    params, history = mlp.train(params, x, y, mlp.Settings(activation="relu", epochs=2))
     test_loss, test_accuracy = mlp.evaluate(params, x_test, y_test, "relu")
     assert test_accuracy >= 0.955, test_accuracy
     assert history[1]["loss"] < history[0]["loss"]
@@ -607,7 +619,9 @@ def test_short_adamw_beats_short_plain_sgd(mnist):
         ("sgd", dict(optimizer="sgd", lr=0.05, momentum=0.0)),
         ("adamw", dict(optimizer="adamw", lr=1e-3, weight_decay=1e-4)),
     ):
-        params, _ = mlp.train(mlp.init([784, 128, 64, 10], "relu"), x, y, mlp.Settings("relu", epochs=2, **kw))
+        params, _ = mlp.train(
+            mlp.init([784, 128, 64, 10], "relu"), x, y, mlp.Settings(activation="relu", epochs=2, **kw)
+        )
         scores[name] = mlp.evaluate(params, x_test, y_test, "relu")[1]
     assert scores["adamw"] > scores["sgd"] + 0.01, scores
 
@@ -629,7 +643,7 @@ def resume_case(mnist, options, epochs):
     if val_size:
         x, y, xv, yv = mlp.split_validation(x, y, val_size, seed=0)
         val = (xv, yv)
-    settings = mlp.Settings("relu", epochs=epochs, batch_size=64, seed=3, **options)
+    settings = mlp.Settings(activation="relu", epochs=epochs, batch_size=64, seed=3, **options)
     params = mlp.init([784, 16, 10], "relu", seed=3)
     return (params, x, y, settings, val, *mlp.train(params, x, y, settings, val))
 
@@ -840,12 +854,12 @@ def test_mlps_door_refuses_what_would_fail_later_with_what_to_do(tmp_path):
     params = mlp.init([4, 3, 2], "relu", seed=0)
     rng = np.random.default_rng(0)
     x, labels = rng.random((8, 4), dtype=np.float32), [0, 1] * 4
-    _, history = mlp.train(params, x, labels, mlp.Settings("relu", epochs=1))  # a list of labels is fine
+    _, history = mlp.train(params, x, labels, mlp.Settings(activation="relu", epochs=1))  # a list of labels is fine
     assert len(history) == 1
     for call, message in (
-        (lambda: mlp.train(params, x[:0], labels[:0], mlp.Settings("relu")), "no training examples"),
+        (lambda: mlp.train(params, x[:0], labels[:0], mlp.Settings(activation="relu")), "no training examples"),
         (
-            lambda: mlp.train(params, x.astype(np.float64), labels, mlp.Settings("relu")),
+            lambda: mlp.train(params, x.astype(np.float64), labels, mlp.Settings(activation="relu")),
             r"inputs are float64 but the network's weights are float32: pass x.astype\(np.float32\)",
         ),
         (lambda: mlp.evaluate(params, x[:0], labels[:0], "relu"), "no examples to evaluate"),
@@ -857,7 +871,11 @@ def test_mlps_door_refuses_what_would_fail_later_with_what_to_do(tmp_path):
         ),
         (
             lambda: mlp.train(
-                params, x, labels, mlp.Settings("relu"), preprocessing={"kind": "range", "low": 0.0, "high": 1e300}
+                params,
+                x,
+                labels,
+                mlp.Settings(activation="relu"),
+                preprocessing={"kind": "range", "low": 0.0, "high": 1e300},
             ),
             "pixel values range from 0 to 1e[+]300, beyond what float32 holds",
         ),
