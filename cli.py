@@ -404,9 +404,18 @@ def literal(text):
 
 
 def load_weights(path):
+    """(params, meta) of a weights file written by train, or a one-line error: a missing file, a
+    broken one, or a checkpoint (it lacks the preprocessing, data and class names the weights
+    record, so scoring it would mislead)."""
     if not Path(path).is_file():
         fail(f"{path}: no such weights file (train one with 'python cli.py train relu')")
-    return mlp.load(path)
+    params, meta = mlp.load(path)
+    if "checkpoint" in meta:
+        fail(
+            f"{path} is the checkpoint of an unfinished train run, not weights: run the same train command "
+            "again to finish it, and use the weights it writes"
+        )
+    return params, meta
 
 
 def load_members(paths):
@@ -1191,7 +1200,9 @@ def train(
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     data = data or mlp_data.DEFAULT_DATA
     out, history_path, checkpoint_path, lock_path = train_paths(out)
-    check_outputs([out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume], same_run=checkpoint_path)
+    check_outputs(
+        [out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
+    )
     settings = mlp.check_settings(
         mlp.Settings(
             activation=activation.value,

@@ -134,6 +134,8 @@ def init(sizes, activation, seed=0, dtype=np.float32):
       gives bit-identical arrays.
     """
     init_std = lookup(ACTIVATIONS, activation, "activation").init_std
+    if np.dtype(dtype).kind != "f":
+        raise ValueError(f"dtype must be a float type (np.float32 or np.float64), got {np.dtype(dtype)}")
     if len(sizes) < 2 or any(int(n) != n or n < 1 for n in sizes):
         raise ValueError(f"sizes must be at least two positive ints, got {list(sizes)}")
     rng = np.random.default_rng(seed)
@@ -438,7 +440,9 @@ def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="
 
 
 def clip_by_global_norm(grads, max_norm):
-    """Scale all gradients by one factor so that their joint L2 norm is at most max_norm."""
+    """Scale all gradients by one factor so that their joint L2 norm is at most max_norm (> 0)."""
+    if not (_real(max_norm) and max_norm > 0):
+        raise ValueError(f"max_norm must be greater than 0 and finite, got {max_norm!r}")
     norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
     if norm <= max_norm:
         return grads
@@ -781,9 +785,13 @@ def logits_in_chunks(params, x, activation, preprocessing=None, batch_size=2000)
     """The deterministic network's logits of x's rows, yielded chunk by chunk ((batch_size, C)
     each, the last maybe shorter), so that memory stays bounded for any N; raw rows x are
     converted chunk by chunk when `preprocessing` is given (see `inputs`)."""
+    if not (_whole(batch_size) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a whole number, at least 1, got {batch_size!r}")
     dtype = params["W1"].dtype
-    for i in range(0, len(x), batch_size):
-        yield forward(params, inputs(x[i : i + batch_size], preprocessing, dtype), activation)[0]
+    return (
+        forward(params, inputs(x[i : i + batch_size], preprocessing, dtype), activation)[0]
+        for i in range(0, len(x), batch_size)
+    )
 
 
 def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
@@ -978,6 +986,13 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
     return params, state, record, rng.bit_generator.state
 
 
+def check_finite(x, chunk=8192):
+    """ValueError when float inputs x hold NaN or infinity (training on them would look like a
+    learning rate too high); checked in chunks, so a memory-mapped x is never copied whole."""
+    if x.dtype.kind == "f" and not all(np.isfinite(x[i : i + chunk]).all() for i in range(0, len(x), chunk)):
+        raise ValueError("x holds NaN or infinite values: drop or fill those rows before training")
+
+
 def train(
     params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None, on_step=None
 ):
@@ -1018,11 +1033,13 @@ def train(
             f"pixel values range from {preprocessing['low']:g} to {preprocessing['high']:g}, beyond "
             f"what {dtype} holds ({np.finfo(dtype).max:.3g}): rescale the data first, or train in float64"
         )
-    check_inputs(params, inputs(x[:1], preprocessing, dtype))
+    check_inputs(params, x if preprocessing is None else inputs(x[:1], preprocessing, dtype))
+    check_finite(x)
     check_labels(y, sizes_of(params)[-1], len(x))
     cut = SCHEDULES[s.schedule].on_validation
     if val is not None:
-        check_inputs(params, inputs(val[0][:1], preprocessing, dtype))
+        check_inputs(params, val[0] if preprocessing is None else inputs(val[0][:1], preprocessing, dtype))
+        check_finite(val[0])
         check_labels(val[1], sizes_of(params)[-1], len(val[0]))
     elif s.patience or cut:
         raise ValueError(
@@ -1078,6 +1095,10 @@ def accuracy(y_pred, y_true):
 
 def confusion_matrix(y_true, y_pred, n_classes):
     """(C, C) int counts: row = true class, column = predicted class."""
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        labels = np.asarray(labels)
+        if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+            raise ValueError(f"{name} must be ints in [0, {n_classes}), got {labels.min()} to {labels.max()}")
     m = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(m, (y_true, y_pred), 1)
     return m
@@ -1258,6 +1279,8 @@ def gradcheck(
     """
     if not (atol > 0 and rtol >= 0 and math.isfinite(atol + rtol)):
         raise ValueError(f"gradcheck needs atol > 0 and rtol >= 0, finite, got atol={atol!r}, rtol={rtol!r}")
+    if not (_real(eps) and eps > 0):
+        raise ValueError(f"eps must be greater than 0 and finite (a step of 1e-5 suits float64), got {eps!r}")
     analytic, numeric, at_kink = gradients_two_ways(
         params, x, y, activation, dropout=dropout, label_smoothing=label_smoothing, seed=seed, eps=eps
     )
@@ -1387,12 +1410,19 @@ def weights_writer(params, meta, extra=None, compress=True):
         arrays = PREPROCESSINGS[prep["kind"]].arrays
         extra.update({f"prep/{k}": np.asarray(prep[k], np.float64) for k in arrays})
         meta["preprocessing"] = {k: v for k, v in prep.items() if k not in arrays}
-    return npz_writer({**params, **extra, "meta": np.array(json.dumps(meta))}, compress)
+    try:
+        text = json.dumps(meta)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"meta must hold only JSON values (str, numbers, lists, dicts): {e}") from None
+    return npz_writer({**params, **extra, "meta": np.array(text)}, compress)
 
 
 def save(path, params, meta, extra=None):
     """Write params, a JSON-able meta dict and optional extra arrays to `path` (.npz), atomically
-    (see `weights_writer`)."""
+    (see `weights_writer`). ValueError when the folder it goes in does not exist."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{os.fspath(path)}: folder {folder} does not exist; create it first")
     write_atomic(path, weights_writer(params, meta, extra))
 
 

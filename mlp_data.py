@@ -722,6 +722,8 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
       on_progress(done, total): called while pictures are decoded.
     """
     path = os.fspath(path)
+    if not splits or not set(splits) <= {"train", "test"}:
+        raise ValueError(f"splits must be some of ('train', 'test'), got {tuple(splits)!r}")
     data = DATA_FORMS[data_form(path)].load(
         path, tuple(splits), label_column=label_column, decode=decode, on_progress=on_progress
     )

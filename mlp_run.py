@@ -131,12 +131,17 @@ def one_run_per_output(lock_path, out):
 
 def data_identity(record, x, y):
     """What a checkpoint records of the data it was made on, to refuse resuming on other data:
-    where it came from (mlp_data.source_of its record), its size and a hash of its labels."""
+    where it came from (mlp_data.source_of its record), its size, and hashes of its labels and of
+    its features as stored (changed pixels under the same name and labels are other data)."""
+    features = hashlib.sha256()
+    for i in range(0, len(x), 8192):  # in chunks: a memory-mapped data set is never copied whole
+        features.update(np.ascontiguousarray(x[i : i + 8192]).tobytes())
     return {
         "data": mlp_data.source_of(record),
         "examples": len(y),
         "features": int(x.shape[1]),
         "labels_sha256": hashlib.sha256(np.asarray(y, "<i8").tobytes()).hexdigest()[:16],
+        "features_sha256": features.hexdigest()[:16],
     }
 
 
@@ -146,7 +151,10 @@ def load_resumable(path, recorded, identity, epochs):
     for; a ValueError naming the difference otherwise."""
     checkpoint, meta = mlp.load_checkpoint(path)
     saved, made_on = meta.get("settings", {}), meta.get("data_identity", {})
-    differ = [f"{key} {saved.get(key)!r} (now {value!r})" for key, value in recorded.items() if saved.get(key) != value]
+    keys = [*recorded, *(key for key in saved if key not in recorded)]  # a setting either side lacks differs too
+    differ = [
+        f"{key} {saved.get(key)!r} (now {recorded.get(key)!r})" for key in keys if saved.get(key) != recorded.get(key)
+    ]
     if differ:
         why = (
             (

@@ -447,6 +447,10 @@ def test_clip_by_global_norm():
     assert clipped["W1"][0, 0] == pytest.approx(0.6) and clipped["b1"][0] == pytest.approx(0.8)
     assert mlp.clip_by_global_norm(g, 10.0) is g
     assert g["W1"][0, 0] == 3.0
+    # the clip point itself: a norm just under the limit, at it and just over it
+    assert mlp.clip_by_global_norm(g, 5.0 + 1e-9) is g and mlp.clip_by_global_norm(g, 5.0) is g
+    over = mlp.clip_by_global_norm(g, 5.0 - 1e-6)
+    assert over is not g and math.hypot(over["W1"][0, 0], over["b1"][0]) == pytest.approx(5.0 - 1e-6, rel=1e-12)
 
 
 def test_schedules_hand_computed():
@@ -882,10 +886,42 @@ def test_mlps_door_refuses_what_would_fail_later_with_what_to_do(tmp_path):
     ):
         with pytest.raises(ValueError, match=message):
             call()
-    with pytest.raises(OSError) as error:
+    with pytest.raises(ValueError, match=r"missing/w.npz: folder .*missing does not exist; create it first"):
         mlp.save(tmp_path / "missing" / "w.npz", params, {"activation": "relu"})
-    assert error.value.filename == str(tmp_path / "missing" / "w.npz")  # the target, not a temp file
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p, x, y: mlp.init([4, 3], "relu", dtype=np.int32), "dtype must be a float type .* got int32"),
+        (lambda p, x, y: mlp.evaluate(p, x, y, "relu", batch_size=-1), "batch_size must be a whole number, at least 1"),
+        (lambda p, x, y: mlp.predict_proba(p, x, "relu", batch_size=0), "batch_size must be a whole number"),
+        (lambda p, x, y: mlp.clip_by_global_norm(p, -1), "max_norm must be greater than 0 and finite, got -1"),
+        (lambda p, x, y: mlp.gradcheck(p, x.astype(np.float64), y, "relu", eps=0), "eps must be greater than 0"),
+        (
+            lambda p, x, y: mlp.train(p, np.full_like(x, np.nan), y, mlp.Settings(activation="relu", epochs=1)),
+            "x holds NaN or infinite values: drop or fill those rows before training",
+        ),
+        (
+            lambda p, x, y: mlp.train(p, (x * 255).astype(np.uint8), y, mlp.Settings(activation="relu")),
+            r"inputs must be a \(batch, 4\) float array for this network, got uint8 \(8, 4\)",
+        ),
+        (lambda p, x, y: mlp.confusion_matrix(y, y + 5, 2), r"y_pred must be ints in \[0, 2\), got 5 to 6"),
+        (
+            lambda p, x, y: mlp.save("w.npz", p, {"activation": "relu", "when": object()}),
+            "meta must hold only JSON values",
+        ),
+    ],
+)
+def test_mlps_door_names_the_argument_and_the_fix(call, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = mlp.init([4, 3, 2], "relu", seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 4), dtype=np.float32), np.array([0, 1] * 4)
+    with pytest.raises(ValueError, match=message):
+        call(params, x, y)
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_ensemble_log_probabilities_stay_finite_where_a_member_is_certain():

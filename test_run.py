@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import cli
@@ -538,3 +539,55 @@ def test_every_command_runs_without_posix_only_facilities(small_data, tmp_path):
         assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
         if args[0] == "train":
             assert "note: this platform does not say how much memory is free" in done.stderr
+
+
+def test_a_checkpoint_is_refused_as_weights_by_every_command_in_one_line(trained, tmp_path):
+    params, meta = mlp.load(trained)
+    ckpt = tmp_path / "w.ckpt.npz"
+    mlp.save_checkpoint(ckpt, mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"})
+    message = f"error: {ckpt} is the checkpoint of an unfinished train run, not weights: run the same train command"
+    for args in (
+        ["eval", ckpt],
+        ["summary", ckpt],
+        ["predict", ckpt, "--index", "0"],
+        ["export", ckpt, tmp_path / "m.onnx"],
+        ["draw", ckpt, "--bench", "1"],
+        ["plot", "weights", ckpt, "--out", tmp_path / "p.png"],
+        ["train", "relu", "--init", ckpt, "--epochs", "1", "--out", tmp_path / "f.npz"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 1 and result.stderr.startswith(message) and result.stderr.count("\n") == 1, args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt.npz"]  # nothing written
+
+
+@posix
+def test_init_weights_are_an_input_that_no_output_may_replace(trained, small_data, tmp_path):
+    start = tmp_path / "start.npz"
+    start.write_bytes(trained.read_bytes())
+    (tmp_path / "link.npz").symlink_to(start)
+    for out in (start, tmp_path / "link.npz"):
+        result = run(
+            "train", "relu", "--hidden", "32", "--init", start, "--epochs", "1", "--data", small_data, "--out", out
+        )
+        assert result.exit_code == 2 and "is also an input of this command" in result.stderr
+    assert start.read_bytes() == trained.read_bytes()
+
+
+def test_a_resume_is_refused_when_a_setting_is_missing_on_either_side_or_the_pixels_changed(tmp_path):
+    params = mlp.init([4, 3, 2], "relu", seed=0)
+    x, y = np.arange(32, dtype=np.uint8).reshape(8, 4), np.array([0, 1] * 4)
+    identity = mlp_run.data_identity({"path": "/d"}, x, y)
+    settings = {"activation": "relu", "lr": 0.1, "init": "/w/start.npz"}
+    mlp.save_checkpoint(
+        tmp_path / "c.npz",
+        mlp.fresh_checkpoint(params, 0)._replace(epoch=1),
+        {"activation": "relu", "settings": settings, "data_identity": identity},
+    )
+    assert mlp_run.load_resumable(tmp_path / "c.npz", settings, identity, 3)[0].epoch == 1
+    without_init = {k: v for k, v in settings.items() if k != "init"}
+    with pytest.raises(ValueError, match=r"other settings: init '/w/start.npz' \(now None\)"):
+        mlp_run.load_resumable(tmp_path / "c.npz", without_init, identity, 3)
+    changed = mlp_run.data_identity({"path": "/d"}, x[::-1].copy(), y)  # other pixels, same labels and name
+    assert changed["labels_sha256"] == identity["labels_sha256"]
+    with pytest.raises(ValueError, match=r"trained on other data: features_sha256 "):
+        mlp_run.load_resumable(tmp_path / "c.npz", settings, changed, 3)
