@@ -1482,6 +1482,53 @@ def _stored_preprocessing(prep, arrays, n_in, where):
     return prep
 
 
+def _names(v, sizes):
+    plain = [isinstance(n, str) and n and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in n) for n in v]
+    return len(v) >= sizes[-1] and all(plain) and len(set(v)) == len(v)
+
+
+def _input(v, sizes):
+    shape = v.get("shape")
+    pictures = shape is None or (
+        isinstance(shape, list)
+        and len(shape) == 2
+        and all(_whole(n) and n >= 1 for n in shape)
+        and shape[0] * shape[1] == sizes[0]
+    )
+    return v.get("pictures") in ("framed", "resized") and pictures
+
+
+# What a weights file's meta may hold besides its sizes, activation and preprocessing: for each
+# field, (the types it may have, a check of its value given the sizes, what it must be). Absent
+# fields (weights saved by `save` alone) pass, and so do classes of null.
+META_RULES = {
+    "classes": (list, _names, "a list of distinct names without control characters, at least one per class"),
+    "input": (dict, _input, 'a dict with "pictures" (framed or resized) and "shape" [H, W] of the inputs, or null'),
+    "data": (dict, lambda v, sizes: isinstance(v.get("name", v.get("path")), str), "a dict with a name or a path"),
+    "test_accuracy": ((int, float), lambda v, sizes: _real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "test_loss": ((int, float), lambda v, sizes: _real(v) and v >= 0, "a number, 0 or more"),
+    "epochs_run": (int, lambda v, sizes: _whole(v) and v >= 0, "a whole number, 0 or more"),
+    "settings": (dict, lambda v, sizes: True, "a dict"),
+    "init": (dict, lambda v, sizes: True, "a dict"),
+}
+
+
+def check_meta(meta, where):
+    """ValueError, one line naming the field, unless a weights file's meta is what train writes:
+    "sizes" at least two whole numbers from 1, and every field of META_RULES of its type and value."""
+    sizes = meta.get("sizes")
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(_whole(n) and n >= 1 for n in sizes)):
+        raise ValueError(
+            f"{where}: not a valid weights file: sizes must be at least two whole numbers from 1, got {str(sizes)[:60]}"
+        )
+    for field, (types, check, rule) in META_RULES.items():
+        value = meta.get(field)
+        if field not in meta or (value is None and field == "classes"):  # train writes null for no names
+            continue
+        if not (isinstance(value, types) and not isinstance(value, bool) and check(value, sizes)):
+            raise ValueError(f"{where}: not a valid weights file: {field} must be {rule}, got {str(value)[:60]!r}")
+
+
 def load(path):
     """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
 
@@ -1491,7 +1538,7 @@ def load(path):
     where = os.fspath(path)
     try:
         meta = json.loads(str(arrays.pop("meta")))
-        sizes, activation = [int(n) for n in meta["sizes"]], meta["activation"]
+        sizes, activation = meta["sizes"], meta["activation"]
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{where}: not a weights file written by mlp.py (no valid meta)") from None
     if meta.get("format") != WEIGHTS_FORMAT or meta.get("version") != WEIGHTS_VERSION:
@@ -1499,8 +1546,9 @@ def load(path):
             f"{where}: weights of format version {meta.get('version')!r}; this mlp.py reads version "
             f"{WEIGHTS_VERSION}: use the numpy-mlp that wrote it, or upgrade this one"
         )
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"{where}: unknown activation {activation!r} in meta")
+    check_meta(meta, where)
     params = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         for key, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):

@@ -1,6 +1,7 @@
 """Tests of cli.py: every command's output, exit codes and files, its options and help pages,
 and its one-line errors."""
 
+import io
 import json
 import re
 import subprocess
@@ -700,3 +701,48 @@ def test_the_plain_epoch_lines_say_when_the_run_ends(small_data, tmp_path, monke
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
     assert all(re.search(r"ends in \d+:\d\d:\d\d$", line) for line in lines) and lines[-1].endswith("ends in 0:00:00")
     assert cli.run_eta(0, 0, 10) == "?" and cli.clock_time(3725) == "1:02:05"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("sizes", []),
+        ("sizes", [784]),
+        ("sizes", [784, 2.5, 10]),
+        ("classes", {"a": 1}),
+        ("classes", list(range(10))),
+        ("classes", ["\x1b]0;owned\x07"] + [str(c) for c in range(1, 10)]),
+        ("input", "pictures"),
+        ("input", {"shape": [3, 3], "pictures": "framed"}),
+        ("data", 5),
+        ("test_accuracy", None),
+        ("test_accuracy", "high"),
+        ("epochs_run", -1),
+    ],
+)
+def test_weights_edited_field_by_field_are_one_line_from_every_command(trained, tmp_path, field, value):
+    import zipfile
+
+    edited = tmp_path / "edited.npz"
+    with zipfile.ZipFile(trained) as source, zipfile.ZipFile(edited, "w") as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == "meta.npy":
+                meta = json.loads(str(np.load(trained)["meta"]))
+                meta[field] = value
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.array(json.dumps(meta)))
+                content = buffer.getvalue()
+            target.writestr(info, content)
+    for args in (
+        ["eval", edited],
+        ["summary", edited],
+        ["predict", edited, "--index", "0"],
+        ["export", edited, tmp_path / "m.onnx"],
+        ["plot", "weights", edited, "--out", tmp_path / "w.png"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr and f"{edited}: " in result.stderr, result.stderr
+        assert f"not a valid weights file: {field} must be" in result.stderr or "unknown activation" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.npz"]
