@@ -78,6 +78,11 @@ class Terminal(Console):
         self.quiet = True
         raise BrokenPipeError  # OneLineErrors turns it into exit 0
 
+    def print(self, *objects, **options):
+        """Console.print, with control characters in text escaped (file names from the user's
+        folders reach messages): only the line breaks we print ourselves pass."""
+        super().print(*(mlp_data.shown(o, keep="\n") if isinstance(o, str) else o for o in objects), **options)
+
 
 console = Terminal()
 
@@ -399,8 +404,9 @@ def recorded_data(weights, meta, data):
 
 
 def literal(text):
-    """Text shown exactly as it is: a class name like 'fö[r]' is not rich markup."""
-    return Text(str(text))
+    """Text shown exactly as it is: a class name like 'fö[r]' is not rich markup, and control
+    characters are shown escaped (mlp_data.shown)."""
+    return Text(mlp_data.shown(str(text)))
 
 
 def load_weights(path):
@@ -1756,7 +1762,7 @@ def predictions_csv(weights, members, inputs):
     for path in paths:
         _, probabilities = read_picture(weights, members, path)
         best = int(probabilities.argmax())
-        rows.writerow([str(path), mlp_data.class_name(meta, best), f"{probabilities[best]:.5f}"])
+        rows.writerow([mlp_data.shown(str(path)), mlp_data.class_name(meta, best), f"{probabilities[best]:.5f}"])
     return table.getvalue(), len(paths)
 
 

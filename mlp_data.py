@@ -111,6 +111,13 @@ def read_classes(folder):
     return list(_check_names(names, path))
 
 
+def shown(text, keep=""):
+    """`text` safe to show on a terminal: every control character (C0, DEL, C1) but those in
+    `keep` written as a Python escape (\\x1b), so a file or class name can never move the cursor,
+    retitle the window or clear the screen."""
+    return "".join(c if c in keep or not (ord(c) < 32 or 127 <= ord(c) < 160) else repr(c)[1:-1] for c in text)
+
+
 def class_name(meta, c):
     """Class c as a weights file's meta names it: '3', or 'Sandal' for a set with class names."""
     names = meta.get("classes")
@@ -362,6 +369,12 @@ def _as_labels(raw, where):
         numbers = raw.astype(np.float64)
     except ValueError:
         numbers = None
+    if numbers is not None and not np.isfinite(numbers).all():
+        bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
+        raise ValueError(
+            f"{where}: label {str(raw[bad])!r} (example {bad}) is not a number a class can have; "
+            "fill or drop the examples whose label is NaN or infinite"
+        )
     if (
         numbers is not None
         and np.isfinite(numbers).all()
@@ -528,7 +541,17 @@ def _npz_data(path, splits, **_):
             raise ValueError(f"{path}: {name} should be numbers shaped (N, H, W) or (N, D), got {x.dtype} {x.shape}")
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise ValueError(f"{path}: {name} holds NaN or infinite values")
+        if len(x) == 0:
+            raise ValueError(f"{path}: {name} holds no examples")
         return x.reshape(len(x), -1)
+
+    for name in ("y_train", "y_test"):
+        y = arrays.get(name)
+        if y is not None and y.ndim == 2 and y.shape[1] > 1:  # one-hot (Keras' to_categorical) or scores
+            raise ValueError(
+                f"{path}: {name} is {y.shape[0]} x {y.shape[1]}, one column per class; give one "
+                f"class per example, e.g. {name}=y.argmax(axis=1)"
+            )
 
     x = features(arrays["x_train"], "x_train")
     shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
@@ -710,6 +733,23 @@ def data_form(path):
     raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
 
 
+def _check_classifiable(y, where):
+    """ValueError unless labels y can train a classifier: two classes at least, and labels that
+    are class indices (a largest label of a thousand or more, beyond twice the examples, names
+    classes the data cannot have examples of: ids, years or prices, not classes)."""
+    top = int(y.max())
+    if top == 0 or len(np.unique(y)) < 2:
+        raise ValueError(
+            f"{where}: every training example has the same label ({top}); a classifier needs "
+            "examples of at least two classes"
+        )
+    if top >= max(2 * len(y), 1000):  # a network of so many outputs would be almost all unseen classes
+        raise ValueError(
+            f"{where}: labels run up to {top} with only {len(y)} training examples, so most classes "
+            "have none; labels must be class indices 0 .. C-1 (or words naming the classes)"
+        )
+
+
 def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None):
     """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as
     stored and int labels per split (splits not asked for are None; reading only them is
@@ -730,7 +770,10 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
     if data.classes is None:
         names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
         data = data._replace(classes=names and tuple(names))
-    return data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
+    data = data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
+    if "train" in splits:
+        _check_classifiable(data.y_train, path)
+    return data
 
 
 def class_count(data):

@@ -17,7 +17,7 @@ import cli
 import mlp
 import mlp_data
 import mlp_draw
-from conftest import MNIST, idx_bytes, run, small_slice, write_csv, write_dataset, write_idx
+from conftest import MNIST, idx_bytes, posix, run, small_slice, write_csv, write_dataset, write_idx
 
 
 # ----------------------------------------------------------------------------- data: IDX files and the shipped MNIST
@@ -560,3 +560,43 @@ def test_a_huge_picture_is_reduced_while_reading(trained, tmp_path):
     result = run("predict", trained, tmp_path / "big.png")
     assert result.exit_code == 0, result.output
     assert "prediction: " in result.stdout and "Warning" not in result.output
+
+
+@posix
+def test_names_from_files_and_folders_reach_the_terminal_escaped(trained, digits, tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    x, y, _, _ = digits
+    hostile = "\x1b]0;owned\x07\x1b[2J"  # retitles the terminal and clears the screen when printed raw
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(255 - x[0]).save(folder / f"seven{hostile}.png")
+    Image.fromarray(255 - x[1]).save(folder / "two.png")
+    result = run("predict", trained, folder)
+    assert result.exit_code == 0 and "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "seven\\x1b]0;owned\\x07\\x1b[2J.png" in result.stdout
+    pictures = tmp_path / "pictures" / "train"
+    for name, size in (("a", 28), ("b", 20)):
+        (pictures / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((size, size), np.uint8)).save(pictures / name / f"p{hostile}.png")
+    result = run("train", "relu", "--epochs", "1", "--data", tmp_path / "pictures", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and "pictures of different sizes" in result.stderr
+    assert "\x1b" not in result.stderr and "\\x1b]0;owned" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"y_train": np.array([0, 1, np.nan, 1] * 10)}, r"label 'nan' \(example 2\) is not a number a class can have"),
+        ({"y_train": np.eye(2)[[0, 1] * 20]}, r"y_train is 40 x 2, one column per class; give one class per example"),
+        ({"y_train": np.array([0, 10**9] * 20)}, r"labels run up to 1000000000 with only 32 training examples"),
+        ({"y_train": np.zeros(40, int)}, r"every training example has the same label \(0\)"),
+        ({"x_train": np.zeros((0, 8, 8), np.uint8), "y_train": np.zeros(0, int)}, "x_train holds no examples"),
+    ],
+)
+def test_labels_and_data_that_cannot_make_a_classifier_are_one_line(tmp_path, arrays, message):
+    arrays = {"x_train": np.zeros((40, 8, 8), np.uint8), **arrays}
+    np.savez(tmp_path / "d.npz", **arrays)
+    result = run("train", "relu", "--epochs", "1", "--data", tmp_path / "d.npz", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert re.search(message, result.stderr) and f"{tmp_path / 'd.npz'}: " in result.stderr, result.stderr
+    assert not (tmp_path / "w.npz").exists()
