@@ -16,13 +16,16 @@ is needed). Its rooms, in order:
   framing pictures                a picture as MNIST frames its digits; classify_picture
 """
 
+import codecs
 import csv
 import gzip
 import hashlib
+import io
 import json
 import os
 import sysconfig
 import urllib.request
+import warnings
 import zlib
 from collections.abc import Callable
 from functools import partial
@@ -431,66 +434,146 @@ def _is_number(text):
         return False
 
 
-def _read_columns(path, skip, kept, label):
-    """(features (N, len(kept)), labels (N,) or None) of a CSV. Whole numbers parse about six
-    times faster than floats (Kaggle's 76 MB train.csv: 0.8 s against 4.9 s), so they are
-    tried first, the whole file at once; then words as labels; then floats."""
-    load = partial(np.loadtxt, path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8")
-    try:
-        whole = load(dtype=np.int64)
-        return whole[:, kept], None if label is None else whole[:, label]
-    except ValueError:
-        pass
-    y = None if label is None else load(usecols=[label], dtype=str)[:, 0]
-    try:
-        return load(usecols=kept, dtype=np.int64), y
-    except ValueError:
-        return load(usecols=kept, dtype=np.float64), y
+CSV_DELIMITERS = ",;\t|"  # commas, European Excel's semicolons, tabs and pipes separate CSV fields
 
 
-def _csv_has_labels(path, label_column=None):
-    """Whether a CSV's header names a label column (a file without a header has its label first)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        first = next(csv.reader(f), [])
-    if all(_is_number(c) for c in first):
-        return True
-    return any(c.strip().lower() == (label_column or "label").lower() for c in first)
+def _decoded(raw, path, final=True):
+    """CSV bytes as text: UTF-16 with its BOM, else UTF-8 (a BOM dropped); with final=False, the
+    start of a file, a character cut at its end kept back. A ValueError naming the file, the first
+    byte that does not decode, and the fix."""
+    codec = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    try:
+        return codecs.getincrementaldecoder(codec)().decode(raw, final=final)
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}, as Latin-1 or Windows-1252 "
+            "write it); save it as UTF-8 (Excel: 'CSV UTF-8'), or convert it: iconv -f cp1252 -t utf-8"
+        ) from None
+
+
+def _delimiter(text):
+    """Which of CSV_DELIMITERS separates the fields of a CSV's text, from its first lines
+    (csv.Sniffer; the most frequent one in the first line when it cannot tell); a comma when the
+    first line holds none of them (a file of one column)."""
+    head = "\n".join(text.split("\n", 20)[:20])
+    first = head.split("\n", 1)[0]
+    if not any(d in first for d in CSV_DELIMITERS):
+        return ","
+    try:
+        return csv.Sniffer().sniff(head, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return max(CSV_DELIMITERS, key=first.count)
+
+
+def _records(text, delimiter, path):
+    """The CSV's records as lists of fields, read as RFC 4180 says (quoted fields may hold the
+    delimiter, quotes and line breaks; CRLF or LF), blank lines dropped."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        return [row for row in reader if row]
+    except csv.Error as e:
+        raise ValueError(f"{path}: line {reader.line_num}: {e}; check the quotes there") from None
+
+
+def _csv_header(path):
+    """(first record, delimiter) of a CSV file, reading only its start."""
+    with open(path, "rb") as f:
+        start = f.read(1 << 16)
+    text = _decoded(start, path, final=len(start) < 1 << 16)
+    delimiter = _delimiter(text)
+    return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), []), delimiter
+
+
+def _label_index(first, path, label_column, n_features):
+    """(header or None, index of the label column or None) of a CSV whose first record is
+    `first`: a first record with any non-number is a header, whose label column is the one named
+    `label_column`, else "label" (either case-insensitively); a file without a header has its
+    label first, unless it has exactly `n_features` columns (unlabelled rows for predict)."""
+    header = [c.strip() for c in first] if any(not _is_number(c) for c in first) else None
+    if header is None:
+        if label_column:
+            raise ValueError(f"{path}: --label-column {label_column} names a column, but the file has no header row")
+        return None, None if len(first) == n_features else 0
+    wanted = (label_column or "label").lower()
+    label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
+    if label is None and label_column and len(first) != n_features:
+        more = ", ..." if len(header) > 8 else ""
+        raise ValueError(f"{path}: no column named {label_column!r} (columns: {', '.join(header[:8])}{more})")
+    return header, label
+
+
+def _fast_integers(path, raw, delimiter, skip):
+    """The whole table as int64 when every field is a whole number and nothing needs the csv
+    module (UTF-8, commas, no quotes, no '#'), else None: NumPy parses whole numbers from the file
+    about six times faster than floats (Kaggle's 76 MB train.csv in about a second)."""
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if utf16 or delimiter != "," or b'"' in raw or b"#" in raw:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": a header alone, said below in our words
+            return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.int64, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError):  # not all whole numbers, or rows of other widths: the careful path says
+        return None
+
+
+def _numbers(body, kept, names, path, first_row):
+    """(N, len(kept)) float64 of the records' kept fields; a ValueError naming the row (counted as
+    a spreadsheet counts them) and the column of the first field that is not a number."""
+    cells = [[row[i] for i in kept] for row in body]
+    try:
+        return np.array(cells, dtype=np.float64).reshape(len(cells), len(kept))
+    except ValueError:
+        for r, row in enumerate(cells):
+            for c, value in enumerate(row):
+                if not _is_number(value):
+                    column = names[c] if names else f"{kept[c] + 1}"
+                    what = "is empty" if not value.strip() else f"{value!r} is not a number"
+                    raise ValueError(f"{path}: row {first_row + r}, column {column}: {what}; fill or fix it") from None
+        raise
 
 
 def read_csv(path, label_column=None, n_features=None):
     """(features (N, D) as `_compact` stores them, raw labels (N,) or None, feature names or None)
-    of a CSV file. A first row with any non-number is a header; the label column is the one
-    named `label_column`, else the one named "label" (either case-insensitively), else none;
-    a file without a header has its label first (as the pjreddie MNIST CSVs do), unless it has
-    exactly `n_features` columns (unlabelled rows for a network of that many inputs)."""
+    of a CSV file: UTF-8 or UTF-16, fields separated by commas, semicolons, tabs or pipes (told
+    apart from the first lines), quoted as RFC 4180 says; every record as wide as the first. The
+    label column: see `_label_index`."""
     path = os.fspath(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            first = next(csv.reader(f), [])
-        header = [c.strip() for c in first] if any(not _is_number(c) for c in first) else None
-        wanted = (label_column or "label").lower()
-        if header is not None:
-            label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
-            if label is None and label_column and len(first) != n_features:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
+    first, delimiter = _csv_header(path)
+    header, label = _label_index(first, path, label_column, n_features)
+    kept = [i for i in range(len(first)) if i != label]
+    skip = 1 if header is not None else 0
+    whole = _fast_integers(path, raw, delimiter, skip)
+    if whole is not None and whole.shape[1] == len(first):
+        x, y = whole[:, kept], None if label is None else whole[:, label]
+    else:
+        records = _records(_decoded(raw, path), delimiter, path)
+        body = records[skip:]
+        for r, row in enumerate(body):
+            if len(row) != len(first):
                 raise ValueError(
-                    f"no column named {label_column!r} (columns: {', '.join(header[:8])}"
-                    f"{', ...' if len(header) > 8 else ''})"
+                    f"{path}: row {r + skip + 1} has {len(row)} fields, the first row {len(first)}; "
+                    f"give every row the same fields (separated by {delimiter!r})"
                 )
-        else:
-            if label_column:
-                raise ValueError(f"--label-column {label_column} names a column, but the file has no header row")
-            label = None if len(first) == n_features else 0
-        kept = [i for i in range(len(first)) if i != label]
-        skip = 1 if header is not None else 0
-        x, y = _read_columns(path, skip, kept, label)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read it as a CSV of numbers ({e})") from None
+        x = _numbers(body, kept, header and [header[i] for i in kept], path, skip + 1)
+        y = None if label is None else np.array([row[label].strip() for row in body])
     if len(x) == 0:
-        raise ValueError(f"{path}: no rows of data")
+        raise ValueError(f"{path}: no rows of data" + (" (only a header)" if header is not None else ""))
     names = [header[i] for i in kept] if header is not None else None
-    if y is not None and y.dtype.kind == "U":
-        y = np.char.strip(y)  # "cat, dog" -> "dog"
     return _compact(x, path), y, names
+
+
+def _csv_has_labels(path, label_column=None):
+    """Whether a CSV has a label column (a header naming it, or no header: the label first); a
+    --label-column that names no column is a ValueError listing the columns."""
+    first, _ = _csv_header(path)
+    header, label = _label_index(first, path, label_column, None)
+    return header is None or label is not None
 
 
 def _csv_data(path, splits, label_column=None, **_):

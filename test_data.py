@@ -2,6 +2,7 @@
 .npz, folders of pictures), named data sets and their downloads, class names, and pictures
 framed the way a network reads them."""
 
+import csv
 import gzip
 import hashlib
 import json
@@ -600,3 +601,58 @@ def test_labels_and_data_that_cannot_make_a_classifier_are_one_line(tmp_path, ar
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
     assert re.search(message, result.stderr) and f"{tmp_path / 'd.npz'}: " in result.stderr, result.stderr
     assert not (tmp_path / "w.npz").exists()
+
+
+def table_rows(n=60, seed=0):
+    """A small table people hold: two features that tell three species apart, named by words."""
+    rng = np.random.default_rng(seed)
+    species = np.array(["Smith, John", 'C# "sharp"', "F#; major"])[np.arange(n) % 3]
+    x = rng.normal(size=(n, 2)) + (np.arange(n) % 3)[:, None] * 3
+    return [[f"{a:.4f}", f"{b:.4f}", s] for (a, b), s in zip(x, species)]
+
+
+@pytest.mark.parametrize("quoting", [csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_a_csv_is_read_as_rfc_4180_says_in_every_quoting_and_delimiter(tmp_path, quoting, delimiter):
+    path = tmp_path / "people.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:  # CRLF line ends, as the csv module writes them
+        writer = csv.writer(f, delimiter=delimiter, quoting=quoting)
+        writer.writerow(["height", "weight", "species"])
+        writer.writerows(
+            [[float(a), float(b), s] if quoting == csv.QUOTE_NONNUMERIC else [a, b, s] for a, b, s in table_rows()]
+        )
+    x, y, names = mlp_data.read_csv(path, label_column="species")
+    assert x.shape == (60, 2) and names == ["height", "weight"]
+    assert sorted(set(y)) == ['C# "sharp"', "F#; major", "Smith, John"]  # quotes, '#', delimiters kept
+    data = mlp_data.load_data(path, label_column="species")
+    assert data.classes == ('C# "sharp"', "F#; major", "Smith, John")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"a,b,label\n1,2,0\n3,4,1,9\n", r"row 3 has 4 fields, the first row 3; give every row the same fields"),
+        (b"a,b,label\n", r"no rows of data \(only a header\)"),
+        (b"a,b,label\n1,,0\n", r"row 2, column b: is empty; fill or fix it"),
+        (b"a,b,label\n1,x,0\n", r"row 2, column b: 'x' is not a number"),
+        ("a,b,label\n1,2,caf\xe9\n".encode("latin-1"), r"not UTF-8 text \(byte 0xe9 at offset 17.*iconv -f cp1252"),
+        (b'a,b,label\n1,2,"open\n', r"line \d+: .*check the quotes there"),
+    ],
+)
+def test_a_broken_csv_is_one_line_naming_the_file_the_row_and_the_column(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    result = run("train", "relu", "--epochs", "1", "--data", path, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{path}: " in result.stderr and re.search(message, result.stderr), result.stderr
+
+
+def test_a_csv_in_utf_16_or_with_a_bom_reads_and_a_missing_label_column_is_named(tmp_path):
+    rows = "a;b;species\r\n" + "".join(f"{i};{i % 3};{'xyz'[i % 3]}\r\n" for i in range(30))
+    (tmp_path / "u16.csv").write_bytes(rows.encode("utf-16"))  # Excel's "Unicode text"
+    (tmp_path / "bom.csv").write_bytes(rows.encode("utf-8-sig"))
+    for name in ("u16.csv", "bom.csv"):
+        x, y, names = mlp_data.read_csv(tmp_path / name, label_column="species")
+        assert x.shape == (30, 2) and names == ["a", "b"] and set(y) == {"x", "y", "z"}
+    result = run("train", "relu", "--data", tmp_path / "bom.csv", "--label-column", "kind", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and "no column named 'kind' (columns: a, b, species)" in result.stderr
