@@ -356,7 +356,14 @@ def load_data(data, splits=("train", "test"), label_column=None):
     """mlp_data.Data of --data's splits, whatever its form: raw features (uint8 stays uint8) and
     labels; pictures decoded with Pillow, with a progress bar, once (then from the cache)."""
     path = data_path(data)
-    if mlp_data.data_form(path) != "images":
+    form = mlp_data.data_form(path)
+    if label_column and form != "csv":
+        fail(
+            f"--label-column {label_column} names a CSV column, but {data} is {form} data, whose labels are its own; "
+            "leave it out",
+            code=2,
+        )
+    if form != "images":
         found = mlp_data.load_data(path, splits, label_column)
     else:
         require("PIL.Image", "image")
@@ -409,6 +416,15 @@ def literal(text):
     return Text(mlp_data.shown(str(text)))
 
 
+def same_file(a, b):
+    """Whether two paths name the same file: the same inode when both exist (hard links and
+    symbolic links included), else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
 def load_weights(path):
     """(params, meta) of a weights file written by train, or a one-line error: a missing file, a
     broken one, or a checkpoint (it lacks the preprocessing, data and class names the weights
@@ -428,6 +444,10 @@ def load_members(paths):
     """[(params, meta)] of one or more weights files; several make an ensemble (their class
     probabilities averaged) and must fit together: the same input size and shape, the same
     classes and names, trained on the same data. A misfit is one line naming both files."""
+    for i, path in enumerate(paths):
+        twice = next((other for other in paths[:i] if same_file(other, path)), None)
+        if twice is not None:
+            fail(f"{path} is given twice (also as {twice}): an ensemble's members are different networks", code=2)
     members = [load_weights(path) for path in paths]
     (first, first_meta), name = members[0], paths[0]
     source = lambda meta: mlp_data.source_of(meta.get("data"))
@@ -472,15 +492,6 @@ def check_writable(path, option):
         fail(f"{path}: folder {folder} does not exist; create it or choose another {option}")
     if not os.access(folder, os.W_OK):
         fail(f"{path}: folder {folder} is not writable; choose another {option}")
-
-
-def same_file(a, b):
-    """Whether two paths name the same file: the same inode when both exist (hard links and
-    symbolic links included), else the same resolved path."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
 
 
 def check_outputs(outputs, inputs, same_run=None):
@@ -2451,6 +2462,11 @@ def plot_all(
 
 # ----------------------------------------------------------------------------- entry point
 def main():
+    """The `mlp` command: a terminal that cannot show a character (an ASCII-only locale, a class
+    named in another script) gets it escaped rather than the command breaking half-way."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     app()
 
 

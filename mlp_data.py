@@ -664,7 +664,8 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 def picture_files(folder):
     """([(class name, path)], skipped): the pictures in `folder`'s class folders, sorted, and
-    how many other files (.DS_Store, Thumbs.db, notes) were passed over."""
+    how many other files (.DS_Store, Thumbs.db, notes, and what is not a regular file: a FIFO
+    named like a picture would hang the decoder) were passed over."""
     found, skipped = [], 0
     for name in sorted(os.listdir(folder)):
         sub = os.path.join(folder, name)
@@ -672,8 +673,9 @@ def picture_files(folder):
             skipped += not name.startswith(".") or name == ".DS_Store"
             continue
         for file in sorted(os.listdir(sub)):
-            if file.lower().endswith(PICTURE_SUFFIXES) and not file.startswith("."):
-                found.append((name, os.path.join(sub, file)))
+            path = os.path.join(sub, file)
+            if file.lower().endswith(PICTURE_SUFFIXES) and not file.startswith(".") and os.path.isfile(path):
+                found.append((name, path))
             else:
                 skipped += 1
     return found, skipped
@@ -681,12 +683,23 @@ def picture_files(folder):
 
 def _decode_all(found, decode, on_progress, cache_path):
     """(N, H, W) uint8 pictures of `found`, decoded by decode(path) -> (H, W) uint8, or read from
-    `cache_path` when it was made from the same files (names, sizes and modification times)."""
-    manifest = json.dumps([[c, p, os.path.getsize(p), os.stat(p).st_mtime_ns] for c, p in found])
+    `cache_path` when it was made from the same files: names, sizes, modification and change times
+    and inodes (a file replaced by another of the same size, its time set back, changes its change
+    time). A cache whose pictures disagree with its manifest is made again."""
+
+    def seen(path):
+        info = os.stat(path)
+        return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+    manifest = json.dumps([[c, p, *seen(p)] for c, p in found])
     if cache_path and os.path.isfile(cache_path):
         try:
             cached = mlp.read_npz(cache_path)
-            if str(cached["manifest"]) == manifest:
+            if (
+                str(cached["manifest"]) == manifest
+                and cached["pictures"].ndim == 3
+                and len(cached["pictures"]) == len(found)
+            ):
                 return cached["pictures"]
         except (ValueError, KeyError):
             pass  # a damaged cache is made again

@@ -8,7 +8,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ import cli
 import mlp
 import mlp_data
 import mlp_draw
-from conftest import MNIST, idx_bytes, posix, run, small_slice, write_csv, write_dataset, write_idx
+from conftest import HERE, MNIST, idx_bytes, posix, run, small_slice, write_csv, write_dataset, write_idx
 
 
 # ----------------------------------------------------------------------------- data: IDX files and the shipped MNIST
@@ -656,3 +659,52 @@ def test_a_csv_in_utf_16_or_with_a_bom_reads_and_a_missing_label_column_is_named
         assert x.shape == (30, 2) and names == ["a", "b"] and set(y) == {"x", "y", "z"}
     result = run("train", "relu", "--data", tmp_path / "bom.csv", "--label-column", "kind", "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and "no column named 'kind' (columns: a, b, species)" in result.stderr
+
+
+@posix
+def test_what_is_not_a_regular_file_is_passed_over_and_a_replaced_picture_is_decoded_again(tmp_path, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")
+    train = tmp_path / "pictures" / "train"
+    for name in ("a", "b"):
+        (train / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i + (name == "b") * 100, np.uint8)).save(train / name / f"{i}.bmp")
+    os.mkfifo(train / "a" / "fifo.png")  # opening it to decode would wait for a writer forever
+    found, skipped = mlp_data.picture_files(train)
+    assert len(found) == 6 and skipped == 1
+    mlp_data.load_data(tmp_path / "pictures")  # decoded once, into the cache
+    decoded = []
+    monkeypatch.setattr(mlp_data, "decode_picture", lambda path: decoded.append(path) or np.zeros((8, 8), np.uint8))
+    target = train / "a" / "0.bmp"
+    info = os.stat(target)
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(target)  # another picture of the same size...
+    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))  # ...with its old modification time
+    assert os.path.getsize(target) == info.st_size
+    mlp_data.load_data(tmp_path / "pictures")
+    assert len(decoded) == 6  # decoded afresh, not served from the stale cache
+
+
+def test_an_ensemble_member_given_twice_and_a_label_column_for_data_without_columns_are_bad_options(
+    trained, small_data
+):
+    result = run("eval", trained, trained)
+    assert result.exit_code == 2 and f"{trained} is given twice" in result.stderr
+    result = run("train", "relu", "--data", small_data, "--label-column", "species", "--epochs", "1")
+    assert result.exit_code == 2 and "--label-column species names a CSV column, but" in result.stderr
+    assert "is idx data, whose labels are its own; leave it out" in result.stderr
+
+
+def test_a_terminal_that_cannot_show_a_class_name_gets_it_escaped(small_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    (data / "classes.txt").write_text("\n".join(["zéro", "один", "二", "3", "4", "5", "6", "7", "8", "9"]), "utf-8")
+    assert (
+        run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", tmp_path / "w.npz").exit_code
+        == 0
+    )
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(
+        [sys.executable, str(HERE / "cli.py"), "eval", tmp_path / "w.npz"], capture_output=True, timeout=120, env=env
+    )
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    assert "\\u043e\\u0434\\u0438\\u043d" in done.stdout.decode("ascii") and "z\\xe9ro" in done.stdout.decode("ascii")
