@@ -42,6 +42,7 @@ import re
 import shlex
 import sys
 import time
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -2172,6 +2173,9 @@ def pyplot():
     return importlib.import_module("matplotlib.pyplot")
 
 
+MISSING_GLYPHS = []  # said once a process: the first glyph the plots' font lacked
+
+
 def save_figure(fig, path, option="--out"):
     """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
     has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
@@ -2186,11 +2190,24 @@ def save_figure(fig, path, option="--out"):
             code=2,
         )
     try:
-        mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=100, bbox_inches="tight"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=100, bbox_inches="tight"))
     except OSError as e:
         fail(f"cannot write {path}: {e.strerror or e}; nothing was written")
     finally:
         pyplot().close(fig)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]  # matplotlib's "Glyph ... missing"
+    if missing and not MISSING_GLYPHS:
+        MISSING_GLYPHS.append(missing[0])
+        err_console.print(
+            f"note: the plot's font has no glyph for some characters of the class names, drawn as "
+            f"boxes ({missing[0]}); install a font that has them, such as Noto Sans CJK, and matplotlib "
+            "uses it",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"wrote {path}", highlight=False)
 
 
