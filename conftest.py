@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import hashlib
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -209,3 +210,14 @@ def members(tmp_path_factory, small_data):
         )
         assert result.exit_code == 0, result.output
     return [folder / f"m{seed}.npz" for seed in range(3)]
+
+
+def trained_with_names(small_data, folder, names):
+    """Weights of a small network trained one epoch on the small data with these class names
+    (classes.txt), in `folder`."""
+    data = folder / "named"
+    shutil.copytree(small_data, data)
+    (data / "classes.txt").write_text("\n".join(names), "utf-8")
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", folder / "w.npz")
+    assert result.exit_code == 0, result.output
+    return folder / "w.npz"

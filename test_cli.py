@@ -16,7 +16,7 @@ import pytest
 import cli
 import mlp
 import mlp_draw
-from conftest import run, runner, write_dataset
+from conftest import run, runner, trained_with_names, write_dataset
 
 
 def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_path, small_data):
@@ -369,7 +369,6 @@ def test_cli_same_seed_same_bytes_other_seed_other_weights(tmp_path, small_data)
 
 @pytest.mark.slow
 def test_installed_console_script_is_the_cli():
-    import shutil
 
     script = shutil.which("mlp", path=str(Path(sys.executable).parent))
     if script is None:
@@ -753,17 +752,11 @@ def test_weights_edited_field_by_field_are_one_line_from_every_command(trained, 
 def test_plots_of_class_names_the_font_cannot_draw_say_so_once_without_warnings(small_data, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.setattr(cli, "MISSING_GLYPHS", [])
-    data = tmp_path / "data"
-    shutil.copytree(small_data, data)
-    (data / "classes.txt").write_text("\n".join(["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"]), "utf-8")
-    assert (
-        run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", tmp_path / "w.npz").exit_code
-        == 0
-    )
+    weights = trained_with_names(small_data, tmp_path, ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning leaking out of the command fails the test
-        first = run("plot", "confusion", tmp_path / "w.npz", "--out", tmp_path / "c.png")
-        second = run("plot", "mistakes", tmp_path / "w.npz", "--out", tmp_path / "m.png")
+        first = run("plot", "confusion", weights, "--out", tmp_path / "c.png")
+        second = run("plot", "mistakes", weights, "--out", tmp_path / "m.png")
     assert first.exit_code == 0 and second.exit_code == 0, first.stderr + second.stderr
     notes = (first.stderr + second.stderr).count("note: the plot's font has no glyph")
     from matplotlib import font_manager

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -21,7 +20,18 @@ import cli
 import mlp
 import mlp_data
 import mlp_draw
-from conftest import HERE, MNIST, idx_bytes, posix, run, small_slice, write_csv, write_dataset, write_idx
+from conftest import (
+    HERE,
+    MNIST,
+    idx_bytes,
+    posix,
+    run,
+    small_slice,
+    trained_with_names,
+    write_csv,
+    write_dataset,
+    write_idx,
+)
 
 
 # ----------------------------------------------------------------------------- data: IDX files and the shipped MNIST
@@ -695,16 +705,10 @@ def test_an_ensemble_member_given_twice_and_a_label_column_for_data_without_colu
 
 
 def test_a_terminal_that_cannot_show_a_class_name_gets_it_escaped(small_data, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(small_data, data)
-    (data / "classes.txt").write_text("\n".join(["zéro", "один", "二", "3", "4", "5", "6", "7", "8", "9"]), "utf-8")
-    assert (
-        run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", tmp_path / "w.npz").exit_code
-        == 0
-    )
+    weights = trained_with_names(small_data, tmp_path, ["zéro", "один", "二", "3", "4", "5", "6", "7", "8", "9"])
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}
     done = subprocess.run(
-        [sys.executable, str(HERE / "cli.py"), "eval", tmp_path / "w.npz"], capture_output=True, timeout=120, env=env
+        [sys.executable, str(HERE / "cli.py"), "eval", weights], capture_output=True, timeout=120, env=env
     )
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
     assert "\\u043e\\u0434\\u0438\\u043d" in done.stdout.decode("ascii") and "z\\xe9ro" in done.stdout.decode("ascii")
