@@ -51,6 +51,15 @@ def write_dataset(folder, x_train, y_train, x_test, y_test, gz=True):
     return folder
 
 
+def random_dataset(folder, image, test_labels=None, gz=True):
+    """An IDX folder of 20 training and 4 test images of `image` (rows, cols) random pixels, labels
+    in 0-2 (or the test labels given), seeded: a data set of another size or with odd labels."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (20, *image)), rng.integers(0, 3, 20)
+    x_test, y_test = rng.integers(0, 256, (4, *image)), rng.integers(0, 3, 4)
+    return write_dataset(folder, x, y, x_test, y_test if test_labels is None else np.array(test_labels), gz=gz)
+
+
 # Signals sent to a process, file modes, links, shell pipes: what these tests exercise is POSIX's;
 # on Windows (the public repository's CI) they are skipped, saying so.
 posix = pytest.mark.skipif(os.name != "posix", reason="POSIX signals, file modes, links or shell pipes")
@@ -183,7 +192,7 @@ def mirror(tmp_path, monkeypatch):
 def trained(tmp_path_factory, small_data):
     """Weights and history of a small model trained through the CLI on the small data."""
     folder = tmp_path_factory.mktemp("trained")
-    result = run("train", "relu", "--hidden", "32", "--epochs", "3", "--data", small_data, "--out", folder / "w.npz")
+    result = run(*"train relu --hidden 32 --epochs 3 --data".split(), small_data, "--out", folder / "w.npz")
     assert result.exit_code == 0, result.output
     return folder / "w.npz"
 
@@ -195,13 +204,7 @@ def members(tmp_path_factory, small_data):
     folder = tmp_path_factory.mktemp("members")
     for seed in range(3):
         result = run(
-            "train",
-            "relu",
-            "--hidden",
-            "16",
-            "--epochs",
-            "3",
-            "--seed",
+            *"train relu --hidden 16 --epochs 3 --seed".split(),
             seed,
             "--data",
             small_data,
@@ -218,6 +221,6 @@ def trained_with_names(small_data, folder, names):
     data = folder / "named"
     shutil.copytree(small_data, data)
     (data / "classes.txt").write_text("\n".join(names), "utf-8")
-    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", folder / "w.npz")
+    result = run(*"train relu --hidden 8 --epochs 1 --data".split(), data, "--out", folder / "w.npz")
     assert result.exit_code == 0, result.output
     return folder / "w.npz"

@@ -15,18 +15,7 @@ from conftest import assert_close_arrays, run
 def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_path):
     pytest.importorskip("torch")
     result = run(
-        "bench",
-        "--hidden",
-        "16",
-        "--optimizer",
-        "nesterov",
-        "--dropout",
-        "0.2",
-        "--warmup",
-        "1",
-        "--epochs",
-        "2",
-        "--data",
+        *"bench --hidden 16 --optimizer nesterov --dropout 0.2 --warmup 1 --epochs 2 --data".split(),
         small_data,
         "--torch",
         "--json",
@@ -42,17 +31,9 @@ def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_
 def test_bench_fits_scikit_learns_mlp_on_the_same_split_when_installed(small_data, tmp_path):
     pytest.importorskip("sklearn")
     result = run(
-        "bench",
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--data",
+        *"bench --hidden 16 --epochs 1 --data".split(),
         small_data,
-        "--sklearn",
-        "--sklearn-epochs",
-        "20",
-        "--json",
+        *"--sklearn --sklearn-epochs 20 --json".split(),
         tmp_path / "b.json",
     )
     assert result.exit_code == 0, result.output
@@ -64,7 +45,7 @@ def test_bench_fits_scikit_learns_mlp_on_the_same_split_when_installed(small_dat
 # ----------------------------------------------------------------------------- bench
 @pytest.mark.slow
 def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
-    result = run("bench", "--hidden", "16", "8", "--epochs", "2", "--data", small_data, "--json", tmp_path / "b.json")
+    result = run(*"bench --hidden 16 8 --epochs 2 --data".split(), small_data, "--json", tmp_path / "b.json")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["sizes"] == [784, 16, 8, 10] and len(report["epoch_seconds"]) == 2
@@ -76,12 +57,7 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
 @pytest.mark.slow
 def test_bench_counts_the_augmentation_in_each_epoch_and_times_the_test_evaluation(tmp_path, small_data):
     result = run(
-        "bench",
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--data",
+        *"bench --hidden 16 --epochs 1 --data".split(),
         small_data,
         "--augment",
         "elastic",
@@ -96,7 +72,7 @@ def test_bench_counts_the_augmentation_in_each_epoch_and_times_the_test_evaluati
     text = " ".join(result.stdout.split())
     assert "batch 128, float32, --augment elastic" in text and "eval s: scoring the test set" in text
     assert "aug s: converting and distorting one epoch's images alone" in text
-    result = run("bench", "--augment", "elastic", "--torch", "--data", small_data)
+    result = run(*"bench --augment elastic --torch --data".split(), small_data)
     assert result.exit_code == 2
     assert (
         result.stderr
@@ -112,22 +88,12 @@ def test_threads_sets_the_blas_thread_count_for_several_runs_at_once(small_data,
         pytest.skip("threadpoolctl finds no BLAS it can control in this NumPy (e.g. Accelerate on macOS)")
     with threadpoolctl.threadpool_limits(limits=blas[0]["num_threads"], user_api="blas"):  # restored after
         result = run(
-            "bench",
-            "--threads",
-            "1",
-            "--limit",
-            "300",
-            "--epochs",
-            "1",
-            "--data",
-            small_data,
-            "--json",
-            tmp_path / "b.json",
+            *"bench --threads 1 --limit 300 --epochs 1 --data".split(), small_data, "--json", tmp_path / "b.json"
         )
         assert result.exit_code == 0, result.output
         assert json.loads((tmp_path / "b.json").read_text())["machine"]["blas_threads"] == 1
         assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"][0] == 1
-    result = run("train", "relu", "--threads", "-1")
+    result = run(*"train relu --threads -1".split())
     assert result.exit_code == 2 and "--threads" in result.stderr
 
 

@@ -16,25 +16,13 @@ import pytest
 import cli
 import mlp
 import mlp_draw
-from conftest import run, runner, trained_with_names, write_dataset
+from conftest import random_dataset, run, runner, trained_with_names
 
 
 def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_path, small_data):
     out = tmp_path / "v.npz"
     result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--epochs",
-        "6",
-        "--val",
-        "200",
-        "--schedule",
-        "constant",
-        "--lr",
-        "0.3",
-        "--data",
+        *"train relu --hidden 16 --epochs 6 --val 200 --schedule constant --lr 0.3 --data".split(),
         small_data,
         "--out",
         out,
@@ -52,20 +40,7 @@ def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_pa
 
 def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_data):
     out = tmp_path / "s.npz"
-    result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--epochs",
-        "2",
-        "--normalize",
-        "standard",
-        "--data",
-        small_data,
-        "--out",
-        out,
-    )
+    result = run(*"train relu --hidden 16 --epochs 2 --normalize standard --data".split(), small_data, "--out", out)
     assert result.exit_code == 0, result.output
     params, meta = mlp.load(out)
     prep = meta["preprocessing"]
@@ -81,20 +56,13 @@ def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_d
 
 # ----------------------------------------------------------------------------- the command line: train and its options, errors and faults
 def test_expand_variadic_hidden():
-    assert cli.expand_variadic(["train", "relu", "--hidden", "128", "64", "--epochs", "2"]) == [
-        "train",
-        "relu",
-        "--hidden",
-        "128",
-        "--hidden",
-        "64",
-        "--epochs",
-        "2",
+    assert cli.expand_variadic([*"train relu --hidden 128 64 --epochs 2".split()]) == [
+        *"train relu --hidden 128 --hidden 64 --epochs 2".split()
     ]
-    assert cli.expand_variadic(["train", "--hidden", "8", "relu"]) == ["train", "--hidden", "8", "relu"]
+    assert cli.expand_variadic([*"train --hidden 8 relu".split()]) == [*"train --hidden 8 relu".split()]
 
 
-@pytest.mark.parametrize("spelling", [["--hidden", "16", "8"], ["--hidden", "16", "--hidden", "8"]])
+@pytest.mark.parametrize("spelling", [["--hidden", "16", "8"], [*"--hidden 16 --hidden 8".split()]])
 def test_cli_train_then_eval(tmp_path, small_data, spelling):
     out = tmp_path / "w.npz"
     result = run("train", "relu", *spelling, "--epochs", "1", "--data", small_data, "--out", out)
@@ -118,24 +86,24 @@ def test_cli_train_then_eval(tmp_path, small_data, spelling):
     "args, message",
     [
         (["train", "swish"], "'swish' is not one of"),
-        (["train", "relu", "--hidden", "0"], "--hidden"),
-        (["train", "relu", "--hidden", "16", "-4"], "--hidden"),
-        (["train", "relu", "--epochs", "0"], "--epochs"),
-        (["train", "relu", "--batch-size", "0"], "--batch-size"),
-        (["train", "relu", "--lr", "0"], "'--lr': must be greater than 0"),
-        (["train", "relu", "--lr", "-0.1"], "'--lr': must be greater than 0"),
-        (["train", "relu", "--momentum", "1"], "'--momentum': must be in [0, 1)"),
-        (["train", "relu", "--momentum", "-0.5"], "'--momentum': must be in [0, 1)"),
-        (["train", "relu", "--dropout", "1"], "'--dropout': must be in [0, 1)"),
-        (["train", "relu", "--label-smoothing", "-0.1"], "'--label-smoothing': must be in [0, 1)"),
-        (["train", "relu", "--weight-decay", "-1"], "'--weight-decay': must be 0 or more"),
-        (["train", "relu", "--clip", "-1"], "'--clip': must be 0 or more"),
-        (["train", "relu", "--lr", "nan"], "'--lr': must be greater than 0"),
-        (["train", "relu", "--warmup", "-1"], "--warmup"),
-        (["train", "relu", "--val", "-1"], "--val"),
-        (["train", "relu", "--seed", "-1"], "--seed"),
-        (["train", "relu", "--optimizer", "rmsprop"], "'rmsprop' is not one of"),
-        (["train", "relu", "--augment", "mixup"], "'mixup' is not one of"),
+        ([*"train relu --hidden 0".split()], "--hidden"),
+        ([*"train relu --hidden 16 -4".split()], "--hidden"),
+        ([*"train relu --epochs 0".split()], "--epochs"),
+        ([*"train relu --batch-size 0".split()], "--batch-size"),
+        ([*"train relu --lr 0".split()], "'--lr': must be greater than 0"),
+        ([*"train relu --lr -0.1".split()], "'--lr': must be greater than 0"),
+        ([*"train relu --momentum 1".split()], "'--momentum': must be in [0, 1)"),
+        ([*"train relu --momentum -0.5".split()], "'--momentum': must be in [0, 1)"),
+        ([*"train relu --dropout 1".split()], "'--dropout': must be in [0, 1)"),
+        ([*"train relu --label-smoothing -0.1".split()], "'--label-smoothing': must be in [0, 1)"),
+        ([*"train relu --weight-decay -1".split()], "'--weight-decay': must be 0 or more"),
+        ([*"train relu --clip -1".split()], "'--clip': must be 0 or more"),
+        ([*"train relu --lr nan".split()], "'--lr': must be greater than 0"),
+        ([*"train relu --warmup -1".split()], "--warmup"),
+        ([*"train relu --val -1".split()], "--val"),
+        ([*"train relu --seed -1".split()], "--seed"),
+        ([*"train relu --optimizer rmsprop".split()], "'rmsprop' is not one of"),
+        ([*"train relu --augment mixup".split()], "'mixup' is not one of"),
     ],
 )
 def test_cli_rejects_bad_options_with_one_line(tmp_path, args, message):
@@ -154,10 +122,10 @@ def test_cli_rejects_bad_options_with_one_line(tmp_path, args, message):
     [
         (["bench", "--epochs", "0"], "--epochs"),
         (["bench", "--hidden", "0"], "--hidden"),
-        (["predict", "w.npz", "--index", "-1"], "--index"),
-        (["predict", "w.npz", "--top", "0"], "--top"),
-        (["plot", "samples", "--n", "0"], "--n"),
-        (["eval", "w.npz", "--mistakes", "-1"], "--mistakes"),
+        ([*"predict w.npz --index -1".split()], "--index"),
+        ([*"predict w.npz --top 0".split()], "--top"),
+        ([*"plot samples --n 0".split()], "--n"),
+        ([*"eval w.npz --mistakes -1".split()], "--mistakes"),
     ],
 )
 def test_other_commands_reject_bad_options_with_one_line(args, message):
@@ -182,28 +150,14 @@ def test_cli_missing_data_folder_and_weights(tmp_path, small_data):
 
 
 def test_cli_eval_rejects_weights_for_other_data(tmp_path, small_data):
-    rng = np.random.default_rng(0)
-    other = write_dataset(
-        tmp_path / "d",
-        rng.integers(0, 256, (20, 5, 5)),
-        rng.integers(0, 3, 20),
-        rng.integers(0, 256, (4, 5, 5)),
-        rng.integers(0, 3, 4),
-    )
+    other = random_dataset(tmp_path / "d", (5, 5))
     mlp.save(tmp_path / "w.npz", mlp.init([784, 4, 10], "relu"), {"activation": "relu"})
     result = run("eval", tmp_path / "w.npz", "--data", other)
     assert result.exit_code == 1 and "takes 784 inputs but the data has 25" in result.stderr
 
 
 def test_cli_eval_rejects_labels_outside_the_classes(tmp_path):
-    rng = np.random.default_rng(0)
-    data = write_dataset(
-        tmp_path / "d",
-        rng.integers(0, 256, (20, 2, 2)),
-        rng.integers(0, 3, 20),
-        rng.integers(0, 256, (4, 2, 2)),
-        np.array([0, 1, 2, 7]),
-    )
+    data = random_dataset(tmp_path / "d", (2, 2), test_labels=[0, 1, 2, 7])
     mlp.save(tmp_path / "w.npz", mlp.init([4, 3, 3], "relu"), {"activation": "relu"})
     result = run("eval", tmp_path / "w.npz", "--data", data)
     assert result.exit_code == 1 and "3 classes but the data has label 7" in result.stderr
@@ -280,33 +234,7 @@ def test_messages_name_the_option_the_user_typed(trained, tmp_path):
 def test_cli_train_with_the_new_options_records_validation(tmp_path, small_data):
     out = tmp_path / "w.npz"
     result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--epochs",
-        "3",
-        "--optimizer",
-        "adamw",
-        "--weight-decay",
-        "1e-4",
-        "--dropout",
-        "0.1",
-        "--clip",
-        "5",
-        "--label-smoothing",
-        "0.1",
-        "--schedule",
-        "cosine",
-        "--warmup",
-        "1",
-        "--val",
-        "100",
-        "--patience",
-        "5",
-        "--augment",
-        "shift",
-        "--data",
+        *"train relu --hidden 16 --epochs 3 --optimizer adamw --weight-decay 1e-4 --dropout 0.1 --clip 5 --label-smoothing 0.1 --schedule cosine --warmup 1 --val 100 --patience 5 --augment shift --data".split(),
         small_data,
         "--out",
         out,
@@ -316,19 +244,16 @@ def test_cli_train_with_the_new_options_records_validation(tmp_path, small_data)
     history = json.loads((tmp_path / "w.history.json").read_text())
     assert {"val_loss", "val_accuracy", "lr", "test_accuracy"} <= set(history[0])
     assert history[0]["lr"] == pytest.approx(0.0005)  # adamw's default 1e-3, warm-up epoch 1 of 2
-    result = run("train", "relu", "--patience", "2", "--data", small_data, "--out", out)
+    result = run(*"train relu --patience 2 --data".split(), small_data, "--out", out)
     assert result.exit_code == 2 and "--patience needs a validation set" in result.stderr  # a bad option
 
 
 def test_history_and_checkpoint_names_come_from_the_whole_name(tmp_path, small_data):
     for name in ("model_lr0.1", "model_lr0.05"):
-        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / name)
+        result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", tmp_path / name)
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "model_lr0.05",
-        "model_lr0.05.history.json",
-        "model_lr0.1",
-        "model_lr0.1.history.json",
+        *"model_lr0.05 model_lr0.05.history.json model_lr0.1 model_lr0.1.history.json".split()
     ]
     assert cli.beside(Path("w.npz"), ".ckpt.npz") == Path("w.ckpt.npz")
 
@@ -351,7 +276,7 @@ def test_non_finite_options_and_folder_outputs_are_bad_options(tmp_path, small_d
 def test_cli_divergence_stops_with_a_clear_message(tmp_path, small_data):
     out = tmp_path / "w.npz"
     out.write_bytes(b"precious")
-    result = run("train", "relu", "--lr", "1e4", "--epochs", "3", "--data", small_data, "--out", out)
+    result = run(*"train relu --lr 1e4 --epochs 3 --data".split(), small_data, "--out", out)
     assert result.exit_code == 1
     assert "training diverged; try a lower learning rate" in result.stderr
     assert out.read_bytes() == b"precious" and not (tmp_path / "w.history.json").exists()
@@ -360,7 +285,7 @@ def test_cli_divergence_stops_with_a_clear_message(tmp_path, small_data):
 def test_cli_same_seed_same_bytes_other_seed_other_weights(tmp_path, small_data):
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         result = run(
-            "train", "tanh", "--epochs", "1", "--seed", seed, "--data", small_data, "--out", tmp_path / f"{name}.npz"
+            *"train tanh --epochs 1 --seed".split(), seed, "--data", small_data, "--out", tmp_path / f"{name}.npz"
         )
         assert result.exit_code == 0, result.output
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
@@ -567,19 +492,7 @@ def test_every_command_says_the_same_about_a_missing_weights_file(tmp_path, comm
 
 
 def test_cli_gradcheck_prints_errors_and_writes_json(tmp_path):
-    result = run(
-        "gradcheck",
-        "gelu",
-        "--hidden",
-        "5",
-        "4",
-        "--dropout",
-        "0.2",
-        "--label-smoothing",
-        "0.1",
-        "--json",
-        tmp_path / "g.json",
-    )
+    result = run(*"gradcheck gelu --hidden 5 4 --dropout 0.2 --label-smoothing 0.1 --json".split(), tmp_path / "g.json")
     assert result.exit_code == 0, result.output
     assert "W1" in result.stdout and "passed" in result.stdout
     report = json.loads((tmp_path / "g.json").read_text())
@@ -612,24 +525,11 @@ def test_cli_gradcheck_fails_on_a_wrong_backward_pass(monkeypatch):
 
 def test_init_continues_from_saved_weights_and_refuses_what_does_not_fit(trained, small_data, tmp_path):
     out = tmp_path / "fine.npz"
-    result = run(
-        "train", "relu", "--init", trained, "--epochs", "1", "--lr", "0.001", "--data", small_data, "--out", out
-    )
+    result = run("train", "relu", "--init", trained, *"--epochs 1 --lr 0.001 --data".split(), small_data, "--out", out)
     assert result.exit_code == 0, result.output
     start_loss = json.loads((tmp_path / "fine.history.json").read_text())[0]["loss"]
     result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--lr",
-        "0.001",
-        "--data",
-        small_data,
-        "--out",
-        tmp_path / "fresh.npz",
+        *"train relu --hidden 16 --epochs 1 --lr 0.001 --data".split(), small_data, "--out", tmp_path / "fresh.npz"
     )
     fresh_loss = json.loads((tmp_path / "fresh.history.json").read_text())[0]["loss"]
     assert start_loss < 1.0 and fresh_loss > 1.5  # the first epoch starts from their loss, not a random init's
@@ -677,16 +577,7 @@ def test_ensemble_members_must_share_data_and_classes(members, tmp_path):
     np.savez(tmp_path / "other.npz", x_train=np.zeros((40, 28, 28), np.uint8), y_train=np.arange(40) % 10)
     assert (
         run(
-            "train",
-            "relu",
-            "--hidden",
-            "16",
-            "--epochs",
-            "1",
-            "--data",
-            tmp_path / "other.npz",
-            "--out",
-            tmp_path / "o.npz",
+            *"train relu --hidden 16 --epochs 1 --data".split(), tmp_path / "other.npz", "--out", tmp_path / "o.npz"
         ).exit_code
         == 0
     )
@@ -697,7 +588,7 @@ def test_ensemble_members_must_share_data_and_classes(members, tmp_path):
 
 def test_the_plain_epoch_lines_say_when_the_run_ends(small_data, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "live_view", lambda: False)
-    result = run("train", "relu", "--hidden", "8", "--epochs", "3", "--data", small_data, "--out", tmp_path / "w.npz")
+    result = run(*"train relu --hidden 8 --epochs 3 --data".split(), small_data, "--out", tmp_path / "w.npz")
     lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
     assert all(re.search(r"ends in \d+:\d\d:\d\d$", line) for line in lines) and lines[-1].endswith("ends in 0:00:00")
@@ -752,7 +643,7 @@ def test_weights_edited_field_by_field_are_one_line_from_every_command(trained, 
 def test_plots_of_class_names_the_font_cannot_draw_say_so_once_without_warnings(small_data, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.setattr(cli, "MISSING_GLYPHS", [])
-    weights = trained_with_names(small_data, tmp_path, ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"])
+    weights = trained_with_names(small_data, tmp_path, [*"零 一 二 三 四 五 六 七 八 九".split()])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning leaking out of the command fails the test
         first = run("plot", "confusion", weights, "--out", tmp_path / "c.png")

@@ -25,6 +25,7 @@ from conftest import (
     MNIST,
     idx_bytes,
     posix,
+    random_dataset,
     run,
     small_slice,
     trained_with_names,
@@ -96,15 +97,7 @@ def test_label_errors_name_the_labels_file(tmp_path):
 
 
 def test_load_mnist_accepts_other_sizes_and_raw_files(tmp_path):
-    rng = np.random.default_rng(0)
-    folder = write_dataset(
-        tmp_path / "d",
-        rng.integers(0, 256, (20, 8, 6)),
-        rng.integers(0, 3, 20),
-        rng.integers(0, 256, (4, 8, 6)),
-        rng.integers(0, 3, 4),
-        gz=False,
-    )
+    folder = random_dataset(tmp_path / "d", (8, 6), gz=False)
     x, y, xt, yt = mlp.load_mnist(folder)
     assert x.shape == (20, 48) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
     assert y.dtype == np.int64 and xt.shape == (4, 48)
@@ -152,9 +145,7 @@ def test_four_bit_scans_train_as_well_as_the_same_images_in_0_255(tmp_path, mnis
     accuracy = {}
     for name, scale in (("full", 1), ("scan", 16)):  # 0-255, and 4-bit pixels 0-15 stored as uint8
         folder = write_dataset(tmp_path / name, x // scale, y, xt // scale, yt)
-        result = run(
-            "train", "relu", "--hidden", "64", "--epochs", "3", "--data", folder, "--out", tmp_path / f"{name}.npz"
-        )
+        result = run(*"train relu --hidden 64 --epochs 3 --data".split(), folder, "--out", tmp_path / f"{name}.npz")
         assert result.exit_code == 0, result.output
         accuracy[name] = mlp.load(tmp_path / f"{name}.npz")[1]["test_accuracy"]
     assert accuracy["scan"] > 0.8 and abs(accuracy["scan"] - accuracy["full"]) < 0.03  # unscaled: ~0.7
@@ -167,7 +158,7 @@ def test_float_images_in_0_255_train_and_the_preprocessing_is_stored(tmp_path, m
     for stem, array in (("train-images-idx3-ubyte", x), ("t10k-images-idx3-ubyte", xt)):
         (folder / (stem + ".gz")).unlink()
         write_idx(folder / stem, array.astype(np.float32), gz=False, dtype=">f4")
-    result = run("train", "relu", "--hidden", "32", "--epochs", "2", "--data", folder, "--out", tmp_path / "w.npz")
+    result = run(*"train relu --hidden 32 --epochs 2 --data".split(), folder, "--out", tmp_path / "w.npz")
     assert result.exit_code == 0, result.output
     params, meta = mlp.load(tmp_path / "w.npz")
     assert meta["preprocessing"] == {"kind": "range", "low": 0.0, "high": 255.0} and meta["test_accuracy"] > 0.8
@@ -178,9 +169,9 @@ def test_float_images_in_0_255_train_and_the_preprocessing_is_stored(tmp_path, m
 def test_class_names_from_classes_txt_are_stored_and_shown(tmp_path, mnist_raw):
     x, y, xt, yt = small_slice(mnist_raw, 600, 200)
     folder = write_dataset(tmp_path / "d", x, y, xt, yt)
-    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    names = [*"zero one two three four five six seven eight nine".split()]
     (folder / "classes.txt").write_text("\n".join(names) + "\n")
-    result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", folder, "--out", tmp_path / "w.npz")
+    result = run(*"train relu --hidden 16 --epochs 1 --data".split(), folder, "--out", tmp_path / "w.npz")
     assert result.exit_code == 0, result.output
     assert mlp.load(tmp_path / "w.npz")[1]["classes"] == names
     result = run("eval", tmp_path / "w.npz", "--data", folder, "--json", tmp_path / "r.json")
@@ -189,7 +180,7 @@ def test_class_names_from_classes_txt_are_stored_and_shown(tmp_path, mnist_raw):
     assert re.search(r"prediction: (zero|one|two|three|four|five|six|seven|eight|nine)", result.stdout)
     assert "seven" in result.stdout  # test image 0 is a 7: named whether right or wrong
     (folder / "classes.txt").write_text("a\nb\n")
-    result = run("train", "relu", "--epochs", "1", "--data", folder, "--out", tmp_path / "x.npz")
+    result = run(*"train relu --epochs 1 --data".split(), folder, "--out", tmp_path / "x.npz")
     assert result.exit_code == 1 and "2 class names for 10 classes" in result.stderr
 
 
@@ -208,7 +199,7 @@ def test_kaggle_csvs_train_hold_out_a_test_set_and_predict_a_submission(tmp_path
         (28, 28),
     )
     assert found.test_from == "20% of train.csv held out (stratified, seed 0)"
-    result = run("train", "relu", "--hidden", "16", "--epochs", "2", "--data", folder, "--out", tmp_path / "k.npz")
+    result = run(*"train relu --hidden 16 --epochs 2 --data".split(), folder, "--out", tmp_path / "k.npz")
     assert result.exit_code == 0, result.output
     assert "test set: 20% of train.csv held out" in " ".join(result.stderr.split())
     meta = mlp.load(tmp_path / "k.npz")[1]
@@ -232,7 +223,7 @@ def test_a_table_with_word_labels_and_a_named_label_column(tmp_path):
     features = rng.normal(size=(90, 3)) + np.repeat(np.eye(3) * 4, 30, axis=0)  # three separable clusters
     species = np.repeat(["versicolor", "setosa", "virginica"], 30)
     path = write_csv(
-        tmp_path / "flowers.csv", np.column_stack([species, features.round(3)]), ["Species", "a", "b", "c"]
+        tmp_path / "flowers.csv", np.column_stack([species, features.round(3)]), [*"Species a b c".split()]
     )
     with pytest.raises(ValueError, match="no label column"):
         mlp_data.load_data(path)
@@ -241,17 +232,7 @@ def test_a_table_with_word_labels_and_a_named_label_column(tmp_path):
     assert found.x_train.dtype == np.float32 and found.x_train.shape == (72, 3)
     out = tmp_path / "f.npz"
     result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "8",
-        "--epochs",
-        "40",
-        "--batch-size",
-        "8",
-        "--normalize",
-        "standard",
-        "--data",
+        *"train relu --hidden 8 --epochs 40 --batch-size 8 --normalize standard --data".split(),
         path,
         "--label-column",
         "species",
@@ -287,7 +268,7 @@ def test_keras_npz_of_any_image_shape_everywhere(tmp_path, digits):
     found = mlp_data.load_data(tmp_path / "small.npz")
     assert found.shape == (8, 6) and found.x_train.shape == (600, 48) and found.test_from == "x_test, y_test"
     out = tmp_path / "s.npz"
-    result = run("train", "relu", "--hidden", "32", "--epochs", "3", "--data", tmp_path / "small.npz", "--out", out)
+    result = run(*"train relu --hidden 32 --epochs 3 --data".split(), tmp_path / "small.npz", "--out", out)
     assert result.exit_code == 0, result.output
     assert mlp.load(out)[1]["input"]["shape"] == [8, 6]
     Image.fromarray(255 - x[0]).save(tmp_path / "digit.png")
@@ -313,18 +294,7 @@ def test_a_folder_of_class_folders_of_pictures(tmp_path, digits, monkeypatch):
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "cache"))
     out = tmp_path / "p.npz"
     result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "32",
-        "--epochs",
-        "3",
-        "--normalize",
-        "standard",
-        "--data",
-        tmp_path / "pics",
-        "--out",
-        out,
+        *"train relu --hidden 32 --epochs 3 --normalize standard --data".split(), tmp_path / "pics", "--out", out
     )
     assert result.exit_code == 0, result.output
     assert "2 other files passed over" in result.stderr
@@ -351,7 +321,7 @@ def test_a_model_remembers_its_data_and_says_when_it_is_gone(tmp_path, small_dat
     for f in small_data.iterdir():
         (data / f.name).write_bytes(f.read_bytes())
     out = tmp_path / "w.npz"
-    assert run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", out).exit_code == 0
+    assert run(*"train relu --hidden 8 --epochs 1 --data".split(), data, "--out", out).exit_code == 0
     result = run("eval", out)
     assert result.exit_code == 0 and f"data: {data} (what {out} was trained on)" in " ".join(result.stderr.split())
     assert "200" in result.stdout  # its 200 test images, not MNIST's 10,000
@@ -373,7 +343,7 @@ def test_class_names_are_text_shown_literally_and_control_characters_refused(tmp
         (data / f.name).write_bytes(f.read_bytes())
     (data / "classes.txt").write_text("\n".join(["fö[r]", "[bold]x[/bold]", *"abcdefgh"]))
     out = tmp_path / "w.npz"
-    assert run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", data, "--out", out).exit_code == 0
+    assert run(*"train relu --hidden 8 --epochs 1 --data".split(), data, "--out", out).exit_code == 0
     result = run("eval", out)
     assert "fö[r]" in result.stdout and "[bold]x[/bold]" in result.stdout
     (data / "classes.txt").write_text("\n".join(["a\x1b[31m", *"bcdefghij"]))
@@ -385,7 +355,7 @@ def test_training_that_learns_nothing_says_so(tmp_path, digits):
     x, y, _, _ = digits
     np.savez(tmp_path / "noise.npz", x_train=np.zeros((600, 28, 28), np.uint8), y_train=y)  # nothing to learn
     result = run(
-        "train", "relu", "--hidden", "8", "--epochs", "1", "--data", tmp_path / "noise.npz", "--out", tmp_path / "w.npz"
+        *"train relu --hidden 8 --epochs 1 --data".split(), tmp_path / "noise.npz", "--out", tmp_path / "w.npz"
     )
     assert result.exit_code == 0
     assert "no better than always guessing the most common class" in result.stderr
@@ -456,7 +426,7 @@ def test_cli_data_by_name_downloads_into_the_cache_and_shows_class_names(mirror,
     monkeypatch.delenv("MLP_DATA_DIR")  # the conftest cache, for this test: the XDG one instead
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert mlp_data.cache_folder("tiny") == str(tmp_path / "xdg" / "numpy-mlp" / "tiny")
-    result = run("train", "relu", "--hidden", "4", "--epochs", "1", "--data", "tiny", "--out", tmp_path / "w.npz")
+    result = run(*"train relu --hidden 4 --epochs 1 --data tiny --out".split(), tmp_path / "w.npz")
     assert result.exit_code == 0, result.output
     assert f"downloading {mirror['url']}train-images-idx3-ubyte.gz" in result.stderr
     assert "t10k-images-idx3-ubyte.gz" in os.listdir(tmp_path / "xdg" / "numpy-mlp" / "tiny")
@@ -592,7 +562,7 @@ def test_names_from_files_and_folders_reach_the_terminal_escaped(trained, digits
     for name, size in (("a", 28), ("b", 20)):
         (pictures / name).mkdir(parents=True)
         Image.fromarray(np.zeros((size, size), np.uint8)).save(pictures / name / f"p{hostile}.png")
-    result = run("train", "relu", "--epochs", "1", "--data", tmp_path / "pictures", "--out", tmp_path / "w.npz")
+    result = run(*"train relu --epochs 1 --data".split(), tmp_path / "pictures", "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and "pictures of different sizes" in result.stderr
     assert "\x1b" not in result.stderr and "\\x1b]0;owned" in result.stderr
 
@@ -610,7 +580,7 @@ def test_names_from_files_and_folders_reach_the_terminal_escaped(trained, digits
 def test_labels_and_data_that_cannot_make_a_classifier_are_one_line(tmp_path, arrays, message):
     arrays = {"x_train": np.zeros((40, 8, 8), np.uint8), **arrays}
     np.savez(tmp_path / "d.npz", **arrays)
-    result = run("train", "relu", "--epochs", "1", "--data", tmp_path / "d.npz", "--out", tmp_path / "w.npz")
+    result = run(*"train relu --epochs 1 --data".split(), tmp_path / "d.npz", "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
     assert re.search(message, result.stderr) and f"{tmp_path / 'd.npz'}: " in result.stderr, result.stderr
     assert not (tmp_path / "w.npz").exists()
@@ -655,7 +625,7 @@ def test_a_csv_is_read_as_rfc_4180_says_in_every_quoting_and_delimiter(tmp_path,
 def test_a_broken_csv_is_one_line_naming_the_file_the_row_and_the_column(tmp_path, content, message):
     path = tmp_path / "t.csv"
     path.write_bytes(content)
-    result = run("train", "relu", "--epochs", "1", "--data", path, "--out", tmp_path / "w.npz")
+    result = run(*"train relu --epochs 1 --data".split(), path, "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
     assert f"{path}: " in result.stderr and re.search(message, result.stderr), result.stderr
 
@@ -699,13 +669,13 @@ def test_an_ensemble_member_given_twice_and_a_label_column_for_data_without_colu
 ):
     result = run("eval", trained, trained)
     assert result.exit_code == 2 and f"{trained} is given twice" in result.stderr
-    result = run("train", "relu", "--data", small_data, "--label-column", "species", "--epochs", "1")
+    result = run("train", "relu", "--data", small_data, *"--label-column species --epochs 1".split())
     assert result.exit_code == 2 and "--label-column species names a CSV column, but" in result.stderr
     assert "is idx data, whose labels are its own; leave it out" in result.stderr
 
 
 def test_a_terminal_that_cannot_show_a_class_name_gets_it_escaped(small_data, tmp_path):
-    weights = trained_with_names(small_data, tmp_path, ["zéro", "один", "二", "3", "4", "5", "6", "7", "8", "9"])
+    weights = trained_with_names(small_data, tmp_path, [*"zéro один 二 3 4 5 6 7 8 9".split()])
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}
     done = subprocess.run(
         [sys.executable, str(HERE / "cli.py"), "eval", weights], capture_output=True, timeout=120, env=env

@@ -197,7 +197,7 @@ def test_draw_answers_a_burst_of_30_drawings_in_full(draw_url):
 @posix
 def test_draw_command_prints_the_url_warns_off_loopback_and_stops_on_ctrl_c(digit_model):
     for host, warning in (("127.0.0.1", False), ("0.0.0.0", True)):
-        with cli_process("draw", digit_model, "--port", "0", "--no-browser", "--host", host) as proc:
+        with cli_process("draw", digit_model, *"--port 0 --no-browser --host".split(), host) as proc:
             url = wait_for_line(proc.stdout, "http://", timeout=30).strip()
             port = url.rsplit(":", 1)[1].strip("/")
             assert url.startswith(f"http://{host}:") and fetch_url(f"http://127.0.0.1:{port}/")[0] == 200

@@ -144,7 +144,7 @@ def test_test_mlp_passes_beside_mlp_py_copied_alone(tmp_path):
     for name in ("mlp.py", "test_mlp.py"):
         shutil.copy(HERE / name, alone / name)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mlp.py"],
+        [sys.executable, *"-m pytest -q -p no:cacheprovider test_mlp.py".split()],
         capture_output=True,
         text=True,
         timeout=300,

@@ -30,18 +30,7 @@ def test_memory_estimate_counts_the_optimizers_state_arrays():
 @pytest.mark.slow
 @posix
 def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
-    common = [
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--schedule",
-        "constant",
-        "--data",
-        str(small_data),
-        "--batch-size",
-        "16",
-    ]
+    common = [*"train relu --hidden 16 --schedule constant --data".split(), str(small_data), "--batch-size", "16"]
     out, checkpoint_path = tmp_path / "w.npz", tmp_path / "w.ckpt.npz"
     out.write_bytes(b"precious")
     with cli_process(*common, "--epochs", "100000", "--out", out) as proc:
@@ -91,18 +80,7 @@ def training_process(small_data, out):
     """A long `train` in a real process, yielded once epoch 2 is reported (a checkpoint can be
     saved); killed on the way out."""
     with cli_process(
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--data",
-        small_data,
-        "--batch-size",
-        "16",
-        "--epochs",
-        "100000",
-        "--out",
-        out,
+        *"train relu --hidden 16 --data".split(), small_data, *"--batch-size 16 --epochs 100000 --out".split(), out
     ) as proc:
         wait_for_line(proc.stderr, "epoch 2/")
         yield proc
@@ -151,7 +129,7 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
     out = tmp_path / "w.npz"
     handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
     try:
-        result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+        result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out)
     finally:  # train leaves the stop signals ignored after a stop: give pytest its Ctrl-C back
         for s, handler in handlers.items():
             signal.signal(s, handler)
@@ -164,7 +142,7 @@ def test_weights_and_history_are_written_together(tmp_path, small_data):
     out = tmp_path / "w.npz"
     out.write_bytes(b"precious")
     (tmp_path / "w.history.json").mkdir()  # the history cannot be written: refused before any work
-    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out)
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert f"cannot write {tmp_path / 'w.history.json'}: it is a folder" in result.stderr
     assert out.read_bytes() == b"precious"
@@ -183,7 +161,7 @@ def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, mon
         return write
 
     monkeypatch.setattr(cli, "text_writer", disk_full)
-    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out)
+    result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out)
     assert result.exit_code == 1
     assert (
         f"cannot write {history}: No space left on device; nothing was changed, and the run is kept in "
@@ -203,20 +181,9 @@ def test_an_output_that_is_an_input_is_refused(trained, small_data, tmp_path):
 @pytest.mark.slow
 def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, small_data, monkeypatch):
     args = [
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--data",
+        *"train relu --hidden 16 --data".split(),
         small_data,
-        "--batch-size",
-        "16",
-        "--schedule",
-        "constant",
-        "--epochs",
-        "3",
-        "--checkpoint-every",
-        "0.000001",
+        *"--batch-size 16 --schedule constant --epochs 3 --checkpoint-every 0.000001".split(),
     ]  # as if every batch took a long time
     out, saves = tmp_path / "w.npz", []
     save = mlp.save_checkpoint
@@ -245,18 +212,9 @@ def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, s
 @posix
 def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
     args = [
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--data",
+        *"train relu --hidden 16 --data".split(),
         small_data,
-        "--batch-size",
-        "16",
-        "--schedule",
-        "constant",
-        "--epochs",
-        "6",
+        *"--batch-size 16 --schedule constant --epochs 6".split(),
     ]
     out = tmp_path / "w.npz"
     with cli_process(*args, "--out", out) as proc:
@@ -279,7 +237,7 @@ def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
 def test_a_second_run_with_the_same_out_is_refused_naming_the_first(tmp_path, small_data):
     out = tmp_path / "w.npz"
     with training_process(small_data, out) as first:
-        result = run("train", "relu", "--hidden", "8", "--data", small_data, "--out", out)
+        result = run(*"train relu --hidden 8 --data".split(), small_data, "--out", out)
         assert result.exit_code == 1 and result.stderr.count("\n") == 1
         assert f"{out} is being written by another run (PID {first.pid}, started " in result.stderr
         assert "choose another --out" in result.stderr
@@ -321,17 +279,9 @@ def test_resume_refuses_a_checkpoint_made_on_other_data(tmp_path, small_data):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "16",
-        "--data",
+        *"train relu --hidden 16 --data".split(),
         other,
-        "--batch-size",
-        "16",
-        "--epochs",
-        "100000",
-        "--out",
+        *"--batch-size 16 --epochs 100000 --out".split(),
         tmp_path / "w.npz",
     )
     assert result.exit_code == 1 and "was trained on other data: data " in result.stderr
@@ -441,16 +391,12 @@ def test_stopped_training_leaves_the_finished_epochs_on_screen(tmp_path):
 def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path, small_data):
     old = os.umask(0o027)
     try:
-        result = run(
-            "train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / "w.npz"
-        )
+        result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", tmp_path / "w.npz")
         assert result.exit_code == 0, result.output
         assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o640
         assert (tmp_path / "w.history.json").stat().st_mode & 0o777 == 0o640
         (tmp_path / "w.npz").chmod(0o604)
-        result = run(
-            "train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / "w.npz"
-        )
+        result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", tmp_path / "w.npz")
         assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o604
         mlp.save(tmp_path / "m.npz", mlp.init([2, 2], "relu"), {"activation": "relu"})
         assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o640
@@ -476,7 +422,7 @@ def test_a_closed_pipe_ends_the_output_quietly_and_files_are_written(trained, sm
 def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path, small_data):
     assert mlp_run.training_memory([784, 200000, 200000, 10], 128) > 590 * 2**30  # 40e9 params x 4 B x 4 copies (sgd)
     out = tmp_path / "w.npz"
-    result = run("train", "relu", "--hidden", "200000", "200000", "--data", small_data, "--out", out)
+    result = run(*"train relu --hidden 200000 200000 --data".split(), small_data, "--out", out)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "training 784-200000-200000-10 needs about 599.2 GiB" in result.stderr
     assert "use smaller --hidden sizes" in result.stderr and not out.exists()
@@ -522,12 +468,12 @@ def test_every_command_runs_without_posix_only_facilities(small_data, tmp_path):
     Image.fromarray(255 - x[0].reshape(28, 28)).save(tmp_path / "digit.png")
     out = tmp_path / "w.npz"
     for args in (
-        ["train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", out],
+        [*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out],
         ["eval", out],
         ["predict", out, "--index", "0"],
         ["predict", out, tmp_path / "digit.png"],
         ["draw", out, "--bench", "5"],
-        ["bench", "--limit", "200", "--epochs", "1", "--data", small_data],
+        [*"bench --limit 200 --epochs 1 --data".split(), small_data],
     ):
         done = subprocess.run(
             [sys.executable, "-c", NOT_POSIX, str(HERE / "cli.py"), *map(str, args)],
@@ -567,7 +513,7 @@ def test_init_weights_are_an_input_that_no_output_may_replace(trained, small_dat
     (tmp_path / "link.npz").symlink_to(start)
     for out in (start, tmp_path / "link.npz"):
         result = run(
-            "train", "relu", "--hidden", "32", "--init", start, "--epochs", "1", "--data", small_data, "--out", out
+            *"train relu --hidden 32 --init".split(), start, "--epochs", "1", "--data", small_data, "--out", out
         )
         assert result.exit_code == 2 and "is also an input of this command" in result.stderr
     assert start.read_bytes() == trained.read_bytes()
