@@ -572,8 +572,24 @@ def percent(fraction):
     return f"{100 * fraction:.2f}%"
 
 
+MOST_EPOCH_ROWS = 25  # a history table of a longer run shows this many of its epochs, evenly spread
+
+
+def shown_epochs(n, most=MOST_EPOCH_ROWS):
+    """Indexes of the epochs a table or the plain lines of an n-epoch run show: all of them up
+    to `most`, else every k-th, the first and the last always."""
+    if n <= most:
+        return list(range(n))
+    k = -(-n // most)
+    return sorted({0, n - 1, *range(k - 1, n, k)})
+
+
 def history_table(history, title="Training"):
-    """A rich Table of per-epoch records (columns appear when the records have them)."""
+    """A rich Table of per-epoch records (columns appear when the records have them); a run of
+    more than MOST_EPOCH_ROWS epochs shows every k-th (the history file holds them all)."""
+    picked = shown_epochs(len(history))
+    if len(picked) < len(history):
+        title = f"{title} ({len(picked)} of {len(history)} epochs; all in the history file)"
     table = Table(title=title)
     columns = [
         ("epoch", "epoch", str),
@@ -588,8 +604,8 @@ def history_table(history, title="Training"):
     present = [c for c in columns if any(c[0] in r for r in history)] or columns
     for _, header, _ in present:
         table.add_column(header, justify="right")
-    for r in history:
-        table.add_row(*(fmt(r[key]) if key in r else "" for key, _, fmt in present))
+    for i in picked:
+        table.add_row(*(fmt(history[i][key]) if key in history[i] else "" for key, _, fmt in present))
     return table
 
 
@@ -730,7 +746,7 @@ def starting_weights(path, activation, hidden, normalize, data, found):
             "leave out --hidden to keep its sizes",
             code=2,
         )
-    if normalize and normalize.value != meta["preprocessing"]["kind"]:
+    if normalize and normalize != meta["preprocessing"]["kind"]:
         fail(
             f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize",
             code=2,
@@ -850,8 +866,9 @@ def run_training(
             live.update(Group(recent_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
-            eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
-            err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
+            if record["epoch"] - 1 in shown_epochs(settings.epochs) or "stopped" in record:
+                eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
+                err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
         return mlp.train(
@@ -920,7 +937,8 @@ def check_augmentable(augment, found, data):
 def planned_network(found, *, data, activation, hidden, normalize, init):
     """What the run trains, before anything is allocated: {"sizes", "hidden", "preprocessing",
     "classes", "start"}: the --init weights' (checked to fit, kept as "start") or a fresh
-    network's (hidden default 128, the preprocessing fitted to the training set)."""
+    network's (hidden default 128, the preprocessing of kind `normalize` fitted to the training
+    set, pictures on a light background turned over)."""
     if init:
         params, meta = starting_weights(init, activation, hidden, normalize, data, found)
         sizes = mlp.sizes_of(params)
@@ -937,10 +955,67 @@ def planned_network(found, *, data, activation, hidden, normalize, init):
     return {
         "sizes": sizes,
         "hidden": hidden,
-        "preprocessing": mlp.fit_preprocessing(found.x_train, (normalize or Normalize.range).value),
+        "preprocessing": mlp.fit_preprocessing(found.x_train, normalize, pictures=found.shape is not None),
         "classes": found.classes,
         "start": None,
     }
+
+
+FITTED = ("normalize", "optimizer", "batch_size", "weight_decay", "epochs")  # options whose default fits the data
+
+
+def given_options(ctx):
+    """Which of FITTED the user gave on the command line (the others are chosen from the data)."""
+    return {
+        name
+        for name in FITTED
+        if name in ctx.params and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
+    }
+
+
+def data_in_words(found, n):
+    """The training data as the defaults line names it: 'a table of 142 rows x 13 features' or
+    '1,437 pictures of 8 x 8'."""
+    if found.shape is None:
+        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features"
+    return f"{n:,} pictures of {found.shape[0]} x {found.shape[1]}"
+
+
+def fitted_settings(asked, given, found, n, init):
+    """(settings, chosen): `asked` (mlp.Settings, lr perhaps None) with each of FITTED that the
+    user did not give (`given`: option names) taken from mlp.fitted_defaults for the n training
+    examples, checked; chosen: {option: value} of those that differ from mlp.Settings' own
+    defaults (normalize: from range), for the defaults line and the weights' record."""
+    fitted = mlp.fitted_defaults(
+        n,
+        pictures=found.shape is not None,
+        batch_size=asked.batch_size if "batch_size" in given else None,
+        epochs=asked.epochs if "epochs" in given else DEFAULTS["epochs"],
+    )
+    if init:  # fine-tuning keeps the weights' own preprocessing
+        fitted["normalize"] = None
+    taken = {k: v for k, v in fitted.items() if k not in given and v is not None}
+    usual = {**DEFAULTS, "normalize": Normalize.range.value}
+    chosen = {k: v for k, v in taken.items() if v != usual[k]}
+    settings = asked._replace(**{k: v for k, v in taken.items() if k != "normalize"})
+    if "optimizer" in chosen and asked.lr is None:  # the lr follows the optimizer chosen
+        chosen["lr"] = mlp.OPTIMIZERS[settings.optimizer].lr
+    return mlp.check_settings(settings), taken.get("normalize"), chosen
+
+
+def say_defaults(found, n, chosen, preprocessing):
+    """The one line on stderr that names what was chosen for the user from the data (nothing
+    for MNIST: its defaults are mlp.Settings')."""
+    turned = preprocessing.get("invert")
+    if not chosen and not turned:
+        return
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
+    said = ([options] if options else []) + (["light background: pictures turned over, ink bright"] if turned else [])
+    err_console.print(
+        f"{data_in_words(found, n)}: {'; '.join(said)} (chosen from the data; an option you give wins)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def say_training(plan, activation, y, found, data, checkpoint, resume):
@@ -955,9 +1030,11 @@ def say_training(plan, activation, y, found, data, checkpoint, resume):
     )
 
 
-def weights_meta(history, plan, *, settings, extras, validation, source, found, form, init):
+def weights_meta(history, plan, *, settings, extras, validation, source, taken, defaults, init):
     """(meta, history) as the weights file and history record them: what the network is, how it
-    was trained, its test score (that of the kept epoch, scored when it ended), its data."""
+    was trained (and which options were chosen from the data, `defaults`), its test score (that
+    of the kept epoch, scored when it ended), its data and what it takes (`taken`, with the
+    framing measured on its pictures)."""
     scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
     meta = {
         "activation": settings.activation,
@@ -968,7 +1045,8 @@ def weights_meta(history, plan, *, settings, extras, validation, source, found, 
         "preprocessing": plan["preprocessing"],
         "classes": plan["classes"] and list(plan["classes"]),
         "data": source,
-        "input": {"shape": found.shape and list(found.shape), "pictures": "resized" if form == "images" else "framed"},
+        "input": taken,
+        "defaults": defaults,
     }
     if init:  # what the run started from, in both files
         meta["init"] = {"path": str(init.resolve()), "test_accuracy": plan["start"][1].get("test_accuracy")}
@@ -976,22 +1054,33 @@ def weights_meta(history, plan, *, settings, extras, validation, source, found, 
     return meta, history
 
 
-def prepared_run(settings, *, data, label_column, val, hidden, normalize, init, dtype, resume):
+def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, init, dtype, resume):
     """Everything a run starts from, said on stderr as it is decided: the data (and the validation
-    split), the network planned and checked to fit, the checkpoint to resume from (checked to be
-    this run's), the memory it needs, and the initial parameters. Returns a dict of them."""
+    split), the options not `given` chosen from it (`fitted_settings`; `asked` holds the rest),
+    the network planned and checked to fit, the checkpoint to resume from (checked to be this
+    run's), the memory it needs, and the initial parameters. Returns a dict of them."""
     found = load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
     x, y = found.x_train, found.y_train
     source = mlp_data.source_record(data, label_column)
     identity = mlp_run.data_identity(source, x, y)
     validation = None
     if val:
-        x, y, x_val, y_val = mlp.split_validation(x, y, val, settings.seed)
+        x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
         validation = (x_val, y_val)
+    settings, kind, chosen = fitted_settings(asked, given, found, len(y), init)
     check_augmentable(settings.augment_kind, found, data)
     plan = planned_network(
-        found, data=data, activation=settings.activation, hidden=hidden, normalize=normalize, init=init
+        found,
+        data=data,
+        activation=settings.activation,
+        hidden=hidden,
+        normalize=normalize.value if normalize else kind,
+        init=init,
     )
+    form = mlp_data.data_form(data_path(data))
+    taken = {"shape": found.shape and list(found.shape), "pictures": "resized" if form == "images" else "framed"}
+    if taken["pictures"] == "framed" and found.shape and found.shape[0] == found.shape[1]:
+        taken["framing"] = mlp_data.measure_framing(x, found.shape[0], plan["preprocessing"])
     extras = {
         "val": val,
         "hidden": plan["hidden"],
@@ -1006,6 +1095,7 @@ def prepared_run(settings, *, data, label_column, val, hidden, normalize, init, 
     note = mlp_run.check_memory(plan["sizes"], min(settings.batch_size, len(y)), settings.optimizer, dtype, bool(val))
     if note:
         err_console.print(note, highlight=False, soft_wrap=True)
+    say_defaults(found, len(y), chosen, plan["preprocessing"])
     if plan["start"]:
         params = {k: p.astype(dtype) for k, p in plan["start"][0].items()}
     else:
@@ -1014,6 +1104,9 @@ def prepared_run(settings, *, data, label_column, val, hidden, normalize, init, 
     show(summary_table(params, settings.activation), err_console)
     meta = {"activation": settings.activation, "settings": kept, "data_identity": identity}
     return {
+        "settings": settings,
+        "defaults": {"for": data_in_words(found, len(y)), "chosen": chosen},
+        "input": taken,
         "found": found,
         "x": x,
         "y": y,
@@ -1051,7 +1144,24 @@ def checkpoint_keepers(run, latest, path, every):
     return on_checkpoint, on_step
 
 
-def say_trained(history, meta, validation, out, history_path):
+def why_stopped(history, settings, defaults):
+    """Why the run ended, in words: all its epochs ran (as many as chosen for the data), or
+    --patience stopped it."""
+    last = history[-1]
+    if last.get("stopped") == "patience":
+        return (
+            f"stopped after epoch {last['epoch']} of {settings.epochs}: no better validation accuracy "
+            f"in {settings.patience} epochs (--patience)"
+        )
+    if "epochs" in defaults["chosen"]:
+        return (
+            f"ran {settings.epochs} epochs, chosen for {defaults['for']} (a run aims at "
+            f"{mlp.ENOUGH_STEPS:,} steps of {settings.batch_size}, in at most {mlp.MAX_FITTED_EPOCHS} epochs)"
+        )
+    return f"ran all {settings.epochs} epochs"
+
+
+def say_trained(history, meta, settings, validation, out, history_path):
     """The epochs table and the closing lines, on stdout."""
     show(history_table(history))
     if validation:
@@ -1061,6 +1171,7 @@ def say_trained(history, meta, validation, out, history_path):
             highlight=False,
         )
     console.print(
+        f"{why_stopped(history, settings, meta['defaults'])}; "
         f"test accuracy {percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
         f"weights saved to {out}, history to {history_path}",
         highlight=False,
@@ -1070,6 +1181,7 @@ def say_trained(history, meta, validation, out, history_path):
 
 @app.command()
 def train(
+    ctx: typer.Context,
     activation: ActivationArgument,
     hidden: Annotated[
         list[int] | None,
@@ -1221,25 +1333,25 @@ def train(
     check_outputs(
         [out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
     )
-    settings = mlp.check_settings(
-        mlp.Settings(
-            activation=activation.value,
-            batch_size=batch_size,
-            lr=lr,
-            momentum=momentum,
-            optimizer=optimizer.value,
-            weight_decay=weight_decay,
-            dropout=dropout,
-            clip=clip,
-            label_smoothing=label_smoothing,
-            schedule=schedule.value,
-            warmup=warmup,
-            augment_kind=augment.value,
-            patience=patience,
-            seed=seed,
-            epochs=epochs,
-        )
+    asked = mlp.Settings(
+        activation=activation.value,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        optimizer=optimizer.value,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        clip=clip,
+        label_smoothing=label_smoothing,
+        schedule=schedule.value,
+        warmup=warmup,
+        augment_kind=augment.value,
+        patience=patience,
+        seed=seed,
+        epochs=epochs,
     )
+    settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
+    given = given_options(ctx)
     check_validation_needs(settings, val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
     with mlp_run.one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
@@ -1248,7 +1360,8 @@ def train(
             resume = checkpoint_path
         try:
             run = prepared_run(
-                settings,
+                asked,
+                given=given,
                 data=data,
                 label_column=label_column,
                 val=val,
@@ -1258,6 +1371,7 @@ def train(
                 dtype=dtype.value,
                 resume=resume,
             )
+            settings = run["settings"]
             latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
             on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, checkpoint_every)
             params, history = run_training(
@@ -1294,8 +1408,8 @@ def train(
             extras=run["extras"],
             validation=run["validation"],
             source=run["source"],
-            found=run["found"],
-            form=mlp_data.data_form(data_path(data)),
+            taken=run["input"],
+            defaults=run["defaults"],
             init=init,
         )
         kept = (
@@ -1318,7 +1432,7 @@ def train(
             soft_wrap=True,
         )
         raise typer.Exit(code=128 + signals["received"][0])
-    say_trained(history, meta, run["validation"], out, history_path)
+    say_trained(history, meta, settings, run["validation"], out, history_path)
 
 
 # ----------------------------------------------------------------------------- eval
@@ -1969,8 +2083,8 @@ def bench_table(result, torch, sklearn):
     r = result
     augment = f", --augment {r['augment']}" if r["augment"] != "none" else ""
     table = Table(
-        title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, "
-        f"batch {r['batch_size']}, {r['dtype']}{augment}"
+        title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, {r['optimizer']}, "
+        f"batch {r['batch_size']}, {r['dtype']}{augment}, {len(r['epoch_seconds'])} epochs"
     )
     median, floor = r["epoch_seconds_median"], r["floor_seconds"]
     headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "test acc"]
@@ -2004,12 +2118,19 @@ def bench_table(result, torch, sklearn):
     return table
 
 
+def timed_epochs(seconds):
+    """The epochs' seconds as bench's notes list them: each of a few, the range of many."""
+    if len(seconds) <= 10:
+        return ", ".join(f"{s:.3f}" for s in seconds)
+    return f"{len(seconds)} epochs, {min(seconds):.3f} to {max(seconds):.3f}"
+
+
 def bench_notes(r):
     """What bench's columns mean, and the machine, in one paragraph."""
     median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
     augmentation = r["augmentation_seconds"]
     return (
-        f"s/epoch is the median of {', '.join(f'{s:.3f}' for s in r['epoch_seconds'])}; ckpt s: writing the "
+        f"s/epoch is the median of {timed_epochs(r['epoch_seconds'])}; ckpt s: writing the "
         f"checkpoint train writes after every epoch ({100 * r['checkpoint_share']:.1f}% of an epoch); "
         f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
         + (
@@ -2023,8 +2144,20 @@ def bench_notes(r):
     ).rstrip()
 
 
+def bench_settings(asked, given, shape, n):
+    """bench's settings: the options not `given` chosen from the data as train chooses them, but
+    3 epochs (timed, their median reported) unless the data is so small that train runs more
+    than its usual 10: then as many, so that bench's accuracy is the plain train command's."""
+    fitted = mlp.fitted_defaults(n, shape is not None, batch_size=asked.batch_size if "batch_size" in given else None)
+    taken = {k: v for k, v in fitted.items() if k in mlp.Settings._fields and k not in given}
+    if taken.get("epochs", 0) <= DEFAULTS["epochs"]:
+        taken.pop("epochs", None)
+    return mlp.check_settings(asked._replace(**taken))
+
+
 @app.command()
 def bench(
+    ctx: typer.Context,
     hidden: HiddenOption = [128, 64],  # noqa: B006 (Typer shows and copies it; never mutated)
     activation: Annotated[
         Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")
@@ -2066,9 +2199,13 @@ def bench(
     data: DataOption = None,
     label_column: LabelColumnOption = None,
     normalize: Annotated[
-        Normalize,
-        typer.Option(metavar="KIND", help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)}."),
-    ] = "range",
+        Normalize | None,
+        typer.Option(
+            metavar="KIND",
+            show_default=False,
+            help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)} (default: as train chooses it from the data).",
+        ),
+    ] = None,
     torch: Annotated[
         bool,
         typer.Option(
@@ -2117,27 +2254,30 @@ def bench(
         fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
-    settings = mlp.check_settings(
-        mlp.Settings(
-            activation=activation.value,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer.value,
-            schedule=schedule.value,
-            warmup=warmup,
-            dropout=dropout,
-            epochs=epochs,
-            seed=seed,
-            augment_kind=augment.value,
-        )
+    asked = mlp.Settings(
+        activation=activation.value,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer.value,
+        schedule=schedule.value,
+        warmup=warmup,
+        dropout=dropout,
+        epochs=epochs,
+        seed=seed,
+        augment_kind=augment.value,
     )
+    mlp.check_settings(asked)
+    given = given_options(ctx)
     path = data_path(data)
-    x, y, x_test, y_test, n_classes, preprocessing = mlp_bench.bench_data(path, limit, normalize.value, label_column)
+    x, y, x_test, y_test, n_classes, preprocessing, shape = mlp_bench.bench_data(
+        path, limit, normalize and normalize.value, label_column
+    )
+    settings = bench_settings(asked, given, shape, len(x))
     if settings.augment_kind != "none" and mlp.square_side(x.shape[1]) is None:
         fail(f"--augment {augment.value} needs square images; {data} has {x.shape[1]} features", code=2)
     sizes = [x.shape[1], *hidden, n_classes]
     result = mlp_bench.measure(settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(dtype.value))
-    common = {"limit": limit, "data": path, "normalize": normalize.value, "label_column": label_column}
+    common = {"limit": limit, "data": path, "normalize": preprocessing["kind"], "label_column": label_column}
     if torch:
         reference = mlp_bench.reference_run(
             "torch", {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}

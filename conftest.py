@@ -145,13 +145,13 @@ def write_csv(path, rows, header=None):
 # ----------------------------------------------------------------------------- named data sets: downloads
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
-    """A local HTTP server on 127.0.0.1 serving a tiny data set "tiny" (4 files of 3 images),
+    """A local HTTP server on 127.0.0.1 serving a tiny data set "tiny" (4 files: 6 and 2 images),
     registered in mlp_data.DATASETS; `files` maps URL paths to the bytes served, `die` to paths
     whose response stops half way."""
     import http.server
 
     folder = write_dataset(
-        tmp_path / "source", np.arange(12).reshape(3, 2, 2), [0, 1, 2], np.arange(8).reshape(2, 2, 2), [1, 0]
+        tmp_path / "source", np.arange(24).reshape(6, 2, 2), [0, 1, 2] * 2, np.arange(8).reshape(2, 2, 2), [1, 0]
     )
     files = {"/m/" + p.name: p.read_bytes() for p in folder.iterdir()}
     die = set()

@@ -515,20 +515,31 @@ def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
 # ----------------------------------------------------------------------------- preprocessing
 # Part of the model: decided from the training images, stored in the weights file, applied to
 # every input. Two steps, so that augmentation can work on images in [0, 1] in between:
-# to_unit maps raw pixels to [0, 1] by the training set's range; the registry's `apply` then
-# makes network inputs of them (for "standard": centred and scaled per feature, as
-# scikit-learn recommends for MLPs).
+# to_unit maps raw pixels to [0, 1] by the training set's range (turned over when the pictures
+# are dark ink on light paper, so that ink is always bright, as in MNIST); the registry's
+# `apply` then makes network inputs of them (for "standard": centred and scaled per feature,
+# as scikit-learn recommends for MLPs).
 
 
 def to_unit(x, prep, dtype=np.float32):
-    """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) / (high - low)."""
+    """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) /
+    (high - low), or (high - x) / (high - low) when prep["invert"] (a light background)."""
     out = np.asarray(x).astype(dtype)  # always a new array: the caller's is never touched
-    low, high = prep["low"], prep["high"]
-    if low:
-        out -= np.asarray(low, dtype)
-    if high > low:
-        out *= np.asarray(1 / (high - low), dtype)
+    low, high, invert = prep["low"], prep["high"], prep.get("invert", False)
+    origin = high if invert else low
+    if origin:
+        out -= np.asarray(origin, dtype)
+    if high > low:  # (x - high) * -(1 / (high - low)): bit for bit (high - x) / (high - low)
+        out *= np.asarray(-1 / (high - low) if invert else 1 / (high - low), dtype)
     return out
+
+
+def light_background(x, low, high, chunk=8192):
+    """Whether images x (N, D) are dark on light: most of their pixels in the top half of the
+    range [low, high] (scans, photos and drawings on paper; MNIST's digits are light on dark)."""
+    middle = (low + high) / 2
+    above = sum(int((x[i : i + chunk] > middle).sum()) for i in range(0, len(x), chunk))
+    return high > low and above > x.size / 2
 
 
 def _fit_standard(x, prep, chunk):
@@ -576,17 +587,19 @@ PREPROCESSINGS = {
 }
 
 
-def fit_preprocessing(x, kind="range", chunk=8192):
+def fit_preprocessing(x, kind="range", chunk=8192, pictures=False):
     """The preprocessing of kind `kind` (see PREPROCESSINGS) fitted to training images x (N, D),
     of any numeric dtype; computed in chunks, so x may be larger than memory (memory-mapped).
+    With `pictures`, pictures on a light background (`light_background`) are turned over.
 
-    Returns {"kind", "low", "high"} (floats: the pixel range), plus what the kind's `fit`
-    learns (for "standard": "mean" and "std", (D,) float64 in [0, 1] units).
+    Returns {"kind", "low", "high", "invert"} (the pixel range, and whether it is turned over),
+    plus what the kind's `fit` learns (for "standard": "mean" and "std", (D,) float64 in [0, 1]
+    units).
     """
     fit = lookup(PREPROCESSINGS, kind, "preprocessing").fit
     low = min(float(x[i : i + chunk].min()) for i in range(0, len(x), chunk))
     high = max(float(x[i : i + chunk].max()) for i in range(0, len(x), chunk))
-    prep = {"kind": kind, "low": low, "high": high}
+    prep = {"kind": kind, "low": low, "high": high, "invert": bool(pictures and light_background(x, low, high, chunk))}
     return {**prep, **fit(x, prep, chunk)}
 
 
@@ -866,6 +879,32 @@ def check_settings(settings):
     return settings
 
 
+# Settings' defaults fit MNIST: 60,000 pictures, 469 steps an epoch. A table of 150 rows, or a
+# few hundred pictures, needs others; this is the one place they are chosen from the data.
+ENOUGH_STEPS = 4000  # optimisation steps a run should have at least: MNIST's 10 epochs are 4,690
+MAX_FITTED_EPOCHS = 200  # at most, as scikit-learn's MLPClassifier (max_iter=200)
+FITTED_DEFAULTS = {  # form of the data: the options that fit it
+    "pictures": {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0},  # Settings'
+    # scikit-learn's recipe for MLPs on tables (standardised features, Adam), in small batches,
+    # and weight decay: a few hundred rows are learnt by heart without it (breast cancer, seeds
+    # 0-2: 97.95% without, 99.12% with; docs/data.md)
+    "table": {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3},
+}
+
+
+def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10):
+    """The training options that fit a data set: {"normalize", "optimizer", "batch_size",
+    "weight_decay", "epochs"} for `n_examples` training examples, pictures or (not `pictures`)
+    a table of features (FITTED_DEFAULTS). The epochs are `epochs`, unless so few epochs of `batch_size`
+    (given, or the one chosen) are fewer than ENOUGH_STEPS steps: then as many epochs as reach
+    it, at most MAX_FITTED_EPOCHS."""
+    chosen = dict(FITTED_DEFAULTS["pictures" if pictures else "table"])
+    steps = -(-n_examples // (batch_size or chosen["batch_size"]))  # an epoch's
+    if epochs * steps < ENOUGH_STEPS:
+        epochs = min(MAX_FITTED_EPOCHS, max(epochs, -(-ENOUGH_STEPS // steps)))
+    return {**chosen, "epochs": epochs}
+
+
 class Best(NamedTuple):
     """The epoch with the best validation accuracy so far, and how many epochs have not beaten it."""
 
@@ -1011,8 +1050,9 @@ def train(
         seed and settings then give bit-identical results.
       on_batch(batch_index, n_batches, batch_loss): called after every step.
       on_epoch(record, checkpoint): called after every epoch with its record ("epoch", "lr",
-        "loss", "accuracy", "seconds", and "val_loss", "val_accuracy", "best_epoch" with val)
-        and the Checkpoint to resume from after it.
+        "loss", "accuracy", "seconds", and "val_loss", "val_accuracy", "best_epoch" with val;
+        the last also "stopped": why, "epochs" when all ran or "patience") and the Checkpoint
+        to resume from after it.
       on_step(checkpoint): called after every batch with the Checkpoint to resume from there
         (for saving part-way through long epochs).
     Returns:
@@ -1050,7 +1090,8 @@ def train(
         image_shape(x.shape[1])
 
     ck = resume or fresh_checkpoint(params, s.seed)
-    params, history, best, lr_scale = ck.params, list(ck.history), ck.best, ck.lr_scale
+    history = [{k: v for k, v in r.items() if k != "stopped"} for r in ck.history]  # resumed: it goes on
+    params, best, lr_scale = ck.params, ck.best, ck.lr_scale
     for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
@@ -1064,13 +1105,17 @@ def train(
             if cut:
                 lr_scale *= cut(best)
         record["seconds"] = time.perf_counter() - start
+        if s.patience and best.bad_epochs >= s.patience:
+            record["stopped"] = "patience"
+        elif epoch == s.epochs:
+            record["stopped"] = "epochs"
         history.append(record)
         ck = Checkpoint(
             epoch=epoch, params=params, state=state, history=list(history), best=best, rng=rng, lr_scale=lr_scale
         )
         if on_epoch:
             on_epoch(record, ck)
-        if s.patience and best.bad_epochs >= s.patience:
+        if "stopped" in record:
             break
     return (best.params if best else params), history
 
@@ -1459,7 +1504,7 @@ def read_npz(path):
         raise ValueError(f"{path}: not a readable weights file ({e})") from None
 
 
-UNSTORED_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0}  # see `_stored_preprocessing`
+UNSTORED_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0, "invert": False}  # see `_stored_preprocessing`
 
 
 def _stored_preprocessing(prep, arrays, n_in, where):
@@ -1469,10 +1514,15 @@ def _stored_preprocessing(prep, arrays, n_in, where):
     if prep is None:
         return dict(UNSTORED_PREPROCESSING)
     try:
-        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"])}
-    except (KeyError, TypeError, ValueError):
+        invert = prep.get("invert", False)  # files from before light backgrounds were turned over: False
+        prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"]), "invert": invert}
+    except (AttributeError, KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: damaged preprocessing in meta") from None
-    if prep["kind"] not in PREPROCESSINGS or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"])):
+    if (
+        prep["kind"] not in PREPROCESSINGS
+        or not (math.isfinite(prep["low"]) and math.isfinite(prep["high"]))
+        or not isinstance(prep["invert"], bool)
+    ):
         raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
     for key, check in PREPROCESSINGS[prep["kind"]].arrays.items():
         a = arrays.get(f"prep/{key}")
@@ -1495,7 +1545,15 @@ def _input(v, sizes):
         and all(_whole(n) and n >= 1 for n in shape)
         and shape[0] * shape[1] == sizes[0]
     )
-    return v.get("pictures") in ("framed", "resized") and pictures
+    framing = v.get("framing")
+    framed = framing is None or (
+        isinstance(framing, dict)
+        and _whole(framing.get("box"))
+        and shape is not None
+        and 1 <= framing["box"] <= min(shape)
+        and framing.get("centre") in ("mass", "box")
+    )
+    return v.get("pictures") in ("framed", "resized") and pictures and framed
 
 
 # What a weights file's meta may hold besides its sizes, activation and preprocessing: for each
@@ -1503,7 +1561,12 @@ def _input(v, sizes):
 # fields (weights saved by `save` alone) pass, and so do classes of null.
 META_RULES = {
     "classes": (list, _names, "a list of distinct names without control characters, at least one per class"),
-    "input": (dict, _input, 'a dict with "pictures" (framed or resized) and "shape" [H, W] of the inputs, or null'),
+    "input": (
+        dict,
+        _input,
+        'a dict with "pictures" (framed or resized), "shape" [H, W] of the inputs, or null, and perhaps '
+        '"framing" {"box": pixels, "centre": "mass" or "box"}',
+    ),
     "data": (dict, lambda v, sizes: isinstance(v.get("name", v.get("path")), str), "a dict with a name or a path"),
     "test_accuracy": ((int, float), lambda v, sizes: _real(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "test_loss": ((int, float), lambda v, sizes: _real(v) and v >= 0, "a number, 0 or more"),

@@ -46,15 +46,19 @@ REFERENCE_TIMEOUT = 3600  # seconds a reference run may take before bench gives 
 # ----------------------------------------------------------------------------- our loop and its floor
 
 
-def bench_data(data, limit, normalize="range", label_column=None):
-    """(x, y, x_test, y_test, n_classes, preprocessing): the raw training set at path `data` (its
-    first `limit` examples if limit > 0), the test set, and the fitted preprocessing, as train
-    uses them."""
+def bench_data(data, limit, normalize=None, label_column=None):
+    """(x, y, x_test, y_test, n_classes, preprocessing, shape): the raw training set at path
+    `data` (its first `limit` examples if limit > 0), the test set, and the preprocessing fitted
+    as train fits it (of kind `normalize`, else the kind that fits the data: mlp.fitted_defaults),
+    and the shape of its images (None: a table)."""
     found = mlp_data.load_data(data, label_column=label_column)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     if limit:
         x, y = x[:limit], y[:limit]
-    return x, y, x_test, y_test, mlp_data.class_count(found), mlp.fit_preprocessing(x, normalize)
+    pictures = found.shape is not None
+    kind = normalize or mlp.fitted_defaults(len(x), pictures)["normalize"]
+    prep = mlp.fit_preprocessing(x, kind, pictures=pictures)
+    return x, y, x_test, y_test, mlp_data.class_count(found), prep, found.shape
 
 
 def step_matmuls(sizes, batch_size):
@@ -225,7 +229,7 @@ def torch_reference(spec):
     s = mlp.Settings(**spec["settings"])
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    x, y, x_test, y_test, _, preprocessing = bench_data(
+    x, y, x_test, y_test, _, preprocessing, _ = bench_data(
         spec["data"], spec["limit"], spec["normalize"], spec["label_column"]
     )
     x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
@@ -274,7 +278,7 @@ def sklearn_reference(spec):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y, x_test, y_test, _, preprocessing = bench_data(
+    x, y, x_test, y_test, _, preprocessing, _ = bench_data(
         spec["data"], spec["limit"], spec["normalize"], spec["label_column"]
     )
     classifier = MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])

@@ -13,7 +13,7 @@ is needed). Its rooms, in order:
   reading pictures                one decoder, Pillow's, for every picture
   data sets of any form           one registry, DATA_FORMS, into one shape, Data
   where data is and came from     --data as a path; the record a weights file keeps of its data
-  framing pictures                a picture as MNIST frames its digits; classify_picture
+  framing pictures                a picture as its data frames its digits; classify_picture
 """
 
 import codecs
@@ -829,10 +829,11 @@ def data_form(path):
     raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
 
 
-def _check_classifiable(y, where):
-    """ValueError unless labels y can train a classifier: two classes at least, and labels that
-    are class indices (a largest label of a thousand or more, beyond twice the examples, names
-    classes the data cannot have examples of: ids, years or prices, not classes)."""
+def _check_classifiable(y, where, classes=None):
+    """ValueError unless labels y can train a classifier: two classes at least, every class
+    present with two examples at least, no more classes (`classes`: their names, if known) than
+    examples, and labels that are class indices (a largest label of a thousand or more, beyond
+    twice the examples, names classes the data cannot have examples of: ids, years or prices)."""
     top = int(y.max())
     if top == 0 or len(np.unique(y)) < 2:
         raise ValueError(
@@ -843,6 +844,21 @@ def _check_classifiable(y, where):
         raise ValueError(
             f"{where}: labels run up to {top} with only {len(y)} training examples, so most classes "
             "have none; labels must be class indices 0 .. C-1 (or words naming the classes)"
+        )
+    n_classes = max(top + 1, len(classes or ()))
+    if n_classes > len(y):
+        raise ValueError(
+            f"{where}: {n_classes} classes but only {len(y)} training examples; a classifier needs "
+            "examples of every class, two at least"
+        )
+    counts = np.bincount(y, minlength=n_classes)
+    single = np.flatnonzero(counts == 1)
+    if len(single):
+        names = [shown(classes[c]) if classes and c < len(classes) else str(c) for c in single[:3]]
+        more = f" and {len(single) - 3} more" if len(single) > 3 else ""
+        raise ValueError(
+            f"{where}: class {', '.join(names)}{more} has only one training example, too few to learn "
+            "from; add examples of it, or drop it"
         )
 
 
@@ -868,7 +884,7 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
         data = data._replace(classes=names and tuple(names))
     data = data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
     if "train" in splits:
-        _check_classifiable(data.y_train, path)
+        _check_classifiable(data.y_train, path, data.classes)
     return data
 
 
@@ -936,16 +952,17 @@ def source_of(record):
 # A picture of a digit made to look like MNIST's, or resized to the shape a network takes.
 
 
-def centre_in_frame(image, size=28):
+def centre_in_frame(image, size=28, centre="mass"):
     """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
-    mass lands on the frame's centre, as MNIST digits are framed (LeCun et al. 1998)."""
+    mass (centre="mass", as MNIST digits are framed, LeCun et al. 1998) or the centre of its
+    box (centre="box") lands on the frame's centre."""
     h, w = image.shape
     frame = np.zeros((size, size), image.dtype)
     top, left = (size - h) // 2, (size - w) // 2
     frame[top : top + h, left : left + w] = image
     rows, cols = np.indices(frame.shape)
     mass = frame.sum()
-    if mass == 0:
+    if mass == 0 or centre == "box":
         return frame
     dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
     dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
@@ -970,17 +987,26 @@ def resize(image, shape):
     return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
 
 
-def frame_digit(grey, size=28, box=None):
-    """A picture of one digit framed the way MNIST's digits are (LeCun et al. 1998).
+def ink_box(ink):
+    """(top, bottom, left, right) of the pixels of an (h, w) image of ink (bright, on 0) over a
+    tenth of its brightest, bottom and right included; None when it has no ink."""
+    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
+    return None if len(rows) == 0 else (rows.min(), rows.max(), cols.min(), cols.max())
+
+
+def frame_digit(grey, size=28, box=None, centre="mass"):
+    """A picture of one digit framed the way a data set's digits are (MNIST's by default,
+    LeCun et al. 1998; another's as `measure_framing` finds it).
 
     Args:
       grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
         the border), any size. size: the side of the framed image. box: the side of the box
-        the ink is fitted into (default: MNIST's 20 of 28, scaled to `size`).
+        the ink is fitted into (default: MNIST's 20 of 28, scaled to `size`). centre: "mass"
+        or "box", what is put at the frame's centre (see `centre_in_frame`).
     Returns:
       (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
-      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred by its
-      centre of mass. ValueError when there is no ink.
+      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred.
+      ValueError when there is no ink.
     """
     box = round(size * 20 / 28) if box is None else box
     grey = np.asarray(grey, np.float64)
@@ -988,39 +1014,76 @@ def frame_digit(grey, size=28, box=None):
     light = border.mean() > 0.5
     ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
     ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
-    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
-    if len(rows) == 0:
+    found = ink_box(ink)
+    if found is None:
         raise ValueError("the image is blank; draw a digit on a plain background")
-    ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    top, bottom, left, right = found
+    ink = ink[top : bottom + 1, left : right + 1]
     scale = box / max(ink.shape)
     fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
-    return np.clip(centre_in_frame(fitted, size), 0, 1).astype(np.float32).reshape(size * size)
+    return np.clip(centre_in_frame(fitted, size, centre), 0, 1).astype(np.float32).reshape(size * size)
 
 
-def picture_units(grey, shape, framed=True):
-    """A picture as a network's input units, (H * W,) float32 in [0, 1]: framed the way MNIST
-    frames its digits (`frame_digit`, for square shapes) when `framed`, else resized to
-    shape = (H, W) as it is (for networks trained on a folder of pictures)."""
+def mnist_framing(side):
+    """How MNIST frames its digits, for images of side x side: the ink fitted into 20 of 28
+    pixels, centred by its centre of mass (what weights without a measured framing get)."""
+    return {"box": round(side * 20 / 28), "centre": "mass"}
+
+
+def measure_framing(x, side, prep, n=2000):
+    """How a data set frames its pictures, measured on up to n (evenly spaced) of its raw
+    training images x (N, side * side) seen as the network sees them (mlp.to_unit with the
+    preprocessing `prep`: ink bright): {"box": the median side of
+    the ink's box, the larger of its height and width, in pixels; "centre": "mass" when the
+    centres of mass sit more tightly than the boxes' centres (MNIST: 0.3 against 1.2 pixels,
+    a standard deviation), else "box" (scikit-learn's 8 x 8 digits, which fill their frame)}."""
+    picks = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
+    rows, cols = np.indices((side, side))
+    boxes, masses, middles = [], [], []
+    for image in mlp.to_unit(picks, prep, np.float64).reshape(-1, side, side):
+        found = ink_box(image)
+        if found is None:
+            continue
+        top, bottom, left, right = found
+        boxes.append(max(bottom - top, right - left) + 1)
+        masses.append(((image * rows).sum() / image.sum(), (image * cols).sum() / image.sum()))
+        middles.append(((top + bottom) / 2, (left + right) / 2))
+    if not boxes:
+        return mnist_framing(side)
+    spread = lambda centres: float(np.std(centres, axis=0).sum())
+    return {"box": int(np.median(boxes)), "centre": "mass" if spread(masses) <= spread(middles) else "box"}
+
+
+def picture_units(grey, shape, framed=True, framing=None):
+    """A picture as a network's input units, (H * W,) float32 in [0, 1]: framed the way its
+    data frames its digits (`frame_digit` with `framing`, MNIST's by default; for square
+    shapes) when `framed`, else resized to shape = (H, W) as it is (for networks trained on a
+    folder of pictures)."""
     if framed and shape[0] == shape[1]:
-        return frame_digit(grey, size=shape[0])
+        return frame_digit(grey, size=shape[0], **(framing or mnist_framing(shape[0])))
     return np.clip(resize(np.asarray(grey, np.float64), shape), 0, 1).astype(np.float32).reshape(-1)
 
 
 def input_of(meta, params):
     """What a network takes: {"shape": [H, W] of its images, or None for a table of features,
-    "pictures": "framed" (ink centred as MNIST's digits) or "resized" (a picture data set's)}, as
-    train records it; weights saved by mlp.save alone take square images, framed."""
+    "pictures": "framed" (ink centred as its data's digits) or "resized" (a picture data set's),
+    and for framed square images "framing" (`measure_framing`'s; MNIST's for weights without
+    one)}, as train records it; weights saved by mlp.save alone take square images, framed."""
     side = mlp.square_side(params["W1"].shape[0])
-    return meta.get("input") or {"shape": None if side is None else [side, side], "pictures": "framed"}
+    taken = dict(meta.get("input") or {"shape": None if side is None else [side, side], "pictures": "framed"})
+    shape = taken["shape"]
+    if taken["pictures"] == "framed" and shape and shape[0] == shape[1] and "framing" not in taken:
+        taken["framing"] = mnist_framing(shape[0])
+    return taken
 
 
-def classify_picture(members, grey, shape, framed=True):
+def classify_picture(members, grey, shape, framed=True, framing=None):
     """A picture read by a network or an ensemble: the one path from a picture to probabilities.
 
     Args:
       members: [(params, meta)] as mlp.load returns them (see mlp.ensemble_log_proba).
       grey: (h, w) grey levels in [0, 1], any size. shape: (H, W) of the networks' images;
-        framed: see `picture_units`.
+        framed, framing: see `picture_units` (`input_of` says them for a network).
     Returns:
       (seen, probabilities, hidden): the image the networks read, (H * W,) in [0, 1]; (C,)
       class probabilities (the members' averaged); the first member's first hidden layer, (n_1,).
@@ -1033,8 +1096,11 @@ def classify_picture(members, grey, shape, framed=True):
         raise ValueError(f"the network takes {n_in} features, not a picture")
     if shape[0] * shape[1] != n_in:
         raise ValueError(f"the network takes {n_in} inputs, not {shape[0]} x {shape[1]} pictures")
-    seen = picture_units(grey, tuple(shape), framed)[None]  # (1, H * W), already in [0, 1] units
-    in_units = [(p, {**m, "preprocessing": {**m["preprocessing"], "low": 0.0, "high": 1.0}}) for p, m in members]
+    seen = picture_units(grey, tuple(shape), framed, framing)[None]  # (1, H * W), in [0, 1] units
+    if not (framed and shape[0] == shape[1]) and meta["preprocessing"].get("invert"):  # framed ink is bright
+        seen = 1 - seen
+    unit = {"low": 0.0, "high": 1.0, "invert": False}  # seen is what mlp.to_unit makes of pixels
+    in_units = [(p, {**m, "preprocessing": {**m["preprocessing"], **unit}}) for p, m in members]
     probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen))[0]
     x = mlp.standardize(seen.astype(params["W1"].dtype), meta["preprocessing"])
     _, cache = mlp.forward(params, x, meta["activation"])

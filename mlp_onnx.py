@@ -56,10 +56,14 @@ def onnx_model(params, meta):
         return name
 
     h = "input"
-    if prep["low"]:  # as mlp.to_unit: (x - low) * (1 / (high - low)), in the weights' dtype
-        h = step("Sub", h, constant("low", prep["low"]))
+    # as mlp.to_unit: (x - low) * (1 / (high - low)), or (x - high) * -(1 / (high - low)) for
+    # pictures on a light background, in the weights' dtype
+    invert = prep.get("invert", False)
+    origin = prep["high"] if invert else prep["low"]
+    if origin:
+        h = step("Sub", h, constant("origin", origin))
     if prep["high"] > prep["low"]:
-        h = step("Mul", h, constant("scale", 1 / (prep["high"] - prep["low"])))
+        h = step("Mul", h, constant("scale", (-1 if invert else 1) / (prep["high"] - prep["low"])))
     for i, (op, operand) in enumerate(PREPROCESSING_STEPS[prep["kind"]]):
         h = step(op, h, constant(f"prep_{i}", operand(prep)))
     op, attributes = ACTIVATION_OPS[meta["activation"]]

@@ -204,7 +204,7 @@ def test_kaggle_csvs_train_hold_out_a_test_set_and_predict_a_submission(tmp_path
     assert "test set: 20% of train.csv held out" in " ".join(result.stderr.split())
     meta = mlp.load(tmp_path / "k.npz")[1]
     assert meta["data"] == {"path": str(folder), "form": "csv", "label_column": None}
-    assert meta["input"] == {"shape": [28, 28], "pictures": "framed"}
+    assert meta["input"] == {"shape": [28, 28], "pictures": "framed", "framing": {"box": 20, "centre": "mass"}}
     result = run("predict", tmp_path / "k.npz", folder / "test.csv", "--out", tmp_path / "submission.csv")
     assert result.exit_code == 0 and "wrote 200 predictions" in result.stdout
     lines = (tmp_path / "submission.csv").read_text().splitlines()
@@ -370,7 +370,7 @@ def test_a_named_data_set_is_downloaded_verified_and_cached(mirror):
     )
     assert progress and all(d <= t for d, t in progress)
     x, y, xt, yt = mlp.load_idx_dataset(folder)
-    assert x.shape == (3, 4) and list(yt) == [1, 0]
+    assert x.shape == (6, 4) and list(yt) == [1, 0]
     mirror["files"].clear()  # cached: no second download
     assert mlp_data.fetch_dataset("tiny", str(mirror["cache"])) == folder
 
@@ -389,7 +389,7 @@ def test_a_gzip_file_of_several_members_is_verified_whole(mirror):
     content = gzip.decompress(mirror["files"][name])
     mirror["files"][name] = gzip.compress(content[:7]) + gzip.compress(content[7:])  # as `cat a.gz b.gz`
     folder = mlp_data.fetch_dataset("tiny", str(mirror["cache"]))
-    assert mlp.load_idx_dataset(folder)[0].shape == (3, 4)
+    assert mlp.load_idx_dataset(folder)[0].shape == (6, 4)
 
 
 def test_a_server_dying_mid_file_leaves_nothing_and_the_next_mirror_is_tried(mirror, monkeypatch):
@@ -401,7 +401,7 @@ def test_a_server_dying_mid_file_leaves_nothing_and_the_next_mirror_is_tried(mir
     good = mirror["url"].replace("/m/", "/g/")
     mirror["files"].update({k.replace("/m/", "/g/"): v for k, v in list(mirror["files"].items())})
     folder = mlp_data.fetch_dataset("tiny", str(mirror["cache"]), mirrors=[mirror["url"], good])
-    assert len(mlp.load_idx_dataset(folder)[0]) == 3
+    assert len(mlp.load_idx_dataset(folder)[0]) == 6
 
 
 def test_no_server_at_all_says_which_url_failed_and_where_to_put_the_files(tmp_path, monkeypatch):

@@ -704,7 +704,7 @@ def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
 def test_range_preprocessing_of_mnist_is_the_old_division_by_255(mnist_raw):
     x = mnist_raw["test_images"].reshape(10000, -1)
     prep = mlp.fit_preprocessing(x)
-    assert prep == {"kind": "range", "low": 0.0, "high": 255.0}
+    assert prep == {"kind": "range", "low": 0.0, "high": 255.0, "invert": False}
     before = x.copy()
     assert_same_arrays({"x": mlp.preprocess(x, prep)}, {"x": x.astype(np.float32) * np.float32(1 / 255)})
     assert np.array_equal(x, before)  # the raw pixels are not touched
@@ -754,7 +754,7 @@ def test_weights_of_another_format_version_are_refused_in_one_line(tmp_path):
 def test_weights_saved_without_a_preprocessing_take_mnist_pixels_as_load_mnist_scales_them(tmp_path):
     mlp.save(tmp_path / "w.npz", mlp.init([4, 3], "relu"), {"activation": "relu"})  # from your own loop
     prep = mlp.load(tmp_path / "w.npz")[1]["preprocessing"]
-    assert prep == mlp.UNSTORED_PREPROCESSING == {"kind": "range", "low": 0.0, "high": 255.0}
+    assert prep == mlp.UNSTORED_PREPROCESSING == {"kind": "range", "low": 0.0, "high": 255.0, "invert": False}
     pixels = np.array([[0, 51, 255, 102]], np.uint8)
     np.testing.assert_allclose(mlp.preprocess(pixels, prep), pixels / 255, rtol=1e-6)
 
