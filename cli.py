@@ -998,8 +998,9 @@ def fitted_settings(asked, given, found, n, init):
     usual = {**DEFAULTS, "normalize": Normalize.range.value}
     chosen = {k: v for k, v in taken.items() if v != usual[k]}
     settings = asked._replace(**{k: v for k, v in taken.items() if k != "normalize"})
-    if "optimizer" in chosen and asked.lr is None:  # the lr follows the optimizer chosen
-        chosen["lr"] = mlp.OPTIMIZERS[settings.optimizer].lr
+    if "optimizer" in chosen and asked.lr is None:  # the lr follows the optimizer chosen: said after it
+        items, at = list(chosen.items()), list(chosen).index("optimizer") + 1
+        chosen = dict([*items[:at], ("lr", mlp.OPTIMIZERS[settings.optimizer].lr), *items[at:]])
     return mlp.check_settings(settings), taken.get("normalize"), chosen
 
 
@@ -1009,10 +1010,16 @@ def say_defaults(found, n, chosen, preprocessing):
     turned = preprocessing.get("invert")
     if not chosen and not turned:
         return
-    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
-    said = ([options] if options else []) + (["light background: pictures turned over, ink bright"] if turned else [])
+    said = [
+        " ".join(
+            f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+            for k, v in chosen.items()
+        )
+    ]
+    if turned:
+        said.append("dark on light, so turned over to light ink on dark, as the network reads them")
     err_console.print(
-        f"{data_in_words(found, n)}: {'; '.join(said)} (chosen from the data; an option you give wins)",
+        f"{data_in_words(found, n)}: {'; '.join(filter(None, said))} (chosen from the data; an option you give wins)",
         highlight=False,
         soft_wrap=True,
     )
@@ -1860,7 +1867,7 @@ def read_picture(weights, members, path):
         )
     grey = read_grey(path)
     try:
-        seen, probabilities, _ = mlp_data.classify_picture(members, grey, taken["shape"], taken["pictures"] == "framed")
+        seen, probabilities, _ = mlp_data.classify_picture(members, grey)
     except ValueError as e:
         fail(f"{path}: {e}")
     return seen, probabilities

@@ -525,12 +525,13 @@ def to_unit(x, prep, dtype=np.float32):
     """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) /
     (high - low), or (high - x) / (high - low) when prep["invert"] (a light background)."""
     out = np.asarray(x).astype(dtype)  # always a new array: the caller's is never touched
-    low, high, invert = prep["low"], prep["high"], prep.get("invert", False)
-    origin = high if invert else low
-    if origin:
-        out -= np.asarray(origin, dtype)
-    if high > low:  # (x - high) * -(1 / (high - low)): bit for bit (high - x) / (high - low)
-        out *= np.asarray(-1 / (high - low) if invert else 1 / (high - low), dtype)
+    low, high = prep["low"], prep["high"]
+    if prep.get("invert", False):
+        np.subtract(np.asarray(high, dtype), out, out=out)
+    elif low:
+        out -= np.asarray(low, dtype)
+    if high > low:
+        out *= np.asarray(1 / (high - low), dtype)
     return out
 
 

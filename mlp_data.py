@@ -1030,28 +1030,28 @@ def mnist_framing(side):
     return {"box": round(side * 20 / 28), "centre": "mass"}
 
 
-def measure_framing(x, side, prep, n=2000):
+def measure_framing(x, side, prep, n=2000, tried=200):
     """How a data set frames its pictures, measured on up to n (evenly spaced) of its raw
     training images x (N, side * side) seen as the network sees them (mlp.to_unit with the
-    preprocessing `prep`: ink bright): {"box": the median side of
-    the ink's box, the larger of its height and width, in pixels; "centre": "mass" when the
-    centres of mass sit more tightly than the boxes' centres (MNIST: 0.3 against 1.2 pixels,
-    a standard deviation), else "box" (scikit-learn's 8 x 8 digits, which fill their frame)}."""
+    preprocessing `prep`: ink bright): {"box": the median side of the ink's box, the larger of
+    its height and width, in pixels; "centre": "mass" or "box", whichever makes `frame_digit`
+    give back `tried` of those images the more closely (MNIST's digits are centred by mass;
+    scikit-learn's 8 x 8 digits, which fill their frame, are too)}."""
     picks = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
-    rows, cols = np.indices((side, side))
-    boxes, masses, middles = [], [], []
-    for image in mlp.to_unit(picks, prep, np.float64).reshape(-1, side, side):
-        found = ink_box(image)
-        if found is None:
-            continue
-        top, bottom, left, right = found
-        boxes.append(max(bottom - top, right - left) + 1)
-        masses.append(((image * rows).sum() / image.sum(), (image * cols).sum() / image.sum()))
-        middles.append(((top + bottom) / 2, (left + right) / 2))
-    if not boxes:
+    images = [image for image in mlp.to_unit(picks, prep, np.float64).reshape(-1, side, side) if image.max() > 0]
+    if not images:
         return mnist_framing(side)
-    spread = lambda centres: float(np.std(centres, axis=0).sum())
-    return {"box": int(np.median(boxes)), "centre": "mass" if spread(masses) <= spread(middles) else "box"}
+    boxes = []
+    for image in images:
+        top, bottom, left, right = ink_box(image)
+        boxes.append(max(bottom - top, right - left) + 1)
+    box = int(np.median(boxes))
+    sample = images[:: max(1, len(images) // tried)]
+    error = lambda centre: sum(
+        np.abs(frame_digit(image, side, box, centre).reshape(side, side) - image / image.max()).sum()
+        for image in sample
+    )
+    return {"box": box, "centre": min(("mass", "box"), key=error)}  # a tie keeps MNIST's
 
 
 def picture_units(grey, shape, framed=True, framing=None):
@@ -1077,13 +1077,14 @@ def input_of(meta, params):
     return taken
 
 
-def classify_picture(members, grey, shape, framed=True, framing=None):
+def classify_picture(members, grey):
     """A picture read by a network or an ensemble: the one path from a picture to probabilities.
+    It is framed or resized as the first member takes its pictures (`input_of`: the shape of
+    its images, framed as its data frames them or resized; see `picture_units`).
 
     Args:
       members: [(params, meta)] as mlp.load returns them (see mlp.ensemble_log_proba).
-      grey: (h, w) grey levels in [0, 1], any size. shape: (H, W) of the networks' images;
-        framed, framing: see `picture_units` (`input_of` says them for a network).
+      grey: (h, w) grey levels in [0, 1], any size.
     Returns:
       (seen, probabilities, hidden): the image the networks read, (H * W,) in [0, 1]; (C,)
       class probabilities (the members' averaged); the first member's first hidden layer, (n_1,).
@@ -1091,7 +1092,8 @@ def classify_picture(members, grey, shape, framed=True, framing=None):
       ValueError for a blank picture or a network that does not take pictures.
     """
     params, meta = members[0]
-    n_in = params["W1"].shape[0]
+    n_in, taken = params["W1"].shape[0], input_of(meta, params)
+    shape, framed, framing = taken["shape"], taken["pictures"] == "framed", taken.get("framing")
     if shape is None:
         raise ValueError(f"the network takes {n_in} features, not a picture")
     if shape[0] * shape[1] != n_in:

@@ -55,9 +55,7 @@ def read_pad(members, grey):
     params, meta = members[0]
     taken = mlp_data.input_of(meta, params)
     try:
-        seen, probabilities, hidden = mlp_data.classify_picture(
-            members, grey, taken["shape"], taken["pictures"] == "framed"
-        )
+        seen, probabilities, hidden = mlp_data.classify_picture(members, grey)
     except ValueError:
         return {"blank": True}
     top = np.argsort(-probabilities, kind="stable")[:5]

@@ -56,14 +56,16 @@ def onnx_model(params, meta):
         return name
 
     h = "input"
-    # as mlp.to_unit: (x - low) * (1 / (high - low)), or (x - high) * -(1 / (high - low)) for
+    # as mlp.to_unit: (x - low) * (1 / (high - low)), or (high - x) * (1 / (high - low)) for
     # pictures on a light background, in the weights' dtype
-    invert = prep.get("invert", False)
-    origin = prep["high"] if invert else prep["low"]
-    if origin:
-        h = step("Sub", h, constant("origin", origin))
+    if prep.get("invert", False):
+        out = f"t{len(nodes)}"
+        nodes.append(helper.make_node("Sub", [constant("high", prep["high"]), h], [out]))
+        h = out
+    elif prep["low"]:
+        h = step("Sub", h, constant("low", prep["low"]))
     if prep["high"] > prep["low"]:
-        h = step("Mul", h, constant("scale", (-1 if invert else 1) / (prep["high"] - prep["low"])))
+        h = step("Mul", h, constant("scale", 1 / (prep["high"] - prep["low"])))
     for i, (op, operand) in enumerate(PREPROCESSING_STEPS[prep["kind"]]):
         h = step(op, h, constant(f"prep_{i}", operand(prep)))
     op, attributes = ACTIVATION_OPS[meta["activation"]]

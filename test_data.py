@@ -682,3 +682,78 @@ def test_a_terminal_that_cannot_show_a_class_name_gets_it_escaped(small_data, tm
     )
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
     assert "\\u043e\\u0434\\u0438\\u043d" in done.stdout.decode("ascii") and "z\\xe9ro" in done.stdout.decode("ascii")
+
+
+# ----------------------------------------------------------------------------- defaults, preprocessing and framing fitted to the data
+def filling_digits(n=60, seed=0):
+    """n 8 x 8 uint8 "digits" that fill their frame top to bottom, as scikit-learn's do: a bar
+    of 2, 4 or 6 columns (its label 0, 1, 2) in the middle, ink of random strength."""
+    rng = np.random.default_rng(seed)
+    images, labels = np.zeros((n, 8, 8), np.uint8), np.arange(n) % 3
+    for image, label in zip(images, labels):
+        image[:, 3 - label : 5 + label] = rng.integers(160, 256, (8, 2 + 2 * label))
+    return images, labels
+
+
+def test_framing_is_measured_on_the_training_pictures(mnist_raw):
+    x = mnist_raw["train_images"][:2000].reshape(2000, -1)
+    prep = mlp.fit_preprocessing(x, pictures=True)
+    assert mlp_data.measure_framing(x, 28, prep) == mlp_data.mnist_framing(28) == {"box": 20, "centre": "mass"}
+    turned = 255 - x  # dark on light: turned over by the preprocessing, so framed the same
+    assert mlp_data.measure_framing(turned, 28, mlp.fit_preprocessing(turned, pictures=True)) == {
+        "box": 20,
+        "centre": "mass",
+    }
+    images, _ = filling_digits()
+    flat = images.reshape(len(images), -1)
+    assert mlp_data.measure_framing(flat, 8, mlp.fit_preprocessing(flat, pictures=True))["box"] == 8
+
+
+def test_a_picture_is_framed_as_its_data_frames_its_digits(tmp_path):
+    images, _ = filling_digits()
+    image = images[5].astype(np.float64) / 255  # a bar 6 wide and 8 tall, in the middle
+    grey = 1 - np.kron(image, np.ones((4, 4)))  # drawn 32 x 32, dark ink on white paper
+    own = mlp_data.picture_units(grey, (8, 8), framing={"box": 8, "centre": "mass"}).reshape(8, 8)
+    assert np.abs(own - image / image.max()).max() < 0.35 and (own[:, [0, 7]] == 0).all()
+    mnist = mlp_data.picture_units(grey, (8, 8)).reshape(8, 8)  # MNIST's: into 6 of 8 pixels
+    assert (mnist[[0, 7]] == 0).all() and np.abs(mnist - image / image.max()).sum() > 3 * np.abs(
+        own - image / image.max()
+    ).sum()
+
+
+def test_a_network_reads_pictures_of_its_own_data_framed_its_way(tmp_path):
+    images, labels = filling_digits(150)
+    data = write_dataset(tmp_path / "bars", images[:120], labels[:120], images[120:], labels[120:])
+    out = tmp_path / "w.npz"
+    result = run("train", "relu", "--hidden", "16", "--epochs", "30", "--data", data, "--out", out)
+    assert result.exit_code == 0, result.output
+    meta = mlp.load(out)[1]
+    assert meta["input"]["framing"]["box"] == 8  # MNIST's would fit them into 6 of 8 pixels
+    pytest.importorskip("PIL", reason="pictures need Pillow: pip install -e '.[test]'")
+    from PIL import Image
+
+    for i in range(120, 150):
+        Image.fromarray(255 - np.kron(images[i], np.ones((4, 4), np.uint8))).save(tmp_path / f"{i}_{labels[i]}.png")
+    result = run("predict", out, *sorted(tmp_path.glob("*.png")), "--out", tmp_path / "p.csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
+    right = sum(row["class"] == Path(row["path"]).stem.split("_")[1] for row in rows)
+    assert len(rows) == 30 and right >= 27  # its test set: 100%
+
+
+@pytest.mark.parametrize(
+    ("labels", "names", "message"),
+    [
+        ([0, 1, 1, 0, 2, 1], None, "class 2 has only one training example, too few to learn from"),
+        ([0, 1, 2, 3, 4, 5], None, "class 0, 1, 2 and 3 more has only one training example"),
+        ([0, 1, 0, 1, 0, 1], list("abcdefg"), "7 classes but only 6 training examples"),
+        ([0, 2, 0, 2, 0, 1], ["cat", "dog", "owl"], "class dog has only one training example"),
+    ],
+)
+def test_data_that_cannot_train_a_classifier_is_one_line(tmp_path, labels, names, message):
+    data = write_dataset(tmp_path / "d", np.arange(96).reshape(6, 4, 4), labels, np.arange(32).reshape(2, 4, 4), [0, 1])
+    if names:
+        (data / "classes.txt").write_text("\n".join(names), "utf-8")
+    result = run("train", "relu", "--data", data, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert message in result.stderr and not (tmp_path / "w.npz").exists()

@@ -77,3 +77,17 @@ def test_export_without_onnx_says_how_to_install(trained, tmp_path, monkeypatch)
     result = run("export", trained, tmp_path / "m.onnx")
     assert result.exit_code == 1
     assert result.stderr == "error: this command needs onnx: pip install -e '.[onnx]' (or pip install onnx)\n"
+
+
+def test_an_exported_model_turns_a_light_background_over_as_mlp_does():
+    pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
+    ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")
+    rng = np.random.default_rng(3)
+    raw = (255 - rng.integers(0, 60, (64, 16))).astype(np.uint8)  # dark on light
+    prep = mlp.fit_preprocessing(raw, pictures=True)
+    params = mlp.init([16, 8, 3], "relu", seed=2)
+    assert prep["invert"]
+    model = mlp_onnx.onnx_model(params, {"activation": "relu", "preprocessing": prep})
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    probabilities = session.run(["probabilities"], {"input": raw.astype(np.float32)})[0]
+    np.testing.assert_allclose(probabilities, mlp.predict_proba(params, raw, "relu", preprocessing=prep), atol=1e-5)

@@ -732,6 +732,93 @@ def test_standard_preprocessing_centres_and_scales_each_pixel():
     assert prep["std"][4] == 1 and np.allclose(z[:, 4], 0, atol=1e-12)  # chunked mean: rounding only
 
 
+def test_pictures_on_a_light_background_are_turned_over_bit_for_bit():
+    rng = np.random.default_rng(2)
+    dark = rng.integers(0, 256, (50, 16)).astype(np.uint8)
+    dark[:, :12] = rng.integers(0, 40, (50, 12))  # mostly background near 0: light ink on dark
+    light = 255 - dark
+    assert not mlp.light_background(dark, 0, 255) and mlp.light_background(light, 0, 255, chunk=7)
+    assert mlp.fit_preprocessing(light)["invert"] is False  # only pictures are turned over
+    prep = mlp.fit_preprocessing(light, pictures=True)
+    assert prep["invert"] is True and (prep["low"], prep["high"]) == (float(light.min()), float(light.max()))
+    before = light.copy()
+    turned = mlp.to_unit(light, prep)
+    plain = mlp.to_unit(255 - light, {"kind": "range", "low": 255 - prep["high"], "high": 255 - prep["low"]})
+    assert turned.tobytes() == plain.tobytes() and np.array_equal(light, before)
+    np.testing.assert_allclose(mlp.to_unit(np.array([[255.0, 0.0]]), {**prep, "low": 0.0, "high": 255.0}), [[0, 1]])
+    assert mlp.fit_preprocessing(dark, pictures=True)["invert"] is False
+
+
+def test_a_light_background_is_kept_in_the_weights_file_and_checked(tmp_path):
+    params = mlp.init([4, 3], "relu")
+    prep = {"kind": "range", "low": 0.0, "high": 255.0, "invert": True}
+    mlp.save(tmp_path / "w.npz", params, {"activation": "relu", "preprocessing": prep})
+    assert mlp.load(tmp_path / "w.npz")[1]["preprocessing"] == prep
+    old = {"kind": "range", "low": 0.0, "high": 255.0}  # a file from before: not turned over
+    mlp.save(tmp_path / "old.npz", params, {"activation": "relu", "preprocessing": old})
+    assert mlp.load(tmp_path / "old.npz")[1]["preprocessing"]["invert"] is False
+    meta = {"activation": "relu", "format": "mlp.py weights", "version": mlp.WEIGHTS_VERSION, "sizes": [4, 3]}
+    bad = weights_with_meta(
+        tmp_path / "bad.npz", params, {**meta, "dtype": "float32", "preprocessing": {**prep, "invert": "yes"}}
+    )
+    with pytest.raises(ValueError, match="bad.npz: unknown or damaged preprocessing"):
+        mlp.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("n", "pictures", "batch_size", "expected"),
+    [
+        (
+            60000,
+            True,
+            None,
+            {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0, "epochs": 10},
+        ),
+        (
+            5000,
+            True,
+            None,
+            {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0, "epochs": 100},
+        ),
+        (
+            120,
+            False,
+            None,
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 200},
+        ),
+        (
+            14300,
+            False,
+            None,
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 10},
+        ),
+        (
+            1400,
+            False,
+            8,
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 23},
+        ),
+    ],
+)
+def test_the_defaults_that_fit_the_data(n, pictures, batch_size, expected):
+    assert mlp.fitted_defaults(n, pictures, batch_size=batch_size) == expected
+    if pictures and n == 60000:  # MNIST: exactly Settings' own defaults
+        settings = mlp.Settings(activation="relu")
+        assert {k: getattr(settings, k) for k in expected if k != "normalize"} == {
+            k: v for k, v in expected.items() if k != "normalize"
+        }
+
+
+def test_the_last_record_says_why_training_stopped():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 4)).astype(np.float32), np.arange(40) % 2
+    _, history = mlp.train(mlp.init([4, 3, 2], "relu"), x, y, mlp.Settings(activation="relu", epochs=3))
+    assert [r.get("stopped") for r in history] == [None, None, "epochs"]
+    settings = mlp.Settings(activation="relu", epochs=50, patience=1, lr=1e-9)  # nothing changes: no better epoch
+    _, history = mlp.train(mlp.init([4, 3, 2], "relu"), x, y, settings, val=(x[:10], y[:10]))
+    assert [r.get("stopped") for r in history] == [None, "patience"]
+
+
 def weights_with_meta(path, params, meta):
     """A weights file as `save` lays it out, but with `meta` exactly as given."""
     with zipfile.ZipFile(path, "w") as archive:
