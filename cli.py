@@ -256,7 +256,14 @@ HiddenOption = Annotated[
 ]
 
 BatchSizeOption = Annotated[
-    int, typer.Option("--batch-size", metavar="N", callback=rule("batch_size"), help="Examples per gradient step.")
+    int,
+    typer.Option(
+        "--batch-size",
+        metavar="N",
+        callback=rule("batch_size"),
+        show_default=False,
+        help="Examples per gradient step; default 128 for pictures, 32 for a table.",
+    ),
 ]
 
 DTypeOption = Annotated[
@@ -576,8 +583,8 @@ MOST_EPOCH_ROWS = 25  # a history table of a longer run shows this many of its e
 
 
 def shown_epochs(n, most=MOST_EPOCH_ROWS):
-    """Indexes of the epochs a table or the plain lines of an n-epoch run show: all of them up
-    to `most`, else every k-th, the first and the last always."""
+    """Indexes of the epochs the table of an n-epoch run shows: all of them up to `most`, else
+    every k-th, the first and the last always."""
     if n <= most:
         return list(range(n))
     k = -(-n // most)
@@ -770,12 +777,7 @@ def warn_if_not_learning(accuracy, y, normalize):
     guessing the most common class, which is what a network that is not learning scores."""
     guess = np.bincount(y).max() / len(y)
     if accuracy <= guess + 0.01:
-        hint = (
-            "try --normalize standard (with the default range scaling, data whose features are mostly "
-            "at the top of their range, such as dark digits on light paper, trains badly), or a lower --lr"
-            if normalize != "standard"
-            else "try a lower --lr"
-        )
+        hint = "try --normalize standard, or a lower --lr" if normalize != "standard" else "try a lower --lr"
         err_console.print(
             f"warning: after epoch 1 the training accuracy ({percent(accuracy)}) is no better than always "
             f"guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
@@ -866,9 +868,8 @@ def run_training(
             live.update(Group(recent_table(rows), progress), refresh=True)
             progress.update(task, completed=0, epoch=record["epoch"] + 1)
         else:
-            if record["epoch"] - 1 in shown_epochs(settings.epochs) or "stopped" in record:
-                eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
-                err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
+            eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
+            err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
         return mlp.train(
@@ -1201,7 +1202,13 @@ def train(
         ),
     ] = None,
     epochs: Annotated[
-        int, typer.Option(metavar="N", callback=rule("epochs"), help="Passes over the training set.")
+        int,
+        typer.Option(
+            metavar="N",
+            callback=rule("epochs"),
+            show_default=False,
+            help=f"Passes over the training set; default {DEFAULTS['epochs']}, or for small data enough for {mlp.ENOUGH_STEPS:,} steps (at most {mlp.MAX_FITTED_EPOCHS}).",
+        ),
     ] = DEFAULTS["epochs"],
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
     lr: Annotated[
@@ -1224,14 +1231,20 @@ def train(
         ),
     ] = DEFAULTS["momentum"],
     optimizer: Annotated[
-        Optimizer, typer.Option(metavar="NAME", help=f"Optimizer: {described(mlp.OPTIMIZERS)}.")
+        Optimizer,
+        typer.Option(
+            metavar="NAME",
+            show_default=False,
+            help=f"Optimizer: {described(mlp.OPTIMIZERS)}; default sgd for pictures, adam for a table.",
+        ),
     ] = DEFAULTS["optimizer"],
     weight_decay: Annotated[
         float,
         typer.Option(
             metavar="WD",
             callback=rule("weight_decay"),
-            help="Weight decay of the weights (not biases): L2, or decoupled for adamw.",
+            show_default=False,
+            help="Weight decay of the weights (not biases): L2, or decoupled for adamw; default 0 for pictures, 0.001 for a table.",
         ),
     ] = DEFAULTS["weight_decay"],
     dropout: Annotated[
@@ -1294,7 +1307,7 @@ def train(
         typer.Option(
             metavar="KIND",
             show_default=False,
-            help=f"Input preprocessing, fitted to the training set and stored with the weights (default range, or the --init weights' own): {described(mlp.PREPROCESSINGS)}.",
+            help=f"Input preprocessing, fitted to the training set and stored with the weights (default range for pictures, turned over when their background is light; standard for a table; the --init weights' own): {described(mlp.PREPROCESSINGS)}.",
         ),
     ] = None,
     dtype: DTypeOption = DType.float32,
@@ -2172,7 +2185,12 @@ def bench(
     batch_size: BatchSizeOption = DEFAULTS["batch_size"],
     epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
     optimizer: Annotated[
-        Optimizer, typer.Option(metavar="NAME", help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}.")
+        Optimizer,
+        typer.Option(
+            metavar="NAME",
+            show_default=False,
+            help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}; default as train chooses it from the data.",
+        ),
     ] = DEFAULTS["optimizer"],
     lr: Annotated[
         float | None,

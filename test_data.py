@@ -161,7 +161,10 @@ def test_float_images_in_0_255_train_and_the_preprocessing_is_stored(tmp_path, m
     result = run(*"train relu --hidden 32 --epochs 2 --data".split(), folder, "--out", tmp_path / "w.npz")
     assert result.exit_code == 0, result.output
     params, meta = mlp.load(tmp_path / "w.npz")
-    assert meta["preprocessing"] == {"kind": "range", "low": 0.0, "high": 255.0} and meta["test_accuracy"] > 0.8
+    assert (
+        meta["preprocessing"] == {"kind": "range", "low": 0.0, "high": 255.0, "invert": False}
+        and meta["test_accuracy"] > 0.8
+    )
     result = run("eval", tmp_path / "w.npz", "--data", folder, "--json", tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(meta["test_accuracy"])
 
