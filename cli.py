@@ -982,14 +982,16 @@ def data_in_words(found, n):
     return f"{n:,} pictures of {found.shape[0]} x {found.shape[1]}"
 
 
-def fitted_settings(asked, given, found, n, init):
-    """(settings, chosen): `asked` (mlp.Settings, lr perhaps None) with each of FITTED that the
-    user did not give (`given`: option names) taken from mlp.fitted_defaults for the n training
-    examples, checked; chosen: {option: value} of those that differ from mlp.Settings' own
-    defaults (normalize: from range), for the defaults line and the weights' record."""
+def fitted_settings(asked, given, *, pictures, n, init=None):
+    """(settings, normalize, chosen): `asked` (mlp.Settings, lr perhaps None) with each of FITTED
+    that the user did not give (`given`: option names) taken from mlp.fitted_defaults for n
+    training examples (pictures or a table), checked; normalize: the preprocessing's kind chosen
+    (None when given, or kept from the --init weights); chosen: {option: value} of those that
+    differ from mlp.Settings' own defaults (normalize: from range), for the defaults line and
+    the weights' record."""
     fitted = mlp.fitted_defaults(
         n,
-        pictures=found.shape is not None,
+        pictures=pictures,
         batch_size=asked.batch_size if "batch_size" in given else None,
         epochs=asked.epochs if "epochs" in given else DEFAULTS["epochs"],
     )
@@ -1005,25 +1007,21 @@ def fitted_settings(asked, given, found, n, init):
     return mlp.check_settings(settings), taken.get("normalize"), chosen
 
 
-def say_defaults(found, n, chosen, preprocessing):
-    """The one line on stderr that names what was chosen for the user from the data (nothing
-    for MNIST: its defaults are mlp.Settings')."""
-    turned = preprocessing.get("invert")
-    if not chosen and not turned:
-        return
-    said = [
-        " ".join(
-            f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
-            for k, v in chosen.items()
-        )
-    ]
-    if turned:
-        said.append("dark on light, so turned over to light ink on dark, as the network reads them")
-    err_console.print(
-        f"{data_in_words(found, n)}: {'; '.join(filter(None, said))} (chosen from the data; an option you give wins)",
-        highlight=False,
-        soft_wrap=True,
+def say_defaults(defaults, preprocessing):
+    """The one line on stderr that names what was chosen for the user from the data (`defaults`,
+    as the weights record it, and the preprocessing's turning over); nothing for MNIST, whose
+    defaults are mlp.Settings'."""
+    flags = " ".join(
+        f"--{k.replace('_', '-')} {f'{v:g}' if isinstance(v, float) else v}" for k, v in defaults["chosen"].items()
     )
+    turned = "dark on light, so turned over to light ink on dark, as the network reads them"
+    said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned]))
+    if said:
+        err_console.print(
+            f"{defaults['for']}: {said} (chosen from the data; an option you give wins)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def say_training(plan, activation, y, found, data, checkpoint, resume):
@@ -1075,7 +1073,7 @@ def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, in
     if val:
         x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
         validation = (x_val, y_val)
-    settings, kind, chosen = fitted_settings(asked, given, found, len(y), init)
+    settings, kind, chosen = fitted_settings(asked, given, pictures=found.shape is not None, n=len(y), init=init)
     check_augmentable(settings.augment_kind, found, data)
     plan = planned_network(
         found,
@@ -1103,7 +1101,8 @@ def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, in
     note = mlp_run.check_memory(plan["sizes"], min(settings.batch_size, len(y)), settings.optimizer, dtype, bool(val))
     if note:
         err_console.print(note, highlight=False, soft_wrap=True)
-    say_defaults(found, len(y), chosen, plan["preprocessing"])
+    defaults = {"for": data_in_words(found, len(y)), "chosen": chosen}
+    say_defaults(defaults, plan["preprocessing"])
     if plan["start"]:
         params = {k: p.astype(dtype) for k, p in plan["start"][0].items()}
     else:
@@ -1113,7 +1112,7 @@ def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, in
     meta = {"activation": settings.activation, "settings": kept, "data_identity": identity}
     return {
         "settings": settings,
-        "defaults": {"for": data_in_words(found, len(y)), "chosen": chosen},
+        "defaults": defaults,
         "input": taken,
         "found": found,
         "x": x,
@@ -2168,11 +2167,10 @@ def bench_settings(asked, given, shape, n):
     """bench's settings: the options not `given` chosen from the data as train chooses them, but
     3 epochs (timed, their median reported) unless the data is so small that train runs more
     than its usual 10: then as many, so that bench's accuracy is the plain train command's."""
-    fitted = mlp.fitted_defaults(n, shape is not None, batch_size=asked.batch_size if "batch_size" in given else None)
-    taken = {k: v for k, v in fitted.items() if k in mlp.Settings._fields and k not in given}
-    if taken.get("epochs", 0) <= DEFAULTS["epochs"]:
-        taken.pop("epochs", None)
-    return mlp.check_settings(asked._replace(**taken))
+    settings, _, _ = fitted_settings(asked, given, pictures=shape is not None, n=n)
+    if "epochs" in given or settings.epochs <= DEFAULTS["epochs"]:
+        settings = settings._replace(epochs=asked.epochs)
+    return settings
 
 
 @app.command()

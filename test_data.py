@@ -303,6 +303,11 @@ def test_a_folder_of_class_folders_of_pictures(tmp_path, digits, monkeypatch):
     assert "2 other files passed over" in result.stderr
     meta = mlp.load(out)[1]
     assert meta["classes"] == sorted(names) and meta["input"] == {"shape": [28, 28], "pictures": "resized"}
+    params = mlp.load(out)[0]
+    assert meta["preprocessing"]["invert"]  # dark digits on white: turned over, and a picture read as they are
+    grey = mlp_data.read_grey(tmp_path / "pics" / "test" / names[yt[0]] / "0.png")
+    expected = mlp.predict_proba(params, 255 - xt[:1].reshape(1, -1), "relu", preprocessing=meta["preprocessing"])
+    np.testing.assert_allclose(mlp_data.classify_picture([(params, meta)], grey)[1], expected[0], atol=1e-5)
     monkeypatch.setattr(mlp_data, "decode_picture", lambda path: pytest.fail("decoded again"))  # the cache serves
     result = run("eval", out)
     assert result.exit_code == 0 and "images" in result.stdout
