@@ -51,6 +51,7 @@ import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -101,7 +102,14 @@ def fail(message, code=1):
     raise typer.Exit(code=code)
 
 
-EXTRAS = {"image": "pillow", "plot": "matplotlib", "onnx": "onnx"}  # extra: the package it installs
+EXTRAS = {"image": "Pillow", "plot": "matplotlib", "onnx": "onnx"}  # extra: the library it installs
+CHECKOUT = (Path(__file__).resolve().parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
+
+
+def install_hint(extra):
+    """The command that installs an extra, as the user installed the project: from a clone
+    `pip install -e '.[plot]'`, from a wheel `pip install 'numpy-mlp[plot]'`."""
+    return f"pip install -e '.[{extra}]'" if CHECKOUT else f"pip install 'numpy-mlp[{extra}]'"
 
 
 def require(module, extra):
@@ -109,26 +117,42 @@ def require(module, extra):
     try:
         return importlib.import_module(module)
     except ImportError:
-        fail(f"this command needs {module.split('.')[0]}: pip install -e '.[{extra}]' (or pip install {EXTRAS[extra]})")
+        fail(f"this command needs {EXTRAS[extra]} (the {extra} extra): {install_hint(extra)}")
 
 
 def expand_variadic(args, options=("--hidden",)):
-    """Rewrite `--hidden 128 64` as `--hidden 128 --hidden 64`, which Click understands."""
+    """Rewrite `--hidden 128 64` (or `--hidden 128,64`) as `--hidden 128 --hidden 64`, which
+    Click understands."""
     out, option, i = [], None, 0
     while i < len(args):
         arg = args[i]
         if arg == "--":
             return out + list(args[i:])
-        if option and re.fullmatch(r"-?\d+", arg):
-            out += [option, arg]  # one more value of the variadic option
+        if option and re.fullmatch(r"-?\d+(,-?\d+)*", arg):
+            out += [part for value in arg.split(",") for part in (option, value)]  # more values of the option
+        elif arg in options and i + 1 < len(args) and re.fullmatch(r"-?\d+(,-?\d+)*", args[i + 1]):
+            option = arg
         elif arg in options and i + 1 < len(args):
-            out += [arg, args[i + 1]]
-            option, i = arg, i + 1
+            out += [arg, args[i + 1]]  # not a size: Click says what is wrong with it
+            option, i = None, i + 1
         else:
             out.append(arg)
             option = None
         i += 1
     return out
+
+
+TYPER_WORDS = {  # Typer's (pydantic's) wording of a bad value: what a reader of --help calls it
+    "Value error, ": "",
+    "Input should be a valid integer, unable to parse string as an integer": "not a whole number",
+    "Input should be a valid number, unable to parse string as a number": "not a number",
+}
+
+
+def plain_words(message):
+    for words, plain in TYPER_WORDS.items():
+        message = message.replace(words, plain)
+    return message
 
 
 class OneLineErrors(typer.core.TyperGroup):
@@ -146,7 +170,7 @@ class OneLineErrors(typer.core.TyperGroup):
             message = " ".join(e.format_message().split())  # Click may wrap a choice list
             if message:  # empty when the help was shown instead (a bare `cli.py`)
                 hint = f" (see '{e.ctx.command_path} --help')" if getattr(e, "ctx", None) else ""
-                print_error(message.replace("Value error, ", "") + hint)  # Typer's pydantic prefix
+                print_error(plain_words(message) + hint)
             rv = e.exit_code
         except typer.Abort:  # Click's word for Ctrl-C outside training
             err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
@@ -162,13 +186,169 @@ class OneLineErrors(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+# ----------------------------------------------------------------------------- help pages
+# Drawn here rather than by Typer, so that a page shows what a reader needs (the metavar, never
+# Typer's type names or Click's ranges), a long command's options in panels, and examples.
+HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_FROM options
+    "Model": ("activation", "hidden", "init", "dtype"),
+    "Optimisation": ("epochs", "batch_size", "lr", "momentum", "optimizer", "schedule", "warmup", "clip"),
+    "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "val", "patience"),
+    "Data": ("data", "label_column", "normalize", "limit"),
+    "Output": ("out", "resume", "checkpoint_every", "json_path"),
+    "Run": ("seed", "threads"),
+    "Compare": ("torch", "sklearn", "sklearn_epochs"),
+}
+PANELS_FROM = 8
+
+EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its page
+    "": (("train relu --hidden 128 64", "train a network on MNIST"), ("eval weights.npz", "score it")),
+    "train": (
+        ("train relu --hidden 128 64", "784-128-64-10 on MNIST, 10 epochs"),
+        ("train relu --data fashion-mnist --val 5000 --patience 3", "another data set, early stopping"),
+        ("train relu --data table.csv --label-column species", "a CSV table: the defaults fit it"),
+        ("train relu --init weights.npz --data my-digits/ --out tuned.npz", "fine-tune on your pictures"),
+    ),
+    "eval": (("eval weights.npz", "the test set's report"), ("eval a.npz b.npz c.npz", "an ensemble's")),
+    "reproduce": (("reproduce", "the original work's three models, then with the defaults"),),
+    "summary": (("summary weights.npz", "layers, shapes and parameter counts"),),
+    "gradcheck": (("gradcheck relu", "every gradient against finite differences"),),
+    "predict": (
+        ("predict weights.npz my-digit.png", "one picture, its top classes as bars"),
+        ("predict weights.npz pictures/ --out predictions.csv", "a folder of pictures, as CSV"),
+        ("predict weights.npz --index 0", "the first test example"),
+    ),
+    "export": (("export weights.npz model.onnx", "an ONNX model for onnxruntime"),),
+    "draw": (("draw weights.npz", "serve the page on http://127.0.0.1:8000/ and open it"),),
+    "bench": (("bench", "relu 128-64 on MNIST against the floor"), ("bench --torch", "and against PyTorch")),
+    "plot": (("plot all weights.npz --out-dir pictures", "every picture of one model"),),
+    "plot samples": (("plot samples --data fashion-mnist", "test images of every class"),),
+    "plot curves": (("plot curves weights.npz", "the curves of the history beside it"),),
+    "plot confusion": (("plot confusion weights.npz", "the confusion matrix"),),
+    "plot mistakes": (("plot mistakes weights.npz", "the most confident mistakes"),),
+    "plot weights": (("plot weights weights.npz", "the first layer's weights as pictures"),),
+    "plot architecture": (("plot architecture", "the original work's three models"),),
+    "plot all": (("plot all weights.npz --out-dir pictures", "every picture, into one folder"),),
+}
+
+
+def program(ctx):
+    """How the user started the program: `python cli.py` or `mlp`."""
+    root = ctx.find_root().info_name or "mlp"
+    return f"python {root}" if root.endswith(".py") else root
+
+
+def usage_line(ctx, command):
+    arguments = []
+    for param in command.get_params(ctx):
+        if param.param_type_name != "argument":
+            continue
+        name = param.metavar or param.name.upper()
+        name += "..." if param.nargs == -1 and "..." not in name else ""
+        arguments.append(name if param.required else f"[{name}]")
+    if isinstance(command, typer.core.TyperGroup):
+        arguments.append("COMMAND [ARGS]...")
+    return f"Usage: {ctx.command_path} [OPTIONS] {' '.join(arguments)}".rstrip()
+
+
+def default_in_words(param):
+    """' [default: 10]', or '' for an option whose default is nothing, off, or said in its help."""
+    if param.show_default is False or getattr(param, "is_flag", False) or param.default in (None, [], ()):
+        return ""
+    if isinstance(param.show_default, str):
+        return f" [default: {param.show_default}]"
+    values = param.default if isinstance(param.default, list | tuple) else [param.default]
+    words = [v.value if isinstance(v, Enum) else f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return f" [default: {' '.join(words)}]"
+
+
+def help_panel(title, rows):
+    """A rounded panel of (name, metavar, help) rows, as Typer draws them."""
+    grid = Table(box=None, show_header=False, expand=True, padding=(0, 1), pad_edge=False)
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column(style="yellow", no_wrap=True)
+    grid.add_column(ratio=1)
+    for row in rows:
+        grid.add_row(*map(Text, row))  # as written: help texts hold brackets, never rich markup
+    return Panel(grid, title=title, title_align="left", border_style="dim")
+
+
+def help_panels(ctx, command):
+    """The Arguments panel, then the options in HELP_PANELS' panels (or one), then Commands."""
+    params = [p for p in command.get_params(ctx) if not p.hidden]
+    options = [p for p in params if p.param_type_name == "option"]
+    panels = {"Arguments": []} | (dict.fromkeys(HELP_PANELS, ()) if len(options) > PANELS_FROM else {})
+    panels = {title: [] for title in panels} | {"Options": []}
+    for param in params:
+        argument = param.param_type_name == "argument"
+        names = ", ".join(sorted(param.opts + param.secondary_opts, key=len)) if not argument else ""
+        metavar = param.metavar or ("" if getattr(param, "is_flag", False) else param.name.upper())
+        row = (names or metavar, "" if argument else metavar, (param.help or "") + default_in_words(param))
+        where = "Arguments" if argument else "Options"
+        where = next((title for title, names in HELP_PANELS.items() if param.name in names and title in panels), where)
+        panels[where].append(row)
+    if isinstance(command, typer.core.TyperGroup):
+        panels["Commands"] = [
+            (name, "", " ".join((sub.help or "").split("\n\n")[0].split()))
+            for name, sub in command.commands.items()
+            if not sub.hidden
+        ]
+    return [help_panel(title, rows) for title, rows in panels.items() if rows]
+
+
+def help_page(ctx, command):
+    """A command's --help: usage, its docstring, its panels, its examples."""
+    import inspect
+
+    paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(command.help or "").split("\n\n") if p.strip()]
+    path = " ".join(ctx.command_path.split()[1:])
+    examples = [(f"{program(ctx)} {example}", what) for example, what in EXAMPLES.get(path, ())]
+    parts = [Text(usage_line(ctx, command), style="bold"), Text()]
+    parts += [Text(p + "\n") for p in paragraphs]
+    parts += help_panels(ctx, command)
+    if examples:
+        lines = [Text(f"# {what}\n", style="dim") + Text(example) for example, what in examples]
+        parts.append(Panel(Text("\n").join(lines), title="Examples", title_align="left", border_style="dim"))
+    return Group(*parts)
+
+
+class HelpPage(typer.core.TyperCommand):
+    def format_help(self, ctx, formatter):
+        console.print(help_page(ctx, self), highlight=False)
+
+
+class HelpGroup(typer.core.TyperGroup):
+    def format_help(self, ctx, formatter):
+        console.print(help_page(ctx, self), highlight=False)
+
+
+OneLineErrors.format_help = HelpGroup.format_help
+
+
+def show_version(value):
+    if value:
+        console.print(f"numpy-mlp {mlp.__version__}", highlight=False)
+        raise typer.Exit()
+
+
 app = typer.Typer(
     cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Train and evaluate NumPy multi-layer perceptrons on MNIST or your own data.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Train, evaluate, explain and export NumPy multi-layer perceptrons, on MNIST (shipped), named data "
+    "sets, CSV tables, .npz files and folders of pictures.",
 )
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+):
+    """Train, evaluate, explain and export NumPy multi-layer perceptrons, on MNIST (shipped), named
+    data sets, CSV tables, .npz files and folders of pictures."""
 
 
 # ----------------------------------------------------------------------------- option types
@@ -286,17 +466,26 @@ LimitOption = Annotated[
     int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")
 ]
 
-DataOption = Annotated[
-    str | None,
-    typer.Option(
-        "--data",
-        metavar="DATA",
-        show_default=False,
-        help=f"A data set name ({', '.join(mlp_data.DATASETS)}: downloaded once into a cache folder, MNIST is shipped), or "
-        + "; or ".join(form.about for form in mlp_data.DATA_FORMS.values())
-        + " (default: mnist to train; the data the weights were trained on otherwise).",
-    ),
-]
+
+def data_option(default):
+    """The --data option, saying what it defaults to for its command."""
+    return Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="DATA",
+            show_default=False,
+            help=f"A data set name ({', '.join(mlp_data.DATASETS)}: downloaded once into a cache folder, MNIST is "
+            "shipped), or "
+            + "; or ".join(form.about for form in mlp_data.DATA_FORMS.values())
+            + f" (default: {default}).",
+        ),
+    ]
+
+
+DataOption = data_option("mnist")  # train, reproduce, bench, plot samples
+
+RecordedDataOption = data_option("the data the weights were trained on")  # eval, predict, plot
 LabelColumnOption = Annotated[
     str | None,
     typer.Option(
@@ -1186,7 +1375,7 @@ def say_trained(history, meta, settings, validation, out, history_path):
     )
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def train(
     ctx: typer.Context,
     activation: ActivationArgument,
@@ -1543,7 +1732,7 @@ def evaluated(weights, params, meta, data, label_column, n_mistakes):
     return x_test, y_test, report
 
 
-@app.command("eval")
+@app.command("eval", cls=HelpPage)
 def evaluate(
     weights: Annotated[
         list[Path],
@@ -1553,7 +1742,7 @@ def evaluate(
             dir_okay=False,
         ),
     ],
-    data: DataOption = None,
+    data: RecordedDataOption = None,
     mistakes: Annotated[
         int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")
     ] = 10,
@@ -1622,7 +1811,7 @@ ORIGINAL = {  # the original work's three models and reported test accuracy (%)
 ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule": "constant"}  # and 10 epochs
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def reproduce(
     epochs: Annotated[
         int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")
@@ -1671,7 +1860,7 @@ def reproduce(
 # ----------------------------------------------------------------------------- summary
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def summary(weights: WeightsArgument):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = load_weights(weights)
@@ -1683,7 +1872,7 @@ def summary(weights: WeightsArgument):
 # ----------------------------------------------------------------------------- gradcheck
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def gradcheck(
     activation: ActivationArgument,
     hidden: HiddenOption = [7, 6],  # noqa: B006 (Typer shows and copies it; never mutated)
@@ -1911,7 +2100,7 @@ def predictions_csv(weights, members, inputs):
     return table.getvalue(), len(paths)
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def predict(
     paths: Annotated[
         list[Path],
@@ -1932,7 +2121,7 @@ def predict(
             help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).",
         ),
     ] = None,
-    data: DataOption = None,
+    data: RecordedDataOption = None,
 ):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
     n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz"), len(paths))
@@ -1976,7 +2165,7 @@ def predict(
 # ----------------------------------------------------------------------------- export
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def export(
     weights: WeightsArgument,
     model: Annotated[
@@ -2025,7 +2214,7 @@ def draw_bench(server, n):
     show(table)
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def draw(
     weights: Annotated[
         list[Path],
@@ -2173,7 +2362,7 @@ def bench_settings(asked, given, shape, n):
     return settings
 
 
-@app.command()
+@app.command(cls=HelpPage)
 def bench(
     ctx: typer.Context,
     hidden: HiddenOption = [128, 64],  # noqa: B006 (Typer shows and copies it; never mutated)
@@ -2324,7 +2513,11 @@ def bench(
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
-plot_app = typer.Typer(no_args_is_help=True, help="Draw PNG pictures (needs matplotlib: pip install -e '.\\[plot]').")
+plot_app = typer.Typer(
+    cls=HelpGroup,
+    no_args_is_help=True,
+    help=f"Draw pictures of data and models (needs matplotlib: {install_hint('plot')}).",
+)
 
 app.add_typer(plot_app, name="plot")
 
@@ -2408,7 +2601,7 @@ def image_shape_of(shape, where):
     return tuple(shape)
 
 
-@plot_app.command("samples")
+@plot_app.command("samples", cls=HelpPage)
 def plot_samples(
     n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
     data: DataOption = None,
@@ -2462,7 +2655,7 @@ def curves_figure(records):
     return fig
 
 
-@plot_app.command("curves")
+@plot_app.command("curves", cls=HelpPage)
 def plot_curves(
     history: Annotated[
         Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)
@@ -2499,8 +2692,10 @@ def confusion_figure(confusion, meta):
     return fig
 
 
-@plot_app.command("confusion")
-def plot_confusion(weights: WeightsArgument, data: DataOption = None, out: PictureOption = Path("confusion.png")):
+@plot_app.command("confusion", cls=HelpPage)
+def plot_confusion(
+    weights: WeightsArgument, data: RecordedDataOption = None, out: PictureOption = Path("confusion.png")
+):
     """The test-set confusion matrix as a heat map."""
     pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
@@ -2515,11 +2710,11 @@ def mistakes_figure(x, report, meta, shape):
     return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)", shape)
 
 
-@plot_app.command("mistakes")
+@plot_app.command("mistakes", cls=HelpPage)
 def plot_mistakes(
     weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
-    data: DataOption = None,
+    data: RecordedDataOption = None,
     out: PictureOption = Path("mistakes.png"),
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
@@ -2547,7 +2742,7 @@ def weights_figure(params, n, shape):
     return fig
 
 
-@plot_app.command("weights")
+@plot_app.command("weights", cls=HelpPage)
 def plot_weights(
     weights: WeightsArgument,
     n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
@@ -2593,7 +2788,7 @@ def draw_architecture(sizes, activation, title):
     return fig
 
 
-@plot_app.command("architecture")
+@plot_app.command("architecture", cls=HelpPage)
 def plot_architecture(
     out_dir: Annotated[
         Path, typer.Option(metavar="DIR", help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)
@@ -2608,10 +2803,10 @@ def plot_architecture(
         save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png", "--out-dir")
 
 
-@plot_app.command("all")
+@plot_app.command("all", cls=HelpPage)
 def plot_all(
     weights: WeightsArgument,
-    data: DataOption = None,
+    data: RecordedDataOption = None,
     out_dir: Annotated[
         Path,
         typer.Option(metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False),

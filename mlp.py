@@ -49,6 +49,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+__version__ = "0.1.0"  # the toolkit's; pyproject.toml reads it from here
+
 # =============================================================================
 # Part I: the network
 # =============================================================================

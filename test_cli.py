@@ -4,6 +4,7 @@ and its one-line errors."""
 import io
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,47 @@ def test_the_help_tests_cover_every_command():
         "plot architecture",
         "plot all",
     }
+
+
+TYPER_PLACEHOLDERS = re.compile(
+    r"<(bool|int|float|str|text|file|path|name|class|int range|float range|list\[\w+\])>|\[\d*<?=?x[<>]=|[{}]"
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda p: " ".join(p) or "mlp")
+def test_every_help_page_is_free_of_type_placeholders_and_ends_with_examples(command):
+    result = runner.invoke(cli.app, [*command, "-h"], env={"COLUMNS": "100"}, prog_name="mlp")
+    assert result.exit_code == 0
+    text = result.stdout.replace("train/<class>/, test/<class>/", "")  # --data's own words for the folders
+    assert not TYPER_PLACEHOLDERS.search(text), TYPER_PLACEHOLDERS.search(text).group()
+    assert text.startswith(" ".join(["Usage: mlp", *command, "[OPTIONS]"]))
+    panels = re.findall(r"╭─ (\w+) ─", text)
+    assert panels[-1] == "Examples" and "-h, --help" in text
+    examples = [line.strip("│ ").split("#")[0].strip() for line in text.split("╭─ Examples")[1].splitlines()[1:-1]]
+    for example in (e for e in examples if e.startswith("mlp ")):  # each parses: its command and options exist
+        args = cli.expand_variadic(shlex.split(example)[1:])
+        parsed = runner.invoke(cli.app, [*args, "--help"])
+        assert parsed.exit_code == 0, (example, parsed.output)
+    if command == ("train",):
+        assert panels == ["Model", "Optimisation", "Regularisation", "Data", "Output", "Run", "Options", "Examples"]
+    if command in {("eval",), ("predict",), ("plot", "confusion"), ("plot", "mistakes"), ("plot", "all")}:
+        assert "(default: the data the weights were trained on)" in " ".join(text.replace("│", " ").split())
+    if command in {("train",), ("reproduce",), ("bench",), ("plot", "samples")}:
+        assert "(default: mnist)" in " ".join(text.replace("│", " ").split())
+
+
+def test_version_and_the_short_help_option():
+    assert run("--version").stdout == f"numpy-mlp {mlp.__version__}\n"
+    assert run("-h").stdout == run("--help").stdout and "--version" in run("-h").stdout
+
+
+def test_hidden_sizes_may_be_given_with_commas_and_a_bad_size_is_said_in_plain_words(small_data, tmp_path):
+    result = run(*"train relu --hidden 12,6 --epochs 1 --data".split(), small_data, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    assert mlp.load(tmp_path / "w.npz")[0]["W2"].shape == (12, 6)
+    result = run(*"train relu --hidden 12x --data".split(), small_data)
+    assert result.exit_code == 2
+    assert result.stderr == "error: Invalid value for '--hidden': not a whole number (see 'root train --help')\n"
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda p: " ".join(p) or "mlp")
@@ -451,19 +493,35 @@ def test_plot_on_a_full_disk_leaves_no_partial_picture(trained, tmp_path, monkey
     assert (tmp_path / "c.png").read_bytes() == b"old picture"
 
 
-def test_predict_image_without_pillow_says_how_to_install(trained, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "checkout, hint", [(True, "pip install -e '.[image]'"), (False, "pip install 'numpy-mlp[image]'")]
+)
+def test_predict_image_without_pillow_says_how_to_install_as_the_user_installed(
+    trained, tmp_path, monkeypatch, checkout, hint
+):
     (tmp_path / "d.png").write_bytes(b"whatever")
     monkeypatch.setitem(sys.modules, "PIL", None)  # makes "import PIL.Image" fail
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    monkeypatch.setattr(cli, "CHECKOUT", checkout)
     result = run("predict", trained, tmp_path / "d.png")
-    assert result.exit_code == 1 and "pip install -e '.[image]'" in result.stderr
+    assert result.exit_code == 1 and result.stderr == f"error: this command needs Pillow (the image extra): {hint}\n"
 
 
-def test_plot_without_matplotlib_says_how_to_install(trained, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "checkout, hint", [(True, "pip install -e '.[plot]'"), (False, "pip install 'numpy-mlp[plot]'")]
+)
+def test_plot_without_matplotlib_says_how_to_install_as_the_user_installed(
+    trained, tmp_path, monkeypatch, checkout, hint
+):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    monkeypatch.setattr(cli, "CHECKOUT", checkout)
     result = run("plot", "weights", trained, "--out", tmp_path / "w.png")
-    assert result.exit_code == 1 and "pip install -e '.[plot]'" in result.stderr
+    assert result.exit_code == 1 and result.stderr == f"error: this command needs matplotlib (the plot extra): {hint}\n"
     assert not (tmp_path / "w.png").exists()
+
+
+def test_the_checkout_is_told_from_an_installed_wheel_by_the_pyproject_beside_cli():
+    assert cli.CHECKOUT == (Path(cli.__file__).parent / "pyproject.toml").is_file()
 
 
 @pytest.mark.parametrize(

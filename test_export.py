@@ -76,7 +76,7 @@ def test_export_without_onnx_says_how_to_install(trained, tmp_path, monkeypatch)
     monkeypatch.delitem(sys.modules, "onnx", raising=False)
     result = run("export", trained, tmp_path / "m.onnx")
     assert result.exit_code == 1
-    assert result.stderr == "error: this command needs onnx: pip install -e '.[onnx]' (or pip install onnx)\n"
+    assert result.stderr == "error: this command needs onnx (the onnx extra): pip install -e '.[onnx]'\n"
 
 
 def test_an_exported_model_turns_a_light_background_over_as_mlp_does():
