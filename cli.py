@@ -2568,9 +2568,14 @@ def save_figure(fig, path, option="--out"):
 
 
 def check_out_dir(out_dir):
-    """Fail before any work unless --out-dir is a folder that can be written in."""
-    if not out_dir.is_dir():
-        fail(f"--out-dir {out_dir}: no such folder; create it or choose another --out-dir")
+    """Make --out-dir if it is missing; fail before any work unless it is a folder that can be
+    written in."""
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"--out-dir {out_dir}: a file, not a folder; choose another --out-dir")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"--out-dir {out_dir}: cannot make the folder ({e.strerror}); choose another --out-dir")
     check_writable(out_dir / "x.png", "--out-dir")
 
 

@@ -268,9 +268,10 @@ def test_a_bare_command_line_prints_the_help_and_no_empty_error():
 def test_messages_name_the_option_the_user_typed(trained, tmp_path):
     result = run("eval", trained, "--json", tmp_path / "missing" / "r.json")
     assert result.exit_code == 1 and result.stderr.strip().endswith("create it or choose another --json")
-    result = run("plot", "all", trained, "--out-dir", tmp_path / "missing")
-    assert result.exit_code == 1 and "--out-dir" in result.stderr and "--out " not in result.stderr
-    assert not (tmp_path / "missing").exists()
+    (tmp_path / "a-file").write_bytes(b"kept")
+    result = run("plot", "all", trained, "--out-dir", tmp_path / "a-file")
+    assert result.exit_code == 2 and "--out-dir" in result.stderr and "--out " not in result.stderr
+    assert (tmp_path / "a-file").read_bytes() == b"kept"
 
 
 def test_cli_train_with_the_new_options_records_validation(tmp_path, small_data):
@@ -448,10 +449,10 @@ def test_summary_lists_layers_and_parameter_counts(trained):
 @pytest.mark.slow
 def test_plots_write_pngs(trained, small_data, tmp_path):
     pytest.importorskip("matplotlib")
-    result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path)
-    assert result.exit_code == 0, result.output
+    result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path / "new" / "pictures")
+    assert result.exit_code == 0, result.output  # a missing --out-dir is made
     for name in ("mnist", "model-1", "model-2", "model-3", "curves", "confusion", "mistakes", "weights"):
-        png = (tmp_path / f"{name}.png").read_bytes()
+        png = (tmp_path / "new" / "pictures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
 
 

@@ -1,0 +1,186 @@
+"""Every snippet of README.md and docs/ runs as written: each fenced `python` or `bash` block is
+marked, on the line before it, `<!-- snippet: run -->` or `<!-- snippet: skip, REASON -->`, and
+the marked ones run, file by file in order, in a folder laid out as a checkout (the modules, the
+draw page, pyproject.toml) with small real data where the snippets expect data: MNIST in
+data/mnist/ (600 training and 200 test digits), and the files they name (my-digit.png, kaggle/,
+mnist.npz, pictures/, ...) made from the same digits. A snippet that imports a package names it
+in an install line above it in the same file.
+
+Inside a block, lines that set up or serve are not run: `pip install ...` (checked instead: what
+it names is installed here, by the test extra), `pytest` (this suite), `draw` without --bench
+(serves until stopped; test_draw.py drives it in a browser) and `--torch` (PyTorch is never a
+dependency; test_bench.py runs it where it is installed)."""
+
+import ast
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import HERE, small_slice, write_dataset
+
+DOCS = [HERE / "README.md", *sorted((HERE / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+MARK = re.compile(r"<!-- snippet: (run|skip, .+?) -->\n+$")
+NOT_RUN = re.compile(r"^\s*(pip install .*|pytest.*|.*cli\.py draw (?!.*--bench).*|.*--torch.*)$")
+PACKAGES = {  # a module a snippet imports: the words an install line above it names it by
+    "onnxruntime": ("onnxruntime",),
+    "PIL": ("Pillow", "pillow", "[image]", "[test]"),
+    "sklearn": ("scikit-learn",),
+    "matplotlib": ("matplotlib", "[plot]"),
+    "onnx": ("[onnx]", "onnx"),
+}
+MODULES = {"onnxruntime": "onnxruntime", "pillow": "PIL", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}
+
+
+def blocks(path):
+    """(line, language, code, mark) of every fenced python or bash block of a Markdown file."""
+    text = path.read_text("utf-8")
+    found = []
+    for match in FENCE.finditer(text):
+        if match.group(1) in ("python", "bash"):
+            mark = MARK.search(text[: match.start()][-300:])
+            line = text[: match.start()].count("\n") + 1
+            found.append((line, match.group(1), match.group(2), mark.group(1) if mark else None))
+    return found
+
+
+def imports_of(code, language):
+    """The top-level modules a block imports (a bash block's through its python -c strings)."""
+    if language == "python":
+        tree = ast.parse(code)
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    else:
+        names = re.findall(r"(?:^|[;\s\"])(?:import|from) ([\w.]+(?:, [\w.]+)*)", code)
+        names = [n for group in names for n in group.split(", ")]
+    return {n.split(".")[0] for n in names}
+
+
+def runnable(code):
+    """The block with its continued lines joined and the lines that set up or serve left out
+    (as `:`); the `pip install` lines, to check."""
+    lines = re.sub(r"\\\n\s*", " ", code).splitlines()
+    installs = [part.strip() for line in lines for part in line.split("&&") if part.strip().startswith("pip install")]
+    kept = []
+    for line in lines:
+        parts = [part if not NOT_RUN.match(part) else " :" for part in line.split("&&")]
+        kept.append("&&".join(parts) if "&&" in line else (":" if NOT_RUN.match(line) else line))
+    return "\n".join(kept), installs
+
+
+# ----------------------------------------------------------------------------- the folder the snippets run in
+def picture(path, digit, light=True):
+    """A 28 x 28 digit as a PNG, dark ink on light paper (as a photo or scan is) unless light=False."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = digit.reshape(28, 28).astype(np.uint8)
+    Image.fromarray(255 - pixels if light else pixels).resize((84, 84)).save(path)
+
+
+def checkout_on_small_data(folder, raw):
+    """A checkout's files, with MNIST cut to 600/200 digits, and every file the snippets name."""
+    for name in [p.name for p in HERE.glob("*.py") if not p.name.startswith(("test_", "conftest"))]:
+        shutil.copy(HERE / name, folder / name)
+    for name in ("draw.html", "pyproject.toml", "README.md"):
+        shutil.copy(HERE / name, folder / name)
+    x, y, xt, yt = small_slice(raw, 600, 200)
+    write_dataset(folder / "data" / "mnist", x, y, xt, yt)
+    fashion = write_dataset(folder / "fashion-mnist", 255 - x, y, 255 - xt, yt)  # another set, with names
+    (fashion / "classes.txt").write_text("\n".join(f"class {c}" for c in range(10)), "utf-8")
+    flat, flat_test = x.reshape(len(x), -1), xt.reshape(len(xt), -1)
+    (folder / "kaggle").mkdir()
+    header = ",".join(f"pixel{i}" for i in range(784))
+    np.savetxt(
+        folder / "kaggle/train.csv", np.column_stack([y, flat]), "%d", ",", header="label," + header, comments=""
+    )
+    np.savetxt(folder / "kaggle/test.csv", flat_test[:50], "%d", ",", header=header, comments="")
+    np.savetxt(folder / "mnist_train.csv", np.column_stack([y, flat]), "%d", ",")
+    np.savez(folder / "mnist.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    for split, images, labels in (("train", x[:200], y[:200]), ("test", xt[:50], yt[:50])):
+        for i, (image, label) in enumerate(zip(images, labels)):
+            picture(folder / "pictures" / split / str(label) / f"{i}.png", image)
+    for i in range(5):
+        picture(folder / "scans" / f"scan-{i}.png", xt[i])
+    picture(folder / "my-digit.png", xt[0])
+    picture(folder / "digit.png", xt[1])
+    rows = np.random.default_rng(0).normal(size=(178, 13)).round(3)  # a table with no header: its label first
+    np.savetxt(folder / "wine.csv", np.column_stack([np.arange(178) % 3, rows]), "%g", ",")
+    return folder
+
+
+# ----------------------------------------------------------------------------- the tests
+def test_every_python_and_bash_block_of_the_docs_is_marked_run_or_skip_with_a_reason():
+    unmarked = [f"{p.name}:{line}" for p in DOCS for line, _, _, mark in blocks(p) if mark is None]
+    assert not unmarked, f"blocks with no <!-- snippet: run --> or <!-- snippet: skip, why --> mark: {unmarked}"
+    assert sum(mark == "run" for p in DOCS for *_, mark in blocks(p)) >= 15
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_a_snippet_that_imports_a_package_names_it_in_an_install_line_above_it(path):
+    text = path.read_text("utf-8")
+    for line, language, code, _ in blocks(path):
+        before = "\n".join(re.findall(r"pip install[^\n`]*", "\n".join(text.splitlines()[: line + code.count("\n")])))
+        for module in imports_of(code, language) & set(PACKAGES):
+            assert any(word in before for word in PACKAGES[module]), f"{path.name}:{line} imports {module}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_runnable_snippet_runs_as_written_on_small_data(path, tmp_path, mnist_raw):
+    pytest.importorskip("PIL", reason="the snippets' pictures need Pillow: pip install -e '.[test]'")
+    (tmp_path / "checkout").mkdir()
+    folder = checkout_on_small_data(tmp_path / "checkout", mnist_raw)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(sys.executable, bin_dir / "python")  # `python` is this environment's
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(folder)}
+    env |= {"COLUMNS": "120", "MLP_DATA_DIR": str(tmp_path / "cache")}
+    for line, language, code, mark in blocks(path):
+        if mark != "run":
+            continue
+        script, installs = runnable(code)
+        for install in installs:  # what it installs is installed here
+            for name in re.findall(r"\b(onnxruntime|pillow|scikit-learn|matplotlib)\b", install, re.I):
+                assert importlib.util.find_spec(MODULES[name.lower()]), f"{path.name}:{line}: {name} is not installed"
+        command = [sys.executable, "-c", script] if language == "python" else ["bash", "-e", "-o", "pipefail", "-c"]
+        command += [] if language == "python" else [script]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+        print(f"{path.name}:{line}: {time.perf_counter() - started:.1f} s")
+        assert done.returncode == 0, (
+            f"{path.name}:{line} failed:\n{script}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+
+
+def test_the_snippet_runner_leaves_out_setup_and_serving_lines_and_keeps_the_rest():
+    script, installs = runnable(
+        'pip install -e ".[onnx]" && python cli.py export w.npz m.onnx\n'
+        "python cli.py draw w.npz --port 0\npython cli.py draw w.npz --bench 5\n"
+        "python cli.py bench --hidden 8 \\\n    --torch\npytest -m 'not slow'\npython cli.py eval w.npz"
+    )
+    assert script.splitlines() == [
+        " :&& python cli.py export w.npz m.onnx",
+        ":",
+        "python cli.py draw w.npz --bench 5",
+        ":",
+        ":",
+        "python cli.py eval w.npz",
+    ]
+    assert installs == ['pip install -e ".[onnx]"']
+    assert imports_of("import numpy as np, onnxruntime as ort\nfrom PIL import Image", "python") == {
+        "numpy",
+        "onnxruntime",
+        "PIL",
+    }
+    assert imports_of('python -c "import gzip, os, numpy as np, mlp; from sklearn import datasets"', "bash") >= {
+        "gzip",
+        "sklearn",
+    }
