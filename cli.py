@@ -961,15 +961,18 @@ def starting_weights(path, activation, hidden, normalize, data, found):
     return params, meta
 
 
-def warn_if_not_learning(accuracy, y, normalize):
-    """After the first epoch: a line on stderr when the training accuracy is no better than always
-    guessing the most common class, which is what a network that is not learning scores."""
-    guess = np.bincount(y).max() / len(y)
-    if accuracy <= guess + 0.01:
+def warn_if_not_learning(record, y, settings, normalize):
+    """After the epoch mlp judges a run by (mlp.judged_epoch): a line on stderr when the training
+    accuracy is no better than always guessing the most common class (mlp.not_learning), with
+    what to try in options. mlp's own warning, in library words, is left unsaid."""
+    if record["epoch"] != mlp.judged_epoch(len(y), settings.batch_size, settings.epochs):
+        return
+    stuck, guess = mlp.not_learning(record["accuracy"], y)
+    if stuck:
         hint = "try --normalize standard, or a lower --lr" if normalize != "standard" else "try a lower --lr"
         err_console.print(
-            f"warning: after epoch 1 the training accuracy ({percent(accuracy)}) is no better than always "
-            f"guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
+            f"warning: after epoch {record['epoch']} the training accuracy ({percent(record['accuracy'])}) is no "
+            f"better than always guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
             style="yellow",
             highlight=False,
             soft_wrap=True,
@@ -1061,18 +1064,21 @@ def run_training(
             err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
     def run(on_batch):
-        return mlp.train(
-            params,
-            x,
-            y,
-            settings,
-            val=val,
-            preprocessing=preprocessing,
-            resume=resume,
-            on_batch=on_batch,
-            on_epoch=on_epoch,
-            on_step=on_step,
-        )[0], rows
+        with warnings.catch_warnings():  # train says it in its options' words (warn_if_not_learning)
+            warnings.simplefilter("ignore", mlp.NotLearningWarning)
+            trained = mlp.train(
+                params,
+                x,
+                y,
+                settings,
+                val=val,
+                preprocessing=preprocessing,
+                resume=resume,
+                on_batch=on_batch,
+                on_epoch=on_epoch,
+                on_step=on_step,
+            )
+        return trained[0], rows
 
     if not show_progress:
         return run(None)
@@ -1319,7 +1325,7 @@ def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, in
 
 def checkpoint_keepers(run, latest, path, every):
     """(on_checkpoint, on_step) for run_training: after every epoch the checkpoint is saved (and
-    epoch 1 checked for learning); after every batch it is kept for a stop signal to save, and
+    the judged epoch checked for learning); after every batch it is kept for a stop signal to save, and
     saved every `every` seconds of a long epoch. `latest` holds what a stop signal saves."""
     save = mlp_run.checkpoint_saver(path, run["meta"], warn_checkpoint_failed(path))
     saved = {"at": time.perf_counter()}
@@ -1328,8 +1334,7 @@ def checkpoint_keepers(run, latest, path, every):
         latest.update(checkpoint=checkpoint, rows=rows)
         save(checkpoint, rows)
         saved["at"] = time.perf_counter()
-        if rows[-1]["epoch"] == 1:
-            warn_if_not_learning(rows[-1]["accuracy"], run["y"], run["plan"]["preprocessing"]["kind"])
+        warn_if_not_learning(rows[-1], run["y"], run["settings"], run["plan"]["preprocessing"]["kind"])
 
     def on_step(checkpoint):
         latest["checkpoint"] = checkpoint

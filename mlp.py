@@ -41,6 +41,7 @@ import os
 import struct
 import tempfile
 import time
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -163,20 +164,23 @@ def sizes_of(params):
 
 
 def check_inputs(params, x):
-    """ValueError unless x is a (B, n_in) float array of the weights' dtype for the network
-    `params` (inputs are never converted silently: float64 inputs would make float64 grads
-    and turn float32 weights into float64 ones)."""
-    n_in, dtype = params["W1"].shape[0], params["W1"].dtype
+    """ValueError unless x is a (B, n_in) float array for the network `params` (integer pixels
+    need scaling first: `fit_preprocessing` and `preprocess`)."""
+    n_in = params["W1"].shape[0]
     if getattr(x, "ndim", None) != 2 or x.shape[1] != n_in or x.dtype.kind != "f":
         raise ValueError(
             f"inputs must be a (batch, {n_in}) float array for this network, got "
             f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}"
         )
-    if x.dtype != dtype:
-        raise ValueError(
-            f"inputs are {x.dtype} but the network's weights are {dtype}: pass "
-            f"x.astype(np.{dtype}) (or init the network with dtype=np.{x.dtype})"
-        )
+
+
+def as_inputs(params, x):
+    """x as the input of the network `params`, in the weights' dtype: floats of another type
+    are cast to it (NumPy's float64 data for float32 weights), so that grads and updated
+    weights keep the weights' dtype."""
+    check_inputs(params, x)
+    dtype = params["W1"].dtype
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def check_labels(y, n_classes, n=None):
@@ -196,14 +200,15 @@ def forward(params, x, activation, dropout=0.0, rng=None):
     """Logits of a batch, and what `grads` needs.
 
     Args:
-      x: (B, n_in) inputs. activation: hidden activation name (the output layer is linear).
+      x: (B, n_in) float inputs (cast to the weights' dtype, as_inputs). activation: hidden
+        activation name (the output layer is linear).
       dropout: probability of zeroing each hidden unit (inverted dropout, training only:
         needs `rng`, a np.random.Generator). 0 is the plain deterministic forward pass.
     Returns:
       logits (B, C), and a cache holding each layer's input, pre-activation and output.
     """
     f = lookup(ACTIVATIONS, activation, "activation").f
-    check_inputs(params, x)
+    x = as_inputs(params, x)
     if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
         raise ValueError(
             f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), got dropout={dropout!r}, rng={rng!r}"
@@ -1035,6 +1040,42 @@ def check_finite(x, chunk=8192):
         raise ValueError("x holds NaN or infinite values: drop or fill those rows before training")
 
 
+JUDGED_AFTER_STEPS = 100  # by then a network that learns beats guessing the most common class
+
+
+class NotLearningWarning(UserWarning):
+    """`train`'s warning that the first epochs learnt nothing (a command line may say it in its own words)."""
+
+
+def judged_epoch(n_examples, batch_size, epochs):
+    """The epoch after which a run is judged for learning: the first to complete
+    JUDGED_AFTER_STEPS steps (epoch 1 on MNIST; later for small data), or the last."""
+    steps = math.ceil(n_examples / batch_size)
+    return min(epochs, math.ceil(JUDGED_AFTER_STEPS / steps))
+
+
+def not_learning(accuracy, y):
+    """(True if a training accuracy is no better than always guessing y's most common class,
+    that guess's accuracy): what a network that is not learning scores."""
+    guess = float(np.bincount(np.asarray(y)).max() / len(y))
+    return accuracy <= guess + 0.01, guess
+
+
+def warn_if_not_learning(record, y, settings, n_examples):
+    """A NotLearningWarning after the judged epoch of a run that has learnt nothing by then."""
+    if record["epoch"] != judged_epoch(n_examples, settings.batch_size, settings.epochs):
+        return
+    stuck, guess = not_learning(record["accuracy"], y)
+    if stuck:
+        warnings.warn(
+            f"after epoch {record['epoch']} the training accuracy ({record['accuracy']:.2%}) is no better than "
+            f"always guessing the most common class ({guess:.2%}): the network is not learning; try "
+            "standardised inputs (preprocessing=fit_preprocessing(x, 'standard')) or a lower lr",
+            NotLearningWarning,
+            stacklevel=3,
+        )
+
+
 def train(
     params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None, on_step=None
 ):
@@ -1113,6 +1154,7 @@ def train(
         elif epoch == s.epochs:
             record["stopped"] = "epochs"
         history.append(record)
+        warn_if_not_learning(record, y, s, len(x))
         ck = Checkpoint(
             epoch=epoch, params=params, state=state, history=list(history), best=best, rng=rng, lr_scale=lr_scale
         )
@@ -1821,7 +1863,9 @@ def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
     finite, and every split has the same image size. `preprocess` turns images into inputs.
     """
     if not os.path.isdir(folder):
-        raise ValueError(f"{folder}: no such data folder (give --data a folder of MNIST IDX files or a data set name)")
+        raise ValueError(
+            f"{folder}: no such data folder (expected a folder of the IDX files {', '.join(MNIST_FILES.values())})"
+        )
     paths = {key: idx_path(folder, stem) for key, stem in MNIST_FILES.items() if key.split("_")[0] in splits}
     out = []
     for split in splits:

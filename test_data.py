@@ -368,6 +368,19 @@ def test_training_that_learns_nothing_says_so(tmp_path, digits):
     assert result.exit_code == 0
     assert "no better than always guessing the most common class" in result.stderr
     assert "try --normalize standard" in result.stderr
+    assert "preprocessing=fit_preprocessing" not in result.stderr  # mlp's own words are left unsaid
+
+
+def test_a_small_table_is_judged_after_its_first_hundred_steps_not_its_first_epoch(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(150) % 3
+    x = rng.normal(size=(150, 4)) + 3 * np.eye(3, 4)[y]
+    np.savetxt(tmp_path / "t.csv", np.column_stack([y, x]), "%g", ",")  # 120 rows to train: 4 steps an epoch
+    np.savetxt(tmp_path / "flat.csv", np.column_stack([y, 0 * x]), "%g", ",")
+    result = run("train", "relu", "--data", tmp_path / "t.csv", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0 and "warning" not in result.stderr
+    result = run("train", "relu", "--data", tmp_path / "flat.csv", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0 and "warning: after epoch 25 the training accuracy" in result.stderr
 
 
 def test_a_named_data_set_is_downloaded_verified_and_cached(mirror):

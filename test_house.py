@@ -211,3 +211,15 @@ def test_the_readmes_python_tour_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) > 0.97  # "about 0.98"
     assert (tmp_path / "weights.npz").is_file()
+
+
+def test_mlps_messages_speak_of_arguments_not_of_the_command_lines_options():
+    """mlp.py is a library first (copied alone into other projects): what it raises or warns
+    names its own arguments, never a --flag of cli.py."""
+    flags = []
+    for node in ast.walk(ast.parse((HERE / "mlp.py").read_text())):
+        if isinstance(node, (ast.Raise, ast.Call)):
+            for const in ast.walk(node):
+                if isinstance(const, ast.Constant) and isinstance(const.value, str):
+                    flags += re.findall(r"(?<![\w-])--[a-z][a-z-]+", const.value)
+    assert not flags, f"mlp.py's messages name command-line options: {sorted(set(flags))}"
