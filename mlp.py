@@ -163,24 +163,17 @@ def sizes_of(params):
 # ----------------------------------------------------------------------------- forward
 
 
-def check_inputs(params, x):
-    """ValueError unless x is a (B, n_in) float array for the network `params` (integer pixels
-    need scaling first: `fit_preprocessing` and `preprocess`)."""
-    n_in = params["W1"].shape[0]
+def as_inputs(params, x, cast=True):
+    """x as the input of the network `params`, cast to the weights' dtype (float64 data for
+    float32 weights: grads and weights keep theirs). ValueError unless a (B, n_in) float array
+    (integer pixels need scaling first: `preprocess`)."""
+    n_in, dtype = params["W1"].shape[0], params["W1"].dtype
     if getattr(x, "ndim", None) != 2 or x.shape[1] != n_in or x.dtype.kind != "f":
         raise ValueError(
             f"inputs must be a (batch, {n_in}) float array for this network, got "
             f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}"
         )
-
-
-def as_inputs(params, x):
-    """x as the input of the network `params`, in the weights' dtype: floats of another type
-    are cast to it (NumPy's float64 data for float32 weights), so that grads and updated
-    weights keep the weights' dtype."""
-    check_inputs(params, x)
-    dtype = params["W1"].dtype
-    return x if x.dtype == dtype else x.astype(dtype)
+    return x if x.dtype == dtype or not cast else x.astype(dtype)
 
 
 def check_labels(y, n_classes, n=None):
@@ -1117,12 +1110,12 @@ def train(
             f"pixel values range from {preprocessing['low']:g} to {preprocessing['high']:g}, beyond "
             f"what {dtype} holds ({np.finfo(dtype).max:.3g}): rescale the data first, or train in float64"
         )
-    check_inputs(params, x if preprocessing is None else inputs(x[:1], preprocessing, dtype))
+    as_inputs(params, x if preprocessing is None else inputs(x[:1], preprocessing, dtype), cast=False)
     check_finite(x)
     check_labels(y, sizes_of(params)[-1], len(x))
     cut = SCHEDULES[s.schedule].on_validation
     if val is not None:
-        check_inputs(params, val[0] if preprocessing is None else inputs(val[0][:1], preprocessing, dtype))
+        as_inputs(params, val[0] if preprocessing is None else inputs(val[0][:1], preprocessing, dtype), cast=False)
         check_finite(val[0])
         check_labels(val[1], sizes_of(params)[-1], len(val[0]))
     elif s.patience or cut:

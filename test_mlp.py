@@ -254,6 +254,7 @@ def test_gradcheck_catches_every_kind_of_wrong_derivative(monkeypatch, activatio
     assert worst(random_check(activation, 2, 0.0, 0.0, seed=1, zero_biases=False)) > 10
 
 
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # toy data, a few steps
 def test_a_new_activation_is_one_registry_entry(monkeypatch):
     softplus = mlp.Activation(f=lambda z: np.logaddexp(0, z), df=lambda z, a: 1 / (1 + np.exp(-z)), init_std=mlp.he_std)
     monkeypatch.setitem(mlp.ACTIVATIONS, "softplus", softplus)
@@ -276,6 +277,7 @@ def test_train_takes_one_settings_value_and_few_parameters():
         mlp.train(mlp.init([2, 2], "relu"), np.zeros((1, 2), np.float32), np.zeros(1, int), {"activation": "relu"})
 
 
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # toy data, a few steps
 def test_a_new_augmentation_is_one_registry_entry(monkeypatch):
     mirror = mlp.Augmentation(distort=lambda images, rng, strength: images[:, :, ::-1], about="left and right swapped")
     monkeypatch.setitem(mlp.AUGMENTATIONS, "mirror", mirror)
@@ -294,6 +296,7 @@ def test_a_new_augmentation_is_one_registry_entry(monkeypatch):
     assert len(history) == 1
 
 
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # toy data, a few steps
 def test_a_new_schedule_that_watches_validation_is_one_registry_entry(monkeypatch):
     halving = mlp.Schedule(
         rate=lambda lr, epoch, epochs, warmup: lr,
@@ -553,6 +556,7 @@ def test_shift_moves_the_centre_of_mass_by_the_shift(mnist):
         assert centre(moved[i]) - centre(images[i]) == pytest.approx([dr[i], dc[i]], abs=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # toy data, a few steps
 # ----------------------------------------------------------------------------- the training loop, validation and metrics
 def test_train_covers_every_example_with_a_short_last_batch_and_is_deterministic():
     rng = np.random.default_rng(0)
@@ -810,6 +814,7 @@ def test_the_defaults_that_fit_the_data(n, pictures, batch_size, expected):
         }
 
 
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # toy data, a few steps
 def test_the_last_record_says_why_training_stopped():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((40, 4)).astype(np.float32), np.arange(40) % 2
