@@ -2527,10 +2527,30 @@ plot_app = typer.Typer(
 app.add_typer(plot_app, name="plot")
 
 
+PLOT_DPI = 150
+FALLBACK_FONTS = (  # where DejaVu Sans has no glyph (class names in other scripts), the first of these installed
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+    "Microsoft YaHei",
+    "Yu Gothic",
+    "PingFang SC",
+    "Hiragino Sans",
+    "Arial Unicode MS",
+    "Noto Sans",
+)
+
+
 def pyplot():
-    """matplotlib.pyplot on the headless Agg backend, or a one-line error saying how to install it."""
+    """matplotlib.pyplot on the headless Agg backend, with fonts that fall back to the installed
+    ones of FALLBACK_FONTS, or a one-line error saying how to install matplotlib."""
     matplotlib = require("matplotlib", "plot")
     matplotlib.use("Agg")
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *(f for f in FALLBACK_FONTS if f in installed)]
     return importlib.import_module("matplotlib.pyplot")
 
 
@@ -2553,7 +2573,7 @@ def save_figure(fig, path, option="--out"):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=100, bbox_inches="tight"))
+            mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=PLOT_DPI, bbox_inches="tight"))
     except OSError as e:
         fail(f"cannot write {path}: {e.strerror or e}; nothing was written")
     finally:
@@ -2562,9 +2582,9 @@ def save_figure(fig, path, option="--out"):
     if missing and not MISSING_GLYPHS:
         MISSING_GLYPHS.append(missing[0])
         err_console.print(
-            f"note: the plot's font has no glyph for some characters of the class names, drawn as "
-            f"boxes ({missing[0]}); install a font that has them, such as Noto Sans CJK, and matplotlib "
-            "uses it",
+            f"note: the plot's fonts have no glyph for some characters of the class names, drawn as "
+            f"boxes ({missing[0]}); install a font that has them (Noto Sans CJK, WenQuanYi Micro Hei, ...) "
+            "and the plots use it",
             style="yellow",
             highlight=False,
             soft_wrap=True,
@@ -2584,24 +2604,51 @@ def check_out_dir(out_dir):
     check_writable(out_dir / "x.png", "--out-dir")
 
 
-def digit_grid(images, captions, columns, title, shape=(28, 28)):
+def shortened(name, width):
+    """A class name cut to `width` characters, an ellipsis ending a cut one."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def digit_grid(units, captions, columns, title, *, shape=(28, 28), inverted=False):
+    """Pictures in [0, 1] with a caption (up to two lines of 12 characters) over each, shown as
+    their files are: bright values white, unless the preprocessing `inverted` a light background."""
     plt = pyplot()
-    rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.05, rows * 1.25 + 0.4))
+    rows = -(-len(units) // columns)
+    lines = max((caption.count("\n") + 1 for caption in captions), default=1)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.2, rows * (1.2 + 0.2 * lines) + 0.4))
     for ax in np.ravel(axes):
         ax.axis("off")
-    for ax, image, caption in zip(np.ravel(axes), images, captions):
-        ax.imshow(image.reshape(shape), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    for ax, image, caption in zip(np.ravel(axes), units, captions):
+        ax.imshow(image.reshape(shape), cmap="gray_r" if inverted else "gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     return fig
 
 
-def samples_figure(units, y, n, meta, shape):
-    """The first n test images (in [0, 1]) with their labels."""
-    return digit_grid(
-        units[:n], [mlp_data.class_name(meta, int(v)) for v in y[:n]], 10, f"The first {n} test images", shape
-    )
+def every_class(y, n):
+    """Indices of up to n examples, as many of each class as fit, in rows that hold one of each
+    class (in label order): the first examples of every class, not only of the first classes."""
+    classes = np.unique(y)
+    per_class = max(1, n // len(classes))
+    picked = [np.flatnonzero(y == c)[:per_class] for c in classes]
+    rows = [[column[r] for column in picked if r < len(column)] for r in range(per_class)]
+    return np.array([i for row in rows for i in row][:n], dtype=int), len(classes)
+
+
+def samples_figure(units, y, n, meta, shape, inverted=False):
+    """Up to n test images (in [0, 1]) of every class, with their class names, a class a column."""
+    index, n_classes = every_class(y, n)
+    captions = [shortened(mlp_data.class_name(meta, int(v)), 12) for v in y[index]]
+    columns = n_classes if n_classes <= 12 else 10
+    title = "Test images of every class" if len(index) >= n_classes else f"Test images of {len(index)} classes"
+    return digit_grid(units[index], captions, columns, title, shape=shape, inverted=inverted)
+
+
+def data_name(data):
+    """A file name's stem for the data behind --data: the data set's name, or the file's or
+    folder's own ('pictures/' gives 'pictures')."""
+    stem = data if data in mlp_data.DATASETS else (Path(data).stem or Path(data).resolve().name)
+    return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "samples"
 
 
 def image_shape_of(shape, where):
@@ -2613,27 +2660,30 @@ def image_shape_of(shape, where):
 
 @plot_app.command("samples", cls=HelpPage)
 def plot_samples(
-    n: Annotated[int, typer.Option(min=1, max=200, help="How many test digits to show.")] = 40,
+    n: Annotated[
+        int, typer.Option(metavar="N", min=1, max=200, help="How many test images to show, as many of each class.")
+    ] = 40,
     data: DataOption = None,
-    out: PictureOption = Path("mnist.png"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            dir_okay=False,
+            show_default=False,
+            help="Picture to write (default: the data's name, mnist.png for MNIST); its suffix picks the format.",
+        ),
+    ] = None,
 ):
-    """A grid of test images (MNIST's unless --data) with their labels."""
+    """Test images of every class (MNIST's unless --data), with their class names, as their files show them."""
     pyplot()
     data = data or mlp_data.DEFAULT_DATA
+    out = out or Path(f"{data_name(data)}.png")
     check_outputs([out], mlp_data.data_files(data))
     found = load_data(data, splits=("test",))
     x, y = found.x_test, found.y_test
     check_classes(data, found, mlp_data.class_count(found))
-    save_figure(
-        samples_figure(
-            mlp.to_unit(x[:n], mlp.fit_preprocessing(x)),
-            y,
-            n,
-            {"classes": found.classes},
-            image_shape_of(found.shape, data),
-        ),
-        out,
-    )
+    shape = image_shape_of(found.shape, data)
+    save_figure(samples_figure(mlp.to_unit(x, mlp.fit_preprocessing(x)), y, n, {"classes": found.classes}, shape), out)
 
 
 def read_history(path):
@@ -2668,12 +2718,19 @@ def curves_figure(records):
 @plot_app.command("curves", cls=HelpPage)
 def plot_curves(
     history: Annotated[
-        Path, typer.Argument(metavar="HISTORY", help="History file written by train (.history.json).", dir_okay=False)
+        Path,
+        typer.Argument(
+            metavar="HISTORY",
+            help="History file written by train (.history.json), or the weights file it is beside.",
+            dir_okay=False,
+        ),
     ],
     out: PictureOption = Path("curves.png"),
 ):
     """Training curves: loss and accuracy per epoch."""
     pyplot()
+    if history.suffix == ".npz":  # the weights: their history is beside them, as plot all reads it
+        history = beside(history, ".history.json")
     check_outputs([out], [history])
     save_figure(curves_figure(read_history(history)), out)
 
@@ -2715,9 +2772,14 @@ def plot_confusion(
 
 def mistakes_figure(x, report, meta, shape):
     mistakes = report_json(report, len(x), meta)["mistakes"]
-    captions = [f"{m['true_name']}→{m['predicted_name']} {100 * m['confidence']:.1f}%" for m in mistakes]
+    captions = [
+        f"{shortened(m['true_name'], 12)}\n→{shortened(m['predicted_name'], 7)} {100 * m['confidence']:.0f}%"
+        for m in mistakes
+    ]
     units = mlp.to_unit(x[[m["index"] for m in mistakes]], meta["preprocessing"])
-    return digit_grid(units, captions, 10, "Most confident mistakes (true→predicted, confidence)", shape)
+    inverted = meta["preprocessing"].get("invert", False)
+    title = "Most confident mistakes (true, →predicted and its probability)"
+    return digit_grid(units, captions, 10, title, shape=shape, inverted=inverted)
 
 
 @plot_app.command("mistakes", cls=HelpPage)
@@ -2825,9 +2887,11 @@ def plot_all(
     """Every picture of the README, from one weights file and the history beside it."""
     pyplot()
     check_out_dir(out_dir)
-    pictures = [out_dir / f"{name}.png" for name in ("mnist", "curves", "confusion", "mistakes", "weights", *ORIGINAL)]
-    params, meta, data, label_column = weights_and_data(weights, data, pictures)
-    check_outputs(pictures, [beside(weights, ".history.json")])
+    params, meta, data, label_column = weights_and_data(weights, data)
+    samples = data_name(data)
+    names = (samples, "curves", "confusion", "mistakes", "weights", *ORIGINAL)
+    pictures = [out_dir / f"{name}.png" for name in names]
+    check_outputs(pictures, [weights, beside(weights, ".history.json"), *mlp_data.data_files(data)])
     shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
     x, y, report = evaluated(weights, params, meta, data, label_column, 30)  # weights and test set loaded once
     history = beside(weights, ".history.json")
@@ -2835,9 +2899,9 @@ def plot_all(
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
     here = lambda name: out_dir / name
-    save_figure(
-        samples_figure(mlp.to_unit(x[:40], meta["preprocessing"]), y, 40, meta, shape), here("mnist.png"), "--out-dir"
-    )
+    inverted = meta["preprocessing"].get("invert", False)
+    units = mlp.to_unit(x, meta["preprocessing"])
+    save_figure(samples_figure(units, y, 40, meta, shape, inverted), here(f"{samples}.png"), "--out-dir")
     plot_architecture(out_dir)
     save_figure(curves_figure(records), here("curves.png"), "--out-dir")
     save_figure(confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
