@@ -54,10 +54,11 @@ def read_pad(members, grey):
     an ensemble, its members' probabilities averaged and the first member's picture and layer)."""
     params, meta = members[0]
     taken = mlp_data.input_of(meta, params)
+    sizes = {"rows": taken["shape"][0], "columns": taken["shape"][1], "units": int(params["W1"].shape[1])}
     try:
         seen, probabilities, hidden = mlp_data.classify_picture(members, grey)
-    except ValueError:
-        return {"blank": True}
+    except ValueError:  # nothing drawn: the sizes, for the page's empty panels
+        return {"blank": True, **sizes}
     top = np.argsort(-probabilities, kind="stable")[:5]
     best = int(top[0])
     name = lambda c: mlp_data.class_name(meta, int(c))
@@ -67,9 +68,8 @@ def read_pad(members, grey):
         "class": best,
         "top": [{"class": int(c), "name": name(c), "probability": round(float(probabilities[c]), 5)} for c in top],
         "seen": [round(float(v), 3) for v in seen],
-        "rows": taken["shape"][0],
-        "columns": taken["shape"][1],
         "hidden": [round(float(v), 4) for v in hidden],
+        **sizes,
     }
 
 

@@ -89,7 +89,7 @@ def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_mod
     right = sum(json.loads(fetch_url(draw_url + "/predict", pad_body(x[i]))[2])["class"] == y[i] for i in range(100))
     assert right >= 90  # re-framed MNIST digits, as a pad would send them
     blank = json.loads(fetch_url(draw_url + "/predict", pad_body(np.zeros(784)))[2])
-    assert blank == {"blank": True}
+    assert blank == {"blank": True, "rows": 28, "columns": 28, "units": 128}  # the empty page's sizes
 
 
 @pytest.mark.slow
@@ -259,6 +259,15 @@ def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_
         browser.get(draw_url + "/")
         pad = browser.find_element(By.ID, "pad")
         prediction = browser.find_element(By.ID, "prediction")
+        units = browser.find_element(By.ID, "units")
+        WebDriverWait(browser, 10).until(lambda _: units.text == "128 units")  # before the first stroke
+        notes = [e.text for e in browser.find_elements(By.CLASS_NAME, "empty-note") if e.is_displayed()]
+        assert len(notes) == 3 and all(note.startswith("Draw a digit") for note in notes)  # one in each panel
+        assert browser.find_element(By.ID, "seen-label").text == "What it sees: 28 \u00d7 28"
+        seen = browser.execute_script("const c = document.getElementById('seen'); return [c.width, c.height]")
+        hidden = browser.execute_script("const c = document.getElementById('hidden'); return [c.width, c.height]")
+        assert seen == [28, 28] and hidden == [12, 11]  # the real sizes: 784 pixels, 128 units in a square
+        browser.save_screenshot(str(tmp_path / "empty.png"))
 
         def draw(strokes):  # offsets from the pad's centre, in CSS pixels (the pad is 300 x 300)
             for stroke in strokes:
@@ -279,6 +288,7 @@ def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_
         draw([[(-60, -80), (60, -80), (-10, 90)]])  # a "7": across, then down to the left
         assert reads("7") == "7"
         assert browser.execute_script("return document.getElementById('bars').children.length") == 5
+        assert not [e for e in browser.find_elements(By.CLASS_NAME, "empty-note") if e.is_displayed()]
         shot = tmp_path / "draw.png"
         browser.save_screenshot(str(shot))
         assert shot.read_bytes().startswith(b"\x89PNG")
