@@ -43,6 +43,7 @@ import shlex
 import sys
 import time
 import warnings
+import zipfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -1774,8 +1775,9 @@ def evaluate(
         if not own
         else f"an ensemble of {len(own)}"
     )
+    counted = "images" if mlp_data.input_of(meta, params)["shape"] else "examples"  # a table's rows are examples
     table = Table(title=name)
-    for header in ("test accuracy", "loss", "images"):
+    for header in ("test accuracy", "loss", counted):
         table.add_column(header, justify="right")
     table.add_row(percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
     show(table)
@@ -1788,7 +1790,7 @@ def evaluate(
         show(each)
     show(confusion_table(result["confusion"], result["classes"]))
     per_class = Table(title="Per class")
-    for header in ("class", "precision", "recall", "F1", "images"):
+    for header in ("class", "precision", "recall", "F1", counted):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
         per_class.add_row(
@@ -2068,8 +2070,7 @@ def read_picture(weights, members, path):
     if taken["shape"] is None:
         fail(
             f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
-            "give a CSV of rows to predict",
-            code=2,
+            "give a CSV of rows to predict"
         )
     grey = read_grey(path)
     try:
@@ -2077,6 +2078,14 @@ def read_picture(weights, members, path):
     except ValueError as e:
         fail(f"{path}: {e}")
     return seen, probabilities
+
+
+def holds_data(path):
+    """True for a Keras-style data file (.npz of x_train, y_train, ...), which is not weights."""
+    with contextlib.suppress(OSError, zipfile.BadZipFile):
+        with zipfile.ZipFile(path) as z:
+            return bool({"x_train.npy", "x_test.npy"} & set(z.namelist()))
+    return False
 
 
 def predictions_csv(weights, members, inputs):
@@ -2129,10 +2138,18 @@ def predict(
     data: RecordedDataOption = None,
 ):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
-    n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz"), len(paths))
+    n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz" or holds_data(p)), len(paths))
     weights, inputs = paths[:n_weights], paths[n_weights:]
     if not weights:
         fail(f"{paths[0]}: give the weights (.npz) first, then what to predict", code=2)
+    data_files = [p for p in inputs if p.suffix.lower() == ".npz"]
+    if data_files:
+        fail(
+            f"{data_files[0]} holds a data set, not weights or pictures: to score its test set, "
+            f"eval {weights[0]} --data {data_files[0]}; for one of its examples, predict {weights[0]} "
+            f"--data {data_files[0]} --index N",
+            code=2,
+        )
     if bool(inputs) == (index is not None):
         fail("give INPUT files (pictures, folders of them, or a CSV) or --index N (one test example)", code=2)
     if out:
@@ -2178,6 +2195,8 @@ def export(
     ] = Path("model.onnx"),
 ):
     """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
+    if model.suffix.lower() != ".onnx":
+        fail(f"{model}: an ONNX model is written to a .onnx file; name it {model.with_suffix('.onnx')}", code=2)
     onnx = require("onnx", "onnx")
     import mlp_onnx
 
@@ -2255,8 +2274,7 @@ def draw(
     if mlp_data.input_of(meta, params)["shape"] is None:
         fail(
             f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
-            "to draw",
-            code=2,
+            "to draw"
         )
     try:
         server = mlp_draw.draw_server(members, host, 0 if bench else port)
@@ -2291,6 +2309,21 @@ def draw(
 # ----------------------------------------------------------------------------- bench
 
 
+def seconds_shown(seconds):
+    """Seconds to three decimals, or to three significant figures when shorter than 0.01 s
+    (an epoch of a small table): never a bare 0.000."""
+    return (
+        f"{seconds:.3f}"
+        if seconds >= 0.01 or seconds == 0
+        else np.format_float_positional(seconds, 3, fractional=False)
+    )
+
+
+def share_of_an_epoch(seconds, epoch):
+    """'12.3% of an epoch', or '4.0 times an epoch' for what takes longer than one."""
+    return f"{100 * seconds / epoch:.1f}% of an epoch" if seconds <= epoch else f"{seconds / epoch:.1f} times an epoch"
+
+
 def bench_table(result, torch, sklearn):
     """bench's one-row table: our loop against its floor (and PyTorch, scikit-learn)."""
     r = result
@@ -2300,21 +2333,23 @@ def bench_table(result, torch, sklearn):
         f"batch {r['batch_size']}, {r['dtype']}{augment}, {len(r['epoch_seconds'])} epochs"
     )
     median, floor = r["epoch_seconds_median"], r["floor_seconds"]
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "test acc"]
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "fit s"]
     cells = [
-        f"{median:.3f}",
+        seconds_shown(median),
         f"{r['samples_per_second']:,.0f}",
-        f"{r['matmul_flops_per_epoch'] / 1e9:.2f}",
+        f"{r['matmul_flops_per_epoch'] / 1e9:.3g}",
         f"{r['gflops_per_second']:.1f}",
-        f"{floor:.3f}",
+        seconds_shown(floor),
         f"{median / floor:.2f}",
-        f"{r['checkpoint_seconds']:.3f}",
-        f"{r['test_evaluation_seconds']:.3f}",
-        percent(r["test_accuracy"]),
+        seconds_shown(r["checkpoint_seconds"]),
+        seconds_shown(r["test_evaluation_seconds"]),
+        f"{r['train_seconds']:.2f}",
     ]
     if r["augmentation_seconds"] is not None:
-        headers.insert(-1, "aug s")
-        cells.insert(-1, f"{r['augmentation_seconds']:.3f}")
+        headers.append("aug s")
+        cells.append(seconds_shown(r["augmentation_seconds"]))
+    headers.append("test acc")
+    cells.append(percent(r["test_accuracy"]))
     if torch:
         headers += ["torch s", "x torch", "torch acc"]
         cells += [
@@ -2334,8 +2369,8 @@ def bench_table(result, torch, sklearn):
 def timed_epochs(seconds):
     """The epochs' seconds as bench's notes list them: each of a few, the range of many."""
     if len(seconds) <= 10:
-        return ", ".join(f"{s:.3f}" for s in seconds)
-    return f"{len(seconds)} epochs, {min(seconds):.3f} to {max(seconds):.3f}"
+        return ", ".join(map(seconds_shown, seconds))
+    return f"{len(seconds)} epochs, {seconds_shown(min(seconds))} to {seconds_shown(max(seconds))}"
 
 
 def bench_notes(r):
@@ -2344,8 +2379,9 @@ def bench_notes(r):
     augmentation = r["augmentation_seconds"]
     return (
         f"s/epoch is the median of {timed_epochs(r['epoch_seconds'])}; ckpt s: writing the "
-        f"checkpoint train writes after every epoch ({100 * r['checkpoint_share']:.1f}% of an epoch); "
-        f"eval s: scoring the test set, as train does after every epoch ({100 * evaluation / median:.1f}%); "
+        f"checkpoint train writes after every epoch ({share_of_an_epoch(r['checkpoint_seconds'], median)}); "
+        f"eval s: scoring the test set, as train does after every epoch ({share_of_an_epoch(evaluation, median)}); "
+        f"fit s: the {len(r['epoch_seconds'])} epochs' training together; "
         + (
             f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
             if augmentation is not None

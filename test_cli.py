@@ -916,3 +916,40 @@ def test_plot_curves_takes_the_weights_file_as_plot_all_does(trained, tmp_path):
     assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
     result = run("plot", "curves", tmp_path / "nothing-beside.npz", "--out", tmp_path / "d.png")
     assert result.exit_code == 1 and "nothing-beside.history.json: no such history file" in result.stderr
+
+
+def test_predict_refuses_a_data_file_given_as_input_saying_what_takes_it(trained, tmp_path, digits):
+    x, y, xt, yt = digits
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    result = run("predict", trained, tmp_path / "data.npz")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"{tmp_path / 'data.npz'} holds a data set, not weights or pictures" in result.stderr
+    assert f"eval {trained} --data {tmp_path / 'data.npz'}" in result.stderr
+
+
+def test_export_writes_only_to_an_onnx_file(trained, tmp_path):
+    result = run("export", trained, tmp_path / "model.txt")
+    assert result.exit_code == 2 and result.stderr == (
+        f"error: {tmp_path / 'model.txt'}: an ONNX model is written to a .onnx file; name it {tmp_path / 'model.onnx'}\n"
+    )
+    assert not list(tmp_path.glob("model*"))
+
+
+def test_bench_of_a_small_table_shows_its_tiny_times_and_the_whole_fit(tmp_path):
+    data = blobs_table(tmp_path / "blobs.csv", n=150)
+    result = run("bench", "--data", data, "--hidden", "16", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "fit s" in result.stdout and f"{report['train_seconds']:.2f}" in text
+    assert " 0.000 " not in text and "% of an epoch" in text or "times an epoch" in text
+    assert f"the median of {len(report['epoch_seconds'])} epochs" in text
+    assert (
+        cli.share_of_an_epoch(3.0, 1.0) == "3.0 times an epoch" and cli.share_of_an_epoch(0.5, 2) == "25.0% of an epoch"
+    )
+    assert [cli.seconds_shown(s) for s in (3.8712, 0.0123, 0.000444, 0.0000249)] == [
+        "3.871",
+        "0.012",
+        "0.000444",
+        "0.0000249",
+    ]

@@ -253,7 +253,16 @@ def test_a_table_with_word_labels_and_a_named_label_column(tmp_path):
     assert result.exit_code == 2
     (tmp_path / "pic.png").write_bytes(b"")
     result = run("predict", out, tmp_path / "pic.png")
-    assert result.exit_code == 2 and "trained on a table of 3 features, not pictures" in result.stderr
+    assert result.exit_code == 1 and "trained on a table of 3 features, not pictures" in result.stderr
+    for command in (["draw", out, "--no-browser"], ["plot", "mistakes", out]):  # the same refusal, the same code
+        result = run(*command)
+        assert (
+            result.exit_code == 1
+            and "trained on a table of 3 features, not pictures" in result.stderr
+            or (result.exit_code == 1 and "holds a table of features, not images" in result.stderr)
+        ), command
+    result = run("eval", out)  # a table's rows are examples, not images
+    assert "examples" in result.stdout and "images" not in result.stdout
 
 
 @pytest.mark.slow
