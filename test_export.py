@@ -58,8 +58,10 @@ def test_export_command_and_the_readme_snippet_on_a_png(trained, tmp_path):
     logits, probabilities, predicted = session.run(None, {"input": pixels.reshape(1, 784)})
     params, meta = mlp.load(trained)
     assert predicted[0] == mlp.predict(params, x[:1], "relu", meta["preprocessing"])[0]
-    result = run("export", trained, trained)
-    assert result.exit_code == 2 and "is also an input" in result.stderr
+    before = trained.read_bytes()
+    result = run("export", trained, trained)  # never over its input: not even an ONNX file's name
+    assert result.exit_code == 2 and "an ONNX model is written to a .onnx file" in result.stderr
+    assert trained.read_bytes() == before
 
 
 def test_export_without_onnx_says_how_to_install(trained, tmp_path, monkeypatch):
