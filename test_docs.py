@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import HERE, small_slice, write_dataset
+from conftest import HERE, posix, small_slice, write_dataset
 
 DOCS = [HERE / "README.md", *sorted((HERE / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
@@ -132,6 +132,7 @@ def test_a_snippet_that_imports_a_package_names_it_in_an_install_line_above_it(p
             assert any(word in before for word in PACKAGES[module]), f"{path.name}:{line} imports {module}"
 
 
+@posix  # the blocks are bash's
 @pytest.mark.slow
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_every_runnable_snippet_runs_as_written_on_small_data(path, tmp_path, mnist_raw):
@@ -140,7 +141,9 @@ def test_every_runnable_snippet_runs_as_written_on_small_data(path, tmp_path, mn
     folder = checkout_on_small_data(tmp_path / "checkout", mnist_raw)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    os.symlink(sys.executable, bin_dir / "python")  # `python` is this environment's
+    python = bin_dir / "python"  # `python` is this environment's (a link would lose its venv)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
     env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(folder)}
     env |= {"COLUMNS": "120", "MLP_DATA_DIR": str(tmp_path / "cache")}
     for line, language, code, mark in blocks(path):
