@@ -230,12 +230,20 @@ def forward(params, x, activation, dropout=0.0, rng=None):
 # ----------------------------------------------------------------------------- loss
 
 
-def _cross_entropy(shifted, log_total, y, label_smoothing):
-    """Mean cross-entropy from logits minus their row max, (B, C), and log(sum(exp(shifted))), (B,)."""
+def _cross_entropy(shifted, log_total, y, label_smoothing, weights=None):
+    """Mean cross-entropy (times the (B,) weights) from logits minus their row max, (B, C), and log(sum(exp(shifted)))."""
     nll = log_total - shifted[np.arange(len(y)), y]  # -log softmax(z)_y: log-sum-exp, stable
     if label_smoothing:  # -mean_c log softmax(z)_c for the uniform part of the target
         nll = (1 - label_smoothing) * nll + label_smoothing * (log_total - shifted.mean(axis=1))
-    return float(nll.mean())
+    return float(nll.mean() if weights is None else (nll * weights).mean())
+
+
+def check_weights(weights, n):
+    """`weights` as (n,) finite non-negative float64s (None stays None), or a ValueError."""
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if w is not None and (w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any()):
+        raise ValueError(f"weights must be {n} finite non-negative numbers, one per example, got {w.shape} {w.dtype}")
+    return w
 
 
 def softmax(logits):
@@ -245,37 +253,43 @@ def softmax(logits):
     return e
 
 
-def loss(logits, y, label_smoothing=0.0):
+def loss(logits, y, label_smoothing=0.0, weights=None):
     """Mean softmax cross-entropy, from logits via log-sum-exp (finite for |logits| ~ 1e4).
 
     Args:
       logits: (B, C). y: (B,) int labels in [0, C).
       label_smoothing: eps; the target is (1 - eps) * onehot(y) + eps / C.
+      weights: optional (B,) non-negative weight of each example (class weights, sample
+        weights): the loss is then mean_i(w_i * loss_i), so weights of mean 1 keep its scale.
     Returns:
       a Python float, averaged over the batch (not over classes).
     """
     check_labels(y, logits.shape[1], len(logits))
     shifted = logits - logits.max(axis=1, keepdims=True)
-    return _cross_entropy(shifted, np.log(np.exp(shifted).sum(axis=1)), y, label_smoothing)
+    weights = check_weights(weights, len(logits))
+    return _cross_entropy(shifted, np.log(np.exp(shifted).sum(axis=1)), y, label_smoothing, weights)
 
 
 # ----------------------------------------------------------------------------- grads
 
 
-def loss_and_grads(params, cache, y, label_smoothing=0.0):
+def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None):
     """(loss, grads) in one pass: the softmax is computed once for both (the training loop's call)."""
     df = ACTIVATIONS[cache["activation"]].df
     logits, B = cache["logits"], len(y)
     check_labels(y, logits.shape[1], len(logits))
+    weights = check_weights(weights, B)
     shifted = logits - logits.max(axis=1, keepdims=True)
     dz = np.exp(shifted)
     total = dz.sum(axis=1)
-    value = _cross_entropy(shifted, np.log(total), y, label_smoothing)
-    dz /= total[:, None]  # d loss / d logits = (softmax - target) / B, fused
+    value = _cross_entropy(shifted, np.log(total), y, label_smoothing, weights)
+    dz /= total[:, None]  # d loss / d logits = w * (softmax - target) / B, fused
     if label_smoothing:
         dz -= label_smoothing / dz.shape[1]
     dz[np.arange(B), y] -= 1 - label_smoothing
     dz /= B
+    if weights is not None:
+        dz *= weights.astype(dz.dtype)[:, None]
     g = {}
     for l in range(n_layers(params), 0, -1):
         g[f"W{l}"] = cache["inputs"][l - 1].T @ dz  # (n_{l-1}, B) @ (B, n_l) -> (n_{l-1}, n_l)
@@ -288,16 +302,16 @@ def loss_and_grads(params, cache, y, label_smoothing=0.0):
     return value, {k: g[k] for k in params}
 
 
-def grads(params, cache, y, label_smoothing=0.0):
-    """Gradient of `loss(logits, y, label_smoothing)` with respect to every parameter.
+def grads(params, cache, y, label_smoothing=0.0, weights=None):
+    """Gradient of `loss(logits, y, label_smoothing, weights)` with respect to every parameter.
 
     Args:
       cache: from `forward` (it carries the activation and any dropout masks).
-      y: (B,) int labels.
+      y: (B,) int labels. weights: optional (B,) per-example weights, as for `loss`.
     Returns:
       a dict with exactly the keys and shapes of `params`.
     """
-    return loss_and_grads(params, cache, y, label_smoothing)[1]
+    return loss_and_grads(params, cache, y, label_smoothing, weights)[1]
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -957,7 +971,7 @@ def fresh_checkpoint(params, seed):
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
-def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None):
+def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None, sample_weight=None):
     """One pass over (x, y) in shuffled mini-batches, continuing the Checkpoint `ck`: epoch
     ck.epoch + 1, from its batch ck.step. The batch order, dropout and augmentation are drawn
     from the Generator whose state the checkpoint holds; `settings` (checked, see `train`) says
@@ -965,6 +979,7 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
     as it is drawn: to [0, 1], augmented, then made network inputs (`standardize`).
 
     on_step(checkpoint) is called after every batch with the Checkpoint to resume from there.
+    sample_weight, (N,) or None, weighs each example's loss (`loss`).
     Returns:
       (params, state, record, rng state): record holds "epoch", "lr", and the train "loss" and
       "accuracy" averaged over the epoch's batches as they were computed (before each step).
@@ -995,7 +1010,8 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
             if preprocessing is not None:
                 xb = standardize(xb, preprocessing)
             logits, cache = forward(params, xb, s.activation, s.dropout, rng)
-            batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing)
+            wb = None if sample_weight is None else sample_weight[idx]
+            batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing, wb)
             if not batch_loss < diverged:  # also catches NaN
                 raise FloatingPointError(
                     f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} (a uniform guess "
@@ -1031,6 +1047,27 @@ def check_finite(x, chunk=8192):
     learning rate too high); checked in chunks, so a memory-mapped x is never copied whole."""
     if x.dtype.kind == "f" and not all(np.isfinite(x[i : i + chunk]).all() for i in range(0, len(x), chunk)):
         raise ValueError("x holds NaN or infinite values: drop or fill those rows before training")
+
+
+def class_weights(y, n_classes, class_weight="balanced"):
+    """(n_classes,) weight of each class, as scikit-learn's classifiers take `class_weight`:
+    "balanced" gives n / (n_classes_present * count_c) (a class's examples weigh as much in all
+    as any other's), a dict {class: weight} the weights given (1 for the others), None ones.
+    A class absent from y weighs 1 when balanced (it contributes no loss)."""
+    counts = np.bincount(np.asarray(y), minlength=n_classes)
+    if class_weight is None:
+        return np.ones(n_classes)
+    if class_weight == "balanced":
+        present = np.count_nonzero(counts)
+        return np.where(counts > 0, len(y) / (present * np.maximum(counts, 1)), 1.0)
+    if isinstance(class_weight, dict):
+        out = np.ones(n_classes)
+        for c, w in class_weight.items():
+            if not (_whole(c) and 0 <= c < n_classes and _real(w) and w >= 0):
+                raise ValueError(f"class_weight maps classes in [0, {n_classes}) to weights >= 0, got {c!r}: {w!r}")
+            out[c] = w
+        return out
+    raise ValueError(f'class_weight must be None, "balanced" or a dict {{class: weight}}, got {class_weight!r}')
 
 
 JUDGED_AFTER_STEPS = 100  # by then a network that learns beats guessing the most common class
@@ -1070,7 +1107,17 @@ def warn_if_not_learning(record, y, settings, n_examples):
 
 
 def train(
-    params, x, y, settings, val=None, preprocessing=None, resume=None, on_batch=None, on_epoch=None, on_step=None
+    params,
+    x,
+    y,
+    settings,
+    val=None,
+    preprocessing=None,
+    resume=None,
+    on_batch=None,
+    on_epoch=None,
+    on_step=None,
+    sample_weight=None,
 ):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
@@ -1092,6 +1139,8 @@ def train(
         to resume from after it.
       on_step(checkpoint): called after every batch with the Checkpoint to resume from there
         (for saving part-way through long epochs).
+      sample_weight: optional (N,) non-negative weight of each training example in the loss
+        (`loss`'s weights; `class_weights` makes them from labels).
     Returns:
       (params, history): the final (or best-on-validation) params and the list of records.
     Raises:
@@ -1113,6 +1162,7 @@ def train(
     as_inputs(params, x if preprocessing is None else inputs(x[:1], preprocessing, dtype), cast=False)
     check_finite(x)
     check_labels(y, sizes_of(params)[-1], len(x))
+    sample_weight = check_weights(sample_weight, len(x))
     cut = SCHEDULES[s.schedule].on_validation
     if val is not None:
         as_inputs(params, val[0] if preprocessing is None else inputs(val[0][:1], preprocessing, dtype), cast=False)
@@ -1132,7 +1182,7 @@ def train(
     for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
-        params, state, record, rng = train_epoch(ck, x, y, rate, s, preprocessing, on_batch, on_step)
+        params, state, record, rng = train_epoch(ck, x, y, rate, s, preprocessing, on_batch, on_step, sample_weight)
         if val is not None:
             record["val_loss"], record["val_accuracy"] = evaluate(
                 params, *val, s.activation, preprocessing=preprocessing
@@ -1147,7 +1197,8 @@ def train(
         elif epoch == s.epochs:
             record["stopped"] = "epochs"
         history.append(record)
-        warn_if_not_learning(record, y, s, len(x))
+        if sample_weight is None:  # weighted, a lower plain accuracy than the majority's may be the aim
+            warn_if_not_learning(record, y, s, len(x))
         ck = Checkpoint(
             epoch=epoch, params=params, state=state, history=list(history), best=best, rng=rng, lr_scale=lr_scale
         )
@@ -1286,7 +1337,7 @@ def relative_error(a, b):
     return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)
 
 
-def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5):
+def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5, weights=None):
     """(analytic, numeric, at_kink): `grads` and central finite differences of `loss`, in float64.
 
     Every parameter entry is moved by +-eps and the loss recomputed, so keep the network and
@@ -1308,7 +1359,7 @@ def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.
         return [np.sign(z - kink) for kink in kinks for z in cache["z"]]
 
     _, cache = run(params)
-    analytic, base = grads(params, cache, y, label_smoothing), sides(cache)
+    analytic, base = grads(params, cache, y, label_smoothing, weights), sides(cache)
     numeric, at_kink = {}, {}
     for k, p in params.items():
         numeric[k], at_kink[k] = np.zeros_like(p), np.zeros(p.shape, bool)
@@ -1317,7 +1368,7 @@ def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.
                 moved = p.copy()
                 moved[i] += sign * eps
                 logits, cache = run({**params, k: moved})
-                numeric[k][i] += sign * loss(logits, y, label_smoothing) / (2 * eps)
+                numeric[k][i] += sign * loss(logits, y, label_smoothing, weights) / (2 * eps)
                 at_kink[k][i] |= any((a == 0).any() or (a != b).any() for a, b in zip(base, sides(cache)))
     return analytic, numeric, at_kink
 
@@ -1343,8 +1394,10 @@ def gradcheck(
     eps=1e-5,
     rtol=GRADCHECK_RTOL,
     atol=GRADCHECK_ATOL,
+    weights=None,
 ):
-    """Check `grads` against central finite differences of `loss` (`gradients_two_ways`).
+    """Check `grads` against central finite differences of `loss` (`gradients_two_ways`),
+    with per-example `weights` when given.
 
     The criterion is PyTorch's gradcheck's, entry by entry: |analytic - numeric| <= atol +
     rtol * |numeric|. A pure relative error cries wolf on tiny gradients, where it measures the
@@ -1365,7 +1418,7 @@ def gradcheck(
     if not (_real(eps) and eps > 0):
         raise ValueError(f"eps must be greater than 0 and finite (a step of 1e-5 suits float64), got {eps!r}")
     analytic, numeric, at_kink = gradients_two_ways(
-        params, x, y, activation, dropout=dropout, label_smoothing=label_smoothing, seed=seed, eps=eps
+        params, x, y, activation, dropout=dropout, label_smoothing=label_smoothing, seed=seed, eps=eps, weights=weights
     )
     report = {}
     for k in analytic:

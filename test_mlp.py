@@ -270,7 +270,7 @@ def test_a_new_activation_is_one_registry_entry(monkeypatch):
 def test_train_takes_one_settings_value_and_few_parameters():
     import inspect
 
-    assert len(inspect.signature(mlp.train).parameters) <= 10
+    assert len(inspect.signature(mlp.train).parameters) <= 11
     assert len(inspect.signature(mlp.train_epoch).parameters) <= 10
     assert mlp.check_settings(mlp.Settings(activation="relu", optimizer="adam")).lr == mlp.OPTIMIZERS["adam"].lr
     with pytest.raises(TypeError, match=r"settings must be mlp.Settings\(activation=..., ...\), got dict"):
@@ -1061,3 +1061,53 @@ def test_a_name_that_moved_out_of_mlp_says_where_it_went():
     with pytest.raises(AttributeError, match="module 'mlp' has no attribute 'no_such_name'"):
         mlp.no_such_name  # noqa: B018
     assert all(not hasattr(mlp, name) for name in mlp.MOVED)
+
+
+# ----------------------------------------------------------------------------- per-example weights
+def test_a_weighted_loss_is_the_mean_of_each_examples_loss_times_its_weight():
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [-3.0, 4.0, 0.0]])
+    y, w = np.array([0, 2, 1]), np.array([1.0, 3.0, 0.0])
+    each = [mlp.loss(logits[i : i + 1], y[i : i + 1]) for i in range(3)]
+    assert mlp.loss(logits, y, weights=w) == pytest.approx(sum(wi * li for wi, li in zip(w, each)) / 3, rel=1e-12)
+    assert mlp.loss(logits, y, weights=np.ones(3)) == mlp.loss(logits, y)
+    for bad in (np.ones(2), -np.ones(3), np.array([1.0, np.nan, 1.0])):
+        with pytest.raises(ValueError, match="weights must be 3 finite non-negative numbers, one per example"):
+            mlp.loss(logits, y, weights=bad)
+
+
+@pytest.mark.parametrize("activation", list(mlp.ACTIVATIONS))
+def test_weighted_grads_match_finite_differences(activation):
+    rng = np.random.default_rng(3)
+    params = mlp.init([5, 4, 3], activation, seed=1, dtype=np.float64)
+    x, y = rng.normal(size=(6, 5)), rng.integers(0, 3, 6)
+    weights = rng.uniform(0, 3, 6)
+    report = mlp.gradcheck(params, x, y, activation, weights=weights, label_smoothing=0.1)
+    assert all(r.of_tolerance <= 1 for r in report.values()), report
+
+
+def test_class_weights_as_scikit_learn_computes_them():
+    y = np.array([0, 0, 0, 1, 2, 2])
+    assert mlp.class_weights(y, 3).tolist() == pytest.approx([6 / 9, 6 / 3, 6 / 6])  # n / (k * count)
+    assert mlp.class_weights(y, 4).tolist() == pytest.approx([6 / 9, 2, 1, 1])  # an absent class weighs 1
+    assert mlp.class_weights(y, 3, {1: 5}).tolist() == [1, 5, 1]
+    assert mlp.class_weights(y, 3, None).tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="class_weight must be None"):
+        mlp.class_weights(y, 3, "even")
+    with pytest.raises(ValueError, match=r"class_weight maps classes in \[0, 3\)"):
+        mlp.class_weights(y, 3, {7: 1.0})
+
+
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # the plain run stays near the majority's 90%
+def test_train_with_weights_of_one_is_train_without_and_balanced_weights_lift_the_minority():
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.1).astype(int)  # 10% minority
+    x = (rng.normal(size=(600, 4)) + 1.2 * y[:, None]).astype(np.float32)  # overlapping classes
+    settings = mlp.Settings(activation="relu", epochs=5, batch_size=32)
+    plain, _ = mlp.train(mlp.init([4, 8, 2], "relu"), x, y, settings)
+    ones, _ = mlp.train(mlp.init([4, 8, 2], "relu"), x, y, settings, sample_weight=np.ones(600))
+    assert_same_arrays(plain, ones)
+    balanced, _ = mlp.train(mlp.init([4, 8, 2], "relu"), x, y, settings, sample_weight=mlp.class_weights(y, 2)[y])
+    recall = lambda p: float((mlp.predict(p, x, "relu")[y == 1] == 1).mean())
+    assert recall(balanced) > recall(plain) + 0.2
+    with pytest.raises(ValueError, match="weights must be 600 finite non-negative numbers"):
+        mlp.train(mlp.init([4, 8, 2], "relu"), x, y, settings, sample_weight=np.ones(5))
