@@ -192,7 +192,17 @@ class OneLineErrors(typer.core.TyperGroup):
 # Typer's type names or Click's ranges), a long command's options in panels, and examples.
 HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_FROM options
     "Model": ("activation", "hidden", "init", "dtype"),
-    "Optimisation": ("epochs", "batch_size", "lr", "momentum", "optimizer", "schedule", "warmup", "clip"),
+    "Optimisation": (
+        "epochs",
+        "batch_size",
+        "lr",
+        "momentum",
+        "optimizer",
+        "schedule",
+        "warmup",
+        "clip",
+        "class_weight",
+    ),
     "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "val", "patience"),
     "Data": ("data", "label_column", "normalize", "limit"),
     "Output": ("out", "resume", "checkpoint_every", "json_path"),
@@ -367,6 +377,8 @@ Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp.AUGMENTATION
 Normalize = choices(mlp.PREPROCESSINGS, "Normalize")
 
 DType = choices(("float32", "float64"), "DType")
+
+ClassWeight = choices(("none", "balanced"), "ClassWeight")
 
 DEFAULTS = mlp.Settings._field_defaults  # one source for every training option's default
 
@@ -1010,6 +1022,7 @@ def run_training(
     rows=(),
     on_checkpoint=None,
     on_step=None,
+    sample_weight=None,
 ):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
@@ -1078,6 +1091,7 @@ def run_training(
                 on_batch=on_batch,
                 on_epoch=on_epoch,
                 on_step=on_step,
+                sample_weight=sample_weight,
             )
         return trained[0], rows
 
@@ -1256,7 +1270,7 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
     return meta, history
 
 
-def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, init, dtype, resume):
+def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, init, dtype, resume, class_weight="none"):
     """Everything a run starts from, said on stderr as it is decided: the data (and the validation
     split), the options not `given` chosen from it (`fitted_settings`; `asked` holds the rest),
     the network planned and checked to fit, the checkpoint to resume from (checked to be this
@@ -1292,6 +1306,8 @@ def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, in
     }
     if init:
         extras["init"] = str(init.resolve())
+    if class_weight != "none":  # recorded only when used: older checkpoints resume as they were
+        extras["class_weight"] = class_weight
     kept = recorded(settings, extras, mlp.SCHEDULES[settings.schedule].uses_run_length)
     checkpoint, rows = mlp_run.load_resumable(resume, kept, identity, settings.epochs) if resume else (None, [])
     note = mlp_run.check_memory(plan["sizes"], min(settings.batch_size, len(y)), settings.optimizer, dtype, bool(val))
@@ -1321,6 +1337,9 @@ def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, in
         "rows": rows,
         "params": params,
         "meta": meta,
+        "sample_weight": None
+        if class_weight == "none"
+        else mlp.class_weights(y, mlp_data.class_count(found), class_weight)[y],
     }
 
 
@@ -1540,6 +1559,15 @@ def train(
             help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.",
         ),
     ] = None,
+    class_weight: Annotated[
+        ClassWeight,
+        typer.Option(
+            "--class-weight",
+            metavar="KIND",
+            help="Weigh each example's loss by its class: none, or balanced (n / (classes x the class's count), "
+            "as scikit-learn's class_weight='balanced'), for data where some classes are rare.",
+        ),
+    ] = ClassWeight.none,
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     data = data or mlp_data.DEFAULT_DATA
@@ -1584,6 +1612,7 @@ def train(
                 init=init,
                 dtype=dtype.value,
                 resume=resume,
+                class_weight=class_weight.value,
             )
             settings = run["settings"]
             latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
@@ -1602,6 +1631,7 @@ def train(
                 rows=run["rows"],
                 on_checkpoint=on_checkpoint,
                 on_step=on_step,
+                sample_weight=run["sample_weight"],
             )
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:

@@ -1012,10 +1012,10 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
             logits, cache = forward(params, xb, s.activation, s.dropout, rng)
             wb = None if sample_weight is None else sample_weight[idx]
             batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing, wb)
-            if not batch_loss < diverged:  # also catches NaN
+            if not batch_loss < diverged * (1 if wb is None else max(wb.mean(), 1e-12)):  # also catches NaN
                 raise FloatingPointError(
                     f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} (a uniform guess "
-                    f"scores {math.log(n_classes):.3g}): training diverged; try a lower "
+                    f"scores {math.log(n_classes) * (1 if wb is None else wb.mean()):.3g}): training diverged; try a lower "
                     f"learning rate than {lr:g}"
                 )
             if s.clip:

@@ -953,3 +953,26 @@ def test_bench_of_a_small_table_shows_its_tiny_times_and_the_whole_fit(tmp_path)
         "0.000444",
         "0.0000249",
     ]
+
+
+def test_train_class_weight_balanced_lifts_the_rare_classs_recall_and_is_recorded(tmp_path):
+    rng = np.random.default_rng(0)
+    y = (rng.random(1500) < 0.08).astype(int)
+    x = rng.normal(size=(1500, 6)) + 1.0 * y[:, None]
+    data = tmp_path / "rare.csv"
+    np.savetxt(data, np.column_stack([y, x]), "%g", ",")
+    recall = {}
+    for kind in ("none", "balanced"):
+        out = tmp_path / f"{kind}.npz"
+        result = run("train", "relu", "--data", data, "--class-weight", kind, "--out", out)
+        assert result.exit_code == 0, result.output
+        params, meta = mlp.load(out)
+        assert meta["settings"].get("class_weight") == (None if kind == "none" else "balanced")
+        report = json.loads(
+            run("eval", out, "--json", tmp_path / f"{kind}.json").exit_code == 0
+            and (tmp_path / f"{kind}.json").read_text()
+        )
+        recall[kind] = report["per_class"][1]["recall"]
+    assert recall["balanced"] > recall["none"] + 0.1
+    result = run("train", "relu", "--data", data, "--class-weight", "even")
+    assert result.exit_code == 2 and "--class-weight" in result.stderr

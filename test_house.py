@@ -114,6 +114,7 @@ def test_each_room_imports_only_what_it_needs():
         "mlp_draw.py": {"numpy", "mlp_data"},
         "mlp_onnx.py": {"numpy", "mlp", "mlp_data", "onnx"},  # onnx lazily
         "mlp_bench.py": {"numpy", "mlp", "mlp_data", "threadpoolctl", "torch", "sklearn"},  # lazily
+        "mlp_sklearn.py": {"numpy", "mlp", "sklearn"},
     }
     for name, extra in allowed.items():
         assert roots(imported(HERE / name)) - set(sys.stdlib_module_names) <= extra, name

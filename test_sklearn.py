@@ -1,0 +1,149 @@
+"""The scikit-learn estimator (mlp_sklearn.MLPClassifier): scikit-learn's own suite of estimator
+checks, and the places scikit-learn users put a classifier: Pipeline, GridSearchCV with two
+workers, cross_val_score, class_weight, pickling, and the toolkit's weights files both ways."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn", reason="the estimator's tests need scikit-learn: pip install -e '.[test]'")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_iris, make_classification  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import mlp  # noqa: E402
+import mlp_sklearn  # noqa: E402
+from conftest import run, write_csv  # noqa: E402
+from mlp_sklearn import MLPClassifier  # noqa: E402
+
+
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # the checks' data hold one class, or noise
+@parametrize_with_checks([MLPClassifier()], expected_failed_checks=lambda estimator: mlp_sklearn.EXPECTED_FAILED_CHECKS)
+def test_scikit_learns_own_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def iris_split(labels=("setosa", "versicolor", "virginica")):
+    x, y = load_iris(return_X_y=True)
+    return train_test_split(x, np.array(labels)[y], test_size=0.2, random_state=0, stratify=y)
+
+
+def test_string_labels_probabilities_and_the_fitted_attributes():
+    x_train, x_test, y_train, y_test = iris_split()
+    clf = MLPClassifier(hidden_layer_sizes=(32,), random_state=0).fit(x_train, y_train)
+    assert clf.classes_.tolist() == ["setosa", "versicolor", "virginica"] and clf.n_features_in_ == 4
+    assert clf.score(x_test, y_test) >= 0.9
+    assert set(clf.predict(x_test)) <= set(clf.classes_)
+    probabilities = clf.predict_proba(x_test)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(x_test)), probabilities, rtol=1e-9)
+    assert len(clf.loss_curve_) == clf.n_iter_ == clf.settings_.epochs  # as many epochs as fit the data
+    assert clf.settings_.optimizer == "adam" and clf.settings_.batch_size == 32  # a table's defaults
+
+
+def test_early_stopping_records_validation_curves_and_keeps_the_best_epoch():
+    x, y = make_classification(n_samples=600, n_features=10, n_informative=5, random_state=0)
+    clf = MLPClassifier(early_stopping=True, n_iter_no_change=5, random_state=0).fit(x, y)
+    assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == len(clf.loss_curve_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_) >= 0.85
+    assert clf.n_iter_ < clf.settings_.epochs  # stopped by n_iter_no_change
+
+
+def test_in_a_pipeline_a_grid_search_on_two_workers_and_cross_validation():
+    x, y = make_classification(n_samples=300, n_features=8, n_informative=5, random_state=1)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(max_iter=30, random_state=0))])
+    assert cross_val_score(pipe, x, y, cv=3).mean() > 0.8
+    grid = {"mlp__hidden_layer_sizes": [(16,), (32, 16)], "mlp__dropout": [0.0, 0.2]}
+    search = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(x, y)  # pickled to joblib's worker processes
+    assert len(search.cv_results_["params"]) == 4 and search.best_score_ > 0.8
+    assert search.best_estimator_.named_steps["mlp"].hidden_layer_sizes in [(16,), (32, 16)]
+
+
+def test_two_workers_each_get_one_blas_thread_on_two_cores():
+    """joblib's loky workers limit BLAS to cpu_count // n_jobs threads: two fits side by side do
+    not fight over the cores (what GridSearchCV(n_jobs=2) above runs in)."""
+    import os
+
+    from joblib import Parallel, delayed
+
+    def blas_threads():
+        from threadpoolctl import threadpool_info
+
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    seen = Parallel(n_jobs=2, backend="loky")(delayed(blas_threads)() for _ in range(2))
+    assert all(set(threads) == {max(1, (os.cpu_count() or 1) // 2)} for threads in seen), seen  # each BLAS loaded
+
+
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # the plain fit starts at the majority's accuracy
+def test_class_weight_balanced_raises_the_minority_classs_recall():
+    x, y = make_classification(
+        n_samples=2000, n_features=6, n_informative=3, weights=[0.92], class_sep=0.6, random_state=0
+    )
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    recall = lambda clf: float((clf.predict(x_test)[y_test == 1] == 1).mean())
+    plain = MLPClassifier(random_state=0).fit(x_train, y_train)
+    balanced = MLPClassifier(class_weight="balanced", random_state=0).fit(x_train, y_train)
+    assert recall(balanced) > recall(plain) + 0.1
+    by_hand = MLPClassifier(class_weight={0: 1.0, 1: 11.5}, random_state=0).fit(x_train, y_train)
+    assert recall(by_hand) > recall(plain) + 0.1
+    with pytest.raises(ValueError, match=r"class_weight names labels that are not in y: \[7\]"):
+        MLPClassifier(class_weight={7: 2.0}).fit(x_train, y_train)
+
+
+def test_pickle_clone_and_get_params_behave_as_scikit_learns_own():
+    x_train, x_test, y_train, _ = iris_split()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), dropout=0.1, random_state=3).fit(x_train, y_train)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(x_test), clf.predict_proba(x_test))
+    fresh = clone(clf)
+    assert fresh.get_params() == clf.get_params() and not hasattr(fresh, "params_")
+    assert MLPClassifier().set_params(alpha=0.01).alpha == 0.01
+
+
+def test_partial_fit_continues_the_same_network_one_epoch_a_call():
+    x_train, x_test, y_train, y_test = iris_split()
+    clf = MLPClassifier(random_state=0)
+    with pytest.raises(ValueError, match="the first call to partial_fit needs classes="):
+        clf.partial_fit(x_train, y_train)
+    for _ in range(60):
+        clf.partial_fit(x_train, y_train, classes=np.unique(y_train))
+    assert clf.n_iter_ == 60 and clf.score(x_test, y_test) >= 0.85
+
+
+def test_a_fitted_estimator_is_a_weights_file_for_every_command_and_back(tmp_path):
+    x_train, x_test, y_train, y_test = iris_split()
+    clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0).fit(x_train, y_train)
+    clf.save(tmp_path / "iris.npz")
+    back = MLPClassifier.load(tmp_path / "iris.npz")
+    np.testing.assert_array_equal(back.predict(x_test), clf.predict(x_test))
+    assert back.get_params() == clf.get_params() and back.classes_.tolist() == clf.classes_.tolist()
+    header = ["a", "b", "c", "d", "label"]
+    rows = [[*map(str, row), label] for row, label in zip(x_test, y_test)]
+    data = write_csv(tmp_path / "iris-test.csv", [*rows, *rows], header)  # eval reads a test split from it
+    result = run("eval", tmp_path / "iris.npz", "--data", data, "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "virginica" in result.stdout
+    result = run("predict", tmp_path / "iris.npz", write_csv(tmp_path / "rows.csv", x_test[:3].round(6), header[:4]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [f"{i + 1},{label}" for i, label in enumerate(clf.predict(x_test[:3]))]
+    pytest.importorskip("onnx")
+    result = run("export", tmp_path / "iris.npz", tmp_path / "iris.onnx")
+    assert result.exit_code == 0, result.output
+
+
+def test_weights_trained_by_the_command_line_load_as_a_fitted_estimator(trained, mnist):
+    clf = MLPClassifier.load(trained)
+    params, meta = mlp.load(trained)
+    _, _, x_test, y_test = mnist
+    raw = np.round(x_test[:200] * 255)  # the raw pixels the weights' preprocessing scales
+    np.testing.assert_array_equal(clf.predict(raw), mlp.predict(params, raw, meta["activation"], meta["preprocessing"]))
+    assert clf.hidden_layer_sizes == (32,) and clf.n_features_in_ == 784 and clf.classes_.tolist() == list(range(10))
+    assert clf.score(raw, y_test[:200]) == mlp.accuracy(
+        mlp.predict(params, raw, "relu", meta["preprocessing"]), y_test[:200]
+    )
