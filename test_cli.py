@@ -968,11 +968,8 @@ def test_train_class_weight_balanced_lifts_the_rare_classs_recall_and_is_recorde
         assert result.exit_code == 0, result.output
         params, meta = mlp.load(out)
         assert meta["settings"].get("class_weight") == (None if kind == "none" else "balanced")
-        report = json.loads(
-            run("eval", out, "--json", tmp_path / f"{kind}.json").exit_code == 0
-            and (tmp_path / f"{kind}.json").read_text()
-        )
-        recall[kind] = report["per_class"][1]["recall"]
+        assert run("eval", out, "--json", tmp_path / f"{kind}.json").exit_code == 0
+        recall[kind] = json.loads((tmp_path / f"{kind}.json").read_text())["per_class"][1]["recall"]
     assert recall["balanced"] > recall["none"] + 0.1
     result = run("train", "relu", "--data", data, "--class-weight", "even")
     assert result.exit_code == 2 and "--class-weight" in result.stderr
