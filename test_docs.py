@@ -32,7 +32,7 @@ NOT_RUN = re.compile(r"^\s*(pip install .*|pytest.*|.*cli\.py draw (?!.*--bench)
 PACKAGES = {  # a module a snippet imports: the words an install line above it names it by
     "onnxruntime": ("onnxruntime",),
     "PIL": ("Pillow", "pillow", "[image]", "[test]"),
-    "sklearn": ("scikit-learn",),
+    "sklearn": ("scikit-learn", "[sklearn]"),
     "matplotlib": ("matplotlib", "[plot]"),
     "onnx": ("[onnx]", "onnx"),
 }
