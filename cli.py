@@ -103,7 +103,7 @@ def fail(message, code=1):
     raise typer.Exit(code=code)
 
 
-EXTRAS = {"image": "Pillow", "plot": "matplotlib", "onnx": "onnx"}  # extra: the library it installs
+EXTRAS = {"image": "Pillow", "plot": "matplotlib", "onnx": "onnx", "sklearn": "scikit-learn"}  # extra: its library
 CHECKOUT = (Path(__file__).resolve().parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
 
 
@@ -2534,7 +2534,7 @@ def bench(
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
     if sklearn and importlib.util.find_spec("sklearn") is None:
-        fail("--sklearn needs scikit-learn: pip install scikit-learn (it is never a dependency of this project)")
+        fail(f"--sklearn needs scikit-learn (the sklearn extra): {install_hint('sklearn')}")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
     asked = mlp.Settings(
