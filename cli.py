@@ -616,7 +616,12 @@ def recorded_data(weights, meta, data):
     source = mlp_data.source_of(record)
     if "path" in record and not os.path.exists(source):
         fail(f"{weights} was trained on {source}, which is not there any more; give --data")
-    err_console.print(f"data: {source} (what {weights} was trained on)", highlight=False, soft_wrap=True)
+    why = (
+        f"what {weights} was trained on"
+        if meta.get("data")
+        else f"{weights} records no data: give --data for other data"
+    )
+    err_console.print(f"data: {source} ({why})", highlight=False, soft_wrap=True)
     return source, record.get("label_column")
 
 

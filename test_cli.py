@@ -973,3 +973,12 @@ def test_train_class_weight_balanced_lifts_the_rare_classs_recall_and_is_recorde
     assert recall["balanced"] > recall["none"] + 0.1
     result = run("train", "relu", "--data", data, "--class-weight", "even")
     assert result.exit_code == 2 and "--class-weight" in result.stderr
+
+
+def test_weights_that_record_no_data_say_so_when_mnist_stands_in(tmp_path):
+    mlp.save(tmp_path / "own.npz", mlp.init([784, 8, 10], "relu"), {"activation": "relu"})  # a loop of one's own
+    result = run("eval", tmp_path / "own.npz")
+    assert result.exit_code == 0
+    assert f"data: mnist ({tmp_path / 'own.npz'} records no data: give --data for other data)" in " ".join(
+        result.stderr.split()
+    )
