@@ -147,3 +147,11 @@ def test_weights_trained_by_the_command_line_load_as_a_fitted_estimator(trained,
     assert clf.score(raw, y_test[:200]) == mlp.accuracy(
         mlp.predict(params, raw, "relu", meta["preprocessing"]), y_test[:200]
     )
+
+
+def test_verbose_prints_a_line_per_epoch_as_it_fits(capsys):
+    x_train, _, y_train, _ = iris_split()
+    MLPClassifier(max_iter=3, early_stopping=True, verbose=True, random_state=0).fit(x_train, y_train)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"epoch {i + 1}, loss ") for i, line in enumerate(lines))
+    assert "validation accuracy" in lines[0]
