@@ -209,6 +209,14 @@ def test_every_help_page_is_free_of_type_placeholders_and_ends_with_examples(com
     assert result.exit_code == 0
     text = result.stdout.replace("train/<class>/, test/<class>/", "")  # --data's own words for the folders
     assert not TYPER_PLACEHOLDERS.search(text), TYPER_PLACEHOLDERS.search(text).group()
+    flat = " ".join(text.replace("│", " ").split())
+    for stale in (
+        "MNIST-style",
+        "trained on otherwise",
+        "pip install -e '.' ",
+        "needs matplotlib: pip install -e '.')",
+    ):
+        assert stale not in flat, stale  # words of pages that said what the commands no longer do
     assert text.startswith(" ".join(["Usage: mlp", *command, "[OPTIONS]"]))
     panels = re.findall(r"╭─ (\w+) ─", text)
     assert panels[-1] == "Examples" and "-h, --help" in text
