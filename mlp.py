@@ -1084,11 +1084,11 @@ def judged_epoch(n_examples, batch_size, epochs):
     return min(epochs, math.ceil(JUDGED_AFTER_STEPS / steps))
 
 
-def not_learning(accuracy, y):
+def not_learning(train_accuracy, y):
     """(True if a training accuracy is no better than always guessing y's most common class,
     that guess's accuracy): what a network that is not learning scores."""
     guess = float(np.bincount(np.asarray(y)).max() / len(y))
-    return accuracy <= guess, guess  # a network at the majority's accuracy, or below, has learnt nothing yet
+    return train_accuracy <= guess, guess  # a network at the majority's accuracy, or below, has learnt nothing yet
 
 
 def warn_if_not_learning(record, y, settings, n_examples):

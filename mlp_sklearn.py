@@ -252,22 +252,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         print(f"epoch {record['epoch']}, loss {record['loss']:.6f}{validation}", flush=True)
 
     # ------------------------------------------------------------------------- predict
-    def predict_proba(self, X):
-        """(N, C) class probabilities, classes in the order of classes_."""
-        check_is_fitted(self, "params_")
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}  # any batch gives the same rows
-        units = mlp.preprocess(X, self.preprocessing_, np.float64)
-        return mlp.predict_proba(params64, units, self.activation)
-
-    def predict_log_proba(self, X):
-        """(N, C) log class probabilities, from the logits with log-sum-exp."""
+    def _logits(self, X):
+        """(N, C) logits of X's rows, computed in float64 so that any batch of rows gives the same."""
         check_is_fitted(self, "params_")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}
         units = mlp.preprocess(X, self.preprocessing_, np.float64)
-        logits = np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        return np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))
+
+    def predict_proba(self, X):
+        """(N, C) class probabilities, classes in the order of classes_."""
+        return mlp.softmax(self._logits(X))
+
+    def predict_log_proba(self, X):
+        """(N, C) log class probabilities, from the logits with log-sum-exp."""
+        shifted = self._logits(X)
+        shifted -= shifted.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
     def predict(self, X):

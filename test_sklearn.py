@@ -142,11 +142,11 @@ def test_weights_trained_by_the_command_line_load_as_a_fitted_estimator(trained,
     params, meta = mlp.load(trained)
     _, _, x_test, y_test = mnist
     raw = np.round(x_test[:200] * 255)  # the raw pixels the weights' preprocessing scales
-    np.testing.assert_array_equal(clf.predict(raw), mlp.predict(params, raw, meta["activation"], meta["preprocessing"]))
+    params64 = {k: p.astype(np.float64) for k, p in params.items()}  # the estimator computes in float64
+    units = mlp.preprocess(raw, meta["preprocessing"], np.float64)
+    np.testing.assert_array_equal(clf.predict(raw), mlp.predict(params64, units, meta["activation"]))
     assert clf.hidden_layer_sizes == (32,) and clf.n_features_in_ == 784 and clf.classes_.tolist() == list(range(10))
-    assert clf.score(raw, y_test[:200]) == mlp.accuracy(
-        mlp.predict(params, raw, "relu", meta["preprocessing"]), y_test[:200]
-    )
+    assert clf.score(raw, y_test[:200]) == mlp.accuracy(mlp.predict(params64, units, "relu"), y_test[:200])
 
 
 def test_verbose_prints_a_line_per_epoch_as_it_fits(capsys):
