@@ -103,7 +103,13 @@ def fail(message, code=1):
     raise typer.Exit(code=code)
 
 
-EXTRAS = {"image": "Pillow", "plot": "matplotlib", "onnx": "onnx", "sklearn": "scikit-learn"}  # extra: its library
+EXTRAS = {
+    "image": "Pillow",
+    "plot": "matplotlib",
+    "onnx": "onnx",
+    "sklearn": "scikit-learn",
+    "sweep": "Optuna",
+}  # extra: its library
 CHECKOUT = (Path(__file__).resolve().parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
 
 
@@ -191,6 +197,7 @@ class OneLineErrors(typer.core.TyperGroup):
 # Drawn here rather than by Typer, so that a page shows what a reader needs (the metavar, never
 # Typer's type names or Click's ranges), a long command's options in panels, and examples.
 HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_FROM options
+    "Sweep": ("trials", "jobs", "storage", "study", "space", "show_only", "heartbeat"),
     "Model": ("activation", "hidden", "init", "dtype"),
     "Optimisation": (
         "epochs",
@@ -239,6 +246,15 @@ EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its 
     "plot weights": (("plot weights weights.npz", "the first layer's weights as pictures"),),
     "plot architecture": (("plot architecture", "the original work's three models"),),
     "plot all": (("plot all weights.npz --out-dir pictures", "every picture, into one folder"),),
+    "plot sweep": (("plot sweep", "the study in sweep.db here"),),
+    "sweep": (
+        ("sweep relu --trials 20 --epochs 3 --jobs 2", "20 trials of 3 epochs, two at a time, in sweep.db"),
+        ("sweep relu --trials 20 --epochs 3 --show", "the trials so far and the best command"),
+        (
+            "sweep relu --trials 60 --epochs 3 --storage postgresql://mlp@db.example/sweeps",
+            "on each of many machines: one study",
+        ),
+    ),
 }
 
 
@@ -258,6 +274,8 @@ def usage_line(ctx, command):
         arguments.append(name if param.required else f"[{name}]")
     if isinstance(command, typer.core.TyperGroup):
         arguments.append("COMMAND [ARGS]...")
+    if command.context_settings.get("allow_extra_args"):  # sweep: train's options follow
+        arguments.append("[TRAIN OPTIONS]")
     return f"Usage: {ctx.command_path} [OPTIONS] {' '.join(arguments)}".rstrip()
 
 
@@ -1275,12 +1293,15 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
     return meta, history
 
 
-def prepared_run(asked, *, given, data, label_column, val, hidden, normalize, init, dtype, resume, class_weight="none"):
+def prepared_run(
+    asked, *, given, data, label_column, val, hidden, normalize, init, dtype, resume, class_weight="none", found=None
+):
     """Everything a run starts from, said on stderr as it is decided: the data (and the validation
     split), the options not `given` chosen from it (`fitted_settings`; `asked` holds the rest),
     the network planned and checked to fit, the checkpoint to resume from (checked to be this
-    run's), the memory it needs, and the initial parameters. Returns a dict of them."""
-    found = load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
+    run's), the memory it needs, and the initial parameters. Returns a dict of them. `found`:
+    the data already loaded (a sweep's trials share it)."""
+    found = found or load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
     x, y = found.x_train, found.y_train
     source = mlp_data.source_record(data, label_column)
     identity = mlp_run.data_identity(source, x, y)
@@ -1682,6 +1703,503 @@ def train(
         )
         raise typer.Exit(code=128 + signals["received"][0])
     say_trained(history, meta, settings, run["validation"], out, history_path)
+
+
+# ----------------------------------------------------------------------------- sweep
+# Optuna searches (mlp_sweep); each trial trains here as `train` would, quietly, on a validation
+# split, so that the best trial's `train` command gives the same validation accuracy.
+
+SWEEP_REFUSES = {"resume": "--resume", "checkpoint_every": "--checkpoint-every"}  # each trial starts afresh
+SWEEP_NOT_COMPARED = ("threads",)  # train options that may differ between a study's workers
+
+
+def sweep_module():
+    require("optuna", "sweep")
+    import mlp_sweep
+
+    mlp_sweep.quiet_optuna()
+    return mlp_sweep
+
+
+def train_options(ctx, activation, args):
+    """(values, given) of train's options in `args`, parsed by train's own command (its checks
+    and callbacks, --threads included): values of every option, `given` the names on the
+    command line."""
+    command = ctx.parent.command.get_command(ctx.parent, "train")
+    try:
+        parsed = command.make_context("train", [activation, *args], parent=ctx.parent)
+    except typer.TyperException as e:
+        if getattr(e, "ctx", None) is not None:
+            e.ctx = ctx  # the hint names sweep's page, which says train's options are taken
+        raise
+    given = {
+        name
+        for name in parsed.params
+        if name != "activation" and parsed.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
+    }
+    for name in SWEEP_REFUSES.keys() & given:
+        fail(f"{SWEEP_REFUSES[name]}: a sweep's trials each start afresh; leave it out", code=2)
+    return parsed.params, given
+
+
+def plain_value(value):
+    """An option's value as JSON holds it (a study records its fixed options)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def quietly(work):
+    """work()'s result with its stderr lines held back; shown after all if it fails."""
+    capture = err_console.capture()
+    try:
+        with capture:
+            return work()
+    except BaseException:
+        sys.stderr.write(capture.get())
+        raise
+
+
+SETTINGS_OPTIONS = {  # train's options that are mlp.Settings fields (option: field), besides activation
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "momentum": "momentum",
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "dropout": "dropout",
+    "clip": "clip",
+    "label_smoothing": "label_smoothing",
+    "schedule": "schedule",
+    "warmup": "warmup",
+    "augment": "augment_kind",
+    "patience": "patience",
+    "seed": "seed",
+    "epochs": "epochs",
+}
+
+
+def sweep_trainer(values, given, *, found, val):
+    """train_trial(options, report=None) -> (best validation accuracy, (run, params, history)):
+    one trial trained as `train` would with `values` (train's options) and the trial's
+    `options` given, scored on the validation split only; report(epoch, val_accuracy) after
+    each epoch (Optuna's pruner may stop the trial there)."""
+    asked = mlp.Settings(
+        activation=values["activation"].value, **{f: plain_value(values[o]) for o, f in SETTINGS_OPTIONS.items()}
+    )
+
+    def train_trial(options, report=None):
+        import mlp_sweep
+
+        fields = {mlp_sweep.SEARCHABLE[k]: v for k, v in options.items() if mlp_sweep.SEARCHABLE[k]}
+        normalize = Normalize(options["normalize"]) if "normalize" in options else values["normalize"]
+        run = quietly(
+            lambda: prepared_run(
+                asked._replace(**fields),
+                given=given | set(options),
+                data=values["data"] or mlp_data.DEFAULT_DATA,
+                label_column=values["label_column"],
+                val=val,
+                hidden=options.get("hidden", values["hidden"]),
+                normalize=normalize,
+                init=values["init"],
+                dtype=values["dtype"].value,
+                resume=None,
+                class_weight=values["class_weight"].value,
+                found=found,
+            )
+        )
+        with warnings.catch_warnings():  # a run that learns nothing is simply a bad trial
+            warnings.simplefilter("ignore", mlp.NotLearningWarning)
+            params, history = mlp.train(
+                run["params"],
+                run["x"],
+                run["y"],
+                run["settings"],
+                val=run["validation"],
+                preprocessing=run["plan"]["preprocessing"],
+                on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record["val_accuracy"])),
+                sample_weight=run["sample_weight"],
+            )
+        return history[history[-1]["best_epoch"] - 1]["val_accuracy"], (run, params, history)
+
+    return train_trial
+
+
+def sweep_val(values, n):
+    """The validation examples every trial is scored on: --val, or 5,000 of MNIST's 60,000
+    (a sixth of smaller data)."""
+    return values["val"] or min(5000, n // 6)
+
+
+def sweep_space(sweep, space, given, *, found, values):
+    """The space searched: --space's (or the default for this data and optimizer), without
+    the options given, which are held fixed (said on stderr when the space named them)."""
+    if space:
+        searched = sweep.read_space(space)
+    else:
+        optimizer = values["optimizer"].value
+        if "optimizer" not in given:
+            optimizer = mlp.fitted_defaults(len(found.y_train), pictures=found.shape is not None)["optimizer"]
+        searched = sweep.default_space(pictures=found.shape is not None, optimizer=optimizer)
+    held = [name for name in searched if name in given]
+    if held and space:
+        err_console.print(
+            f"{', '.join('--' + n.replace('_', '-') for n in held)} given: held fixed, not searched",
+            highlight=False,
+            soft_wrap=True,
+        )
+    searched = {k: v for k, v in searched.items() if k not in given}
+    if not searched:
+        fail("every option of the search space is given, so nothing is left to search: leave some out", code=2)
+    return searched
+
+
+def shown_option(name, value):
+    if name == "hidden":
+        return "-".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+SWEEP_HEADERS = {"batch_size": "batch", "weight_decay": "decay", "label_smoothing": "smooth"}  # short, to fit
+
+
+def trial_state(row):
+    """'complete', 'pruned at 2', 'running 1', 'failed', 'diverged'; '(retry of 4)' after a retry."""
+    state = {"fail": "failed"}.get(row["state"], row["state"])
+    if row.get("diverged"):
+        state = "diverged"
+    elif row["state"] in ("pruned", "running"):
+        state += f" at {row['epochs']}" if row["state"] == "pruned" else f" {row['epochs']}"
+    return state + (f" (retry of {row['retried']})" if row["retried"] is not None else "")
+
+
+def trials_table(rows, space, title):
+    """A rich Table of a study's trials: number, state, validation accuracy (a pruned trial's
+    last), the searched options, seconds."""
+    table = Table(title=title)
+    for header in ("#", "state", "val acc", *(SWEEP_HEADERS.get(n, n) for n in space), "s"):
+        table.add_column(header, justify="left" if header == "state" else "right")
+    styles = {"pruned": "dim", "fail": "red", "running": "yellow", "waiting": "yellow"}
+    for r in rows:
+        table.add_row(
+            str(r["number"]),
+            trial_state(r),
+            percent(r["value"]) if r["value"] is not None else "",
+            *(shown_option(n, r["options"][n]) if n in r["options"] else "" for n in space),
+            f"{r['seconds']:.0f}" if r["seconds"] is not None else "",
+            style=styles.get(r["state"], ""),
+        )
+    return table
+
+
+def study_summary(rows, name, url, sweep):
+    """'study relu (sqlite:///.../sweep.db): 20 trials: 12 complete, 7 pruned, 1 failed'."""
+    states = {}
+    for r in rows:
+        states[r["state"]] = states.get(r["state"], 0) + 1
+    words = ", ".join(f"{n} {s.replace('fail', 'failed')}" for s, n in states.items())
+    return f"study {name} ({sweep.masked(url)}): {len(rows)} trials: {words or 'none yet'}"
+
+
+def best_command(study, trial, sweep, program_name):
+    """The `train` command line that trains `trial` again: the study's fixed train options as
+    typed, the trial's options, the validation size and the trial's BLAS threads."""
+    args = list(study.user_attrs.get("args", []))
+    if "--threads" in args:
+        del args[args.index("--threads") : args.index("--threads") + 2]
+    words = [study.user_attrs["fixed"]["activation"], *args]
+    for name, value in trial.user_attrs["options"].items():
+        words += sweep.option_words(name, value)
+    if not study.user_attrs["fixed"]["options"].get("val"):
+        words += ["--val", str(study.user_attrs["fixed"]["val"])]
+    if trial.user_attrs.get("threads"):
+        words += ["--threads", str(trial.user_attrs["threads"])]
+    return f"{program_name} train {shlex.join(words)}"
+
+
+class SweepView:
+    """What a sweep shows while it runs: a live table of its trials on a terminal (redrawn by
+    whoever calls `update`: never a refresh thread, which would fight BLAS for the cores), or
+    a line on stderr for each trial that ends."""
+
+    def __init__(self, study, space, sweep):
+        self.study, self.space, self.sweep = study, space, sweep
+        self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
+        self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
+
+    def __enter__(self):
+        if self.live:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.stop()
+
+    def update(self, *event):
+        rows = self.sweep.trial_rows(self.study)
+        if self.live:
+            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, "Trials"), refresh=True)
+            return
+        for r in rows:
+            if r["number"] not in self.said and r["state"] not in ("running", "waiting"):
+                self.said.add(r["number"])
+                value = f": validation accuracy {percent(r['value'])}" if r["value"] is not None else ""
+                options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in r["options"].items())
+                err_console.print(
+                    f"trial {r['number']} {trial_state(r)}{value} in {r['seconds']:.1f} s ({options})",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+
+def worker_command(ctx, activation, *, trials, study, space, out, heartbeat, threads):
+    """The command line of one local worker: this sweep's, as a --worker, with its BLAS threads."""
+    args = list(ctx.args)
+    if "--threads" not in args:
+        args += ["--threads", str(threads)]
+    words = ["sweep", activation, *args, "--trials", str(trials), "--study", study, "--out", str(out)]
+    words += ["--heartbeat", str(heartbeat), "--worker"] + (["--space", str(space.resolve())] if space else [])
+    return [sys.executable, str(Path(__file__).resolve()), *words]
+
+
+def stopped_sweep(signum, study, name, sweep):
+    """The one line a stopped sweep says: which trials were marked failed, what the study keeps."""
+    rows = sweep.trial_rows(study)
+    stopped = [r["number"] for r in rows if r["state"] == "fail" and r.get("worker", "").endswith(f":{os.getpid()}")]
+    finished = sum(r["state"] in ("complete", "pruned") for r in rows)
+    failed = f"trial {', '.join(map(str, stopped))} marked failed; " if stopped else ""
+    err_console.print(
+        f"{signal.Signals(signum).name}: sweep stopped; {failed}study {name} keeps {finished} finished trials: "
+        "run the same command to continue it",
+        style="yellow",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=128 + signum)
+
+
+def sweep_result(study, *, name, url, space, train_trial, found, out, history_path, sweep, program_name):
+    """The end of a sweep: the trials table, then the best trial trained again here (its
+    validation accuracy compared with the trial's), scored once on the test set, saved to --out
+    with the study and trial recorded, and its `train` command line."""
+    rows = sweep.trial_rows(study)
+    show(trials_table(rows, space, f"Study {name}"))
+    console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
+    best = sweep.best_trial(study)
+    if best is None:
+        fail(f"no trial of study {name} completed, so there are no best settings: see the table above")
+    threads = best.user_attrs.get("threads") or 0
+    if threads:
+        set_threads(threads)  # the trial's own BLAS threads: the same sums, the same last bits
+    value, (run, params, history) = train_trial(best.user_attrs["options"])
+    test_loss, test_accuracy = mlp.evaluate(
+        params, found.x_test, found.y_test, run["settings"].activation, preprocessing=run["plan"]["preprocessing"]
+    )  # the test set, scored once, for this trial only
+    kept = history[-1]["best_epoch"] - 1
+    scored = [
+        dict(r, **({"test_loss": test_loss, "test_accuracy": test_accuracy} if i == kept else {}))
+        for i, r in enumerate(history)
+    ]
+    meta, _ = weights_meta(
+        scored,
+        run["plan"],
+        settings=run["settings"],
+        extras=run["extras"],
+        validation=run["validation"],
+        source=run["source"],
+        taken=run["input"],
+        defaults=run["defaults"],
+        init=None,
+    )
+    meta["sweep"] = {"study": name, "storage": sweep.masked(url), "trial": best.number, "val_accuracy": best.value}
+    write_outputs({out: mlp.weights_writer(params, meta), history_path: text_writer(json.dumps(history, indent=1))})
+    again = "the same" if value == best.value else f"{percent(value)} (another CPU or BLAS changes the last bits)"
+    console.print(
+        f"best trial {best.number}: validation accuracy {percent(best.value)}, trained again here {again}; "
+        f"test accuracy {percent(test_accuracy)}; weights saved to {out}, history to {history_path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("the best trial's train command:", highlight=False)
+    console.print(f"  {best_command(study, best, sweep, program_name)}", highlight=False, soft_wrap=True, markup=False)
+
+
+def optuna_study(storage, name):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def show_study(storage, url, name, sweep, program_name):
+    """`sweep --show`: a study's table and best command, read from its storage."""
+    if name not in sweep.study_names(storage):
+        found = sweep.study_names(storage)
+        fail(f"no study {name} in {sweep.masked(url)}" + (f"; it holds {', '.join(found)}" if found else ""))
+    study = optuna_study(storage, name)
+    rows = sweep.trial_rows(study)
+    show(trials_table(rows, study.user_attrs.get("space", {}), f"Study {name}"))
+    console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
+    best = sweep.best_trial(study)
+    if best is not None:
+        console.print(f"best trial {best.number}: validation accuracy {percent(best.value)}; its train command:")
+        console.print(
+            f"  {best_command(study, best, sweep, program_name)}", highlight=False, soft_wrap=True, markup=False
+        )
+
+
+def sweep_storage(storage, out, sweep, *, heartbeat, must_exist=False):
+    """(url, RDBStorage): --storage's (or $MLP_SWEEP_STORAGE's), or sweep.db beside --out."""
+    url = storage or sweep.default_storage(out)
+    if "://" not in url:
+        fail(
+            f"--storage {url!r} is not a URL: give one such as sqlite:///sweep.db or postgresql://user@host/db", code=2
+        )
+    if must_exist and url == sweep.default_storage(out) and not Path(out).resolve().with_name("sweep.db").is_file():
+        fail(f"no sweep.db beside {out}: run a sweep first, or give --storage", code=1)
+    try:
+        return url, sweep.open_storage(url, heartbeat=heartbeat)
+    except ValueError as e:
+        fail(str(e))
+
+
+@app.command(cls=HelpPage, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def sweep(
+    ctx: typer.Context,
+    activation: ActivationArgument,
+    trials: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Finished trials (complete or pruned) the study is to hold, counted over every worker; a later sweep with a larger N continues it.",
+        ),
+    ] = 20,
+    jobs: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Local worker processes, the BLAS threads divided between them.")
+    ] = 1,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="MLP_SWEEP_STORAGE",
+            show_envvar=False,
+            show_default=False,
+            help="Where the study lives, as Optuna takes it: sqlite:///sweep.db, or postgresql://user:password@host/db for workers on many machines (also from $MLP_SWEEP_STORAGE, which keeps a password off the command line); default sweep.db beside --out.",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(metavar="NAME", show_default=False, help="The study's name; default the activation's.")
+    ] = None,
+    space: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            dir_okay=False,
+            help="The search space, a .toml or .json file (see docs/commands.md); default: width and depth, lr, batch size, dropout, weight decay, schedule, shift.",
+        ),
+    ] = None,
+    out: Annotated[
+        str,
+        typer.Option(metavar="FILE", help="Where to write the best trial's weights (.npz), its history beside them."),
+    ] = "sweep.npz",
+    show_only: Annotated[
+        bool, typer.Option("--show", help="Print the study's trials and best command from its storage, and stop.")
+    ] = False,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="How often a worker says it is alive: a trial silent for three beats (its worker killed) is marked failed and retried.",
+        ),
+    ] = 10.0,
+    worker: Annotated[bool, typer.Option("--worker", hidden=True)] = False,
+):
+    """Search the training options you leave open with Optuna: every train option given (see 'train --help') is held fixed, each trial is scored on a validation split, and the best is trained again and saved.
+
+    Workers anywhere that run the same command against the same --storage and --study share its
+    trials; a worker killed mid-trial leaves the study usable, its trial retried."""
+    sweep = sweep_module()
+    values, given = train_options(ctx, activation.value, ctx.args)
+    out, history_path, _, _ = train_paths(out)
+    name = study or activation.value
+    url, storage_ = sweep_storage(storage, out, sweep, heartbeat=heartbeat, must_exist=show_only)
+    if show_only:
+        return show_study(storage_, url, name, sweep, program(ctx))
+    if not worker:
+        check_outputs(
+            [out, history_path], [*mlp_data.data_files(values["data"] or mlp_data.DEFAULT_DATA), values["init"]]
+        )
+    found = load_data(values["data"] or mlp_data.DEFAULT_DATA, label_column=values["label_column"])
+    val = sweep_val(values, len(found.y_train))
+    searched = sweep_space(sweep, space, given, found=found, values=values)
+    compared = {k: plain_value(values[k]) for k in sorted(given) if k not in SWEEP_NOT_COMPARED}
+    try:
+        study_ = sweep.open_study(
+            storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
+        )
+    except ValueError as e:
+        fail(str(e), code=2)
+    if "args" not in study_.user_attrs:
+        study_.set_user_attr("args", list(ctx.args))
+    train_trial = sweep_trainer(values, given, found=found, val=val)
+    objective = lambda options, report: train_trial(options, report)[0]
+    try:
+        if worker or jobs == 1:
+            with contextlib.ExitStack() as stack:
+                view = None if worker else stack.enter_context(SweepView(study_, searched, sweep))
+                sweep.run_worker(
+                    study_,
+                    trials,
+                    space=searched,
+                    train_trial=objective,
+                    on_event=view.update if view else (lambda *event: None),
+                    threads=values["threads"],
+                    poll=min(heartbeat, 1.0),
+                )
+        else:
+            threads = values["threads"] or max(1, (os.cpu_count() or 1) // jobs)
+            commands = [
+                worker_command(
+                    ctx,
+                    activation.value,
+                    trials=trials,
+                    study=name,
+                    space=space,
+                    out=out,
+                    heartbeat=heartbeat,
+                    threads=threads,
+                )
+                for _ in range(jobs)
+            ]
+            with SweepView(study_, searched, sweep) as view:
+                codes = sweep.local_workers(commands, url, on_poll=view.update)
+            finished = sum(r["state"] in ("complete", "pruned") for r in sweep.trial_rows(study_))
+            if finished < trials:
+                fail(
+                    f"the workers ended (exit codes {', '.join(map(str, codes))}) with {finished} of {trials} trials "
+                    f"finished: see their lines above; run the same command to continue study {name}"
+                )
+    except (sweep.StoppedTrial, Stop) as stop:
+        if worker:
+            raise typer.Exit(code=128 + stop.signum) from None
+        stopped_sweep(stop.signum, study_, name, sweep)
+    if not worker:
+        sweep_result(
+            study_,
+            name=name,
+            url=url,
+            space=searched,
+            train_trial=train_trial,
+            found=found,
+            out=out,
+            history_path=history_path,
+            sweep=sweep,
+            program_name=program(ctx),
+        )
 
 
 # ----------------------------------------------------------------------------- eval
@@ -2944,6 +3462,80 @@ def plot_architecture(
         sizes = [784, *hidden, 10]
         title = f"{name}: {'-'.join(map(str, sizes))}, {activation}"
         save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png", "--out-dir")
+
+
+def sweep_figure(rows, space, title):
+    """Validation accuracy against each searched option, a panel an option: complete trials as
+    dots, pruned ones as crosses at their last reported accuracy; a log axis for a log range,
+    the choices in order for a list."""
+    names = list(space)
+    columns = min(3, len(names))
+    fig, axes = pyplot().subplots(
+        -(-len(names) // columns), columns, figsize=(4.2 * columns, 3.4 * -(-len(names) // columns)), squeeze=False
+    )
+    for ax, name in zip(axes.flat, names):
+        spec = space[name]
+        labels = (
+            [shown_option(name, v) if name != "hidden" else str(v) for v in spec] if isinstance(spec, list) else None
+        )
+        for state, marker, color in (("complete", "o", "C0"), ("pruned", "x", "0.55")):
+            points = [
+                (r["options"][name], 100 * r["value"])
+                for r in rows
+                if r["state"] == state and r["value"] is not None and name in r["options"]
+            ]
+            xs = [labels.index(shown_option(name, x)) if labels else x for x, _ in points]
+            ax.scatter(xs, [y for _, y in points], marker=marker, color=color, label=state if points else None)
+        if labels:
+            ax.set_xticks(range(len(labels)), labels)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        else:
+            ax.set_xscale("log" if spec["log"] else "linear")
+            ax.set_xlim(spec["low"], spec["high"])
+        ax.set(xlabel=name.replace("_", " "), ylabel="validation accuracy (%)" if ax in axes[:, 0] else None)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@plot_app.command("sweep", cls=HelpPage)
+def plot_sweep(
+    study: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", show_default=False, help="The study; default the only one in the storage."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="MLP_SWEEP_STORAGE",
+            show_envvar=False,
+            show_default=False,
+            help="Where the study lives (as sweep's --storage, also from $MLP_SWEEP_STORAGE); default sweep.db here.",
+        ),
+    ] = None,
+    out: PictureOption = Path("sweep.png"),
+):
+    """A sweep's validation accuracy against each option it searched."""
+    pyplot()
+    sweep = sweep_module()
+    url, storage_ = sweep_storage(storage, Path("sweep.npz"), sweep, heartbeat=10, must_exist=True)
+    names = sweep.study_names(storage_)
+    if study is None and len(names) != 1:
+        fail(f"{sweep.masked(url)} holds {len(names)} studies ({', '.join(names) or 'none'}): name one with --study")
+    name = study or names[0]
+    if name not in names:
+        fail(f"no study {name} in {sweep.masked(url)}" + (f"; it holds {', '.join(names)}" if names else ""))
+    check_outputs([out], [])
+    found = optuna_study(storage_, name)
+    rows = sweep.trial_rows(found)
+    if not any(r["value"] is not None and r["state"] in ("complete", "pruned") for r in rows):
+        fail(f"study {name} has no finished trial to draw yet")
+    save_figure(sweep_figure(rows, found.user_attrs["space"], f"Study {name}: validation accuracy"), out)
 
 
 @plot_app.command("all", cls=HelpPage)

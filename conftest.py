@@ -224,3 +224,81 @@ def trained_with_names(small_data, folder, names):
     result = run(*"train relu --hidden 8 --epochs 1 --data".split(), data, "--out", folder / "w.npz")
     assert result.exit_code == 0, result.output
     return folder / "w.npz"
+
+
+# ----------------------------------------------------------------------------- a PostgreSQL server of the test's own
+def postgres_programs():
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl): Debian's newest under
+    /usr/lib/postgresql/N/bin, or on the PATH; None when PostgreSQL is not installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int("0" + p.parent.parent.name))
+    if found:
+        return found[-1].parent
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).parent if pg_ctl else None
+
+
+@contextlib.contextmanager
+def postgres_server(folder):
+    """A PostgreSQL server of its own, its files in `folder` (tmp_path), listening on a Unix
+    socket there and on no network address; yields its URL; stopped in a finally. The server
+    refuses to run as root, so as root it runs as the postgres user (runuser), and the folders
+    above `folder` are opened to it for search only (x, never listing) while it runs."""
+    programs = postgres_programs()
+    if programs is None or os.name != "posix":
+        pytest.skip("PostgreSQL is not installed here (Debian: apt-get install postgresql)")
+    root = os.geteuid() == 0
+    if root and not shutil.which("runuser"):
+        pytest.skip("as root the server must run as another user, and runuser is missing")
+    data, sockets = folder / "pg", folder / "s"
+    data.mkdir()
+    sockets.mkdir()
+    as_owner, opened = [], []
+    if root:
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+        for path in (data, sockets):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        for parent in [folder, *folder.parents]:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                opened.append((parent, mode))
+                parent.chmod(mode | 0o001)
+    env = {**os.environ, "LC_ALL": "C"}
+    pg_ctl = [*as_owner, str(programs / "pg_ctl"), "-D", str(data)]
+    try:
+        subprocess.run(
+            [
+                *as_owner,
+                str(programs / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=env,
+        )
+        options = f"-k {sockets} -c listen_addresses='' -c fsync=off -c max_connections=50"
+        subprocess.run(
+            [*pg_ctl, "-l", str(sockets / "server.log"), "-o", options, "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=env,
+        )
+        yield f"postgresql://postgres:not-a-secret-42@/postgres?host={sockets}"
+    finally:
+        subprocess.run(
+            [*pg_ctl, "-m", "immediate", "-w", "-t", "60", "stop"], capture_output=True, timeout=120, env=env
+        )
+        for parent, mode in reversed(opened):
+            parent.chmod(mode)

@@ -1,0 +1,526 @@
+"""Sweeps: many training runs that search the options a user left open, on Optuna.
+
+Used by cli.py's `sweep` (the training of one trial is cli's, so that a trial trains exactly as
+`train` would with the same options). Optuna does the searching (a sampler), the early stopping
+of hopeless trials (a pruner) and the sharing between workers (a storage: an SQLite file on one
+machine, a PostgreSQL server for many); nothing here schedules or queues. Problems are raised as
+ValueError with one line naming the problem and the fix. Its rooms, in order:
+  search spaces     the default space, a --space file (TOML or JSON), checked; one trial's options
+  storages          URLs as the user wrote them, masked, opened with a heartbeat
+  studies           one per set of fixed options, continued by any worker
+  workers           trials until the study has as many as asked, none run twice
+  results           a study's trials as rows, the best trial as a command line
+"""
+
+import contextlib
+import json
+import math
+import os
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+import mlp
+import mlp_run
+
+# ----------------------------------------------------------------------------- search spaces
+# A space maps train's option names (as Python names: batch_size) to a list of choices or to a
+# range {"low", "high", "log"}; a range of whole numbers samples whole numbers. Hidden sizes are
+# choices written "256-128" (two layers), since Optuna's choices must be plain values.
+SEARCHABLE = {  # option: the Settings field it sets (None: an option of the network, not of Settings)
+    "hidden": None,
+    "normalize": None,
+    "lr": "lr",
+    "batch_size": "batch_size",
+    "momentum": "momentum",
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "dropout": "dropout",
+    "clip": "clip",
+    "label_smoothing": "label_smoothing",
+    "schedule": "schedule",
+    "warmup": "warmup",
+    "augment": "augment_kind",
+    "epochs": "epochs",
+}
+NAMED = {  # options whose values are names: the registry that holds them
+    "optimizer": mlp.OPTIMIZERS,
+    "schedule": mlp.SCHEDULES,
+    "augment": mlp.AUGMENTATIONS,
+    "normalize": mlp.PREPROCESSINGS,
+}
+LR_SPAN = (0.1, 3.0)  # the default space's learning rates: this far below and above the optimizer's own
+
+
+def hidden_sizes(choice):
+    """[256, 128] from the choice "256-128" (or 256, or [256, 128])."""
+    if isinstance(choice, int) and not isinstance(choice, bool):
+        return [choice]
+    if isinstance(choice, list):
+        return [int(n) for n in choice]
+    return [int(n) for n in str(choice).split("-")]
+
+
+def hidden_choice(sizes):
+    """The choice "256-128" for hidden sizes [256, 128]."""
+    return "-".join(map(str, sizes))
+
+
+def check_value(name, value, where):
+    """A ValueError unless `value` is one that option `name` takes."""
+    if name == "hidden":
+        try:
+            sizes = hidden_sizes(value)
+        except (TypeError, ValueError):
+            sizes = []
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f'{where}: hidden choice {value!r} is not layer sizes such as "256-128"')
+        return
+    if name in NAMED:
+        if value not in NAMED[name]:
+            raise ValueError(f"{where}: {name} {value!r} is not one of {', '.join(NAMED[name])}")
+        return
+    field = SEARCHABLE[name]
+    whole = field in ("batch_size", "warmup", "epochs")
+    if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
+        raise ValueError(f"{where}: {name} {value!r} is not a {'whole number' if whole else 'number'}")
+    try:
+        mlp.check_settings(mlp.Settings(activation="relu", **{field: value}))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def checked_space(space, where="the search space"):
+    """`space` with option names as Python names (batch-size: batch_size), each a list of
+    choices or a range {"low", "high", "log"} of values the option takes; a ValueError naming
+    the first problem otherwise."""
+    if not isinstance(space, dict) or not space:
+        raise ValueError(f"{where}: give at least one option, as name = [choices] or name = {{low, high}}")
+    checked = {}
+    for raw, spec in space.items():
+        name = str(raw).lstrip("-").replace("-", "_")
+        if name not in SEARCHABLE:
+            raise ValueError(f"{where}: {raw!r} is not an option a sweep searches ({', '.join(SEARCHABLE)})")
+        if isinstance(spec, list):
+            if not spec:
+                raise ValueError(f"{where}: {raw} has no choices")
+            for value in spec:
+                check_value(name, value, where)
+            checked[name] = [hidden_choice(hidden_sizes(v)) if name == "hidden" else v for v in spec]
+            continue
+        if not isinstance(spec, dict) or set(spec) - {"low", "high", "log"} or not {"low", "high"} <= set(spec):
+            raise ValueError(f"{where}: {raw} must be a list of choices or {{low = ..., high = ..., log = true|false}}")
+        if name in NAMED or name == "hidden":
+            raise ValueError(f"{where}: {raw} takes names: give them as a list of choices")
+        low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+        for value in (low, high):
+            check_value(name, value, where)
+        if not low <= high:
+            raise ValueError(f"{where}: {raw}'s low ({low}) is above its high ({high})")
+        if log and low <= 0:
+            raise ValueError(f"{where}: {raw} on a log scale needs a low above 0 (it is {low})")
+        checked[name] = {"low": low, "high": high, "log": log}
+    return checked
+
+
+def default_space(*, pictures, optimizer):
+    """The space searched when no --space is given: width and depth, learning rate (around the
+    optimizer's default), batch size, dropout, weight decay, schedule, and for pictures a
+    whole-pixel shift. Sized for a few epochs a trial on two cores."""
+    lr = mlp.OPTIMIZERS[optimizer].lr
+    space = {
+        "hidden": ["128", "256", "512", "256-128", "512-256"] if pictures else ["32", "64", "128", "64-32"],
+        "lr": {"low": lr * LR_SPAN[0], "high": lr * LR_SPAN[1], "log": True},
+        "batch_size": [64, 128, 256] if pictures else [16, 32, 64],
+        "dropout": {"low": 0.0, "high": 0.3},
+        "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True},
+        "schedule": ["cosine", "constant"],
+    }
+    if pictures:
+        space["augment"] = ["none", "shift"]
+    return checked_space(space, where="the default search space")
+
+
+def read_space(path):
+    """The space in a TOML or JSON file (by its suffix), checked (`checked_space`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"cannot read the search space {path}: {e.strerror or e}") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib  # novermin: Python 3.10 takes the except below
+        except ImportError:  # Python 3.10: the same parser, before it joined the standard library
+            import tomli as tomllib
+        try:
+            space = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{path} is not valid TOML ({e}); see docs/commands.md for the form") from None
+    elif path.suffix.lower() == ".json":
+        try:
+            space = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); see docs/commands.md for the form") from None
+    else:
+        raise ValueError(f"{path}: a search space is a .toml or .json file")
+    return checked_space(space, where=str(path))
+
+
+def rounded(value, digits=3):
+    """value to `digits` significant digits: what a trial trains with and its command line shows."""
+    return float(f"{value:.{digits}g}")
+
+
+def suggest(trial, space):
+    """One trial's options from the space: {option: value}, hidden as a list of sizes, a number
+    sampled from a range rounded to 3 significant digits (so the command line is short and
+    reproduces the trial exactly)."""
+    options = {}
+    for name, spec in space.items():
+        if isinstance(spec, list):
+            value = trial.suggest_categorical(name, spec)
+            options[name] = hidden_sizes(value) if name == "hidden" else value
+        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            options[name] = trial.suggest_int(name, spec["low"], spec["high"], log=spec["log"])
+        else:
+            options[name] = rounded(trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec["log"]))
+    return options
+
+
+# ----------------------------------------------------------------------------- storages
+
+ENV_STORAGE = "MLP_SWEEP_STORAGE"  # where --storage may come from (and how workers get it: never on a command line)
+
+
+def default_storage(out):
+    """The SQLite file beside --out: sweep.db."""
+    return f"sqlite:///{(Path(out).resolve().parent / 'sweep.db').as_posix()}"
+
+
+def masked(url):
+    """The URL with its password shown as ***, as every output shows it."""
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        return unquote(make_url(url).render_as_string(hide_password=True))  # a socket's folder as written
+    except Exception:  # not a URL SQLAlchemy can read: show its scheme only
+        return url.split("://")[0] + "://..." if "://" in url else "..."
+
+
+def driver_url(url):
+    """The URL SQLAlchemy opens: postgresql:// means psycopg 3 when it is the driver installed
+    (SQLAlchemy's default is the older psycopg2)."""
+    import importlib.util
+
+    if (
+        url.startswith("postgresql://")
+        and not importlib.util.find_spec("psycopg2")
+        and importlib.util.find_spec("psycopg")
+    ):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def engine_options(url):
+    """SQLAlchemy's options for the URL: an SQLite file shared by local workers waits up to a
+    minute for another's write (sqlite3's default is 5 s, short on a busy machine); a server's
+    connections are checked before use (a worker outlives a server restart)."""
+    if url.startswith("sqlite:"):
+        return {"connect_args": {"timeout": 60}}
+    return {"pool_pre_ping": True}
+
+
+def url_password(url):
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
+
+
+def open_storage(url, heartbeat):
+    """Optuna's RDBStorage at `url`, its tables made if new, with a heartbeat every `heartbeat`
+    seconds: a trial whose worker is silent for three beats (killed, say) is marked failed and
+    retried once by the next worker to start a trial. ValueError naming the URL (masked) and
+    the problem, before any training."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    shown = masked(url)
+    if "://" not in url:
+        raise ValueError(
+            f"--storage {url!r} is not a URL: give one such as sqlite:///sweep.db or postgresql://user@host/db"
+        )
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).parent.is_dir():
+        raise ValueError(f"cannot open the sweep storage {shown}: its folder does not exist")
+    try:
+        with warnings.catch_warnings():  # Optuna calls the heartbeat "experimental" (since 2.9)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                driver_url(url),
+                heartbeat_interval=max(1, round(heartbeat)),
+                grace_period=max(3, round(3 * heartbeat)),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                engine_kwargs=engine_options(url),
+            )
+    except ImportError as e:
+        missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "its driver"
+        raise ValueError(
+            f"cannot open the sweep storage {shown}: its database driver ({missing}) is not installed; "
+            "PostgreSQL's comes with the sweep extra (psycopg), another database's is pip-installed as SQLAlchemy says"
+        ) from None
+    except (ArgumentError, SQLAlchemyError, ValueError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        password = url_password(url)
+        if password:
+            reason = reason.replace(password, "***")
+        raise ValueError(f"cannot open the sweep storage {shown}: {reason}") from None
+
+
+def study_names(storage):
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+# ----------------------------------------------------------------------------- studies
+
+
+def option_flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def option_words(name, value):
+    """A trial's option as command-line words: ["--hidden", "256", "128"], ["--lr", "0.0316"]."""
+    if name == "hidden":
+        return [option_flag(name), *map(str, value)]
+    if isinstance(value, float):
+        return [
+            option_flag(name),
+            f"{value:g}" if math.isfinite(value) and float(f"{value:g}") == value else repr(value),
+        ]
+    return [option_flag(name), str(value)]
+
+
+def described_fixed(value):
+    """A study's fixed options as train's words ('relu --epochs 3'), or its space as JSON."""
+    if isinstance(value, dict) and "options" in value:
+        words = [value["activation"]]
+        for name, given in value["options"].items():
+            words += option_words(name, given)
+        return " ".join(map(str, words))
+    return json.dumps(value)
+
+
+def quiet_optuna():
+    """Optuna's own log lines off: the sweep says what happens in its own words."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def open_study(storage, name, *, fixed, space, n_startup=5):
+    """The study `name` (made if new) searching `space` with `fixed` (what every trial shares:
+    train's options as given, the validation size), checked to be the same as when it was made;
+    TPE sampling (with a constant liar, for trials that run side by side) and median pruning
+    after n_startup trials, from the second epoch on."""
+    quiet_optuna()
+    existing = name in study_names(storage)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(n_startup_trials=n_startup, constant_liar=True),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=n_startup, n_warmup_steps=2),
+        load_if_exists=True,
+    )
+    if not existing:
+        study.set_user_attr("fixed", fixed)
+        study.set_user_attr("space", space)
+        return study
+    recorded = study.user_attrs
+    for key, value, what in (("fixed", fixed, "train options"), ("space", space, "search space")):
+        if recorded.get(key) != value:
+            raise ValueError(
+                f"study {name} was made with other {what} ({described_fixed(recorded.get(key))}); "
+                "give the same ones to continue it, or another --study"
+            )
+    return study
+
+
+# ----------------------------------------------------------------------------- workers
+
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class Surplus(Exception):
+    """This trial was started by a worker racing another to the study's last trial."""
+
+
+class StoppedTrial(Exception):
+    """A stop signal (Ctrl-C) arrived during the trial, which Optuna has recorded as failed."""
+
+    def __init__(self, trial, signum):
+        super().__init__(f"trial {trial} stopped")
+        self.trial, self.signum = trial, signum
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def counts(study):
+    """{state name: how many}, surplus trials left out."""
+    found = {}
+    for t in study.get_trials(deepcopy=False):
+        if not t.user_attrs.get("surplus"):
+            found[t.state.name] = found.get(t.state.name, 0) + 1
+    return found
+
+
+def objective(study, n_trials, space, train_trial, on_event, threads):
+    """Optuna's objective: check this trial is not beyond the study's n_trials, sample its
+    options, train (train_trial(options, report) -> best validation accuracy), reporting each
+    epoch's validation accuracy to the pruner. A run that diverges counts as pruned."""
+
+    def run(trial):
+        try:
+            return trial_of(trial)
+        except mlp_run.Stop as stop:  # Optuna records an Exception as a failed trial, and raises it again
+            raise StoppedTrial(trial.number, stop.signum) from None
+
+    def trial_of(trial):
+        ahead = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number]
+        if len([t for t in ahead if not t.user_attrs.get("surplus")]) >= n_trials:
+            trial.set_user_attr("surplus", True)
+            raise Surplus(trial.number)
+        options = suggest(trial, space)
+        trial.set_user_attr("options", options)
+        trial.set_user_attr("worker", worker_name())
+        trial.set_user_attr("threads", threads)
+        on_event("start", trial.number)
+
+        def report(epoch, val_accuracy):
+            trial.report(val_accuracy, epoch)
+            on_event("epoch", trial.number)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation accuracy {val_accuracy:.4f} after epoch {epoch}")
+
+        try:
+            return train_trial(options, report)
+        except FloatingPointError as e:
+            trial.set_user_attr("diverged", str(e))
+            raise optuna.TrialPruned(str(e)) from None
+        finally:
+            on_event("end", trial.number)
+
+    return run
+
+
+def run_worker(study, n_trials, *, space, train_trial, on_event=lambda what, number: None, threads=0, poll=1.0):
+    """Run trials of `study` until it has n_trials finished ones (complete or pruned), with
+    other workers anywhere doing the same: a trial is started only while fewer than n_trials are
+    finished, running or waiting; a worker that finds the rest running elsewhere waits for them
+    (a stale one, its worker killed, is failed and retried here). Returns the number of trials
+    this worker ran. Raises StoppedTrial (or mlp_run.Stop between trials) on a stop signal."""
+    ran = 0
+    run = objective(study, n_trials, space, train_trial, on_event, threads)
+    while True:
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and what optimize() calls
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # and the retry callback queues them again
+        found = counts(study)
+        finished = sum(found.get(s.name, 0) for s in FINISHED)
+        if finished >= n_trials:
+            return ran
+        if sum(found.get(s.name, 0) for s in LIVE) >= n_trials and not found.get("WAITING"):
+            time.sleep(poll)  # the last trials run elsewhere: wait for them (or for them to go stale)
+            continue
+        study.optimize(run, n_trials=1, catch=(Surplus,), gc_after_trial=False)
+        ran += 1
+
+
+def local_workers(commands, url, on_poll=lambda: None, poll=0.5):
+    """Run one worker process per command line (the storage URL in their environment as
+    ENV_STORAGE, never on a command line, where `ps` shows it to everyone), calling on_poll()
+    every `poll` seconds until all have ended; their exit codes. A stop signal here (Ctrl-C
+    reaches them too; a SIGTERM sent to this process alone does not) is passed on to them, they
+    record their trials as failed, and it is raised again once they have ended."""
+    env = {**os.environ, ENV_STORAGE: url}
+    workers = [subprocess.Popen(c, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for c in commands]
+    try:
+        while any(w.poll() is None for w in workers):
+            on_poll()
+            time.sleep(poll)
+    except mlp_run.Stop as stop:
+        for w in workers:
+            if w.poll() is None:
+                with contextlib.suppress(OSError):
+                    w.send_signal(stop.signum) if os.name == "posix" else w.terminate()
+        for w in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                w.wait(timeout=60)
+        raise
+    finally:
+        for w in workers:  # whatever happened here, no worker outlives the sweep that started it
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    on_poll()
+    return [w.returncode for w in workers]
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def clock_now(trial):
+    import datetime
+
+    return datetime.datetime.now(trial.datetime_start.tzinfo)
+
+
+def options_of(params):
+    return {k: hidden_sizes(v) if k == "hidden" else v for k, v in params.items()}
+
+
+def trial_rows(study):
+    """One dict a trial (surplus ones left out), in number order: number, state (a name),
+    value (best validation accuracy; for a pruned trial its last reported), epochs (how many
+    reported), options, seconds, worker, retried (the number of the failed trial it repeats)."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):
+            continue
+        steps = t.intermediate_values
+        value = t.value if t.state == TrialState.COMPLETE else None
+        if t.state in (TrialState.PRUNED, TrialState.RUNNING) and steps:
+            value = steps[max(steps)]  # its last reported
+        end = t.datetime_complete
+        seconds = ((end or clock_now(t)) - t.datetime_start).total_seconds() if t.datetime_start else None
+        failed = t.system_attrs.get("failed_trial")  # the number of the trial it runs again
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": value,
+                "epochs": max(steps) if steps else 0,
+                "options": t.user_attrs.get("options") or options_of(t.params),
+                "seconds": seconds,
+                "worker": t.user_attrs.get("worker"),
+                "retried": failed,
+                "diverged": t.user_attrs.get("diverged"),
+            }
+        )
+    return rows
+
+
+def best_trial(study):
+    """The complete trial of the highest validation accuracy (the first, among equals), or None."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None

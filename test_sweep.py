@@ -1,0 +1,306 @@
+"""Tests of sweeps (mlp_sweep.py and `sweep`, `plot sweep`): search spaces, storages and their
+passwords, the trial count over many workers, the best trial's command reproducing its score;
+with real parts: SQLite in tmp_path, a PostgreSQL server of the test's own, worker processes,
+SIGINT and SIGKILL."""
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import mlp
+import mlp_sweep
+from conftest import HERE, assert_same_arrays, cli_process, posix, postgres_server, run
+
+SPACE_TOML = 'hidden = ["16", "32-16"]\nlr = { low = 0.05, high = 0.3, log = true }\nbatch-size = [32, 64]\n'
+SPACE = {"hidden": ["16", "32-16"], "lr": {"low": 0.05, "high": 0.3, "log": True}, "batch_size": [32, 64]}
+
+
+def space_file(tmp_path, text=SPACE_TOML, name="space.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def sweep_args(small_data, space, *extra):
+    return ["sweep", "relu", "--data", small_data, "--epochs", "2", "--space", space, *extra]
+
+
+def load(storage, name="relu"):
+    return optuna.load_study(study_name=name, storage=mlp_sweep.open_storage(storage, heartbeat=10))
+
+
+def states(study):
+    return [t.state for t in study.get_trials() if not t.user_attrs.get("surplus")]
+
+
+# ----------------------------------------------------------------------------- search spaces
+
+
+def test_a_space_reads_the_same_from_toml_and_json(tmp_path):
+    from_toml = mlp_sweep.read_space(space_file(tmp_path))
+    from_json = mlp_sweep.read_space(space_file(tmp_path, json.dumps(SPACE), "space.json"))
+    assert from_toml == from_json == SPACE
+
+
+@pytest.mark.parametrize(
+    "space, problem",
+    [
+        ({"width": [1]}, "'width' is not an option a sweep searches"),
+        ({"weight_decay": {"low": 0.0, "high": 0.1, "log": True}}, "weight_decay on a log scale needs a low above 0"),
+        ({"lr": {"low": 0.3, "high": 0.1}}, "lr's low (0.3) is above its high (0.1)"),
+        ({"schedule": ["cosine", "sideways"]}, "schedule 'sideways' is not one of cosine, constant"),
+        ({"hidden": ["256-x"]}, "hidden choice '256-x' is not layer sizes"),
+        ({"dropout": {"low": 0.0, "high": 1.5}}, "dropout must be"),
+        ({"batch_size": [32.5]}, "batch_size 32.5 is not a whole number"),
+        ({"lr": "0.1"}, "lr must be a list of choices or {low = ..., high = ..., log = true|false}"),
+        ({"optimizer": {"low": 1, "high": 2}}, "optimizer takes names: give them as a list of choices"),
+        ({}, "give at least one option"),
+    ],
+)
+def test_a_bad_space_is_named(space, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        mlp_sweep.checked_space(space)
+
+
+def test_a_space_file_that_does_not_parse_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"space.toml is not valid TOML"):
+        mlp_sweep.read_space(space_file(tmp_path, "lr = {low = "))
+    with pytest.raises(ValueError, match=r"a search space is a .toml or .json file"):
+        mlp_sweep.read_space(space_file(tmp_path, "", "space.yaml"))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("pictures", [True, False])
+def test_the_default_space_is_valid_and_centred_on_the_optimizers_rate(pictures, optimizer):
+    space = mlp_sweep.default_space(pictures=pictures, optimizer=optimizer)
+    lr = mlp.OPTIMIZERS[optimizer].lr
+    assert space["lr"] == {"low": lr * 0.1, "high": lr * 3.0, "log": True}
+    assert ("augment" in space) == pictures  # a table has nothing to distort
+
+
+def test_a_trial_takes_sizes_and_numbers_of_three_digits():
+    trial = optuna.trial.FixedTrial({"hidden": "32-16", "lr": 0.123456, "batch_size": 64})
+    assert mlp_sweep.suggest(trial, SPACE) == {"hidden": [32, 16], "lr": 0.123, "batch_size": 64}
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [("hidden", [256, 128], ["--hidden", "256", "128"]), ("lr", 0.0123, ["--lr", "0.0123"]),
+     ("weight_decay", 1e-05, ["--weight-decay", "1e-05"]), ("batch_size", 64, ["--batch-size", "64"]),
+     ("lr", 0.1 + 0.2, ["--lr", "0.30000000000000004"])],
+)  # fmt: skip
+def test_a_trials_option_is_written_as_train_reads_it_back(name, value, words):
+    assert mlp_sweep.option_words(name, value) == words
+    if isinstance(value, float):
+        assert float(words[1]) == value
+
+
+def test_a_storage_password_is_masked_and_postgresql_means_psycopg():
+    assert mlp_sweep.masked("postgresql://me:s3cret@db.example/sweeps") == "postgresql://me:***@db.example/sweeps"
+    assert mlp_sweep.masked("sqlite:////tmp/x/sweep.db") == "sqlite:////tmp/x/sweep.db"
+    assert mlp_sweep.driver_url("postgresql://me@db/x") == "postgresql+psycopg://me@db/x"  # psycopg 3 installed
+    assert mlp_sweep.driver_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# ----------------------------------------------------------------------------- sweep, on SQLite
+
+
+def best_line(stdout):
+    return re.search(r"best trial (\d+): validation accuracy ([\d.]+)%", stdout)
+
+
+def test_a_sweep_finds_a_best_trial_whose_command_reproduces_it(tmp_path, small_data):
+    space = space_file(tmp_path)
+    result = run(*sweep_args(small_data, space, "--trials", "3"))
+    assert result.exit_code == 0, result.output
+    storage = mlp_sweep.default_storage(tmp_path / "sweep.npz")
+    study = load(storage)
+    assert states(study) == [TrialState.COMPLETE] * 3  # 3 trials: fewer than the pruner waits for
+    best = max(study.trials, key=lambda t: t.value)
+    found = best_line(result.stdout)
+    assert (int(found[1]), found[2]) == (best.number, f"{100 * best.value:.2f}")
+    assert "trained again here the same" in result.stdout
+    command = result.stdout.split("the best trial's train command:")[1].strip()
+    assert command.split()[1:3] == ["train", "relu"]  # after the program's name, as it was started
+    words = shlex.split(command)[1:]
+    again = run(*words, "--out", tmp_path / "again.npz")  # the command, as the user runs it
+    assert again.exit_code == 0, again.output
+    assert f"(best validation accuracy {found[2]}%)" in again.stdout
+    params, meta = mlp.load(tmp_path / "sweep.npz")
+    again_params, again_meta = mlp.load(tmp_path / "again.npz")
+    assert_same_arrays(params, again_params)  # the same computation on the same machine
+    assert meta["sweep"] == {"study": "relu", "storage": storage, "trial": best.number, "val_accuracy": best.value}
+    assert meta["test_accuracy"] == again_meta["test_accuracy"]
+    assert json.loads((tmp_path / "sweep.history.json").read_text())[-1]["epoch"] == 2
+
+    more = run(*sweep_args(small_data, space, "--trials", "4"))  # the same study, continued
+    assert more.exit_code == 0, more.output
+    study = load(storage)
+    assert len(states(study)) == 4
+    assert [t.params for t in study.trials[:3]] == [t.params for t in load(storage).trials[:3]]
+    shown = run("sweep", "relu", "--show")
+    assert shown.exit_code == 0 and re.search(
+        r"study relu \(sqlite:///.*sweep.db\): 4 trials: 4 complete", shown.stdout
+    )
+    assert re.search(r"its train command:\n  \S+ train relu --data", shown.stdout)
+    other = run(*sweep_args(small_data, space, "--trials", "4", "--dropout", "0.1"))
+    assert other.exit_code == 2
+    assert other.stderr.strip().splitlines() == [
+        f"error: study relu was made with other train options (relu --data {small_data} --epochs 2); give the same "
+        "ones to continue it, or another --study"
+    ]
+    plotted = run("plot", "sweep", "--out", tmp_path / "sweep.png")
+    assert plotted.exit_code == 0 and (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_given_option_is_held_fixed_and_said(tmp_path, small_data):
+    result = run(*sweep_args(small_data, space_file(tmp_path), "--trials", "1", "--lr", "0.1"))
+    assert result.exit_code == 0, result.output
+    assert "--lr given: held fixed, not searched" in result.stderr
+    (trial,) = load(mlp_sweep.default_storage(tmp_path / "sweep.npz")).trials
+    assert set(trial.params) == {"hidden", "batch_size"} and "--lr 0.1 " in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--resume", "x.ckpt.npz"], 2, "error: --resume: a sweep's trials each start afresh; leave it out"),
+        (["--storage", "nonsense"], 2, "error: --storage 'nonsense' is not a URL: give one such as"),
+        (
+            ["--storage", "postgresql://me:pw-77@127.0.0.1:1/x"],
+            1,
+            "error: cannot open the sweep storage postgresql://me:***@127.0.0.1:1/x: connection failed",
+        ),
+        (["--show"], 1, "error: no sweep.db beside sweep.npz: run a sweep first, or give --storage"),
+        (["--trails", "3"], 2, "error: No such option: --trails"),
+    ],
+)
+def test_a_sweep_refuses_bad_input_in_one_line_before_training(tmp_path, small_data, args, code, message):
+    result = run("sweep", "relu", "--data", small_data, *args)
+    assert result.exit_code == code
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith(message), result.stderr
+    assert "pw-77" not in result.output and "training" not in result.output
+    assert not (tmp_path / "sweep.npz").exists()
+
+
+def test_a_bad_space_file_is_one_line(tmp_path, small_data):
+    result = run(*sweep_args(small_data, space_file(tmp_path, "width = [1]\n")))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'space.toml'}: 'width' is not an option a sweep searches ({', '.join(mlp_sweep.SEARCHABLE)})"
+    )
+
+
+# ----------------------------------------------------------------------------- real processes and signals
+
+
+def wait_for_running(storage, name, worker_pid=None, timeout=120):
+    """The number of a trial running (with at least one epoch reported) in the study, by the
+    worker of that pid if given; polls the storage."""
+    deadline, opened = time.monotonic() + timeout, mlp_sweep.open_storage(storage, heartbeat=10)
+    while time.monotonic() < deadline:
+        try:
+            study = optuna.load_study(study_name=name, storage=opened)
+        except KeyError:  # not made yet
+            study = None
+        for t in study.get_trials(states=(TrialState.RUNNING,)) if study else ():
+            mine = worker_pid is None or t.user_attrs.get("worker", "").endswith(f":{worker_pid}")
+            if mine and t.intermediate_values:
+                return t.number
+        time.sleep(0.2)
+    raise AssertionError(f"no trial running in study {name} within {timeout} s")
+
+
+def sweep_process(*args, env=None):
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "cli.py"), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.slow
+@posix
+def test_ctrl_c_records_the_trial_as_failed_in_one_line(tmp_path, small_data):
+    space = space_file(tmp_path)
+    storage = mlp_sweep.default_storage(tmp_path / "sweep.npz")
+    with cli_process(*sweep_args(small_data, space, "--trials", "2", "--epochs", "100000")) as proc:
+        number = wait_for_running(storage, "relu", proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (
+        f"SIGINT: sweep stopped; trial {number} marked failed; study relu keeps 0 finished trials: "
+        "run the same command to continue it"
+    )
+    assert states(load(storage)) == [TrialState.FAIL]
+
+
+@pytest.mark.slow
+@posix
+def test_local_workers_share_one_study_with_their_threads_divided(tmp_path, small_data):
+    with cli_process(*sweep_args(small_data, space_file(tmp_path), "--trials", "4", "--jobs", "2")) as proc:
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    study = load(mlp_sweep.default_storage(tmp_path / "sweep.npz"))
+    assert len(states(study)) == 4 and set(states(study)) == {TrialState.COMPLETE}
+    workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len(workers) == 2 and str(proc.pid) not in {w.split(":")[1] for w in workers}
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert out.rstrip().endswith(f"--threads {threads}") and "trained again here the same" in out
+
+
+@pytest.mark.slow
+@posix
+def test_postgresql_workers_survive_a_sigkill_and_finish_the_study_exactly(tmp_path, small_data):
+    """Two sweeps in separate processes, as on two machines, share one study on a real
+    PostgreSQL server; one is killed with SIGKILL mid-trial; the other fails that trial once
+    its heartbeat is three beats late, runs it again, and finishes exactly 6 trials."""
+    space = space_file(tmp_path)
+    with postgres_server(tmp_path) as url:
+        password = re.search(r":([^:@/]+)@", url)[1]
+        args = sweep_args(small_data, space, "--trials", "6", "--epochs", "30", "--heartbeat", "1")
+        first = sweep_process(*args, "--out", tmp_path / "first.npz", env={mlp_sweep.ENV_STORAGE: url})
+        second = sweep_process(*args, "--out", tmp_path / "second.npz", env={mlp_sweep.ENV_STORAGE: url})
+        try:
+            killed = wait_for_running(url, "relu", first.pid)
+            first.kill()  # SIGKILL: no handler runs, the trial stays "running" in the database
+            first.communicate(timeout=30)
+            out, err = second.communicate(timeout=300)
+        finally:
+            for proc in (first, second):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate(timeout=30)
+        assert second.returncode == 0, err
+        study = load(url)
+        trials = {t.number: t for t in study.get_trials() if not t.user_attrs.get("surplus")}
+        finished = [t for t in trials.values() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert len(finished) == 6  # exactly: no worker started a seventh
+        assert trials[killed].state == TrialState.FAIL
+        retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed]
+        assert len(retries) == 1 and retries[0].params == trials[killed].params  # run again once, by the other
+        assert retries[0].user_attrs["worker"].endswith(f":{second.pid}")
+        assert len({t.number for t in finished}) == 6
+        assert all(t.user_attrs["worker"].rsplit(":", 1)[1] in (str(first.pid), str(second.pid)) for t in finished)
+        complete = [t for t in finished if t.state == TrialState.COMPLETE]
+        best = max(complete, key=lambda t: (t.value, -t.number))
+        assert best_line(out)[1] == str(best.number)
+        for text in (out, err, (tmp_path / "second.npz").read_bytes().decode("latin-1")):
+            assert password not in text
+        assert "postgresql://postgres:***@/postgres?host=" in out
+        _, meta = mlp.load(tmp_path / "second.npz")
+        assert (
+            meta["sweep"]["storage"].startswith("postgresql://postgres:***@") and meta["sweep"]["trial"] == best.number
+        )
