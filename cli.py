@@ -1870,8 +1870,10 @@ def trial_state(row):
     state = {"fail": "failed"}.get(row["state"], row["state"])
     if row.get("diverged"):
         state = "diverged"
-    elif row["state"] in ("pruned", "running"):
-        state += f" at {row['epochs']}" if row["state"] == "pruned" else f" {row['epochs']}"
+    elif row["state"] == "pruned":
+        state += f" at {row['epochs']}"
+    elif row["state"] == "running" and row["epochs"]:
+        state += f" ({row['epochs']} epoch{'s' if row['epochs'] > 1 else ''})"
     return state + (f" (retry of {row['retried']})" if row["retried"] is not None else "")
 
 
@@ -1924,8 +1926,8 @@ class SweepView:
     whoever calls `update`: never a refresh thread, which would fight BLAS for the cores), or
     a line on stderr for each trial that ends."""
 
-    def __init__(self, study, space, sweep):
-        self.study, self.space, self.sweep = study, space, sweep
+    def __init__(self, study, space, sweep, n_trials):
+        self.study, self.space, self.sweep, self.n_trials = study, space, sweep, n_trials
         self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
         self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
 
@@ -1941,7 +1943,12 @@ class SweepView:
     def update(self, *event):
         rows = self.sweep.trial_rows(self.study)
         if self.live:
-            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, "Trials"), refresh=True)
+            finished = [r for r in rows if r["state"] in ("complete", "pruned")]
+            best = max((r["value"] for r in finished if r["state"] == "complete"), default=None)
+            title = f"Study {self.study.study_name}: {len(finished)} of {self.n_trials} trials finished" + (
+                f", best {percent(best)}" if best is not None else ""
+            )
+            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title), refresh=True)
             return
         for r in rows:
             if r["number"] not in self.said and r["state"] not in ("running", "waiting"):
@@ -1965,12 +1972,48 @@ def worker_command(ctx, activation, *, trials, study, space, out, heartbeat, thr
     return [sys.executable, str(Path(__file__).resolve()), *words]
 
 
-def stopped_sweep(signum, study, name, sweep):
-    """The one line a stopped sweep says: which trials were marked failed, what the study keeps."""
+def sweep_here(study, trials, space, objective, *, threads, heartbeat, quiet, sweep):
+    """Run the study's trials in this process (the live table unless `quiet`: a --worker)."""
+    with contextlib.ExitStack() as stack:
+        view = None if quiet else stack.enter_context(SweepView(study, space, sweep, trials))
+        sweep.run_worker(
+            study,
+            trials,
+            space=space,
+            train_trial=objective,
+            on_event=view.update if view else (lambda *event: None),
+            threads=threads,
+            poll=min(heartbeat, 1.0),
+        )
+
+
+def sweep_with_workers(study, trials, space, commands, *, url, sweep):
+    """Run the study's trials in worker processes (one a command), the live table here."""
+    with SweepView(study, space, sweep, trials) as view:
+        codes = sweep.local_workers(commands, url, on_poll=view.update)
+    finished = sum(r["state"] in ("complete", "pruned") for r in sweep.trial_rows(study))
+    if finished < trials:
+        fail(
+            f"the workers ended (exit codes {', '.join(map(str, codes))}) with {finished} of {trials} trials "
+            f"finished: see their lines above; run the same command to continue study {study.study_name}"
+        )
+    for code in (c for c in codes if c):  # killed, say: the others ran its trial again
+        ended = f"by signal {-code}" if code < 0 else f"with exit code {code}"
+        err_console.print(f"a worker ended {ended}; the others finished the study", highlight=False)
+
+
+def stopped_sweep(signum, study, name, sweep, since):
+    """The one line a stopped sweep says: which trials it (or its workers, on this machine)
+    marked failed since it started, what the study keeps."""
     rows = sweep.trial_rows(study)
-    stopped = [r["number"] for r in rows if r["state"] == "fail" and r.get("worker", "").endswith(f":{os.getpid()}")]
+    here = sweep.worker_name().rsplit(":", 1)[0] + ":"
+    stopped = [
+        r["number"]
+        for r in rows
+        if r["state"] == "fail" and (r.get("worker") or "").startswith(here) and (r["ended"] or 0) >= since
+    ]
     finished = sum(r["state"] in ("complete", "pruned") for r in rows)
-    failed = f"trial {', '.join(map(str, stopped))} marked failed; " if stopped else ""
+    failed = f"trial{'s' if len(stopped) > 1 else ''} {', '.join(map(str, stopped))} marked failed; " if stopped else ""
     err_console.print(
         f"{signal.Signals(signum).name}: sweep stopped; {failed}study {name} keeps {finished} finished trials: "
         "run the same command to continue it",
@@ -2147,46 +2190,36 @@ def sweep(
         study_.set_user_attr("args", list(ctx.args))
     train_trial = sweep_trainer(values, given, found=found, val=val)
     objective = lambda options, report: train_trial(options, report)[0]
+    started = time.time()
     try:
         if worker or jobs == 1:
-            with contextlib.ExitStack() as stack:
-                view = None if worker else stack.enter_context(SweepView(study_, searched, sweep))
-                sweep.run_worker(
-                    study_,
-                    trials,
-                    space=searched,
-                    train_trial=objective,
-                    on_event=view.update if view else (lambda *event: None),
-                    threads=values["threads"],
-                    poll=min(heartbeat, 1.0),
-                )
+            sweep_here(
+                study_,
+                trials,
+                searched,
+                objective,
+                threads=values["threads"],
+                heartbeat=heartbeat,
+                quiet=worker,
+                sweep=sweep,
+            )
         else:
             threads = values["threads"] or max(1, (os.cpu_count() or 1) // jobs)
-            commands = [
-                worker_command(
-                    ctx,
-                    activation.value,
-                    trials=trials,
-                    study=name,
-                    space=space,
-                    out=out,
-                    heartbeat=heartbeat,
-                    threads=threads,
-                )
-                for _ in range(jobs)
-            ]
-            with SweepView(study_, searched, sweep) as view:
-                codes = sweep.local_workers(commands, url, on_poll=view.update)
-            finished = sum(r["state"] in ("complete", "pruned") for r in sweep.trial_rows(study_))
-            if finished < trials:
-                fail(
-                    f"the workers ended (exit codes {', '.join(map(str, codes))}) with {finished} of {trials} trials "
-                    f"finished: see their lines above; run the same command to continue study {name}"
-                )
+            command = worker_command(
+                ctx,
+                activation.value,
+                trials=trials,
+                study=name,
+                space=space,
+                out=out,
+                heartbeat=heartbeat,
+                threads=threads,
+            )
+            sweep_with_workers(study_, trials, searched, [command] * jobs, url=url, sweep=sweep)
     except (sweep.StoppedTrial, Stop) as stop:
         if worker:
             raise typer.Exit(code=128 + stop.signum) from None
-        stopped_sweep(stop.signum, study_, name, sweep)
+        stopped_sweep(stop.signum, study_, name, sweep, since=started)
     if not worker:
         sweep_result(
             study_,

@@ -129,6 +129,11 @@ def checked_space(space, where="the search space"):
     return checked
 
 
+def rounded(value, digits=3):
+    """value to `digits` significant digits: what a trial trains with and its command line shows."""
+    return float(f"{value:.{digits}g}")
+
+
 def default_space(*, pictures, optimizer):
     """The space searched when no --space is given: width and depth, learning rate (around the
     optimizer's default), batch size, dropout, weight decay, schedule, and for pictures a
@@ -136,7 +141,7 @@ def default_space(*, pictures, optimizer):
     lr = mlp.OPTIMIZERS[optimizer].lr
     space = {
         "hidden": ["128", "256", "512", "256-128", "512-256"] if pictures else ["32", "64", "128", "64-32"],
-        "lr": {"low": lr * LR_SPAN[0], "high": lr * LR_SPAN[1], "log": True},
+        "lr": {"low": rounded(lr * LR_SPAN[0]), "high": rounded(lr * LR_SPAN[1]), "log": True},
         "batch_size": [64, 128, 256] if pictures else [16, 32, 64],
         "dropout": {"low": 0.0, "high": 0.3},
         "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True},
@@ -171,11 +176,6 @@ def read_space(path):
     else:
         raise ValueError(f"{path}: a search space is a .toml or .json file")
     return checked_space(space, where=str(path))
-
-
-def rounded(value, digits=3):
-    """value to `digits` significant digits: what a trial trains with and its command line shows."""
-    return float(f"{value:.{digits}g}")
 
 
 def suggest(trial, space):
@@ -486,7 +486,10 @@ def clock_now(trial):
 
 
 def options_of(params):
-    return {k: hidden_sizes(v) if k == "hidden" else v for k, v in params.items()}
+    """A trial's options from Optuna's params, as `suggest` gives them (before it has said)."""
+    return {
+        k: hidden_sizes(v) if k == "hidden" else rounded(v) if isinstance(v, float) else v for k, v in params.items()
+    }
 
 
 def trial_rows(study):
@@ -515,6 +518,7 @@ def trial_rows(study):
                 "worker": t.user_attrs.get("worker"),
                 "retried": failed,
                 "diverged": t.user_attrs.get("diverged"),
+                "ended": end and end.timestamp(),
             }
         )
     return rows

@@ -3,6 +3,7 @@ passwords, the trial count over many workers, the best trial's command reproduci
 with real parts: SQLite in tmp_path, a PostgreSQL server of the test's own, worker processes,
 SIGINT and SIGKILL."""
 
+import contextlib
 import json
 import os
 import re
@@ -83,7 +84,7 @@ def test_a_space_file_that_does_not_parse_is_named(tmp_path):
 def test_the_default_space_is_valid_and_centred_on_the_optimizers_rate(pictures, optimizer):
     space = mlp_sweep.default_space(pictures=pictures, optimizer=optimizer)
     lr = mlp.OPTIMIZERS[optimizer].lr
-    assert space["lr"] == {"low": lr * 0.1, "high": lr * 3.0, "log": True}
+    assert space["lr"] == {"low": lr / 10, "high": lr * 3, "log": True}
     assert ("augment" in space) == pictures  # a table has nothing to distort
 
 
@@ -259,6 +260,36 @@ def test_local_workers_share_one_study_with_their_threads_divided(tmp_path, smal
     assert len(workers) == 2 and str(proc.pid) not in {w.split(":")[1] for w in workers}
     threads = max(1, (os.cpu_count() or 1) // 2)
     assert out.rstrip().endswith(f"--threads {threads}") and "trained again here the same" in out
+
+
+@pytest.mark.slow
+@posix
+def test_a_stop_signal_to_a_sweep_reaches_its_workers_and_leaves_none_behind(tmp_path, small_data):
+    """SIGTERM to the sweep alone (not its process group, as `kill` sends it): it passes the
+    signal on, each worker records its trial as failed, and none outlives the sweep."""
+    storage = mlp_sweep.default_storage(tmp_path / "sweep.npz")
+    args = sweep_args(small_data, space_file(tmp_path), "--trials", "2", "--epochs", "100000", "--jobs", "2")
+    with cli_process(*args) as proc:
+        opened = mlp_sweep.open_storage(storage, heartbeat=10)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KeyError):
+                running = optuna.load_study(study_name="relu", storage=opened).get_trials(states=(TrialState.RUNNING,))
+                if len(running) == 2 and all(t.intermediate_values for t in running):
+                    break
+            time.sleep(0.2)
+        workers = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in running}
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (
+        "SIGTERM: sweep stopped; trials 0, 1 marked failed; study relu keeps 0 finished trials: "
+        "run the same command to continue it"
+    )
+    assert states(load(storage)) == [TrialState.FAIL] * 2
+    for pid in workers:  # gone, not left running
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 @pytest.mark.slow
