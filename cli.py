@@ -249,7 +249,7 @@ EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its 
     "plot sweep": (("plot sweep", "the study in sweep.db here"),),
     "sweep": (
         ("sweep relu --trials 20 --epochs 3 --jobs 2", "20 trials of 3 epochs, two at a time, in sweep.db"),
-        ("sweep relu --trials 20 --epochs 3 --show", "the trials so far and the best command"),
+        ("sweep relu --epochs 3 --show", "its trials so far and the best command"),
         (
             "sweep relu --trials 60 --epochs 3 --storage postgresql://mlp@db.example/sweeps",
             "on each of many machines: one study",
@@ -1294,13 +1294,27 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
 
 
 def prepared_run(
-    asked, *, given, data, label_column, val, hidden, normalize, init, dtype, resume, class_weight="none", found=None
+    asked,
+    *,
+    given,
+    data,
+    label_column,
+    val,
+    hidden,
+    normalize,
+    init,
+    dtype,
+    resume,
+    class_weight="none",
+    found=None,
+    framings=None,
 ):
     """Everything a run starts from, said on stderr as it is decided: the data (and the validation
     split), the options not `given` chosen from it (`fitted_settings`; `asked` holds the rest),
     the network planned and checked to fit, the checkpoint to resume from (checked to be this
     run's), the memory it needs, and the initial parameters. Returns a dict of them. `found`:
-    the data already loaded (a sweep's trials share it)."""
+    the data already loaded, `framings` a dict of the framings measured on it by preprocessing
+    (a sweep's trials share them)."""
     found = found or load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
     x, y = found.x_train, found.y_train
     source = mlp_data.source_record(data, label_column)
@@ -1322,7 +1336,11 @@ def prepared_run(
     form = mlp_data.data_form(data_path(data))
     taken = {"shape": found.shape and list(found.shape), "pictures": "resized" if form == "images" else "framed"}
     if taken["pictures"] == "framed" and found.shape and found.shape[0] == found.shape[1]:
-        taken["framing"] = mlp_data.measure_framing(x, found.shape[0], plan["preprocessing"])
+        framings = {} if framings is None else framings
+        key = plan["preprocessing"]["kind"]  # fitted to the same data, so the same for a kind
+        if key not in framings:
+            framings[key] = mlp_data.measure_framing(x, found.shape[0], plan["preprocessing"])
+        taken["framing"] = framings[key]
     extras = {
         "val": val,
         "hidden": plan["hidden"],
@@ -1788,6 +1806,7 @@ def sweep_trainer(values, given, *, found, val):
     asked = mlp.Settings(
         activation=values["activation"].value, **{f: plain_value(values[o]) for o, f in SETTINGS_OPTIONS.items()}
     )
+    framings = {}  # measured once for the data, not once a trial
 
     def train_trial(options, report=None):
         import mlp_sweep
@@ -1808,6 +1827,7 @@ def sweep_trainer(values, given, *, found, val):
                 resume=None,
                 class_weight=values["class_weight"].value,
                 found=found,
+                framings=framings,
             )
         )
         with warnings.catch_warnings():  # a run that learns nothing is simply a bad trial
@@ -1902,7 +1922,7 @@ def study_summary(rows, name, url, sweep):
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
     words = ", ".join(f"{n} {s.replace('fail', 'failed')}" for s, n in states.items())
-    return f"study {name} ({sweep.masked(url)}): {len(rows)} trials: {words or 'none yet'}"
+    return f"study '{name}' ({sweep.masked(url)}): {len(rows)} trials: {words or 'none yet'}"
 
 
 def best_command(study, trial, sweep, program_name):
@@ -1930,6 +1950,7 @@ class SweepView:
         self.study, self.space, self.sweep, self.n_trials = study, space, sweep, n_trials
         self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
         self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
+        self.drawn = 0.0
 
     def __enter__(self):
         if self.live:
@@ -1940,12 +1961,19 @@ class SweepView:
         if self.live:
             self.live.stop()
 
-    def update(self, *event):
+    def update(self, what="poll", number=None):
+        """Redraw (a trial's start or end at once, its epochs and polls at most twice a second)."""
+        now = time.perf_counter()
+        if what == "epoch" and not self.live:  # lines are said as trials end
+            return
+        if what in ("epoch", "poll") and now - self.drawn < 0.5:
+            return
+        self.drawn = now
         rows = self.sweep.trial_rows(self.study)
         if self.live:
             finished = [r for r in rows if r["state"] in ("complete", "pruned")]
             best = max((r["value"] for r in finished if r["state"] == "complete"), default=None)
-            title = f"Study {self.study.study_name}: {len(finished)} of {self.n_trials} trials finished" + (
+            title = f"Study '{self.study.study_name}': {len(finished)} of {self.n_trials} trials finished" + (
                 f", best {percent(best)}" if best is not None else ""
             )
             self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title), refresh=True)
@@ -1991,11 +2019,12 @@ def sweep_with_workers(study, trials, space, commands, *, url, sweep):
     """Run the study's trials in worker processes (one a command), the live table here."""
     with SweepView(study, space, sweep, trials) as view:
         codes = sweep.local_workers(commands, url, on_poll=view.update)
+        view.update("end")  # the last trials, whenever the last poll was
     finished = sum(r["state"] in ("complete", "pruned") for r in sweep.trial_rows(study))
     if finished < trials:
         fail(
             f"the workers ended (exit codes {', '.join(map(str, codes))}) with {finished} of {trials} trials "
-            f"finished: see their lines above; run the same command to continue study {study.study_name}"
+            f"finished: see their lines above; run the same command to continue study '{study.study_name}'"
         )
     for code in (c for c in codes if c):  # killed, say: the others ran its trial again
         ended = f"by signal {-code}" if code < 0 else f"with exit code {code}"
@@ -2015,7 +2044,7 @@ def stopped_sweep(signum, study, name, sweep, since):
     finished = sum(r["state"] in ("complete", "pruned") for r in rows)
     failed = f"trial{'s' if len(stopped) > 1 else ''} {', '.join(map(str, stopped))} marked failed; " if stopped else ""
     err_console.print(
-        f"{signal.Signals(signum).name}: sweep stopped; {failed}study {name} keeps {finished} finished trials: "
+        f"{signal.Signals(signum).name}: sweep stopped; {failed}study '{name}' keeps {finished} finished trials: "
         "run the same command to continue it",
         style="yellow",
         highlight=False,
@@ -2029,11 +2058,11 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
     validation accuracy compared with the trial's), scored once on the test set, saved to --out
     with the study and trial recorded, and its `train` command line."""
     rows = sweep.trial_rows(study)
-    show(trials_table(rows, space, f"Study {name}"))
+    show(trials_table(rows, space, f"Study '{name}'"))
     console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is None:
-        fail(f"no trial of study {name} completed, so there are no best settings: see the table above")
+        fail(f"no trial of study '{name}' completed, so there are no best settings: see the table above")
     threads = best.user_attrs.get("threads") or 0
     if threads:
         set_threads(threads)  # the trial's own BLAS threads: the same sums, the same last bits
@@ -2080,10 +2109,10 @@ def show_study(storage, url, name, sweep, program_name):
     """`sweep --show`: a study's table and best command, read from its storage."""
     if name not in sweep.study_names(storage):
         found = sweep.study_names(storage)
-        fail(f"no study {name} in {sweep.masked(url)}" + (f"; it holds {', '.join(found)}" if found else ""))
+        fail(f"no study '{name}' in {sweep.masked(url)}" + (f"; it holds {'; '.join(found)}" if found else ""))
     study = optuna_study(storage, name)
     rows = sweep.trial_rows(study)
-    show(trials_table(rows, study.user_attrs.get("space", {}), f"Study {name}"))
+    show(trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
     console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is not None:
@@ -2134,7 +2163,12 @@ def sweep(
         ),
     ] = None,
     study: Annotated[
-        str | None, typer.Option(metavar="NAME", show_default=False, help="The study's name; default the activation's.")
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            show_default=False,
+            help="The study's name; default the activation and the train options given ('relu --epochs 3'): the same command continues its study.",
+        ),
     ] = None,
     space: Annotated[
         Path | None,
@@ -2168,7 +2202,8 @@ def sweep(
     sweep = sweep_module()
     values, given = train_options(ctx, activation.value, ctx.args)
     out, history_path, _, _ = train_paths(out)
-    name = study or activation.value
+    compared = {k: plain_value(values[k]) for k in sorted(given) if k not in SWEEP_NOT_COMPARED}
+    name = study or sweep.described_fixed({"activation": activation.value, "options": compared})
     url, storage_ = sweep_storage(storage, out, sweep, heartbeat=heartbeat, must_exist=show_only)
     if show_only:
         return show_study(storage_, url, name, sweep, program(ctx))
@@ -2179,7 +2214,6 @@ def sweep(
     found = load_data(values["data"] or mlp_data.DEFAULT_DATA, label_column=values["label_column"])
     val = sweep_val(values, len(found.y_train))
     searched = sweep_space(sweep, space, given, found=found, values=values)
-    compared = {k: plain_value(values[k]) for k in sorted(given) if k not in SWEEP_NOT_COMPARED}
     try:
         study_ = sweep.open_study(
             storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
@@ -2220,6 +2254,11 @@ def sweep(
         if worker:
             raise typer.Exit(code=128 + stop.signum) from None
         stopped_sweep(stop.signum, study_, name, sweep, since=started)
+    except sweep.storage_failures() as e:
+        fail(
+            f"the sweep storage {sweep.masked(url)} failed: {sweep.failure_reason(e, url)}; the study keeps "
+            "its finished trials: run the same command to continue it"
+        )
     if not worker:
         sweep_result(
             study_,
@@ -3539,7 +3578,7 @@ def sweep_figure(rows, space, title):
 def plot_sweep(
     study: Annotated[
         str | None,
-        typer.Option(metavar="NAME", show_default=False, help="The study; default the only one in the storage."),
+        typer.Option(metavar="NAME", show_default=False, help="The study; default the one made last in the storage."),
     ] = None,
     storage: Annotated[
         str | None,
@@ -3557,18 +3596,18 @@ def plot_sweep(
     pyplot()
     sweep = sweep_module()
     url, storage_ = sweep_storage(storage, Path("sweep.npz"), sweep, heartbeat=10, must_exist=True)
-    names = sweep.study_names(storage_)
-    if study is None and len(names) != 1:
-        fail(f"{sweep.masked(url)} holds {len(names)} studies ({', '.join(names) or 'none'}): name one with --study")
-    name = study or names[0]
+    names = sweep.study_names(storage_)  # in the order they were made
+    if not names:
+        fail(f"{sweep.masked(url)} holds no study yet: run a sweep first")
+    name = study or names[-1]
     if name not in names:
-        fail(f"no study {name} in {sweep.masked(url)}" + (f"; it holds {', '.join(names)}" if names else ""))
+        fail(f"no study '{name}' in {sweep.masked(url)}" + (f"; it holds {'; '.join(names)}" if names else ""))
     check_outputs([out], [])
     found = optuna_study(storage_, name)
     rows = sweep.trial_rows(found)
     if not any(r["value"] is not None and r["state"] in ("complete", "pruned") for r in rows):
-        fail(f"study {name} has no finished trial to draw yet")
-    save_figure(sweep_figure(rows, found.user_attrs["space"], f"Study {name}: validation accuracy"), out)
+        fail(f"study '{name}' has no finished trial to draw yet")
+    save_figure(sweep_figure(rows, found.user_attrs["space"], f"Study '{name}': validation accuracy"), out)
 
 
 @plot_app.command("all", cls=HelpPage)

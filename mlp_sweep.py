@@ -239,6 +239,24 @@ def engine_options(url):
     return {"pool_pre_ping": True}
 
 
+def write_at_once(engine):
+    """Make every SQLite transaction take the write lock when it begins (BEGIN IMMEDIATE, as
+    SQLAlchemy's documentation shows for pysqlite). By default a transaction reads first and
+    asks for the lock at its first write; two workers doing that at once deadlock, and SQLite
+    answers one of them "database is locked" at once instead of waiting its timeout."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_begin(dbapi_connection, record):
+        dbapi_connection.isolation_level = None  # pysqlite's own BEGIN off: the one below instead
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners (Optuna's table checks) are dropped
+
+
 def url_password(url):
     from sqlalchemy.engine import make_url
 
@@ -246,6 +264,14 @@ def url_password(url):
         return make_url(url).password
     except Exception:
         return None
+
+
+def failure_reason(error, url):
+    """The first line of what a storage said, the password masked."""
+    cause = error.__cause__ if isinstance(error, optuna.exceptions.StorageInternalError) and error.__cause__ else error
+    reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
+    password = url_password(url)
+    return reason.replace(password, "***") if password else reason
 
 
 def open_storage(url, heartbeat):
@@ -265,13 +291,16 @@ def open_storage(url, heartbeat):
     try:
         with warnings.catch_warnings():  # Optuna calls the heartbeat "experimental" (since 2.9)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
+            storage = RDBStorage(
                 driver_url(url),
                 heartbeat_interval=max(1, round(heartbeat)),
                 grace_period=max(3, round(3 * heartbeat)),
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
                 engine_kwargs=engine_options(url),
             )
+        if url.startswith("sqlite:"):
+            write_at_once(storage.engine)
+        return storage
     except ImportError as e:
         missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "its driver"
         raise ValueError(
@@ -279,11 +308,14 @@ def open_storage(url, heartbeat):
             "PostgreSQL's comes with the sweep extra (psycopg), another database's is pip-installed as SQLAlchemy says"
         ) from None
     except (ArgumentError, SQLAlchemyError, ValueError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        password = url_password(url)
-        if password:
-            reason = reason.replace(password, "***")
-        raise ValueError(f"cannot open the sweep storage {shown}: {reason}") from None
+        raise ValueError(f"cannot open the sweep storage {shown}: {failure_reason(e, url)}") from None
+
+
+def storage_failures():
+    """The exceptions a storage raises when it fails mid-sweep (a server gone, a disk full)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (optuna.exceptions.StorageInternalError, SQLAlchemyError)
 
 
 def study_names(storage):
@@ -347,7 +379,7 @@ def open_study(storage, name, *, fixed, space, n_startup=5):
     for key, value, what in (("fixed", fixed, "train options"), ("space", space, "search space")):
         if recorded.get(key) != value:
             raise ValueError(
-                f"study {name} was made with other {what} ({described_fixed(recorded.get(key))}); "
+                f"study '{name}' was made with other {what} ({described_fixed(recorded.get(key))}); "
                 "give the same ones to continue it, or another --study"
             )
     return study
@@ -417,8 +449,6 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
         except FloatingPointError as e:
             trial.set_user_attr("diverged", str(e))
             raise optuna.TrialPruned(str(e)) from None
-        finally:
-            on_event("end", trial.number)
 
     return run
 
@@ -443,6 +473,7 @@ def run_worker(study, n_trials, *, space, train_trial, on_event=lambda what, num
             time.sleep(poll)  # the last trials run elsewhere: wait for them (or for them to go stale)
             continue
         study.optimize(run, n_trials=1, catch=(Surplus,), gc_after_trial=False)
+        on_event("end", None)  # the trial is told by now: its state is final
         ran += 1
 
 

@@ -32,7 +32,7 @@ def space_file(tmp_path, text=SPACE_TOML, name="space.toml"):
 
 
 def sweep_args(small_data, space, *extra):
-    return ["sweep", "relu", "--data", small_data, "--epochs", "2", "--space", space, *extra]
+    return ["sweep", "relu", "--data", small_data, "--epochs", "2", "--space", space, "--study", "relu", *extra]
 
 
 def load(storage, name="relu"):
@@ -84,7 +84,11 @@ def test_a_space_file_that_does_not_parse_is_named(tmp_path):
 def test_the_default_space_is_valid_and_centred_on_the_optimizers_rate(pictures, optimizer):
     space = mlp_sweep.default_space(pictures=pictures, optimizer=optimizer)
     lr = mlp.OPTIMIZERS[optimizer].lr
-    assert space["lr"] == {"low": lr / 10, "high": lr * 3, "log": True}
+    assert space["lr"] == {
+        "low": float(f"{lr / 10:g}"),
+        "high": float(f"{lr * 3:g}"),
+        "log": True,
+    }  # 0.3, not 0.30000000000000004
     assert ("augment" in space) == pictures  # a table has nothing to distort
 
 
@@ -148,27 +152,37 @@ def test_a_sweep_finds_a_best_trial_whose_command_reproduces_it(tmp_path, small_
     study = load(storage)
     assert len(states(study)) == 4
     assert [t.params for t in study.trials[:3]] == [t.params for t in load(storage).trials[:3]]
-    shown = run("sweep", "relu", "--show")
+    shown = run("sweep", "relu", "--study", "relu", "--show")
     assert shown.exit_code == 0 and re.search(
-        r"study relu \(sqlite:///.*sweep.db\): 4 trials: 4 complete", shown.stdout
+        r"study 'relu' \(sqlite:///.*sweep.db\): 4 trials: 4 complete", shown.stdout
     )
     assert re.search(r"its train command:\n  \S+ train relu --data", shown.stdout)
     other = run(*sweep_args(small_data, space, "--trials", "4", "--dropout", "0.1"))
     assert other.exit_code == 2
     assert other.stderr.strip().splitlines() == [
-        f"error: study relu was made with other train options (relu --data {small_data} --epochs 2); give the same "
+        f"error: study 'relu' was made with other train options (relu --data {small_data} --epochs 2); give the same "
         "ones to continue it, or another --study"
     ]
     plotted = run("plot", "sweep", "--out", tmp_path / "sweep.png")
     assert plotted.exit_code == 0 and (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_given_option_is_held_fixed_and_said(tmp_path, small_data):
-    result = run(*sweep_args(small_data, space_file(tmp_path), "--trials", "1", "--lr", "0.1"))
+def test_a_given_option_is_held_fixed_said_and_names_the_study(tmp_path, small_data):
+    args = ["sweep", "relu", "--data", small_data, "--epochs", "2", "--space", space_file(tmp_path), "--trials", "1"]
+    result = run(*args, "--lr", "0.1")
     assert result.exit_code == 0, result.output
     assert "--lr given: held fixed, not searched" in result.stderr
-    (trial,) = load(mlp_sweep.default_storage(tmp_path / "sweep.npz")).trials
+    name = f"relu --data {small_data} --epochs 2 --lr 0.1"  # the default name: the command's fixed options
+    (trial,) = load(mlp_sweep.default_storage(tmp_path / "sweep.npz"), name).trials
     assert set(trial.params) == {"hidden", "batch_size"} and "--lr 0.1 " in result.stdout
+    assert run(*args, "--lr", "0.2").exit_code == 0  # another command: another study beside it
+    assert sorted(mlp_sweep.study_names(mlp_sweep.open_storage(mlp_sweep.default_storage("sweep.npz"), 10))) == [
+        name,
+        name.replace("0.1", "0.2"),
+    ]
+    plotted = run("plot", "sweep")  # the study made last
+    assert plotted.exit_code == 0 and (tmp_path / "sweep.png").is_file()
+    assert run("plot", "sweep", "--study", "relu").stderr.startswith("error: no study 'relu' in sqlite:///")
 
 
 @pytest.mark.parametrize(
@@ -182,6 +196,11 @@ def test_a_given_option_is_held_fixed_and_said(tmp_path, small_data):
             "error: cannot open the sweep storage postgresql://me:***@127.0.0.1:1/x: connection failed",
         ),
         (["--show"], 1, "error: no sweep.db beside sweep.npz: run a sweep first, or give --storage"),
+        (
+            ["--trials", "3", "--space", "missing.toml"],
+            1,
+            "error: cannot read the search space missing.toml: No such file",
+        ),
         (["--trails", "3"], 2, "error: No such option: --trails"),
     ],
 )
@@ -242,7 +261,7 @@ def test_ctrl_c_records_the_trial_as_failed_in_one_line(tmp_path, small_data):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == (
-        f"SIGINT: sweep stopped; trial {number} marked failed; study relu keeps 0 finished trials: "
+        f"SIGINT: sweep stopped; trial {number} marked failed; study 'relu' keeps 0 finished trials: "
         "run the same command to continue it"
     )
     assert states(load(storage)) == [TrialState.FAIL]
@@ -256,7 +275,7 @@ def test_local_workers_share_one_study_with_their_threads_divided(tmp_path, smal
     assert proc.returncode == 0, err
     study = load(mlp_sweep.default_storage(tmp_path / "sweep.npz"))
     assert len(states(study)) == 4 and set(states(study)) == {TrialState.COMPLETE}
-    workers = {t.user_attrs["worker"] for t in study.trials}
+    workers = {t.user_attrs["worker"] for t in study.trials if not t.user_attrs.get("surplus")}
     assert len(workers) == 2 and str(proc.pid) not in {w.split(":")[1] for w in workers}
     threads = max(1, (os.cpu_count() or 1) // 2)
     assert out.rstrip().endswith(f"--threads {threads}") and "trained again here the same" in out
@@ -283,7 +302,7 @@ def test_a_stop_signal_to_a_sweep_reaches_its_workers_and_leaves_none_behind(tmp
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == (
-        "SIGTERM: sweep stopped; trials 0, 1 marked failed; study relu keeps 0 finished trials: "
+        "SIGTERM: sweep stopped; trials 0, 1 marked failed; study 'relu' keeps 0 finished trials: "
         "run the same command to continue it"
     )
     assert states(load(storage)) == [TrialState.FAIL] * 2
