@@ -1780,38 +1780,18 @@ def quietly(work):
         raise
 
 
-SETTINGS_OPTIONS = {  # train's options that are mlp.Settings fields (option: field), besides activation
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "momentum": "momentum",
-    "optimizer": "optimizer",
-    "weight_decay": "weight_decay",
-    "dropout": "dropout",
-    "clip": "clip",
-    "label_smoothing": "label_smoothing",
-    "schedule": "schedule",
-    "warmup": "warmup",
-    "augment": "augment_kind",
-    "patience": "patience",
-    "seed": "seed",
-    "epochs": "epochs",
-}
-
-
-def sweep_trainer(values, given, *, found, val):
+def sweep_trainer(values, given, *, found, val, sweep):
     """train_trial(options, report=None) -> (best validation accuracy, (run, params, history)):
     one trial trained as `train` would with `values` (train's options) and the trial's
     `options` given, scored on the validation split only; report(epoch, val_accuracy) after
     each epoch (Optuna's pruner may stop the trial there)."""
     asked = mlp.Settings(
-        activation=values["activation"].value, **{f: plain_value(values[o]) for o, f in SETTINGS_OPTIONS.items()}
+        activation=values["activation"].value, **{f: plain_value(values[o]) for o, f in sweep.OPTION_FIELDS.items()}
     )
     framings = {}  # measured once for the data, not once a trial
 
     def train_trial(options, report=None):
-        import mlp_sweep
-
-        fields = {mlp_sweep.SEARCHABLE[k]: v for k, v in options.items() if mlp_sweep.SEARCHABLE[k]}
+        fields = {sweep.SEARCHABLE[k]: v for k, v in options.items() if sweep.SEARCHABLE[k]}
         normalize = Normalize(options["normalize"]) if "normalize" in options else values["normalize"]
         run = quietly(
             lambda: prepared_run(
@@ -2137,6 +2117,18 @@ def sweep_storage(storage, out, sweep, *, heartbeat, must_exist=False):
         fail(str(e))
 
 
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        envvar="MLP_SWEEP_STORAGE",
+        show_envvar=False,
+        show_default=False,
+        help="Where the study lives, as Optuna takes it: sqlite:///sweep.db, or postgresql://user:password@host/db for workers on many machines (also from $MLP_SWEEP_STORAGE, which keeps a password off the command line); default sweep.db beside --out (plot sweep: here).",
+    ),
+]
+
+
 @app.command(cls=HelpPage, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def sweep(
     ctx: typer.Context,
@@ -2152,16 +2144,7 @@ def sweep(
     jobs: Annotated[
         int, typer.Option(min=1, metavar="N", help="Local worker processes, the BLAS threads divided between them.")
     ] = 1,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            envvar="MLP_SWEEP_STORAGE",
-            show_envvar=False,
-            show_default=False,
-            help="Where the study lives, as Optuna takes it: sqlite:///sweep.db, or postgresql://user:password@host/db for workers on many machines (also from $MLP_SWEEP_STORAGE, which keeps a password off the command line); default sweep.db beside --out.",
-        ),
-    ] = None,
+    storage: StorageOption = None,
     study: Annotated[
         str | None,
         typer.Option(
@@ -2197,7 +2180,7 @@ def sweep(
 ):
     """Search the training options you leave open with Optuna: every train option given (see 'train --help') is held fixed, each trial is scored on a validation split, and the best is trained again and saved.
 
-    Workers anywhere that run the same command against the same --storage and --study share its
+    Workers anywhere that run the same command against the same --storage share its study's
     trials; a worker killed mid-trial leaves the study usable, its trial retried."""
     sweep = sweep_module()
     values, given = train_options(ctx, activation.value, ctx.args)
@@ -2222,7 +2205,7 @@ def sweep(
         fail(str(e), code=2)
     if "args" not in study_.user_attrs:
         study_.set_user_attr("args", list(ctx.args))
-    train_trial = sweep_trainer(values, given, found=found, val=val)
+    train_trial = sweep_trainer(values, given, found=found, val=val, sweep=sweep)
     objective = lambda options, report: train_trial(options, report)[0]
     started = time.time()
     try:
@@ -3580,16 +3563,7 @@ def plot_sweep(
         str | None,
         typer.Option(metavar="NAME", show_default=False, help="The study; default the one made last in the storage."),
     ] = None,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            envvar="MLP_SWEEP_STORAGE",
-            show_envvar=False,
-            show_default=False,
-            help="Where the study lives (as sweep's --storage, also from $MLP_SWEEP_STORAGE); default sweep.db here.",
-        ),
-    ] = None,
+    storage: StorageOption = None,
     out: PictureOption = Path("sweep.png"),
 ):
     """A sweep's validation accuracy against each option it searched."""

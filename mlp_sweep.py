@@ -33,21 +33,13 @@ import mlp_run
 # A space maps train's option names (as Python names: batch_size) to a list of choices or to a
 # range {"low", "high", "log"}; a range of whole numbers samples whole numbers. Hidden sizes are
 # choices written "256-128" (two layers), since Optuna's choices must be plain values.
+OPTION_FIELDS = {  # train's options that are mlp.Settings fields (option: field), from Settings itself
+    ("augment" if field == "augment_kind" else field): field for field in mlp.Settings._fields if field != "activation"
+}
 SEARCHABLE = {  # option: the Settings field it sets (None: an option of the network, not of Settings)
     "hidden": None,
     "normalize": None,
-    "lr": "lr",
-    "batch_size": "batch_size",
-    "momentum": "momentum",
-    "optimizer": "optimizer",
-    "weight_decay": "weight_decay",
-    "dropout": "dropout",
-    "clip": "clip",
-    "label_smoothing": "label_smoothing",
-    "schedule": "schedule",
-    "warmup": "warmup",
-    "augment": "augment_kind",
-    "epochs": "epochs",
+    **{option: field for option, field in OPTION_FIELDS.items() if option not in ("patience", "seed")},
 }
 NAMED = {  # options whose values are names: the registry that holds them
     "optimizer": mlp.OPTIMIZERS,
