@@ -355,11 +355,14 @@ def open_study(storage, name, *, fixed, space, n_startup=5):
     after n_startup trials, from the second epoch on."""
     quiet_optuna()
     existing = name in study_names(storage)
+    with warnings.catch_warnings():  # the constant liar was "experimental" before Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(n_startup_trials=n_startup, constant_liar=True)
     study = optuna.create_study(
         storage=storage,
         study_name=name,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(n_startup_trials=n_startup, constant_liar=True),
+        sampler=sampler,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=n_startup, n_warmup_steps=2),
         load_if_exists=True,
     )

@@ -132,13 +132,11 @@ def test_a_snippet_that_imports_a_package_names_it_in_an_install_line_above_it(p
             assert any(word in before for word in PACKAGES[module]), f"{path.name}:{line} imports {module}"
 
 
-@posix  # the blocks are bash's
-@pytest.mark.slow
-@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
-def test_every_runnable_snippet_runs_as_written_on_small_data(path, tmp_path, mnist_raw):
-    pytest.importorskip("PIL", reason="the snippets' pictures need Pillow: pip install -e '.[test]'")
+def run_snippets(path, tmp_path, raw):
+    """Run a file's runnable blocks in order in a checkout on small data (under tmp_path):
+    [(line, script, completed process, seconds)], stopping after the first that fails."""
     (tmp_path / "checkout").mkdir()
-    folder = checkout_on_small_data(tmp_path / "checkout", mnist_raw)
+    folder = checkout_on_small_data(tmp_path / "checkout", raw)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     python = bin_dir / "python"  # `python` is this environment's (a link would lose its venv)
@@ -146,6 +144,7 @@ def test_every_runnable_snippet_runs_as_written_on_small_data(path, tmp_path, mn
     python.chmod(0o755)
     env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(folder)}
     env |= {"COLUMNS": "120", "MLP_DATA_DIR": str(tmp_path / "cache")}
+    ran = []
     for line, language, code, mark in blocks(path):
         if mark != "run":
             continue
@@ -157,7 +156,40 @@ def test_every_runnable_snippet_runs_as_written_on_small_data(path, tmp_path, mn
         command += [] if language == "python" else [script]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
-        print(f"{path.name}:{line}: {time.perf_counter() - started:.1f} s")
+        ran.append((line, script, done, time.perf_counter() - started))
+        if done.returncode:
+            break
+    return ran
+
+
+@pytest.fixture(scope="session")
+def snippet_runs(request, tmp_path_factory, mnist_raw):
+    """The runs of every file selected for the test below, two files at a time: most of their
+    commands are short single-threaded processes (a start, an import, small data), so two cores
+    run two files in about the time of one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    selected = [
+        item.callspec.params["path"]
+        for item in request.session.items
+        if item.originalname == "test_every_runnable_snippet_runs_as_written_on_small_data"
+    ]
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        yield {
+            path: pool.submit(run_snippets, path, tmp_path_factory.mktemp(path.stem), mnist_raw) for path in selected
+        }
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a block still running ends by its timeout
+
+
+@posix  # the blocks are bash's
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_runnable_snippet_runs_as_written_on_small_data(path, request):
+    pytest.importorskip("PIL", reason="the snippets' pictures need Pillow: pip install -e '.[test]'")
+    for line, script, done, seconds in request.getfixturevalue("snippet_runs")[path].result():
+        print(f"{path.name}:{line}: {seconds:.1f} s")
         assert done.returncode == 0, (
             f"{path.name}:{line} failed:\n{script}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
