@@ -144,6 +144,9 @@ def run_snippets(path, tmp_path, raw):
     python.chmod(0o755)
     env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(folder)}
     env |= {"COLUMNS": "120", "MLP_DATA_DIR": str(tmp_path / "cache")}
+    env |= dict.fromkeys(
+        ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1"
+    )  # two files share the cores
     ran = []
     for line, language, code, mark in blocks(path):
         if mark != "run":
@@ -164,9 +167,9 @@ def run_snippets(path, tmp_path, raw):
 
 @pytest.fixture(scope="session")
 def snippet_runs(request, tmp_path_factory, mnist_raw):
-    """The runs of every file selected for the test below, two files at a time: most of their
-    commands are short single-threaded processes (a start, an import, small data), so two cores
-    run two files in about the time of one."""
+    """The runs of every file selected for the test below, two files at a time, each process on
+    one BLAS thread: their commands are short processes on small data (a start, an import, a few
+    steps), so two cores run two files in about the time of one."""
     from concurrent.futures import ThreadPoolExecutor
 
     selected = [
