@@ -763,6 +763,79 @@ def write_outputs(writers, then=""):
         fail(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}")
 
 
+# ----------------------------------------------------------------------------- pictures (matplotlib)
+
+
+def shortened(name, width):
+    """A class name cut to `width` characters, an ellipsis ending a cut one."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+PLOT_DPI = 150
+FALLBACK_FONTS = (  # where DejaVu Sans has no glyph (class names in other scripts), the first of these installed
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+    "Microsoft YaHei",
+    "Yu Gothic",
+    "PingFang SC",
+    "Hiragino Sans",
+    "Arial Unicode MS",
+    "Noto Sans",
+)
+
+
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend, with fonts that fall back to the installed
+    ones of FALLBACK_FONTS, or a one-line error saying how to install matplotlib."""
+    matplotlib = require("matplotlib", "plot")
+    matplotlib.use("Agg")
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *(f for f in FALLBACK_FONTS if f in installed)]
+    return importlib.import_module("matplotlib.pyplot")
+
+
+MISSING_GLYPHS = []  # said once a process: the first glyph the plots' font lacked
+
+
+def save_figure(fig, path, option="--out"):
+    """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
+    has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
+    `option` is what the user gave the path with (--out, --out-dir), for the messages."""
+    check_writable(path, option)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        fail(
+            f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
+            f"{', '.join('.' + s for s in sorted(supported))}",
+            code=2,
+        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=PLOT_DPI, bbox_inches="tight"))
+    except OSError as e:
+        fail(f"cannot write {path}: {e.strerror or e}; nothing was written")
+    finally:
+        pyplot().close(fig)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]  # matplotlib's "Glyph ... missing"
+    if missing and not MISSING_GLYPHS:
+        MISSING_GLYPHS.append(missing[0])
+        err_console.print(
+            f"note: the plot's fonts have no glyph for some characters of the class names, drawn as "
+            f"boxes ({missing[0]}); install a font that has them (Noto Sans CJK, WenQuanYi Micro Hei, ...) "
+            "and the plots use it",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"wrote {path}", highlight=False)
+
+
 # ----------------------------------------------------------------------------- tables
 
 
@@ -2655,6 +2728,37 @@ def predict_index(weights, members, data, index):
     return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
 
 
+def explained(members, seen, classes):
+    """(len(classes), n_in) gradients of each class's logit with respect to the picture as the
+    network sees it (`seen`, in [0, 1]), averaged over an ensemble's members: mlp's input
+    gradient, taken back through the standardisation (d inputs / d seen = 1 / std)."""
+    total = 0
+    for params, meta in members:
+        prep = meta["preprocessing"]
+        x = mlp.standardize(np.repeat(seen[None].astype(params["W1"].dtype), len(classes), axis=0), prep)
+        gradient = mlp.input_gradient(params, x, meta["activation"], np.asarray(classes))
+        total = total + (gradient / prep["std"] if "std" in prep else gradient)
+    return total / len(members)
+
+
+def explanation_figure(seen, gradients, titles, shape, inverted):
+    """What the network sees, then a heat map of each gradient over it: red where more ink
+    raises the class's score, blue where it lowers it (one colour scale for all)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 1 + len(gradients), figsize=(2.6 * (1 + len(gradients)), 3.0))
+    axes[0].imshow(seen.reshape(shape), cmap="gray_r" if inverted else "gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[0].set_title("what it sees", fontsize=9)
+    scale = float(np.abs(gradients).max()) or 1.0
+    for ax, gradient, title in zip(axes[1:], gradients, titles):
+        ax.imshow(gradient.reshape(shape), cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
+        ax.contour(seen.reshape(shape), levels=[0.5], colors="0.35", linewidths=0.6)  # the strokes' outline
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle("red: more ink here raises the score; blue: lowers it", fontsize=9)
+    return fig
+
+
 def picture_paths(inputs):
     """The pictures among INPUT...: files as given, folders searched through (sorted)."""
     paths = []
@@ -2744,6 +2848,14 @@ def predict(
         ),
     ] = None,
     data: RecordedDataOption = None,
+    explain: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PICTURE",
+            dir_okay=False,
+            help="Also write why it said that (needs matplotlib): the gradient of the predicted class's score, and the runner-up's, over what the network sees, as a heat map (e.g. why.png).",
+        ),
+    ] = None,
 ):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
     n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz" or holds_data(p)), len(paths))
@@ -2762,11 +2874,17 @@ def predict(
         fail("give INPUT files (pictures, folders of them, or a CSV) or --index N (one test example)", code=2)
     if out:
         check_writable(out, "--out")
+    if explain:
+        pyplot()  # the extra is named before any work
     members = load_members(weights)
     params, meta = members[0]
-    check_outputs([out], [*weights, *inputs])
+    check_outputs([out, explain], [*weights, *inputs])
     weights = weights[0]  # messages name the first
+    if explain and mlp_data.input_of(meta, params)["shape"] is None:
+        fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
     if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or inputs[0].suffix.lower() == ".csv"):
+        if explain:
+            fail("--explain explains one picture (or --index N): give one picture and no --out", code=2)
         text, n = predictions_csv(weights, members, inputs)
         if out:
             write_outputs({out: text_writer(text)})
@@ -2790,6 +2908,12 @@ def predict(
     )
     console.print(f"prediction: {mlp_data.class_name(meta, guess)}{verdict}", markup=False, highlight=False)
     show(probability_bars(probabilities, min(top, len(probabilities)), meta))
+    if explain:
+        classes = [int(c) for c in np.argsort(-probabilities)[:2]]
+        names = [mlp_data.class_name(meta, c) for c in classes]
+        titles = [f"why {shortened(names[0], 14)}", f"why not {shortened(names[1], 14)}"]
+        inverted = bool(meta["preprocessing"].get("invert"))
+        save_figure(explanation_figure(seen, explained(members, seen, classes), titles, shape, inverted), explain)
 
 
 # ----------------------------------------------------------------------------- export
@@ -3171,71 +3295,6 @@ plot_app = typer.Typer(
 app.add_typer(plot_app, name="plot")
 
 
-PLOT_DPI = 150
-FALLBACK_FONTS = (  # where DejaVu Sans has no glyph (class names in other scripts), the first of these installed
-    "Noto Sans CJK JP",
-    "Noto Sans CJK SC",
-    "WenQuanYi Micro Hei",
-    "Droid Sans Fallback",
-    "Microsoft YaHei",
-    "Yu Gothic",
-    "PingFang SC",
-    "Hiragino Sans",
-    "Arial Unicode MS",
-    "Noto Sans",
-)
-
-
-def pyplot():
-    """matplotlib.pyplot on the headless Agg backend, with fonts that fall back to the installed
-    ones of FALLBACK_FONTS, or a one-line error saying how to install matplotlib."""
-    matplotlib = require("matplotlib", "plot")
-    matplotlib.use("Agg")
-    from matplotlib import font_manager
-
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *(f for f in FALLBACK_FONTS if f in installed)]
-    return importlib.import_module("matplotlib.pyplot")
-
-
-MISSING_GLYPHS = []  # said once a process: the first glyph the plots' font lacked
-
-
-def save_figure(fig, path, option="--out"):
-    """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
-    has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
-    `option` is what the user gave the path with (--out, --out-dir), for the messages."""
-    check_writable(path, option)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    supported = fig.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        fail(
-            f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
-            f"{', '.join('.' + s for s in sorted(supported))}",
-            code=2,
-        )
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=PLOT_DPI, bbox_inches="tight"))
-    except OSError as e:
-        fail(f"cannot write {path}: {e.strerror or e}; nothing was written")
-    finally:
-        pyplot().close(fig)
-    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]  # matplotlib's "Glyph ... missing"
-    if missing and not MISSING_GLYPHS:
-        MISSING_GLYPHS.append(missing[0])
-        err_console.print(
-            f"note: the plot's fonts have no glyph for some characters of the class names, drawn as "
-            f"boxes ({missing[0]}); install a font that has them (Noto Sans CJK, WenQuanYi Micro Hei, ...) "
-            "and the plots use it",
-            style="yellow",
-            highlight=False,
-            soft_wrap=True,
-        )
-    console.print(f"wrote {path}", highlight=False)
-
-
 def check_out_dir(out_dir):
     """Make --out-dir if it is missing; fail before any work unless it is a folder that can be
     written in."""
@@ -3246,11 +3305,6 @@ def check_out_dir(out_dir):
     except OSError as e:
         fail(f"--out-dir {out_dir}: cannot make the folder ({e.strerror}); choose another --out-dir")
     check_writable(out_dir / "x.png", "--out-dir")
-
-
-def shortened(name, width):
-    """A class name cut to `width` characters, an ellipsis ending a cut one."""
-    return name if len(name) <= width else name[: width - 1] + "…"
 
 
 def digit_grid(units, captions, columns, title, *, shape=(28, 28), inverted=False):

@@ -1222,6 +1222,30 @@ def predict(params, x, activation, preprocessing=None):
     return predict_proba(params, x, activation, preprocessing=preprocessing).argmax(axis=1)
 
 
+def input_gradient(params, x, activation, classes):
+    """Why the network says what it says: the gradient of each example's logit of its class
+    (classes[i]) with respect to its inputs, the backward pass of `grads` taken one step
+    further, down through W1 to x itself. A pixel with a large positive value raises that
+    class's score as it brightens; a negative one lowers it (a saliency map).
+
+    Args:
+      x: (B, n_in) inputs as the network takes them (preprocessed; see `inputs`).
+      classes: (B,) int classes in [0, C), e.g. the predicted ones.
+    Returns:
+      (B, n_in) in the weights' dtype.
+    """
+    logits, cache = forward(params, x, activation)
+    check_labels(classes, logits.shape[1], len(logits))
+    df = ACTIVATIONS[activation].df
+    d = np.zeros_like(logits)
+    d[np.arange(len(d)), classes] = 1  # d logit_c / d logits
+    for l in range(n_layers(params), 0, -1):
+        d = d @ params[f"W{l}"].T  # (B, n_l) @ (n_l, n_{l-1}) -> (B, n_{l-1}): d logit_c / d a_{l-1}
+        if l > 1:
+            d *= df(cache["z"][l - 2], cache["a"][l - 2])  # back through the activation: d / d z_{l-1}
+    return d
+
+
 def accuracy(y_pred, y_true):
     """Fraction of equal labels, a float in [0, 1]."""
     return float(np.mean(np.asarray(y_pred) == np.asarray(y_true)))

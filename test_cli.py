@@ -388,6 +388,35 @@ def test_predict_a_real_test_image_matches_mlp(trained, small_data, tmp_path):
     assert result.exit_code == 0 and "prediction: " in result.stdout
 
 
+def test_predict_explains_why_in_a_picture_of_the_input_gradient(trained, small_data, tmp_path):
+    pytest.importorskip("matplotlib")
+    params, meta = mlp.load(trained)
+    x, _ = mlp.load_mnist(small_data, splits=("test",))
+    probabilities = mlp.predict_proba(params, x[7:8], "relu")[0]
+    first, second = np.argsort(-probabilities)[:2]
+    result = run("predict", trained, "--index", 7, "--data", small_data, "--explain", tmp_path / "why.png")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'why.png'}" in result.stdout
+    assert (tmp_path / "why.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    gradients = cli.explained([(params, meta)], x[7], [int(first), int(second)])  # range inputs: no std
+    expected = mlp.input_gradient(params, np.repeat(x[7:8], 2, axis=0), "relu", np.array([first, second]))
+    assert np.array_equal(gradients, expected)
+    many = run("predict", trained, tmp_path / "why.png", tmp_path / "why.png", "--explain", tmp_path / "w2.png")
+    assert many.exit_code == 2 and "--explain explains one picture" in many.stderr
+    assert not (tmp_path / "w2.png").exists()
+
+
+def test_predict_explain_refuses_a_table_model_before_any_work(tmp_path):
+    blobs_table(tmp_path / "t.csv")
+    assert run("train", "relu", "--data", tmp_path / "t.csv", "--epochs", 1, "--out", tmp_path / "t.npz").exit_code == 0
+    (tmp_path / "rows.csv").write_text(",".join(["0.5"] * 4) + "\n")
+    result = run("predict", tmp_path / "t.npz", "--index", 0, "--data", tmp_path / "t.csv", "--explain", "why.png")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().endswith(
+        "--explain draws pictures, and " + str(tmp_path / "t.npz") + " was trained on a table of features"
+    )
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -85,6 +85,36 @@ def test_grads_match_finite_differences(activation, hidden):
     assert worst(mlp.gradcheck(params, x, y, activation)) < 0.1  # the students' tool agrees
 
 
+@pytest.mark.parametrize("activation", list(mlp.ACTIVATIONS))
+@pytest.mark.parametrize("hidden", [[7], [7, 6]])
+def test_the_input_gradient_matches_finite_differences(activation, hidden):
+    rng = np.random.default_rng(4)
+    params = mlp.init([5, *hidden, 4], activation, seed=3, dtype=np.float64)
+    params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in params.items()}
+    x, classes = rng.standard_normal((6, 5)), rng.integers(0, 4, 6)
+    analytic = mlp.input_gradient(params, x, activation, classes)
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):  # each pixel moved both ways; its own example's class logit read
+        for sign in (1, -1):
+            moved = x.copy()
+            moved[i] += sign * 1e-5
+            numeric[i] += sign * mlp.forward(params, moved, activation)[0][i[0], classes[i[0]]] / 2e-5
+    assert analytic.shape == x.shape and analytic.dtype == np.float64
+    assert np.max(np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-8)) < 1e-6
+    before = x.copy()
+    mlp.input_gradient(params, x, activation, classes)
+    assert np.array_equal(x, before)  # pure
+
+
+def test_the_input_gradient_of_one_layer_is_its_weights_column():
+    params = mlp.init([3, 2], "relu", seed=0)  # no hidden layer: logit_c = x @ W1[:, c] + b1[c]
+    x = np.ones((2, 3), np.float32)
+    explained = mlp.input_gradient(params, x, "relu", np.array([1, 0]))
+    assert explained.dtype == np.float32 and np.array_equal(explained, params["W1"].T[[1, 0]])
+    with pytest.raises(ValueError, match=r"labels must be ints in \[0, 2\)"):
+        mlp.input_gradient(params, x, "relu", np.array([0, 2]))
+
+
 def test_grads_with_label_smoothing_match_finite_differences():
     rng = np.random.default_rng(3)
     params = mlp.init([4, 6, 3], "tanh", seed=0, dtype=np.float64)
