@@ -2728,19 +2728,6 @@ def predict_index(weights, members, data, index):
     return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
 
 
-def explained(members, seen, classes):
-    """(len(classes), n_in) gradients of each class's logit with respect to the picture as the
-    network sees it (`seen`, in [0, 1]), averaged over an ensemble's members: mlp's input
-    gradient, taken back through the standardisation (d inputs / d seen = 1 / std)."""
-    total = 0
-    for params, meta in members:
-        prep = meta["preprocessing"]
-        x = mlp.standardize(np.repeat(seen[None].astype(params["W1"].dtype), len(classes), axis=0), prep)
-        gradient = mlp.input_gradient(params, x, meta["activation"], np.asarray(classes))
-        total = total + (gradient / prep["std"] if "std" in prep else gradient)
-    return total / len(members)
-
-
 def explanation_figure(seen, gradients, titles, shape, inverted):
     """What the network sees, then a heat map of each gradient over it: red where more ink
     raises the class's score, blue where it lowers it (one colour scale for all)."""
@@ -2913,7 +2900,8 @@ def predict(
         names = [mlp_data.class_name(meta, c) for c in classes]
         titles = [f"why {shortened(names[0], 14)}", f"why not {shortened(names[1], 14)}"]
         inverted = bool(meta["preprocessing"].get("invert"))
-        save_figure(explanation_figure(seen, explained(members, seen, classes), titles, shape, inverted), explain)
+        gradients = mlp_data.explained(members, seen, classes)
+        save_figure(explanation_figure(seen, gradients, titles, shape, inverted), explain)
 
 
 # ----------------------------------------------------------------------------- export

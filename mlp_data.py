@@ -1108,3 +1108,16 @@ def classify_picture(members, grey):
     _, cache = mlp.forward(params, x, meta["activation"])
     hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, params["W1"].dtype)
     return seen[0], probabilities, hidden
+
+
+def explained(members, seen, classes):
+    """(len(classes), n_in) gradients of each class's logit with respect to the picture as the
+    network sees it (`seen`, in [0, 1]), averaged over an ensemble's members: mlp's input
+    gradient, taken back through the standardisation (d inputs / d seen = 1 / std)."""
+    total = 0
+    for params, meta in members:
+        prep = meta["preprocessing"]
+        x = mlp.standardize(np.repeat(seen[None].astype(params["W1"].dtype), len(classes), axis=0), prep)
+        gradient = mlp.input_gradient(params, x, meta["activation"], np.asarray(classes))
+        total = total + (gradient / prep["std"] if "std" in prep else gradient)
+    return total / len(members)

@@ -50,8 +50,9 @@ def pad_grey(body):
 
 def read_pad(members, grey):
     """What the page shows for a drawing: the framed image the network sees, its first hidden
-    layer, and the top classes (mlp_data.classify_picture: the same path as predict IMAGE; for
-    an ensemble, its members' probabilities averaged and the first member's picture and layer)."""
+    layer, the top classes and why, each one's input gradient over what it sees
+    (mlp_data.classify_picture and explained: the same path as predict IMAGE --explain; for an
+    ensemble, its members' probabilities and gradients averaged, the first member's layer)."""
     params, meta = members[0]
     taken = mlp_data.input_of(meta, params)
     sizes = {"rows": taken["shape"][0], "columns": taken["shape"][1], "units": int(params["W1"].shape[1])}
@@ -61,6 +62,7 @@ def read_pad(members, grey):
         return {"blank": True, **sizes}
     top = np.argsort(-probabilities, kind="stable")[:5]
     best = int(top[0])
+    why = mlp_data.explained(members, seen, top)  # each top class's input gradient: the page's heat map
     name = lambda c: mlp_data.class_name(meta, int(c))
     return {
         "blank": False,
@@ -69,6 +71,7 @@ def read_pad(members, grey):
         "top": [{"class": int(c), "name": name(c), "probability": round(float(probabilities[c]), 5)} for c in top],
         "seen": [round(float(v), 3) for v in seen],
         "hidden": [round(float(v), 4) for v in hidden],
+        "why": [[float(f"{v:.3g}") for v in gradient] for gradient in why],  # aligned with "top"
         **sizes,
     }
 

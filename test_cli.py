@@ -16,6 +16,7 @@ import pytest
 
 import cli
 import mlp
+import mlp_data
 import mlp_draw
 from conftest import random_dataset, run, runner, trained_with_names, write_dataset
 
@@ -398,7 +399,7 @@ def test_predict_explains_why_in_a_picture_of_the_input_gradient(trained, small_
     assert result.exit_code == 0, result.output
     assert f"wrote {tmp_path / 'why.png'}" in result.stdout
     assert (tmp_path / "why.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    gradients = cli.explained([(params, meta)], x[7], [int(first), int(second)])  # range inputs: no std
+    gradients = mlp_data.explained([(params, meta)], x[7], [int(first), int(second)])  # range inputs: no std
     expected = mlp.input_gradient(params, np.repeat(x[7:8], 2, axis=0), "relu", np.array([first, second]))
     assert np.array_equal(gradients, expected)
     many = run("predict", trained, tmp_path / "why.png", tmp_path / "why.png", "--explain", tmp_path / "w2.png")

@@ -86,6 +86,12 @@ def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_mod
         assert result["prediction"] == str(result["class"]) and len(result["seen"]) == 784
         assert len(result["hidden"]) == 128 and min(result["hidden"]) >= 0  # relu
         assert sum(t["probability"] for t in result["top"]) <= 1.0001
+        if i < 3:  # why: each top class's input gradient over what it sees, to 3 significant digits
+            seen = mlp_data.classify_picture([(params, meta)], mlp_draw.pad_grey(pad_body(x[i])))[0]
+            classes = np.array([t["class"] for t in result["top"]])
+            why = mlp.input_gradient(params, np.repeat(seen[None], 5, axis=0), "relu", classes)
+            assert np.array(result["why"]).shape == (5, 784)
+            assert np.allclose(result["why"], why, rtol=5e-3, atol=1e-12)
     right = sum(json.loads(fetch_url(draw_url + "/predict", pad_body(x[i]))[2])["class"] == y[i] for i in range(100))
     assert right >= 90  # re-framed MNIST digits, as a pad would send them
     blank = json.loads(fetch_url(draw_url + "/predict", pad_body(np.zeros(784)))[2])
@@ -262,7 +268,7 @@ def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_
         units = browser.find_element(By.ID, "units")
         WebDriverWait(browser, 10).until(lambda _: units.text == "128 units")  # before the first stroke
         notes = [e.text for e in browser.find_elements(By.CLASS_NAME, "empty-note") if e.is_displayed()]
-        assert len(notes) == 3 and all(note.startswith("Draw a digit") for note in notes)  # one in each panel
+        assert len(notes) == 4 and all(note.startswith("Draw a digit") for note in notes)  # one in each panel
         assert browser.find_element(By.ID, "seen-label").text == "What it sees: 28 \u00d7 28"
         seen = browser.execute_script("const c = document.getElementById('seen'); return [c.width, c.height]")
         hidden = browser.execute_script("const c = document.getElementById('hidden'); return [c.width, c.height]")
@@ -289,6 +295,19 @@ def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_
         assert reads("7") == "7"
         assert browser.execute_script("return document.getElementById('bars').children.length") == 5
         assert not [e for e in browser.find_elements(By.CLASS_NAME, "empty-note") if e.is_displayed()]
+        why = browser.find_element(By.ID, "why-label")
+        assert why.text == "Why 7"
+
+        def heat():  # (reddish, bluish) pixels of the heat map, and the class it shows
+            return browser.execute_script(
+                "const c = document.getElementById('why'); const d = c.getContext('2d')"
+                ".getImageData(0, 0, c.width, c.height).data; let red = 0, blue = 0;"
+                "for (let i = 0; i < d.length; i += 4) { if (d[i] > d[i + 2] + 40) red++;"
+                " if (d[i + 2] > d[i] + 40) blue++; } return [red, blue, c.dataset.shows];"
+            )
+
+        red, blue, shows = heat()
+        assert red > 20 and blue > 20 and shows == "7"  # pixels that raise the score of 7, and lower it
         shot = tmp_path / "draw.png"
         browser.save_screenshot(str(shot))
         assert shot.read_bytes().startswith(b"\x89PNG")
@@ -296,5 +315,10 @@ def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_
             import shutil
 
             shutil.copy(shot, HERE / "assets" / "draw.png")
+        second = browser.find_elements(By.CLASS_NAME, "bar")[1]
+        other = second.find_element(By.CLASS_NAME, "name").text
+        second.click()  # "why not 3?"
+        WebDriverWait(browser, 5).until(lambda _: why.text == f"Why not {other}?")
+        assert heat()[2] == other and "chosen" in second.get_attribute("class")
     finally:
         browser.quit()
