@@ -198,6 +198,49 @@ def test_every_runnable_snippet_runs_as_written_on_small_data(path, request):
         )
 
 
+def figure_cells(notebook):
+    """The indices of a notebook's code cells that show a picture."""
+    return [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        and any(o.output_type == "display_data" and "image/png" in o.get("data", {}) for o in cell.outputs)
+    ]
+
+
+def printed(notebook):
+    return "".join(
+        o.text for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
+    )
+
+
+@pytest.mark.slow
+def test_the_tutorial_runs_top_to_bottom_keeps_its_figures_and_quotes_mlp_as_it_is(tmp_path, monkeypatch):
+    """tutorial.ipynb, executed afresh by nbclient in a real kernel (its files kept in tmp_path):
+    no cell fails, every figure saved in the committed notebook is drawn again, and the code it
+    prints from mlp.py (inspect) is the file's, in the committed outputs and the fresh ones."""
+    import inspect
+
+    nbformat = pytest.importorskip("nbformat", reason="the tutorial's test needs the test extra's nbclient")
+    nbclient = pytest.importorskip("nbclient", reason="the tutorial's test needs the test extra's nbclient")
+    pytest.importorskip("ipykernel", reason="the tutorial's test needs the test extra's ipykernel")
+    import mlp
+
+    for variable in ("IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "MPLCONFIGDIR"):
+        monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
+    saved = nbformat.read(HERE / "tutorial.ipynb", as_version=4)
+    assert 30 <= len(saved.cells) <= 45 and all(c.execution_count for c in saved.cells if c.cell_type == "code")
+    fresh = nbformat.read(HERE / "tutorial.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        fresh, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, when one fails
+    assert figure_cells(fresh) == figure_cells(saved) and len(figure_cells(saved)) >= 5
+    for function in (mlp.forward, mlp.loss_and_grads, mlp.input_gradient):
+        source = inspect.getsource(function)
+        assert source in printed(fresh) and source in printed(saved), f"the tutorial quotes an old {function.__name__}"
+
+
 def test_the_snippet_runner_leaves_out_setup_and_serving_lines_and_keeps_the_rest():
     script, installs = runnable(
         'pip install -e ".[onnx]" && python cli.py export w.npz m.onnx\n'
