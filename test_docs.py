@@ -91,6 +91,7 @@ def checkout_on_small_data(folder, raw):
         shutil.copy(HERE / name, folder / name)
     for name in ("draw.html", "pyproject.toml", "README.md"):
         shutil.copy(HERE / name, folder / name)
+    (folder / "assets").mkdir()  # where the docs' pictures go
     x, y, xt, yt = small_slice(raw, 600, 200)
     write_dataset(folder / "data" / "mnist", x, y, xt, yt)
     fashion = write_dataset(folder / "fashion-mnist", 255 - x, y, 255 - xt, yt)  # another set, with names
