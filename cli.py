@@ -2152,18 +2152,20 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
     console.print(f"  {best_command(study, best, sweep, program_name)}", highlight=False, soft_wrap=True, markup=False)
 
 
-def optuna_study(storage, name):
+def stored_study(storage, url, name, sweep):
+    """The study `name` from its storage (`sweep --show`, `plot sweep`), or one line naming the
+    studies the storage holds."""
     import optuna
 
+    names = sweep.study_names(storage)
+    if name not in names:
+        fail(f"no study '{name}' in {sweep.masked(url)}" + (f"; it holds {'; '.join(names)}" if names else ""))
     return optuna.load_study(study_name=name, storage=storage)
 
 
 def show_study(storage, url, name, sweep, program_name):
     """`sweep --show`: a study's table and best command, read from its storage."""
-    if name not in sweep.study_names(storage):
-        found = sweep.study_names(storage)
-        fail(f"no study '{name}' in {sweep.masked(url)}" + (f"; it holds {'; '.join(found)}" if found else ""))
-    study = optuna_study(storage, name)
+    study = stored_study(storage, url, name, sweep)
     rows = sweep.trial_rows(study)
     show(trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
     console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
@@ -3616,10 +3618,8 @@ def plot_sweep(
     if not names:
         fail(f"{sweep.masked(url)} holds no study yet: run a sweep first")
     name = study or names[-1]
-    if name not in names:
-        fail(f"no study '{name}' in {sweep.masked(url)}" + (f"; it holds {'; '.join(names)}" if names else ""))
+    found = stored_study(storage_, url, name, sweep)
     check_outputs([out], [])
-    found = optuna_study(storage_, name)
     rows = sweep.trial_rows(found)
     if not any(r["value"] is not None and r["state"] in ("complete", "pruned") for r in rows):
         fail(f"study '{name}' has no finished trial to draw yet")
