@@ -210,7 +210,7 @@ HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_
         "clip",
         "class_weight",
     ),
-    "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "val", "patience"),
+    "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "ema", "val", "patience"),
     "Data": ("data", "label_column", "normalize", "limit"),
     "Output": ("out", "resume", "checkpoint_every", "json_path"),
     "Run": ("seed", "threads"),
@@ -474,6 +474,17 @@ BatchSizeOption = Annotated[
         callback=rule("batch_size"),
         show_default=False,
         help="Examples per gradient step; default 128 for pictures, 32 for a table.",
+    ),
+]
+
+EmaOption = Annotated[
+    float,
+    typer.Option(
+        "--ema",
+        metavar="DECAY",
+        callback=rule("ema"),
+        help="Keep a moving average of the weights, updated after every step with this decay (e.g. 0.999, "
+        "about the last 1,000 steps; 0: off): it is what is scored and saved; the checkpoint also keeps the raw weights.",
     ),
 ]
 
@@ -1161,7 +1172,7 @@ def run_training(
 
     def on_epoch(record, checkpoint):
         test_loss, test_accuracy = mlp.evaluate(
-            checkpoint.params, x_test, y_test, settings.activation, preprocessing=preprocessing
+            checkpoint.weights, x_test, y_test, settings.activation, preprocessing=preprocessing
         )
         rows.append({**record, "test_loss": test_loss, "test_accuracy": test_accuracy})
         if on_checkpoint:
@@ -1623,6 +1634,7 @@ def train(
         Augment,
         typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}."),
     ] = DEFAULTS["augment_kind"],
+    ema: EmaOption = DEFAULTS["ema"],
     seed: Annotated[
         int,
         typer.Option(
@@ -1708,6 +1720,7 @@ def train(
         patience=patience,
         seed=seed,
         epochs=epochs,
+        ema=ema,
     )
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
     given = given_options(ctx)
@@ -3062,7 +3075,7 @@ def bench_table(result, torch, sklearn):
         f"{r['matmul_flops_per_epoch'] / 1e9:.3g}",
         f"{r['gflops_per_second']:.1f}",
         seconds_shown(floor),
-        f"{median / floor:.2f}",
+        f"{r['ratio_to_floor']:.2f}",
         seconds_shown(r["checkpoint_seconds"]),
         seconds_shown(r["test_evaluation_seconds"]),
         f"{r['train_seconds']:.2f}",
@@ -3095,6 +3108,11 @@ def timed_epochs(seconds):
     return f"{len(seconds)} epochs, {seconds_shown(min(seconds))} to {seconds_shown(max(seconds))}"
 
 
+def ratio_spread(ratios):
+    """'1.52' for one epoch's ratio to the floor, '1.48 to 1.57' for several."""
+    return f"{ratios[0]:.2f}" if len(ratios) == 1 else f"{min(ratios):.2f} to {max(ratios):.2f}"
+
+
 def bench_notes(r):
     """What bench's columns mean, and the machine, in one paragraph."""
     median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
@@ -3109,7 +3127,9 @@ def bench_notes(r):
             if augmentation is not None
             else ""
         )
-        + f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s); "
+        + f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s), "
+        f"timed after every epoch; x floor: the median of each epoch over the floor timed after it "
+        f"({ratio_spread(r['ratios_to_floor'])}); "
         f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
         f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}"
     ).rstrip()
@@ -3168,6 +3188,7 @@ def bench(
             help=f"Random distortions of training images, as for train (their cost is part of each epoch): {', '.join(mlp.AUGMENTATIONS)}.",
         ),
     ] = DEFAULTS["augment_kind"],
+    ema: EmaOption = DEFAULTS["ema"],
     dtype: DTypeOption = DType.float32,
     limit: LimitOption = 0,
     threads: ThreadsOption = 0,
@@ -3223,6 +3244,8 @@ def bench(
         check_outputs([json_path], mlp_data.data_files(data))
     if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
         fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
+    if torch and ema:
+        fail("--torch has no --ema of its own to compare with; leave out one of the two", code=2)
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
     if sklearn and importlib.util.find_spec("sklearn") is None:
@@ -3240,6 +3263,7 @@ def bench(
         epochs=epochs,
         seed=seed,
         augment_kind=augment.value,
+        ema=ema,
     )
     mlp.check_settings(asked)
     given = given_options(ctx)

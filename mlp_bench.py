@@ -73,24 +73,29 @@ def step_matmuls(sizes, batch_size):
     return shapes
 
 
-def time_matmuls(shapes, dtype, repeats=7):
-    """Median seconds of one pass over `shapes` with NumPy's matmul, operands laid out as in
-    a training step (a transposed operand is a transposed view of a C-ordered array); timeit
-    picks how many passes make one sample (at least 0.2 s)."""
+def matmul_operands(shapes, dtype):
+    """[(a, b)] random operands of `shapes`, laid out as in a training step (a transposed
+    operand is a transposed view of a C-ordered array)."""
     rng = np.random.default_rng(0)
     pairs = []
     for m, k, n, transposed in shapes:
         a = rng.random((k, m), dtype=dtype).T if transposed == "left" else rng.random((m, k), dtype=dtype)
         b = rng.random((n, k), dtype=dtype).T if transposed == "right" else rng.random((k, n), dtype=dtype)
         pairs.append((a, b))
+    return pairs
+
+
+def time_matmuls(pairs, seconds=0.6, repeats=3):
+    """Median seconds of one pass of NumPy's matmul over `pairs` (matmul_operands), from
+    `repeats` samples that take about `seconds` in all (at least one pass each)."""
 
     def one_pass():
         for a, b in pairs:
             a @ b
 
-    timer = timeit.Timer(one_pass)
-    loops, _ = timer.autorange()
-    return float(np.median(timer.repeat(repeats, loops))) / loops
+    first = timeit.timeit(one_pass, number=1)
+    loops = max(1, int(seconds / repeats / max(first, 1e-9)))
+    return float(np.median(timeit.repeat(one_pass, number=loops, repeat=repeats))) / loops
 
 
 def time_checkpoint(checkpoint, activation, repeats=5):
@@ -151,28 +156,30 @@ def machine_info():
 def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
     """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
     an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
-    floor), scoring the test set (train does it after every epoch), converting and distorting
+    floor, timed after every epoch: each epoch's ratio to it is paired in time), scoring the test set (train does it after every epoch), converting and distorting
     one epoch's images, and writing the checkpoint train writes. Returns the JSON-able result."""
     params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
-    last = {}
+    shapes = step_matmuls(sizes, settings.batch_size)
+    pairs, steps = matmul_operands(shapes, dtype), len(x) / settings.batch_size
+    last, floors = {}, []
+
+    def after_epoch(record, checkpoint):  # outside the epoch's own seconds (mlp.train times it first)
+        last.update(checkpoint=checkpoint)
+        floors.append(
+            time_matmuls(pairs, seconds=min(record["seconds"], 0.6)) * steps
+        )  # the floor of the same minute: a shared
+        # machine's speed drifts, and a floor timed once, apart, moved the ratio by a third
+
     with warnings.catch_warnings():  # timing, not learning: its accuracy is in the table
         warnings.simplefilter("ignore", mlp.NotLearningWarning)
-        params, history = mlp.train(
-            params,
-            x,
-            y,
-            settings,
-            preprocessing=preprocessing,
-            on_epoch=lambda record, checkpoint: last.update(checkpoint=checkpoint),
-        )
+        params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing, on_epoch=after_epoch)
     seconds = [r["seconds"] for r in history]
     score = lambda: mlp.evaluate(params, x_test, y_test, settings.activation, preprocessing=preprocessing)
     test_accuracy = score()[1]
     evaluation = float(np.median(timeit.repeat(score, number=1, repeat=3)))
-    median = float(np.median(seconds))
-    shapes = step_matmuls(sizes, settings.batch_size)
-    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * len(x) / settings.batch_size  # linear in batch rows
-    floor = time_matmuls(shapes, dtype) * len(x) / settings.batch_size
+    median, floor = float(np.median(seconds)), float(np.median(floors))
+    ratios = [s / f for s, f in zip(seconds, floors)]
+    flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * steps  # linear in batch rows
     checkpoint = time_checkpoint(last["checkpoint"], settings.activation)
     return {
         "sizes": sizes,
@@ -194,8 +201,10 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
         "matmul_flops_per_epoch": flops,
         "gflops_per_second": flops / median / 1e9,
         "floor_seconds": floor,
+        "floor_seconds_each": floors,
         "floor_gflops_per_second": flops / floor / 1e9,
-        "ratio_to_floor": median / floor,
+        "ratios_to_floor": ratios,
+        "ratio_to_floor": float(np.median(ratios)),
         "test_evaluation_seconds": evaluation,
         "augmentation_seconds": time_augmentation(x, preprocessing, settings, dtype),
         "augment": settings.augment_kind,

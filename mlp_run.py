@@ -145,12 +145,17 @@ def data_identity(record, x, y):
     }
 
 
+SETTINGS_ADDED_LATER = ("ema",)  # mlp.Settings fields older checkpoints do not record
+
+
 def load_resumable(path, recorded, identity, epochs):
     """(checkpoint, rows shown so far) at `path`, after checking that it was made with the same
     settings (`recorded`), on the same data (`identity`), and has not run more epochs than asked
     for; a ValueError naming the difference otherwise."""
     checkpoint, meta = mlp.load_checkpoint(path)
     saved, made_on = meta.get("settings", {}), meta.get("data_identity", {})
+    if saved:  # a checkpoint made before a setting existed was made at its default
+        saved = {key: mlp.Settings._field_defaults[key] for key in SETTINGS_ADDED_LATER if key in recorded} | saved
     keys = [*recorded, *(key for key in saved if key not in recorded)]  # a setting either side lacks differs too
     differ = [
         f"{key} {saved.get(key)!r} (now {recorded.get(key)!r})" for key in keys if saved.get(key) != recorded.get(key)

@@ -1020,3 +1020,19 @@ def test_weights_that_record_no_data_say_so_when_mnist_stands_in(tmp_path):
     assert f"data: mnist ({tmp_path / 'own.npz'} records no data: give --data for other data)" in " ".join(
         result.stderr.split()
     )
+
+
+def test_train_ema_saves_and_scores_the_average_of_the_weights(small_data, tmp_path):
+    saved = {}
+    for decay in (0.0, 0.95):
+        out = tmp_path / f"ema{decay}.npz"
+        result = run(*"train relu --hidden 16 --epochs 3 --data".split(), small_data, "--ema", decay, "--out", out)
+        assert result.exit_code == 0, result.output
+        saved[decay], meta = mlp.load(out)
+        assert meta["settings"]["ema"] == decay
+        rows = json.loads(out.with_suffix(".history.json").read_text())
+        assert run("eval", out, "--json", tmp_path / "e.json").exit_code == 0  # the table scored what was saved
+        assert json.loads((tmp_path / "e.json").read_text())["accuracy"] == rows[-1]["test_accuracy"]
+    assert not np.array_equal(saved[0.0]["W1"], saved[0.95]["W1"])
+    result = run(*"train relu --ema 1 --data".split(), small_data)
+    assert result.exit_code == 2 and "'--ema': must be in [0, 1) (0: off)" in " ".join(result.stderr.split())

@@ -207,7 +207,8 @@ def test_dropout_keeps_the_expected_activation_and_is_seeded():
     _, dropped = mlp.forward(params, x, "relu", dropout=0.3, rng=np.random.default_rng(1))
     mask = dropped["masks"][0]
     assert (mask == 0).mean() == pytest.approx(0.3, abs=0.01)
-    assert mask.max() == pytest.approx(1 / 0.7) and mask.dtype == np.float32
+    # 0.3 to 1/65536: 19,661 of the 65,536 values of 16 random bits drop a unit
+    assert set(np.unique(mask)) == {0, np.float32(65536 / (65536 - 19661))} and mask.dtype == np.float32
     hidden = dropped["inputs"][1]  # what the next layer sees
     assert hidden.mean(axis=0) == pytest.approx(plain["inputs"][1][0], rel=0.03, abs=1e-6)
     again, _ = mlp.forward(params, x[:5], "relu", dropout=0.3, rng=np.random.default_rng(1))
@@ -215,6 +216,36 @@ def test_dropout_keeps_the_expected_activation_and_is_seeded():
     # eval: no dropout. A batch of 5 and one of 20,000 may run different BLAS kernels, so the
     # same rows agree to float32 rounding (a few ulps), not bit for bit.
     np.testing.assert_allclose(mlp.forward(params, x[:5], "relu")[0], plain["logits"][:5], rtol=1e-6, atol=1e-6)
+
+
+def test_dropout_masks_come_from_16_random_bits_each():
+    rng = np.random.default_rng(5)
+    bits = np.random.default_rng(5).bit_generator.random_raw(3).view(np.uint16)[:11]  # 11 of 12
+    mask = mlp.dropout_mask((1, 11), 0.5, rng, np.float32)
+    assert np.array_equal(mask[0], np.where(bits >= 32768, np.float32(2), 0))
+    assert set(np.unique(mlp.dropout_mask((64, 64), 0.999999, rng, np.float64))) <= {
+        0,
+        65536,
+    }  # finite: 1 in 65,536 kept
+
+
+def test_flushing_subnormals_zeroes_them_only_and_leaves_training_bit_identical(mnist, monkeypatch):
+    tiny = np.finfo(np.float32).tiny
+    state = {"m": {"W1": np.array([tiny / 2, -tiny / 8, tiny, -1e-30, 0.0, 3.0], np.float32)}, "t": 7}
+    mlp.flush_subnormals(state)
+    assert state["m"]["W1"].tolist() == np.array([0, 0, tiny, -1e-30, 0, 3], np.float32).tolist()
+    assert state["t"] == 7
+    # A unit that stops learning keeps a velocity stuck at the smallest subnormal (0.9 times it
+    # rounds to itself), which the loop flushes; the weights come out as without the flush.
+    x, y = mnist[0][:4000], mnist[1][:4000]  # 1,000 steps: enough to decay into the subnormals
+    params, settings = mlp.init([784, 32, 10], "relu", seed=0), mlp.Settings("relu", epochs=4, batch_size=16)
+    flushed, kept = [], []
+    mlp.train(params, x, y, settings, on_epoch=lambda r, ck: flushed.append(ck))
+    monkeypatch.setattr(mlp, "flush_subnormals", lambda tree: None)
+    mlp.train(params, x, y, settings, on_epoch=lambda r, ck: kept.append(ck))
+    subnormal = lambda ck: sum(int(((v != 0) & (np.abs(v) < tiny)).sum()) for v in ck.state.values())
+    assert subnormal(kept[-1]) > 0 and subnormal(flushed[-1]) < subnormal(kept[-1]) / 10
+    assert_same_arrays(flushed[-1].params, kept[-1].params)
 
 
 def worst(report):
@@ -692,6 +723,7 @@ def resume_case(mnist, options, epochs):
     [
         {"optimizer": "sgd"},
         {"optimizer": "adamw", "dropout": 0.2, "augment_kind": "elastic", "val_size": 100, "schedule": "plateau"},
+        {"optimizer": "nesterov", "ema": 0.9, "val_size": 100},
     ],
 )
 def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path, mnist, options):
@@ -716,6 +748,7 @@ def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path
     [
         {"optimizer": "sgd"},
         {"optimizer": "adamw", "weight_decay": 1e-3, "dropout": 0.2, "val_size": 100, "patience": 3},
+        {"optimizer": "sgd", "ema": 0.99},
     ],
 )
 def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
@@ -734,6 +767,38 @@ def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
     resumed, history = mlp.train(params, x, y, settings, val, resume=checkpoint)
     assert_same_arrays(resumed, full)
     assert [r["loss"] for r in history] == [r["loss"] for r in full_history]
+
+
+def test_the_moving_average_of_the_weights_is_kept_after_every_step_and_saved_raw_beside(mnist, tmp_path):
+    one, three = {"W1": np.float32([1.0, -2.0])}, {"W1": np.float32([3.0, 2.0])}
+    assert mlp.averaged(None, one, 0.5) is one
+    assert mlp.averaged(one, three, 0.75)["W1"].tolist() == [1.5, -1.0]  # 0.75 * one + 0.25 * three
+    x, y = mnist[0][:640], mnist[1][:640]
+    settings = mlp.Settings(activation="relu", epochs=2, batch_size=64, ema=0.9, schedule="constant")
+    params = mlp.init([784, 16, 10], "relu", seed=0)
+    stepped, ends = [], []  # each step's raw weights, and each epoch's checkpoint
+    trained, history = mlp.train(
+        params, x, y, settings, on_step=lambda ck: stepped.append(ck.params), on_epoch=lambda r, ck: ends.append(ck)
+    )
+    expected = stepped[0]
+    for weights in stepped[1:]:  # the same recurrence, by hand: 0.9 of the average, 0.1 of the weights
+        expected = {k: w + np.float32(0.9) * (expected[k] - w) for k, w in weights.items()}
+    assert len(stepped) == 20 and all(v.dtype == np.float32 for v in trained.values())
+    assert_same_arrays(trained, expected)
+    assert_same_arrays(ends[-1].params, stepped[-1])  # training goes on from the raw weights
+    assert_same_arrays(ends[-1].weights, trained)
+    assert not np.array_equal(trained["W1"], stepped[-1]["W1"])
+    raw = mlp.train(params, x, y, settings._replace(ema=0.0))[0]
+    assert_same_arrays(raw, stepped[-1])  # averaging changes nothing of the training itself
+    mlp.save_checkpoint(tmp_path / "c.npz", ends[-1], {"activation": "relu"})
+    checkpoint, _ = mlp.load_checkpoint(tmp_path / "c.npz")
+    assert_same_arrays(checkpoint.params, ends[-1].params)
+    assert_same_arrays(checkpoint.average, trained)
+    assert mlp.load_checkpoint(tmp_path / "c.npz")[0].average is not None
+    mlp.save_checkpoint(tmp_path / "plain.npz", ends[-1]._replace(average=None), {"activation": "relu"})
+    assert mlp.load_checkpoint(tmp_path / "plain.npz")[0].average is None
+    with pytest.raises(ValueError, match=r"ema must be in \[0, 1\)"):
+        mlp.train(params, x, y, settings._replace(ema=1.0))
 
 
 def test_range_preprocessing_of_mnist_is_the_old_division_by_255(mnist_raw):
