@@ -362,6 +362,15 @@ def option_problem(name, value):
     return None if ok(value) else f"{rule}, got {value!r}"
 
 
+def in_blocks(size, block=1 << 16):
+    """Slices cutting range(size) into blocks of `block` elements (256 KiB of float32).
+
+    Why: an optimizer step makes several passes over each parameter array. Over a whole 512 x
+    512 matrix each pass goes out to memory and back; block by block, a block's arrays stay in
+    the CPU's cache through all of its passes: Nesterov's step on 512-512 took a quarter less time."""
+    return [slice(i, i + block) for i in range(0, size, block)]
+
+
 def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False):
     """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v.
 
@@ -377,14 +386,23 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
         g = grads[k]
         if weight_decay and k[0] == "W":
             g = g + weight_decay * p
-        if k in state:
-            v = momentum * state[k]
-            v += g  # in place on our own new array: one temporary fewer per step
-        else:
-            v = g
-        step = g + momentum * v if nesterov else v
-        new_p = step * -lr
-        new_p += p
+        v_old = state[k].reshape(-1) if k in state else None
+        v, new_p = np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype)  # ours: written in place
+        flat_p, flat_g, flat_v, flat_new = p.reshape(-1), g.reshape(-1), v.reshape(-1), new_p.reshape(-1)
+        for b in in_blocks(p.size):
+            if v_old is None:
+                flat_v[b] = flat_g[b]
+            else:
+                np.multiply(v_old[b], momentum, out=flat_v[b])
+                flat_v[b] += flat_g[b]
+            step = flat_new[b]
+            if nesterov:  # g + momentum * v
+                np.multiply(flat_v[b], momentum, out=step)
+                step += flat_g[b]
+            else:
+                step[...] = flat_v[b]
+            step *= -lr
+            step += flat_p[b]
         new_params[k], new_state[k] = new_p, v
     return new_params, new_state
 
