@@ -190,15 +190,12 @@ def check_labels(y, n_classes, n=None):
 
 
 def dropout_mask(shape, dropout, rng, dtype):
-    """Inverted dropout's mask of `shape`: 0 with probability `dropout` (rounded to a multiple
-    of 1/65536), else 1 / (1 - that), so that E[a * mask] = a exactly.
-
-    Why 16-bit draws: four come from each 64 random bits of rng's bit generator, about three
-    times faster than rng.random's floats, and a probability to 1/65536 is all dropout needs."""
+    """Inverted dropout's mask: 0 with probability `dropout` (to 1/65536), else 1 / (1 - that),
+    so that E[a * mask] = a. Four 16-bit draws come from each 64 random bits, three times
+    faster than rng.random's floats."""
     dropped = min(round(dropout * 65536), 65535)  # units whose 16 bits fall below this
-    n = math.prod(shape)
-    bits = rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n].reshape(shape)
-    return (bits >= dropped) * np.asarray(65536 / (65536 - dropped), dtype)
+    bits = rng.bit_generator.random_raw(-(-math.prod(shape) // 4)).view(np.uint16)[: math.prod(shape)]
+    return (bits.reshape(shape) >= dropped) * np.asarray(65536 / (65536 - dropped), dtype)
 
 
 def forward(params, x, activation, dropout=0.0, rng=None):
@@ -363,11 +360,8 @@ def option_problem(name, value):
 
 
 def in_blocks(size, block=1 << 16):
-    """Slices cutting range(size) into blocks of `block` elements (256 KiB of float32).
-
-    Why: an optimizer step makes several passes over each parameter array. Over a whole 512 x
-    512 matrix each pass goes out to memory and back; block by block, a block's arrays stay in
-    the CPU's cache through all of its passes: Nesterov's step on 512-512 took a quarter less time."""
+    """Slices cutting range(size) into blocks of `block` elements (256 KiB of float32): a
+    block's arrays stay in the CPU's cache through all of a step's passes over them."""
     return [slice(i, i + block) for i in range(0, size, block)]
 
 
@@ -386,23 +380,22 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
         g = grads[k]
         if weight_decay and k[0] == "W":
             g = g + weight_decay * p
-        v_old = state[k].reshape(-1) if k in state else None
         v, new_p = np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype)  # ours: written in place
-        flat_p, flat_g, flat_v, flat_new = p.reshape(-1), g.reshape(-1), v.reshape(-1), new_p.reshape(-1)
+        flat = [a.reshape(-1) for a in (p, g, v, new_p, state.get(k, g))]
         for b in in_blocks(p.size):
-            if v_old is None:
-                flat_v[b] = flat_g[b]
+            p_b, g_b, v_b, step, v_old = (a[b] for a in flat)
+            if k in state:
+                np.multiply(v_old, momentum, out=v_b)
+                v_b += g_b
             else:
-                np.multiply(v_old[b], momentum, out=flat_v[b])
-                flat_v[b] += flat_g[b]
-            step = flat_new[b]
+                v_b[...] = g_b
             if nesterov:  # g + momentum * v
-                np.multiply(flat_v[b], momentum, out=step)
-                step += flat_g[b]
+                np.multiply(v_b, momentum, out=step)
+                step += g_b
             else:
-                step[...] = flat_v[b]
+                step[...] = v_b
             step *= -lr
-            step += flat_p[b]
+            step += p_b
         new_params[k], new_state[k] = new_p, v
     return new_params, new_state
 

@@ -93,7 +93,7 @@ def test_mlp_is_the_network_then_what_keeping_one_needs():
     )
     keeping = ("write_together", "save", "load", "save_checkpoint", "load_checkpoint", "read_idx", "load_mnist")
     assert all(where[name] < part_two for name in network) and all(where[name] > part_two for name in keeping)
-    assert max(where[name] for name in ("forward", "loss", "grads", "update")) < 450  # met on the first pages
+    assert max(where[name] for name in ("forward", "loss", "grads", "update")) < 470  # met on the first pages
     elsewhere = ("fetch_dataset", "load_data", "read_csv", "frame_digit", "classify_picture", "training_memory")
     assert not any(hasattr(mlp, name) for name in elsewhere)
 

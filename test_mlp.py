@@ -473,6 +473,20 @@ def test_nesterov_step_hand_computed():
     assert p2["W1"][0, 0] == pytest.approx(p1["W1"][0, 0] - 0.1 * (0.5 + 0.9 * v))
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_block_by_block_is_the_whole_array_formula_bit_for_bit(nesterov):
+    rng = np.random.default_rng(0)
+    shapes = {"W1": (300, 500), "b1": (500,)}  # W1: 150,000 numbers, three blocks of in_blocks
+    params = {k: rng.standard_normal(shape, dtype=np.float32) for k, shape in shapes.items()}
+    params["W1"] = np.asfortranarray(params["W1"])  # a caller's layout is the caller's
+    g, v = ({k: rng.standard_normal(shape, dtype=np.float32) for k, shape in shapes.items()} for _ in range(2))
+    new_params, new_state = mlp.sgd(params, g, v, lr=0.2, momentum=0.9, nesterov=nesterov)
+    velocity = {k: 0.9 * v[k] + g[k] for k in params}
+    step = {k: g[k] + 0.9 * velocity[k] if nesterov else velocity[k] for k in params}
+    assert_same_arrays(new_state, velocity)
+    assert_same_arrays(new_params, {k: step[k] * -0.2 + params[k] for k in params})
+
+
 def test_sgd_weight_decay_is_l2_on_weights_only():
     p, _ = mlp.update(one_param(2.0), one_param(0.0), {}, lr=0.1, momentum=0.0, weight_decay=0.5)
     assert p["W1"][0, 0] == pytest.approx(2 - 0.1 * 0.5 * 2) and p["b1"][0] == 2.0
