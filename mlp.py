@@ -1397,7 +1397,25 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def ensemble_log_proba(members, x, batch_size=2000):
+TTA_STRENGTH = Strength(max_shift=1, max_degrees=6, max_scale=0.05)  # test-time views: half of training's
+
+
+def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_size=2000):
+    """(1 + views, N, C) float64 log-probabilities of x's rows as they are, then of `views`
+    random mild affine distortions of each (TTA_STRENGTH; the same ones for any network, given
+    the seed and batch_size: they are drawn chunk by chunk). x: raw pictures with
+    `preprocessing`, else network inputs distorted as they are."""
+    rng, shape, dtype = np.random.default_rng(seed), views and image_shape(x.shape[1]), params["W1"].dtype
+    chunks = []
+    for i in range(0, len(x), batch_size):
+        units = x[i : i + batch_size] if preprocessing is None else to_unit(x[i : i + batch_size], preprocessing, dtype)
+        seen = [units] + [augment(units, shape, "affine", rng, **TTA_STRENGTH._asdict()) for _ in range(views)]
+        inputs_of = [v if preprocessing is None else standardize(v, preprocessing) for v in seen]
+        chunks.append([log_softmax(forward(params, v, activation)[0].astype(np.float64)) for v in inputs_of])
+    return np.stack([np.concatenate(view) for view in zip(*chunks)])
+
+
+def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
     """(N, C) log of the members' averaged class probabilities, log(mean_m softmax_m), computed
     with log-sum-exp over the members so that tiny probabilities stay finite.
 
@@ -1405,27 +1423,25 @@ def ensemble_log_proba(members, x, batch_size=2000):
       members: [(params, meta)] as `load` returns them, networks of the same classes; each meta
         names its "activation" and "preprocessing" (None: x holds network inputs). One member
         gives its own log-probabilities (in float64).
+      views: test-time augmentation: also average over this many mild random distortions of
+        every picture (`view_log_proba`), seeded by `seed`; 0 scores the pictures as they are.
     """
-    per_member = np.stack(
+    per_view = np.concatenate(
         [
-            np.concatenate(
-                [
-                    log_softmax(z.astype(np.float64))
-                    for z in logits_in_chunks(p, x, meta["activation"], meta.get("preprocessing"), batch_size)
-                ]
-            )
+            view_log_proba(p, x, meta["activation"], meta.get("preprocessing"), views, seed, batch_size)
             for p, meta in members
         ]
-    )  # (M, N, C)
-    top = per_member.max(axis=0)
-    return top + np.log(np.exp(per_member - top).mean(axis=0))
+    )  # (M * (1 + views), N, C)
+    top = per_view.max(axis=0)
+    return top + np.log(np.exp(per_view - top).mean(axis=0))
 
 
-def ensemble_report(members, x, y, n_mistakes=10):
-    """`classification_report` of an ensemble: its members' probabilities averaged, the loss
-    the mean cross-entropy of that average."""
+def ensemble_report(members, x, y, n_mistakes=10, views=0):
+    """`classification_report` of an ensemble: its members' probabilities averaged (and over
+    `views` distortions of each picture: `ensemble_log_proba`), the loss the mean cross-entropy
+    of that average."""
     check_labels(y, sizes_of(members[0][0])[-1], len(x))
-    log_p = ensemble_log_proba(members, x)
+    log_p = ensemble_log_proba(members, x, views=views)
     return _report(np.exp(log_p), y, float(-log_p[np.arange(len(y)), y].mean()), n_mistakes)
 
 

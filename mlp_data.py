@@ -1077,14 +1077,15 @@ def input_of(meta, params):
     return taken
 
 
-def classify_picture(members, grey):
+def classify_picture(members, grey, views=0):
     """A picture read by a network or an ensemble: the one path from a picture to probabilities.
     It is framed or resized as the first member takes its pictures (`input_of`: the shape of
     its images, framed as its data frames them or resized; see `picture_units`).
 
     Args:
       members: [(params, meta)] as mlp.load returns them (see mlp.ensemble_log_proba).
-      grey: (h, w) grey levels in [0, 1], any size.
+      grey: (h, w) grey levels in [0, 1], any size. views: also average over this many mild
+        distortions of the framed picture (test-time augmentation: mlp.ensemble_log_proba).
     Returns:
       (seen, probabilities, hidden): the image the networks read, (H * W,) in [0, 1]; (C,)
       class probabilities (the members' averaged); the first member's first hidden layer, (n_1,).
@@ -1103,7 +1104,7 @@ def classify_picture(members, grey):
         seen = 1 - seen
     unit = {"low": 0.0, "high": 1.0, "invert": False}  # seen is what mlp.to_unit makes of pixels
     in_units = [(p, {**m, "preprocessing": {**m["preprocessing"], **unit}}) for p, m in members]
-    probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen))[0]
+    probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen, views=views))[0]
     x = mlp.standardize(seen.astype(params["W1"].dtype), meta["preprocessing"])
     _, cache = mlp.forward(params, x, meta["activation"])
     hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, params["W1"].dtype)

@@ -50,6 +50,12 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["sizes"] == [784, 16, 8, 10] and len(report["epoch_seconds"]) == 2
     assert report["epoch_seconds_median"] > 0 and report["floor_seconds"] > 0
+    # the floor is timed after every epoch, and each epoch is divided by its own floor
+    seconds, floors, ratios = report["epoch_seconds"], report["floor_seconds_each"], report["ratios_to_floor"]
+    assert len(floors) == 2 and ratios == [s / f for s, f in zip(seconds, floors)]
+    assert report["ratio_to_floor"] == float(np.median(ratios)) and report["floor_seconds"] == float(np.median(floors))
+    notes = " ".join(result.stdout.split())
+    assert f"the floor timed after it ({min(ratios):.2f} to {max(ratios):.2f})" in notes
     # 2 * (forward + weight gradient per layer, input gradient but the first) per example
     assert report["matmul_flops_per_epoch"] == 2 * 600 * (3 * (16 * 8 + 8 * 10) + 2 * 784 * 16)
 

@@ -1036,3 +1036,37 @@ def test_train_ema_saves_and_scores_the_average_of_the_weights(small_data, tmp_p
     assert not np.array_equal(saved[0.0]["W1"], saved[0.95]["W1"])
     result = run(*"train relu --ema 1 --data".split(), small_data)
     assert result.exit_code == 2 and "'--ema': must be in [0, 1) (0: off)" in " ".join(result.stderr.split())
+
+
+def test_eval_tta_scores_distorted_views_beside_the_plain_score(trained, small_data, tmp_path):
+    assert run("eval", trained, "--data", small_data, "--json", tmp_path / "plain.json").exit_code == 0
+    result = run("eval", trained, "--data", small_data, "--tta", 4, "--json", tmp_path / "tta.json")
+    assert result.exit_code == 0, result.output
+    plain, tta = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("plain", "tta"))
+    assert {k: v for k, v in tta.items() if k != "tta"} == plain  # the plain score stays as it is
+    params, meta = mlp.load(trained)
+    x, y = mlp.load_idx_dataset(small_data, splits=("test",))
+    expected = mlp.ensemble_log_proba([(params, meta)], x, views=4).argmax(axis=1)
+    assert tta["tta"] == {"views": 4, "accuracy": mlp.accuracy(expected, y), "loss": tta["tta"]["loss"]}
+    assert "With test-time augmentation: each of the images and 4 distortions of it" in " ".join(result.stdout.split())
+
+
+def test_eval_tta_needs_pictures(tmp_path):
+    rows = np.random.default_rng(0).normal(size=(80, 4))
+    data = tmp_path / "t.csv"
+    np.savetxt(data, np.column_stack([np.arange(80) % 2, rows]), "%g", ",")
+    assert run("train", "relu", "--data", data, "--epochs", 1, "--out", tmp_path / "w.npz").exit_code == 0
+    result = run("eval", tmp_path / "w.npz", "--tta", 2)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --tta distorts square pictures; {tmp_path / 'w.npz'} takes a table's rows\n"
+
+
+def test_predict_tta_averages_distortions_of_the_example_and_says_so(trained, small_data):
+    params, meta = mlp.load(trained)
+    x, _ = mlp.load_idx_dataset(small_data, splits=("test",))
+    probabilities = np.exp(mlp.ensemble_log_proba([(params, meta)], x[7:8], views=6))[0]
+    result = run("predict", trained, "--index", 7, "--data", small_data, "--tta", 6)
+    assert result.exit_code == 0, result.output
+    assert f"prediction: {int(probabilities.argmax())}" in result.stdout
+    assert f"{100 * probabilities.max():.2f}%" in result.stdout  # the averaged probability
+    assert "probabilities averaged over the picture and 6 mild distortions of it (--tta 6)" in result.stdout

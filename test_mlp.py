@@ -1164,6 +1164,28 @@ def test_ensemble_log_probabilities_stay_finite_where_a_member_is_certain():
     assert log_p[0, 1] > np.log(0.5) - 10  # the other member's share survives: no log(0)
 
 
+def test_test_time_augmentation_averages_the_picture_and_seeded_distortions_of_it(mnist_raw):
+    x = mnist_raw["test_images"][:50].reshape(50, 784)
+    prep = mlp.fit_preprocessing(x)
+    one = (mlp.init([784, 16, 10], "relu", seed=0), {"activation": "relu", "preprocessing": prep})
+    two = (mlp.init([784, 16, 10], "tanh", seed=1), {"activation": "tanh", "preprocessing": prep})
+    views = mlp.view_log_proba(one[0], x, "relu", prep, views=2, seed=4, batch_size=20)  # three chunks
+    assert views.shape == (3, 50, 10) and views.dtype == np.float64
+    rng, units = np.random.default_rng(4), mlp.to_unit(x, prep)
+    strength = mlp.TTA_STRENGTH._asdict()
+    for i in range(0, 50, 20):  # the distortions are drawn chunk by chunk, view by view
+        for view in (1, 2):
+            seen = mlp.augment(units[i : i + 20], (28, 28), "affine", rng, **strength)
+            expected = mlp.log_softmax(mlp.forward(one[0], seen, "relu")[0].astype(np.float64))
+            np.testing.assert_allclose(views[view, i : i + 20], expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(views[0], mlp.ensemble_log_proba([one], x), rtol=1e-12)  # the picture itself
+    assert not np.allclose(views[1], views[0])
+    both = mlp.ensemble_log_proba([one, two], x, batch_size=20, views=2, seed=4)  # 2 networks x 3 views
+    all_six = np.concatenate([views, mlp.view_log_proba(two[0], x, "tanh", prep, views=2, seed=4, batch_size=20)])
+    np.testing.assert_allclose(np.exp(both), np.exp(all_six).mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(np.exp(both).sum(axis=1), 1, rtol=1e-9)
+
+
 def test_a_name_that_moved_out_of_mlp_says_where_it_went():
     with pytest.raises(AttributeError, match=r"mlp.load_data moved to mlp_data.load_data .*: import mlp_data"):
         mlp.load_data  # noqa: B018 (the attribute access is the test)
