@@ -1013,6 +1013,8 @@ def recorded(settings, extras, keep_epochs):
     epochs when `keep_epochs` (a schedule whose rates depend on the run's length)."""
     fields = settings._asdict()
     epochs = fields.pop("epochs")
+    if not fields["ema"]:  # off: not recorded, so that a run without it writes what it wrote before --ema
+        del fields["ema"]
     return fields | extras | ({"epochs": epochs} if keep_epochs else {})
 
 

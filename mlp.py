@@ -1405,6 +1405,8 @@ def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_
     random mild affine distortions of each (TTA_STRENGTH; the same ones for any network, given
     the seed and batch_size: they are drawn chunk by chunk). x: raw pictures with
     `preprocessing`, else network inputs distorted as they are."""
+    if not (_whole(batch_size) and batch_size >= 1 and _whole(views) and views >= 0):
+        raise ValueError(f"batch_size must be a whole number >= 1 and views >= 0, got {batch_size!r}, {views!r}")
     rng, shape, dtype = np.random.default_rng(seed), views and image_shape(x.shape[1]), params["W1"].dtype
     chunks = []
     for i in range(0, len(x), batch_size):

@@ -156,19 +156,19 @@ def machine_info():
 def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
     """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
     an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
-    floor, timed after every epoch: each epoch's ratio to it is paired in time), scoring the test set (train does it after every epoch), converting and distorting
-    one epoch's images, and writing the checkpoint train writes. Returns the JSON-able result."""
+    floor, timed after every epoch: each epoch is divided by its own), scoring the test set
+    (train does it after every epoch), converting and distorting one epoch's images, and
+    writing the checkpoint train writes. Returns the JSON-able result."""
     params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
     shapes = step_matmuls(sizes, settings.batch_size)
     pairs, steps = matmul_operands(shapes, dtype), len(x) / settings.batch_size
     last, floors = {}, []
 
     def after_epoch(record, checkpoint):  # outside the epoch's own seconds (mlp.train times it first)
+        # The floor of the same minute: a shared machine's speed drifts, and a floor timed once,
+        # apart from the epochs, had moved the ratio by a third from one run to the next.
         last.update(checkpoint=checkpoint)
-        floors.append(
-            time_matmuls(pairs, seconds=min(record["seconds"], 0.6)) * steps
-        )  # the floor of the same minute: a shared
-        # machine's speed drifts, and a floor timed once, apart, moved the ratio by a third
+        floors.append(time_matmuls(pairs, seconds=min(record["seconds"], 0.6)) * steps)
 
     with warnings.catch_warnings():  # timing, not learning: its accuracy is in the table
         warnings.simplefilter("ignore", mlp.NotLearningWarning)
