@@ -212,7 +212,7 @@ HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_
     ),
     "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "ema", "val", "patience"),
     "Data": ("data", "label_column", "normalize", "limit"),
-    "Output": ("out", "resume", "checkpoint_every", "json_path"),
+    "Output": ("out", "resume", "checkpoint_every", "test_every", "json_path"),
     "Run": ("seed", "threads"),
     "Compare": ("torch", "sklearn", "sklearn_epochs"),
 }
@@ -997,7 +997,9 @@ def epoch_line(r, epochs, eta):
     ]
     if "val_accuracy" in r:
         parts.append(f"val {percent(r['val_accuracy'])}")
-    parts += [f"test {percent(r['test_accuracy'])}", f"{r['seconds']:.2f}s", f"ends in {eta}"]
+    if "test_accuracy" in r:
+        parts.append(f"test {percent(r['test_accuracy'])}")
+    parts += [f"{r['seconds']:.2f}s", f"ends in {eta}"]
     return "  ".join(parts)
 
 
@@ -1128,6 +1130,12 @@ def warn_checkpoint_failed(path):
     return warn
 
 
+def scores_test(record, every):
+    """Whether train scores the test set after this epoch: every `every`-th, the last, and each
+    new best on validation (so that the kept epoch always has its score)."""
+    return record["epoch"] % every == 0 or "stopped" in record or record.get("best_epoch") == record["epoch"]
+
+
 def run_training(
     params,
     x,
@@ -1144,10 +1152,11 @@ def run_training(
     on_checkpoint=None,
     on_step=None,
     sample_weight=None,
+    test_every=1,
 ):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
-    epoch records plus the test loss and accuracy after each epoch."""
+    epoch records plus the test loss and accuracy after each epoch that `scores_test`."""
     n_batches = -(-len(x) // settings.batch_size)
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
@@ -1185,10 +1194,11 @@ def run_training(
             clock["drawn"] = now
 
     def on_epoch(record, checkpoint):
-        test_loss, test_accuracy = mlp.evaluate(
-            checkpoint.weights, x_test, y_test, settings.activation, preprocessing=preprocessing
-        )
-        rows.append({**record, "test_loss": test_loss, "test_accuracy": test_accuracy})
+        rows.append(dict(record))
+        if scores_test(record, test_every):
+            rows[-1]["test_loss"], rows[-1]["test_accuracy"] = mlp.evaluate(
+                checkpoint.weights, x_test, y_test, settings.activation, preprocessing=preprocessing
+            )
         if on_checkpoint:
             on_checkpoint(checkpoint, rows)
         if show_progress:
@@ -1693,6 +1703,16 @@ def train(
             help="Also save the checkpoint part-way through an epoch this often, for long epochs (0: at the end of each epoch only).",
         ),
     ] = 60.0,
+    test_every: Annotated[
+        int,
+        typer.Option(
+            "--test-every",
+            metavar="K",
+            min=1,
+            help="Score the test set after every K-th epoch only (and after the last, and each new best with --val): "
+            "for long runs of short epochs; the table leaves the other epochs' test column empty.",
+        ),
+    ] = 1,
     init: Annotated[
         Path | None,
         typer.Option(
@@ -1776,6 +1796,7 @@ def train(
                 on_checkpoint=on_checkpoint,
                 on_step=on_step,
                 sample_weight=run["sample_weight"],
+                test_every=test_every,
             )
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
@@ -3450,14 +3471,15 @@ def read_history(path):
 
 
 def curves_figure(records):
-    epochs = [r["epoch"] for r in records]
     fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 3.8))
-    for key, label in (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test")):
-        if key in records[0]:
-            left.plot(epochs, [r[key] for r in records], marker=".", label=label)
-    for key, label in (("accuracy", "train (running)"), ("val_accuracy", "validation"), ("test_accuracy", "test")):
-        if key in records[0]:
-            right.plot(epochs, [100 * r[key] for r in records], marker=".", label=label)
+    for axes, scale, curves in (
+        (left, 1, (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test"))),
+        (right, 100, (("accuracy", "train (running)"), ("val_accuracy", "validation"), ("test_accuracy", "test"))),
+    ):
+        for key, label in curves:  # the test set may be scored every k epochs only (train --test-every)
+            scored = [r for r in records if key in r]
+            if scored:
+                axes.plot([r["epoch"] for r in scored], [scale * r[key] for r in scored], marker=".", label=label)
     left.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="Loss")
     right.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (left, right):

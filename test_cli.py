@@ -1070,3 +1070,30 @@ def test_predict_tta_averages_distortions_of_the_example_and_says_so(trained, sm
     assert f"prediction: {int(probabilities.argmax())}" in result.stdout
     assert f"{100 * probabilities.max():.2f}%" in result.stdout  # the averaged probability
     assert "probabilities averaged over the picture and 6 mild distortions of it (--tta 6)" in result.stdout
+
+
+def test_train_test_every_scores_every_kth_epoch_the_last_and_each_new_best(small_data, tmp_path):
+    out = tmp_path / "w.npz"
+    result = run(*"train relu --hidden 16 --epochs 5 --test-every 2 --data".split(), small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.with_suffix(".history.json").read_text())
+    assert [r["epoch"] for r in rows if "test_accuracy" in r] == [2, 4, 5]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert "test " not in lines[0] and "test " in lines[1]
+    params, meta = mlp.load(out)
+    x, y = mlp.load_idx_dataset(small_data, splits=("test",))
+    assert (
+        meta["test_accuracy"]
+        == rows[-1]["test_accuracy"]
+        == mlp.evaluate(params, x, y, "relu", preprocessing=meta["preprocessing"])[1]
+    )
+    assert run(*"train relu --test-every 0".split()).exit_code == 2
+    out = tmp_path / "val.npz"
+    result = run(*"train relu --hidden 16 --epochs 4 --val 100 --test-every 3 --data".split(), small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.with_suffix(".history.json").read_text())
+    best = {r["best_epoch"] for r in rows}
+    assert {r["epoch"] for r in rows if "test_accuracy" in r} == best | {3, 4}
+    assert mlp.load(out)[1]["test_accuracy"] == rows[rows[-1]["best_epoch"] - 1]["test_accuracy"]
+    pytest.importorskip("matplotlib")
+    assert run("plot", "curves", out, "--out", tmp_path / "c.png").exit_code == 0
