@@ -193,8 +193,8 @@ def dropout_mask(shape, dropout, rng, dtype):
     """Inverted dropout's mask: 0 with probability `dropout` (to 1/65536), else 1 / (1 - that),
     so that E[a * mask] = a. Four 16-bit draws come from each 64 random bits, three times
     faster than rng.random's floats."""
-    dropped = min(round(dropout * 65536), 65535)  # units whose 16 bits fall below this
-    bits = rng.bit_generator.random_raw(-(-math.prod(shape) // 4)).view(np.uint16)[: math.prod(shape)]
+    dropped, n = min(round(dropout * 65536), 65535), math.prod(shape)  # units whose 16 bits fall below `dropped`
+    bits = rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
     return (bits.reshape(shape) >= dropped) * np.asarray(65536 / (65536 - dropped), dtype)
 
 

@@ -145,7 +145,7 @@ def data_identity(record, x, y):
     }
 
 
-SETTINGS_ADDED_LATER = ("ema",)  # mlp.Settings fields older checkpoints do not record
+SETTINGS_ADDED_LATER = ("ema",)  # Settings recorded only when on (older checkpoints never): absent is the default
 
 
 def load_resumable(path, recorded, identity, epochs):
