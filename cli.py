@@ -211,7 +211,7 @@ HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_
         "class_weight",
     ),
     "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "ema", "val", "patience"),
-    "Data": ("data", "label_column", "normalize", "limit"),
+    "Data": ("data", "label_column", "normalize", "deslant", "width", "limit"),
     "Output": ("out", "resume", "checkpoint_every", "test_every", "json_path"),
     "Run": ("seed", "threads"),
     "Compare": ("torch", "sklearn", "sklearn_epochs"),
@@ -418,6 +418,13 @@ def positive(value):
     """A Typer callback: a bad option (exit 2) unless value > 0 and finite."""
     if value is not None and not (math.isfinite(value) and value > 0):
         raise typer.BadParameter(f"must be greater than 0 and finite, got {value!r}")
+    return value
+
+
+def pixels_or_off(value):
+    """A Typer callback: a bad option (exit 2) unless value is 0 (off) or a finite number > 0."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"must be 0 (off) or a number of pixels, got {value!r}")
     return value
 
 
@@ -1158,6 +1165,7 @@ def run_training(
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
     epoch records plus the test loss and accuracy after each epoch that `scores_test`."""
     n_batches = -(-len(x) // settings.batch_size)
+    test_x, test_prep = mlp.prepared(x_test, preprocessing, params["W1"].dtype)  # straightened once
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
         BarColumn(),
@@ -1197,7 +1205,7 @@ def run_training(
         rows.append(dict(record))
         if scores_test(record, test_every):
             rows[-1]["test_loss"], rows[-1]["test_accuracy"] = mlp.evaluate(
-                checkpoint.weights, x_test, y_test, settings.activation, preprocessing=preprocessing
+                checkpoint.weights, test_x, y_test, settings.activation, preprocessing=test_prep
             )
         if on_checkpoint:
             on_checkpoint(checkpoint, rows)
@@ -1276,11 +1284,24 @@ def check_augmentable(augment, found, data):
         )
 
 
-def planned_network(found, *, data, activation, hidden, normalize, init):
+def check_straightening(straighten, found, data, init):
+    """A bad option (exit 2) when --deslant or --width cannot apply: to a table, or to --init
+    weights, which keep their own preprocessing."""
+    if not straighten:
+        return
+    given = " and ".join(f"--{k}" for k in straighten)
+    if found.shape is None:
+        fail(f"{given} straighten pictures, and {data} is a table of features; leave it out", code=2)
+    if init:
+        fail(f"--init {init} keeps its own preprocessing; leave out {given}", code=2)
+
+
+def planned_network(found, *, data, activation, hidden, normalize, init, straighten=None):
     """What the run trains, before anything is allocated: {"sizes", "hidden", "preprocessing",
     "classes", "start"}: the --init weights' (checked to fit, kept as "start") or a fresh
     network's (hidden default 128, the preprocessing of kind `normalize` fitted to the training
-    set, pictures on a light background turned over)."""
+    set, pictures on a light background turned over, and straightened as `straighten`
+    ({"deslant", "width"}) asks)."""
     if init:
         params, meta = starting_weights(init, activation, hidden, normalize, data, found)
         sizes = mlp.sizes_of(params)
@@ -1297,7 +1318,9 @@ def planned_network(found, *, data, activation, hidden, normalize, init):
     return {
         "sizes": sizes,
         "hidden": hidden,
-        "preprocessing": mlp.fit_preprocessing(found.x_train, normalize, pictures=found.shape is not None),
+        "preprocessing": mlp.fit_preprocessing(
+            found.x_train, normalize, pictures=found.shape is not None, shape=found.shape, **(straighten or {})
+        ),
         "classes": found.classes,
         "start": None,
     }
@@ -1416,14 +1439,17 @@ def prepared_run(
     class_weight="none",
     found=None,
     framings=None,
+    straighten=None,
 ):
     """Everything a run starts from, said on stderr as it is decided: the data (and the validation
     split), the options not `given` chosen from it (`fitted_settings`; `asked` holds the rest),
     the network planned and checked to fit, the checkpoint to resume from (checked to be this
     run's), the memory it needs, and the initial parameters. Returns a dict of them. `found`:
     the data already loaded, `framings` a dict of the framings measured on it by preprocessing
-    (a sweep's trials share them)."""
+    (a sweep's trials share them). `straighten`: {"deslant", "width"} of --deslant and --width."""
     found = found or load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
+    straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
+    check_straightening(straighten, found, data, init)
     x, y = found.x_train, found.y_train
     source = mlp_data.source_record(data, label_column)
     identity = mlp_run.data_identity(source, x, y)
@@ -1440,14 +1466,16 @@ def prepared_run(
         hidden=hidden,
         normalize=normalize.value if normalize else kind,
         init=init,
+        straighten=straighten,
     )
     form = mlp_data.data_form(data_path(data))
     taken = {"shape": found.shape and list(found.shape), "pictures": "resized" if form == "images" else "framed"}
     if taken["pictures"] == "framed" and found.shape and found.shape[0] == found.shape[1]:
         framings = {} if framings is None else framings
         key = plan["preprocessing"]["kind"]  # fitted to the same data, so the same for a kind
-        if key not in framings:
-            framings[key] = mlp_data.measure_framing(x, found.shape[0], plan["preprocessing"])
+        if key not in framings:  # of the pictures as drawn: a drawn one is framed, then straightened
+            upright = {**plan["preprocessing"], "deslant": False, "width": 0.0}
+            framings[key] = mlp_data.measure_framing(x, found.shape[0], upright)
         taken["framing"] = framings[key]
     extras = {
         "val": val,
@@ -1455,6 +1483,7 @@ def prepared_run(
         "dtype": dtype,
         "sizes": plan["sizes"],
         "normalize": plan["preprocessing"]["kind"],
+        **straighten,
     }
     if init:
         extras["init"] = str(init.resolve())
@@ -1676,6 +1705,21 @@ def train(
             help=f"Input preprocessing, fitted to the training set and stored with the weights (default range for pictures, turned over when their background is light; standard for a table; the --init weights' own): {described(mlp.PREPROCESSINGS)}.",
         ),
     ] = None,
+    deslant: Annotated[
+        bool,
+        typer.Option(
+            "--deslant",
+            help="Straighten every picture's slant (a shear along its rows, from its own moments) before anything else: stored with the weights, so predict, draw and export straighten theirs too.",
+        ),
+    ] = False,
+    width: Annotated[
+        float,
+        typer.Option(
+            metavar="PIXELS",
+            callback=pixels_or_off,
+            help=f"Stretch or squeeze every picture along its rows so that its ink spreads this many pixels (a standard deviation; within {mlp.WIDTH_STRETCH[0]:.2g}-{mlp.WIDTH_STRETCH[1]:g}x; 0: off), stored as --deslant is.",
+        ),
+    ] = 0.0,
     dtype: DTypeOption = DType.float32,
     out: Annotated[
         str,
@@ -1777,6 +1821,7 @@ def train(
                 dtype=dtype.value,
                 resume=resume,
                 class_weight=class_weight.value,
+                straighten={"deslant": deslant, "width": width},
             )
             settings = run["settings"]
             latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
@@ -1927,6 +1972,7 @@ def sweep_trainer(values, given, *, found, val, sweep):
                 dtype=values["dtype"].value,
                 resume=None,
                 class_weight=values["class_weight"].value,
+                straighten={"deslant": values["deslant"], "width": values["width"]},
                 found=found,
                 framings=framings,
             )

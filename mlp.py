@@ -558,9 +558,86 @@ def scheduled_lr(schedule, lr, epoch, epochs, warmup=0):
 # as scikit-learn recommends for MLPs).
 
 
+def square_side(n_features):
+    """The side of square images flattened to n_features, or None when n_features is not a square."""
+    side = math.isqrt(n_features)
+    return side if side * side == n_features else None
+
+
+def image_shape(n_features):
+    """(side, side) of square images flattened to n_features, else a ValueError."""
+    side = square_side(n_features)
+    if side is None:
+        raise ValueError(f"augmentation needs square images; {n_features} features are not a square")
+    return side, side
+
+
+# Deslanting and width normalisation (the inputs of Meier et al. 2011's committees): each image
+# is resampled along its rows, so that its ink's principal axis stands upright and, with a
+# width, so that the ink's spread across the columns is that many pixels (a standard
+# deviation). Both come from the image's own moments, so they are part of the preprocessing:
+# predict, the draw page and export straighten every picture the same way.
+WIDTH_STRETCH = (2 / 3, 1.5)  # at most: a "1" is not made a bar, nor a wide "0" a sliver
+MAX_SLANT = 1.0  # columns moved per row at most (45 degrees): beyond it, a stroke is not a slant
+
+
+def _moments(images):
+    """(cx, cy, mu20, mu02, mu11), each (N,): the ink's centroid of images (N, H, W), in pixels
+    from the image's centre, and its variances across columns and rows and their covariance.
+    Only sums along an axis of each image: an image's moments do not depend on its batch."""
+    _, h, w = images.shape
+    ys = np.arange(h, dtype=images.dtype) - (h - 1) / 2
+    xs = np.arange(w, dtype=images.dtype) - (w - 1) / 2
+    rows, cols = images.sum(axis=2), images.sum(axis=1)  # (N, H), (N, W)
+    mass = np.maximum(rows.sum(axis=1), np.finfo(images.dtype).tiny)  # a blank image: 0 / tiny
+    cy, cx = (rows * ys).sum(axis=1) / mass, (cols * xs).sum(axis=1) / mass
+    mu02 = (rows * ys * ys).sum(axis=1) / mass - cy * cy
+    mu20 = (cols * xs * xs).sum(axis=1) / mass - cx * cx
+    mu11 = ((images * xs).sum(axis=2) * ys).sum(axis=1) / mass - cx * cy
+    return cx, cy, mu20, mu02, mu11
+
+
+def straighten(units, shape, deslant=True, width=0.0):
+    """Images units (N, H * W) in [0, 1], ink bright, each resampled along its rows (linear
+    interpolation, 0 outside): sheared about its centroid so that its ink's principal axis is
+    upright (with `deslant`; slant mu11 / mu02, at most MAX_SLANT), and with `width` > 0 scaled
+    about it so that the ink's spread across columns is `width` pixels (within WIDTH_STRETCH).
+    shape = (H, W). Returns a new (N, H * W) array of units' dtype."""
+    (h, w), n = shape, len(units)
+    images = np.asarray(units).reshape(n, h, w)
+    # moments in float64: float32 sums in another order (an ONNX runtime's) would move the
+    # source columns by more than 1e-6 of a pixel
+    cx, cy, mu20, mu02, mu11 = (m.astype(images.dtype) for m in _moments(images.astype(np.float64)))
+    slant = np.clip(mu11 / np.maximum(mu02, 1), -MAX_SLANT, MAX_SLANT) if deslant else np.zeros_like(cx)
+    ratio = np.ones_like(cx)  # source columns per output column
+    if width:
+        spread = np.sqrt(np.maximum(mu20 - 2 * slant * mu11 + slant * slant * mu02, 0))  # after the shear
+        ratio = np.clip(spread / np.asarray(width, images.dtype), *WIDTH_STRETCH)
+    ys = np.arange(h, dtype=images.dtype) - (h - 1) / 2
+    xs = np.arange(w, dtype=images.dtype) - (w - 1) / 2
+    cx, cy, slant, ratio = (a[:, None, None] for a in (cx, cy, slant, ratio))
+    column = cx + (xs - cx) * ratio + slant * (ys[:, None] - cy) + (w - 1) / 2  # (N, H, W) source
+    column = np.clip(column, -1, w, out=column)  # beyond the first zero on either side: 0
+    left = np.floor(column)
+    frac = column - left
+    padded = np.zeros((n, h, w + 3), images.dtype)  # zeros: a column before, two after
+    padded[:, :, 1 : w + 1] = images
+    # flat indices of each left neighbour (np.take on a flat array is several times faster
+    # than take_along_axis); its right one is the next, in the row even for column w
+    index = left.astype(np.intp) + 1 + (np.arange(n * h) * (w + 3)).reshape(n, h, 1)
+    a, b = padded.reshape(-1).take(index), padded.reshape(-1).take(index + 1)
+    return (a + frac * (b - a)).reshape(n, h * w)
+
+
+def straightens(prep):
+    """Whether the preprocessing `prep` deslants or normalises the width (see `straighten`)."""
+    return bool(prep.get("deslant") or prep.get("width"))
+
+
 def to_unit(x, prep, dtype=np.float32):
     """Raw pixels (any numeric dtype) as `dtype` in [0, 1] of the training range: (x - low) /
-    (high - low), or (high - x) / (high - low) when prep["invert"] (a light background)."""
+    (high - low), or (high - x) / (high - low) when prep["invert"] (a light background); then
+    straightened (`straighten`) when prep has "deslant" or "width" (and "shape", [H, W])."""
     out = np.asarray(x).astype(dtype)  # always a new array: the caller's is never touched
     low, high = prep["low"], prep["high"]
     if prep.get("invert", False):
@@ -569,6 +646,8 @@ def to_unit(x, prep, dtype=np.float32):
         out -= np.asarray(low, dtype)
     if high > low:
         out *= np.asarray(1 / (high - low), dtype)
+    if straightens(prep):
+        out = straighten(out, prep["shape"], prep.get("deslant", False), prep.get("width", 0.0))
     return out
 
 
@@ -625,19 +704,28 @@ PREPROCESSINGS = {
 }
 
 
-def fit_preprocessing(x, kind="range", chunk=8192, pictures=False):
+def fit_preprocessing(x, kind="range", chunk=8192, pictures=False, deslant=False, width=0.0, shape=None):
     """The preprocessing of kind `kind` (see PREPROCESSINGS) fitted to training images x (N, D),
     of any numeric dtype; computed in chunks, so x may be larger than memory (memory-mapped).
     With `pictures`, pictures on a light background (`light_background`) are turned over.
+    With `deslant` or a `width` in pixels, every image is straightened (`straighten`) after
+    the range scaling; shape = (H, W) of the images, square by default.
 
     Returns {"kind", "low", "high", "invert"} (the pixel range, and whether it is turned over),
-    plus what the kind's `fit` learns (for "standard": "mean" and "std", (D,) float64 in [0, 1]
-    units).
+    "deslant", "width" and "shape" when they are on, plus what the kind's `fit` learns (for
+    "standard": "mean" and "std", (D,) float64 in [0, 1] units, of the straightened images).
     """
     fit = lookup(PREPROCESSINGS, kind, "preprocessing").fit
+    if not (_real(width) and width >= 0):
+        raise ValueError(f"width must be 0 (off) or a number of pixels, got {width!r}")
     low = min(float(x[i : i + chunk].min()) for i in range(0, len(x), chunk))
     high = max(float(x[i : i + chunk].max()) for i in range(0, len(x), chunk))
     prep = {"kind": kind, "low": low, "high": high, "invert": bool(pictures and light_background(x, low, high, chunk))}
+    if deslant or width:
+        h, w = shape or image_shape(x.shape[1])
+        if h * w != x.shape[1]:
+            raise ValueError(f"{h} x {w} images have {h * w} pixels, not {x.shape[1]}")
+        prep.update({"deslant": bool(deslant), "width": float(width), "shape": [int(h), int(w)]})
     return {**prep, **fit(x, prep, chunk)}
 
 
@@ -654,6 +742,19 @@ def preprocess(x, prep, dtype=np.float32):
 def inputs(x, preprocessing, dtype):
     """x itself when preprocessing is None (x already holds network inputs), else preprocess(x)."""
     return x if preprocessing is None else preprocess(x, preprocessing, dtype)
+
+
+def prepared(x, preprocessing, dtype, chunk=256):  # 256: the resampling's arrays stay in cache
+    """(x, preprocessing) as they are, unless the preprocessing straightens: then x's images
+    straightened once, (N, D) `dtype` in [0, 1] units (held in memory), and the preprocessing
+    that takes those units on: each pass over x then skips the resampling, to the same bits."""
+    if preprocessing is None or not straightens(preprocessing):
+        return x, preprocessing
+    units = np.empty(x.shape, dtype)
+    for i in range(0, len(x), chunk):
+        units[i : i + chunk] = to_unit(x[i : i + chunk], preprocessing, dtype)
+    unit = {"low": 0.0, "high": 1.0, "invert": False, "deslant": False, "width": 0.0}
+    return units, {**preprocessing, **unit}
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -820,20 +921,6 @@ def augment(x, shape, kind, rng, **strength):
     B, (H, W) = len(x), shape
     distorted = distort(x.reshape(B, H, W), rng, chosen)  # a new array: clipped in place
     return np.clip(distorted, 0, 1, out=distorted).reshape(B, H * W)
-
-
-def square_side(n_features):
-    """The side of square images flattened to n_features, or None when n_features is not a square."""
-    side = math.isqrt(n_features)
-    return side if side * side == n_features else None
-
-
-def image_shape(n_features):
-    """(side, side) of square images flattened to n_features, else a ValueError."""
-    side = square_side(n_features)
-    if side is None:
-        raise ValueError(f"augmentation needs square images; {n_features} features are not a square")
-    return side, side
 
 
 # ----------------------------------------------------------------------------- training
@@ -1257,16 +1344,20 @@ def train(
     if AUGMENTATIONS[s.augment_kind].distort is not None:
         image_shape(x.shape[1])
 
+    x, train_prep = prepared(x, preprocessing, dtype)  # straightened once, not in every epoch
+    if val is not None:
+        val_x, val_prep = prepared(val[0], preprocessing, dtype)
+        val = (val_x, val[1])
     ck = resume or fresh_checkpoint(params, s.seed)
     history = [{k: v for k, v in r.items() if k != "stopped"} for r in ck.history]  # resumed: it goes on
     best, lr_scale = ck.best, ck.lr_scale
     for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
-        end, record = train_epoch(ck, x, y, rate, s, preprocessing, on_batch, on_step, sample_weight)
+        end, record = train_epoch(ck, x, y, rate, s, train_prep, on_batch, on_step, sample_weight)
         if val is not None:
             record["val_loss"], record["val_accuracy"] = evaluate(
-                end.weights, *val, s.activation, preprocessing=preprocessing
+                end.weights, *val, s.activation, preprocessing=val_prep
             )
             best = track_best(best, record, end.weights)
             record["best_epoch"] = best.epoch
@@ -1719,12 +1810,32 @@ def read_npz(path):
 UNSTORED_PREPROCESSING = {"kind": "range", "low": 0.0, "high": 255.0, "invert": False}  # see `_stored_preprocessing`
 
 
+def _stored_straightening(stored, n_in, where):
+    """The stored preprocessing's "deslant", "width" and "shape" (see `straighten`), validated:
+    {} for files that do not straighten (all before it existed)."""
+    if not straightens(stored):
+        return {}
+    deslant, width, shape = stored.get("deslant", False), stored.get("width", 0.0), stored.get("shape")
+    if not (
+        isinstance(deslant, bool)
+        and _real(width)
+        and width >= 0
+        and isinstance(shape, list)
+        and len(shape) == 2
+        and all(_whole(n) and n >= 1 for n in shape)
+        and shape[0] * shape[1] == n_in
+    ):
+        raise ValueError(f"{where}: damaged straightening in the preprocessing (deslant, width, shape)")
+    return {"deslant": deslant, "width": float(width), "shape": [int(n) for n in shape]}
+
+
 def _stored_preprocessing(prep, arrays, n_in, where):
     """The preprocessing saved with the weights, validated. Weights saved without one (`save`
     called from your own loop on `load_mnist`'s inputs, and checkpoints) take raw 0-255 pixels
     to [0, 1], as load_mnist does: UNSTORED_PREPROCESSING."""
     if prep is None:
         return dict(UNSTORED_PREPROCESSING)
+    stored = prep
     try:
         invert = prep.get("invert", False)  # files from before light backgrounds were turned over: False
         prep = {"kind": prep["kind"], "low": float(prep["low"]), "high": float(prep["high"]), "invert": invert}
@@ -1736,6 +1847,7 @@ def _stored_preprocessing(prep, arrays, n_in, where):
         or not isinstance(prep["invert"], bool)
     ):
         raise ValueError(f"{where}: unknown or damaged preprocessing {prep}")
+    prep.update(_stored_straightening(stored, n_in, where))
     for key, check in PREPROCESSINGS[prep["kind"]].arrays.items():
         a = arrays.get(f"prep/{key}")
         if a is None or a.shape != (n_in,) or a.dtype.kind != "f" or not check(a):

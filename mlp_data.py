@@ -1087,7 +1087,8 @@ def classify_picture(members, grey, views=0):
       grey: (h, w) grey levels in [0, 1], any size. views: also average over this many mild
         distortions of the framed picture (test-time augmentation: mlp.ensemble_log_proba).
     Returns:
-      (seen, probabilities, hidden): the image the networks read, (H * W,) in [0, 1]; (C,)
+      (seen, probabilities, hidden): the image the first network reads (straightened when its
+      preprocessing straightens), (H * W,) in [0, 1]; (C,)
       class probabilities (the members' averaged); the first member's first hidden layer, (n_1,).
     Raises:
       ValueError for a blank picture or a network that does not take pictures.
@@ -1104,7 +1105,8 @@ def classify_picture(members, grey, views=0):
         seen = 1 - seen
     unit = {"low": 0.0, "high": 1.0, "invert": False}  # seen is what mlp.to_unit makes of pixels
     in_units = [(p, {**m, "preprocessing": {**m["preprocessing"], **unit}}) for p, m in members]
-    probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen, views=views))[0]
+    probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen, views=views))[0]  # each straightens its own
+    seen = mlp.to_unit(seen, in_units[0][1]["preprocessing"])  # as the first reads it: straightened if it is
     x = mlp.standardize(seen.astype(params["W1"].dtype), meta["preprocessing"])
     _, cache = mlp.forward(params, x, meta["activation"])
     hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, params["W1"].dtype)

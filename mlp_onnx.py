@@ -4,7 +4,8 @@
     open("model.onnx", "wb").write(model.SerializeToString())
 
 The model takes raw values as stored in the data (MNIST: 0-255) and computes what
-mlp.predict_proba computes: the stored preprocessing, every layer, softmax and argmax.
+mlp.predict_proba computes: the stored preprocessing (deslanting and width normalisation
+included), every layer, softmax and argmax.
 """
 
 import json
@@ -32,6 +33,63 @@ PREPROCESSING_STEPS = {  # kind: [(op, operand(prep))] applied in order after th
 }
 
 
+def straightening(h, prep, step, constant, ints):
+    """Nodes resampling flat images h (N, H * W) along their rows as mlp.straighten does:
+    moments, slant and width ratio, each output pixel's source column, and linear interpolation
+    between the two neighbours (GatherElements on the image padded with zeros). Returns the
+    output's name. step(op, value, operands, **attributes), constant(name, array) (float32) and
+    ints(name, array) (int64) add a node or an initializer."""
+    (rows_n, cols_n), tag = prep["shape"], "straighten"
+    ys = np.arange(rows_n) - (rows_n - 1) / 2
+    xs = np.arange(cols_n) - (cols_n - 1) / 2
+    img = step("Reshape", h, ints(f"{tag}_shape", [-1, rows_n, cols_n]))
+    axis1, axis2 = ints(f"{tag}_axis1", [1]), ints(f"{tag}_axis2", [2])
+    total = lambda value, axis, keep: step("ReduceSum", value, axis, keepdims=keep)
+    doubles = lambda name, array: constant(name, array, np.float64)
+    wide = step("Cast", img, None, to=11)  # 11: DOUBLE; the moments in float64, as mlp's
+    rows, cols = total(wide, axis2, 0), total(wide, axis1, 0)  # (N, H), (N, W)
+    mass = step("Max", total(rows, axis1, 1), doubles(f"{tag}_tiny", np.finfo(np.float32).tiny))
+    mean = lambda value, weights, name: step("Div", total(step("Mul", value, doubles(name, weights)), axis1, 1), mass)
+    cy, cx = mean(rows, ys, f"{tag}_ys"), mean(cols, xs, f"{tag}_xs")
+    mu02 = step("Sub", mean(rows, ys * ys, f"{tag}_ys2"), step("Mul", cy, cy))
+    mu20 = step("Sub", mean(cols, xs * xs, f"{tag}_xs2"), step("Mul", cx, cx))
+    along = total(step("Mul", wide, doubles(f"{tag}_xs_row", xs)), axis2, 0)  # (N, H): sum of x * ink
+    mu11 = step("Sub", mean(along, ys, f"{tag}_ys_again"), step("Mul", cx, cy))
+    cx, cy, mu20, mu02, mu11 = (step("Cast", m, None, to=1) for m in (cx, cy, mu20, mu02, mu11))  # 1: FLOAT
+    per_image = lambda value: step("Unsqueeze", value, axis2)  # (N, 1) -> (N, 1, 1)
+    slant = ratio = None  # off: no nodes
+    if prep.get("deslant"):
+        slant = step("Div", mu11, step("Max", mu02, constant(f"{tag}_one", 1.0)))
+        slant = step("Clip", slant, [constant(f"{tag}_lo", -mlp.MAX_SLANT), constant(f"{tag}_hi", mlp.MAX_SLANT)])
+    if prep.get("width"):
+        variance = mu20
+        if slant:  # after the shear: mu20 - 2 s mu11 + s^2 mu02
+            two_s_mu11 = step("Mul", step("Mul", constant(f"{tag}_two", 2.0), slant), mu11)
+            variance = step("Add", step("Sub", mu20, two_s_mu11), step("Mul", step("Mul", slant, slant), mu02))
+        spread = step("Sqrt", step("Max", variance, constant(f"{tag}_zero", 0.0)), None)
+        low, high = mlp.WIDTH_STRETCH
+        ratio = step("Div", spread, constant(f"{tag}_width", prep["width"]))
+        ratio = step("Clip", ratio, [constant(f"{tag}_stretch_lo", low), constant(f"{tag}_stretch_hi", high)])
+    cx, cy = per_image(cx), per_image(cy)
+    across = step("Sub", constant(f"{tag}_xs_3d", xs.reshape(1, 1, -1)), cx)
+    column = step("Add", cx, step("Mul", across, per_image(ratio)) if ratio else across)
+    if slant:
+        down = step("Mul", per_image(slant), step("Sub", constant(f"{tag}_ys_3d", ys.reshape(1, -1, 1)), cy))
+        column = step("Add", column, down)
+    else:  # every row the same source columns, broadcast to (N, H, W)
+        column = step("Add", column, constant(f"{tag}_rows", np.zeros((1, rows_n, 1))))
+    column = step("Add", column, constant(f"{tag}_centre", (cols_n - 1) / 2))
+    column = step("Clip", column, [constant(f"{tag}_first", -1.0), constant(f"{tag}_last", float(cols_n))])
+    left = step("Floor", column, None)
+    frac = step("Sub", column, left)
+    padded = step("Pad", img, ints(f"{tag}_pads", [0, 0, 1, 0, 0, 2]))  # zeros: a column before, two after
+    index = step("Add", step("Cast", left, None, to=7), ints(f"{tag}_plus_one", 1))  # 7: INT64
+    a = step("GatherElements", padded, index, axis=2)
+    b = step("GatherElements", padded, step("Add", index, ints(f"{tag}_next", 1)), axis=2)
+    out = step("Add", a, step("Mul", frac, step("Sub", b, a)))
+    return step("Reshape", out, ints(f"{tag}_flat", [-1, rows_n * cols_n]))
+
+
 def onnx_model(params, meta):
     """An onnx.ModelProto computing mlp.predict_proba from raw values: the stored preprocessing
     (PREPROCESSING_STEPS after the range scaling), every layer (Gemm and the hidden activation,
@@ -51,8 +109,12 @@ def onnx_model(params, meta):
         nodes.append(helper.make_node(op, inputs, [out], **attributes))
         return out
 
-    def constant(name, array):
-        initializers.append(numpy_helper.from_array(np.asarray(array, dtype), name))
+    def constant(name, array, of=dtype):
+        initializers.append(numpy_helper.from_array(np.asarray(array, of), name))
+        return name
+
+    def ints(name, array):
+        initializers.append(numpy_helper.from_array(np.asarray(array, np.int64), name))
         return name
 
     h = "input"
@@ -66,6 +128,8 @@ def onnx_model(params, meta):
         h = step("Sub", h, constant("low", prep["low"]))
     if prep["high"] > prep["low"]:
         h = step("Mul", h, constant("scale", 1 / (prep["high"] - prep["low"])))
+    if mlp.straightens(prep):
+        h = straightening(h, prep, step, constant, ints)
     for i, (op, operand) in enumerate(PREPROCESSING_STEPS[prep["kind"]]):
         h = step(op, h, constant(f"prep_{i}", operand(prep)))
     op, attributes = ACTIVATION_OPS[meta["activation"]]
