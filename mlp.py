@@ -521,6 +521,18 @@ def _step(lr, epoch, epochs, warmup):
     return lr * 0.1 ** (epoch // max(1, epochs // 3))
 
 
+ONE_CYCLE_RISE = 0.3  # of the run spent rising to the peak (Smith and Topin 2019)
+
+
+def _one_cycle(lr, epoch, epochs, warmup):
+    """Up in a straight line to lr over the first ONE_CYCLE_RISE of the run (at least one
+    epoch), then down in a straight line to lr / (epochs left + 1) in the last epoch."""
+    rise = max(1, round(ONE_CYCLE_RISE * epochs))
+    if epoch < rise:
+        return lr * (epoch + 1) / rise
+    return lr * (epochs - epoch) / (epochs - rise + 1)
+
+
 SCHEDULES = {
     "cosine": Schedule(
         rate=_cosine,
@@ -530,6 +542,12 @@ SCHEDULES = {
     ),
     "constant": Schedule(rate=_constant, uses_run_length=False, on_validation=None, about="the same rate throughout"),
     "step": Schedule(rate=_step, uses_run_length=True, on_validation=None, about="x0.1 every third of the run"),
+    "onecycle": Schedule(
+        rate=_one_cycle,
+        uses_run_length=True,
+        on_validation=None,
+        about=f"up to lr over the first {ONE_CYCLE_RISE:.0%} of the run, then straight down towards 0",
+    ),
     "plateau": Schedule(
         rate=_constant,
         uses_run_length=False,

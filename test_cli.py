@@ -18,7 +18,7 @@ import cli
 import mlp
 import mlp_data
 import mlp_draw
-from conftest import random_dataset, run, runner, trained_with_names, write_dataset
+from conftest import random_dataset, run, runner, trained_with_names, write_csv, write_dataset
 
 
 def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_path, small_data):
@@ -54,6 +54,44 @@ def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_d
     assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(expected)
     guess = int(mlp.predict(params, xt[5:6], "relu", preprocessing=prep)[0])
     assert f"prediction: {guess}" in run("predict", out, "--index", "5", "--data", small_data).stdout
+
+
+def test_deslanted_width_normalised_weights_are_scored_and_read_the_same_way(tmp_path, small_data):
+    out = tmp_path / "d.npz"
+    result = run(*"train relu --hidden 16 --epochs 2 --deslant --width 3.5 --data".split(), small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    params, meta = mlp.load(out)
+    prep = meta["preprocessing"]
+    assert (prep["deslant"], prep["width"], prep["shape"]) == (True, 3.5, [28, 28])
+    assert (meta["settings"]["deslant"], meta["settings"]["width"]) == (True, 3.5)
+    xt, yt = mlp.load_idx_dataset(small_data, splits=("test",))
+    expected = mlp.evaluate(params, xt, yt, "relu", preprocessing=prep)[1]
+    assert expected == meta["test_accuracy"]
+    assert expected > mlp.evaluate(params, xt, yt, "relu", preprocessing={**prep, "deslant": False, "width": 0})[1]
+    run("eval", out, "--data", small_data, "--json", tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(expected)
+    guess = int(mlp.predict(params, xt[5:6], "relu", preprocessing=prep)[0])
+    assert f"prediction: {guess}" in run("predict", out, "--index", "5", "--data", small_data).stdout
+    plain = tmp_path / "p.npz"
+    assert run(*"train relu --hidden 16 --epochs 1 --data".split(), small_data, "--out", plain).exit_code == 0
+    assert not {"deslant", "width", "shape"} & set(mlp.load(plain)[1]["preprocessing"])  # off: not recorded
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--width", "-1"], "Invalid value for '--width': must be 0 (off) or a number of pixels, got -1.0"),
+        (["--deslant", "--init", "INIT"], "error: --init INIT keeps its own preprocessing; leave out --deslant\n"),
+        (["--width", "3", "--data", "TABLE"], "error: --width straighten pictures, and TABLE is a table of features"),
+    ],
+)
+def test_straightening_that_cannot_apply_is_a_bad_option(tmp_path, trained, args, said):
+    table = write_csv(tmp_path / "t.csv", [[i, i % 3, i % 2] for i in range(40)], ["a", "b", "label"])
+    args = [{"INIT": str(trained), "TABLE": str(table)}.get(a, a) for a in args]
+    said = said.replace("INIT", str(trained)).replace("TABLE", str(table))
+    result = run("train", "relu", "--epochs", "1", "--out", tmp_path / "o.npz", *args)
+    assert result.exit_code == 2 and said in result.stderr, result.stderr
+    assert not (tmp_path / "o.npz").exists()
 
 
 # ----------------------------------------------------------------------------- the command line: train and its options, errors and faults

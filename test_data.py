@@ -293,6 +293,18 @@ def test_keras_npz_of_any_image_shape_everywhere(tmp_path, digits):
     assert (reply["rows"], reply["columns"], len(reply["seen"])) == (8, 6, 48)
 
 
+def test_a_picture_is_straightened_as_the_network_reads_its_training_set(digits):
+    x, y, xt, yt = digits
+    raw = xt[:1].reshape(1, -1)
+    prep = mlp.fit_preprocessing(x.reshape(len(x), -1), "standard", deslant=True, width=3.5)
+    params = mlp.init([784, 16, 10], "relu", seed=4)
+    meta = {"activation": "relu", "preprocessing": prep, "input": {"shape": [28, 28], "pictures": "resized"}}
+    seen, probabilities, _ = mlp_data.classify_picture([(params, meta)], xt[0] / 255)
+    np.testing.assert_allclose(seen, mlp.to_unit(raw, prep)[0], atol=1e-6)  # what the page shows: straightened
+    expected = mlp.predict_proba(params, raw, "relu", preprocessing=prep)[0]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
 def test_a_folder_of_class_folders_of_pictures(tmp_path, digits, monkeypatch):
     Image = pytest.importorskip("PIL.Image")
     x, y, xt, yt = digits

@@ -40,6 +40,23 @@ def test_onnx_export_matches_mlp_in_onnxruntime(activation, kind, dtype):
     assert json.loads(session.get_modelmeta().custom_metadata_map["classes"]) == list("abcde")
 
 
+@pytest.mark.parametrize("kind", list(mlp.PREPROCESSINGS))
+@pytest.mark.parametrize("deslant, width, light", [(True, 0.0, False), (False, 3.5, False), (True, 3.5, True)])
+def test_an_exported_model_straightens_pictures_as_mlp_does(mnist_raw, kind, deslant, width, light):
+    pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
+    ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")
+    raw = mnist_raw["test_images"][:300].reshape(300, -1).copy()  # the session's array is not touched
+    raw = 255 - raw if light else raw  # dark ink on light paper: turned over, then straightened
+    raw[3] = 255 if light else 0  # a blank picture
+    prep = mlp.fit_preprocessing(raw, kind, pictures=True, deslant=deslant, width=width)
+    assert prep["invert"] is light and mlp.straightens(prep)
+    params = mlp.init([784, 32, 10], "relu", seed=1)
+    model = mlp_onnx.onnx_model(params, {"activation": "relu", "preprocessing": prep})
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    probabilities = session.run(["probabilities"], {"input": raw.astype(np.float32)})[0]
+    np.testing.assert_allclose(probabilities, mlp.predict_proba(params, raw, "relu", preprocessing=prep), atol=1e-5)
+
+
 @pytest.mark.slow
 def test_export_command_and_the_readme_snippet_on_a_png(trained, tmp_path):
     pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")

@@ -540,6 +540,10 @@ def test_schedules_hand_computed():
     assert cosine[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert cosine[6] == pytest.approx(0.5)  # half way through the 8 epochs after warm-up
     assert all(a > b for a, b in zip(cosine[2:], cosine[3:]))
+    assert [mlp.scheduled_lr("onecycle", 1.0, e, 10) for e in range(10)] == pytest.approx(
+        [1 / 3, 2 / 3, 1, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]  # up over 30% of 10 epochs, then down
+    )
+    assert lrs("onecycle") == pytest.approx([1 / 3, 2 / 3, 1, 6 / 7, 5 / 7, 4 / 7, 3 / 7, 2 / 7, 1 / 7])
 
 
 def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
@@ -861,6 +865,92 @@ def test_pictures_on_a_light_background_are_turned_over_bit_for_bit():
     assert turned.tobytes() == plain.tobytes() and np.array_equal(light, before)
     np.testing.assert_allclose(mlp.to_unit(np.array([[255.0, 0.0]]), {**prep, "low": 0.0, "high": 255.0}), [[0, 1]])
     assert mlp.fit_preprocessing(dark, pictures=True)["invert"] is False
+
+
+def strokes(points, shape=(9, 9)):
+    """A (1, H * W) float32 image with ink 1 at the (row, column) points."""
+    image = np.zeros(shape, np.float32)
+    for r, c in points:
+        image[r, c] = 1
+    return image.reshape(1, -1)
+
+
+def test_straighten_makes_a_slanted_stroke_upright_and_a_wide_one_narrower():
+    slanted = strokes([(r, 2 + r // 2) for r in range(0, 9, 2)])  # slant 1/2: columns 2..6 down the rows
+    upright = strokes([(r, 4) for r in range(0, 9, 2)])
+    assert mlp.straighten(slanted, (9, 9)).tobytes() == upright.tobytes()  # whole source columns: exact
+    assert mlp.straighten(upright, (9, 9)).tobytes() == upright.tobytes()
+    assert mlp.straighten(slanted, (9, 9), deslant=False).tobytes() == slanted.tobytes()
+    wide = strokes([(r, c) for r in range(3, 6) for c in (2, 6)])  # spread 2 pixels across columns
+    # width 1 asks for a squeeze by 2, held at WIDTH_STRETCH's 1.5: output column 4 +- 1 reads
+    # source 4 +- 1.5, half ink; 4 +- 2 reads 4 +- 3, none
+    expected = np.zeros((9, 9), np.float32)
+    expected[3:6, [3, 5]] = 0.5
+    np.testing.assert_array_equal(mlp.straighten(wide, (9, 9), deslant=False, width=1.0).reshape(9, 9), expected)
+    np.testing.assert_allclose(mlp.straighten(wide, (9, 9), deslant=False, width=2.0), wide, atol=1e-6)
+
+
+def test_straighten_is_each_image_alone_and_keeps_blank_ones_blank(mnist_raw):
+    units = mnist_raw["train_images"][:300].reshape(300, -1).astype(np.float32) / 255
+    units[7] = 0
+    before = units.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole = mlp.straighten(units, (28, 28), width=3.5)
+    parts = np.concatenate([mlp.straighten(units[i : i + 7], (28, 28), width=3.5) for i in range(0, 300, 7)])
+    assert whole.tobytes() == parts.tobytes() and np.array_equal(units, before)
+    assert not whole[7].any() and whole.dtype == np.float32 and 0 <= whole.min() and whole.max() <= 1
+    cx, cy, mu20, mu02, mu11 = mlp._moments(whole.reshape(-1, 28, 28).astype(np.float64))
+    slants = np.abs(mu11 / np.maximum(mu02, 1))[np.arange(300) != 7]
+    assert np.median(slants) < 0.02 < np.median(np.abs(mlp._moments(units.reshape(-1, 28, 28).astype(float))[4]))
+
+
+def test_a_straightening_preprocessing_is_fitted_stored_and_trains_as_straightened_units(tmp_path, mnist_raw):
+    x = mnist_raw["train_images"][:400].reshape(400, -1)
+    y = mnist_raw["train_labels"][:400]
+    prep = mlp.fit_preprocessing(x, "standard", deslant=True, width=3.5)
+    assert (prep["deslant"], prep["width"], prep["shape"]) == (True, 3.5, [28, 28])
+    units = mlp.straighten(x.astype(np.float32) / np.float32(255), (28, 28), width=3.5)
+    np.testing.assert_allclose(prep["mean"], units.mean(axis=0), atol=1e-6)  # fitted to straightened images
+    assert mlp.fit_preprocessing(x) == {"kind": "range", "low": 0.0, "high": 255.0, "invert": False}
+    params = mlp.init([784, 16, 10], "relu", seed=3)
+    mlp.save(tmp_path / "w.npz", params, {"activation": "relu", "preprocessing": prep})
+    loaded = mlp.load(tmp_path / "w.npz")[1]["preprocessing"]
+    assert {k: v for k, v in loaded.items() if k not in ("mean", "std")} == {
+        k: v for k, v in prep.items() if k not in ("mean", "std")
+    }
+    expected = mlp.predict_proba(params, x[:50], "relu", preprocessing=prep)
+    assert mlp.predict_proba(params, x[:50], "relu", preprocessing=loaded).tobytes() == expected.tobytes()
+    # train straightens x once (mlp.prepared): the same bits as per batch, and as units given as inputs
+    settings = mlp.Settings(activation="relu", epochs=2, batch_size=64, augment_kind="affine")
+    range_prep = mlp.fit_preprocessing(x, deslant=True)
+    once, _ = mlp.train(params, x, y, settings, preprocessing=range_prep, val=(x[:40], y[:40]))
+    given, _ = mlp.train(params, mlp.to_unit(x, range_prep), y, settings, val=(mlp.to_unit(x[:40], range_prep), y[:40]))
+    units_x, units_prep = mlp.prepared(x, range_prep, np.float32)
+    assert units_x.tobytes() == mlp.to_unit(x, range_prep).tobytes() and not mlp.straightens(units_prep)
+    start = mlp.fresh_checkpoint(params, 0)
+    per_batch = mlp.train_epoch(start, x, y, 0.1, settings, range_prep)[0].params
+    assert_same_arrays(per_batch, mlp.train_epoch(start, units_x, y, 0.1, settings, units_prep)[0].params)
+    assert_same_arrays(once, given)
+    with pytest.raises(ValueError, match="features are not a square"):
+        mlp.fit_preprocessing(x[:, :700], deslant=True)
+    with pytest.raises(ValueError, match="width must be 0"):
+        mlp.fit_preprocessing(x, width=-1.0)
+
+
+@pytest.mark.parametrize(
+    "damage", [{"deslant": "yes"}, {"shape": [27, 28]}, {"width": -2.0}, {"shape": None}, {"width": float("nan")}]
+)
+def test_a_damaged_straightening_is_refused_on_load(tmp_path, damage):
+    params = mlp.init([16, 3], "relu")
+    prep = {"kind": "range", "low": 0.0, "high": 255.0, "invert": False, "deslant": True, "width": 0.0, "shape": [4, 4]}
+    mlp.save(tmp_path / "ok.npz", params, {"activation": "relu", "preprocessing": prep})
+    assert mlp.load(tmp_path / "ok.npz")[1]["preprocessing"] == prep
+    if "shape" in damage and damage["shape"]:
+        damage = {"shape": [3, 4]}  # 12 pixels, not the network's 16
+    mlp.save(tmp_path / "bad.npz", params, {"activation": "relu", "preprocessing": {**prep, **damage}})
+    with pytest.raises(ValueError, match="damaged straightening"):
+        mlp.load(tmp_path / "bad.npz")
 
 
 def test_a_light_background_is_kept_in_the_weights_file_and_checked(tmp_path):
