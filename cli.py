@@ -210,7 +210,16 @@ HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_
         "clip",
         "class_weight",
     ),
-    "Regularisation": ("weight_decay", "dropout", "label_smoothing", "augment", "ema", "val", "patience"),
+    "Regularisation": (
+        "weight_decay",
+        "dropout",
+        "label_smoothing",
+        "augment",
+        "augment_end",
+        "ema",
+        "val",
+        "patience",
+    ),
     "Data": ("data", "label_column", "normalize", "deslant", "width", "limit"),
     "Output": ("out", "resume", "checkpoint_every", "test_every", "json_path"),
     "Run": ("seed", "threads"),
@@ -1024,6 +1033,9 @@ def recorded(settings, extras, keep_epochs):
     epochs = fields.pop("epochs")
     if not fields["ema"]:  # off: not recorded, so that a run without it writes what it wrote before --ema
         del fields["ema"]
+    if fields["augment_end"] == 1:  # the same: as for ema
+        del fields["augment_end"]
+    keep_epochs = keep_epochs or "augment_end" in fields  # its strengths depend on the run's length
     return fields | extras | ({"epochs": epochs} if keep_epochs else {})
 
 
@@ -1687,6 +1699,14 @@ def train(
         Augment,
         typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}."),
     ] = DEFAULTS["augment_kind"],
+    augment_end: Annotated[
+        float,
+        typer.Option(
+            metavar="FRACTION",
+            callback=rule("augment_end"),
+            help="The distortions' strength in the last epoch as a fraction of the first's, in a straight line between (e.g. 0.5; 1: the same throughout).",
+        ),
+    ] = DEFAULTS["augment_end"],
     ema: EmaOption = DEFAULTS["ema"],
     seed: Annotated[
         int,
@@ -1799,6 +1819,7 @@ def train(
         seed=seed,
         epochs=epochs,
         ema=ema,
+        augment_end=augment_end,
     )
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
     given = given_options(ctx)

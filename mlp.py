@@ -350,6 +350,7 @@ OPTION_RULES = {
     "patience": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more (0: off)"),
     "seed": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
     "ema": (lambda v: _real(v) and 0 <= v < 1, "must be in [0, 1) (0: off)"),
+    "augment_end": (lambda v: _real(v) and v >= 0, "must be 0 or more and finite (1: the same throughout)"),
 }
 
 
@@ -862,8 +863,9 @@ def smooth_field_basis(n, sigma, dtype=np.float32, lost=1e-5):
 
 
 def _shift(images, rng, strength):
-    """Whole-pixel shifts up to strength.max_shift."""
-    dr, dc = rng.integers(-strength.max_shift, strength.max_shift + 1, size=(2, len(images)))
+    """Whole-pixel shifts up to strength.max_shift (rounded to whole pixels)."""
+    most = round(strength.max_shift)
+    dr, dc = rng.integers(-most, most + 1, size=(2, len(images)))
     return shift_images(images, dr, dc)
 
 
@@ -1014,6 +1016,20 @@ class Settings(NamedTuple):
     seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
     epochs: int = 10  # passes over the training set
     ema: float = 0.0  # decay of the moving average of the weights kept after every step; 0: off
+    augment_end: float = (
+        1.0  # the distortions' strength in the last epoch, times the first's (see `distortion_strength`)
+    )
+
+
+def distortion_strength(settings, epoch):
+    """The `augment` strengths of 1-based `epoch`: Strength's defaults (all but the elastic
+    field's smoothness) times a factor that goes in a straight line from 1 in the first epoch
+    to settings.augment_end in the last; {} (the defaults themselves) when that is 1."""
+    if settings.augment_end == 1:
+        return {}
+    factor = 1 + (settings.augment_end - 1) * (epoch - 1) / max(1, settings.epochs - 1)
+    base = Strength()
+    return {name: getattr(base, name) * factor for name in ("max_shift", "max_degrees", "max_scale", "alpha")}
 
 
 def check_settings(settings):
@@ -1176,6 +1192,7 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
         rng.bit_generator.state = ck.rng
     distorts = AUGMENTATIONS[s.augment_kind].distort is not None
     shape = image_shape(x.shape[1]) if distorts else None
+    strength = distortion_strength(s, epoch)
     n_classes = params[f"W{n_layers(params)}"].shape[1]
     diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
@@ -1186,7 +1203,7 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
             if preprocessing is not None:
                 xb = to_unit(xb, preprocessing, params["W1"].dtype)
             if distorts:
-                xb = augment(xb, shape, s.augment_kind, rng)
+                xb = augment(xb, shape, s.augment_kind, rng, **strength)
             if preprocessing is not None:
                 xb = standardize(xb, preprocessing)
             logits, cache = forward(params, xb, s.activation, s.dropout, rng)

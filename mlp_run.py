@@ -145,7 +145,10 @@ def data_identity(record, x, y):
     }
 
 
-SETTINGS_ADDED_LATER = ("ema",)  # Settings recorded only when on (older checkpoints never): absent is the default
+SETTINGS_ADDED_LATER = (
+    "ema",
+    "augment_end",
+)  # Settings recorded only when on (older checkpoints never): absent is the default
 
 
 def load_resumable(path, recorded, identity, epochs):

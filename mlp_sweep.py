@@ -325,6 +325,8 @@ def option_words(name, value):
     """A trial's option as command-line words: ["--hidden", "256", "128"], ["--lr", "0.0316"]."""
     if name == "hidden":
         return [option_flag(name), *map(str, value)]
+    if isinstance(value, bool):  # a flag (--deslant): its name alone when on
+        return [option_flag(name)] if value else []
     if isinstance(value, float):
         return [
             option_flag(name),

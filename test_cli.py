@@ -1076,6 +1076,24 @@ def test_train_ema_saves_and_scores_the_average_of_the_weights(small_data, tmp_p
     assert result.exit_code == 2 and "'--ema': must be in [0, 1) (0: off)" in " ".join(result.stderr.split())
 
 
+def test_train_augment_end_is_recorded_with_the_run_length(small_data, tmp_path):
+    out = tmp_path / "fade.npz"
+    args = [*"train relu --hidden 8 --epochs 2 --augment shift --augment-end 0.5 --data".split(), small_data]
+    assert run(*args, "--out", out).exit_code == 0
+    settings = mlp.load(out)[1]["settings"]
+    assert (settings["augment_end"], settings["epochs"]) == (0.5, 2)
+    plain = tmp_path / "plain.npz"
+    assert (
+        run(
+            *"train relu --hidden 8 --epochs 1 --schedule constant --data".split(), small_data, "--out", plain
+        ).exit_code
+        == 0
+    )
+    assert "augment_end" not in mlp.load(plain)[1]["settings"]  # 1 is not recorded
+    result = run(*"train relu --augment-end -1 --data".split(), small_data)
+    assert result.exit_code == 2 and "'--augment-end': must be 0 or more and finite" in " ".join(result.stderr.split())
+
+
 def test_eval_tta_scores_distorted_views_beside_the_plain_score(trained, small_data, tmp_path):
     assert run("eval", trained, "--data", small_data, "--json", tmp_path / "plain.json").exit_code == 0
     result = run("eval", trained, "--data", small_data, "--tta", 4, "--json", tmp_path / "tta.json")

@@ -622,6 +622,26 @@ def test_augment_refuses_impossible_strengths(strength, mnist):
         mlp.augment(mnist[0][:2], (28, 28), "elastic", np.random.default_rng(0), **strength)
 
 
+def test_distortions_weaken_over_the_run_to_augment_end(mnist):
+    settings = mlp.Settings(activation="relu", epochs=5, augment_kind="elastic", augment_end=0.0, batch_size=50)
+    assert mlp.distortion_strength(settings._replace(augment_end=1.0), 3) == {}  # the defaults, bit for bit
+    assert mlp.distortion_strength(settings, 1) == {"max_shift": 2, "max_degrees": 12, "max_scale": 0.1, "alpha": 34}
+    assert mlp.distortion_strength(settings._replace(augment_end=0.5), 3) == pytest.approx(
+        {"max_shift": 1.5, "max_degrees": 9, "max_scale": 0.075, "alpha": 25.5}
+    )
+    assert set(mlp.distortion_strength(settings, 5).values()) == {0}
+    # strength 0 in the last epoch: the pictures as they are, so that epoch trains as without distortions
+    x, y = mnist[0][:200], mnist[1][:200]
+    params = mlp.init([784, 16, 10], "relu", seed=2)
+    last = mlp.fresh_checkpoint(params, 0)._replace(epoch=4)
+    for kind in ("elastic", "affine", "shift"):
+        weakened = mlp.train_epoch(last, x, y, 0.1, settings._replace(augment_kind=kind), None)[0].params
+        plain = mlp.train_epoch(last, x, y, 0.1, settings._replace(augment_kind="none"), None)[0].params
+        assert_same_arrays(weakened, plain)
+    with pytest.raises(ValueError, match="augment_end must be 0 or more"):
+        mlp.check_settings(settings._replace(augment_end=-0.5))
+
+
 def test_shift_moves_the_centre_of_mass_by_the_shift(mnist):
     images = mnist[0][:6].reshape(6, 28, 28)
     dr, dc = np.array([2, -2, 1, 0, -1, 2]), np.array([-1, 2, 0, 2, -2, 1])

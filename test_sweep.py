@@ -101,7 +101,7 @@ def test_a_trial_takes_sizes_and_numbers_of_three_digits():
     "name, value, words",
     [("hidden", [256, 128], ["--hidden", "256", "128"]), ("lr", 0.0123, ["--lr", "0.0123"]),
      ("weight_decay", 1e-05, ["--weight-decay", "1e-05"]), ("batch_size", 64, ["--batch-size", "64"]),
-     ("lr", 0.1 + 0.2, ["--lr", "0.30000000000000004"])],
+     ("lr", 0.1 + 0.2, ["--lr", "0.30000000000000004"]), ("deslant", True, ["--deslant"]), ("deslant", False, [])],
 )  # fmt: skip
 def test_a_trials_option_is_written_as_train_reads_it_back(name, value, words):
     assert mlp_sweep.option_words(name, value) == words
