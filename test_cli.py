@@ -40,13 +40,22 @@ def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_pa
     assert history[kept - 1]["test_accuracy"] == accuracy
 
 
-def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_data):
+STORED_PREPROCESSINGS = {  # flags: what the weights file must then hold
+    "--normalize standard": lambda p, s: p["kind"] == "standard" and p["mean"].shape == (784,) and p["std"].min() > 0,
+    "--deslant --width 3.5": lambda p, s: (
+        (p["deslant"], p["width"], p["shape"], s["deslant"], s["width"]) == (True, 3.5, [28, 28], True, 3.5)
+    ),
+}
+
+
+@pytest.mark.parametrize("flags", list(STORED_PREPROCESSINGS))
+def test_a_stored_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_data, flags):
     out = tmp_path / "s.npz"
-    result = run(*"train relu --hidden 16 --epochs 2 --normalize standard --data".split(), small_data, "--out", out)
+    result = run(*f"train relu --hidden 16 --epochs 2 {flags} --data".split(), small_data, "--out", out)
     assert result.exit_code == 0, result.output
     params, meta = mlp.load(out)
     prep = meta["preprocessing"]
-    assert prep["kind"] == "standard" and prep["mean"].shape == (784,) and prep["std"].min() > 0
+    assert STORED_PREPROCESSINGS[flags](prep, meta["settings"])
     xt, yt = mlp.load_idx_dataset(small_data, splits=("test",))
     expected = mlp.evaluate(params, xt, yt, "relu", preprocessing=prep)[1]
     assert expected == meta["test_accuracy"]
@@ -54,27 +63,12 @@ def test_standard_preprocessing_is_applied_by_eval_and_predict(tmp_path, small_d
     assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(expected)
     guess = int(mlp.predict(params, xt[5:6], "relu", preprocessing=prep)[0])
     assert f"prediction: {guess}" in run("predict", out, "--index", "5", "--data", small_data).stdout
-
-
-def test_deslanted_width_normalised_weights_are_scored_and_read_the_same_way(tmp_path, small_data):
-    out = tmp_path / "d.npz"
-    result = run(*"train relu --hidden 16 --epochs 2 --deslant --width 3.5 --data".split(), small_data, "--out", out)
-    assert result.exit_code == 0, result.output
-    params, meta = mlp.load(out)
-    prep = meta["preprocessing"]
-    assert (prep["deslant"], prep["width"], prep["shape"]) == (True, 3.5, [28, 28])
-    assert (meta["settings"]["deslant"], meta["settings"]["width"]) == (True, 3.5)
-    xt, yt = mlp.load_idx_dataset(small_data, splits=("test",))
-    expected = mlp.evaluate(params, xt, yt, "relu", preprocessing=prep)[1]
-    assert expected == meta["test_accuracy"]
-    assert expected > mlp.evaluate(params, xt, yt, "relu", preprocessing={**prep, "deslant": False, "width": 0})[1]
-    run("eval", out, "--data", small_data, "--json", tmp_path / "r.json")
-    assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == pytest.approx(expected)
-    guess = int(mlp.predict(params, xt[5:6], "relu", preprocessing=prep)[0])
-    assert f"prediction: {guess}" in run("predict", out, "--index", "5", "--data", small_data).stdout
-    plain = tmp_path / "p.npz"
-    assert run(*"train relu --hidden 16 --epochs 1 --data".split(), small_data, "--out", plain).exit_code == 0
-    assert not {"deslant", "width", "shape"} & set(mlp.load(plain)[1]["preprocessing"])  # off: not recorded
+    if "--deslant" in flags:  # straightened as trained: unstraightened inputs score worse
+        upright = {**prep, "deslant": False, "width": 0}
+        assert expected > mlp.evaluate(params, xt, yt, "relu", preprocessing=upright)[1]
+        plain = tmp_path / "p.npz"
+        assert run(*"train relu --hidden 16 --epochs 1 --data".split(), small_data, "--out", plain).exit_code == 0
+        assert not {"deslant", "width", "shape"} & set(mlp.load(plain)[1]["preprocessing"])  # off: not recorded
 
 
 @pytest.mark.parametrize(
