@@ -583,11 +583,11 @@ def square_side(n_features):
     return side if side * side == n_features else None
 
 
-def image_shape(n_features):
-    """(side, side) of square images flattened to n_features, else a ValueError."""
+def image_shape(n_features, needs="augmentation"):
+    """(side, side) of square images flattened to n_features, else a ValueError saying what `needs` them."""
     side = square_side(n_features)
     if side is None:
-        raise ValueError(f"augmentation needs square images; {n_features} features are not a square")
+        raise ValueError(f"{needs} needs square images; {n_features} features are not a square")
     return side, side
 
 
@@ -741,7 +741,7 @@ def fit_preprocessing(x, kind="range", chunk=8192, pictures=False, deslant=False
     high = max(float(x[i : i + chunk].max()) for i in range(0, len(x), chunk))
     prep = {"kind": kind, "low": low, "high": high, "invert": bool(pictures and light_background(x, low, high, chunk))}
     if deslant or width:
-        h, w = shape or image_shape(x.shape[1])
+        h, w = shape or image_shape(x.shape[1], "straightening without a shape")
         if h * w != x.shape[1]:
             raise ValueError(f"{h} x {w} images have {h * w} pixels, not {x.shape[1]}")
         prep.update({"deslant": bool(deslant), "width": float(width), "shape": [int(h), int(w)]})
@@ -1016,9 +1016,7 @@ class Settings(NamedTuple):
     seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
     epochs: int = 10  # passes over the training set
     ema: float = 0.0  # decay of the moving average of the weights kept after every step; 0: off
-    augment_end: float = (
-        1.0  # the distortions' strength in the last epoch, times the first's (see `distortion_strength`)
-    )
+    augment_end: float = 1.0  # distortions' strength in the last epoch over the first's (distortion_strength)
 
 
 def distortion_strength(settings, epoch):
