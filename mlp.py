@@ -360,12 +360,6 @@ def option_problem(name, value):
     return None if ok(value) else f"{rule}, got {value!r}"
 
 
-def in_blocks(size, block=1 << 16):
-    """Slices cutting range(size) into blocks of `block` elements (256 KiB of float32): a
-    block's arrays stay in the CPU's cache through all of a step's passes over them."""
-    return [slice(i, i + block) for i in range(0, size, block)]
-
-
 def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False):
     """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v.
 
@@ -375,29 +369,31 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
       nesterov: step along g + momentum * v instead of v.
     Returns:
       (new_params, new_state); the inputs are not modified.
+
+    Each new array is written in place: one product, then one sum into it (no temporaries,
+    and no copies after the first step: a copy is memmove, which AMD's Zen 3 runs fifteen
+    times slower when the two arrays lie 16 bytes apart modulo 4 KiB, as malloc places equal
+    arrays one after the other).
     """
     new_params, new_state = {}, {}
     for k, p in params.items():
         g = grads[k]
         if weight_decay and k[0] == "W":
             g = g + weight_decay * p
-        v, new_p = np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype)  # ours: written in place
-        flat = [a.reshape(-1) for a in (p, g, v, new_p, state.get(k, g))]
-        for b in in_blocks(p.size):
-            p_b, g_b, v_b, step, v_old = (a[b] for a in flat)
-            if k in state:
-                np.multiply(v_old, momentum, out=v_b)
-                v_b += g_b
-            else:
-                v_b[...] = g_b
-            if nesterov:  # g + momentum * v
-                np.multiply(v_b, momentum, out=step)
-                step += g_b
-            else:
-                step[...] = v_b
+        v, step = np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype)  # ours: written in place
+        if k in state:
+            np.multiply(state[k], momentum, out=v)
+            v += g
+        else:
+            v[...] = g
+        if nesterov:  # g + momentum * v
+            np.multiply(v, momentum, out=step)
+            step += g
             step *= -lr
-            step += p_b
-        new_params[k], new_state[k] = new_p, v
+        else:
+            np.multiply(v, -lr, out=step)
+        step += p
+        new_params[k], new_state[k] = step, v
     return new_params, new_state
 
 

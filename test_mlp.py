@@ -474,9 +474,9 @@ def test_nesterov_step_hand_computed():
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_block_by_block_is_the_whole_array_formula_bit_for_bit(nesterov):
+def test_sgd_in_place_is_the_formula_bit_for_bit(nesterov):
     rng = np.random.default_rng(0)
-    shapes = {"W1": (300, 500), "b1": (500,)}  # W1: 150,000 numbers, three blocks of in_blocks
+    shapes = {"W1": (300, 500), "b1": (500,)}
     params = {k: rng.standard_normal(shape, dtype=np.float32) for k, shape in shapes.items()}
     params["W1"] = np.asfortranarray(params["W1"])  # a caller's layout is the caller's
     g, v = ({k: rng.standard_normal(shape, dtype=np.float32) for k, shape in shapes.items()} for _ in range(2))
