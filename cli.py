@@ -3257,7 +3257,13 @@ def bench_notes(r):
         + f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s), "
         f"timed after every epoch; x floor: the median of each epoch over the floor timed after it "
         f"({ratio_spread(r['ratios_to_floor'])}); "
-        f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
+        + (
+            "torch s: the median of PyTorch's epochs, each run in its own process after one of ours; x torch: "
+            f"the median of each epoch of ours over PyTorch's after it ({ratio_spread(r['ratios_to_torch'])}); "
+            if "ratios_to_torch" in r
+            else ""
+        )
+        + f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
         f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}"
     ).rstrip()
 
@@ -3402,17 +3408,15 @@ def bench(
     if settings.augment_kind != "none" and mlp.square_side(x.shape[1]) is None:
         fail(f"--augment {augment.value} needs square images; {data} has {x.shape[1]} features", code=2)
     sizes = [x.shape[1], *hidden, n_classes]
-    result = mlp_bench.measure(settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(dtype.value))
     common = {"limit": limit, "data": path, "normalize": preprocessing["kind"], "label_column": label_column}
-    if torch:
-        reference = mlp_bench.reference_run(
-            "torch", {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
-        )
-        result["torch_epoch_seconds"] = reference["epoch_seconds"]
-        result["torch_epoch_seconds_median"] = float(np.median(reference["epoch_seconds"]))
-        result["torch_train_seconds"] = sum(reference["epoch_seconds"])
-        result["torch_test_accuracy"] = reference["test_accuracy"]
-        result["ratio_to_torch"] = result["epoch_seconds_median"] / result["torch_epoch_seconds_median"]
+    measured = (settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(dtype.value))
+    if torch:  # PyTorch's epochs in turn with ours, each of ours divided by the one after it
+        spec = {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
+        with mlp_bench.stepped_reference("torch", mlp_bench.reference_args("torch", spec)) as (torch_epoch, last):
+            result = mlp_bench.measure(*measured, torch_epoch=torch_epoch)
+            result["torch_test_accuracy"] = last()["test_accuracy"]
+    else:
+        result = mlp_bench.measure(*measured)
     if sklearn:
         reference = mlp_bench.reference_run(
             "sklearn", {"hidden": hidden, "seed": seed, "max_iter": sklearn_epochs, **common}

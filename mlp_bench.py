@@ -11,9 +11,11 @@ import contextlib
 import json
 import os
 import platform
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import timeit
 import warnings
@@ -153,22 +155,26 @@ def machine_info():
     }
 
 
-def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
+def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_epoch=None):
     """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
     an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
     floor, timed after every epoch: each epoch is divided by its own), scoring the test set
     (train does it after every epoch), converting and distorting one epoch's images, and
-    writing the checkpoint train writes. Returns the JSON-able result."""
+    writing the checkpoint train writes. With `torch_epoch` (the epoch of a `stepped_reference`),
+    PyTorch's epoch runs after each of ours, and each of ours is divided by it too.
+    Returns the JSON-able result."""
     params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
     shapes = step_matmuls(sizes, settings.batch_size)
     pairs, steps = matmul_operands(shapes, dtype), len(x) / settings.batch_size
-    last, floors = {}, []
+    last, floors, torch_seconds = {}, [], []
 
     def after_epoch(record, checkpoint):  # outside the epoch's own seconds (mlp.train times it first)
         # The floor of the same minute: a shared machine's speed drifts, and a floor timed once,
         # apart from the epochs, had moved the ratio by a third from one run to the next.
         last.update(checkpoint=checkpoint)
         floors.append(time_matmuls(pairs, seconds=min(record["seconds"], 0.6)) * steps)
+        if torch_epoch:  # and PyTorch's epoch of the same minute, for the same reason
+            torch_seconds.append(torch_epoch())
 
     with warnings.catch_warnings():  # timing, not learning: its accuracy is in the table
         warnings.simplefilter("ignore", mlp.NotLearningWarning)
@@ -181,6 +187,16 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
     ratios = [s / f for s, f in zip(seconds, floors)]
     flops = 2 * sum(m * k * n for m, k, n, _ in shapes) * steps  # linear in batch rows
     checkpoint = time_checkpoint(last["checkpoint"], settings.activation)
+    paired = {}
+    if torch_epoch:
+        torch_ratios = [s / t for s, t in zip(seconds, torch_seconds)]
+        paired = {
+            "torch_epoch_seconds": torch_seconds,
+            "torch_epoch_seconds_median": float(np.median(torch_seconds)),
+            "torch_train_seconds": sum(torch_seconds),
+            "ratios_to_torch": torch_ratios,
+            "ratio_to_torch": float(np.median(torch_ratios)),
+        }
     return {
         "sizes": sizes,
         "activation": settings.activation,
@@ -211,19 +227,24 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype):
         "machine": machine_info(),
         "checkpoint_seconds": checkpoint,
         "checkpoint_share": checkpoint / median,
+        **paired,
     }
 
 
 # ----------------------------------------------------------------------------- the references
 
 
+def reference_args(name, spec):
+    """The command that runs reference `name` (REFERENCES) on `spec` in a Python of its own."""
+    return [sys.executable, os.path.abspath(__file__), name, json.dumps(spec)]
+
+
 def reference_run(name, spec, timeout=REFERENCE_TIMEOUT):
-    """What reference `name` (torch or sklearn, REFERENCES) returns for `spec`, run in a process
+    """What reference `name` (sklearn, REFERENCES) returns for `spec`, run in a process
     of its own (its threads and NumPy's OpenBLAS threads would fight over the cores); a
     ValueError with the last line it printed when it fails or takes over `timeout` seconds."""
-    args = [sys.executable, os.path.abspath(__file__), name, json.dumps(spec)]
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(reference_args(name, spec), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ValueError(f"the {name} reference run took over {timeout} s and was stopped") from None
     if done.returncode != 0:
@@ -231,10 +252,56 @@ def reference_run(name, spec, timeout=REFERENCE_TIMEOUT):
     return json.loads(done.stdout)
 
 
+SETTLE_SECONDS = 0.2  # before a reference epoch: OpenBLAS's idle threads spin about 0.1 s before they sleep
+
+
+@contextlib.contextmanager
+def stepped_reference(name, args, timeout=REFERENCE_TIMEOUT):
+    """Reference `name`'s process `args` (reference_args: python mlp_bench.py torch SPEC) run one epoch
+    at a time, in turn with ours: yields (epoch, result). epoch() lets it run its next epoch
+    and returns the seconds it reports; result() waits for its last line (its JSON result).
+    The process reports each answer as one JSON line: {"ready": true} once it has its data,
+    {"seconds": s} after each epoch it was asked for (one line on its stdin), and its result.
+    A ValueError with its last line on stderr when it fails, or when an answer takes over
+    `timeout` seconds. The process is ended on leaving, whatever happened."""
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
+        answers = queue.Queue()  # a thread reads them: a pipe has no portable timeout
+        threading.Thread(target=lambda: [*map(answers.put, process.stdout), answers.put(None)], daemon=True).start()
+
+        def answer():
+            try:
+                line = answers.get(timeout=timeout)
+            except queue.Empty:
+                raise ValueError(f"the {name} reference run took over {timeout} s and was stopped") from None
+            if line is None:
+                process.wait(timeout=timeout)
+                errors.seek(0)
+                last = (errors.read().strip().splitlines() or [f"exit code {process.returncode}"])[-1]
+                raise ValueError(f"the {name} reference run failed: {last}")
+            return json.loads(line)
+
+        def epoch():
+            time.sleep(SETTLE_SECONDS)
+            with contextlib.suppress(OSError):  # a process that has ended says why in answer()
+                process.stdin.write("\n")
+                process.stdin.flush()
+            return answer()["seconds"]
+
+        try:
+            answer()  # ready: its loading is over before our first epoch starts
+            yield epoch, answer
+        finally:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
 def torch_reference(spec):
-    """PyTorch's run of the same recipe (bench --torch): the same network and mlp.Settings (batch
-    size, optimizer and its momentum and weight decay, per-epoch learning rates from
-    mlp.scheduled_lr, dropout); returns the per-epoch seconds and the final test accuracy."""
+    """PyTorch's run of the same recipe (bench --torch), stepped by `stepped_reference`: the same
+    network and mlp.Settings (batch size, optimizer and its momentum and weight decay, per-epoch
+    learning rates from mlp.scheduled_lr, dropout). Prints {"ready": true} once it has its data,
+    waits for a line on stdin before each epoch and prints its seconds after it; returns the
+    final test accuracy."""
     import torch
 
     s = mlp.Settings(**spec["settings"])
@@ -262,8 +329,10 @@ def torch_reference(spec):
     opt = getattr(torch.optim, torch_optimizer)(
         model.parameters(), lr=s.lr, weight_decay=s.weight_decay, **momentum, **options
     )
-    seconds = []
+    print(json.dumps({"ready": True}), flush=True)
     for epoch in range(s.epochs):
+        if not sys.stdin.readline():  # bench is gone
+            sys.exit(1)
         start = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = mlp.scheduled_lr(s.schedule, s.lr, epoch, s.epochs, s.warmup)
@@ -272,11 +341,11 @@ def torch_reference(spec):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
-        seconds.append(time.perf_counter() - start)
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
     model.eval()
     with torch.no_grad():
         accuracy = float((model(x_test).argmax(dim=1).numpy() == y_test).mean())
-    return {"epoch_seconds": seconds, "test_accuracy": accuracy}
+    return {"test_accuracy": accuracy}
 
 
 def sklearn_reference(spec):

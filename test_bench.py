@@ -2,13 +2,15 @@
 references when they are installed, and mlp's gradients against PyTorch's."""
 
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
 
 import mlp
 import mlp_bench
-from conftest import assert_close_arrays, run
+from conftest import assert_close_arrays, run, small_slice
 
 
 @pytest.mark.slow
@@ -24,7 +26,11 @@ def test_bench_trains_the_same_recipe_in_pytorch_when_installed(small_data, tmp_
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "b.json").read_text())
     assert len(report["torch_epoch_seconds"]) == 2 and 0.25 < report["torch_test_accuracy"] <= 1  # chance: 0.1
-    assert report["optimizer"] == "nesterov" and report["dropout"] == 0.2 and 0.5 < report["test_accuracy"] <= 1
+    assert report["optimizer"] == "nesterov" and report["dropout"] == 0.2 and 0.25 < report["test_accuracy"] <= 1
+    # PyTorch's epochs ran in turn with ours: each of ours is divided by the one after it
+    ratios = [s / t for s, t in zip(report["epoch_seconds"], report["torch_epoch_seconds"])]
+    assert report["ratios_to_torch"] == ratios and report["ratio_to_torch"] == float(np.median(ratios))
+    assert f"PyTorch's after it ({min(ratios):.2f} to {max(ratios):.2f})" in " ".join(result.stdout.split())
 
 
 @pytest.mark.slow
@@ -40,6 +46,68 @@ def test_bench_fits_scikit_learns_mlp_on_the_same_split_when_installed(small_dat
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["sklearn_epochs"] == 20 and 0.5 < report["sklearn_test_accuracy"] <= 1  # chance: 0.1
     assert report["sklearn_fit_seconds"] > 0 and "sklearn acc" in result.stdout
+
+
+# A reference process speaking stepped_reference's protocol, without PyTorch: it answers each
+# epoch it is asked for with the seconds from its argument list, then gives its result.
+STEPPED = """
+import json, os, pathlib, sys
+pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+print(json.dumps({"ready": True}), flush=True)
+for seconds in map(float, sys.argv[2:]):
+    if seconds < 0:
+        sys.exit("the reference broke")
+    if seconds > 100:
+        sys.stdin.readline(); sys.stdin.readline()  # never answers
+    sys.stdin.readline()
+    print(json.dumps({"seconds": seconds}), flush=True)
+print(json.dumps({"test_accuracy": 0.5}), flush=True)
+"""
+
+
+def stepped(tmp_path, *seconds):
+    return [sys.executable, "-c", STEPPED, tmp_path / "pid", *map(str, seconds)]
+
+
+def assert_ended(tmp_path):
+    """The reference process whose pid is in tmp_path/pid is gone (POSIX: signal 0 finds no process)."""
+    if os.name == "posix":
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
+def test_a_stepped_reference_runs_one_epoch_each_time_it_is_asked_and_is_ended_after(tmp_path):
+    with mlp_bench.stepped_reference("fake", stepped(tmp_path, 0.25, 0.5)) as (epoch, last):
+        assert [epoch(), epoch()] == [0.25, 0.5] and last() == {"test_accuracy": 0.5}
+    with mlp_bench.stepped_reference("fake", stepped(tmp_path, 0.25, 0.5, 1.0)) as (epoch, last):
+        assert epoch() == 0.25  # and then bench stops early (an error of its own): the reference goes too
+    assert_ended(tmp_path)
+
+
+def test_a_stepped_reference_that_fails_or_hangs_is_one_error_and_is_ended(tmp_path):
+    with pytest.raises(ValueError, match=r"^the fake reference run failed: the reference broke$"):
+        with mlp_bench.stepped_reference("fake", stepped(tmp_path, 0.25, -1)) as (epoch, last):
+            assert epoch() == 0.25
+            epoch()
+    with pytest.raises(ValueError, match=r"^the fake reference run took over 1 s and was stopped$"):
+        with mlp_bench.stepped_reference("fake", stepped(tmp_path, 1000), timeout=1) as (epoch, last):
+            epoch()
+    assert_ended(tmp_path)
+
+
+def test_bench_divides_each_epoch_by_the_reference_epoch_after_it(mnist_raw):
+    x, y, x_test, y_test = small_slice(mnist_raw, 300, 100)
+    x, x_test = x.reshape(300, -1), x_test.reshape(100, -1)
+    prep = mlp.fit_preprocessing(x, pictures=True)
+    settings = mlp.check_settings(mlp.Settings(activation="relu", epochs=3))
+    torch_seconds = iter([0.5, 0.25, 2.0])
+    report = mlp_bench.measure(
+        settings, [784, 8, 10], x, y, x_test, y_test, prep, np.float32, torch_epoch=lambda: next(torch_seconds)
+    )
+    ratios = [s / t for s, t in zip(report["epoch_seconds"], [0.5, 0.25, 2.0])]
+    assert report["torch_epoch_seconds"] == [0.5, 0.25, 2.0] and report["torch_epoch_seconds_median"] == 0.5
+    assert report["ratios_to_torch"] == ratios and report["ratio_to_torch"] == float(np.median(ratios))
+    assert "ratios_to_torch" not in mlp_bench.measure(settings, [784, 8, 10], x, y, x_test, y_test, prep, np.float32)
 
 
 # ----------------------------------------------------------------------------- bench
