@@ -31,8 +31,8 @@ def space_file(tmp_path, text=SPACE_TOML, name="space.toml"):
     return path
 
 
-def sweep_args(small_data, space, *extra):
-    return ["sweep", "relu", "--data", small_data, "--epochs", "2", "--space", space, "--study", "relu", *extra]
+def sweep_args(small_data, space, *extra, epochs=2):
+    return ["sweep", "relu", "--data", small_data, "--epochs", str(epochs), "--space", space, "--study", "relu", *extra]
 
 
 def load(storage, name="relu"):
@@ -270,7 +270,10 @@ def test_ctrl_c_records_the_trial_as_failed_in_one_line(tmp_path, small_data):
 @pytest.mark.slow
 @posix
 def test_local_workers_share_one_study_with_their_threads_divided(tmp_path, small_data):
-    with cli_process(*sweep_args(small_data, space_file(tmp_path), "--trials", "4", "--jobs", "2")) as proc:
+    # Trials of about 2 s: a worker that starts a few seconds before the other (a loaded machine)
+    # cannot take all four before the other asks for one.
+    args = sweep_args(small_data, space_file(tmp_path), "--trials", "4", "--jobs", "2", epochs=60)
+    with cli_process(*args) as proc:
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     study = load(mlp_sweep.default_storage(tmp_path / "sweep.npz"))
