@@ -67,6 +67,7 @@ from rich.text import Text
 
 import mlp
 import mlp_data
+import mlp_plot
 import mlp_run
 from mlp_run import Stop, stop_signals
 
@@ -101,30 +102,6 @@ def fail(message, code=1):
     """Print a one-line error on stderr and exit with `code` (no traceback)."""
     print_error(message)
     raise typer.Exit(code=code)
-
-
-EXTRAS = {
-    "image": "Pillow",
-    "plot": "matplotlib",
-    "onnx": "onnx",
-    "sklearn": "scikit-learn",
-    "sweep": "Optuna",
-}  # extra: its library
-CHECKOUT = (Path(__file__).resolve().parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
-
-
-def install_hint(extra):
-    """The command that installs an extra, as the user installed the project: from a clone
-    `pip install -e '.[plot]'`, from a wheel `pip install 'numpy-mlp[plot]'`."""
-    return f"pip install -e '.[{extra}]'" if CHECKOUT else f"pip install 'numpy-mlp[{extra}]'"
-
-
-def require(module, extra):
-    """Import an optional dependency, or fail with the command that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        fail(f"this command needs {EXTRAS[extra]} (the {extra} extra): {install_hint(extra)}")
 
 
 def expand_variadic(args, options=("--hidden",)):
@@ -182,6 +159,9 @@ class OneLineErrors(typer.core.TyperGroup):
         except typer.Abort:  # Click's word for Ctrl-C outside training
             err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
             rv = 130
+        except mlp_run.BadOption as e:  # a bad option found once the data or weights were read
+            print_error(e)
+            rv = 2
         except (ValueError, FloatingPointError) as e:  # mlp says what is wrong (or that training diverged)
             print_error(e)
             rv = 1
@@ -590,78 +570,56 @@ JsonOption = Annotated[
 # which prints it as one line; these helpers add only what mlp cannot know (the CLI's words).
 
 
-def data_path(data):
-    """The file or folder behind --data (mlp_data.resolve), downloading a named data set that is
-    missing with a progress bar on stderr (shown from the first download on)."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err_console,
-        transient=True,
-    )
+def lazy_progress(*columns):
+    """(update, stop): a progress bar on stderr, shown from the first update(completed, total,
+    description) on, and removed by stop()."""
+    progress = Progress(*columns, console=err_console, transient=True)
     task = progress.add_task("", total=None)
 
-    def on_file(stem, url):
+    def update(completed, total, **fields):
         if not progress.live.is_started:
             progress.start()
-        progress.update(task, description=f"downloading {url}", completed=0, total=None)
+        progress.update(task, completed=completed, total=total or None, **fields)
+
+    return update, lambda: progress.live.is_started and progress.stop()
+
+
+def downloading():
+    """(on_file, on_download, stop) for mlp_data.resolve: a download's progress bar on stderr."""
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    update, stop = lazy_progress(*columns)
+
+    def on_file(stem, url):
+        update(0, None, description=f"downloading {url}")
         err_console.print(f"downloading {url}", highlight=False, soft_wrap=True)
 
-    def on_progress(done, total):
-        progress.update(task, completed=done, total=total or None)
+    return on_file, update, stop
 
+
+def data_path(data):
+    """The file or folder behind --data (mlp_data.resolve), a download shown as it goes."""
+    on_file, on_download, stop = downloading()
     try:
-        return mlp_data.resolve(data, on_file, on_progress)
+        return mlp_data.resolve(data, on_file, on_download)
     finally:
-        if progress.live.is_started:
-            progress.stop()
+        stop()
 
 
 def load_data(data, splits=("train", "test"), label_column=None):
-    """mlp_data.Data of --data's splits, whatever its form: raw features (uint8 stays uint8) and
-    labels; pictures decoded with Pillow, with a progress bar, once (then from the cache)."""
-    path = data_path(data)
-    form = mlp_data.data_form(path)
-    if label_column and form != "csv":
-        fail(
-            f"--label-column {label_column} names a CSV column, but {data} is {form} data, whose labels are its own; "
-            "leave it out",
-            code=2,
+    """mlp_run.load_data with progress bars on stderr (a download; pictures decoded, once, then
+    read from the cache), and its note on the files it passed over."""
+    on_file, on_download, stop_download = downloading()
+    columns = (TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    on_pictures, stop_decoding = lazy_progress(*columns)
+    try:
+        found = mlp_run.load_data(
+            data, splits, label_column, on_file=on_file, on_download=on_download, on_pictures=on_pictures
         )
-    if form != "images":
-        found = mlp_data.load_data(path, splits, label_column)
-    else:
-        require("PIL.Image", "image")
-        with Progress(
-            TextColumn("reading pictures"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("", total=None)
-            found = mlp_data.load_data(
-                path,
-                splits,
-                label_column,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
-    if data in mlp_data.DATASETS and not os.path.exists(data):
-        found = found._replace(classes=mlp_data.DATASETS[data].classes)
+    finally:
+        stop_download(), stop_decoding()
     if "other files passed over" in found.test_from:
         err_console.print(f"{data}: {found.test_from.split('(')[1].rstrip(')')}", highlight=False, soft_wrap=True)
     return found
-
-
-def check_classes(data, found, n_classes):
-    """Fail unless the data names every class (or none)."""
-    if found.classes is not None and len(found.classes) < n_classes:
-        fail(
-            f"{data}: {len(found.classes)} class names for {n_classes} classes; give one name per class in classes.txt"
-        )
 
 
 def recorded_data(weights, meta, data):
@@ -688,190 +646,17 @@ def literal(text):
     return Text(mlp_data.shown(str(text)))
 
 
-def same_file(a, b):
-    """Whether two paths name the same file: the same inode when both exist (hard links and
-    symbolic links included), else the same resolved path."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
-
-
-def load_weights(path):
-    """(params, meta) of a weights file written by train, or a one-line error: a missing file, a
-    broken one, or a checkpoint (it lacks the preprocessing, data and class names the weights
-    record, so scoring it would mislead)."""
-    if not Path(path).is_file():
-        fail(f"{path}: no such weights file (train one with 'python cli.py train relu')")
-    params, meta = mlp.load(path)
-    if "checkpoint" in meta:
-        fail(
-            f"{path} is the checkpoint of an unfinished train run, not weights: run the same train command "
-            "again to finish it, and use the weights it writes"
-        )
-    return params, meta
-
-
-def load_members(paths):
-    """[(params, meta)] of one or more weights files; several make an ensemble (their class
-    probabilities averaged) and must fit together: the same input size and shape, the same
-    classes and names, trained on the same data. A misfit is one line naming both files."""
-    for i, path in enumerate(paths):
-        twice = next((other for other in paths[:i] if same_file(other, path)), None)
-        if twice is not None:
-            fail(f"{path} is given twice (also as {twice}): an ensemble's members are different networks", code=2)
-    members = [load_weights(path) for path in paths]
-    (first, first_meta), name = members[0], paths[0]
-    source = lambda meta: mlp_data.source_of(meta.get("data"))
-    for path, (params, meta) in zip(paths[1:], members[1:]):
-        ends = lambda p: (mlp.sizes_of(p)[0], mlp.sizes_of(p)[-1])
-        why = (
-            f"{ends(params)[0]} inputs and {ends(params)[1]} classes against {ends(first)[0]} and {ends(first)[1]}"
-            if ends(params) != ends(first)
-            else f"other data ({source(meta)}, not {source(first_meta)})"
-            if source(meta) != source(first_meta)
-            else "other class names"
-            if meta.get("classes") != first_meta.get("classes")
-            else "another input shape"
-            if mlp_data.input_of(meta, params) != mlp_data.input_of(first_meta, first)
-            else None
-        )
-        if why:
-            fail(f"{path} cannot join {name} in an ensemble: {why}; its members must be trained on the same data")
-    return members
-
-
-def check_fits(path, params, x, y):
-    """Fail unless the network at `path` takes x's image size and knows every label in y."""
-    n_in, n_classes = params["W1"].shape[0], mlp.sizes_of(params)[-1]
-    if x.shape[1] != n_in:
-        fail(
-            f"{path}: the network takes {n_in} inputs but the data has {x.shape[1]} "
-            "pixels per image; use the data it was trained on"
-        )
-    if y.max() >= n_classes:
-        fail(f"{path}: the network has {n_classes} classes but the data has label {y.max()}")
-
-
 # ----------------------------------------------------------------------------- output files
-
-
-def check_writable(path, option):
-    """Fail before any work when `path` cannot be written (missing folder, no permission),
-    naming the option the user gave it with (--out, --json, --out-dir)."""
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        fail(f"{path}: folder {folder} does not exist; create it or choose another {option}")
-    if not os.access(folder, os.W_OK):
-        fail(f"{path}: folder {folder} is not writable; choose another {option}")
-
-
-def check_outputs(outputs, inputs, same_run=None):
-    """Usage error (exit 2), before any work, when a file the command would write is one it
-    reads (data files, classes.txt, weights, a checkpoint), so that an output never replaces
-    an input. `same_run` may be both: the checkpoint a run reads and goes on writing."""
-    for output in outputs:
-        for path in inputs:
-            if (
-                output is None
-                or path is None
-                or (same_run is not None and same_file(output, same_run) and same_file(path, same_run))
-            ):
-                continue
-            if same_file(output, path):
-                fail(f"{output} is also an input of this command ({path}); write the output to another file", code=2)
-
-
-def beside(out, suffix):
-    """A file named after `out` (minus a final .npz only): w.npz -> w.history.json, and
-    model_lr0.1 -> model_lr0.1.history.json (never model_lr0.history.json)."""
-    return out.with_name(out.name.removesuffix(".npz") + suffix)
-
-
-def text_writer(text):
-    """A writer for mlp.write_together / mlp.write_atomic: the text, UTF-8."""
-    return lambda f: f.write(text.encode())
-
-
-def write_outputs(writers, then=""):
-    """Write files together (mlp.write_together): all of them, or on failure none, with one line
-    naming the file that could not be written (and `then`, what else the user should know)."""
-    try:
-        mlp.write_together(writers)
-    except OSError as e:
-        fail(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}")
 
 
 # ----------------------------------------------------------------------------- pictures (matplotlib)
 
 
-def shortened(name, width):
-    """A class name cut to `width` characters, an ellipsis ending a cut one."""
-    return name if len(name) <= width else name[: width - 1] + "…"
-
-
-PLOT_DPI = 150
-FALLBACK_FONTS = (  # where DejaVu Sans has no glyph (class names in other scripts), the first of these installed
-    "Noto Sans CJK JP",
-    "Noto Sans CJK SC",
-    "WenQuanYi Micro Hei",
-    "Droid Sans Fallback",
-    "Microsoft YaHei",
-    "Yu Gothic",
-    "PingFang SC",
-    "Hiragino Sans",
-    "Arial Unicode MS",
-    "Noto Sans",
-)
-
-
-def pyplot():
-    """matplotlib.pyplot on the headless Agg backend, with fonts that fall back to the installed
-    ones of FALLBACK_FONTS, or a one-line error saying how to install matplotlib."""
-    matplotlib = require("matplotlib", "plot")
-    matplotlib.use("Agg")
-    from matplotlib import font_manager
-
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *(f for f in FALLBACK_FONTS if f in installed)]
-    return importlib.import_module("matplotlib.pyplot")
-
-
-MISSING_GLYPHS = []  # said once a process: the first glyph the plots' font lacked
-
-
-def save_figure(fig, path, option="--out"):
-    """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
-    has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
-    `option` is what the user gave the path with (--out, --out-dir), for the messages."""
-    check_writable(path, option)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    supported = fig.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        fail(
-            f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
-            f"{', '.join('.' + s for s in sorted(supported))}",
-            code=2,
-        )
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            mlp.write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=PLOT_DPI, bbox_inches="tight"))
-    except OSError as e:
-        fail(f"cannot write {path}: {e.strerror or e}; nothing was written")
-    finally:
-        pyplot().close(fig)
-    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]  # matplotlib's "Glyph ... missing"
-    if missing and not MISSING_GLYPHS:
-        MISSING_GLYPHS.append(missing[0])
-        err_console.print(
-            f"note: the plot's fonts have no glyph for some characters of the class names, drawn as "
-            f"boxes ({missing[0]}); install a font that has them (Noto Sans CJK, WenQuanYi Micro Hei, ...) "
-            "and the plots use it",
-            style="yellow",
-            highlight=False,
-            soft_wrap=True,
-        )
+def saved(fig, path, option="--out"):
+    """mlp_plot.save_figure, saying what it wrote (and its note on missing glyphs, once)."""
+    note = mlp_plot.save_figure(fig, path, option)
+    if note:
+        err_console.print(note, style="yellow", highlight=False, soft_wrap=True)
     console.print(f"wrote {path}", highlight=False)
 
 
@@ -1025,20 +810,6 @@ def live_view():
     return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
 
 
-def recorded(settings, extras, keep_epochs):
-    """The settings a weights file or checkpoint records, as a dict: mlp.Settings (lr filled
-    in), then the CLI's own choices `extras` (val, hidden, dtype, sizes, normalize), then
-    epochs when `keep_epochs` (a schedule whose rates depend on the run's length)."""
-    fields = settings._asdict()
-    epochs = fields.pop("epochs")
-    if not fields["ema"]:  # off: not recorded, so that a run without it writes what it wrote before --ema
-        del fields["ema"]
-    if fields["augment_end"] == 1:  # the same: as for ema
-        del fields["augment_end"]
-    keep_epochs = keep_epochs or "augment_end" in fields  # its strengths depend on the run's length
-    return fields | extras | ({"epochs": epochs} if keep_epochs else {})
-
-
 def the_same_command():
     """The command line this process was started with, as the user can type it again: `mlp ...`
     for the installed command, `python cli.py ...` for the file (without any --resume)."""
@@ -1082,38 +853,6 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
         style="yellow",
     )
     raise typer.Exit(code=128 + signum)
-
-
-def starting_weights(path, activation, hidden, normalize, data, found):
-    """(params, meta) of --init, after checking they fit the run: the same activation and
-    hidden sizes, the data's input size and classes, and no other --normalize than theirs."""
-    params, meta = load_weights(path)
-    sizes, x = mlp.sizes_of(params), found.x_train
-    if meta["activation"] != activation:
-        fail(f"--init {path} is a {meta['activation']} network; train it with {meta['activation']}", code=2)
-    if hidden and list(hidden) != sizes[1:-1]:
-        fail(
-            f"--init {path} has hidden layers {' '.join(map(str, sizes[1:-1]))}, not {' '.join(map(str, hidden))}; "
-            "leave out --hidden to keep its sizes",
-            code=2,
-        )
-    if normalize and normalize != meta["preprocessing"]["kind"]:
-        fail(
-            f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize",
-            code=2,
-        )
-    if x.shape[1] != sizes[0]:
-        fail(f"--init {path} takes {sizes[0]} inputs, but {data} has {x.shape[1]} features per example")
-    top = mlp_data.class_count(found) - 1
-    names = meta.get("classes")
-    if top >= sizes[-1]:
-        fail(f"--init {path} knows {sizes[-1]} classes, but {data} has label {top}")
-    if names and found.classes and list(found.classes) != names[: len(found.classes)]:
-        fail(
-            f"--init {path} names its classes {', '.join(names[:4])}...; {data} names them "
-            f"{', '.join(found.classes[:4])}...: they must be the same classes in the same order"
-        )
-    return params, meta
 
 
 def warn_if_not_learning(record, y, settings, normalize):
@@ -1257,130 +996,13 @@ def run_training(
         return run(on_batch)
 
 
-def train_paths(out):
-    """(weights, history, checkpoint, lock) paths of --out, after checking that none of them is a
-    folder and that the folder can be written in."""
-    if out.endswith(os.sep) or Path(out).is_dir():
-        fail(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}", code=2)
-    out = Path(out)
-    history_path, checkpoint_path, lock_path = (
-        beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock")
-    )
-    for path in (history_path, checkpoint_path):
-        if path.is_dir():
-            fail(f"cannot write {path}: it is a folder; choose another --out", code=2)
-    check_writable(out, "--out")
-    return out, history_path, checkpoint_path, lock_path
-
-
-def check_validation_needs(settings, val):
-    """mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data."""
-    if settings.patience and not val:
-        fail("--patience needs a validation set: add --val N (e.g. --val 5000)", code=2)
-    if mlp.SCHEDULES[settings.schedule].on_validation and not val:
-        fail(f"--schedule {settings.schedule} watches validation accuracy: add --val N (e.g. --val 5000)", code=2)
-
-
-def check_augmentable(augment, found, data):
-    """A bad option (exit 2) when --augment distorts images but the data are a table or not square."""
-    if mlp.AUGMENTATIONS[augment].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
-        fail(
-            f"--augment {augment}: {data} holds "
-            + (
-                "a table, not images"
-                if found.shape is None
-                else f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones"
-            )
-            + "; use --augment none for this data",
-            code=2,
-        )
-
-
-def check_straightening(straighten, found, data, init):
-    """A bad option (exit 2) when --deslant or --width cannot apply: to a table, or to --init
-    weights, which keep their own preprocessing."""
-    if not straighten:
-        return
-    given = " and ".join(f"--{k}" for k in straighten)
-    if found.shape is None:
-        fail(f"{given} straighten pictures, and {data} is a table of features; leave it out", code=2)
-    if init:
-        fail(f"--init {init} keeps its own preprocessing; leave out {given}", code=2)
-
-
-def planned_network(found, *, data, activation, hidden, normalize, init, straighten=None):
-    """What the run trains, before anything is allocated: {"sizes", "hidden", "preprocessing",
-    "classes", "start"}: the --init weights' (checked to fit, kept as "start") or a fresh
-    network's (hidden default 128, the preprocessing of kind `normalize` fitted to the training
-    set, pictures on a light background turned over, and straightened as `straighten`
-    ({"deslant", "width"}) asks)."""
-    if init:
-        params, meta = starting_weights(init, activation, hidden, normalize, data, found)
-        sizes = mlp.sizes_of(params)
-        return {
-            "sizes": sizes,
-            "hidden": sizes[1:-1],
-            "preprocessing": meta["preprocessing"],
-            "classes": meta.get("classes") or found.classes,
-            "start": (params, meta),
-        }
-    hidden = hidden or [128]
-    sizes = [found.x_train.shape[1], *hidden, mlp_data.class_count(found)]
-    check_classes(data, found, sizes[-1])
-    return {
-        "sizes": sizes,
-        "hidden": hidden,
-        "preprocessing": mlp.fit_preprocessing(
-            found.x_train, normalize, pictures=found.shape is not None, shape=found.shape, **(straighten or {})
-        ),
-        "classes": found.classes,
-        "start": None,
-    }
-
-
-FITTED = ("normalize", "optimizer", "batch_size", "weight_decay", "epochs")  # options whose default fits the data
-
-
 def given_options(ctx):
-    """Which of FITTED the user gave on the command line (the others are chosen from the data)."""
+    """Which of mlp_run.FITTED the user gave on the command line (the others are chosen from the data)."""
     return {
         name
-        for name in FITTED
+        for name in mlp_run.FITTED
         if name in ctx.params and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
     }
-
-
-def data_in_words(found, n):
-    """The training data as the defaults line names it: 'a table of 142 rows x 13 features' or
-    '1,437 pictures of 8 x 8'."""
-    if found.shape is None:
-        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features"
-    return f"{n:,} pictures of {found.shape[0]} x {found.shape[1]}"
-
-
-def fitted_settings(asked, given, *, pictures, n, init=None):
-    """(settings, normalize, chosen): `asked` (mlp.Settings, lr perhaps None) with each of FITTED
-    that the user did not give (`given`: option names) taken from mlp.fitted_defaults for n
-    training examples (pictures or a table), checked; normalize: the preprocessing's kind chosen
-    (None when given, or kept from the --init weights); chosen: {option: value} of those that
-    differ from mlp.Settings' own defaults (normalize: from range), for the defaults line and
-    the weights' record."""
-    fitted = mlp.fitted_defaults(
-        n,
-        pictures=pictures,
-        batch_size=asked.batch_size if "batch_size" in given else None,
-        epochs=asked.epochs if "epochs" in given else DEFAULTS["epochs"],
-    )
-    if init:  # fine-tuning keeps the weights' own preprocessing
-        fitted["normalize"] = None
-    taken = {k: v for k, v in fitted.items() if k not in given and v is not None}
-    usual = {**DEFAULTS, "normalize": Normalize.range.value}
-    chosen = {k: v for k, v in taken.items() if v != usual[k]}
-    settings = asked._replace(**{k: v for k, v in taken.items() if k != "normalize"})
-    if "optimizer" in chosen and asked.lr is None:  # the lr follows the optimizer chosen: said after it
-        items, at = list(chosen.items()), list(chosen).index("optimizer") + 1
-        chosen = dict([*items[:at], ("lr", mlp.OPTIMIZERS[settings.optimizer].lr), *items[at:]])
-    return mlp.check_settings(settings), taken.get("normalize"), chosen
 
 
 def say_defaults(defaults, preprocessing):
@@ -1412,128 +1034,16 @@ def say_training(plan, activation, y, found, data, checkpoint, resume):
     )
 
 
-def weights_meta(history, plan, *, settings, extras, validation, source, taken, defaults, init):
-    """(meta, history) as the weights file and history record them: what the network is, how it
-    was trained (and which options were chosen from the data, `defaults`), its test score (that
-    of the kept epoch, scored when it ended), its data and what it takes (`taken`, with the
-    framing measured on its pictures)."""
-    scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
-    meta = {
-        "activation": settings.activation,
-        "epochs_run": len(history),
-        "test_accuracy": scored["test_accuracy"],
-        "test_loss": scored["test_loss"],
-        "settings": recorded(settings, extras, keep_epochs=True),
-        "preprocessing": plan["preprocessing"],
-        "classes": plan["classes"] and list(plan["classes"]),
-        "data": source,
-        "input": taken,
-        "defaults": defaults,
-    }
-    if init:  # what the run started from, in both files
-        meta["init"] = {"path": str(init.resolve()), "test_accuracy": plan["start"][1].get("test_accuracy")}
-        history = [{**record, "init": str(init.resolve())} for record in history]
-    return meta, history
-
-
-def prepared_run(
-    asked,
-    *,
-    given,
-    data,
-    label_column,
-    val,
-    hidden,
-    normalize,
-    init,
-    dtype,
-    resume,
-    class_weight="none",
-    found=None,
-    framings=None,
-    straighten=None,
-):
-    """Everything a run starts from, said on stderr as it is decided: the data (and the validation
-    split), the options not `given` chosen from it (`fitted_settings`; `asked` holds the rest),
-    the network planned and checked to fit, the checkpoint to resume from (checked to be this
-    run's), the memory it needs, and the initial parameters. Returns a dict of them. `found`:
-    the data already loaded, `framings` a dict of the framings measured on it by preprocessing
-    (a sweep's trials share them). `straighten`: {"deslant", "width"} of --deslant and --width."""
-    found = found or load_data(data, label_column=label_column)  # raw pixels, converted batch by batch
-    straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
-    check_straightening(straighten, found, data, init)
-    x, y = found.x_train, found.y_train
-    source = mlp_data.source_record(data, label_column)
-    identity = mlp_run.data_identity(source, x, y)
-    validation = None
-    if val:
-        x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
-        validation = (x_val, y_val)
-    settings, kind, chosen = fitted_settings(asked, given, pictures=found.shape is not None, n=len(y), init=init)
-    check_augmentable(settings.augment_kind, found, data)
-    plan = planned_network(
-        found,
-        data=data,
-        activation=settings.activation,
-        hidden=hidden,
-        normalize=normalize.value if normalize else kind,
-        init=init,
-        straighten=straighten,
-    )
-    form = mlp_data.data_form(data_path(data))
-    taken = {"shape": found.shape and list(found.shape), "pictures": "resized" if form == "images" else "framed"}
-    if taken["pictures"] == "framed" and found.shape and found.shape[0] == found.shape[1]:
-        framings = {} if framings is None else framings
-        key = plan["preprocessing"]["kind"]  # fitted to the same data, so the same for a kind
-        if key not in framings:  # of the pictures as drawn: a drawn one is framed, then straightened
-            upright = {**plan["preprocessing"], "deslant": False, "width": 0.0}
-            framings[key] = mlp_data.measure_framing(x, found.shape[0], upright)
-        taken["framing"] = framings[key]
-    extras = {
-        "val": val,
-        "hidden": plan["hidden"],
-        "dtype": dtype,
-        "sizes": plan["sizes"],
-        "normalize": plan["preprocessing"]["kind"],
-        **straighten,
-    }
-    if init:
-        extras["init"] = str(init.resolve())
-    if class_weight != "none":  # recorded only when used: older checkpoints resume as they were
-        extras["class_weight"] = class_weight
-    kept = recorded(settings, extras, mlp.SCHEDULES[settings.schedule].uses_run_length)
-    checkpoint, rows = mlp_run.load_resumable(resume, kept, identity, settings.epochs) if resume else (None, [])
-    note = mlp_run.check_memory(plan["sizes"], min(settings.batch_size, len(y)), settings.optimizer, dtype, bool(val))
-    if note:
+def planned(asked, *, data, resume=None, **options):
+    """mlp_run.plan, said on stderr as train says it: the memory note, the options chosen from
+    the data, the run's first line and its model table."""
+    run = mlp_run.plan(asked, data=data, resume=resume, **options)
+    for note in run["notes"]:
         err_console.print(note, highlight=False, soft_wrap=True)
-    defaults = {"for": data_in_words(found, len(y)), "chosen": chosen}
-    say_defaults(defaults, plan["preprocessing"])
-    if plan["start"]:
-        params = {k: p.astype(dtype) for k, p in plan["start"][0].items()}
-    else:
-        params = mlp.init(plan["sizes"], settings.activation, seed=settings.seed, dtype=np.dtype(dtype))
-    say_training(plan, settings.activation, y, found, data, checkpoint, resume)
-    show(summary_table(params, settings.activation), err_console)
-    meta = {"activation": settings.activation, "settings": kept, "data_identity": identity}
-    return {
-        "settings": settings,
-        "defaults": defaults,
-        "input": taken,
-        "found": found,
-        "x": x,
-        "y": y,
-        "source": source,
-        "validation": validation,
-        "plan": plan,
-        "extras": extras,
-        "checkpoint": checkpoint,
-        "rows": rows,
-        "params": params,
-        "meta": meta,
-        "sample_weight": None
-        if class_weight == "none"
-        else mlp.class_weights(y, mlp_data.class_count(found), class_weight)[y],
-    }
+    say_defaults(run["defaults"], run["plan"]["preprocessing"])
+    say_training(run["plan"], run["settings"].activation, run["y"], run["found"], data, run["checkpoint"], resume)
+    show(summary_table(run["params"], run["settings"].activation), err_console)
+    return run
 
 
 def checkpoint_keepers(run, latest, path, every):
@@ -1798,8 +1308,8 @@ def train(
 ):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     data = data or mlp_data.DEFAULT_DATA
-    out, history_path, checkpoint_path, lock_path = train_paths(out)
-    check_outputs(
+    out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(out)
+    mlp_run.check_outputs(
         [out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
     )
     asked = mlp.Settings(
@@ -1823,21 +1333,22 @@ def train(
     )
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
     given = given_options(ctx)
-    check_validation_needs(settings, val)
+    mlp_run.check_validation_needs(settings, val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
     with mlp_run.one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
         mlp_data.remove_orphans(str(out.parent))  # temp files of a run killed while saving
         if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
             resume = checkpoint_path
         try:
-            run = prepared_run(
+            run = planned(
                 asked,
+                found=load_data(data, label_column=label_column),
                 given=given,
                 data=data,
                 label_column=label_column,
                 val=val,
                 hidden=hidden,
-                normalize=normalize,
+                normalize=normalize and normalize.value,
                 init=init,
                 dtype=dtype.value,
                 resume=resume,
@@ -1876,7 +1387,7 @@ def train(
                 latest["rows"],
                 live_view(),
             )
-        meta, history = weights_meta(
+        meta, history = mlp_run.weights_meta(
             history,
             run["plan"],
             settings=settings,
@@ -1892,8 +1403,9 @@ def train(
             if checkpoint_path.is_file()
             else ""
         )
-        write_outputs(
-            {out: mlp.weights_writer(params, meta), history_path: text_writer(json.dumps(history, indent=1))}, kept
+        mlp_run.write_outputs(
+            {out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))},
+            kept,
         )
         with contextlib.suppress(FileNotFoundError):
             checkpoint_path.unlink()  # the run is finished: nothing left to resume
@@ -1919,7 +1431,7 @@ SWEEP_NOT_COMPARED = ("threads",)  # train options that may differ between a stu
 
 
 def sweep_module():
-    require("optuna", "sweep")
+    mlp_run.require("optuna", "sweep")
     import mlp_sweep
 
     mlp_sweep.quiet_optuna()
@@ -1956,65 +1468,6 @@ def plain_value(value):
     return value
 
 
-def quietly(work):
-    """work()'s result with its stderr lines held back; shown after all if it fails."""
-    capture = err_console.capture()
-    try:
-        with capture:
-            return work()
-    except BaseException:
-        sys.stderr.write(capture.get())
-        raise
-
-
-def sweep_trainer(values, given, *, found, val, sweep):
-    """train_trial(options, report=None) -> (best validation accuracy, (run, params, history)):
-    one trial trained as `train` would with `values` (train's options) and the trial's
-    `options` given, scored on the validation split only; report(epoch, val_accuracy) after
-    each epoch (Optuna's pruner may stop the trial there)."""
-    asked = mlp.Settings(
-        activation=values["activation"].value, **{f: plain_value(values[o]) for o, f in sweep.OPTION_FIELDS.items()}
-    )
-    framings = {}  # measured once for the data, not once a trial
-
-    def train_trial(options, report=None):
-        fields = {sweep.SEARCHABLE[k]: v for k, v in options.items() if sweep.SEARCHABLE[k]}
-        normalize = Normalize(options["normalize"]) if "normalize" in options else values["normalize"]
-        run = quietly(
-            lambda: prepared_run(
-                asked._replace(**fields),
-                given=given | set(options),
-                data=values["data"] or mlp_data.DEFAULT_DATA,
-                label_column=values["label_column"],
-                val=val,
-                hidden=options.get("hidden", values["hidden"]),
-                normalize=normalize,
-                init=values["init"],
-                dtype=values["dtype"].value,
-                resume=None,
-                class_weight=values["class_weight"].value,
-                straighten={"deslant": values["deslant"], "width": values["width"]},
-                found=found,
-                framings=framings,
-            )
-        )
-        with warnings.catch_warnings():  # a run that learns nothing is simply a bad trial
-            warnings.simplefilter("ignore", mlp.NotLearningWarning)
-            params, history = mlp.train(
-                run["params"],
-                run["x"],
-                run["y"],
-                run["settings"],
-                val=run["validation"],
-                preprocessing=run["plan"]["preprocessing"],
-                on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record["val_accuracy"])),
-                sample_weight=run["sample_weight"],
-            )
-        return history[history[-1]["best_epoch"] - 1]["val_accuracy"], (run, params, history)
-
-    return train_trial
-
-
 def sweep_val(values, n):
     """The validation examples every trial is scored on: --val, or 5,000 of MNIST's 60,000
     (a sixth of smaller data)."""
@@ -2044,12 +1497,6 @@ def sweep_space(sweep, space, given, *, found, values):
     return searched
 
 
-def shown_option(name, value):
-    if name == "hidden":
-        return "-".join(map(str, value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 SWEEP_HEADERS = {"batch_size": "batch", "weight_decay": "decay", "label_smoothing": "smooth"}  # short, to fit
 
 
@@ -2077,7 +1524,7 @@ def trials_table(rows, space, title):
             str(r["number"]),
             trial_state(r),
             percent(r["value"]) if r["value"] is not None else "",
-            *(shown_option(n, r["options"][n]) if n in r["options"] else "" for n in space),
+            *(mlp_plot.shown_option(n, r["options"][n]) if n in r["options"] else "" for n in space),
             f"{r['seconds']:.0f}" if r["seconds"] is not None else "",
             style=styles.get(r["state"], ""),
         )
@@ -2243,7 +1690,7 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
         dict(r, **({"test_loss": test_loss, "test_accuracy": test_accuracy} if i == kept else {}))
         for i, r in enumerate(history)
     ]
-    meta, _ = weights_meta(
+    meta, _ = mlp_run.weights_meta(
         scored,
         run["plan"],
         settings=run["settings"],
@@ -2255,7 +1702,9 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
         init=None,
     )
     meta["sweep"] = {"study": name, "storage": sweep.masked(url), "trial": best.number, "val_accuracy": best.value}
-    write_outputs({out: mlp.weights_writer(params, meta), history_path: text_writer(json.dumps(history, indent=1))})
+    mlp_run.write_outputs(
+        {out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))}
+    )
     again = "the same" if value == best.value else f"{percent(value)} (another CPU or BLAS changes the last bits)"
     console.print(
         f"best trial {best.number}: validation accuracy {percent(best.value)}, trained again here {again}; "
@@ -2374,14 +1823,14 @@ def sweep(
     trials; a worker killed mid-trial leaves the study usable, its trial retried."""
     sweep = sweep_module()
     values, given = train_options(ctx, activation.value, ctx.args)
-    out, history_path, _, _ = train_paths(out)
+    out, history_path, _, _ = mlp_run.train_paths(out)
     compared = {k: plain_value(values[k]) for k in sorted(given) if k not in SWEEP_NOT_COMPARED}
     name = study or sweep.described_fixed({"activation": activation.value, "options": compared})
     url, storage_ = sweep_storage(storage, out, sweep, heartbeat=heartbeat, must_exist=show_only)
     if show_only:
         return show_study(storage_, url, name, sweep, program(ctx))
     if not worker:
-        check_outputs(
+        mlp_run.check_outputs(
             [out, history_path], [*mlp_data.data_files(values["data"] or mlp_data.DEFAULT_DATA), values["init"]]
         )
     found = load_data(values["data"] or mlp_data.DEFAULT_DATA, label_column=values["label_column"])
@@ -2395,7 +1844,7 @@ def sweep(
         fail(str(e), code=2)
     if "args" not in study_.user_attrs:
         study_.set_user_attr("args", list(ctx.args))
-    train_trial = sweep_trainer(values, given, found=found, val=val, sweep=sweep)
+    train_trial = sweep.trainer({k: plain_value(v) for k, v in values.items()}, given, found=found, val=val)
     objective = lambda options, report: train_trial(options, report)[0]
     started = time.time()
     try:
@@ -2450,42 +1899,6 @@ def sweep(
 # ----------------------------------------------------------------------------- eval
 
 
-def report_json(report, n, meta=None):
-    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
-    class names from the weights, where they have them)."""
-    meta = meta or {}
-    y_pred, probabilities = report["predicted"], report["probabilities"]
-    return {
-        "accuracy": report["accuracy"],
-        "loss": report["loss"],
-        "n": n,
-        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
-        "confusion": report["confusion"].tolist(),
-        "per_class": [
-            {
-                "class": c,
-                "name": mlp_data.class_name(meta, c),
-                "precision": float(report["precision"][c]),
-                "recall": float(report["recall"][c]),
-                "f1": float(report["f1"][c]),
-                "support": int(report["support"][c]),
-            }
-            for c in range(len(report["confusion"]))
-        ],
-        "mistakes": [
-            {
-                "index": int(i),
-                "true": int(report["true"][i]),
-                "predicted": int(y_pred[i]),
-                "true_name": mlp_data.class_name(meta, int(report["true"][i])),
-                "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
-                "confidence": float(probabilities[i, y_pred[i]]),
-            }
-            for i in report["mistakes"]
-        ],
-    }
-
-
 def confusion_table(confusion, names):
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
     table.add_column("true", justify="right", style="bold")
@@ -2503,9 +1916,9 @@ def weights_and_data(weights, data, outputs=()):
     """(params, meta, data, label column) for a command on trained weights: the weights loaded,
     the data resolved (--data, else what they were trained on), and `outputs` checked not to
     be any of the files read, before any work."""
-    params, meta = load_weights(weights)
+    params, meta = mlp_run.load_weights(weights)
     data, label_column = recorded_data(weights, meta, data)
-    check_outputs([o for o in outputs if o is not None], [weights, *mlp_data.data_files(data)])
+    mlp_run.check_outputs([o for o in outputs if o is not None], [weights, *mlp_data.data_files(data)])
     return params, meta, data, label_column
 
 
@@ -2521,7 +1934,7 @@ def ensemble_evaluated(weights, members, data, label_column, n_mistakes):
     """(x_test, y_test, report, member accuracies) of an ensemble on the test set of `data`."""
     found = load_data(data, splits=("test",), label_column=label_column)
     for path, (params, _) in zip(weights, members):
-        check_fits(path, params, found.x_test, found.y_test)
+        mlp_run.check_fits(path, params, found.x_test, found.y_test)
     report = mlp.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
     report["true"] = found.y_test
     own = [
@@ -2536,7 +1949,7 @@ def evaluated(weights, params, meta, data, label_column, n_mistakes):
     fit, scored by mlp.classification_report (one forward pass)."""
     found = load_data(data, splits=("test",), label_column=label_column)
     x_test, y_test = found.x_test, found.y_test
-    check_fits(weights, params, x_test, y_test)
+    mlp_run.check_fits(weights, params, x_test, y_test)
     report = mlp.classification_report(
         params, x_test, y_test, meta["activation"], n_mistakes, preprocessing=meta["preprocessing"]
     )
@@ -2563,24 +1976,24 @@ def evaluate(
 ):
     """Score saved weights (or an ensemble of them) on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
-        check_writable(json_path, "--json")
-    members = load_members(weights)
+        mlp_run.check_writable(json_path, "--json")
+    members = mlp_run.load_members(weights)
     (params, meta), own = members[0], None
     check_tta(tta, weights[0], meta, params)
     data, label_column = recorded_data(weights[0], meta, data)
-    check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
+    mlp_run.check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
     if len(members) == 1:
         x_test, y_test, report = evaluated(weights[0], params, meta, data, label_column, mistakes)
     else:
         x_test, y_test, report, own = ensemble_evaluated(weights, members, data, label_column, mistakes)
-    result = report_json(report, len(y_test), meta)
+    result = mlp_run.report_json(report, len(y_test), meta)
     if own:
         result["members"] = [{"weights": str(w), "accuracy": a} for w, a in zip(weights, own)]
     if tta:
         augmented = mlp.ensemble_report(members, x_test, y_test, 0, views=tta)
         result["tta"] = {"views": tta, "accuracy": augmented["accuracy"], "loss": augmented["loss"]}
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
-        write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
+        mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
     name = (
         f"{weights[0]}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}"
         if not own
@@ -2649,8 +2062,8 @@ def reproduce(
     """Train the original's three models with its settings and with ours, and compare."""
     data = data or mlp_data.DEFAULT_DATA
     if json_path:
-        check_writable(json_path, "--json")
-        check_outputs([json_path], mlp_data.data_files(data))
+        mlp_run.check_writable(json_path, "--json")
+        mlp_run.check_outputs([json_path], mlp_data.data_files(data))
     found = load_data(data)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     scaling = mlp.fit_preprocessing(x)
@@ -2680,7 +2093,9 @@ def reproduce(
     )
     console.print(f"its settings: {describe(theirs)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
-        write_outputs({json_path: text_writer(json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))})
+        mlp_run.write_outputs(
+            {json_path: mlp_run.text_writer(json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))}
+        )
 
 
 # ----------------------------------------------------------------------------- summary
@@ -2689,7 +2104,7 @@ def reproduce(
 @app.command(cls=HelpPage)
 def summary(weights: WeightsArgument):
     """Show a model's layers, shapes, activation and parameter counts."""
-    params, meta = load_weights(weights)
+    params, meta = mlp_run.load_weights(weights)
     show(summary_table(params, meta["activation"], title=f"{weights}"))
     if "test_accuracy" in meta:
         console.print(f"test accuracy when saved: {percent(meta['test_accuracy'])}", highlight=False)
@@ -2734,7 +2149,7 @@ def gradcheck(
 ):
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
     if json_path:
-        check_writable(json_path, "--json")
+        mlp_run.check_writable(json_path, "--json")
     rng = np.random.default_rng(seed)
     sizes = [inputs, *hidden, classes]
     params = mlp.init(sizes, activation.value, seed=rng, dtype=np.float64)
@@ -2772,9 +2187,9 @@ def gradcheck(
     show(table)
     criterion = f"|analytic - numeric| <= {atol:g} + {rtol:g} x |numeric|"
     if json_path:
-        write_outputs(
+        mlp_run.write_outputs(
             {
-                json_path: text_writer(
+                json_path: mlp_run.text_writer(
                     json.dumps(
                         {
                             "activation": activation.value,
@@ -2812,7 +2227,7 @@ def gradcheck(
 def read_grey(path):
     """A picture to classify as (h, w) grey levels in [0, 1] (mlp_data.read_grey, huge ones
     reduced while decoding), or a one-line error."""
-    require("PIL.Image", "image")
+    mlp_run.require("PIL.Image", "image")
     try:
         return mlp_data.read_grey(path, reduce=True)
     except ValueError as e:
@@ -2856,7 +2271,7 @@ def predict_index(weights, members, data, index, views=0):
     params, meta = members[0]
     data, label_column = recorded_data(weights, meta, data)
     found = load_data(data, splits=("test",), label_column=label_column)
-    check_fits(weights, params, found.x_test, found.y_test)
+    mlp_run.check_fits(weights, params, found.x_test, found.y_test)
     if index >= len(found.x_test):
         fail(
             f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})"
@@ -2864,24 +2279,6 @@ def predict_index(weights, members, data, index, views=0):
     row = found.x_test[index : index + 1]
     probabilities = np.exp(mlp.ensemble_log_proba(members, row, views=views))[0]
     return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
-
-
-def explanation_figure(seen, gradients, titles, shape, inverted):
-    """What the network sees, then a heat map of each gradient over it: red where more ink
-    raises the class's score, blue where it lowers it (one colour scale for all)."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 1 + len(gradients), figsize=(2.6 * (1 + len(gradients)), 3.0))
-    axes[0].imshow(seen.reshape(shape), cmap="gray_r" if inverted else "gray", vmin=0, vmax=1, interpolation="nearest")
-    axes[0].set_title("what it sees", fontsize=9)
-    scale = float(np.abs(gradients).max()) or 1.0
-    for ax, gradient, title in zip(axes[1:], gradients, titles):
-        ax.imshow(gradient.reshape(shape), cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
-        ax.contour(seen.reshape(shape), levels=[0.5], colors="0.35", linewidths=0.6)  # the strokes' outline
-        ax.set_title(title, fontsize=9)
-    for ax in axes:
-        ax.axis("off")
-    fig.suptitle("red: more ink here raises the score; blue: lowers it", fontsize=9)
-    return fig
 
 
 def picture_paths(inputs):
@@ -2999,12 +2396,12 @@ def predict(
     if bool(inputs) == (index is not None):
         fail("give INPUT files (pictures, folders of them, or a CSV) or --index N (one test example)", code=2)
     if out:
-        check_writable(out, "--out")
+        mlp_run.check_writable(out, "--out")
     if explain:
-        pyplot()  # the extra is named before any work
-    members = load_members(weights)
+        mlp_plot.pyplot()  # the extra is named before any work
+    members = mlp_run.load_members(weights)
     params, meta = members[0]
-    check_outputs([out, explain], [*weights, *inputs])
+    mlp_run.check_outputs([out, explain], [*weights, *inputs])
     weights = weights[0]  # messages name the first
     if explain and mlp_data.input_of(meta, params)["shape"] is None:
         fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
@@ -3014,7 +2411,7 @@ def predict(
             fail("--explain explains one picture (or --index N): give one picture and no --out", code=2)
         text, n = predictions_csv(weights, members, inputs, tta)
         if out:
-            write_outputs({out: text_writer(text)})
+            mlp_run.write_outputs({out: mlp_run.text_writer(text)})
             console.print(f"wrote {n} predictions to {out}", highlight=False, soft_wrap=True)
         else:
             console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
@@ -3040,10 +2437,10 @@ def predict(
     if explain:
         classes = [int(c) for c in np.argsort(-probabilities)[:2]]
         names = [mlp_data.class_name(meta, c) for c in classes]
-        titles = [f"why {shortened(names[0], 14)}", f"why not {shortened(names[1], 14)}"]
+        titles = [f"why {mlp_plot.shortened(names[0], 14)}", f"why not {mlp_plot.shortened(names[1], 14)}"]
         inverted = bool(meta["preprocessing"].get("invert"))
         gradients = mlp_data.explained(members, seen, classes)
-        save_figure(explanation_figure(seen, gradients, titles, shape, inverted), explain)
+        saved(mlp_plot.explanation_figure(seen, gradients, titles, shape, inverted), explain)
 
 
 # ----------------------------------------------------------------------------- export
@@ -3059,18 +2456,18 @@ def export(
     """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
     if model.suffix.lower() != ".onnx":
         fail(f"{model}: an ONNX model is written to a .onnx file; name it {model.with_suffix('.onnx')}", code=2)
-    onnx = require("onnx", "onnx")
+    onnx = mlp_run.require("onnx", "onnx")
     import mlp_onnx
 
-    check_writable(model, "MODEL")
-    check_outputs([model], [weights])
-    params, meta = load_weights(weights)
+    mlp_run.check_writable(model, "MODEL")
+    mlp_run.check_outputs([model], [weights])
+    params, meta = mlp_run.load_weights(weights)
     proto = mlp_onnx.onnx_model(params, meta)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as e:
         fail(f"the exported model does not pass onnx.checker ({str(e).splitlines()[0]}); please report it")
-    write_outputs({model: lambda f: f.write(proto.SerializeToString())})
+    mlp_run.write_outputs({model: lambda f: f.write(proto.SerializeToString())})
     n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
     console.print(
         f"wrote {model}: input 'input' float32 (N, {n_in}) of raw values as in the data; outputs "
@@ -3129,7 +2526,7 @@ def draw(
     """Draw a digit in the browser and watch the network read it (a local web page)."""
     import mlp_draw
 
-    members = load_members(weights)
+    members = mlp_run.load_members(weights)
     (params, meta), weights = members[0], weights[0]
     if not mlp_data.shipped("draw.html").is_file():
         fail(f"the page draw.html is missing (looked for {mlp_data.shipped('draw.html')}); reinstall numpy-mlp")
@@ -3272,7 +2669,7 @@ def bench_settings(asked, given, shape, n):
     """bench's settings: the options not `given` chosen from the data as train chooses them, but
     3 epochs (timed, their median reported) unless the data is so small that train runs more
     than its usual 10: then as many, so that bench's accuracy is the plain train command's."""
-    settings, _, _ = fitted_settings(asked, given, pictures=shape is not None, n=n)
+    settings, _, _ = mlp_run.fitted_settings(asked, given, pictures=shape is not None, n=n)
     if "epochs" in given or settings.epochs <= DEFAULTS["epochs"]:
         settings = settings._replace(epochs=asked.epochs)
     return settings
@@ -3373,8 +2770,8 @@ def bench(
 
     data = data or mlp_data.DEFAULT_DATA
     if json_path:
-        check_writable(json_path, "--json")
-        check_outputs([json_path], mlp_data.data_files(data))
+        mlp_run.check_writable(json_path, "--json")
+        mlp_run.check_outputs([json_path], mlp_data.data_files(data))
     if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
         fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
     if torch and ema:
@@ -3382,7 +2779,7 @@ def bench(
     if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
     if sklearn and importlib.util.find_spec("sklearn") is None:
-        fail(f"--sklearn needs scikit-learn (the sklearn extra): {install_hint('sklearn')}")
+        fail(f"--sklearn needs scikit-learn (the sklearn extra): {mlp_run.install_hint('sklearn')}")
     if mlp.SCHEDULES[schedule.value].on_validation:
         fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
     asked = mlp.Settings(
@@ -3427,14 +2824,14 @@ def bench(
     show(bench_table(result, torch, sklearn))
     console.print(bench_notes(result), highlight=False)
     if json_path:
-        write_outputs({json_path: text_writer(json.dumps(result, indent=1))})
+        mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
 plot_app = typer.Typer(
     cls=HelpGroup,
     no_args_is_help=True,
-    help=f"Draw pictures of data and models (needs matplotlib: {install_hint('plot')}).",
+    help=f"Draw pictures of data and models (needs matplotlib: {mlp_run.install_hint('plot')}).",
 )
 
 app.add_typer(plot_app, name="plot")
@@ -3449,42 +2846,7 @@ def check_out_dir(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail(f"--out-dir {out_dir}: cannot make the folder ({e.strerror}); choose another --out-dir")
-    check_writable(out_dir / "x.png", "--out-dir")
-
-
-def digit_grid(units, captions, columns, title, *, shape=(28, 28), inverted=False):
-    """Pictures in [0, 1] with a caption (up to two lines of 12 characters) over each, shown as
-    their files are: bright values white, unless the preprocessing `inverted` a light background."""
-    plt = pyplot()
-    rows = -(-len(units) // columns)
-    lines = max((caption.count("\n") + 1 for caption in captions), default=1)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.2, rows * (1.2 + 0.2 * lines) + 0.4))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, image, caption in zip(np.ravel(axes), units, captions):
-        ax.imshow(image.reshape(shape), cmap="gray_r" if inverted else "gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(caption, fontsize=8)
-    fig.suptitle(title)
-    return fig
-
-
-def every_class(y, n):
-    """Indices of up to n examples, as many of each class as fit, in rows that hold one of each
-    class (in label order): the first examples of every class, not only of the first classes."""
-    classes = np.unique(y)
-    per_class = max(1, n // len(classes))
-    picked = [np.flatnonzero(y == c)[:per_class] for c in classes]
-    rows = [[column[r] for column in picked if r < len(column)] for r in range(per_class)]
-    return np.array([i for row in rows for i in row][:n], dtype=int), len(classes)
-
-
-def samples_figure(units, y, n, meta, shape, inverted=False):
-    """Up to n test images (in [0, 1]) of every class, with their class names, a class a column."""
-    index, n_classes = every_class(y, n)
-    captions = [shortened(mlp_data.class_name(meta, int(v)), 12) for v in y[index]]
-    columns = n_classes if n_classes <= 12 else 10
-    title = "Test images of every class" if len(index) >= n_classes else f"Test images of {len(index)} classes"
-    return digit_grid(units[index], captions, columns, title, shape=shape, inverted=inverted)
+    mlp_run.check_writable(out_dir / "x.png", "--out-dir")
 
 
 def data_name(data):
@@ -3518,15 +2880,17 @@ def plot_samples(
     ] = None,
 ):
     """Test images of every class (MNIST's unless --data), with their class names, as their files show them."""
-    pyplot()
+    mlp_plot.pyplot()
     data = data or mlp_data.DEFAULT_DATA
     out = out or Path(f"{data_name(data)}.png")
-    check_outputs([out], mlp_data.data_files(data))
+    mlp_run.check_outputs([out], mlp_data.data_files(data))
     found = load_data(data, splits=("test",))
     x, y = found.x_test, found.y_test
-    check_classes(data, found, mlp_data.class_count(found))
+    mlp_run.check_classes(data, found, mlp_data.class_count(found))
     shape = image_shape_of(found.shape, data)
-    save_figure(samples_figure(mlp.to_unit(x, mlp.fit_preprocessing(x)), y, n, {"classes": found.classes}, shape), out)
+    saved(
+        mlp_plot.samples_figure(mlp.to_unit(x, mlp.fit_preprocessing(x)), y, n, {"classes": found.classes}, shape), out
+    )
 
 
 def read_history(path):
@@ -3539,24 +2903,6 @@ def read_history(path):
     except (ValueError, KeyError, TypeError):
         fail(f"{path}: not a history file written by train")
     return records
-
-
-def curves_figure(records):
-    fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 3.8))
-    for axes, scale, curves in (
-        (left, 1, (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test"))),
-        (right, 100, (("accuracy", "train (running)"), ("val_accuracy", "validation"), ("test_accuracy", "test"))),
-    ):
-        for key, label in curves:  # the test set may be scored every k epochs only (train --test-every)
-            scored = [r for r in records if key in r]
-            if scored:
-                axes.plot([r["epoch"] for r in scored], [scale * r[key] for r in scored], marker=".", label=label)
-    left.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="Loss")
-    right.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return fig
 
 
 @plot_app.command("curves", cls=HelpPage)
@@ -3572,35 +2918,11 @@ def plot_curves(
     out: PictureOption = Path("curves.png"),
 ):
     """Training curves: loss and accuracy per epoch."""
-    pyplot()
+    mlp_plot.pyplot()
     if history.suffix == ".npz":  # the weights: their history is beside them, as plot all reads it
-        history = beside(history, ".history.json")
-    check_outputs([out], [history])
-    save_figure(curves_figure(read_history(history)), out)
-
-
-def confusion_figure(confusion, meta):
-    fig, ax = pyplot().subplots(figsize=(6.2, 5.4))
-    shown = ax.imshow(np.log1p(confusion), cmap="Blues")
-    for (t, p), n in np.ndenumerate(confusion):
-        ax.text(
-            p, t, str(n), ha="center", va="center", fontsize=8, color="white" if n > confusion.max() / 4 else "black"
-        )
-    names = [mlp_data.class_name(meta, c) for c in range(len(confusion))]
-    ax.set_xticks(
-        range(len(confusion)),
-        names,
-        rotation=45 if max(map(len, names)) > 2 else 0,
-        ha="right" if max(map(len, names)) > 2 else "center",
-    )
-    ax.set_yticks(range(len(confusion)), names)
-    ax.set(
-        xlabel="predicted",
-        ylabel="true",
-        title=f"Confusion matrix, {percent(np.trace(confusion) / confusion.sum())} correct",
-    )
-    fig.colorbar(shown, ax=ax, label="log(1 + count)")
-    return fig
+        history = mlp_run.beside(history, ".history.json")
+    mlp_run.check_outputs([out], [history])
+    saved(mlp_plot.curves_figure(read_history(history)), out)
 
 
 @plot_app.command("confusion", cls=HelpPage)
@@ -3608,22 +2930,10 @@ def plot_confusion(
     weights: WeightsArgument, data: RecordedDataOption = None, out: PictureOption = Path("confusion.png")
 ):
     """The test-set confusion matrix as a heat map."""
-    pyplot()
+    mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     _, _, report = evaluated(weights, params, meta, data, label_column, 0)
-    save_figure(confusion_figure(report["confusion"], meta), out)
-
-
-def mistakes_figure(x, report, meta, shape):
-    mistakes = report_json(report, len(x), meta)["mistakes"]
-    captions = [
-        f"{shortened(m['true_name'], 12)}\n→{shortened(m['predicted_name'], 7)} {100 * m['confidence']:.0f}%"
-        for m in mistakes
-    ]
-    units = mlp.to_unit(x[[m["index"] for m in mistakes]], meta["preprocessing"])
-    inverted = meta["preprocessing"].get("invert", False)
-    title = "Most confident mistakes (true, →predicted and its probability)"
-    return digit_grid(units, captions, 10, title, shape=shape, inverted=inverted)
+    saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
 
 
 @plot_app.command("mistakes", cls=HelpPage)
@@ -3634,28 +2944,11 @@ def plot_mistakes(
     out: PictureOption = Path("mistakes.png"),
 ):
     """The most confident mistakes on the test set, with true and predicted labels."""
-    pyplot()
+    mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
     x, _, report = evaluated(weights, params, meta, data, label_column, n)
-    save_figure(mistakes_figure(x, report, meta, shape), out)
-
-
-def weights_figure(params, n, shape):
-    """The first layer's weights, one image of `shape` per hidden unit."""
-    W = params["W1"]
-    plt = pyplot()
-    n = min(n, W.shape[1])
-    columns = 12 if n >= 12 else n
-    rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.6 + 0.4))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for unit, ax in zip(range(n), np.ravel(axes)):
-        w = W[:, unit].reshape(shape)
-        ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max(), interpolation="nearest")
-    fig.suptitle(f"First-layer weights of {n} hidden units")
-    return fig
+    saved(mlp_plot.mistakes_figure(x, report, meta, shape), out)
 
 
 @plot_app.command("weights", cls=HelpPage)
@@ -3665,43 +2958,10 @@ def plot_weights(
     out: PictureOption = Path("weights.png"),
 ):
     """The first layer's weights, one image per hidden unit (red positive, blue negative)."""
-    pyplot()
-    check_outputs([out], [weights])
-    params, meta = load_weights(weights)
-    save_figure(weights_figure(params, n, image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)), out)
-
-
-def draw_architecture(sizes, activation, title):
-    """Layers as columns of units (at most 10 drawn, the rest elided), sizes and activations labelled."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(2.2 * len(sizes) + 1, 4.6))
-    shown = [min(n, 10) for n in sizes]
-    ys = [np.linspace(-1, 1, k) * (k - 1) / 9 for k in shown]
-    for l in range(len(sizes) - 1):
-        for a in ys[l]:
-            for b in ys[l + 1]:
-                ax.plot([l, l + 1], [a, b], color="0.8", lw=0.5, zorder=1)
-    names = ["input"] + [f"hidden {i}" for i in range(1, len(sizes) - 1)] + ["output"]
-    acts = ["pixels"] + [activation] * (len(sizes) - 2) + ["softmax"]
-    colors = ["#9ecae1"] + ["#fdae6b"] * (len(sizes) - 2) + ["#a1d99b"]
-    for l, (n, y) in enumerate(zip(sizes, ys)):
-        ax.scatter([l] * len(y), y, s=140, color=colors[l], edgecolor="0.3", zorder=2)
-        if n > len(y):
-            ax.text(
-                l,
-                0,
-                "⋮",
-                ha="center",
-                va="center",
-                fontsize=16,
-                zorder=3,
-                bbox=dict(facecolor="white", edgecolor="none", pad=0),
-            )
-        ax.text(l, 1.25, f"{names[l]}\n{n} units", ha="center", va="bottom", fontsize=10)
-        ax.text(l, -1.25, acts[l], ha="center", va="top", fontsize=10, style="italic")
-    ax.set(xlim=(-0.6, len(sizes) - 0.4), ylim=(-1.7, 1.8), title=title)
-    ax.axis("off")
-    return fig
+    mlp_plot.pyplot()
+    mlp_run.check_outputs([out], [weights])
+    params, meta = mlp_run.load_weights(weights)
+    saved(mlp_plot.weights_figure(params, n, image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)), out)
 
 
 @plot_app.command("architecture", cls=HelpPage)
@@ -3711,50 +2971,12 @@ def plot_architecture(
     ] = Path("."),
 ):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
-    pyplot()
+    mlp_plot.pyplot()
     check_out_dir(out_dir)
     for name, (activation, hidden, _) in ORIGINAL.items():
         sizes = [784, *hidden, 10]
         title = f"{name}: {'-'.join(map(str, sizes))}, {activation}"
-        save_figure(draw_architecture(sizes, activation, title), out_dir / f"{name}.png", "--out-dir")
-
-
-def sweep_figure(rows, space, title):
-    """Validation accuracy against each searched option, a panel an option: complete trials as
-    dots, pruned ones as crosses at their last reported accuracy; a log axis for a log range,
-    the choices in order for a list."""
-    names = list(space)
-    columns = min(3, len(names))
-    fig, axes = pyplot().subplots(
-        -(-len(names) // columns), columns, figsize=(4.2 * columns, 3.4 * -(-len(names) // columns)), squeeze=False
-    )
-    for ax, name in zip(axes.flat, names):
-        spec = space[name]
-        labels = (
-            [shown_option(name, v) if name != "hidden" else str(v) for v in spec] if isinstance(spec, list) else None
-        )
-        for state, marker, color in (("complete", "o", "C0"), ("pruned", "x", "0.55")):
-            points = [
-                (r["options"][name], 100 * r["value"])
-                for r in rows
-                if r["state"] == state and r["value"] is not None and name in r["options"]
-            ]
-            xs = [labels.index(shown_option(name, x)) if labels else x for x, _ in points]
-            ax.scatter(xs, [y for _, y in points], marker=marker, color=color, label=state if points else None)
-        if labels:
-            ax.set_xticks(range(len(labels)), labels)
-            ax.set_xlim(-0.5, len(labels) - 0.5)
-        else:
-            ax.set_xscale("log" if spec["log"] else "linear")
-            ax.set_xlim(spec["low"], spec["high"])
-        ax.set(xlabel=name.replace("_", " "), ylabel="validation accuracy (%)" if ax in axes[:, 0] else None)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
-    axes.flat[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+        saved(mlp_plot.draw_architecture(sizes, activation, title), out_dir / f"{name}.png", "--out-dir")
 
 
 @plot_app.command("sweep", cls=HelpPage)
@@ -3767,7 +2989,7 @@ def plot_sweep(
     out: PictureOption = Path("sweep.png"),
 ):
     """A sweep's validation accuracy against each option it searched."""
-    pyplot()
+    mlp_plot.pyplot()
     sweep = sweep_module()
     url, storage_ = sweep_storage(storage, Path("sweep.npz"), sweep, heartbeat=10, must_exist=True)
     names = sweep.study_names(storage_)  # in the order they were made
@@ -3775,11 +2997,11 @@ def plot_sweep(
         fail(f"{sweep.masked(url)} holds no study yet: run a sweep first")
     name = study or names[-1]
     found = stored_study(storage_, url, name, sweep)
-    check_outputs([out], [])
+    mlp_run.check_outputs([out], [])
     rows = sweep.trial_rows(found)
     if not any(r["value"] is not None and r["state"] in ("complete", "pruned") for r in rows):
         fail(f"study '{name}' has no finished trial to draw yet")
-    save_figure(sweep_figure(rows, found.user_attrs["space"], f"Study '{name}': validation accuracy"), out)
+    saved(mlp_plot.sweep_figure(rows, found.user_attrs["space"], f"Study '{name}': validation accuracy"), out)
 
 
 @plot_app.command("all", cls=HelpPage)
@@ -3792,28 +3014,28 @@ def plot_all(
     ] = Path("."),
 ):
     """Every picture of the README, from one weights file and the history beside it."""
-    pyplot()
+    mlp_plot.pyplot()
     check_out_dir(out_dir)
     params, meta, data, label_column = weights_and_data(weights, data)
     samples = data_name(data)
     names = (samples, "curves", "confusion", "mistakes", "weights", *ORIGINAL)
     pictures = [out_dir / f"{name}.png" for name in names]
-    check_outputs(pictures, [weights, beside(weights, ".history.json"), *mlp_data.data_files(data)])
+    mlp_run.check_outputs(pictures, [weights, mlp_run.beside(weights, ".history.json"), *mlp_data.data_files(data)])
     shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
     x, y, report = evaluated(weights, params, meta, data, label_column, 30)  # weights and test set loaded once
-    history = beside(weights, ".history.json")
+    history = mlp_run.beside(weights, ".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")
     records = read_history(history)
     here = lambda name: out_dir / name
     inverted = meta["preprocessing"].get("invert", False)
     units = mlp.to_unit(x, meta["preprocessing"])
-    save_figure(samples_figure(units, y, 40, meta, shape, inverted), here(f"{samples}.png"), "--out-dir")
+    saved(mlp_plot.samples_figure(units, y, 40, meta, shape, inverted), here(f"{samples}.png"), "--out-dir")
     plot_architecture(out_dir)
-    save_figure(curves_figure(records), here("curves.png"), "--out-dir")
-    save_figure(confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
-    save_figure(mistakes_figure(x, report, meta, shape), here("mistakes.png"), "--out-dir")
-    save_figure(weights_figure(params, 48, shape), here("weights.png"), "--out-dir")
+    saved(mlp_plot.curves_figure(records), here("curves.png"), "--out-dir")
+    saved(mlp_plot.confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
+    saved(mlp_plot.mistakes_figure(x, report, meta, shape), here("mistakes.png"), "--out-dir")
+    saved(mlp_plot.weights_figure(params, 48, shape), here("weights.png"), "--out-dir")
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -361,6 +361,8 @@ class Data(NamedTuple):
     classes: tuple | None  # class names in label order, when the data names its classes
     shape: tuple | None  # (H, W) when the D features are an image's pixels; None: a table
     test_from: str  # where the test set comes from, for messages
+    path: str | None = None  # the file or folder it was read from (`load_data` fills it in)
+    form: str | None = None  # its form, a key of DATA_FORMS (`load_data` fills it in)
 
 
 def _as_labels(raw, where):
@@ -876,13 +878,13 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
     path = os.fspath(path)
     if not splits or not set(splits) <= {"train", "test"}:
         raise ValueError(f"splits must be some of ('train', 'test'), got {tuple(splits)!r}")
-    data = DATA_FORMS[data_form(path)].load(
-        path, tuple(splits), label_column=label_column, decode=decode, on_progress=on_progress
-    )
+    form = data_form(path)
+    data = DATA_FORMS[form].load(path, tuple(splits), label_column=label_column, decode=decode, on_progress=on_progress)
     if data.classes is None:
         names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
         data = data._replace(classes=names and tuple(names))
     data = data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
+    data = data._replace(path=path, form=form)
     if "train" in splits:
         _check_classifiable(data.y_train, path, data.classes)
     return data
@@ -932,12 +934,13 @@ def data_files(data):
     return dataset_files(path) if os.path.isdir(path) else []
 
 
-def source_record(data, label_column=None):
+def source_record(data, label_column=None, path=None):
     """What a weights file records of the data it was trained on: a data set's name, or the
-    absolute path with its form and label column, so that eval, predict and plot find it again."""
+    absolute path with its form and label column, so that eval, predict and plot find it again.
+    `path`: where `data` was found (`resolve`'s answer), when it is known."""
     if data in DATASETS and not os.path.exists(data):
         return {"name": data}
-    path = os.path.abspath(resolve(data))
+    path = os.path.abspath(path or resolve(data))
     return {"path": path, "form": data_form(path), "label_column": label_column}
 
 

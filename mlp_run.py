@@ -12,6 +12,7 @@ and the fix, as mlp.py raises them. Its rooms, in order:
 
 import contextlib
 import hashlib
+import importlib
 import os
 import signal
 import threading
@@ -254,3 +255,500 @@ def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
             "smaller --batch-size"
         )
     return None
+
+
+# ----------------------------------------------------------------------------- options to files
+# What every command checks before any work: the optional libraries it needs, the files it
+# writes (writable, never one of its inputs, written together) and the weights it reads.
+
+
+class BadOption(ValueError):
+    """A bad option or combination of options (the command line exits 2, as for a usage error)."""
+
+
+EXTRAS = {
+    "image": "Pillow",
+    "plot": "matplotlib",
+    "onnx": "onnx",
+    "sklearn": "scikit-learn",
+    "sweep": "Optuna",
+}  # extra: its library
+
+
+CHECKOUT = (Path(__file__).resolve().parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
+
+
+def install_hint(extra):
+    """The command that installs an extra, as the user installed the project: from a clone
+    `pip install -e '.[plot]'`, from a wheel `pip install 'numpy-mlp[plot]'`."""
+    return f"pip install -e '.[{extra}]'" if CHECKOUT else f"pip install 'numpy-mlp[{extra}]'"
+
+
+def require(module, extra):
+    """Import an optional dependency, or fail with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ValueError(f"this command needs {EXTRAS[extra]} (the {extra} extra): {install_hint(extra)}") from None
+
+
+def check_classes(data, found, n_classes):
+    """Fail unless the data names every class (or none)."""
+    if found.classes is not None and len(found.classes) < n_classes:
+        raise ValueError(
+            f"{data}: {len(found.classes)} class names for {n_classes} classes; give one name per class in classes.txt"
+        )
+
+
+def same_file(a, b):
+    """Whether two paths name the same file: the same inode when both exist (hard links and
+    symbolic links included), else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def load_weights(path):
+    """(params, meta) of a weights file written by train, or a one-line error: a missing file, a
+    broken one, or a checkpoint (it lacks the preprocessing, data and class names the weights
+    record, so scoring it would mislead)."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such weights file (train one with 'python cli.py train relu')")
+    params, meta = mlp.load(path)
+    if "checkpoint" in meta:
+        raise ValueError(
+            f"{path} is the checkpoint of an unfinished train run, not weights: run the same train command "
+            "again to finish it, and use the weights it writes"
+        )
+    return params, meta
+
+
+def load_members(paths):
+    """[(params, meta)] of one or more weights files; several make an ensemble (their class
+    probabilities averaged) and must fit together: the same input size and shape, the same
+    classes and names, trained on the same data. A misfit is one line naming both files."""
+    for i, path in enumerate(paths):
+        twice = next((other for other in paths[:i] if same_file(other, path)), None)
+        if twice is not None:
+            raise BadOption(f"{path} is given twice (also as {twice}): an ensemble's members are different networks")
+    members = [load_weights(path) for path in paths]
+    (first, first_meta), name = members[0], paths[0]
+    source = lambda meta: mlp_data.source_of(meta.get("data"))
+    for path, (params, meta) in zip(paths[1:], members[1:]):
+        ends = lambda p: (mlp.sizes_of(p)[0], mlp.sizes_of(p)[-1])
+        why = (
+            f"{ends(params)[0]} inputs and {ends(params)[1]} classes against {ends(first)[0]} and {ends(first)[1]}"
+            if ends(params) != ends(first)
+            else f"other data ({source(meta)}, not {source(first_meta)})"
+            if source(meta) != source(first_meta)
+            else "other class names"
+            if meta.get("classes") != first_meta.get("classes")
+            else "another input shape"
+            if mlp_data.input_of(meta, params) != mlp_data.input_of(first_meta, first)
+            else None
+        )
+        if why:
+            raise ValueError(
+                f"{path} cannot join {name} in an ensemble: {why}; its members must be trained on the same data"
+            )
+    return members
+
+
+def check_fits(path, params, x, y):
+    """Fail unless the network at `path` takes x's image size and knows every label in y."""
+    n_in, n_classes = params["W1"].shape[0], mlp.sizes_of(params)[-1]
+    if x.shape[1] != n_in:
+        raise ValueError(
+            f"{path}: the network takes {n_in} inputs but the data has {x.shape[1]} "
+            "pixels per image; use the data it was trained on"
+        )
+    if y.max() >= n_classes:
+        raise ValueError(f"{path}: the network has {n_classes} classes but the data has label {y.max()}")
+
+
+def check_writable(path, option):
+    """Fail before any work when `path` cannot be written (missing folder, no permission),
+    naming the option the user gave it with (--out, --json, --out-dir)."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"{path}: folder {folder} does not exist; create it or choose another {option}")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{path}: folder {folder} is not writable; choose another {option}")
+
+
+def check_outputs(outputs, inputs, same_run=None):
+    """Usage error (exit 2), before any work, when a file the command would write is one it
+    reads (data files, classes.txt, weights, a checkpoint), so that an output never replaces
+    an input. `same_run` may be both: the checkpoint a run reads and goes on writing."""
+    for output in outputs:
+        for path in inputs:
+            if (
+                output is None
+                or path is None
+                or (same_run is not None and same_file(output, same_run) and same_file(path, same_run))
+            ):
+                continue
+            if same_file(output, path):
+                raise BadOption(f"{output} is also an input of this command ({path}); write the output to another file")
+
+
+def beside(out, suffix):
+    """A file named after `out` (minus a final .npz only): w.npz -> w.history.json, and
+    model_lr0.1 -> model_lr0.1.history.json (never model_lr0.history.json)."""
+    return out.with_name(out.name.removesuffix(".npz") + suffix)
+
+
+def text_writer(text):
+    """A writer for mlp.write_together / mlp.write_atomic: the text, UTF-8."""
+    return lambda f: f.write(text.encode())
+
+
+def write_outputs(writers, then=""):
+    """Write files together (mlp.write_together): all of them, or on failure none, with one line
+    naming the file that could not be written (and `then`, what else the user should know)."""
+    try:
+        mlp.write_together(writers)
+    except OSError as e:
+        raise ValueError(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}") from None
+
+
+def report_json(report, n, meta=None):
+    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
+    class names from the weights, where they have them)."""
+    meta = meta or {}
+    y_pred, probabilities = report["predicted"], report["probabilities"]
+    return {
+        "accuracy": report["accuracy"],
+        "loss": report["loss"],
+        "n": n,
+        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
+        "confusion": report["confusion"].tolist(),
+        "per_class": [
+            {
+                "class": c,
+                "name": mlp_data.class_name(meta, c),
+                "precision": float(report["precision"][c]),
+                "recall": float(report["recall"][c]),
+                "f1": float(report["f1"][c]),
+                "support": int(report["support"][c]),
+            }
+            for c in range(len(report["confusion"]))
+        ],
+        "mistakes": [
+            {
+                "index": int(i),
+                "true": int(report["true"][i]),
+                "predicted": int(y_pred[i]),
+                "true_name": mlp_data.class_name(meta, int(report["true"][i])),
+                "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
+                "confidence": float(probabilities[i, y_pred[i]]),
+            }
+            for i in report["mistakes"]
+        ],
+    }
+
+
+def load_data(data, splits=("train", "test"), label_column=None, *, on_file=None, on_download=None, on_pictures=None):
+    """mlp_data.Data of --data's splits (a data set's name or a path), whatever its form: raw
+    features (uint8 stays uint8) and labels; pictures decoded with Pillow. The callbacks:
+    on_file(stem, url) when a download starts, on_download(done, total) as it goes,
+    on_pictures(done, total) while pictures are decoded."""
+    path = mlp_data.resolve(data, on_file, on_download)
+    form = mlp_data.data_form(path)
+    if label_column and form != "csv":
+        raise BadOption(
+            f"--label-column {label_column} names a CSV column, but {data} is {form} data, whose labels are its own; "
+            "leave it out"
+        )
+    if form == "images":
+        require("PIL.Image", "image")
+    found = mlp_data.load_data(path, splits, label_column, on_progress=on_pictures if form == "images" else None)
+    if data in mlp_data.DATASETS and not os.path.exists(data):
+        found = found._replace(classes=mlp_data.DATASETS[data].classes)
+    return found
+
+
+# ----------------------------------------------------------------------------- a run, planned
+# Every caller of mlp.train that starts from options (train, sweep's trials, bench, reproduce)
+# plans its run here: the options left out chosen from the data, the network's sizes and
+# preprocessing, the validation split, the framing of its pictures, the checkpoint to resume
+# from, the memory it needs, and the record its weights file keeps.
+
+
+def recorded(settings, extras, keep_epochs):
+    """The settings a weights file or checkpoint records, as a dict: mlp.Settings (lr filled
+    in), then the CLI's own choices `extras` (val, hidden, dtype, sizes, normalize), then
+    epochs when `keep_epochs` (a schedule whose rates depend on the run's length)."""
+    fields = settings._asdict()
+    epochs = fields.pop("epochs")
+    if not fields["ema"]:  # off: not recorded, so that a run without it writes what it wrote before --ema
+        del fields["ema"]
+    if fields["augment_end"] == 1:  # the same: as for ema
+        del fields["augment_end"]
+    keep_epochs = keep_epochs or "augment_end" in fields  # its strengths depend on the run's length
+    return fields | extras | ({"epochs": epochs} if keep_epochs else {})
+
+
+def starting_weights(path, activation, hidden, normalize, data, found):
+    """(params, meta) of --init, after checking they fit the run: the same activation and
+    hidden sizes, the data's input size and classes, and no other --normalize than theirs."""
+    params, meta = load_weights(path)
+    sizes, x = mlp.sizes_of(params), found.x_train
+    if meta["activation"] != activation:
+        raise BadOption(f"--init {path} is a {meta['activation']} network; train it with {meta['activation']}")
+    if hidden and list(hidden) != sizes[1:-1]:
+        raise BadOption(
+            f"--init {path} has hidden layers {' '.join(map(str, sizes[1:-1]))}, not {' '.join(map(str, hidden))}; "
+            "leave out --hidden to keep its sizes"
+        )
+    if normalize and normalize != meta["preprocessing"]["kind"]:
+        raise BadOption(
+            f"--init {path} keeps its own preprocessing ({meta['preprocessing']['kind']}); leave out --normalize"
+        )
+    if x.shape[1] != sizes[0]:
+        raise ValueError(f"--init {path} takes {sizes[0]} inputs, but {data} has {x.shape[1]} features per example")
+    top = mlp_data.class_count(found) - 1
+    names = meta.get("classes")
+    if top >= sizes[-1]:
+        raise ValueError(f"--init {path} knows {sizes[-1]} classes, but {data} has label {top}")
+    if names and found.classes and list(found.classes) != names[: len(found.classes)]:
+        raise ValueError(
+            f"--init {path} names its classes {', '.join(names[:4])}...; {data} names them "
+            f"{', '.join(found.classes[:4])}...: they must be the same classes in the same order"
+        )
+    return params, meta
+
+
+def train_paths(out):
+    """(weights, history, checkpoint, lock) paths of --out, after checking that none of them is a
+    folder and that the folder can be written in."""
+    if out.endswith(os.sep) or Path(out).is_dir():
+        raise BadOption(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}")
+    out = Path(out)
+    history_path, checkpoint_path, lock_path = (
+        beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock")
+    )
+    for path in (history_path, checkpoint_path):
+        if path.is_dir():
+            raise BadOption(f"cannot write {path}: it is a folder; choose another --out")
+    check_writable(out, "--out")
+    return out, history_path, checkpoint_path, lock_path
+
+
+def check_validation_needs(settings, val):
+    """mlp.train refuses these too; saying it here, in the CLI's words, spares loading the data."""
+    if settings.patience and not val:
+        raise BadOption("--patience needs a validation set: add --val N (e.g. --val 5000)")
+    if mlp.SCHEDULES[settings.schedule].on_validation and not val:
+        raise BadOption(f"--schedule {settings.schedule} watches validation accuracy: add --val N (e.g. --val 5000)")
+
+
+def check_augmentable(augment, found, data):
+    """A bad option (exit 2) when --augment distorts images but the data are a table or not square."""
+    if mlp.AUGMENTATIONS[augment].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
+        raise BadOption(
+            f"--augment {augment}: {data} holds "
+            + (
+                "a table, not images"
+                if found.shape is None
+                else f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones"
+            )
+            + "; use --augment none for this data"
+        )
+
+
+def check_straightening(straighten, found, data, init):
+    """A bad option (exit 2) when --deslant or --width cannot apply: to a table, or to --init
+    weights, which keep their own preprocessing."""
+    if not straighten:
+        return
+    given = " and ".join(f"--{k}" for k in straighten)
+    if found.shape is None:
+        raise BadOption(f"{given} straighten pictures, and {data} is a table of features; leave it out")
+    if init:
+        raise BadOption(f"--init {init} keeps its own preprocessing; leave out {given}")
+
+
+def planned_network(found, *, data, activation, hidden, normalize, init, straighten=None):
+    """What the run trains, before anything is allocated: {"sizes", "hidden", "preprocessing",
+    "classes", "start"}: the --init weights' (checked to fit, kept as "start") or a fresh
+    network's (hidden default 128, the preprocessing of kind `normalize` fitted to the training
+    set, pictures on a light background turned over, and straightened as `straighten`
+    ({"deslant", "width"}) asks)."""
+    if init:
+        params, meta = starting_weights(init, activation, hidden, normalize, data, found)
+        sizes = mlp.sizes_of(params)
+        return {
+            "sizes": sizes,
+            "hidden": sizes[1:-1],
+            "preprocessing": meta["preprocessing"],
+            "classes": meta.get("classes") or found.classes,
+            "start": (params, meta),
+        }
+    hidden = hidden or [128]
+    sizes = [found.x_train.shape[1], *hidden, mlp_data.class_count(found)]
+    check_classes(data, found, sizes[-1])
+    return {
+        "sizes": sizes,
+        "hidden": hidden,
+        "preprocessing": mlp.fit_preprocessing(
+            found.x_train, normalize, pictures=found.shape is not None, shape=found.shape, **(straighten or {})
+        ),
+        "classes": found.classes,
+        "start": None,
+    }
+
+
+FITTED = ("normalize", "optimizer", "batch_size", "weight_decay", "epochs")  # options whose default fits the data
+
+
+def data_in_words(found, n):
+    """The training data as the defaults line names it: 'a table of 142 rows x 13 features' or
+    '1,437 pictures of 8 x 8'."""
+    if found.shape is None:
+        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features"
+    return f"{n:,} pictures of {found.shape[0]} x {found.shape[1]}"
+
+
+def fitted_settings(asked, given, *, pictures, n, init=None):
+    """(settings, normalize, chosen): `asked` (mlp.Settings, lr perhaps None) with each of FITTED
+    that the user did not give (`given`: option names) taken from mlp.fitted_defaults for n
+    training examples (pictures or a table), checked; normalize: the preprocessing's kind chosen
+    (None when given, or kept from the --init weights); chosen: {option: value} of those that
+    differ from mlp.Settings' own defaults (normalize: from range), for the defaults line and
+    the weights' record."""
+    fitted = mlp.fitted_defaults(
+        n,
+        pictures=pictures,
+        batch_size=asked.batch_size if "batch_size" in given else None,
+        epochs=asked.epochs if "epochs" in given else mlp.Settings._field_defaults["epochs"],
+    )
+    if init:  # fine-tuning keeps the weights' own preprocessing
+        fitted["normalize"] = None
+    taken = {k: v for k, v in fitted.items() if k not in given and v is not None}
+    usual = {**mlp.Settings._field_defaults, "normalize": "range"}
+    chosen = {k: v for k, v in taken.items() if v != usual[k]}
+    settings = asked._replace(**{k: v for k, v in taken.items() if k != "normalize"})
+    if "optimizer" in chosen and asked.lr is None:  # the lr follows the optimizer chosen: said after it
+        items, at = list(chosen.items()), list(chosen).index("optimizer") + 1
+        chosen = dict([*items[:at], ("lr", mlp.OPTIMIZERS[settings.optimizer].lr), *items[at:]])
+    return mlp.check_settings(settings), taken.get("normalize"), chosen
+
+
+def weights_meta(history, plan, *, settings, extras, validation, source, taken, defaults, init):
+    """(meta, history) as the weights file and history record them: what the network is, how it
+    was trained (and which options were chosen from the data, `defaults`), its test score (that
+    of the kept epoch, scored when it ended), its data and what it takes (`taken`, with the
+    framing measured on its pictures)."""
+    scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
+    meta = {
+        "activation": settings.activation,
+        "epochs_run": len(history),
+        "test_accuracy": scored["test_accuracy"],
+        "test_loss": scored["test_loss"],
+        "settings": recorded(settings, extras, keep_epochs=True),
+        "preprocessing": plan["preprocessing"],
+        "classes": plan["classes"] and list(plan["classes"]),
+        "data": source,
+        "input": taken,
+        "defaults": defaults,
+    }
+    if init:  # what the run started from, in both files
+        meta["init"] = {"path": str(init.resolve()), "test_accuracy": plan["start"][1].get("test_accuracy")}
+        history = [{**record, "init": str(init.resolve())} for record in history]
+    return meta, history
+
+
+def plan(
+    asked,
+    *,
+    given,
+    found,
+    data,
+    label_column=None,
+    val=0,
+    hidden=None,
+    normalize=None,
+    init=None,
+    dtype="float32",
+    resume=None,
+    class_weight="none",
+    straighten=None,
+    framings=None,
+):
+    """Everything a run starts from, decided before any training: the validation split of
+    `found` (the data behind --data, as `load_data` read it), the options not `given` chosen
+    from it (`fitted_settings`; `asked`, an mlp.Settings, holds the rest), the network planned
+    and checked to fit, the checkpoint to resume from (checked to be this run's), the memory it
+    needs, and the initial parameters. `normalize`: a kind, or None to choose; `framings`: a
+    dict of the framings measured on the data by preprocessing kind (a sweep's trials share
+    them); `straighten`: {"deslant", "width"}. Returns a dict of them; its "notes" (the memory
+    check's, when it has one) are for the user. Raises ValueError (BadOption for an option)."""
+    straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
+    check_straightening(straighten, found, data, init)
+    x, y = found.x_train, found.y_train
+    source = mlp_data.source_record(data, label_column, path=found.path)
+    identity = data_identity(source, x, y)
+    validation = None
+    if val:
+        x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
+        validation = (x_val, y_val)
+    settings, kind, chosen = fitted_settings(asked, given, pictures=found.shape is not None, n=len(y), init=init)
+    check_augmentable(settings.augment_kind, found, data)
+    network = planned_network(
+        found,
+        data=data,
+        activation=settings.activation,
+        hidden=hidden,
+        normalize=normalize or kind,
+        init=init,
+        straighten=straighten,
+    )
+    taken = {"shape": found.shape and list(found.shape), "pictures": "resized" if found.form == "images" else "framed"}
+    if taken["pictures"] == "framed" and found.shape and found.shape[0] == found.shape[1]:
+        framings = {} if framings is None else framings
+        key = network["preprocessing"]["kind"]  # fitted to the same data, so the same for a kind
+        if key not in framings:  # of the pictures as drawn: a drawn one is framed, then straightened
+            upright = {**network["preprocessing"], "deslant": False, "width": 0.0}
+            framings[key] = mlp_data.measure_framing(x, found.shape[0], upright)
+        taken["framing"] = framings[key]
+    extras = {
+        "val": val,
+        "hidden": network["hidden"],
+        "dtype": dtype,
+        "sizes": network["sizes"],
+        "normalize": network["preprocessing"]["kind"],
+        **straighten,
+    }
+    if init:
+        extras["init"] = str(init.resolve())
+    if class_weight != "none":  # recorded only when used: older checkpoints resume as they were
+        extras["class_weight"] = class_weight
+    kept = recorded(settings, extras, mlp.SCHEDULES[settings.schedule].uses_run_length)
+    checkpoint, rows = load_resumable(resume, kept, identity, settings.epochs) if resume else (None, [])
+    note = check_memory(network["sizes"], min(settings.batch_size, len(y)), settings.optimizer, dtype, bool(val))
+    if network["start"]:
+        params = {k: p.astype(dtype) for k, p in network["start"][0].items()}
+    else:
+        params = mlp.init(network["sizes"], settings.activation, seed=settings.seed, dtype=np.dtype(dtype))
+    return {
+        "settings": settings,
+        "defaults": {"for": data_in_words(found, len(y)), "chosen": chosen},
+        "input": taken,
+        "found": found,
+        "x": x,
+        "y": y,
+        "source": source,
+        "validation": validation,
+        "plan": network,
+        "extras": extras,
+        "checkpoint": checkpoint,
+        "rows": rows,
+        "params": params,
+        "meta": {"activation": settings.activation, "settings": kept, "data_identity": identity},
+        "notes": [note] if note else [],
+        "sample_weight": None
+        if class_weight == "none"
+        else mlp.class_weights(y, mlp_data.class_count(found), class_weight)[y],
+    }

@@ -1,7 +1,7 @@
 """Sweeps: many training runs that search the options a user left open, on Optuna.
 
-Used by cli.py's `sweep` (the training of one trial is cli's, so that a trial trains exactly as
-`train` would with the same options). Optuna does the searching (a sampler), the early stopping
+Used by cli.py's `sweep`; a trial is planned by mlp_run.plan, so that it trains exactly as
+`train` would with the same options. Optuna does the searching (a sampler), the early stopping
 of hopeless trials (a pruner) and the sharing between workers (a storage: an SQLite file on one
 machine, a PostgreSQL server for many); nothing here schedules or queues. Problems are raised as
 ValueError with one line naming the problem and the fix. Its rooms, in order:
@@ -27,6 +27,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import mlp
+import mlp_data
 import mlp_run
 
 # ----------------------------------------------------------------------------- search spaces
@@ -556,3 +557,46 @@ def best_trial(study):
     """The complete trial of the highest validation accuracy (the first, among equals), or None."""
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+
+
+def trainer(values, given, *, found, val):
+    """train_trial(options, report=None) -> (best validation accuracy, (run, params, history)):
+    one trial planned as `train` plans its run (mlp_run.plan) with `values` (train's options,
+    as JSON holds them) and the trial's `options` given, trained quietly and scored on the
+    validation split only; report(epoch, val_accuracy) after each epoch (Optuna's pruner may
+    stop the trial there)."""
+    asked = mlp.Settings(activation=values["activation"], **{f: values[o] for o, f in OPTION_FIELDS.items()})
+    framings = {}  # measured once for the data, not once a trial
+
+    def train_trial(options, report=None):
+        fields = {SEARCHABLE[k]: v for k, v in options.items() if SEARCHABLE[k]}
+        run = mlp_run.plan(
+            asked._replace(**fields),
+            given=given | set(options),
+            found=found,
+            data=values["data"] or mlp_data.DEFAULT_DATA,
+            label_column=values["label_column"],
+            val=val,
+            hidden=options.get("hidden", values["hidden"]),
+            normalize=options.get("normalize", values["normalize"]),
+            init=values["init"] and Path(values["init"]),
+            dtype=values["dtype"],
+            class_weight=values["class_weight"],
+            straighten={"deslant": values["deslant"], "width": values["width"]},
+            framings=framings,
+        )
+        with warnings.catch_warnings():  # a run that learns nothing is simply a bad trial
+            warnings.simplefilter("ignore", mlp.NotLearningWarning)
+            params, history = mlp.train(
+                run["params"],
+                run["x"],
+                run["y"],
+                run["settings"],
+                val=run["validation"],
+                preprocessing=run["plan"]["preprocessing"],
+                on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record["val_accuracy"])),
+                sample_weight=run["sample_weight"],
+            )
+        return history[history[-1]["best_epoch"] - 1]["val_accuracy"], (run, params, history)
+
+    return train_trial

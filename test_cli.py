@@ -18,6 +18,8 @@ import cli
 import mlp
 import mlp_data
 import mlp_draw
+import mlp_plot
+import mlp_run
 from conftest import random_dataset, run, runner, trained_with_names, write_csv, write_dataset
 
 
@@ -339,7 +341,7 @@ def test_history_and_checkpoint_names_come_from_the_whole_name(tmp_path, small_d
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         *"model_lr0.05 model_lr0.05.history.json model_lr0.1 model_lr0.1.history.json".split()
     ]
-    assert cli.beside(Path("w.npz"), ".ckpt.npz") == Path("w.ckpt.npz")
+    assert mlp_run.beside(Path("w.npz"), ".ckpt.npz") == Path("w.ckpt.npz")
 
 
 @pytest.mark.parametrize(
@@ -574,7 +576,7 @@ def test_predict_image_without_pillow_says_how_to_install_as_the_user_installed(
     (tmp_path / "d.png").write_bytes(b"whatever")
     monkeypatch.setitem(sys.modules, "PIL", None)  # makes "import PIL.Image" fail
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
-    monkeypatch.setattr(cli, "CHECKOUT", checkout)
+    monkeypatch.setattr(mlp_run, "CHECKOUT", checkout)
     result = run("predict", trained, tmp_path / "d.png")
     assert result.exit_code == 1 and result.stderr == f"error: this command needs Pillow (the image extra): {hint}\n"
 
@@ -586,14 +588,14 @@ def test_plot_without_matplotlib_says_how_to_install_as_the_user_installed(
     trained, tmp_path, monkeypatch, checkout, hint
 ):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
-    monkeypatch.setattr(cli, "CHECKOUT", checkout)
+    monkeypatch.setattr(mlp_run, "CHECKOUT", checkout)
     result = run("plot", "weights", trained, "--out", tmp_path / "w.png")
     assert result.exit_code == 1 and result.stderr == f"error: this command needs matplotlib (the plot extra): {hint}\n"
     assert not (tmp_path / "w.png").exists()
 
 
 def test_the_checkout_is_told_from_an_installed_wheel_by_the_pyproject_beside_cli():
-    assert cli.CHECKOUT == (Path(cli.__file__).parent / "pyproject.toml").is_file()
+    assert mlp_run.CHECKOUT == (Path(mlp_run.__file__).parent / "pyproject.toml").is_file()
 
 
 @pytest.mark.parametrize(
@@ -772,7 +774,7 @@ def test_weights_edited_field_by_field_are_one_line_from_every_command(trained, 
 
 def test_plots_of_class_names_the_font_cannot_draw_say_so_once_without_warnings(small_data, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    monkeypatch.setattr(cli, "MISSING_GLYPHS", [])
+    monkeypatch.setattr(mlp_plot, "MISSING_GLYPHS", [])
     weights = trained_with_names(small_data, tmp_path, [*"零 一 二 三 四 五 六 七 八 九".split()])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning leaking out of the command fails the test
@@ -916,16 +918,16 @@ def test_bench_chooses_the_options_train_chooses(tmp_path):
 # ----------------------------------------------------------------------------- pictures a person wants to look at
 def drawn_figures(monkeypatch):
     """Every figure a plot command saves, drawn: (its title boxes, its images' RGBA, file) each."""
-    drawn, real = [], cli.save_figure
+    drawn, real = [], mlp_plot.save_figure
 
     def save(fig, path, option="--out"):
         fig.canvas.draw()
         titles = [ax.title.get_window_extent() for ax in fig.axes if ax.get_title()]
         images = [im.to_rgba(im.get_array()) for ax in fig.axes for im in ax.images]
         drawn.append({"titles": titles, "images": images, "captions": [ax.get_title() for ax in fig.axes]})
-        real(fig, path, option)
+        return real(fig, path, option)
 
-    monkeypatch.setattr(cli, "save_figure", save)
+    monkeypatch.setattr(mlp_plot, "save_figure", save)
     return drawn
 
 
@@ -970,7 +972,7 @@ def test_samples_of_a_picture_folder_show_every_class_as_the_files_are_named_aft
     assert result.exit_code == 0, result.output
     assert result.stdout == "wrote pictures.png\n" and (tmp_path / "pictures.png").is_file()
     present = {FASHION[c] for c in y[:60]}
-    assert {c for c in drawn[0]["captions"] if c} == {cli.shortened(name, 12) for name in present}
+    assert {c for c in drawn[0]["captions"] if c} == {mlp_plot.shortened(name, 12) for name in present}
     assert np.mean([im[..., :3].mean() for im in drawn[0]["images"]]) > 0.7  # light paper, as in the files
     drawn.clear()
     result = run("plot", "samples", "--n", "10")  # MNIST: light ink on black, as its files are

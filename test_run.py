@@ -119,13 +119,13 @@ def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap
 @posix
 def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
     monkeypatch.setattr(mlp_run, "RECEIVED", [])  # this process's record of stop signals, for this test only
-    write_outputs = cli.write_outputs
+    write_outputs = mlp_run.write_outputs
 
     def ctrl_c_while_writing(writers, *args):
         os.kill(os.getpid(), signal.SIGINT)  # arrives as the weights and history are being written
         return write_outputs(writers, *args)
 
-    monkeypatch.setattr(cli, "write_outputs", ctrl_c_while_writing)
+    monkeypatch.setattr(mlp_run, "write_outputs", ctrl_c_while_writing)
     out = tmp_path / "w.npz"
     handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
     try:
@@ -160,7 +160,7 @@ def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, mon
 
         return write
 
-    monkeypatch.setattr(cli, "text_writer", disk_full)
+    monkeypatch.setattr(mlp_run, "text_writer", disk_full)
     result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out)
     assert result.exit_code == 1
     assert (
@@ -303,7 +303,7 @@ def test_a_full_disk_under_json_outputs_is_one_line_and_leaves_nothing(trained, 
 
         return write
 
-    monkeypatch.setattr(cli, "text_writer", disk_full)
+    monkeypatch.setattr(mlp_run, "text_writer", disk_full)
     for args in (["eval", trained, "--data", small_data], ["gradcheck", "tanh"]):
         result = run(*args, "--json", tmp_path / "r.json")
         assert result.exit_code == 1 and "Traceback" not in result.output
