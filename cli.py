@@ -37,7 +37,6 @@ import importlib
 import importlib.util
 import io
 import json
-import math
 import re
 import shlex
 import sys
@@ -46,13 +45,13 @@ import warnings
 import zipfile
 from enum import Enum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.live import Live
-from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -67,8 +66,25 @@ from rich.text import Text
 
 import mlp
 import mlp_data
+import mlp_options
 import mlp_plot
 import mlp_run
+from mlp_options import (
+    DEFAULTS,
+    ActivationArgument,
+    DataOption,
+    HiddenOption,
+    JsonOption,
+    PictureOption,
+    RecordedDataOption,
+    TtaOption,
+    WeightsArgument,
+    help_page,
+    positive,
+    program,
+    rule,
+    set_threads,
+)
 from mlp_run import Stop, stop_signals
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
@@ -173,162 +189,6 @@ class OneLineErrors(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-# ----------------------------------------------------------------------------- help pages
-# Drawn here rather than by Typer, so that a page shows what a reader needs (the metavar, never
-# Typer's type names or Click's ranges), a long command's options in panels, and examples.
-HELP_PANELS = {  # panel: the options it lists, on a page with more than PANELS_FROM options
-    "Sweep": ("trials", "jobs", "storage", "study", "space", "show_only", "heartbeat"),
-    "Model": ("activation", "hidden", "init", "dtype"),
-    "Optimisation": (
-        "epochs",
-        "batch_size",
-        "lr",
-        "momentum",
-        "optimizer",
-        "schedule",
-        "warmup",
-        "clip",
-        "class_weight",
-    ),
-    "Regularisation": (
-        "weight_decay",
-        "dropout",
-        "label_smoothing",
-        "augment",
-        "augment_end",
-        "ema",
-        "val",
-        "patience",
-    ),
-    "Data": ("data", "label_column", "normalize", "deslant", "width", "limit"),
-    "Output": ("out", "resume", "checkpoint_every", "test_every", "json_path"),
-    "Run": ("seed", "threads"),
-    "Compare": ("torch", "sklearn", "sklearn_epochs"),
-}
-PANELS_FROM = 8
-
-EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its page
-    "": (("train relu --hidden 128 64", "train a network on MNIST"), ("eval weights.npz", "score it")),
-    "train": (
-        ("train relu --hidden 128 64", "784-128-64-10 on MNIST, 10 epochs"),
-        ("train relu --data fashion-mnist --val 5000 --patience 3", "another data set, early stopping"),
-        ("train relu --data table.csv --label-column species", "a CSV table: the defaults fit it"),
-        ("train relu --init weights.npz --data my-digits/ --out tuned.npz", "fine-tune on your pictures"),
-    ),
-    "eval": (("eval weights.npz", "the test set's report"), ("eval a.npz b.npz c.npz", "an ensemble's")),
-    "reproduce": (("reproduce", "the original work's three models, then with the defaults"),),
-    "summary": (("summary weights.npz", "layers, shapes and parameter counts"),),
-    "gradcheck": (("gradcheck relu", "every gradient against finite differences"),),
-    "predict": (
-        ("predict weights.npz my-digit.png", "one picture, its top classes as bars"),
-        ("predict weights.npz pictures/ --out predictions.csv", "a folder of pictures, as CSV"),
-        ("predict weights.npz --index 0", "the first test example"),
-    ),
-    "export": (("export weights.npz model.onnx", "an ONNX model for onnxruntime"),),
-    "draw": (("draw weights.npz", "serve the page on http://127.0.0.1:8000/ and open it"),),
-    "bench": (("bench", "relu 128-64 on MNIST against the floor"), ("bench --torch", "and against PyTorch")),
-    "plot": (("plot all weights.npz --out-dir pictures", "every picture of one model"),),
-    "plot samples": (("plot samples --data fashion-mnist", "test images of every class"),),
-    "plot curves": (("plot curves weights.npz", "the curves of the history beside it"),),
-    "plot confusion": (("plot confusion weights.npz", "the confusion matrix"),),
-    "plot mistakes": (("plot mistakes weights.npz", "the most confident mistakes"),),
-    "plot weights": (("plot weights weights.npz", "the first layer's weights as pictures"),),
-    "plot architecture": (("plot architecture", "the original work's three models"),),
-    "plot all": (("plot all weights.npz --out-dir pictures", "every picture, into one folder"),),
-    "plot sweep": (("plot sweep", "the study in sweep.db here"),),
-    "sweep": (
-        ("sweep relu --trials 20 --epochs 3 --jobs 2", "20 trials of 3 epochs, two at a time, in sweep.db"),
-        ("sweep relu --epochs 3 --show", "its trials so far and the best command"),
-        (
-            "sweep relu --trials 60 --epochs 3 --storage postgresql://mlp@db.example/sweeps",
-            "on each of many machines: one study",
-        ),
-    ),
-}
-
-
-def program(ctx):
-    """How the user started the program: `python cli.py` or `mlp`."""
-    root = ctx.find_root().info_name or "mlp"
-    return f"python {root}" if root.endswith(".py") else root
-
-
-def usage_line(ctx, command):
-    arguments = []
-    for param in command.get_params(ctx):
-        if param.param_type_name != "argument":
-            continue
-        name = param.metavar or param.name.upper()
-        name += "..." if param.nargs == -1 and "..." not in name else ""
-        arguments.append(name if param.required else f"[{name}]")
-    if isinstance(command, typer.core.TyperGroup):
-        arguments.append("COMMAND [ARGS]...")
-    if command.context_settings.get("allow_extra_args"):  # sweep: train's options follow
-        arguments.append("[TRAIN OPTIONS]")
-    return f"Usage: {ctx.command_path} [OPTIONS] {' '.join(arguments)}".rstrip()
-
-
-def default_in_words(param):
-    """' [default: 10]', or '' for an option whose default is nothing, off, or said in its help."""
-    if param.show_default is False or getattr(param, "is_flag", False) or param.default in (None, [], ()):
-        return ""
-    if isinstance(param.show_default, str):
-        return f" [default: {param.show_default}]"
-    values = param.default if isinstance(param.default, list | tuple) else [param.default]
-    words = [v.value if isinstance(v, Enum) else f"{v:g}" if isinstance(v, float) else str(v) for v in values]
-    return f" [default: {' '.join(words)}]"
-
-
-def help_panel(title, rows):
-    """A rounded panel of (name, metavar, help) rows, as Typer draws them."""
-    grid = Table(box=None, show_header=False, expand=True, padding=(0, 1), pad_edge=False)
-    grid.add_column(style="bold cyan", no_wrap=True)
-    grid.add_column(style="yellow", no_wrap=True)
-    grid.add_column(ratio=1)
-    for row in rows:
-        grid.add_row(*map(Text, row))  # as written: help texts hold brackets, never rich markup
-    return Panel(grid, title=title, title_align="left", border_style="dim")
-
-
-def help_panels(ctx, command):
-    """The Arguments panel, then the options in HELP_PANELS' panels (or one), then Commands."""
-    params = [p for p in command.get_params(ctx) if not p.hidden]
-    options = [p for p in params if p.param_type_name == "option"]
-    panels = {"Arguments": []} | (dict.fromkeys(HELP_PANELS, ()) if len(options) > PANELS_FROM else {})
-    panels = {title: [] for title in panels} | {"Options": []}
-    for param in params:
-        argument = param.param_type_name == "argument"
-        names = ", ".join(sorted(param.opts + param.secondary_opts, key=len)) if not argument else ""
-        metavar = param.metavar or ("" if getattr(param, "is_flag", False) else param.name.upper())
-        row = (names or metavar, "" if argument else metavar, (param.help or "") + default_in_words(param))
-        where = "Arguments" if argument else "Options"
-        where = next((title for title, names in HELP_PANELS.items() if param.name in names and title in panels), where)
-        panels[where].append(row)
-    if isinstance(command, typer.core.TyperGroup):
-        panels["Commands"] = [
-            (name, "", " ".join((sub.help or "").split("\n\n")[0].split()))
-            for name, sub in command.commands.items()
-            if not sub.hidden
-        ]
-    return [help_panel(title, rows) for title, rows in panels.items() if rows]
-
-
-def help_page(ctx, command):
-    """A command's --help: usage, its docstring, its panels, its examples."""
-    import inspect
-
-    paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(command.help or "").split("\n\n") if p.strip()]
-    path = " ".join(ctx.command_path.split()[1:])
-    examples = [(f"{program(ctx)} {example}", what) for example, what in EXAMPLES.get(path, ())]
-    parts = [Text(usage_line(ctx, command), style="bold"), Text()]
-    parts += [Text(p + "\n") for p in paragraphs]
-    parts += help_panels(ctx, command)
-    if examples:
-        lines = [Text(f"# {what}\n", style="dim") + Text(example) for example, what in examples]
-        parts.append(Panel(Text("\n").join(lines), title="Examples", title_align="left", border_style="dim"))
-    return Group(*parts)
-
-
 class HelpPage(typer.core.TyperCommand):
     def format_help(self, ctx, formatter):
         console.print(help_page(ctx, self), highlight=False)
@@ -367,202 +227,6 @@ def options(
 ):
     """Train, evaluate, explain and export NumPy multi-layer perceptrons, on MNIST (shipped), named
     data sets, CSV tables, .npz files and folders of pictures."""
-
-
-# ----------------------------------------------------------------------------- option types
-
-
-def choices(registry, name):
-    """A str Enum of a registry's names, for Typer's choices (the registry is the one source)."""
-    return Enum(name, {key: key for key in registry}, type=str)
-
-
-Activation, Optimizer = choices(mlp.ACTIVATIONS, "name"), choices(mlp.OPTIMIZERS, "Optimizer")
-
-Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp.AUGMENTATIONS, "Augment")
-
-Normalize = choices(mlp.PREPROCESSINGS, "Normalize")
-
-DType = choices(("float32", "float64"), "DType")
-
-ClassWeight = choices(("none", "balanced"), "ClassWeight")
-
-DEFAULTS = mlp.Settings._field_defaults  # one source for every training option's default
-
-
-def rule(name):
-    """A Typer callback checking an option by mlp's rule for the train argument `name`, so that
-    a bad value is a usage error (exit 2) before any work, worded as mlp words it."""
-
-    def check(value):
-        problem = None if value is None else mlp.option_problem(name, value)
-        if problem:
-            raise typer.BadParameter(problem)
-        return value
-
-    return check
-
-
-def positive(value):
-    """A Typer callback: a bad option (exit 2) unless value > 0 and finite."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise typer.BadParameter(f"must be greater than 0 and finite, got {value!r}")
-    return value
-
-
-def pixels_or_off(value):
-    """A Typer callback: a bad option (exit 2) unless value is 0 (off) or a finite number > 0."""
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise typer.BadParameter(f"must be 0 (off) or a number of pixels, got {value!r}")
-    return value
-
-
-def described(registry):
-    """'name (what it does); ...' from a registry whose entries say what they do in `about`."""
-    return "; ".join(f"{name} ({entry.about})" for name, entry in registry.items())
-
-
-def default_lrs():
-    """'0.1 for sgd and nesterov, 0.001 for adam and adamw', from the optimizer registry."""
-    names = {}
-    for name, optimizer in mlp.OPTIMIZERS.items():
-        names.setdefault(optimizer.lr, []).append(name)
-    return ", ".join(f"{lr:g} for {' and '.join(group)}" for lr, group in names.items())
-
-
-def set_threads(n):
-    """Typer callback of --threads: run NumPy's matrix products on n threads (0: leave as is).
-    threadpoolctl finds the BLAS NumPy loaded (OpenBLAS, MKL, Accelerate ...) on any platform."""
-    if n:
-        from threadpoolctl import threadpool_limits
-
-        try:
-            threadpool_limits(limits=n, user_api="blas")  # for the rest of the process
-        except OSError as e:  # it could not look at the loaded libraries
-            raise typer.BadParameter(
-                f"cannot set the BLAS threads here ({e}); start the command with OPENBLAS_NUM_THREADS={n} instead"
-            ) from None
-    return n
-
-
-ActivationArgument = Annotated[
-    Activation,
-    typer.Argument(
-        metavar="ACTIVATION", show_choices=False, help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}."
-    ),
-]
-
-HiddenOption = Annotated[
-    list[int],
-    typer.Option(
-        "--hidden",
-        min=1,
-        metavar="SIZES",
-        help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64).",
-    ),
-]
-
-BatchSizeOption = Annotated[
-    int,
-    typer.Option(
-        "--batch-size",
-        metavar="N",
-        callback=rule("batch_size"),
-        show_default=False,
-        help="Examples per gradient step; default 128 for pictures, 32 for a table.",
-    ),
-]
-
-TtaOption = Annotated[
-    int,
-    typer.Option(
-        "--tta",
-        min=0,
-        metavar="N",
-        help="Test-time augmentation: average the probabilities of each picture and N mild random distortions of it "
-        "(rotation up to 6 degrees, scaling up to 5%, shift up to 1 pixel; seeded); eval shows it beside the plain "
-        "score, which stays as it is (0: off).",
-    ),
-]
-
-EmaOption = Annotated[
-    float,
-    typer.Option(
-        "--ema",
-        metavar="DECAY",
-        callback=rule("ema"),
-        help="Keep a moving average of the weights, updated after every step with this decay (e.g. 0.999, "
-        "about the last 1,000 steps; 0: off): it is what is scored and saved; the checkpoint also keeps the raw weights.",
-    ),
-]
-
-DTypeOption = Annotated[
-    DType, typer.Option("--dtype", metavar="TYPE", help="Floating-point type of weights and data: float32 or float64.")
-]
-
-ThreadsOption = Annotated[
-    int,
-    typer.Option(
-        "--threads",
-        min=0,
-        metavar="N",
-        callback=set_threads,
-        help="Threads for NumPy's matrix products (0: the BLAS library's choice, one per core); use 1 for "
-        "each of several trainings run at once on the same cores.",
-    ),
-]
-
-LimitOption = Annotated[
-    int, typer.Option("--limit", min=0, metavar="N", help="Use only the first N training images (0: all).")
-]
-
-
-def data_option(default):
-    """The --data option, saying what it defaults to for its command."""
-    return Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            metavar="DATA",
-            show_default=False,
-            help=f"A data set name ({', '.join(mlp_data.DATASETS)}: downloaded once into a cache folder, MNIST is "
-            "shipped), or "
-            + "; or ".join(form.about for form in mlp_data.DATA_FORMS.values())
-            + f" (default: {default}).",
-        ),
-    ]
-
-
-DataOption = data_option("mnist")  # train, reproduce, bench, plot samples
-
-RecordedDataOption = data_option("the data the weights were trained on")  # eval, predict, plot
-LabelColumnOption = Annotated[
-    str | None,
-    typer.Option(
-        "--label-column",
-        metavar="NAME",
-        help="The CSV column holding the labels (default: the one named label; "
-        "a file without a header has its label first).",
-    ),
-]
-
-WeightsArgument = Annotated[
-    Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)
-]
-
-PictureOption = Annotated[
-    Path,
-    typer.Option(
-        metavar="FILE",
-        dir_okay=False,
-        help="Picture to write; its suffix picks the format (.png, .svg, .pdf, .jpg, ...; PNG without one).",
-    ),
-]
-
-JsonOption = Annotated[
-    Path | None,
-    typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.", dir_okay=False),
-]
 
 
 # ----------------------------------------------------------------------------- data and weights
@@ -997,12 +661,10 @@ def run_training(
 
 
 def given_options(ctx):
-    """Which of mlp_run.FITTED the user gave on the command line (the others are chosen from the data)."""
-    return {
-        name
-        for name in mlp_run.FITTED
-        if name in ctx.params and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
-    }
+    """Which of mlp_run.FITTED the user gave on the command line (the others are chosen from the
+    data); bench's own --epochs (bench_epochs) counts as epochs."""
+    given = {n for n in ctx.params if ctx.get_parameter_source(n).name not in ("DEFAULT", "DEFAULT_MAP")}
+    return {n.removeprefix("bench_") for n in given} & set(mlp_run.FITTED)
 
 
 def say_defaults(defaults, preprocessing):
@@ -1104,260 +766,65 @@ def say_trained(history, meta, settings, validation, out, history_path):
 
 
 @app.command(cls=HelpPage)
-def train(
-    ctx: typer.Context,
-    activation: ActivationArgument,
-    hidden: Annotated[
-        list[int] | None,
-        typer.Option(
-            "--hidden",
-            min=1,
-            metavar="SIZES",
-            show_default=False,
-            help="Hidden layer sizes, e.g. --hidden 128 64 (or --hidden 128 --hidden 64); default 128, or the --init weights' sizes.",
-        ),
-    ] = None,
-    epochs: Annotated[
-        int,
-        typer.Option(
-            metavar="N",
-            callback=rule("epochs"),
-            show_default=False,
-            help=f"Passes over the training set; default {DEFAULTS['epochs']}, or for small data enough for {mlp.ENOUGH_STEPS:,} steps (at most {mlp.MAX_FITTED_EPOCHS}).",
-        ),
-    ] = DEFAULTS["epochs"],
-    batch_size: BatchSizeOption = DEFAULTS["batch_size"],
-    lr: Annotated[
-        float | None,
-        typer.Option(
-            metavar="LR",
-            callback=rule("lr"),
-            show_default=False,
-            help=f"Learning rate (the peak with a schedule); default {default_lrs()}.",
-        ),
-    ] = None,
-    momentum: Annotated[
-        float,
-        typer.Option(
-            metavar="M",
-            callback=rule("momentum"),
-            help="Momentum, in [0, 1), for "
-            + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum)
-            + ".",
-        ),
-    ] = DEFAULTS["momentum"],
-    optimizer: Annotated[
-        Optimizer,
-        typer.Option(
-            metavar="NAME",
-            show_default=False,
-            help=f"Optimizer: {described(mlp.OPTIMIZERS)}; default sgd for pictures, adam for a table.",
-        ),
-    ] = DEFAULTS["optimizer"],
-    weight_decay: Annotated[
-        float,
-        typer.Option(
-            metavar="WD",
-            callback=rule("weight_decay"),
-            show_default=False,
-            help="Weight decay of the weights (not biases): L2, or decoupled for adamw; default 0 for pictures, 0.001 for a table.",
-        ),
-    ] = DEFAULTS["weight_decay"],
-    dropout: Annotated[
-        float,
-        typer.Option(
-            metavar="P",
-            callback=rule("dropout"),
-            help="Probability of dropping each hidden unit while training, in [0, 1).",
-        ),
-    ] = DEFAULTS["dropout"],
-    clip: Annotated[
-        float,
-        typer.Option(
-            metavar="NORM", callback=rule("clip"), help="Clip the global gradient norm to this value (0: off)."
-        ),
-    ] = DEFAULTS["clip"],
-    label_smoothing: Annotated[
-        float,
-        typer.Option(
-            metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1)."
-        ),
-    ] = DEFAULTS["label_smoothing"],
-    schedule: Annotated[
-        Schedule, typer.Option(metavar="NAME", help=f"Learning-rate schedule: {described(mlp.SCHEDULES)}.")
-    ] = DEFAULTS["schedule"],
-    warmup: Annotated[
-        int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear learning-rate warm-up.")
-    ] = DEFAULTS["warmup"],
-    val: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            metavar="N",
-            help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.",
-        ),
-    ] = 0,
-    patience: Annotated[
-        int,
-        typer.Option(
-            metavar="K",
-            callback=rule("patience"),
-            help="Stop after this many epochs without better validation accuracy (0: never; needs --val).",
-        ),
-    ] = DEFAULTS["patience"],
-    augment: Annotated[
-        Augment,
-        typer.Option(metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}."),
-    ] = DEFAULTS["augment_kind"],
-    augment_end: Annotated[
-        float,
-        typer.Option(
-            metavar="FRACTION",
-            callback=rule("augment_end"),
-            help="The distortions' strength in the last epoch as a fraction of the first's, in a straight line between (e.g. 0.5; 1: the same throughout).",
-        ),
-    ] = DEFAULTS["augment_end"],
-    ema: EmaOption = DEFAULTS["ema"],
-    seed: Annotated[
-        int,
-        typer.Option(
-            metavar="N",
-            callback=rule("seed"),
-            help="Seed of every random choice (init, shuffling, dropout, augmentation).",
-        ),
-    ] = DEFAULTS["seed"],
-    threads: ThreadsOption = 0,
-    normalize: Annotated[
-        Normalize | None,
-        typer.Option(
-            metavar="KIND",
-            show_default=False,
-            help=f"Input preprocessing, fitted to the training set and stored with the weights (default range for pictures, turned over when their background is light; standard for a table; the --init weights' own): {described(mlp.PREPROCESSINGS)}.",
-        ),
-    ] = None,
-    deslant: Annotated[
-        bool,
-        typer.Option(
-            "--deslant",
-            help="Straighten every picture's slant (a shear along its rows, from its own moments) before anything else: stored with the weights, so predict, draw and export straighten theirs too.",
-        ),
-    ] = False,
-    width: Annotated[
-        float,
-        typer.Option(
-            metavar="PIXELS",
-            callback=pixels_or_off,
-            help=f"Stretch or squeeze every picture along its rows so that its ink spreads this many pixels (a standard deviation; within {mlp.WIDTH_STRETCH[0]:.2g}-{mlp.WIDTH_STRETCH[1]:g}x; 0: off), stored as --deslant is.",
-        ),
-    ] = 0.0,
-    dtype: DTypeOption = DType.float32,
-    out: Annotated[
-        str,
-        typer.Option(
-            metavar="FILE",
-            help="Where to write the weights (.npz); the history goes beside it as .history.json, and a checkpoint after every epoch as .ckpt.npz (the same command resumes from it).",
-        ),
-    ] = "weights.npz",
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="CKPT",
-            help="Continue from this checkpoint (one beside --out is found without it); give the same options as the interrupted run (--epochs may be larger with the constant and plateau schedules).",
-            dir_okay=False,
-        ),
-    ] = None,
-    data: DataOption = None,
-    label_column: LabelColumnOption = None,
-    checkpoint_every: Annotated[
-        float,
-        typer.Option(
-            "--checkpoint-every",
-            metavar="SECONDS",
-            min=0,
-            help="Also save the checkpoint part-way through an epoch this often, for long epochs (0: at the end of each epoch only).",
-        ),
-    ] = 60.0,
-    test_every: Annotated[
-        int,
-        typer.Option(
-            "--test-every",
-            metavar="K",
-            min=1,
-            help="Score the test set after every K-th epoch only (and after the last, and each new best with --val): "
-            "for long runs of short epochs; the table leaves the other epochs' test column empty.",
-        ),
-    ] = 1,
-    init: Annotated[
-        Path | None,
-        typer.Option(
-            "--init",
-            metavar="WEIGHTS",
-            dir_okay=False,
-            help="Start from these saved weights instead of a random init (fine-tuning): the same layer sizes and activation; their preprocessing and class names are kept.",
-        ),
-    ] = None,
-    class_weight: Annotated[
-        ClassWeight,
-        typer.Option(
-            "--class-weight",
-            metavar="KIND",
-            help="Weigh each example's loss by its class: none, or balanced (n / (classes x the class's count), "
-            "as scikit-learn's class_weight='balanced'), for data where some classes are rare.",
-        ),
-    ] = ClassWeight.none,
-):
+@mlp_options.takes(*mlp_options.TRAIN_OPTIONS)
+def train(ctx: typer.Context, activation: ActivationArgument, **options):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
-    data = data or mlp_data.DEFAULT_DATA
-    out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(out)
+    o = SimpleNamespace(**options)
+    o.out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(o.out)
     mlp_run.check_outputs(
-        [out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
+        [o.out, history_path, checkpoint_path],
+        [*mlp_data.data_files(o.data), o.resume, o.init],
+        same_run=checkpoint_path,
     )
     asked = mlp.Settings(
         activation=activation.value,
-        batch_size=batch_size,
-        lr=lr,
-        momentum=momentum,
-        optimizer=optimizer.value,
-        weight_decay=weight_decay,
-        dropout=dropout,
-        clip=clip,
-        label_smoothing=label_smoothing,
-        schedule=schedule.value,
-        warmup=warmup,
-        augment_kind=augment.value,
-        patience=patience,
-        seed=seed,
-        epochs=epochs,
-        ema=ema,
-        augment_end=augment_end,
+        batch_size=o.batch_size,
+        lr=o.lr,
+        momentum=o.momentum,
+        optimizer=o.optimizer.value,
+        weight_decay=o.weight_decay,
+        dropout=o.dropout,
+        clip=o.clip,
+        label_smoothing=o.label_smoothing,
+        schedule=o.schedule.value,
+        warmup=o.warmup,
+        augment_kind=o.augment.value,
+        patience=o.patience,
+        seed=o.seed,
+        epochs=o.epochs,
+        ema=o.ema,
+        augment_end=o.augment_end,
     )
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
     given = given_options(ctx)
-    mlp_run.check_validation_needs(settings, val)
+    mlp_run.check_validation_needs(settings, o.val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
-    with mlp_run.one_run_per_output(lock_path, out), stop_signals() as signals:  # a stop signal saves what can be saved
-        mlp_data.remove_orphans(str(out.parent))  # temp files of a run killed while saving
-        if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
-            resume = checkpoint_path
+    with (
+        mlp_run.one_run_per_output(lock_path, o.out),
+        stop_signals() as signals,
+    ):  # a stop signal saves what can be saved
+        mlp_data.remove_orphans(str(o.out.parent))  # temp files of a run killed while saving
+        if o.resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
+            o.resume = checkpoint_path
         try:
             run = planned(
                 asked,
-                found=load_data(data, label_column=label_column),
+                found=load_data(o.data, label_column=o.label_column),
                 given=given,
-                data=data,
-                label_column=label_column,
-                val=val,
-                hidden=hidden,
-                normalize=normalize and normalize.value,
-                init=init,
-                dtype=dtype.value,
-                resume=resume,
-                class_weight=class_weight.value,
-                straighten={"deslant": deslant, "width": width},
+                data=o.data,
+                label_column=o.label_column,
+                val=o.val,
+                hidden=o.hidden,
+                normalize=o.normalize and o.normalize.value,
+                init=o.init,
+                dtype=o.dtype.value,
+                resume=o.resume,
+                class_weight=o.class_weight.value,
+                straighten={"deslant": o.deslant, "width": o.width},
             )
             settings = run["settings"]
             latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
-            on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, checkpoint_every)
+            on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, o.checkpoint_every)
             params, history = run_training(
                 run["params"],
                 run["x"],
@@ -1373,7 +840,7 @@ def train(
                 on_checkpoint=on_checkpoint,
                 on_step=on_step,
                 sample_weight=run["sample_weight"],
-                test_every=test_every,
+                test_every=o.test_every,
             )
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
@@ -1396,7 +863,7 @@ def train(
             source=run["source"],
             taken=run["input"],
             defaults=run["defaults"],
-            init=init,
+            init=o.init,
         )
         kept = (
             f", and the run is kept in {checkpoint_path}: run the same command again to save it"
@@ -1404,7 +871,7 @@ def train(
             else ""
         )
         mlp_run.write_outputs(
-            {out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))},
+            {o.out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))},
             kept,
         )
         with contextlib.suppress(FileNotFoundError):
@@ -1413,13 +880,13 @@ def train(
         name = signal.Signals(signals["received"][0]).name
         err_console.print(
             f"{name} arrived during the final save, which was finished: weights saved to "
-            f"{out}, history to {history_path}",
+            f"{o.out}, history to {history_path}",
             style="yellow",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(code=128 + signals["received"][0])
-    say_trained(history, meta, settings, run["validation"], out, history_path)
+    say_trained(history, meta, settings, run["validation"], o.out, history_path)
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -1830,10 +1297,8 @@ def sweep(
     if show_only:
         return show_study(storage_, url, name, sweep, program(ctx))
     if not worker:
-        mlp_run.check_outputs(
-            [out, history_path], [*mlp_data.data_files(values["data"] or mlp_data.DEFAULT_DATA), values["init"]]
-        )
-    found = load_data(values["data"] or mlp_data.DEFAULT_DATA, label_column=values["label_column"])
+        mlp_run.check_outputs([out, history_path], [*mlp_data.data_files(values["data"]), values["init"]])
+    found = load_data(values["data"], label_column=values["label_column"])
     val = sweep_val(values, len(found.y_train))
     searched = sweep_space(sweep, space, given, found=found, values=values)
     try:
@@ -2056,11 +1521,10 @@ def reproduce(
         int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")
     ] = 10,
     seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every run.")] = 0,
-    data: DataOption = None,
+    data: DataOption = mlp_data.DEFAULT_DATA,
     json_path: JsonOption = None,
 ):
     """Train the original's three models with its settings and with ours, and compare."""
-    data = data or mlp_data.DEFAULT_DATA
     if json_path:
         mlp_run.check_writable(json_path, "--json")
         mlp_run.check_outputs([json_path], mlp_data.data_files(data))
@@ -2676,155 +2140,68 @@ def bench_settings(asked, given, shape, n):
 
 
 @app.command(cls=HelpPage)
-def bench(
-    ctx: typer.Context,
-    hidden: HiddenOption = [128, 64],  # noqa: B006 (Typer shows and copies it; never mutated)
-    activation: Annotated[
-        Activation, typer.Option(metavar="NAME", help=f"Hidden-layer activation: {', '.join(mlp.ACTIVATIONS)}.")
-    ] = Activation.relu,
-    batch_size: BatchSizeOption = DEFAULTS["batch_size"],
-    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to time; the median is reported.")] = 3,
-    optimizer: Annotated[
-        Optimizer,
-        typer.Option(
-            metavar="NAME",
-            show_default=False,
-            help=f"Optimizer, as for train: {', '.join(mlp.OPTIMIZERS)}; default as train chooses it from the data.",
-        ),
-    ] = DEFAULTS["optimizer"],
-    lr: Annotated[
-        float | None,
-        typer.Option(
-            metavar="LR", callback=rule("lr"), show_default=False, help=f"Learning rate; default {default_lrs()}."
-        ),
-    ] = None,
-    schedule: Annotated[
-        Schedule,
-        typer.Option(
-            metavar="NAME",
-            help=f"Learning-rate schedule, as for train: {', '.join(n for n, s in mlp.SCHEDULES.items() if not s.on_validation)}.",
-        ),
-    ] = DEFAULTS["schedule"],
-    warmup: Annotated[
-        int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear warm-up.")
-    ] = DEFAULTS["warmup"],
-    dropout: Annotated[
-        float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout on hidden units, in [0, 1).")
-    ] = DEFAULTS["dropout"],
-    augment: Annotated[
-        Augment,
-        typer.Option(
-            metavar="KIND",
-            help=f"Random distortions of training images, as for train (their cost is part of each epoch): {', '.join(mlp.AUGMENTATIONS)}.",
-        ),
-    ] = DEFAULTS["augment_kind"],
-    ema: EmaOption = DEFAULTS["ema"],
-    dtype: DTypeOption = DType.float32,
-    limit: LimitOption = 0,
-    threads: ThreadsOption = 0,
-    data: DataOption = None,
-    label_column: LabelColumnOption = None,
-    normalize: Annotated[
-        Normalize | None,
-        typer.Option(
-            metavar="KIND",
-            show_default=False,
-            help=f"Input preprocessing, as for train: {', '.join(mlp.PREPROCESSINGS)} (default: as train chooses it from the data).",
-        ),
-    ] = None,
-    torch: Annotated[
-        bool,
-        typer.Option(
-            "--torch",
-            help="Also train the same network with the same optimizer, rates and dropout in PyTorch (CPU, all cores), in a separate process; needs torch installed.",
-        ),
-    ] = False,
-    seed: Annotated[
-        int,
-        typer.Option(
-            metavar="N",
-            callback=rule("seed"),
-            help="Seed of the network, the shuffling (and scikit-learn's random_state).",
-        ),
-    ] = DEFAULTS["seed"],
-    sklearn: Annotated[
-        bool,
-        typer.Option(
-            "--sklearn",
-            help="Also fit scikit-learn's MLPClassifier with its defaults and the same hidden sizes on the same split and inputs (--normalize standard: behind its StandardScaler), in a separate process; needs scikit-learn installed.",
-        ),
-    ] = False,
-    sklearn_epochs: Annotated[
-        int,
-        typer.Option(
-            "--sklearn-epochs",
-            metavar="N",
-            min=1,
-            help="scikit-learn's max_iter: at most this many epochs (it may stop earlier when its training loss stalls).",
-        ),
-    ] = 200,
-    json_path: JsonOption = None,
-):
+@mlp_options.takes(*mlp_options.BENCH_OPTIONS)
+def bench(ctx: typer.Context, **options):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
+    o = SimpleNamespace(**options)
     import mlp_bench
 
-    data = data or mlp_data.DEFAULT_DATA
-    if json_path:
-        mlp_run.check_writable(json_path, "--json")
-        mlp_run.check_outputs([json_path], mlp_data.data_files(data))
-    if torch and mlp.AUGMENTATIONS[augment.value].distort is not None:
-        fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
-    if torch and ema:
+    if o.json_path:
+        mlp_run.check_writable(o.json_path, "--json")
+        mlp_run.check_outputs([o.json_path], mlp_data.data_files(o.data))
+    if o.torch and mlp.AUGMENTATIONS[o.augment.value].distort is not None:
+        fail(f"--torch has no --augment {o.augment.value} of its own to compare with; leave out one of the two", code=2)
+    if o.torch and o.ema:
         fail("--torch has no --ema of its own to compare with; leave out one of the two", code=2)
-    if torch and importlib.util.find_spec("torch") is None:
+    if o.torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
-    if sklearn and importlib.util.find_spec("sklearn") is None:
+    if o.sklearn and importlib.util.find_spec("sklearn") is None:
         fail(f"--sklearn needs scikit-learn (the sklearn extra): {mlp_run.install_hint('sklearn')}")
-    if mlp.SCHEDULES[schedule.value].on_validation:
-        fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
+    if mlp.SCHEDULES[o.schedule.value].on_validation:
+        fail(f"bench has no validation set for the {o.schedule.value} schedule; choose another --schedule", code=2)
     asked = mlp.Settings(
-        activation=activation.value,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer.value,
-        schedule=schedule.value,
-        warmup=warmup,
-        dropout=dropout,
-        epochs=epochs,
-        seed=seed,
-        augment_kind=augment.value,
-        ema=ema,
+        activation=o.bench_activation.value,
+        batch_size=o.batch_size,
+        lr=o.lr,
+        optimizer=o.optimizer.value,
+        schedule=o.schedule.value,
+        warmup=o.warmup,
+        dropout=o.dropout,
+        epochs=o.bench_epochs,
+        seed=o.bench_seed,
+        augment_kind=o.augment.value,
+        ema=o.ema,
     )
     mlp.check_settings(asked)
     given = given_options(ctx)
-    path = data_path(data)
+    path = data_path(o.data)
     x, y, x_test, y_test, n_classes, preprocessing, shape = mlp_bench.bench_data(
-        path, limit, normalize and normalize.value, label_column
+        path, o.limit, o.normalize and o.normalize.value, o.label_column
     )
     settings = bench_settings(asked, given, shape, len(x))
     if settings.augment_kind != "none" and mlp.square_side(x.shape[1]) is None:
-        fail(f"--augment {augment.value} needs square images; {data} has {x.shape[1]} features", code=2)
-    sizes = [x.shape[1], *hidden, n_classes]
-    common = {"limit": limit, "data": path, "normalize": preprocessing["kind"], "label_column": label_column}
-    measured = (settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(dtype.value))
-    if torch:  # PyTorch's epochs in turn with ours, each of ours divided by the one after it
-        spec = {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
+        fail(f"--augment {o.augment.value} needs square images; {o.data} has {x.shape[1]} features", code=2)
+    sizes = [x.shape[1], *o.bench_hidden, n_classes]
+    common = {"limit": o.limit, "data": path, "normalize": preprocessing["kind"], "label_column": o.label_column}
+    measured = (settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(o.dtype.value))
+    if o.torch:  # PyTorch's epochs in turn with ours, each of ours divided by the one after it
+        spec = {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
         with mlp_bench.stepped_reference("torch", mlp_bench.reference_args("torch", spec)) as (torch_epoch, last):
             result = mlp_bench.measure(*measured, torch_epoch=torch_epoch)
             result["torch_test_accuracy"] = last()["test_accuracy"]
     else:
         result = mlp_bench.measure(*measured)
-    if sklearn:
+    if o.sklearn:
         reference = mlp_bench.reference_run(
-            "sklearn", {"hidden": hidden, "seed": seed, "max_iter": sklearn_epochs, **common}
+            "sklearn", {"hidden": o.bench_hidden, "seed": o.bench_seed, "max_iter": o.sklearn_epochs, **common}
         )
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         result["sklearn_test_accuracy"] = reference["test_accuracy"]
-    show(bench_table(result, torch, sklearn))
+    show(bench_table(result, o.torch, o.sklearn))
     console.print(bench_notes(result), highlight=False)
-    if json_path:
-        mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
+    if o.json_path:
+        mlp_run.write_outputs({o.json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
@@ -2868,7 +2245,7 @@ def plot_samples(
     n: Annotated[
         int, typer.Option(metavar="N", min=1, max=200, help="How many test images to show, as many of each class.")
     ] = 40,
-    data: DataOption = None,
+    data: DataOption = mlp_data.DEFAULT_DATA,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -2881,7 +2258,6 @@ def plot_samples(
 ):
     """Test images of every class (MNIST's unless --data), with their class names, as their files show them."""
     mlp_plot.pyplot()
-    data = data or mlp_data.DEFAULT_DATA
     out = out or Path(f"{data_name(data)}.png")
     mlp_run.check_outputs([out], mlp_data.data_files(data))
     found = load_data(data, splits=("test",))

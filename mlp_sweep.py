@@ -27,7 +27,6 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import mlp
-import mlp_data
 import mlp_run
 
 # ----------------------------------------------------------------------------- search spaces
@@ -574,7 +573,7 @@ def trainer(values, given, *, found, val):
             asked._replace(**fields),
             given=given | set(options),
             found=found,
-            data=values["data"] or mlp_data.DEFAULT_DATA,
+            data=values["data"],
             label_column=values["label_column"],
             val=val,
             hidden=options.get("hidden", values["hidden"]),

@@ -115,8 +115,17 @@ def test_each_room_imports_only_what_it_needs():
         "mlp_onnx.py": {"numpy", "mlp", "mlp_data", "onnx"},  # onnx lazily
         "mlp_bench.py": {"numpy", "mlp", "mlp_data", "threadpoolctl", "torch", "sklearn"},  # lazily
         "mlp_sklearn.py": {"numpy", "mlp", "sklearn"},
+        "mlp_options.py": {"mlp", "mlp_data", "typer", "rich", "threadpoolctl"},  # threadpoolctl lazily
         "mlp_plot.py": {"numpy", "mlp", "mlp_data", "mlp_run", "matplotlib"},  # matplotlib lazily
-        "mlp_sweep.py": {"mlp", "mlp_data", "mlp_run", "optuna", "sqlalchemy", "tomllib", "tomli"},  # tomli: TOML before 3.11
+        "mlp_sweep.py": {
+            "mlp",
+            "mlp_data",
+            "mlp_run",
+            "optuna",
+            "sqlalchemy",
+            "tomllib",
+            "tomli",
+        },  # tomli: TOML before 3.11
     }
     for name, extra in allowed.items():
         assert roots(imported(HERE / name)) - set(sys.stdlib_module_names) <= extra, name
