@@ -5,12 +5,11 @@
 
 Presentation only (Typer + rich): it parses options, calls the toolkit, and draws progress
 bars and tables. The network is mlp.py's; data in every form and pictures, mlp_data.py's; a
-run's signals, locks and resuming, mlp_run.py's; the draw server, mlp_draw.py's; ONNX export,
+run's plan, signals, locks, resuming and output checks, mlp_run.py's; the options and help
+pages, mlp_options.py's; figures, mlp_plot.py's; the draw server, mlp_draw.py's; ONNX export,
 mlp_onnx.py's; bench's timing and reference runs, mlp_bench.py's. Its rooms, in order:
-  app and errors       the Typer app: one-line errors, `--hidden 128 64`, optional imports
-  option types         choices from mlp's registries, mlp's rules as checks, shared options
-  data and weights     --data (a name or a path) with a progress bar, weights files
-  output files         writable before any work, never an input, written together
+  app and errors       the Typer app: one-line errors, `--hidden 128 64`
+  data and weights     --data (a name or a path) with progress bars, weights files
   tables               rich tables that never cut a number
 then one room per command, in the order `--help` lists them, each with its own helpers
 just above it: train (the live view, interrupted runs), eval, reproduce, summary, gradcheck,

@@ -1297,15 +1297,6 @@ def test_test_time_augmentation_averages_the_picture_and_seeded_distortions_of_i
     np.testing.assert_allclose(np.exp(both).sum(axis=1), 1, rtol=1e-9)
 
 
-def test_a_name_that_moved_out_of_mlp_says_where_it_went():
-    with pytest.raises(AttributeError, match=r"mlp.load_data moved to mlp_data.load_data .*: import mlp_data"):
-        mlp.load_data  # noqa: B018 (the attribute access is the test)
-    with pytest.raises(AttributeError, match="module 'mlp' has no attribute 'no_such_name'"):
-        mlp.no_such_name  # noqa: B018
-    assert all(not hasattr(mlp, name) for name in mlp.MOVED)
-
-
-# ----------------------------------------------------------------------------- per-example weights
 def test_a_weighted_loss_is_the_mean_of_each_examples_loss_times_its_weight():
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [-3.0, 4.0, 0.0]])
     y, w = np.array([0, 2, 1]), np.array([1.0, 3.0, 0.0])

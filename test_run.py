@@ -537,3 +537,44 @@ def test_a_resume_is_refused_when_a_setting_is_missing_on_either_side_or_the_pix
     assert changed["labels_sha256"] == identity["labels_sha256"]
     with pytest.raises(ValueError, match=r"trained on other data: features_sha256 "):
         mlp_run.load_resumable(tmp_path / "c.npz", settings, changed, 3)
+
+
+# ----------------------------------------------------------------------------- a run, planned
+def test_plan_is_what_train_trains_and_records(tmp_path, small_data):
+    """plan() chooses what train chooses and nothing is written: the weights train saves start
+    from plan's parameters, and record plan's settings."""
+    found = mlp_run.load_data(str(small_data))
+    asked = mlp.Settings(activation="relu", epochs=1)
+    run = mlp_run.plan(asked, given={"epochs"}, found=found, data=str(small_data), hidden=[8], val=100)
+    assert run["plan"]["sizes"] == [784, 8, 10] and len(run["y"]) == 500 and len(run["validation"][1]) == 100
+    assert run["defaults"] == {"for": "500 pictures of 28 x 28", "chosen": {}}  # MNIST's own defaults fit
+    assert run["params"].keys() == mlp.init([784, 8, 10], "relu").keys() and run["checkpoint"] is None
+    expected = mlp.init([784, 8, 10], "relu", seed=0)
+    assert all(np.array_equal(run["params"][k], expected[k]) for k in expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # planning writes nothing
+    out = tmp_path / "w.npz"
+    result = run_cli_train(small_data, out, "--hidden", "8", "--val", "100")
+    assert result.exit_code == 0, result.output
+    _, meta = mlp.load(out)
+    assert meta["settings"] == run["meta"]["settings"] | {"epochs": 1}
+
+
+def run_cli_train(data, out, *options):
+    return run("train", "relu", "--epochs", "1", "--data", data, "--out", out, *options)
+
+
+def test_plan_refuses_options_that_cannot_apply_in_one_line(small_data, tmp_path):
+    found = mlp_run.load_data(str(small_data))
+    asked = mlp.Settings(activation="relu", augment_kind="affine")
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    rows = mlp_run.load_data(str(table))
+    with pytest.raises(mlp_run.BadOption, match="holds a table, not images; use --augment none"):
+        mlp_run.plan(asked, given=set(), found=rows, data=str(table))
+    with pytest.raises(mlp_run.BadOption, match="--deslant straighten pictures, and .* is a table"):
+        mlp_run.plan(
+            asked._replace(augment_kind="none"), given=set(), found=rows, data=str(table), straighten={"deslant": True}
+        )
+    with pytest.raises(mlp_run.BadOption, match="--label-column species names a CSV column, but .* is idx data"):
+        mlp_run.load_data(str(small_data), label_column="species")
+    assert found.form == "idx" and rows.form == "csv" and rows.path == str(table)
