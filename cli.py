@@ -309,10 +309,7 @@ def literal(text):
     return Text(mlp_data.shown(str(text)))
 
 
-# ----------------------------------------------------------------------------- output files
-
-
-# ----------------------------------------------------------------------------- pictures (matplotlib)
+# ----------------------------------------------------------------------------- figures (mlp_plot)
 
 
 def saved(fig, path, option="--out"):
@@ -1182,20 +1179,9 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
     console.print(f"  {best_command(study, best, sweep, program_name)}", highlight=False, soft_wrap=True, markup=False)
 
 
-def stored_study(storage, url, name, sweep):
-    """The study `name` from its storage (`sweep --show`, `plot sweep`), or one line naming the
-    studies the storage holds."""
-    import optuna
-
-    names = sweep.study_names(storage)
-    if name not in names:
-        fail(f"no study '{name}' in {sweep.masked(url)}" + (f"; it holds {'; '.join(names)}" if names else ""))
-    return optuna.load_study(study_name=name, storage=storage)
-
-
 def show_study(storage, url, name, sweep, program_name):
     """`sweep --show`: a study's table and best command, read from its storage."""
-    study = stored_study(storage, url, name, sweep)
+    study = sweep.stored_study(storage, url, name)
     rows = sweep.trial_rows(study)
     show(trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
     console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
@@ -1528,19 +1514,20 @@ def reproduce(
         mlp_run.check_writable(json_path, "--json")
         mlp_run.check_outputs([json_path], mlp_data.data_files(data))
     found = load_data(data)
-    x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
-    scaling = mlp.fit_preprocessing(x)
-    n_classes = mlp_data.class_count(found)
+    given, framings = set(mlp_run.FITTED), {}  # its settings and ours as they are: none chosen from the data
     rows = []
     for activation, hidden, reported in ORIGINAL.values():
         name = f"{activation} {'-'.join(map(str, hidden))}"
         row = {"model": name, "original_reported": reported / 100}
         for label, options in (("original_settings", ORIGINAL_SETTINGS), ("our_defaults", {})):
-            settings = mlp.check_settings(mlp.Settings(activation=activation, epochs=epochs, seed=seed, **options))
-            params = mlp.init([x.shape[1], *hidden, n_classes], activation, seed=seed)
+            asked = mlp.Settings(activation=activation, epochs=epochs, seed=seed, **options)
+            run = mlp_run.plan(
+                asked, given=given, found=found, data=data, hidden=hidden, normalize="range", framings=framings
+            )
             err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
-            params, _ = mlp.train(params, x, y, settings, preprocessing=scaling)
-            row[label] = mlp.evaluate(params, x_test, y_test, activation, preprocessing=scaling)[1]
+            scaling = run["plan"]["preprocessing"]
+            params, _ = mlp.train(run["params"], run["x"], run["y"], run["settings"], preprocessing=scaling)
+            row[label] = mlp.evaluate(params, found.x_test, found.y_test, activation, preprocessing=scaling)[1]
         rows.append(row)
     table = Table(title=f"Test accuracy after {epochs} epochs (seed {seed})")
     for header in ("model", "original (reported)", "ours, its settings", "ours, our defaults"):
@@ -2371,7 +2358,7 @@ def plot_sweep(
     if not names:
         fail(f"{sweep.masked(url)} holds no study yet: run a sweep first")
     name = study or names[-1]
-    found = stored_study(storage_, url, name, sweep)
+    found = sweep.stored_study(storage_, url, name)
     mlp_run.check_outputs([out], [])
     rows = sweep.trial_rows(found)
     if not any(r["value"] is not None and r["state"] in ("complete", "pruned") for r in rows):

@@ -314,6 +314,15 @@ def study_names(storage):
     return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
+def stored_study(storage, url, name):
+    """The study `name` from its storage (`sweep --show`, `plot sweep`), or one line naming the
+    studies the storage holds."""
+    names = study_names(storage)
+    if name not in names:
+        raise ValueError(f"no study '{name}' in {masked(url)}" + (f"; it holds {'; '.join(names)}" if names else ""))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
 # ----------------------------------------------------------------------------- studies
 
 

@@ -131,7 +131,10 @@ def test_each_room_imports_only_what_it_needs():
         assert roots(imported(HERE / name)) - set(sys.stdlib_module_names) <= extra, name
     # the command line is presentation: no server, no other framework, no training loop of its own
     cli_imports = imported(HERE / "cli.py")
-    assert not cli_imports & {"http.server", "socketserver", "socket", "onnx", "torch", "sklearn", "subprocess"}
+    assert not roots(cli_imports) & {"http", "socketserver", "socket", "onnx", "torch", "sklearn", "subprocess"}
+    assert not roots(cli_imports) & {"matplotlib", "optuna"}  # figures are mlp_plot's, sweeps mlp_sweep's
+    source = (HERE / "cli.py").read_text()
+    assert not re.search(r"mlp\.(split_validation|measure_framing|class_weights)\(|def (plan|prepared_run)\(", source)
     source = (HERE / "cli.py").read_text()
     assert not re.search(r"mlp\.(forward|loss_and_grads|grads|update|train_epoch)\(", source)
 
