@@ -772,25 +772,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
         [*mlp_data.data_files(o.data), o.resume, o.init],
         same_run=checkpoint_path,
     )
-    asked = mlp.Settings(
-        activation=activation.value,
-        batch_size=o.batch_size,
-        lr=o.lr,
-        momentum=o.momentum,
-        optimizer=o.optimizer.value,
-        weight_decay=o.weight_decay,
-        dropout=o.dropout,
-        clip=o.clip,
-        label_smoothing=o.label_smoothing,
-        schedule=o.schedule.value,
-        warmup=o.warmup,
-        augment_kind=o.augment.value,
-        patience=o.patience,
-        seed=o.seed,
-        epochs=o.epochs,
-        ema=o.ema,
-        augment_end=o.augment_end,
-    )
+    asked = mlp_run.asked_settings(activation.value, options)
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
     given = given_options(ctx)
     mlp_run.check_validation_needs(settings, o.val)
@@ -2145,19 +2127,7 @@ def bench(ctx: typer.Context, **options):
         fail(f"--sklearn needs scikit-learn (the sklearn extra): {mlp_run.install_hint('sklearn')}")
     if mlp.SCHEDULES[o.schedule.value].on_validation:
         fail(f"bench has no validation set for the {o.schedule.value} schedule; choose another --schedule", code=2)
-    asked = mlp.Settings(
-        activation=o.bench_activation.value,
-        batch_size=o.batch_size,
-        lr=o.lr,
-        optimizer=o.optimizer.value,
-        schedule=o.schedule.value,
-        warmup=o.warmup,
-        dropout=o.dropout,
-        epochs=o.bench_epochs,
-        seed=o.bench_seed,
-        augment_kind=o.augment.value,
-        ema=o.ema,
-    )
+    asked = mlp_run.asked_settings(o.bench_activation.value, options)
     mlp.check_settings(asked)
     given = given_options(ctx)
     path = data_path(o.data)

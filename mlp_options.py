@@ -103,6 +103,11 @@ def set_threads(n):
     return n
 
 
+def checked(kind, name, **option):
+    """Annotated[kind, typer.Option(**option)], its value checked by mlp's rule for `name`."""
+    return Annotated[kind, typer.Option(callback=rule(name), **option)]
+
+
 ActivationArgument = Annotated[
     Activation,
     typer.Argument(
@@ -251,43 +256,37 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         "Model",
     ),
     "epochs": Opt(
-        Annotated[
+        checked(
             int,
-            typer.Option(
-                metavar="N",
-                callback=rule("epochs"),
-                show_default=False,
-                help=f"Passes over the training set; default {DEFAULTS['epochs']}, or for small data enough for {mlp.ENOUGH_STEPS:,} steps (at most {mlp.MAX_FITTED_EPOCHS}).",
-            ),
-        ],
+            "epochs",
+            metavar="N",
+            show_default=False,
+            help=f"Passes over the training set; default {DEFAULTS['epochs']}, or for small data enough for {mlp.ENOUGH_STEPS:,} steps (at most {mlp.MAX_FITTED_EPOCHS}).",
+        ),
         DEFAULTS["epochs"],
         "Optimisation",
     ),
     "batch_size": Opt(BatchSizeOption, DEFAULTS["batch_size"], "Optimisation"),
     "lr": Opt(
-        Annotated[
+        checked(
             float | None,
-            typer.Option(
-                metavar="LR",
-                callback=rule("lr"),
-                show_default=False,
-                help=f"Learning rate (the peak with a schedule); default {default_lrs()}.",
-            ),
-        ],
+            "lr",
+            metavar="LR",
+            show_default=False,
+            help=f"Learning rate (the peak with a schedule); default {default_lrs()}.",
+        ),
         None,
         "Optimisation",
     ),
     "momentum": Opt(
-        Annotated[
+        checked(
             float,
-            typer.Option(
-                metavar="M",
-                callback=rule("momentum"),
-                help="Momentum, in [0, 1), for "
-                + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum)
-                + ".",
-            ),
-        ],
+            "momentum",
+            metavar="M",
+            help="Momentum, in [0, 1), for "
+            + " and ".join(n for n, o in mlp.OPTIMIZERS.items() if o.uses_momentum)
+            + ".",
+        ),
         DEFAULTS["momentum"],
         "Optimisation",
     ),
@@ -304,47 +303,30 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         "Optimisation",
     ),
     "weight_decay": Opt(
-        Annotated[
+        checked(
             float,
-            typer.Option(
-                metavar="WD",
-                callback=rule("weight_decay"),
-                show_default=False,
-                help="Weight decay of the weights (not biases): L2, or decoupled for adamw; default 0 for pictures, 0.001 for a table.",
-            ),
-        ],
+            "weight_decay",
+            metavar="WD",
+            show_default=False,
+            help="Weight decay of the weights (not biases): L2, or decoupled for adamw; default 0 for pictures, 0.001 for a table.",
+        ),
         DEFAULTS["weight_decay"],
         "Regularisation",
     ),
     "dropout": Opt(
-        Annotated[
-            float,
-            typer.Option(
-                metavar="P",
-                callback=rule("dropout"),
-                help="Probability of dropping each hidden unit while training, in [0, 1).",
-            ),
-        ],
+        checked(
+            float, "dropout", metavar="P", help="Probability of dropping each hidden unit while training, in [0, 1)."
+        ),
         DEFAULTS["dropout"],
         "Regularisation",
     ),
     "clip": Opt(
-        Annotated[
-            float,
-            typer.Option(
-                metavar="NORM", callback=rule("clip"), help="Clip the global gradient norm to this value (0: off)."
-            ),
-        ],
+        checked(float, "clip", metavar="NORM", help="Clip the global gradient norm to this value (0: off)."),
         DEFAULTS["clip"],
         "Optimisation",
     ),
     "label_smoothing": Opt(
-        Annotated[
-            float,
-            typer.Option(
-                metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1)."
-            ),
-        ],
+        checked(float, "label_smoothing", metavar="EPS", help="Label smoothing of the targets, in [0, 1)."),
         DEFAULTS["label_smoothing"],
         "Regularisation",
     ),
@@ -354,9 +336,7 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         "Optimisation",
     ),
     "warmup": Opt(
-        Annotated[
-            int, typer.Option(metavar="N", callback=rule("warmup"), help="Epochs of linear learning-rate warm-up.")
-        ],
+        checked(int, "warmup", metavar="N", help="Epochs of linear learning-rate warm-up."),
         DEFAULTS["warmup"],
         "Optimisation",
     ),
@@ -373,14 +353,12 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         "Regularisation",
     ),
     "patience": Opt(
-        Annotated[
+        checked(
             int,
-            typer.Option(
-                metavar="K",
-                callback=rule("patience"),
-                help="Stop after this many epochs without better validation accuracy (0: never; needs --val).",
-            ),
-        ],
+            "patience",
+            metavar="K",
+            help="Stop after this many epochs without better validation accuracy (0: never; needs --val).",
+        ),
         DEFAULTS["patience"],
         "Regularisation",
     ),
@@ -395,27 +373,18 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         "Regularisation",
     ),
     "augment_end": Opt(
-        Annotated[
+        checked(
             float,
-            typer.Option(
-                metavar="FRACTION",
-                callback=rule("augment_end"),
-                help="The distortions' strength in the last epoch as a fraction of the first's, in a straight line between (e.g. 0.5; 1: the same throughout).",
-            ),
-        ],
+            "augment_end",
+            metavar="FRACTION",
+            help="The distortions' strength in the last epoch as a fraction of the first's, in a straight line between (e.g. 0.5; 1: the same throughout).",
+        ),
         DEFAULTS["augment_end"],
         "Regularisation",
     ),
     "ema": Opt(EmaOption, DEFAULTS["ema"], "Regularisation"),
     "seed": Opt(
-        Annotated[
-            int,
-            typer.Option(
-                metavar="N",
-                callback=rule("seed"),
-                help="Seed of every random choice (init, shuffling, dropout, augmentation).",
-            ),
-        ],
+        checked(int, "seed", metavar="N", help="Seed of every random choice (init, shuffling, dropout, augmentation)."),
         DEFAULTS["seed"],
         "Run",
     ),

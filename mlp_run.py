@@ -476,6 +476,19 @@ def load_data(data, splits=("train", "test"), label_column=None, *, on_file=None
 # from, the memory it needs, and the record its weights file keeps.
 
 
+OPTION_FIELDS = {  # train's options that are mlp.Settings fields (option: field), from Settings itself
+    ("augment" if field == "augment_kind" else field): field for field in mlp.Settings._fields if field != "activation"
+}
+
+
+def asked_settings(activation, options):
+    """mlp.Settings of a command's options (train's names, OPTION_FIELDS; bench's own
+    bench_epochs and bench_seed stand for epochs and seed), Settings' defaults for the rest, lr
+    perhaps None (chosen by `fitted_settings`). Names may be Enums or their values."""
+    values = {k.removeprefix("bench_"): getattr(v, "value", v) for k, v in options.items()}
+    return mlp.Settings(activation=activation, **{f: values[o] for o, f in OPTION_FIELDS.items() if o in values})
+
+
 def recorded(settings, extras, keep_epochs):
     """The settings a weights file or checkpoint records, as a dict: mlp.Settings (lr filled
     in), then the CLI's own choices `extras` (val, hidden, dtype, sizes, normalize), then

@@ -33,9 +33,7 @@ import mlp_run
 # A space maps train's option names (as Python names: batch_size) to a list of choices or to a
 # range {"low", "high", "log"}; a range of whole numbers samples whole numbers. Hidden sizes are
 # choices written "256-128" (two layers), since Optuna's choices must be plain values.
-OPTION_FIELDS = {  # train's options that are mlp.Settings fields (option: field), from Settings itself
-    ("augment" if field == "augment_kind" else field): field for field in mlp.Settings._fields if field != "activation"
-}
+OPTION_FIELDS = mlp_run.OPTION_FIELDS
 SEARCHABLE = {  # option: the Settings field it sets (None: an option of the network, not of Settings)
     "hidden": None,
     "normalize": None,
@@ -573,7 +571,7 @@ def trainer(values, given, *, found, val):
     as JSON holds them) and the trial's `options` given, trained quietly and scored on the
     validation split only; report(epoch, val_accuracy) after each epoch (Optuna's pruner may
     stop the trial there)."""
-    asked = mlp.Settings(activation=values["activation"], **{f: values[o] for o, f in OPTION_FIELDS.items()})
+    asked = mlp_run.asked_settings(values["activation"], values)
     framings = {}  # measured once for the data, not once a trial
 
     def train_trial(options, report=None):
