@@ -66,6 +66,7 @@ from rich.text import Text
 import mlp
 import mlp_data
 import mlp_options
+import mlp_pictures
 import mlp_plot
 import mlp_run
 from mlp_options import (
@@ -571,6 +572,7 @@ def run_training(
     on_step=None,
     sample_weight=None,
     test_every=1,
+    transform=None,
 ):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
@@ -642,6 +644,7 @@ def run_training(
                 on_epoch=on_epoch,
                 on_step=on_step,
                 sample_weight=sample_weight,
+                transform=transform,
             )
         return trained[0], rows
 
@@ -819,6 +822,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
                 on_step=on_step,
                 sample_weight=run["sample_weight"],
                 test_every=o.test_every,
+                transform=run["transform"],
             )
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
@@ -1356,7 +1360,7 @@ def weights_and_data(weights, data, outputs=()):
 
 def check_tta(tta, weights, meta, params):
     """Fail in one line, before any work, when --tta is asked of weights that take no square pictures."""
-    shape = mlp_data.input_of(meta, params)["shape"]
+    shape = mlp_pictures.input_of(meta, params)["shape"]
     if tta and not (shape and shape[0] == shape[1]):
         takes = f"pictures of {shape[0]}x{shape[1]}" if shape else "a table's rows"
         fail(f"--tta distorts square pictures; {weights} takes {takes}", code=2)
@@ -1367,7 +1371,7 @@ def ensemble_evaluated(weights, members, data, label_column, n_mistakes):
     found = load_data(data, splits=("test",), label_column=label_column)
     for path, (params, _) in zip(weights, members):
         mlp_run.check_fits(path, params, found.x_test, found.y_test)
-    report = mlp.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
+    report = mlp_pictures.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
     report["true"] = found.y_test
     own = [
         mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
@@ -1422,7 +1426,7 @@ def evaluate(
     if own:
         result["members"] = [{"weights": str(w), "accuracy": a} for w, a in zip(weights, own)]
     if tta:
-        augmented = mlp.ensemble_report(members, x_test, y_test, 0, views=tta)
+        augmented = mlp_pictures.ensemble_report(members, x_test, y_test, 0, views=tta)
         result["tta"] = {"views": tta, "accuracy": augmented["accuracy"], "loss": augmented["loss"]}
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
@@ -1431,7 +1435,7 @@ def evaluate(
         if not own
         else f"an ensemble of {len(own)}"
     )
-    counted = "images" if mlp_data.input_of(meta, params)["shape"] else "examples"  # a table's rows are examples
+    counted = "images" if mlp_pictures.input_of(meta, params)["shape"] else "examples"  # a table's rows are examples
     table = Table(title=name)
     for header in ("test accuracy", "loss", counted):
         table.add_column(header, justify="right")
@@ -1657,11 +1661,11 @@ def gradcheck(
 
 # ----------------------------------------------------------------------------- predict
 def read_grey(path):
-    """A picture to classify as (h, w) grey levels in [0, 1] (mlp_data.read_grey, huge ones
+    """A picture to classify as (h, w) grey levels in [0, 1] (mlp_pictures.read_grey, huge ones
     reduced while decoding), or a one-line error."""
     mlp_run.require("PIL.Image", "image")
     try:
-        return mlp_data.read_grey(path, reduce=True)
+        return mlp_pictures.read_grey(path, reduce=True)
     except ValueError as e:
         fail(str(e))
 
@@ -1709,7 +1713,7 @@ def predict_index(weights, members, data, index, views=0):
             f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})"
         )
     row = found.x_test[index : index + 1]
-    probabilities = np.exp(mlp.ensemble_log_proba(members, row, views=views))[0]
+    probabilities = np.exp(mlp_pictures.ensemble_log_proba(members, row, views=views))[0]
     return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
 
 
@@ -1732,7 +1736,7 @@ def read_picture(weights, members, path, views=0):
     """(seen, probabilities) of one picture file, as the network (or the ensemble's first
     member, with the probabilities averaged) reads it (mlp.classify_picture)."""
     params, meta = members[0]
-    taken = mlp_data.input_of(meta, params)
+    taken = mlp_pictures.input_of(meta, params)
     if taken["shape"] is None:
         fail(
             f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
@@ -1740,7 +1744,7 @@ def read_picture(weights, members, path, views=0):
         )
     grey = read_grey(path)
     try:
-        seen, probabilities, _ = mlp_data.classify_picture(members, grey, views)
+        seen, probabilities, _ = mlp_pictures.classify_picture(members, grey, views)
     except ValueError as e:
         fail(f"{path}: {e}")
     return seen, probabilities
@@ -1765,7 +1769,7 @@ def predictions_csv(weights, members, inputs, views=0):
         x, _, _ = mlp_data.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
         if x.shape[1] != params["W1"].shape[0]:
             fail(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
-        predicted = mlp.ensemble_log_proba(members, x, views=views).argmax(axis=1)
+        predicted = mlp_pictures.ensemble_log_proba(members, x, views=views).argmax(axis=1)
         rows.writerow(["ImageId", "Label"])
         rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
         return table.getvalue(), len(predicted)
@@ -1835,7 +1839,7 @@ def predict(
     params, meta = members[0]
     mlp_run.check_outputs([out, explain], [*weights, *inputs])
     weights = weights[0]  # messages name the first
-    if explain and mlp_data.input_of(meta, params)["shape"] is None:
+    if explain and mlp_pictures.input_of(meta, params)["shape"] is None:
         fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
     check_tta(tta, weights, meta, params)
     if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or inputs[0].suffix.lower() == ".csv"):
@@ -1854,7 +1858,7 @@ def predict(
     else:
         seen, probabilities = read_picture(weights, members, inputs[0], tta)
     guess = int(probabilities.argmax())
-    shape = mlp_data.input_of(meta, params)["shape"]
+    shape = mlp_pictures.input_of(meta, params)["shape"]
     if shape:
         console.print(digit_art(seen, shape, color=console.color_system is not None and not console.no_color))
     verdict = (
@@ -1871,7 +1875,7 @@ def predict(
         names = [mlp_data.class_name(meta, c) for c in classes]
         titles = [f"why {mlp_plot.shortened(names[0], 14)}", f"why not {mlp_plot.shortened(names[1], 14)}"]
         inverted = bool(meta["preprocessing"].get("invert"))
-        gradients = mlp_data.explained(members, seen, classes)
+        gradients = mlp_pictures.explained(members, seen, classes)
         saved(mlp_plot.explanation_figure(seen, gradients, titles, shape, inverted), explain)
 
 
@@ -1962,7 +1966,7 @@ def draw(
     (params, meta), weights = members[0], weights[0]
     if not mlp_data.shipped("draw.html").is_file():
         fail(f"the page draw.html is missing (looked for {mlp_data.shipped('draw.html')}); reinstall numpy-mlp")
-    if mlp_data.input_of(meta, params)["shape"] is None:
+    if mlp_pictures.input_of(meta, params)["shape"] is None:
         fail(
             f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures: there is nothing "
             "to draw"
@@ -2117,7 +2121,7 @@ def bench(ctx: typer.Context, **options):
     if o.json_path:
         mlp_run.check_writable(o.json_path, "--json")
         mlp_run.check_outputs([o.json_path], mlp_data.data_files(o.data))
-    if o.torch and mlp.AUGMENTATIONS[o.augment.value].distort is not None:
+    if o.torch and mlp_pictures.AUGMENTATIONS[o.augment.value].distort is not None:
         fail(f"--torch has no --augment {o.augment.value} of its own to compare with; leave out one of the two", code=2)
     if o.torch and o.ema:
         fail("--torch has no --ema of its own to compare with; leave out one of the two", code=2)
@@ -2278,7 +2282,7 @@ def plot_mistakes(
     """The most confident mistakes on the test set, with true and predicted labels."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
-    shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
+    shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
     x, _, report = evaluated(weights, params, meta, data, label_column, n)
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), out)
 
@@ -2293,7 +2297,9 @@ def plot_weights(
     mlp_plot.pyplot()
     mlp_run.check_outputs([out], [weights])
     params, meta = mlp_run.load_weights(weights)
-    saved(mlp_plot.weights_figure(params, n, image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)), out)
+    saved(
+        mlp_plot.weights_figure(params, n, image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)), out
+    )
 
 
 @plot_app.command("architecture", cls=HelpPage)
@@ -2353,7 +2359,7 @@ def plot_all(
     names = (samples, "curves", "confusion", "mistakes", "weights", *ORIGINAL)
     pictures = [out_dir / f"{name}.png" for name in names]
     mlp_run.check_outputs(pictures, [weights, mlp_run.beside(weights, ".history.json"), *mlp_data.data_files(data)])
-    shape = image_shape_of(mlp_data.input_of(meta, params)["shape"], weights)
+    shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
     x, y, report = evaluated(weights, params, meta, data, label_column, 30)  # weights and test set loaded once
     history = mlp_run.beside(weights, ".history.json")
     if not history.is_file():

@@ -19,19 +19,19 @@ The file reads top to bottom: every function uses only names defined above it.
 Part I, the network (what a student reads):
   activations, init, forward, loss, grads    the network and its backward pass
   optimizers, schedules                      update (sgd, adam), learning rates
-  preprocessing, augmentation                inputs from raw pixels; distortions for training
+  preprocessing                              inputs from raw pixels (straightening included)
   training                                   Settings; train = train_epoch per epoch + validation
   metrics, gradient check                    evaluate, classification_report, ensembles; gradcheck
 Part II, keeping a network:
   files, save / load                         self-describing .npz weights and checkpoints, atomically
   IDX files                                  MNIST's format: read_idx, load_mnist
 Each idea with variants is one registry whose entries hold the behaviour itself
-(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS, AUGMENTATIONS): adding a variant is
-adding an entry.
+(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS): adding a variant is adding an entry.
 
 Left out on purpose: convolutions, GPUs, autodiff, any class holding state, and everything
-the toolkit around this file does (other data forms and downloads: mlp_data.py; the
-command line: cli.py).
+the toolkit around this file does (other data forms and downloads: mlp_data.py; pictures
+and the distortions of augmentation, which `train` takes as a batch `transform`:
+mlp_pictures.py; the command line: cli.py).
 """
 
 import gzip
@@ -45,7 +45,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -775,170 +775,6 @@ def prepared(x, preprocessing, dtype, chunk=256):  # 256: the resampling's array
 # ----------------------------------------------------------------------------- augmentation
 
 
-class Strength(NamedTuple):
-    """How strong the random distortions are (Simard et al. 2003's choices for MNIST)."""
-
-    max_shift: float = 2  # pixels (whole pixels for "shift")
-    max_degrees: float = 12  # rotation
-    max_scale: float = 0.1  # scaling by 1 +- max_scale
-    alpha: float = 34.0  # elastic: how far the displacement field moves pixels
-    sigma: float = 4.0  # elastic: how smooth it is (std of its Gaussian blur, in pixels)
-
-
-def lerp(a, b, t):
-    """a + (b - a) * t, computed in b (which is overwritten): bilinear sampling's one step."""
-    b -= a
-    b *= t
-    b += a
-    return b
-
-
-def _bilinear(images, rows, cols):
-    """Sample (B, H, W) images at float coordinates (B, H, W); zero outside the image. rows and
-    cols are the caller's scratch: they are overwritten.
-
-    Each of the four neighbours is one np.take from the flattened, zero-bordered batch, at
-    offsets 0, 1, W + 4 and W + 5 from the top-left one (slices of the same buffer, so the
-    index is computed once); weights in the images' dtype. Every step after the first writes
-    into an array made here: a fresh array of this size costs its page faults each time."""
-    B, H, W = images.shape
-    Wp = W + 4
-    # Clipping the coordinates into the 2-pixel zero border: points beyond it read only zeros.
-    rows, cols = np.clip(rows, -2, H, out=rows), np.clip(cols, -2, W, out=cols)
-    r0, c0 = np.floor(rows), np.floor(cols)
-    fr, fc = np.subtract(rows, r0, out=rows), np.subtract(cols, c0, out=cols)
-    # The flat index of each top-left neighbour, exact in float32 while it is below 2**24.
-    exact = rows.dtype if B * (H + 4) * Wp < 2**24 else np.float64
-    start = (np.arange(B) * ((H + 4) * Wp) + 2 * Wp + 2).astype(exact)[:, None, None]
-    index = r0.astype(exact, copy=False)
-    index *= Wp
-    index += c0
-    index += start
-    top_left = index.astype(np.intp)
-    padded = np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(-1)
-    top = lerp(np.take(padded, top_left), np.take(padded[1:], top_left), fc)
-    bottom = lerp(np.take(padded[Wp:], top_left), np.take(padded[Wp + 1 :], top_left), fc)
-    return lerp(top, bottom, fr)
-
-
-def shift_images(images, dr, dc):
-    """(B, H, W) images moved down by dr[i] and right by dc[i] whole pixels, zero filled."""
-    B, H, W = images.shape
-    pad = int(max(np.abs(dr).max(), np.abs(dc).max(), 0))
-    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)))
-    rows = np.arange(H)[None, :, None] + pad - np.asarray(dr)[:, None, None]
-    cols = np.arange(W)[None, None, :] + pad - np.asarray(dc)[:, None, None]
-    return padded[np.arange(B)[:, None, None], rows, cols]
-
-
-def _gaussian_matrix(n, sigma):
-    """(n, n) matrix M such that M @ v smooths v with a Gaussian of std sigma (zero padded)."""
-    i = np.arange(n)
-    k = np.exp(-0.5 * ((i[:, None] - i[None, :]) / sigma) ** 2)
-    return k / k[n // 2].sum()
-
-
-@lru_cache(maxsize=16)  # the same few bases every batch; read-only, so sharing them is safe
-def smooth_field_basis(n, sigma, dtype=np.float32, lost=1e-5):
-    """(n, k) matrix V for drawing blurred noise cheaply: for white noise Z (k, k) of variance
-    1/3, V @ Z @ V.T has the distribution of M @ U @ M.T, a uniform [-1, 1) field U (n, n)
-    blurred by M = _gaussian_matrix(n, sigma), up to a `lost` share of its variance.
-
-    Why: M = Q diag(e) Q.T (symmetric), so M U M.T = (Q e) (Q.T U Q) (Q e).T, and Q.T U Q is
-    white noise of variance 1/3 again (near-Gaussian: each entry sums n * n uniform terms).
-    A smooth blur has few large eigenvalues e (k = 8 of 28 for sigma 4), so drawing k * k
-    values instead of n * n and two thin matrix products replace the full blur."""
-    e, q = np.linalg.eigh(_gaussian_matrix(n, sigma))
-    order = np.argsort(-np.abs(e))
-    e, q = e[order], q[:, order]
-    share = np.cumsum(e**2) / np.sum(e**2)
-    k = int(np.searchsorted(share, 1 - lost)) + 1
-    basis = (q[:, :k] * e[:k]).astype(dtype)
-    basis.flags.writeable = False
-    return basis
-
-
-def _shift(images, rng, strength):
-    """Whole-pixel shifts up to strength.max_shift (rounded to whole pixels)."""
-    most = round(strength.max_shift)
-    dr, dc = rng.integers(-most, most + 1, size=(2, len(images)))
-    return shift_images(images, dr, dc)
-
-
-def _affine_coordinates(images, rng, strength):
-    """Where each output pixel of a random rotation, scaling and sub-pixel shift reads from in
-    its input image: (rows, cols), each (B, H, W) float32."""
-    B, H, W = images.shape
-    # Coordinates in float32: sub-pixel positions need no more, and it halves the memory traffic.
-    f32 = np.float32
-    angle = np.deg2rad(rng.uniform(-strength.max_degrees, strength.max_degrees, size=(B, 1, 1))).astype(f32)
-    scale = (1 + rng.uniform(-strength.max_scale, strength.max_scale, size=(B, 1, 1))).astype(f32)
-    shift_r, shift_c = rng.uniform(-strength.max_shift, strength.max_shift, size=(2, B, 1, 1)).astype(f32)
-    r, c = np.meshgrid(np.arange(H, dtype=f32) - (H - 1) / 2, np.arange(W, dtype=f32) - (W - 1) / 2, indexing="ij")
-    # inverse map: output pixel (r, c) reads from the input at R(-angle) (r, c) / scale - shift
-    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
-    rows, cols = cos * r - sin * c, sin * r + cos * c
-    rows += f32((H - 1) / 2) - shift_r  # in place: the (B, 1, 1) offsets first, then one pass
-    cols += f32((W - 1) / 2) - shift_c
-    return rows, cols
-
-
-def _affine(images, rng, strength):
-    """Rotation, scaling and sub-pixel shift, sampled bilinearly."""
-    return _bilinear(images, *_affine_coordinates(images, rng, strength))
-
-
-def _elastic(images, rng, strength):
-    """The affine distortion, then Simard et al. 2003's: a uniform random displacement field
-    smoothed by a Gaussian of std strength.sigma and scaled by strength.alpha (drawn directly
-    in the blur's leading eigenvectors: see smooth_field_basis)."""
-    rows, cols = _affine_coordinates(images, rng, strength)
-    B, H, W = images.shape
-    f32 = np.float32
-    v_r, v_c = smooth_field_basis(H, strength.sigma), smooth_field_basis(W, strength.sigma)
-    k_r, k_c = v_r.shape[1], v_c.shape[1]
-    noise = rng.standard_normal((2 * B * k_r, k_c), dtype=f32) * f32(strength.alpha / math.sqrt(3))
-    half = (noise @ v_c.T).reshape(2 * B, k_r, W)  # Z @ V_c.T, one matrix product
-    field = np.matmul(v_r, half)  # V_r @ (Z @ V_c.T): (2B, H, W)
-    rows += field[:B]
-    cols += field[B:]
-    return _bilinear(images, rows, cols)
-
-
-class Augmentation(NamedTuple):
-    distort: Callable | None  # distort(images (B, H, W) in [0, 1], rng, Strength) -> (B, H, W);
-    # None: the images are used as they are
-    about: str  # one line for help texts
-
-
-AUGMENTATIONS = {
-    "none": Augmentation(distort=None, about="no distortion"),
-    "shift": Augmentation(distort=_shift, about="whole-pixel shifts up to 2"),
-    "affine": Augmentation(distort=_affine, about="rotation up to 12 degrees, scaling by up to 10%, sub-pixel shift"),
-    "elastic": Augmentation(distort=_elastic, about="affine plus Simard's elastic distortion (alpha 34, sigma 4)"),
-}
-
-
-def augment(x, shape, kind, rng, **strength):
-    """Randomly distorted copies of a batch of images, for training.
-
-    Args:
-      x: (B, H * W) images in [0, 1]. shape: (H, W). rng: np.random.Generator.
-      kind: a key of AUGMENTATIONS. strength: fields of `Strength` to change.
-    Returns:
-      (B, H * W) array of x's dtype, values still in [0, 1]; x itself for "none".
-    """
-    distort = lookup(AUGMENTATIONS, kind, "augmentation").distort
-    if distort is None:
-        return x
-    chosen = Strength(**strength)
-    if not (all(v >= 0 for v in chosen) and chosen.sigma > 0):  # also catches NaN
-        raise ValueError(f"distortion strengths must be >= 0 and sigma > 0, not {chosen}")
-    B, (H, W) = len(x), shape
-    distorted = distort(x.reshape(B, H, W), rng, chosen)  # a new array: clipped in place
-    return np.clip(distorted, 0, 1, out=distorted).reshape(B, H * W)
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -1007,23 +843,14 @@ class Settings(NamedTuple):
     label_smoothing: float = 0.0  # see `loss`
     schedule: str = "cosine"  # a key of SCHEDULES
     warmup: int = 0  # epochs of linear warm-up (see `scheduled_lr`)
-    augment_kind: str = "none"  # a key of AUGMENTATIONS
+    augment_kind: str = "none"  # a key of mlp_pictures.AUGMENTATIONS, applied by train's `transform`
     patience: int = 0  # stop after this many epochs without better validation accuracy; 0: never
     seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
     epochs: int = 10  # passes over the training set
     ema: float = 0.0  # decay of the moving average of the weights kept after every step; 0: off
-    augment_end: float = 1.0  # distortions' strength in the last epoch over the first's (distortion_strength)
-
-
-def distortion_strength(settings, epoch):
-    """The `augment` strengths of 1-based `epoch`: Strength's defaults (all but the elastic
-    field's smoothness) times a factor that goes in a straight line from 1 in the first epoch
-    to settings.augment_end in the last; {} (the defaults themselves) when that is 1."""
-    if settings.augment_end == 1:
-        return {}
-    factor = 1 + (settings.augment_end - 1) * (epoch - 1) / max(1, settings.epochs - 1)
-    base = Strength()
-    return {name: getattr(base, name) * factor for name in ("max_shift", "max_degrees", "max_scale", "alpha")}
+    augment_end: float = (
+        1.0  # distortions' strength in the last epoch over the first's (mlp_pictures.distortion_strength)
+    )
 
 
 def check_settings(settings):
@@ -1031,12 +858,7 @@ def check_settings(settings):
     naming the first option that breaks its rule in OPTION_RULES or is not a registry's name."""
     if not isinstance(settings, Settings):
         raise TypeError(f"settings must be mlp.Settings(activation=..., ...), got {type(settings).__name__}")
-    for name, registry in (
-        ("activation", ACTIVATIONS),
-        ("optimizer", OPTIMIZERS),
-        ("schedule", SCHEDULES),
-        ("augment_kind", AUGMENTATIONS),
-    ):
+    for name, registry in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
         lookup(registry, getattr(settings, name), name)
     if settings.lr is None:
         settings = settings._replace(lr=OPTIMIZERS[settings.optimizer].lr)
@@ -1159,12 +981,17 @@ FLUSH_EVERY = 16  # steps between flushes of the optimizer's state: a pass over 
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
-def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None, sample_weight=None):
+def train_epoch(
+    ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None, sample_weight=None, transform=None
+):
     """One pass over (x, y) in shuffled mini-batches, continuing the Checkpoint `ck`: epoch
     ck.epoch + 1, from its batch ck.step. The batch order, dropout and augmentation are drawn
     from the Generator whose state the checkpoint holds; `settings` (checked, see `train`) says
     how, `lr` at what rate. With `preprocessing`, x holds raw images and each batch is converted
-    as it is drawn: to [0, 1], augmented, then made network inputs (`standardize`).
+    as it is drawn: to [0, 1], transformed, then made network inputs (`standardize`).
+    transform(xb, rng, epoch) -> xb, when given, changes every batch (in [0, 1] with
+    `preprocessing`) with the loop's Generator: mlp_pictures.distortion makes the distortions
+    of augmentation; this file knows nothing of images.
 
     on_step(checkpoint) is called after every batch with the Checkpoint to resume from there.
     sample_weight, (N,) or None, weighs each example's loss (`loss`). With settings.ema the
@@ -1184,9 +1011,6 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
     order = batches(len(x), s.batch_size, rng)
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
-    distorts = AUGMENTATIONS[s.augment_kind].distort is not None
-    shape = image_shape(x.shape[1]) if distorts else None
-    strength = distortion_strength(s, epoch)
     n_classes = params[f"W{n_layers(params)}"].shape[1]
     diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
@@ -1196,8 +1020,8 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_st
             xb, yb = x[idx], y[idx]
             if preprocessing is not None:
                 xb = to_unit(xb, preprocessing, params["W1"].dtype)
-            if distorts:
-                xb = augment(xb, shape, s.augment_kind, rng, **strength)
+            if transform is not None:
+                xb = transform(xb, rng, epoch)
             if preprocessing is not None:
                 xb = standardize(xb, preprocessing)
             logits, cache = forward(params, xb, s.activation, s.dropout, rng)
@@ -1315,6 +1139,7 @@ def train(
     on_epoch=None,
     on_step=None,
     sample_weight=None,
+    transform=None,
 ):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
@@ -1338,6 +1163,9 @@ def train(
         (for saving part-way through long epochs).
       sample_weight: optional (N,) non-negative weight of each training example in the loss
         (`loss`'s weights; `class_weights` makes them from labels).
+      transform: optional transform(xb, rng, epoch) -> xb of every training batch (see
+        `train_epoch`); settings.augment_kind other than "none" needs one
+        (mlp_pictures.distortion(settings, shape) makes it).
     Returns:
       (params, history): the final (or best-on-validation) params and the list of records.
     Raises:
@@ -1370,8 +1198,11 @@ def train(
             f"{'patience' if s.patience else f'the {s.schedule} schedule'} watches validation "
             "accuracy: give a validation set (val=(x_val, y_val))"
         )
-    if AUGMENTATIONS[s.augment_kind].distort is not None:
-        image_shape(x.shape[1])
+    if s.augment_kind != "none" and transform is None:
+        raise ValueError(
+            f"augment_kind {s.augment_kind!r} needs transform=mlp_pictures.distortion(settings, shape): "
+            "mlp.py trains on the images as they are"
+        )
 
     x, train_prep = prepared(x, preprocessing, dtype)  # straightened once, not in every epoch
     if val is not None:
@@ -1383,7 +1214,7 @@ def train(
     for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
-        end, record = train_epoch(ck, x, y, rate, s, train_prep, on_batch, on_step, sample_weight)
+        end, record = train_epoch(ck, x, y, rate, s, train_prep, on_batch, on_step, sample_weight, transform)
         if val is not None:
             record["val_loss"], record["val_accuracy"] = evaluate(
                 end.weights, *val, s.activation, preprocessing=val_prep
@@ -1517,27 +1348,27 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-TTA_STRENGTH = Strength(max_shift=1, max_degrees=6, max_scale=0.05)  # test-time views: half of training's
-
-
-def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_size=2000):
+def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_size=2000, distort=None):
     """(1 + views, N, C) float64 log-probabilities of x's rows as they are, then of `views`
-    random mild affine distortions of each (TTA_STRENGTH; the same ones for any network, given
-    the seed and batch_size: they are drawn chunk by chunk). x: raw pictures with
-    `preprocessing`, else network inputs distorted as they are."""
+    random distortions of each, distort(units (B, D) in [0, 1], rng) -> (B, D) (the same ones
+    for any network, given the seed and batch_size: they are drawn chunk by chunk; mlp_pictures
+    has the mild affine ones of test-time augmentation). x: raw pictures with `preprocessing`,
+    else network inputs distorted as they are."""
     if not (_whole(batch_size) and batch_size >= 1 and _whole(views) and views >= 0):
         raise ValueError(f"batch_size must be a whole number >= 1 and views >= 0, got {batch_size!r}, {views!r}")
-    rng, shape, dtype = np.random.default_rng(seed), views and image_shape(x.shape[1]), params["W1"].dtype
+    if views and distort is None:
+        raise ValueError("views need distort(units, rng): mlp_pictures.test_time_view(shape) makes one")
+    rng, dtype = np.random.default_rng(seed), params["W1"].dtype
     chunks = []
     for i in range(0, len(x), batch_size):
         units = x[i : i + batch_size] if preprocessing is None else to_unit(x[i : i + batch_size], preprocessing, dtype)
-        seen = [units] + [augment(units, shape, "affine", rng, **TTA_STRENGTH._asdict()) for _ in range(views)]
+        seen = [units] + [distort(units, rng) for _ in range(views)]
         inputs_of = [v if preprocessing is None else standardize(v, preprocessing) for v in seen]
         chunks.append([log_softmax(forward(params, v, activation)[0].astype(np.float64)) for v in inputs_of])
     return np.stack([np.concatenate(view) for view in zip(*chunks)])
 
 
-def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
+def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0, distort=None):
     """(N, C) log of the members' averaged class probabilities, log(mean_m softmax_m), computed
     with log-sum-exp over the members so that tiny probabilities stay finite.
 
@@ -1545,12 +1376,13 @@ def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
       members: [(params, meta)] as `load` returns them, networks of the same classes; each meta
         names its "activation" and "preprocessing" (None: x holds network inputs). One member
         gives its own log-probabilities (in float64).
-      views: test-time augmentation: also average over this many mild random distortions of
-        every picture (`view_log_proba`), seeded by `seed`; 0 scores the pictures as they are.
+      views, distort: test-time augmentation: also average over this many random distortions
+        distort(units, rng) of every picture (`view_log_proba`), seeded by `seed`; 0 scores the
+        pictures as they are.
     """
     per_view = np.concatenate(
         [
-            view_log_proba(p, x, meta["activation"], meta.get("preprocessing"), views, seed, batch_size)
+            view_log_proba(p, x, meta["activation"], meta.get("preprocessing"), views, seed, batch_size, distort)
             for p, meta in members
         ]
     )  # (M * (1 + views), N, C)
@@ -1558,12 +1390,12 @@ def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
     return top + np.log(np.exp(per_view - top).mean(axis=0))
 
 
-def ensemble_report(members, x, y, n_mistakes=10, views=0):
+def ensemble_report(members, x, y, n_mistakes=10, views=0, distort=None):
     """`classification_report` of an ensemble: its members' probabilities averaged (and over
     `views` distortions of each picture: `ensemble_log_proba`), the loss the mean cross-entropy
     of that average."""
     check_labels(y, sizes_of(members[0][0])[-1], len(x))
-    log_p = ensemble_log_proba(members, x, views=views)
+    log_p = ensemble_log_proba(members, x, views=views, distort=distort)
     return _report(np.exp(log_p), y, float(-log_p[np.arange(len(y)), y].mean()), n_mistakes)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 import mlp
 import mlp_data
+import mlp_pictures
 
 # mlp's activations and optimizers in PyTorch (a test checks every registry entry has its line)
 TORCH_ACTIVATIONS = {  # name: (torch.nn.functional's name, kwargs)
@@ -113,13 +114,13 @@ def time_augmentation(x, preprocessing, settings, dtype, repeats=3):
     """Median seconds to convert and distort one epoch of batches of raw images x, as
     mlp.train_epoch does (the batches in order: the gathering is timed with the matrix
     products), or None without augmentation."""
-    if mlp.AUGMENTATIONS[settings.augment_kind].distort is None:
+    if mlp_pictures.AUGMENTATIONS[settings.augment_kind].distort is None:
         return None
     rng, shape = np.random.default_rng(settings.seed), mlp.image_shape(x.shape[1])
 
     def one_epoch():
         for i in range(0, len(x), settings.batch_size):
-            mlp.augment(
+            mlp_pictures.augment(
                 mlp.to_unit(x[i : i + settings.batch_size], preprocessing, dtype), shape, settings.augment_kind, rng
             )
 
@@ -178,7 +179,11 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_e
 
     with warnings.catch_warnings():  # timing, not learning: its accuracy is in the table
         warnings.simplefilter("ignore", mlp.NotLearningWarning)
-        params, history = mlp.train(params, x, y, settings, preprocessing=preprocessing, on_epoch=after_epoch)
+        shape = mlp.square_side(x.shape[1]) and mlp.image_shape(x.shape[1])
+        transform = mlp_pictures.distortion(settings, shape)
+        params, history = mlp.train(
+            params, x, y, settings, preprocessing=preprocessing, on_epoch=after_epoch, transform=transform
+        )
     seconds = [r["seconds"] for r in history]
     score = lambda: mlp.evaluate(params, x_test, y_test, settings.activation, preprocessing=preprocessing)
     test_accuracy = score()[1]

@@ -1,19 +1,17 @@
-"""Data for mlp.py in every form users hold it, and pictures framed the way a network reads them.
+"""Data for mlp.py in every form users hold it.
 
     data = mlp_data.load_data("kaggle/")          # IDX folders, CSV, Keras .npz, folders of pictures
     params, history = mlp.train(params, data.x_train, data.y_train, settings,
                                 preprocessing=mlp.fit_preprocessing(data.x_train))
 
-NumPy and the standard library, like mlp.py (Pillow only to decode pictures, imported when it
-is needed). Its rooms, in order:
+NumPy and the standard library, like mlp.py (pictures are decoded by mlp_pictures, with
+Pillow). Its rooms, in order:
   files that ship, temp files     the MNIST and the page that ship with the project; what a killed
                                   write left behind
   class names                     classes.txt, names shown as plain text
   named data sets                 downloads into a cache, checked by SHA-256 (DATASETS)
-  reading pictures                one decoder, Pillow's, for every picture
   data sets of any form           one registry, DATA_FORMS, into one shape, Data
   where data is and came from     --data as a path; the record a weights file keeps of its data
-  framing pictures                a picture as its data frames its digits; classify_picture
 """
 
 import codecs
@@ -35,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 import mlp
+import mlp_pictures
 
 # ----------------------------------------------------------------------------- files that ship, temp files
 
@@ -291,57 +290,6 @@ def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=Non
             )
     verify_cached(name, folder)
     return folder
-
-
-# ----------------------------------------------------------------------------- reading pictures
-# One decoder for every picture: a data set's and the ones predict classifies.
-
-MAX_PICTURE_SIDE = 1024  # a picture to classify over 4 of these squared is reduced while decoding
-
-MAX_PICTURE_PIXELS = 1 << 30  # Pillow's bomb check while reducing: such a picture is never decoded whole
-
-
-def read_grey(path, reduce=False):
-    """A picture file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
-    upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
-    to their own range. With `reduce` (a picture to classify: a digit needs no more), a picture
-    of over 4 megapixels is reduced while it is decoded (JPEG draft mode, then a thumbnail of
-    MAX_PICTURE_SIDE a side), so that a 20000 x 20000 scan costs megabytes, not gigabytes;
-    without it (a data set's pictures) the stored size is kept. Needs Pillow.
-
-    Raises ValueError naming the file when it is not a picture Pillow can read."""
-    try:
-        from PIL import Image, ImageOps
-    except ImportError:
-        raise ImportError("reading pictures needs Pillow: pip install pillow") from None
-    before = Image.MAX_IMAGE_PIXELS
-    try:
-        if reduce:
-            Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS
-        with Image.open(path) as im:
-            if reduce:
-                im.draft("L", (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
-                if im.width * im.height > 4 * MAX_PICTURE_SIDE**2:
-                    im.thumbnail((MAX_PICTURE_SIDE, MAX_PICTURE_SIDE), reducing_gap=2.0)
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit or wider greyscale
-                levels = np.asarray(im, np.float32)
-                low, high = float(levels.min()), float(levels.max())
-                return (levels - low) / (high - low) if high > low else np.zeros_like(levels)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(white, im.convert("RGBA"))  # ink on a transparent canvas: on white
-            return np.asarray(im.convert("L"), np.float32) / 255
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = before
-
-
-def decode_picture(path):
-    """A data set's picture as (H, W) uint8 grey levels at its stored size (`read_grey`):
-    load_data's decoder for folders of pictures."""
-    return np.round(read_grey(path) * 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- data sets of any form
@@ -732,9 +680,9 @@ def _decode_all(found, decode, on_progress, cache_path):
 def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.environ, **_):
     """A folder of class folders of pictures: DIR/train/<class>/*.png and DIR/test/<class>/*.png
     (a fifth of train held out when there is no test/), read greyscale at their stored size
-    by `decode` (default `decode_picture`: Pillow). Decoded pictures are kept in the cache
+    by `decode` (default `mlp_pictures.decode_picture`: Pillow). Decoded pictures are kept in the cache
     folder, so a large folder is decoded once."""
-    decode = decode or decode_picture
+    decode = decode or mlp_pictures.decode_picture
     split_data, classes, skipped = {}, None, 0
     for split in ("train", "test"):
         folder = os.path.join(path, split)
@@ -872,7 +820,7 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
     Args:
       label_column: the CSV column holding the labels (default: the one named "label").
       decode(path) -> (H, W) uint8: reads a picture, for folders of pictures (default
-        `decode_picture`, with Pillow).
+        `mlp_pictures.decode_picture`, with Pillow).
       on_progress(done, total): called while pictures are decoded.
     """
     path = os.fspath(path)
@@ -949,181 +897,3 @@ def source_of(record):
     (weights saved by mlp.save alone record none: MNIST)."""
     record = record or {"name": DEFAULT_DATA}
     return record.get("name") or record["path"]
-
-
-# ----------------------------------------------------------------------------- framing pictures
-# A picture of a digit made to look like MNIST's, or resized to the shape a network takes.
-
-
-def centre_in_frame(image, size=28, centre="mass"):
-    """Paste a (h, w) image (h, w <= size) into a (size, size) frame so that its centre of
-    mass (centre="mass", as MNIST digits are framed, LeCun et al. 1998) or the centre of its
-    box (centre="box") lands on the frame's centre."""
-    h, w = image.shape
-    frame = np.zeros((size, size), image.dtype)
-    top, left = (size - h) // 2, (size - w) // 2
-    frame[top : top + h, left : left + w] = image
-    rows, cols = np.indices(frame.shape)
-    mass = frame.sum()
-    if mass == 0 or centre == "box":
-        return frame
-    dr = round((size - 1) / 2 - (frame * rows).sum() / mass)
-    dc = round((size - 1) / 2 - (frame * cols).sum() / mass)
-    dr = int(np.clip(dr, -top, size - h - top))  # never push ink out of the frame
-    dc = int(np.clip(dc, -left, size - w - left))
-    return mlp.shift_images(frame[None], np.array([dr]), np.array([dc]))[0]
-
-
-def _resampling_matrix(n_in, n_out):
-    """(n_out, n_in) matrix M such that M @ v resamples v to n_out points with a linear
-    (triangle) filter, widened by the scale factor when shrinking so that every input pixel
-    contributes (antialiased, like Pillow's BILINEAR); each row sums to 1."""
-    scale = n_in / n_out
-    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output pixel centres, in input pixels
-    weights = np.clip(1 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / max(scale, 1.0), 0, None)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
-def resize(image, shape):
-    """An (h, w) image resampled to `shape` (rows, cols) by two small matrix products."""
-    (h, w), (rows, cols) = image.shape, shape
-    return _resampling_matrix(h, rows) @ image @ _resampling_matrix(w, cols).T
-
-
-def ink_box(ink):
-    """(top, bottom, left, right) of the pixels of an (h, w) image of ink (bright, on 0) over a
-    tenth of its brightest, bottom and right included; None when it has no ink."""
-    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
-    return None if len(rows) == 0 else (rows.min(), rows.max(), cols.min(), cols.max())
-
-
-def frame_digit(grey, size=28, box=None, centre="mass"):
-    """A picture of one digit framed the way a data set's digits are (MNIST's by default,
-    LeCun et al. 1998; another's as `measure_framing` finds it).
-
-    Args:
-      grey: (h, w) grey levels in [0, 1], ink dark on light or light on dark (told apart by
-        the border), any size. size: the side of the framed image. box: the side of the box
-        the ink is fitted into (default: MNIST's 20 of 28, scaled to `size`). centre: "mass"
-        or "box", what is put at the frame's centre (see `centre_in_frame`).
-    Returns:
-      (size * size,) float32 in [0, 1]: ink bright on black, the background level removed,
-      cropped to the ink, fitted into box x box keeping its aspect ratio, and centred.
-      ValueError when there is no ink.
-    """
-    box = round(size * 20 / 28) if box is None else box
-    grey = np.asarray(grey, np.float64)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    light = border.mean() > 0.5
-    ink = 1 - grey if light else grey  # MNIST: light ink on a dark background
-    ink = np.clip(ink - np.median(1 - border if light else border), 0, None)
-    found = ink_box(ink)
-    if found is None:
-        raise ValueError("the image is blank; draw a digit on a plain background")
-    top, bottom, left, right = found
-    ink = ink[top : bottom + 1, left : right + 1]
-    scale = box / max(ink.shape)
-    fitted = resize(ink / ink.max(), (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
-    return np.clip(centre_in_frame(fitted, size, centre), 0, 1).astype(np.float32).reshape(size * size)
-
-
-def mnist_framing(side):
-    """How MNIST frames its digits, for images of side x side: the ink fitted into 20 of 28
-    pixels, centred by its centre of mass (what weights without a measured framing get)."""
-    return {"box": round(side * 20 / 28), "centre": "mass"}
-
-
-def measure_framing(x, side, prep, n=2000, tried=200):
-    """How a data set frames its pictures, measured on up to n (evenly spaced) of its raw
-    training images x (N, side * side) seen as the network sees them (mlp.to_unit with the
-    preprocessing `prep`: ink bright): {"box": the median side of the ink's box, the larger of
-    its height and width, in pixels; "centre": "mass" or "box", whichever makes `frame_digit`
-    give back `tried` of those images the more closely (MNIST's digits are centred by mass;
-    scikit-learn's 8 x 8 digits, which fill their frame, are too)}."""
-    picks = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
-    images = [image for image in mlp.to_unit(picks, prep, np.float64).reshape(-1, side, side) if image.max() > 0]
-    if not images:
-        return mnist_framing(side)
-    boxes = []
-    for image in images:
-        top, bottom, left, right = ink_box(image)
-        boxes.append(max(bottom - top, right - left) + 1)
-    box = int(np.median(boxes))
-    sample = images[:: max(1, len(images) // tried)]
-    error = lambda centre: sum(
-        np.abs(frame_digit(image, side, box, centre).reshape(side, side) - image / image.max()).sum()
-        for image in sample
-    )
-    return {"box": box, "centre": min(("mass", "box"), key=error)}  # a tie keeps MNIST's
-
-
-def picture_units(grey, shape, framed=True, framing=None):
-    """A picture as a network's input units, (H * W,) float32 in [0, 1]: framed the way its
-    data frames its digits (`frame_digit` with `framing`, MNIST's by default; for square
-    shapes) when `framed`, else resized to shape = (H, W) as it is (for networks trained on a
-    folder of pictures)."""
-    if framed and shape[0] == shape[1]:
-        return frame_digit(grey, size=shape[0], **(framing or mnist_framing(shape[0])))
-    return np.clip(resize(np.asarray(grey, np.float64), shape), 0, 1).astype(np.float32).reshape(-1)
-
-
-def input_of(meta, params):
-    """What a network takes: {"shape": [H, W] of its images, or None for a table of features,
-    "pictures": "framed" (ink centred as its data's digits) or "resized" (a picture data set's),
-    and for framed square images "framing" (`measure_framing`'s; MNIST's for weights without
-    one)}, as train records it; weights saved by mlp.save alone take square images, framed."""
-    side = mlp.square_side(params["W1"].shape[0])
-    taken = dict(meta.get("input") or {"shape": None if side is None else [side, side], "pictures": "framed"})
-    shape = taken["shape"]
-    if taken["pictures"] == "framed" and shape and shape[0] == shape[1] and "framing" not in taken:
-        taken["framing"] = mnist_framing(shape[0])
-    return taken
-
-
-def classify_picture(members, grey, views=0):
-    """A picture read by a network or an ensemble: the one path from a picture to probabilities.
-    It is framed or resized as the first member takes its pictures (`input_of`: the shape of
-    its images, framed as its data frames them or resized; see `picture_units`).
-
-    Args:
-      members: [(params, meta)] as mlp.load returns them (see mlp.ensemble_log_proba).
-      grey: (h, w) grey levels in [0, 1], any size. views: also average over this many mild
-        distortions of the framed picture (test-time augmentation: mlp.ensemble_log_proba).
-    Returns:
-      (seen, probabilities, hidden): the image the first network reads (straightened when its
-      preprocessing straightens), (H * W,) in [0, 1]; (C,)
-      class probabilities (the members' averaged); the first member's first hidden layer, (n_1,).
-    Raises:
-      ValueError for a blank picture or a network that does not take pictures.
-    """
-    params, meta = members[0]
-    n_in, taken = params["W1"].shape[0], input_of(meta, params)
-    shape, framed, framing = taken["shape"], taken["pictures"] == "framed", taken.get("framing")
-    if shape is None:
-        raise ValueError(f"the network takes {n_in} features, not a picture")
-    if shape[0] * shape[1] != n_in:
-        raise ValueError(f"the network takes {n_in} inputs, not {shape[0]} x {shape[1]} pictures")
-    seen = picture_units(grey, tuple(shape), framed, framing)[None]  # (1, H * W), in [0, 1] units
-    if not (framed and shape[0] == shape[1]) and meta["preprocessing"].get("invert"):  # framed ink is bright
-        seen = 1 - seen
-    unit = {"low": 0.0, "high": 1.0, "invert": False}  # seen is what mlp.to_unit makes of pixels
-    in_units = [(p, {**m, "preprocessing": {**m["preprocessing"], **unit}}) for p, m in members]
-    probabilities = np.exp(mlp.ensemble_log_proba(in_units, seen, views=views))[0]  # each straightens its own
-    seen = mlp.to_unit(seen, in_units[0][1]["preprocessing"])  # as the first reads it: straightened if it is
-    x = mlp.standardize(seen.astype(params["W1"].dtype), meta["preprocessing"])
-    _, cache = mlp.forward(params, x, meta["activation"])
-    hidden = cache["a"][0][0] if cache["a"] else np.zeros(0, params["W1"].dtype)
-    return seen[0], probabilities, hidden
-
-
-def explained(members, seen, classes):
-    """(len(classes), n_in) gradients of each class's logit with respect to the picture as the
-    network sees it (`seen`, in [0, 1]), averaged over an ensemble's members: mlp's input
-    gradient, taken back through the standardisation (d inputs / d seen = 1 / std)."""
-    total = 0
-    for params, meta in members:
-        prep = meta["preprocessing"]
-        x = mlp.standardize(np.repeat(seen[None].astype(params["W1"].dtype), len(classes), axis=0), prep)
-        gradient = mlp.input_gradient(params, x, meta["activation"], np.asarray(classes))
-        total = total + (gradient / prep["std"] if "std" in prep else gradient)
-    return total / len(members)

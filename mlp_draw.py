@@ -4,7 +4,7 @@
     server.serve_forever()
 
 GET / is the page (draw.html, shipped beside this file or in the wheel's data), POST /predict
-reads one drawing through mlp_data.classify_picture, the same path as `predict IMAGE`.
+reads one drawing through mlp_pictures.classify_picture, the same path as `predict IMAGE`.
 Everything else is 404; bodies over MAX_REQUEST_BYTES are 413 without being read, malformed
 ones 400; bound to loopback, it answers only requests addressed to loopback (no DNS rebinding).
 """
@@ -21,6 +21,7 @@ import urllib.request
 import numpy as np
 
 import mlp_data
+import mlp_pictures
 
 MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
 
@@ -51,18 +52,18 @@ def pad_grey(body):
 def read_pad(members, grey):
     """What the page shows for a drawing: the framed image the network sees, its first hidden
     layer, the top classes and why, each one's input gradient over what it sees
-    (mlp_data.classify_picture and explained: the same path as predict IMAGE --explain; for an
+    (mlp_pictures.classify_picture and explained: the same path as predict IMAGE --explain; for an
     ensemble, its members' probabilities and gradients averaged, the first member's layer)."""
     params, meta = members[0]
-    taken = mlp_data.input_of(meta, params)
+    taken = mlp_pictures.input_of(meta, params)
     sizes = {"rows": taken["shape"][0], "columns": taken["shape"][1], "units": int(params["W1"].shape[1])}
     try:
-        seen, probabilities, hidden = mlp_data.classify_picture(members, grey)
+        seen, probabilities, hidden = mlp_pictures.classify_picture(members, grey)
     except ValueError:  # nothing drawn: the sizes, for the page's empty panels
         return {"blank": True, **sizes}
     top = np.argsort(-probabilities, kind="stable")[:5]
     best = int(top[0])
-    why = mlp_data.explained(members, seen, top)  # each top class's input gradient: the page's heat map
+    why = mlp_pictures.explained(members, seen, top)  # each top class's input gradient: the page's heat map
     name = lambda c: mlp_data.class_name(meta, int(c))
     return {
         "blank": False,

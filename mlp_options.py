@@ -26,6 +26,7 @@ from rich.text import Text
 
 import mlp
 import mlp_data
+import mlp_pictures
 
 # ----------------------------------------------------------------------------- option types
 
@@ -37,7 +38,7 @@ def choices(registry, name):
 
 Activation, Optimizer = choices(mlp.ACTIVATIONS, "name"), choices(mlp.OPTIMIZERS, "Optimizer")
 
-Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp.AUGMENTATIONS, "Augment")
+Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp_pictures.AUGMENTATIONS, "Augment")
 
 Normalize = choices(mlp.PREPROCESSINGS, "Normalize")
 
@@ -366,7 +367,7 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         Annotated[
             Augment,
             typer.Option(
-                metavar="KIND", help=f"Random distortions of training images: {described(mlp.AUGMENTATIONS)}."
+                metavar="KIND", help=f"Random distortions of training images: {described(mlp_pictures.AUGMENTATIONS)}."
             ),
         ],
         DEFAULTS["augment_kind"],

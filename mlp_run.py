@@ -23,6 +23,7 @@ import numpy as np
 
 import mlp
 import mlp_data
+import mlp_pictures
 
 # ----------------------------------------------------------------------------- stop signals
 
@@ -345,7 +346,7 @@ def load_members(paths):
             else "other class names"
             if meta.get("classes") != first_meta.get("classes")
             else "another input shape"
-            if mlp_data.input_of(meta, params) != mlp_data.input_of(first_meta, first)
+            if mlp_pictures.input_of(meta, params) != mlp_pictures.input_of(first_meta, first)
             else None
         )
         if why:
@@ -559,7 +560,9 @@ def check_validation_needs(settings, val):
 
 def check_augmentable(augment, found, data):
     """A bad option (exit 2) when --augment distorts images but the data are a table or not square."""
-    if mlp.AUGMENTATIONS[augment].distort is not None and (found.shape is None or found.shape[0] != found.shape[1]):
+    if mlp_pictures.AUGMENTATIONS[augment].distort is not None and (
+        found.shape is None or found.shape[0] != found.shape[1]
+    ):
         raise BadOption(
             f"--augment {augment}: {data} holds "
             + (
@@ -724,7 +727,7 @@ def plan(
         key = network["preprocessing"]["kind"]  # fitted to the same data, so the same for a kind
         if key not in framings:  # of the pictures as drawn: a drawn one is framed, then straightened
             upright = {**network["preprocessing"], "deslant": False, "width": 0.0}
-            framings[key] = mlp_data.measure_framing(x, found.shape[0], upright)
+            framings[key] = mlp_pictures.measure_framing(x, found.shape[0], upright)
         taken["framing"] = framings[key]
     extras = {
         "val": val,
@@ -761,6 +764,7 @@ def plan(
         "params": params,
         "meta": {"activation": settings.activation, "settings": kept, "data_identity": identity},
         "notes": [note] if note else [],
+        "transform": mlp_pictures.distortion(settings, found.shape),  # augmentation, or None
         "sample_weight": None
         if class_weight == "none"
         else mlp.class_weights(y, mlp_data.class_count(found), class_weight)[y],

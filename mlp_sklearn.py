@@ -23,6 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 import mlp
+import mlp_pictures
 
 AUTO = "auto"
 
@@ -236,6 +237,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             preprocessing=self.preprocessing_,
             on_epoch=on_epoch,
             sample_weight=weights,
+            transform=mlp_pictures.distortion(settings, mlp.square_side(X.shape[1]) and mlp.image_shape(X.shape[1])),
         )
         self.settings_ = settings
         self.loss_curve_ += [r["loss"] for r in history]

@@ -27,6 +27,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import mlp
+import mlp_pictures
 import mlp_run
 
 # ----------------------------------------------------------------------------- search spaces
@@ -42,7 +43,7 @@ SEARCHABLE = {  # option: the Settings field it sets (None: an option of the net
 NAMED = {  # options whose values are names: the registry that holds them
     "optimizer": mlp.OPTIMIZERS,
     "schedule": mlp.SCHEDULES,
-    "augment": mlp.AUGMENTATIONS,
+    "augment": mlp_pictures.AUGMENTATIONS,
     "normalize": mlp.PREPROCESSINGS,
 }
 LR_SPAN = (0.1, 3.0)  # the default space's learning rates: this far below and above the optimizer's own
@@ -602,6 +603,7 @@ def trainer(values, given, *, found, val):
                 preprocessing=run["plan"]["preprocessing"],
                 on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record["val_accuracy"])),
                 sample_weight=run["sample_weight"],
+                transform=run["transform"],
             )
         return history[history[-1]["best_epoch"] - 1]["val_accuracy"], (run, params, history)
 

@@ -16,8 +16,8 @@ import pytest
 
 import cli
 import mlp
-import mlp_data
 import mlp_draw
+import mlp_pictures
 import mlp_plot
 import mlp_run
 from conftest import random_dataset, run, runner, trained_with_names, write_csv, write_dataset
@@ -297,7 +297,7 @@ def test_every_help_lists_every_option_and_fits_80_columns_in_the_projects_own_w
         assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", shown), f"{name} is not in {command}'s help"
     if command == ("train",):  # every registry's own sentence, as written there
         text = " ".join(shown.split())
-        for registry in (mlp.OPTIMIZERS, mlp.SCHEDULES, mlp.AUGMENTATIONS, mlp.PREPROCESSINGS):
+        for registry in (mlp.OPTIMIZERS, mlp.SCHEDULES, mlp_pictures.AUGMENTATIONS, mlp.PREPROCESSINGS):
             for name, entry in registry.items():
                 assert f"{name} ({entry.about})" in text
 
@@ -433,7 +433,7 @@ def test_predict_explains_why_in_a_picture_of_the_input_gradient(trained, small_
     assert result.exit_code == 0, result.output
     assert f"wrote {tmp_path / 'why.png'}" in result.stdout
     assert (tmp_path / "why.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    gradients = mlp_data.explained([(params, meta)], x[7], [int(first), int(second)])  # range inputs: no std
+    gradients = mlp_pictures.explained([(params, meta)], x[7], [int(first), int(second)])  # range inputs: no std
     expected = mlp.input_gradient(params, np.repeat(x[7:8], 2, axis=0), "relu", np.array([first, second]))
     assert np.array_equal(gradients, expected)
     many = run("predict", trained, tmp_path / "why.png", tmp_path / "why.png", "--explain", tmp_path / "w2.png")
@@ -1098,7 +1098,7 @@ def test_eval_tta_scores_distorted_views_beside_the_plain_score(trained, small_d
     assert {k: v for k, v in tta.items() if k != "tta"} == plain  # the plain score stays as it is
     params, meta = mlp.load(trained)
     x, y = mlp.load_idx_dataset(small_data, splits=("test",))
-    expected = mlp.ensemble_log_proba([(params, meta)], x, views=4).argmax(axis=1)
+    expected = mlp_pictures.ensemble_log_proba([(params, meta)], x, views=4).argmax(axis=1)
     assert tta["tta"] == {"views": 4, "accuracy": mlp.accuracy(expected, y), "loss": tta["tta"]["loss"]}
     assert "With test-time augmentation: each of the images and 4 distortions of it" in " ".join(result.stdout.split())
 
@@ -1116,7 +1116,7 @@ def test_eval_tta_needs_pictures(tmp_path):
 def test_predict_tta_averages_distortions_of_the_example_and_says_so(trained, small_data):
     params, meta = mlp.load(trained)
     x, _ = mlp.load_idx_dataset(small_data, splits=("test",))
-    probabilities = np.exp(mlp.ensemble_log_proba([(params, meta)], x[7:8], views=6))[0]
+    probabilities = np.exp(mlp_pictures.ensemble_log_proba([(params, meta)], x[7:8], views=6))[0]
     result = run("predict", trained, "--index", 7, "--data", small_data, "--tta", 6)
     assert result.exit_code == 0, result.output
     assert f"prediction: {int(probabilities.argmax())}" in result.stdout

@@ -20,6 +20,7 @@ import cli
 import mlp
 import mlp_data
 import mlp_draw
+import mlp_pictures
 from conftest import (
     HERE,
     MNIST,
@@ -269,7 +270,7 @@ def test_a_table_with_word_labels_and_a_named_label_column(tmp_path):
 def test_keras_npz_of_any_image_shape_everywhere(tmp_path, digits):
     Image = pytest.importorskip("PIL.Image")
     x, y, xt, yt = digits
-    small = lambda images: np.stack([mlp_data.resize(im / 255.0, (8, 6)) for im in images]) * 255  # 8 x 6 images
+    small = lambda images: np.stack([mlp_pictures.resize(im / 255.0, (8, 6)) for im in images]) * 255  # 8 x 6 images
     np.savez(
         tmp_path / "small.npz",
         x_train=small(x).round().astype(np.uint8),
@@ -299,7 +300,7 @@ def test_a_picture_is_straightened_as_the_network_reads_its_training_set(digits)
     prep = mlp.fit_preprocessing(x.reshape(len(x), -1), "standard", deslant=True, width=3.5)
     params = mlp.init([784, 16, 10], "relu", seed=4)
     meta = {"activation": "relu", "preprocessing": prep, "input": {"shape": [28, 28], "pictures": "resized"}}
-    seen, probabilities, _ = mlp_data.classify_picture([(params, meta)], xt[0] / 255)
+    seen, probabilities, _ = mlp_pictures.classify_picture([(params, meta)], xt[0] / 255)
     np.testing.assert_allclose(seen, mlp.to_unit(raw, prep)[0], atol=1e-6)  # what the page shows: straightened
     expected = mlp.predict_proba(params, raw, "relu", preprocessing=prep)[0]
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
@@ -326,10 +327,10 @@ def test_a_folder_of_class_folders_of_pictures(tmp_path, digits, monkeypatch):
     assert meta["classes"] == sorted(names) and meta["input"] == {"shape": [28, 28], "pictures": "resized"}
     params = mlp.load(out)[0]
     assert meta["preprocessing"]["invert"]  # dark digits on white: turned over, and a picture read as they are
-    grey = mlp_data.read_grey(tmp_path / "pics" / "test" / names[yt[0]] / "0.png")
+    grey = mlp_pictures.read_grey(tmp_path / "pics" / "test" / names[yt[0]] / "0.png")
     expected = mlp.predict_proba(params, 255 - xt[:1].reshape(1, -1), "relu", preprocessing=meta["preprocessing"])
-    np.testing.assert_allclose(mlp_data.classify_picture([(params, meta)], grey)[1], expected[0], atol=1e-5)
-    monkeypatch.setattr(mlp_data, "decode_picture", lambda path: pytest.fail("decoded again"))  # the cache serves
+    np.testing.assert_allclose(mlp_pictures.classify_picture([(params, meta)], grey)[1], expected[0], atol=1e-5)
+    monkeypatch.setattr(mlp_pictures, "decode_picture", lambda path: pytest.fail("decoded again"))  # the cache serves
     result = run("eval", out)
     assert result.exit_code == 0 and "images" in result.stdout
     monkeypatch.undo()
@@ -517,7 +518,7 @@ def draw_digit(size=(90, 120), box=(10, 60, 30, 70), light_background=True):
 
 def framed(path):
     """A picture file framed as predict frames it for a 28 x 28 network."""
-    return mlp_data.frame_digit(mlp_data.read_grey(path))
+    return mlp_pictures.frame_digit(mlp_pictures.read_grey(path))
 
 
 @pytest.mark.parametrize("light", [True, False])
@@ -696,7 +697,7 @@ def test_what_is_not_a_regular_file_is_passed_over_and_a_replaced_picture_is_dec
     assert len(found) == 6 and skipped == 1
     mlp_data.load_data(tmp_path / "pictures")  # decoded once, into the cache
     decoded = []
-    monkeypatch.setattr(mlp_data, "decode_picture", lambda path: decoded.append(path) or np.zeros((8, 8), np.uint8))
+    monkeypatch.setattr(mlp_pictures, "decode_picture", lambda path: decoded.append(path) or np.zeros((8, 8), np.uint8))
     target = train / "a" / "0.bmp"
     info = os.stat(target)
     Image.fromarray(np.full((8, 8), 255, np.uint8)).save(target)  # another picture of the same size...
@@ -740,24 +741,24 @@ def filling_digits(n=60, seed=0):
 def test_framing_is_measured_on_the_training_pictures(mnist_raw):
     x = mnist_raw["train_images"][:2000].reshape(2000, -1)
     prep = mlp.fit_preprocessing(x, pictures=True)
-    assert mlp_data.measure_framing(x, 28, prep) == mlp_data.mnist_framing(28) == {"box": 20, "centre": "mass"}
+    assert mlp_pictures.measure_framing(x, 28, prep) == mlp_pictures.mnist_framing(28) == {"box": 20, "centre": "mass"}
     turned = 255 - x  # dark on light: turned over by the preprocessing, so framed the same
-    assert mlp_data.measure_framing(turned, 28, mlp.fit_preprocessing(turned, pictures=True)) == {
+    assert mlp_pictures.measure_framing(turned, 28, mlp.fit_preprocessing(turned, pictures=True)) == {
         "box": 20,
         "centre": "mass",
     }
     images, _ = filling_digits()
     flat = images.reshape(len(images), -1)
-    assert mlp_data.measure_framing(flat, 8, mlp.fit_preprocessing(flat, pictures=True))["box"] == 8
+    assert mlp_pictures.measure_framing(flat, 8, mlp.fit_preprocessing(flat, pictures=True))["box"] == 8
 
 
 def test_a_picture_is_framed_as_its_data_frames_its_digits(tmp_path):
     images, _ = filling_digits()
     image = images[5].astype(np.float64) / 255  # a bar 6 wide and 8 tall, in the middle
     grey = 1 - np.kron(image, np.ones((4, 4)))  # drawn 32 x 32, dark ink on white paper
-    own = mlp_data.picture_units(grey, (8, 8), framing={"box": 8, "centre": "mass"}).reshape(8, 8)
+    own = mlp_pictures.picture_units(grey, (8, 8), framing={"box": 8, "centre": "mass"}).reshape(8, 8)
     assert np.abs(own - image / image.max()).max() < 0.35 and (own[:, [0, 7]] == 0).all()
-    mnist = mlp_data.picture_units(grey, (8, 8)).reshape(8, 8)  # MNIST's: into 6 of 8 pixels
+    mnist = mlp_pictures.picture_units(grey, (8, 8)).reshape(8, 8)  # MNIST's: into 6 of 8 pixels
     assert (mnist[[0, 7]] == 0).all() and np.abs(mnist - image / image.max()).sum() > 3 * np.abs(
         own - image / image.max()
     ).sum()

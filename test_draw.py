@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_data
 import mlp_draw
+import mlp_pictures
 from conftest import HERE, MNIST, cli_process, posix, run, wait_for_line
 
 
@@ -81,13 +81,13 @@ def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_mod
     for i in range(12):
         status, _, body = fetch_url(draw_url + "/predict", pad_body(x[i]))
         result = json.loads(body)
-        framed = mlp_data.frame_digit(1 - np.kron(x[i].reshape(28, 28) / 255, np.ones((10, 10))))
+        framed = mlp_pictures.frame_digit(1 - np.kron(x[i].reshape(28, 28) / 255, np.ones((10, 10))))
         assert status == 200 and result["class"] == int(mlp.predict(params, framed[None], "relu")[0])
         assert result["prediction"] == str(result["class"]) and len(result["seen"]) == 784
         assert len(result["hidden"]) == 128 and min(result["hidden"]) >= 0  # relu
         assert sum(t["probability"] for t in result["top"]) <= 1.0001
         if i < 3:  # why: each top class's input gradient over what it sees, to 3 significant digits
-            seen = mlp_data.classify_picture([(params, meta)], mlp_draw.pad_grey(pad_body(x[i])))[0]
+            seen = mlp_pictures.classify_picture([(params, meta)], mlp_draw.pad_grey(pad_body(x[i])))[0]
             classes = np.array([t["class"] for t in result["top"]])
             why = mlp.input_gradient(params, np.repeat(seen[None], 5, axis=0), "relu", classes)
             assert np.array(result["why"]).shape == (5, 784)
