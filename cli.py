@@ -500,7 +500,7 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
         )
         raise typer.Exit(code=128 + signum)
     try:
-        mlp.save_checkpoint(path, checkpoint, meta)
+        mlp_run.save_checkpoint(path, checkpoint, meta)
     except OSError as e:
         fail(
             f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
@@ -741,7 +741,7 @@ def why_stopped(history, settings, defaults):
     if "epochs" in defaults["chosen"]:
         return (
             f"ran {settings.epochs} epochs, chosen for {defaults['for']} (a run aims at "
-            f"{mlp.ENOUGH_STEPS:,} steps of {settings.batch_size}, in at most {mlp.MAX_FITTED_EPOCHS} epochs)"
+            f"{mlp_run.ENOUGH_STEPS:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs)"
         )
     return f"ran all {settings.epochs} epochs"
 
@@ -931,7 +931,7 @@ def sweep_space(sweep, space, given, *, found, values):
     else:
         optimizer = values["optimizer"].value
         if "optimizer" not in given:
-            optimizer = mlp.fitted_defaults(len(found.y_train), pictures=found.shape is not None)["optimizer"]
+            optimizer = mlp_run.fitted_defaults(len(found.y_train), pictures=found.shape is not None)["optimizer"]
         searched = sweep.default_space(pictures=found.shape is not None, optimizer=optimizer)
     held = [name for name in searched if name in given]
     if held and space:

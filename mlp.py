@@ -23,7 +23,7 @@ Part I, the network (what a student reads):
   training                                   Settings; train = train_epoch per epoch + validation
   metrics, gradient check                    evaluate, classification_report, ensembles; gradcheck
 Part II, keeping a network:
-  files, save / load                         self-describing .npz weights and checkpoints, atomically
+  files, save / load                         self-describing .npz weights, written atomically
   IDX files                                  MNIST's format: read_idx, load_mnist
 Each idea with variants is one registry whose entries hold the behaviour itself
 (ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS): adding a variant is adding an entry.
@@ -803,9 +803,8 @@ def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
     if len(x) == 0:
         raise ValueError("no examples to evaluate (x is empty)")
     total_loss, correct = 0.0, 0
-    for i, logits in zip(
-        range(0, len(x), batch_size), logits_in_chunks(params, x, activation, preprocessing, batch_size)
-    ):
+    chunks = logits_in_chunks(params, x, activation, preprocessing, batch_size)
+    for i, logits in zip(range(0, len(x), batch_size), chunks):
         yb = y[i : i + batch_size]
         total_loss += loss(logits, yb) * len(yb)
         correct += int((logits.argmax(axis=1) == yb).sum())
@@ -848,9 +847,7 @@ class Settings(NamedTuple):
     seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
     epochs: int = 10  # passes over the training set
     ema: float = 0.0  # decay of the moving average of the weights kept after every step; 0: off
-    augment_end: float = (
-        1.0  # distortions' strength in the last epoch over the first's (mlp_pictures.distortion_strength)
-    )
+    augment_end: float = 1.0  # distortions' strength in the last epoch over the first's (mlp_pictures)
 
 
 def check_settings(settings):
@@ -866,32 +863,6 @@ def check_settings(settings):
         if name in OPTION_RULES and option_problem(name, value):
             raise ValueError(f"{name} {option_problem(name, value)}")
     return settings
-
-
-# Settings' defaults fit MNIST: 60,000 pictures, 469 steps an epoch. A table of 150 rows, or a
-# few hundred pictures, needs others; this is the one place they are chosen from the data.
-ENOUGH_STEPS = 4000  # optimisation steps a run should have at least: MNIST's 10 epochs are 4,690
-MAX_FITTED_EPOCHS = 200  # at most, as scikit-learn's MLPClassifier (max_iter=200)
-FITTED_DEFAULTS = {  # form of the data: the options that fit it
-    "pictures": {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0},  # Settings'
-    # scikit-learn's recipe for MLPs on tables (standardised features, Adam), in small batches,
-    # and weight decay: a few hundred rows are learnt by heart without it (breast cancer, seeds
-    # 0-2: 97.95% without, 99.12% with; docs/data.md)
-    "table": {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3},
-}
-
-
-def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10):
-    """The training options that fit a data set: {"normalize", "optimizer", "batch_size",
-    "weight_decay", "epochs"} for `n_examples` training examples, pictures or (not `pictures`)
-    a table of features (FITTED_DEFAULTS). The epochs are `epochs`, unless so few epochs of `batch_size`
-    (given, or the one chosen) are fewer than ENOUGH_STEPS steps: then as many epochs as reach
-    it, at most MAX_FITTED_EPOCHS."""
-    chosen = dict(FITTED_DEFAULTS["pictures" if pictures else "table"])
-    steps = -(-n_examples // (batch_size or chosen["batch_size"]))  # an epoch's
-    if epochs * steps < ENOUGH_STEPS:
-        epochs = min(MAX_FITTED_EPOCHS, max(epochs, -(-ENOUGH_STEPS // steps)))
-    return {**chosen, "epochs": epochs}
 
 
 class Best(NamedTuple):
@@ -1047,17 +1018,8 @@ def train_epoch(
             if on_batch:
                 on_batch(i, len(order), batch_loss)
             if on_step:
-                on_step(
-                    ck._replace(
-                        params=params,
-                        state=state,
-                        rng=rng.bit_generator.state,
-                        step=i + 1,
-                        epoch_rng=epoch_rng,
-                        partial=(total_loss, correct),
-                        average=average,
-                    )
-                )
+                now = {"params": params, "state": state, "rng": rng.bit_generator.state, "average": average}
+                on_step(ck._replace(**now, step=i + 1, epoch_rng=epoch_rng, partial=(total_loss, correct)))
     record = {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
     end = ck._replace(params=params, state=state, rng=rng.bit_generator.state, average=average)
     return end._replace(step=0, epoch_rng=None, partial=(0.0, 0)), record
@@ -1068,27 +1030,6 @@ def check_finite(x, chunk=8192):
     learning rate too high); checked in chunks, so a memory-mapped x is never copied whole."""
     if x.dtype.kind == "f" and not all(np.isfinite(x[i : i + chunk]).all() for i in range(0, len(x), chunk)):
         raise ValueError("x holds NaN or infinite values: drop or fill those rows before training")
-
-
-def class_weights(y, n_classes, class_weight="balanced"):
-    """(n_classes,) weight of each class, as scikit-learn's classifiers take `class_weight`:
-    "balanced" gives n / (n_classes_present * count_c) (a class's examples weigh as much in all
-    as any other's), a dict {class: weight} the weights given (1 for the others), None ones.
-    A class absent from y weighs 1 when balanced (it contributes no loss)."""
-    counts = np.bincount(np.asarray(y), minlength=n_classes)
-    if class_weight is None:
-        return np.ones(n_classes)
-    if class_weight == "balanced":
-        present = np.count_nonzero(counts)
-        return np.where(counts > 0, len(y) / (present * np.maximum(counts, 1)), 1.0)
-    if isinstance(class_weight, dict):
-        out = np.ones(n_classes)
-        for c, w in class_weight.items():
-            if not (_whole(c) and 0 <= c < n_classes and _real(w) and w >= 0):
-                raise ValueError(f"class_weight maps classes in [0, {n_classes}) to weights >= 0, got {c!r}: {w!r}")
-            out[c] = w
-        return out
-    raise ValueError(f'class_weight must be None, "balanced" or a dict {{class: weight}}, got {class_weight!r}')
 
 
 JUDGED_AFTER_STEPS = 100  # by then a network that learns beats guessing the most common class
@@ -1152,7 +1093,7 @@ def train(
         improvement, and a schedule that watches validation (plateau) may cut the rate.
       preprocessing: from `fit_preprocessing`; then x (and val's x) hold raw images of any
         dtype (uint8 stays uint8 in memory) and each batch is converted as it is drawn.
-      resume: a Checkpoint (from on_epoch or `load_checkpoint`) to continue from; the same
+      resume: a Checkpoint (from on_epoch, or mlp_run.load_checkpoint) to continue from; the same
         seed and settings then give bit-identical results.
       on_batch(batch_index, n_batches, batch_loss): called after every step.
       on_epoch(record, checkpoint): called after every epoch with its record ("epoch", "lr",
@@ -1177,12 +1118,11 @@ def train(
         raise ValueError("no training examples (x is empty)")
     if val is not None:
         val = (val[0], np.asarray(val[1]))
-    if preprocessing is not None and max(abs(preprocessing["low"]), abs(preprocessing["high"])) > float(
-        np.finfo(dtype).max
-    ):
+    top = float(np.finfo(dtype).max)
+    if preprocessing is not None and max(abs(preprocessing["low"]), abs(preprocessing["high"])) > top:
         raise ValueError(
             f"pixel values range from {preprocessing['low']:g} to {preprocessing['high']:g}, beyond "
-            f"what {dtype} holds ({np.finfo(dtype).max:.3g}): rescale the data first, or train in float64"
+            f"what {dtype} holds ({top:.3g}): rescale the data first, or train in float64"
         )
     as_inputs(params, x if preprocessing is None else inputs(x[:1], preprocessing, dtype), cast=False)
     check_finite(x)
@@ -1509,7 +1449,7 @@ def gradcheck(
 
 
 # =============================================================================
-# Part II: keeping a network (weights and checkpoints, MNIST's IDX files)
+# Part II: keeping a network (weights files, MNIST's IDX files)
 # =============================================================================
 
 
@@ -1717,66 +1657,6 @@ def _stored_preprocessing(prep, arrays, n_in, where):
     return prep
 
 
-def _names(v, sizes):
-    plain = [isinstance(n, str) and n and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in n) for n in v]
-    return len(v) >= sizes[-1] and all(plain) and len(set(v)) == len(v)
-
-
-def _input(v, sizes):
-    shape = v.get("shape")
-    pictures = shape is None or (
-        isinstance(shape, list)
-        and len(shape) == 2
-        and all(_whole(n) and n >= 1 for n in shape)
-        and shape[0] * shape[1] == sizes[0]
-    )
-    framing = v.get("framing")
-    framed = framing is None or (
-        isinstance(framing, dict)
-        and _whole(framing.get("box"))
-        and shape is not None
-        and 1 <= framing["box"] <= min(shape)
-        and framing.get("centre") in ("mass", "box")
-    )
-    return v.get("pictures") in ("framed", "resized") and pictures and framed
-
-
-# What a weights file's meta may hold besides its sizes, activation and preprocessing: for each
-# field, (the types it may have, a check of its value given the sizes, what it must be). Absent
-# fields (weights saved by `save` alone) pass, and so do classes of null.
-META_RULES = {
-    "classes": (list, _names, "a list of distinct names without control characters, at least one per class"),
-    "input": (
-        dict,
-        _input,
-        'a dict with "pictures" (framed or resized), "shape" [H, W] of the inputs, or null, and perhaps '
-        '"framing" {"box": pixels, "centre": "mass" or "box"}',
-    ),
-    "data": (dict, lambda v, sizes: isinstance(v.get("name", v.get("path")), str), "a dict with a name or a path"),
-    "test_accuracy": ((int, float), lambda v, sizes: _real(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    "test_loss": ((int, float), lambda v, sizes: _real(v) and v >= 0, "a number, 0 or more"),
-    "epochs_run": (int, lambda v, sizes: _whole(v) and v >= 0, "a whole number, 0 or more"),
-    "settings": (dict, lambda v, sizes: True, "a dict"),
-    "init": (dict, lambda v, sizes: True, "a dict"),
-}
-
-
-def check_meta(meta, where):
-    """ValueError, one line naming the field, unless a weights file's meta is what train writes:
-    "sizes" at least two whole numbers from 1, and every field of META_RULES of its type and value."""
-    sizes = meta.get("sizes")
-    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(_whole(n) and n >= 1 for n in sizes)):
-        raise ValueError(
-            f"{where}: not a valid weights file: sizes must be at least two whole numbers from 1, got {str(sizes)[:60]}"
-        )
-    for field, (types, check, rule) in META_RULES.items():
-        value = meta.get(field)
-        if field not in meta or (value is None and field == "classes"):  # train writes null for no names
-            continue
-        if not (isinstance(value, types) and not isinstance(value, bool) and check(value, sizes)):
-            raise ValueError(f"{where}: not a valid weights file: {field} must be {rule}, got {str(value)[:60]!r}")
-
-
 def load(path):
     """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
 
@@ -1796,7 +1676,10 @@ def load(path):
         )
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"{where}: unknown activation {activation!r} in meta")
-    check_meta(meta, where)
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(_whole(n) and n >= 1 for n in sizes)):
+        raise ValueError(
+            f"{where}: not a valid weights file: sizes must be at least two whole numbers from 1, got {str(sizes)[:60]}"
+        )
     params = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         for key, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):
@@ -1813,88 +1696,6 @@ def load(path):
     if unknown:
         raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")
     return params, meta
-
-
-def _flatten(tree, prefix):
-    """{"a": {"b": array}} -> {"prefix/a/b": array}; ints become 0-d arrays."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}/{key}"))
-        else:
-            flat[f"{prefix}/{key}"] = np.asarray(value)
-    return flat
-
-
-def _unflatten(flat, prefix):
-    tree = {}
-    for name, value in flat.items():
-        if name.startswith(prefix + "/"):
-            *parents, leaf = name[len(prefix) + 1 :].split("/")
-            node = tree
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = int(value) if value.ndim == 0 else value
-    return tree
-
-
-def checkpoint_writer(checkpoint, meta):
-    """write(f) of a `train` Checkpoint: its params as the weights, the optimizer state and the
-    best epoch's params as extra arrays, and the rest in meta["checkpoint"]."""
-    arrays = _flatten(checkpoint.state, "ckpt/state")
-    if checkpoint.best:
-        arrays.update(_flatten(checkpoint.best.params, "ckpt/best"))
-    if checkpoint.average is not None:
-        arrays.update(_flatten(checkpoint.average, "ckpt/average"))
-    info = {**checkpoint._asdict(), "best": checkpoint.best and checkpoint.best._asdict()}
-    del info["params"], info["state"], info["average"]
-    if info["best"]:
-        del info["best"]["params"]
-    return weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays, compress=False)
-
-
-def save_checkpoint(path, checkpoint, meta):
-    """Write a `train` Checkpoint atomically (see `checkpoint_writer`); `load_checkpoint` gives
-    it back for train(..., resume=...)."""
-    write_atomic(path, checkpoint_writer(checkpoint, meta))
-
-
-def load_checkpoint(path):
-    """(Checkpoint, meta) from `save_checkpoint`, validated like `load`."""
-    params, meta = load(path)
-    where = os.fspath(path)
-    if not isinstance(meta.get("checkpoint"), dict):
-        raise ValueError(f"{where}: a weights file, not a checkpoint (written on Ctrl-C by train)")
-    arrays = read_npz(path)
-    state, best_params = _unflatten(arrays, "ckpt/state"), _unflatten(arrays, "ckpt/best")
-    average = _unflatten(arrays, "ckpt/average")
-    for tree in (best_params, average, state, state.get("m", {}), state.get("v", {})):
-        for key, array in tree.items():
-            if key in params and (array.shape != params[key].shape or not np.isfinite(array).all()):
-                raise ValueError(f"{where}: checkpoint array {key} does not match the weights")
-    try:
-        info = meta["checkpoint"]
-        np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
-        best = info["best"] and Best(**{**info["best"], "params": best_params})
-        step = int(info["step"])
-        if step:
-            np.random.default_rng().bit_generator.state = info["epoch_rng"]  # validates it
-        checkpoint = Checkpoint(
-            epoch=int(info["epoch"]),
-            params=params,
-            state=state,
-            history=list(info["history"]),
-            best=best,
-            rng=info["rng"],
-            lr_scale=float(info["lr_scale"]),
-            step=step,
-            epoch_rng=info["epoch_rng"],
-            partial=tuple(info["partial"]),
-            average=average or None,
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
-    return checkpoint, meta
 
 
 # ----------------------------------------------------------------------------- IDX files

@@ -26,6 +26,7 @@ import numpy as np
 import mlp
 import mlp_data
 import mlp_pictures
+import mlp_run
 
 # mlp's activations and optimizers in PyTorch (a test checks every registry entry has its line)
 TORCH_ACTIVATIONS = {  # name: (torch.nn.functional's name, kwargs)
@@ -52,14 +53,14 @@ REFERENCE_TIMEOUT = 3600  # seconds a reference run may take before bench gives 
 def bench_data(data, limit, normalize=None, label_column=None):
     """(x, y, x_test, y_test, n_classes, preprocessing, shape): the raw training set at path
     `data` (its first `limit` examples if limit > 0), the test set, and the preprocessing fitted
-    as train fits it (of kind `normalize`, else the kind that fits the data: mlp.fitted_defaults),
+    as train fits it (of kind `normalize`, else the kind that fits the data: mlp_run.fitted_defaults),
     and the shape of its images (None: a table)."""
     found = mlp_data.load_data(data, label_column=label_column)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     if limit:
         x, y = x[:limit], y[:limit]
     pictures = found.shape is not None
-    kind = normalize or mlp.fitted_defaults(len(x), pictures)["normalize"]
+    kind = normalize or mlp_run.fitted_defaults(len(x), pictures)["normalize"]
     prep = mlp.fit_preprocessing(x, kind, pictures=pictures)
     return x, y, x_test, y_test, mlp_data.class_count(found), prep, found.shape
 
@@ -106,7 +107,7 @@ def time_checkpoint(checkpoint, activation, repeats=5):
     fsynced), into a temporary folder in the current one: the disk train would write to."""
     with tempfile.TemporaryDirectory(dir=".") as folder:
         path = Path(folder) / "bench.ckpt.npz"
-        timer = timeit.Timer(lambda: mlp.save_checkpoint(path, checkpoint, {"activation": activation}))
+        timer = timeit.Timer(lambda: mlp_run.save_checkpoint(path, checkpoint, {"activation": activation}))
         return float(np.median(timer.repeat(repeats, 1)))
 
 

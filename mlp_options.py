@@ -27,6 +27,7 @@ from rich.text import Text
 import mlp
 import mlp_data
 import mlp_pictures
+import mlp_run
 
 # ----------------------------------------------------------------------------- option types
 
@@ -262,7 +263,7 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
             "epochs",
             metavar="N",
             show_default=False,
-            help=f"Passes over the training set; default {DEFAULTS['epochs']}, or for small data enough for {mlp.ENOUGH_STEPS:,} steps (at most {mlp.MAX_FITTED_EPOCHS}).",
+            help=f"Passes over the training set; default {DEFAULTS['epochs']}, or for small data enough for {mlp_run.ENOUGH_STEPS:,} steps (at most {mlp_run.MAX_FITTED_EPOCHS}).",
         ),
         DEFAULTS["epochs"],
         "Optimisation",

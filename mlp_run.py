@@ -128,6 +128,154 @@ def one_run_per_output(lock_path, out):
         f.close()
 
 
+# ----------------------------------------------------------------------------- weights records
+# What a weights file's meta may hold besides its sizes, activation and preprocessing (which
+# mlp.load checks): for each field, (the types it may have, a check of its value given the
+# sizes, what it must be). Absent fields (weights saved by mlp.save alone) pass, and so do
+# classes of null. Every command reads weights through `load_weights` or `load_checkpoint`.
+
+
+def _names(v, sizes):
+    plain = [isinstance(n, str) and n and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in n) for n in v]
+    return len(v) >= sizes[-1] and all(plain) and len(set(v)) == len(v)
+
+
+def _input(v, sizes):
+    shape = v.get("shape")
+    pictures = shape is None or (
+        isinstance(shape, list)
+        and len(shape) == 2
+        and all(mlp._whole(n) and n >= 1 for n in shape)
+        and shape[0] * shape[1] == sizes[0]
+    )
+    framing = v.get("framing")
+    framed = framing is None or (
+        isinstance(framing, dict)
+        and mlp._whole(framing.get("box"))
+        and shape is not None
+        and 1 <= framing["box"] <= min(shape)
+        and framing.get("centre") in ("mass", "box")
+    )
+    return v.get("pictures") in ("framed", "resized") and pictures and framed
+
+
+META_RULES = {
+    "classes": (list, _names, "a list of distinct names without control characters, at least one per class"),
+    "input": (
+        dict,
+        _input,
+        'a dict with "pictures" (framed or resized), "shape" [H, W] of the inputs, or null, and perhaps '
+        '"framing" {"box": pixels, "centre": "mass" or "box"}',
+    ),
+    "data": (dict, lambda v, sizes: isinstance(v.get("name", v.get("path")), str), "a dict with a name or a path"),
+    "test_accuracy": ((int, float), lambda v, sizes: mlp._real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "test_loss": ((int, float), lambda v, sizes: mlp._real(v) and v >= 0, "a number, 0 or more"),
+    "epochs_run": (int, lambda v, sizes: mlp._whole(v) and v >= 0, "a whole number, 0 or more"),
+    "settings": (dict, lambda v, sizes: True, "a dict"),
+    "init": (dict, lambda v, sizes: True, "a dict"),
+}
+
+
+def check_meta(meta, where):
+    """ValueError, one line naming the field, unless a weights file's meta (as mlp.load read it,
+    its sizes checked) is what train writes: every field of META_RULES of its type and value."""
+    sizes = meta["sizes"]
+    for field, (types, check, rule) in META_RULES.items():
+        value = meta.get(field)
+        if field not in meta or (value is None and field == "classes"):  # train writes null for no names
+            continue
+        if not (isinstance(value, types) and not isinstance(value, bool) and check(value, sizes)):
+            raise ValueError(f"{where}: not a valid weights file: {field} must be {rule}, got {str(value)[:60]!r}")
+
+
+# ----------------------------------------------------------------------------- checkpoint files
+# A checkpoint is a weights file (mlp.weights_writer) with the training state beside the
+# weights: the optimizer's arrays, the best epoch's, the moving average, the rest in its meta.
+
+
+def _flatten(tree, prefix):
+    """{"a": {"b": array}} -> {"prefix/a/b": array}; ints become 0-d arrays."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}/{key}"))
+        else:
+            flat[f"{prefix}/{key}"] = np.asarray(value)
+    return flat
+
+
+def _unflatten(flat, prefix):
+    tree = {}
+    for name, value in flat.items():
+        if name.startswith(prefix + "/"):
+            *parents, leaf = name[len(prefix) + 1 :].split("/")
+            node = tree
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = int(value) if value.ndim == 0 else value
+    return tree
+
+
+def checkpoint_writer(checkpoint, meta):
+    """write(f) of a `train` Checkpoint: its params as the weights, the optimizer state and the
+    best epoch's params as extra arrays, and the rest in meta["checkpoint"]."""
+    arrays = _flatten(checkpoint.state, "ckpt/state")
+    if checkpoint.best:
+        arrays.update(_flatten(checkpoint.best.params, "ckpt/best"))
+    if checkpoint.average is not None:
+        arrays.update(_flatten(checkpoint.average, "ckpt/average"))
+    info = {**checkpoint._asdict(), "best": checkpoint.best and checkpoint.best._asdict()}
+    del info["params"], info["state"], info["average"]
+    if info["best"]:
+        del info["best"]["params"]
+    return mlp.weights_writer(checkpoint.params, {**meta, "checkpoint": info}, arrays, compress=False)
+
+
+def save_checkpoint(path, checkpoint, meta):
+    """Write a `train` Checkpoint atomically (see `checkpoint_writer`); `load_checkpoint` gives
+    it back for train(..., resume=...)."""
+    mlp.write_atomic(path, checkpoint_writer(checkpoint, meta))
+
+
+def load_checkpoint(path):
+    """(Checkpoint, meta) from `save_checkpoint`, validated like `load`."""
+    params, meta = mlp.load(path)
+    where = os.fspath(path)
+    check_meta(meta, where)
+    if not isinstance(meta.get("checkpoint"), dict):
+        raise ValueError(f"{where}: a weights file, not a checkpoint (written on Ctrl-C by train)")
+    arrays = mlp.read_npz(path)
+    state, best_params = _unflatten(arrays, "ckpt/state"), _unflatten(arrays, "ckpt/best")
+    average = _unflatten(arrays, "ckpt/average")
+    for tree in (best_params, average, state, state.get("m", {}), state.get("v", {})):
+        for key, array in tree.items():
+            if key in params and (array.shape != params[key].shape or not np.isfinite(array).all()):
+                raise ValueError(f"{where}: checkpoint array {key} does not match the weights")
+    try:
+        info = meta["checkpoint"]
+        np.random.default_rng().bit_generator.state = info["rng"]  # validates the RNG state
+        best = info["best"] and mlp.Best(**{**info["best"], "params": best_params})
+        step = int(info["step"])
+        if step:
+            np.random.default_rng().bit_generator.state = info["epoch_rng"]  # validates it
+        checkpoint = mlp.Checkpoint(
+            epoch=int(info["epoch"]),
+            params=params,
+            state=state,
+            history=list(info["history"]),
+            best=best,
+            rng=info["rng"],
+            lr_scale=float(info["lr_scale"]),
+            step=step,
+            epoch_rng=info["epoch_rng"],
+            partial=tuple(info["partial"]),
+            average=average or None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged checkpoint (its training state is incomplete)") from None
+    return checkpoint, meta
+
+
 # ----------------------------------------------------------------------------- resuming
 
 
@@ -157,7 +305,7 @@ def load_resumable(path, recorded, identity, epochs):
     """(checkpoint, rows shown so far) at `path`, after checking that it was made with the same
     settings (`recorded`), on the same data (`identity`), and has not run more epochs than asked
     for; a ValueError naming the difference otherwise."""
-    checkpoint, meta = mlp.load_checkpoint(path)
+    checkpoint, meta = load_checkpoint(path)
     saved, made_on = meta.get("settings", {}), meta.get("data_identity", {})
     if saved:  # a checkpoint made before a setting existed was made at its default
         saved = {key: mlp.Settings._field_defaults[key] for key in SETTINGS_ADDED_LATER if key in recorded} | saved
@@ -203,7 +351,7 @@ def checkpoint_saver(path, meta, on_failure):
 
     def save(checkpoint, rows):
         try:
-            mlp.save_checkpoint(path, checkpoint, {**meta, "rows": rows})
+            save_checkpoint(path, checkpoint, {**meta, "rows": rows})
         except OSError as e:
             if not state["warned"]:
                 on_failure(e)
@@ -317,6 +465,7 @@ def load_weights(path):
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such weights file (train one with 'python cli.py train relu')")
     params, meta = mlp.load(path)
+    check_meta(meta, os.fspath(path))
     if "checkpoint" in meta:
         raise ValueError(
             f"{path} is the checkpoint of an unfinished train run, not weights: run the same train command "
@@ -477,6 +626,57 @@ def load_data(data, splits=("train", "test"), label_column=None, *, on_file=None
 # from, the memory it needs, and the record its weights file keeps.
 
 
+# Settings' defaults fit MNIST: 60,000 pictures, 469 steps an epoch. A table of 150 rows, or a
+# few hundred pictures, needs others; this is the one place they are chosen from the data.
+ENOUGH_STEPS = 4000  # optimisation steps a run should have at least: MNIST's 10 epochs are 4,690
+
+
+MAX_FITTED_EPOCHS = 200  # at most, as scikit-learn's MLPClassifier (max_iter=200)
+
+
+FITTED_DEFAULTS = {  # form of the data: the options that fit it
+    "pictures": {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0},  # Settings'
+    # scikit-learn's recipe for MLPs on tables (standardised features, Adam), in small batches,
+    # and weight decay: a few hundred rows are learnt by heart without it (breast cancer, seeds
+    # 0-2: 97.95% without, 99.12% with; docs/data.md)
+    "table": {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3},
+}
+
+
+def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10):
+    """The training options that fit a data set: {"normalize", "optimizer", "batch_size",
+    "weight_decay", "epochs"} for `n_examples` training examples, pictures or (not `pictures`)
+    a table of features (FITTED_DEFAULTS). The epochs are `epochs`, unless so few epochs of `batch_size`
+    (given, or the one chosen) are fewer than ENOUGH_STEPS steps: then as many epochs as reach
+    it, at most MAX_FITTED_EPOCHS."""
+    chosen = dict(FITTED_DEFAULTS["pictures" if pictures else "table"])
+    steps = -(-n_examples // (batch_size or chosen["batch_size"]))  # an epoch's
+    if epochs * steps < ENOUGH_STEPS:
+        epochs = min(MAX_FITTED_EPOCHS, max(epochs, -(-ENOUGH_STEPS // steps)))
+    return {**chosen, "epochs": epochs}
+
+
+def class_weights(y, n_classes, class_weight="balanced"):
+    """(n_classes,) weight of each class, as scikit-learn's classifiers take `class_weight`:
+    "balanced" gives n / (n_classes_present * count_c) (a class's examples weigh as much in all
+    as any other's), a dict {class: weight} the weights given (1 for the others), None ones.
+    A class absent from y weighs 1 when balanced (it contributes no loss)."""
+    counts = np.bincount(np.asarray(y), minlength=n_classes)
+    if class_weight is None:
+        return np.ones(n_classes)
+    if class_weight == "balanced":
+        present = np.count_nonzero(counts)
+        return np.where(counts > 0, len(y) / (present * np.maximum(counts, 1)), 1.0)
+    if isinstance(class_weight, dict):
+        out = np.ones(n_classes)
+        for c, w in class_weight.items():
+            if not (mlp._whole(c) and 0 <= c < n_classes and mlp._real(w) and w >= 0):
+                raise ValueError(f"class_weight maps classes in [0, {n_classes}) to weights >= 0, got {c!r}: {w!r}")
+            out[c] = w
+        return out
+    raise ValueError(f'class_weight must be None, "balanced" or a dict {{class: weight}}, got {class_weight!r}')
+
+
 OPTION_FIELDS = {  # train's options that are mlp.Settings fields (option: field), from Settings itself
     ("augment" if field == "augment_kind" else field): field for field in mlp.Settings._fields if field != "activation"
 }
@@ -629,12 +829,12 @@ def data_in_words(found, n):
 
 def fitted_settings(asked, given, *, pictures, n, init=None):
     """(settings, normalize, chosen): `asked` (mlp.Settings, lr perhaps None) with each of FITTED
-    that the user did not give (`given`: option names) taken from mlp.fitted_defaults for n
+    that the user did not give (`given`: option names) taken from fitted_defaults for n
     training examples (pictures or a table), checked; normalize: the preprocessing's kind chosen
     (None when given, or kept from the --init weights); chosen: {option: value} of those that
     differ from mlp.Settings' own defaults (normalize: from range), for the defaults line and
     the weights' record."""
-    fitted = mlp.fitted_defaults(
+    fitted = fitted_defaults(
         n,
         pictures=pictures,
         batch_size=asked.batch_size if "batch_size" in given else None,
@@ -767,5 +967,5 @@ def plan(
         "transform": mlp_pictures.distortion(settings, found.shape),  # augmentation, or None
         "sample_weight": None
         if class_weight == "none"
-        else mlp.class_weights(y, mlp_data.class_count(found), class_weight)[y],
+        else class_weights(y, mlp_data.class_count(found), class_weight)[y],
     }

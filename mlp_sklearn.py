@@ -11,7 +11,7 @@ scikit-learn's names where the meaning is the same (hidden_layer_sizes, activati
 learning_rate_init, max_iter, alpha, early_stopping, validation_fraction, n_iter_no_change,
 random_state, verbose, class_weight) and mlp's for what scikit-learn's MLPClassifier lacks
 (optimizer, schedule, dropout, augment, label_smoothing, normalize, ...). "auto" means what fits
-the data (`mlp.fitted_defaults`: a table gets standardised features, Adam, batches of 32, weight
+the data (`mlp_run.fitted_defaults`: a table gets standardised features, Adam, batches of 32, weight
 decay 0.001, and enough epochs for 4,000 steps). Needs scikit-learn (`pip install -e '.[sklearn]'`).
 """
 
@@ -24,6 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 import mlp
 import mlp_pictures
+import mlp_run
 
 AUTO = "auto"
 
@@ -52,7 +53,7 @@ def seed_of(random_state):
 
 def class_weight_vector(class_weight, classes):
     """(C,) weights of the classes `classes` (labels as the user has them) for scikit-learn's
-    class_weight: None, "balanced" (computed by mlp.class_weights from the encoded labels) or
+    class_weight: None, "balanced" (computed by mlp_run.class_weights from the encoded labels) or
     {label: weight}."""
     if isinstance(class_weight, dict):
         missing = [label for label in class_weight if label not in set(classes.tolist())]
@@ -147,7 +148,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _settings(self, n_examples, epochs=None, seed=0):
         """mlp.Settings of a fit on n_examples, every "auto" filled in as fits the data."""
-        fitted = mlp.fitted_defaults(n_examples, pictures=False, batch_size=self._given("batch_size"))
+        fitted = mlp_run.fitted_defaults(n_examples, pictures=False, batch_size=self._given("batch_size"))
         chosen = lambda name, value: fitted[name] if value == AUTO else value
         settings = mlp.Settings(
             activation=self.activation,
@@ -176,7 +177,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """(N,) weights of the encoded labels y: class_weight's times sample_weight's, or None."""
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
         if self.class_weight is not None:
-            by_class = mlp.class_weights(y, len(self.classes_), class_weight_vector(self.class_weight, self.classes_))
+            by_class = mlp_run.class_weights(
+                y, len(self.classes_), class_weight_vector(self.class_weight, self.classes_)
+            )
             weights = by_class[y] if weights is None else weights * by_class[y]
         return weights
 

@@ -8,6 +8,7 @@ import pytest
 
 import mlp
 import mlp_pictures
+import mlp_run
 from conftest import assert_same_arrays
 
 # ----------------------------------------------------------------------------- augmentation
@@ -189,11 +190,11 @@ def test_a_distorted_run_stopped_part_way_through_an_epoch_resumes_bit_identical
 
     def stop_in_epoch_2(checkpoint):  # after batch 3 of epoch 2: saved, then a crash
         if checkpoint.epoch == 1 and checkpoint.step == 3:
-            mlp.save_checkpoint(tmp_path / "c.npz", checkpoint, {"activation": "relu"})
+            mlp_run.save_checkpoint(tmp_path / "c.npz", checkpoint, {"activation": "relu"})
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         mlp.train(params, x, y, settings, on_step=stop_in_epoch_2, transform=transform)
-    checkpoint, _ = mlp.load_checkpoint(tmp_path / "c.npz")
+    checkpoint, _ = mlp_run.load_checkpoint(tmp_path / "c.npz")
     resumed, _ = mlp.train(params, x, y, settings, resume=checkpoint, transform=transform)
     assert_same_arrays(resumed, full)

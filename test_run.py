@@ -44,7 +44,7 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     )
     assert "interrupted: epoch" in err and hint in " ".join(err.split())
     assert out.read_bytes() == b"precious"  # the weights file is only written at the end
-    checkpoint, _ = mlp.load_checkpoint(checkpoint_path)
+    checkpoint, _ = mlp_run.load_checkpoint(checkpoint_path)
     epochs = checkpoint.epoch + 2
     result = run(*common, "--epochs", epochs, "--lr", "0.2", "--out", out, "--resume", checkpoint_path)
     assert result.exit_code == 1 and "trained with other settings: lr 0.1 (now 0.2)" in result.stderr
@@ -63,7 +63,7 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     cosine = [a for a in common if a not in ("--schedule", "constant")]
     result = run(*cosine, "--epochs", 3, "--out", tmp_path / "c.npz")
     checkpoint = mlp.fresh_checkpoint(mlp.load(tmp_path / "c.npz")[0], 0)._replace(epoch=1)
-    mlp.save_checkpoint(
+    mlp_run.save_checkpoint(
         tmp_path / "c.ckpt.npz",
         checkpoint,
         {"activation": "relu", "settings": mlp.load(tmp_path / "c.npz")[1]["settings"]},
@@ -98,7 +98,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, 
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
     assert "interrupted: epoch" in err and f"on {name}; run the same command again" in err and "Traceback" not in err
-    checkpoint, _ = mlp.load_checkpoint(tmp_path / "w.ckpt.npz")
+    checkpoint, _ = mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")
     assert checkpoint.epoch >= 2 and not out.exists()
 
 
@@ -113,7 +113,7 @@ def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "interrupted: epoch" in err
-    assert mlp.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2
+    assert mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2
 
 
 @posix
@@ -186,7 +186,7 @@ def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, s
         *"--batch-size 16 --schedule constant --epochs 3 --checkpoint-every 0.000001".split(),
     ]  # as if every batch took a long time
     out, saves = tmp_path / "w.npz", []
-    save = mlp.save_checkpoint
+    save = mlp_run.save_checkpoint
 
     def save_then_stop(path, checkpoint, meta):
         save(path, checkpoint, meta)
@@ -222,7 +222,7 @@ def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
         proc.kill()  # SIGKILL: nothing runs after it, no handler, no cleanup
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL and not out.exists()
-    assert mlp.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2  # written after every epoch
+    assert mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2  # written after every epoch
     assert (tmp_path / "w.lock").exists()  # left by the killed run: it must not block the next
     (tmp_path / ".tmp-999999999-w.npz").write_bytes(b"half")  # as a kill during a save leaves it
     result = run(*args, "--out", out)  # the same command again
@@ -490,7 +490,7 @@ def test_every_command_runs_without_posix_only_facilities(small_data, tmp_path):
 def test_a_checkpoint_is_refused_as_weights_by_every_command_in_one_line(trained, tmp_path):
     params, meta = mlp.load(trained)
     ckpt = tmp_path / "w.ckpt.npz"
-    mlp.save_checkpoint(ckpt, mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"})
+    mlp_run.save_checkpoint(ckpt, mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"})
     message = f"error: {ckpt} is the checkpoint of an unfinished train run, not weights: run the same train command"
     for args in (
         ["eval", ckpt],
@@ -524,7 +524,7 @@ def test_a_resume_is_refused_when_a_setting_is_missing_on_either_side_or_the_pix
     x, y = np.arange(32, dtype=np.uint8).reshape(8, 4), np.array([0, 1] * 4)
     identity = mlp_run.data_identity({"path": "/d"}, x, y)
     settings = {"activation": "relu", "lr": 0.1, "init": "/w/start.npz"}
-    mlp.save_checkpoint(
+    mlp_run.save_checkpoint(
         tmp_path / "c.npz",
         mlp.fresh_checkpoint(params, 0)._replace(epoch=1),
         {"activation": "relu", "settings": settings, "data_identity": identity},
@@ -578,3 +578,88 @@ def test_plan_refuses_options_that_cannot_apply_in_one_line(small_data, tmp_path
     with pytest.raises(mlp_run.BadOption, match="--label-column species names a CSV column, but .* is idx data"):
         mlp_run.load_data(str(small_data), label_column="species")
     assert found.form == "idx" and rows.form == "csv" and rows.path == str(table)
+
+
+# ----------------------------------------------------------------------------- checkpoint files, weights records, fitted defaults
+def test_a_checkpoint_file_keeps_the_training_state_and_is_told_from_weights(tmp_path, mnist):
+    x, y = mnist[0][:640], mnist[1][:640]
+    settings = mlp.Settings(activation="relu", epochs=2, batch_size=64, ema=0.9, schedule="constant")
+    ends = []
+    trained, _ = mlp.train(mlp.init([784, 16, 10], "relu"), x, y, settings, on_epoch=lambda r, ck: ends.append(ck))
+    mlp_run.save_checkpoint(tmp_path / "c.npz", ends[-1], {"activation": "relu"})
+    checkpoint, meta = mlp_run.load_checkpoint(tmp_path / "c.npz")
+    assert checkpoint.epoch == 2 and meta["checkpoint"]["epoch"] == 2
+    for kept, saved in ((checkpoint.params, ends[-1].params), (checkpoint.average, trained)):
+        assert all(kept[k].tobytes() == saved[k].tobytes() for k in saved)
+    assert checkpoint.state.keys() == ends[-1].state.keys() and checkpoint.rng == ends[-1].rng
+    mlp_run.save_checkpoint(tmp_path / "plain.npz", ends[-1]._replace(average=None), {"activation": "relu"})
+    assert mlp_run.load_checkpoint(tmp_path / "plain.npz")[0].average is None
+    mlp.save(tmp_path / "w.npz", trained, {"activation": "relu"})
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        mlp_run.load_checkpoint(tmp_path / "w.npz")
+    with pytest.raises(ValueError, match="the checkpoint of an unfinished train run, not weights"):
+        mlp_run.load_weights(tmp_path / "c.npz")
+
+
+def test_a_weights_record_is_checked_where_the_toolkit_reads_it_and_mlp_alone_reads_the_network(tmp_path):
+    params = mlp.init([4, 3], "relu")
+    mlp.save(tmp_path / "w.npz", params, {"activation": "relu", "classes": ["a", "a", "b"]})
+    assert mlp.load(tmp_path / "w.npz")[1]["classes"] == ["a", "a", "b"]  # mlp.py reads the network
+    with pytest.raises(ValueError, match="not a valid weights file: classes must be a list of distinct names"):
+        mlp_run.load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize(
+    ("n", "pictures", "batch_size", "expected"),
+    [
+        (
+            60000,
+            True,
+            None,
+            {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0, "epochs": 10},
+        ),
+        (
+            5000,
+            True,
+            None,
+            {"normalize": "range", "optimizer": "sgd", "batch_size": 128, "weight_decay": 0.0, "epochs": 100},
+        ),
+        (
+            120,
+            False,
+            None,
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 200},
+        ),
+        (
+            14300,
+            False,
+            None,
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 10},
+        ),
+        (
+            1400,
+            False,
+            8,
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 23},
+        ),
+    ],
+)
+def test_the_defaults_that_fit_the_data(n, pictures, batch_size, expected):
+    assert mlp_run.fitted_defaults(n, pictures, batch_size=batch_size) == expected
+    if pictures and n == 60000:  # MNIST: exactly Settings' own defaults
+        settings = mlp.Settings(activation="relu")
+        assert {k: getattr(settings, k) for k in expected if k != "normalize"} == {
+            k: v for k, v in expected.items() if k != "normalize"
+        }
+
+
+def test_class_weights_as_scikit_learn_computes_them():
+    y = np.array([0, 0, 0, 1, 2, 2])
+    assert mlp_run.class_weights(y, 3).tolist() == pytest.approx([6 / 9, 6 / 3, 6 / 6])  # n / (k * count)
+    assert mlp_run.class_weights(y, 4).tolist() == pytest.approx([6 / 9, 2, 1, 1])  # an absent class weighs 1
+    assert mlp_run.class_weights(y, 3, {1: 5}).tolist() == [1, 5, 1]
+    assert mlp_run.class_weights(y, 3, None).tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="class_weight must be None"):
+        mlp_run.class_weights(y, 3, "even")
+    with pytest.raises(ValueError, match=r"class_weight maps classes in \[0, 3\)"):
+        mlp_run.class_weights(y, 3, {7: 1.0})
