@@ -42,7 +42,6 @@ import sys
 import time
 import warnings
 import zipfile
-from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -875,9 +874,6 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
 # Optuna searches (mlp_sweep); each trial trains here as `train` would, quietly, on a validation
 # split, so that the best trial's `train` command gives the same validation accuracy.
 
-SWEEP_REFUSES = {"resume": "--resume", "checkpoint_every": "--checkpoint-every"}  # each trial starts afresh
-SWEEP_NOT_COMPARED = ("threads",)  # train options that may differ between a study's workers
-
 
 def sweep_module():
     mlp_run.require("optuna", "sweep")
@@ -887,7 +883,7 @@ def sweep_module():
     return mlp_sweep
 
 
-def train_options(ctx, activation, args):
+def train_options(ctx, activation, args, refused):
     """(values, given) of train's options in `args`, parsed by train's own command (its checks
     and callbacks, --threads included): values of every option, `given` the names on the
     command line."""
@@ -903,47 +899,9 @@ def train_options(ctx, activation, args):
         for name in parsed.params
         if name != "activation" and parsed.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
     }
-    for name in SWEEP_REFUSES.keys() & given:
-        fail(f"{SWEEP_REFUSES[name]}: a sweep's trials each start afresh; leave it out", code=2)
+    for name in refused.keys() & given:  # {option: its flag}
+        fail(f"{refused[name]}: a sweep's trials each start afresh; leave it out", code=2)
     return parsed.params, given
-
-
-def plain_value(value):
-    """An option's value as JSON holds it (a study records its fixed options)."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def sweep_val(values, n):
-    """The validation examples every trial is scored on: --val, or 5,000 of MNIST's 60,000
-    (a sixth of smaller data)."""
-    return values["val"] or min(5000, n // 6)
-
-
-def sweep_space(sweep, space, given, *, found, values):
-    """The space searched: --space's (or the default for this data and optimizer), without
-    the options given, which are held fixed (said on stderr when the space named them)."""
-    if space:
-        searched = sweep.read_space(space)
-    else:
-        optimizer = values["optimizer"].value
-        if "optimizer" not in given:
-            optimizer = mlp_run.fitted_defaults(len(found.y_train), pictures=found.shape is not None)["optimizer"]
-        searched = sweep.default_space(pictures=found.shape is not None, optimizer=optimizer)
-    held = [name for name in searched if name in given]
-    if held and space:
-        err_console.print(
-            f"{', '.join('--' + n.replace('_', '-') for n in held)} given: held fixed, not searched",
-            highlight=False,
-            soft_wrap=True,
-        )
-    searched = {k: v for k, v in searched.items() if k not in given}
-    if not searched:
-        fail("every option of the search space is given, so nothing is left to search: leave some out", code=2)
-    return searched
 
 
 SWEEP_HEADERS = {"batch_size": "batch", "weight_decay": "decay", "label_smoothing": "smooth"}  # short, to fit
@@ -978,31 +936,6 @@ def trials_table(rows, space, title):
             style=styles.get(r["state"], ""),
         )
     return table
-
-
-def study_summary(rows, name, url, sweep):
-    """'study relu (sqlite:///.../sweep.db): 20 trials: 12 complete, 7 pruned, 1 failed'."""
-    states = {}
-    for r in rows:
-        states[r["state"]] = states.get(r["state"], 0) + 1
-    words = ", ".join(f"{n} {s.replace('fail', 'failed')}" for s, n in states.items())
-    return f"study '{name}' ({sweep.masked(url)}): {len(rows)} trials: {words or 'none yet'}"
-
-
-def best_command(study, trial, sweep, program_name):
-    """The `train` command line that trains `trial` again: the study's fixed train options as
-    typed, the trial's options, the validation size and the trial's BLAS threads."""
-    args = list(study.user_attrs.get("args", []))
-    if "--threads" in args:
-        del args[args.index("--threads") : args.index("--threads") + 2]
-    words = [study.user_attrs["fixed"]["activation"], *args]
-    for name, value in trial.user_attrs["options"].items():
-        words += sweep.option_words(name, value)
-    if not study.user_attrs["fixed"]["options"].get("val"):
-        words += ["--val", str(study.user_attrs["fixed"]["val"])]
-    if trial.user_attrs.get("threads"):
-        words += ["--threads", str(trial.user_attrs["threads"])]
-    return f"{program_name} train {shlex.join(words)}"
 
 
 class SweepView:
@@ -1054,16 +987,6 @@ class SweepView:
                 )
 
 
-def worker_command(ctx, activation, *, trials, study, space, out, heartbeat, threads):
-    """The command line of one local worker: this sweep's, as a --worker, with its BLAS threads."""
-    args = list(ctx.args)
-    if "--threads" not in args:
-        args += ["--threads", str(threads)]
-    words = ["sweep", activation, *args, "--trials", str(trials), "--study", study, "--out", str(out)]
-    words += ["--heartbeat", str(heartbeat), "--worker"] + (["--space", str(space.resolve())] if space else [])
-    return [sys.executable, str(Path(__file__).resolve()), *words]
-
-
 def sweep_here(study, trials, space, objective, *, threads, heartbeat, quiet, sweep):
     """Run the study's trials in this process (the live table unless `quiet`: a --worker)."""
     with contextlib.ExitStack() as stack:
@@ -1098,14 +1021,7 @@ def sweep_with_workers(study, trials, space, commands, *, url, sweep):
 def stopped_sweep(signum, study, name, sweep, since):
     """The one line a stopped sweep says: which trials it (or its workers, on this machine)
     marked failed since it started, what the study keeps."""
-    rows = sweep.trial_rows(study)
-    here = sweep.worker_name().rsplit(":", 1)[0] + ":"
-    stopped = [
-        r["number"]
-        for r in rows
-        if r["state"] == "fail" and (r.get("worker") or "").startswith(here) and (r["ended"] or 0) >= since
-    ]
-    finished = sum(r["state"] in ("complete", "pruned") for r in rows)
+    stopped, finished = sweep.stopped_trials(study, since)
     failed = f"trial{'s' if len(stopped) > 1 else ''} {', '.join(map(str, stopped))} marked failed; " if stopped else ""
     err_console.print(
         f"{signal.Signals(signum).name}: sweep stopped; {failed}study '{name}' keeps {finished} finished trials: "
@@ -1119,50 +1035,30 @@ def stopped_sweep(signum, study, name, sweep, since):
 
 def sweep_result(study, *, name, url, space, train_trial, found, out, history_path, sweep, program_name):
     """The end of a sweep: the trials table, then the best trial trained again here (its
-    validation accuracy compared with the trial's), scored once on the test set, saved to --out
-    with the study and trial recorded, and its `train` command line."""
+    validation accuracy compared with the trial's), saved to --out, and its `train` command."""
     rows = sweep.trial_rows(study)
     show(trials_table(rows, space, f"Study '{name}'"))
-    console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
+    console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
-    if best is None:
-        fail(f"no trial of study '{name}' completed, so there are no best settings: see the table above")
-    threads = best.user_attrs.get("threads") or 0
-    if threads:
-        set_threads(threads)  # the trial's own BLAS threads: the same sums, the same last bits
-    value, (run, params, history) = train_trial(best.user_attrs["options"])
-    test_loss, test_accuracy = mlp.evaluate(
-        params, found.x_test, found.y_test, run["settings"].activation, preprocessing=run["plan"]["preprocessing"]
-    )  # the test set, scored once, for this trial only
-    kept = history[-1]["best_epoch"] - 1
-    scored = [
-        dict(r, **({"test_loss": test_loss, "test_accuracy": test_accuracy} if i == kept else {}))
-        for i, r in enumerate(history)
-    ]
-    meta, _ = mlp_run.weights_meta(
-        scored,
-        run["plan"],
-        settings=run["settings"],
-        extras=run["extras"],
-        validation=run["validation"],
-        source=run["source"],
-        taken=run["input"],
-        defaults=run["defaults"],
-        init=None,
-    )
-    meta["sweep"] = {"study": name, "storage": sweep.masked(url), "trial": best.number, "val_accuracy": best.value}
+    if best is not None and best.user_attrs.get("threads"):
+        set_threads(best.user_attrs["threads"])  # the trial's own BLAS threads: the same sums, the same last bits
+    again = sweep.best_retrained(study, name=name, url=url, train_trial=train_trial, found=found)
+    history, best, value = again["history"], again["best"], again["value"]
     mlp_run.write_outputs(
-        {out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))}
+        {
+            out: mlp.weights_writer(again["params"], again["meta"]),
+            history_path: mlp_run.text_writer(json.dumps(history, indent=1)),
+        }
     )
-    again = "the same" if value == best.value else f"{percent(value)} (another CPU or BLAS changes the last bits)"
+    same = "the same" if value == best.value else f"{percent(value)} (another CPU or BLAS changes the last bits)"
     console.print(
-        f"best trial {best.number}: validation accuracy {percent(best.value)}, trained again here {again}; "
-        f"test accuracy {percent(test_accuracy)}; weights saved to {out}, history to {history_path}",
+        f"best trial {best.number}: validation accuracy {percent(best.value)}, trained again here {same}; "
+        f"test accuracy {percent(again['test_accuracy'])}; weights saved to {out}, history to {history_path}",
         highlight=False,
         soft_wrap=True,
     )
     console.print("the best trial's train command:", highlight=False)
-    console.print(f"  {best_command(study, best, sweep, program_name)}", highlight=False, soft_wrap=True, markup=False)
+    console.print(f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False)
 
 
 def show_study(storage, url, name, sweep, program_name):
@@ -1170,28 +1066,13 @@ def show_study(storage, url, name, sweep, program_name):
     study = sweep.stored_study(storage, url, name)
     rows = sweep.trial_rows(study)
     show(trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
-    console.print(study_summary(rows, name, url, sweep), highlight=False, soft_wrap=True)
+    console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is not None:
         console.print(f"best trial {best.number}: validation accuracy {percent(best.value)}; its train command:")
         console.print(
-            f"  {best_command(study, best, sweep, program_name)}", highlight=False, soft_wrap=True, markup=False
+            f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False
         )
-
-
-def sweep_storage(storage, out, sweep, *, heartbeat, must_exist=False):
-    """(url, RDBStorage): --storage's (or $MLP_SWEEP_STORAGE's), or sweep.db beside --out."""
-    url = storage or sweep.default_storage(out)
-    if "://" not in url:
-        fail(
-            f"--storage {url!r} is not a URL: give one such as sqlite:///sweep.db or postgresql://user@host/db", code=2
-        )
-    if must_exist and url == sweep.default_storage(out) and not Path(out).resolve().with_name("sweep.db").is_file():
-        fail(f"no sweep.db beside {out}: run a sweep first, or give --storage", code=1)
-    try:
-        return url, sweep.open_storage(url, heartbeat=heartbeat)
-    except ValueError as e:
-        fail(str(e))
 
 
 StorageOption = Annotated[
@@ -1260,18 +1141,21 @@ def sweep(
     Workers anywhere that run the same command against the same --storage share its study's
     trials; a worker killed mid-trial leaves the study usable, its trial retried."""
     sweep = sweep_module()
-    values, given = train_options(ctx, activation.value, ctx.args)
+    values, given = train_options(ctx, activation.value, ctx.args, sweep.SWEEP_REFUSES)
     out, history_path, _, _ = mlp_run.train_paths(out)
-    compared = {k: plain_value(values[k]) for k in sorted(given) if k not in SWEEP_NOT_COMPARED}
+    compared = {k: sweep.plain_value(values[k]) for k in sorted(given) if k not in sweep.SWEEP_NOT_COMPARED}
     name = study or sweep.described_fixed({"activation": activation.value, "options": compared})
-    url, storage_ = sweep_storage(storage, out, sweep, heartbeat=heartbeat, must_exist=show_only)
+    url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat, must_exist=show_only)
     if show_only:
         return show_study(storage_, url, name, sweep, program(ctx))
     if not worker:
         mlp_run.check_outputs([out, history_path], [*mlp_data.data_files(values["data"]), values["init"]])
     found = load_data(values["data"], label_column=values["label_column"])
-    val = sweep_val(values, len(found.y_train))
-    searched = sweep_space(sweep, space, given, found=found, values=values)
+    val = sweep.sweep_val(values, len(found.y_train))
+    searched, held = sweep.sweep_space(space, given, found=found, values=values)
+    if held:
+        said = ", ".join("--" + n.replace("_", "-") for n in held)
+        err_console.print(f"{said} given: held fixed, not searched", highlight=False, soft_wrap=True)
     try:
         study_ = sweep.open_study(
             storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
@@ -1280,7 +1164,7 @@ def sweep(
         fail(str(e), code=2)
     if "args" not in study_.user_attrs:
         study_.set_user_attr("args", list(ctx.args))
-    train_trial = sweep.trainer({k: plain_value(v) for k, v in values.items()}, given, found=found, val=val)
+    train_trial = sweep.trainer({k: sweep.plain_value(v) for k, v in values.items()}, given, found=found, val=val)
     objective = lambda options, report: train_trial(options, report)[0]
     started = time.time()
     try:
@@ -1297,8 +1181,9 @@ def sweep(
             )
         else:
             threads = values["threads"] or max(1, (os.cpu_count() or 1) // jobs)
-            command = worker_command(
-                ctx,
+            command = sweep.worker_command(
+                Path(__file__).resolve(),
+                ctx.args,
                 activation.value,
                 trials=trials,
                 study=name,
@@ -2329,7 +2214,7 @@ def plot_sweep(
     """A sweep's validation accuracy against each option it searched."""
     mlp_plot.pyplot()
     sweep = sweep_module()
-    url, storage_ = sweep_storage(storage, Path("sweep.npz"), sweep, heartbeat=10, must_exist=True)
+    url, storage_ = sweep.sweep_storage(storage, Path("sweep.npz"), heartbeat=10, must_exist=True)
     names = sweep.study_names(storage_)  # in the order they were made
     if not names:
         fail(f"{sweep.masked(url)} holds no study yet: run a sweep first")

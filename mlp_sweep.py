@@ -16,8 +16,10 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -608,3 +610,150 @@ def trainer(values, given, *, found, val):
         return history[history[-1]["best_epoch"] - 1]["val_accuracy"], (run, params, history)
 
     return train_trial
+
+
+# ----------------------------------------------------------------------------- a sweep from the command line
+# What `sweep` decides from train's options before and after the trials: the fixed options and
+# the space, the storage, the workers' command lines, and the best trial trained again.
+
+
+SWEEP_REFUSES = {"resume": "--resume", "checkpoint_every": "--checkpoint-every"}  # each trial starts afresh
+
+
+SWEEP_NOT_COMPARED = ("threads",)  # train options that may differ between a study's workers
+
+
+def plain_value(value):
+    """An option's value as JSON holds it (a study records its fixed options): an Enum's value,
+    a path as text."""
+    if hasattr(value, "value"):  # an Enum of the command line's choices
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def sweep_val(values, n):
+    """The validation examples every trial is scored on: --val, or 5,000 of MNIST's 60,000
+    (a sixth of smaller data)."""
+    return values["val"] or min(5000, n // 6)
+
+
+def sweep_space(space, given, *, found, values):
+    """(searched, held): the space searched, --space's (or the default for this data and
+    optimizer), without the options given, which are held fixed (`held`: those the --space file
+    named, for the user to hear)."""
+    if space:
+        searched = read_space(space)
+    else:
+        optimizer = plain_value(values["optimizer"])
+        if "optimizer" not in given:
+            optimizer = mlp_run.fitted_defaults(len(found.y_train), pictures=found.shape is not None)["optimizer"]
+        searched = default_space(pictures=found.shape is not None, optimizer=optimizer)
+    held = [name for name in searched if name in given] if space else []
+    searched = {k: v for k, v in searched.items() if k not in given}
+    if not searched:
+        raise mlp_run.BadOption(
+            "every option of the search space is given, so nothing is left to search: leave some out"
+        )
+    return searched, held
+
+
+def study_summary(rows, name, url):
+    """'study relu (sqlite:///.../sweep.db): 20 trials: 12 complete, 7 pruned, 1 failed'."""
+    states = {}
+    for r in rows:
+        states[r["state"]] = states.get(r["state"], 0) + 1
+    words = ", ".join(f"{n} {s.replace('fail', 'failed')}" for s, n in states.items())
+    return f"study '{name}' ({masked(url)}): {len(rows)} trials: {words or 'none yet'}"
+
+
+def best_command(study, trial, program_name):
+    """The `train` command line that trains `trial` again: the study's fixed train options as
+    typed, the trial's options, the validation size and the trial's BLAS threads."""
+    args = list(study.user_attrs.get("args", []))
+    if "--threads" in args:
+        del args[args.index("--threads") : args.index("--threads") + 2]
+    words = [study.user_attrs["fixed"]["activation"], *args]
+    for name, value in trial.user_attrs["options"].items():
+        words += option_words(name, value)
+    if not study.user_attrs["fixed"]["options"].get("val"):
+        words += ["--val", str(study.user_attrs["fixed"]["val"])]
+    if trial.user_attrs.get("threads"):
+        words += ["--threads", str(trial.user_attrs["threads"])]
+    return f"{program_name} train {shlex.join(words)}"
+
+
+def worker_command(script, args, activation, *, trials, study, space, out, heartbeat, threads):
+    """The command line of one local worker: this sweep's (`args`, the train options it was
+    given; `script`, the command line's file), as a --worker, with its BLAS threads."""
+    args = list(args)
+    if "--threads" not in args:
+        args += ["--threads", str(threads)]
+    words = ["sweep", activation, *args, "--trials", str(trials), "--study", study, "--out", str(out)]
+    words += ["--heartbeat", str(heartbeat), "--worker"] + (["--space", str(space.resolve())] if space else [])
+    return [sys.executable, str(script), *words]
+
+
+def sweep_storage(storage, out, *, heartbeat, must_exist=False):
+    """(url, RDBStorage): --storage's (or $MLP_SWEEP_STORAGE's), or sweep.db beside --out."""
+    url = storage or default_storage(out)
+    if "://" not in url:
+        raise mlp_run.BadOption(
+            f"--storage {url!r} is not a URL: give one such as sqlite:///sweep.db or postgresql://user@host/db"
+        )
+    if must_exist and url == default_storage(out) and not Path(out).resolve().with_name("sweep.db").is_file():
+        raise ValueError(f"no sweep.db beside {out}: run a sweep first, or give --storage")
+    return url, open_storage(url, heartbeat=heartbeat)
+
+
+def stopped_trials(study, since):
+    """(numbers, finished): the trials this machine's workers marked failed since `since`
+    (time.time()), when a stop signal ended them, and how many finished trials the study keeps."""
+    rows = trial_rows(study)
+    here = worker_name().rsplit(":", 1)[0] + ":"
+    stopped = [
+        r["number"]
+        for r in rows
+        if r["state"] == "fail" and (r.get("worker") or "").startswith(here) and (r["ended"] or 0) >= since
+    ]
+    return stopped, sum(r["state"] in ("complete", "pruned") for r in rows)
+
+
+def best_retrained(study, *, name, url, train_trial, found):
+    """The best trial trained again here (train_trial: `trainer`'s), scored once on the test
+    set: {"best" (the Optuna trial), "value" (its validation accuracy now), "params",
+    "history", "meta" (the weights' record, the study and trial in it), "test_accuracy"}.
+    ValueError when no trial completed."""
+    best = best_trial(study)
+    if best is None:
+        raise ValueError(f"no trial of study '{name}' completed, so there are no best settings: see the table above")
+    value, (run, params, history) = train_trial(best.user_attrs["options"])
+    test_loss, test_accuracy = mlp.evaluate(
+        params, found.x_test, found.y_test, run["settings"].activation, preprocessing=run["plan"]["preprocessing"]
+    )  # the test set, scored once, for this trial only
+    kept = history[-1]["best_epoch"] - 1
+    scored = [
+        dict(r, **({"test_loss": test_loss, "test_accuracy": test_accuracy} if i == kept else {}))
+        for i, r in enumerate(history)
+    ]
+    meta, _ = mlp_run.weights_meta(
+        scored,
+        run["plan"],
+        settings=run["settings"],
+        extras=run["extras"],
+        validation=run["validation"],
+        source=run["source"],
+        taken=run["input"],
+        defaults=run["defaults"],
+        init=None,
+    )
+    meta["sweep"] = {"study": name, "storage": masked(url), "trial": best.number, "val_accuracy": best.value}
+    return {
+        "best": best,
+        "value": value,
+        "params": params,
+        "history": history,
+        "meta": meta,
+        "test_accuracy": test_accuracy,
+    }
