@@ -68,22 +68,8 @@ import mlp_options
 import mlp_pictures
 import mlp_plot
 import mlp_run
-from mlp_options import (
-    DEFAULTS,
-    ActivationArgument,
-    DataOption,
-    HiddenOption,
-    JsonOption,
-    PictureOption,
-    RecordedDataOption,
-    TtaOption,
-    WeightsArgument,
-    help_page,
-    positive,
-    program,
-    rule,
-    set_threads,
-)
+from mlp_help import help_page, program
+from mlp_options import DEFAULTS, ActivationArgument, set_threads
 from mlp_run import Stop, stop_signals
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
@@ -1075,67 +1061,9 @@ def show_study(storage, url, name, sweep, program_name):
         )
 
 
-StorageOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="URL",
-        envvar="MLP_SWEEP_STORAGE",
-        show_envvar=False,
-        show_default=False,
-        help="Where the study lives, as Optuna takes it: sqlite:///sweep.db, or postgresql://user:password@host/db for workers on many machines (also from $MLP_SWEEP_STORAGE, which keeps a password off the command line); default sweep.db beside --out (plot sweep: here).",
-    ),
-]
-
-
 @app.command(cls=HelpPage, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def sweep(
-    ctx: typer.Context,
-    activation: ActivationArgument,
-    trials: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            metavar="N",
-            help="Finished trials (complete or pruned) the study is to hold, counted over every worker; a later sweep with a larger N continues it.",
-        ),
-    ] = 20,
-    jobs: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Local worker processes, the BLAS threads divided between them.")
-    ] = 1,
-    storage: StorageOption = None,
-    study: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            show_default=False,
-            help="The study's name; default the activation and the train options given ('relu --epochs 3'): the same command continues its study.",
-        ),
-    ] = None,
-    space: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            dir_okay=False,
-            help="The search space, a .toml or .json file (see docs/commands.md); default: width and depth, lr, batch size, dropout, weight decay, schedule, shift.",
-        ),
-    ] = None,
-    out: Annotated[
-        str,
-        typer.Option(metavar="FILE", help="Where to write the best trial's weights (.npz), its history beside them."),
-    ] = "sweep.npz",
-    show_only: Annotated[
-        bool, typer.Option("--show", help="Print the study's trials and best command from its storage, and stop.")
-    ] = False,
-    heartbeat: Annotated[
-        float,
-        typer.Option(
-            min=1,
-            metavar="SECONDS",
-            help="How often a worker says it is alive: a trial silent for three beats (its worker killed) is marked failed and retried.",
-        ),
-    ] = 10.0,
-    worker: Annotated[bool, typer.Option("--worker", hidden=True)] = False,
-):
+@mlp_options.declared("sweep")
+def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, out, show_only, heartbeat, worker):
     """Search the training options you leave open with Optuna: every train option given (see 'train --help') is held fixed, each trial is scored on a validation split, and the best is trained again and saved.
 
     Workers anywhere that run the same command against the same --storage share its study's
@@ -1279,22 +1207,8 @@ def evaluated(weights, params, meta, data, label_column, n_mistakes):
 
 
 @app.command("eval", cls=HelpPage)
-def evaluate(
-    weights: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="WEIGHTS...",
-            help="Weights files written by train (.npz); several are an ensemble: their probabilities are averaged.",
-            dir_okay=False,
-        ),
-    ],
-    data: RecordedDataOption = None,
-    mistakes: Annotated[
-        int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")
-    ] = 10,
-    tta: TtaOption = 0,
-    json_path: JsonOption = None,
-):
+@mlp_options.declared("evaluate", data="recorded_data")
+def evaluate(weights, data, mistakes, tta, json_path):
     """Score saved weights (or an ensemble of them) on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
@@ -1372,14 +1286,8 @@ ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule"
 
 
 @app.command(cls=HelpPage)
-def reproduce(
-    epochs: Annotated[
-        int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")
-    ] = 10,
-    seed: Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every run.")] = 0,
-    data: DataOption = mlp_data.DEFAULT_DATA,
-    json_path: JsonOption = None,
-):
+@mlp_options.declared("reproduce")
+def reproduce(epochs, seed, data, json_path):
     """Train the original's three models with its settings and with ours, and compare."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
@@ -1423,7 +1331,8 @@ def reproduce(
 
 
 @app.command(cls=HelpPage)
-def summary(weights: WeightsArgument):
+@mlp_options.declared("summary")
+def summary(weights):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = mlp_run.load_weights(weights)
     show(summary_table(params, meta["activation"], title=f"{weights}"))
@@ -1435,39 +1344,8 @@ def summary(weights: WeightsArgument):
 
 
 @app.command(cls=HelpPage)
-def gradcheck(
-    activation: ActivationArgument,
-    hidden: HiddenOption = [7, 6],  # noqa: B006 (Typer shows and copies it; never mutated)
-    inputs: Annotated[int, typer.Option(min=1, metavar="N", help="Input features of the small test network.")] = 10,
-    classes: Annotated[int, typer.Option(min=2, metavar="C", help="Classes of the small test network.")] = 4,
-    batch: Annotated[int, typer.Option(min=1, metavar="B", help="Random examples in the batch.")] = 8,
-    dropout: Annotated[
-        float, typer.Option(metavar="P", callback=rule("dropout"), help="Dropout, in [0, 1); its masks are held fixed.")
-    ] = 0.0,
-    label_smoothing: Annotated[
-        float,
-        typer.Option(
-            metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1)."
-        ),
-    ] = 0.0,
-    seed: Annotated[
-        int,
-        typer.Option(metavar="N", callback=rule("seed"), help="Seed of the network, the batch and the dropout masks."),
-    ] = 0,
-    rtol: Annotated[
-        float,
-        typer.Option(
-            metavar="R", min=0, help="Relative tolerance: |analytic - numeric| may be up to atol + rtol x |numeric|."
-        ),
-    ] = mlp.GRADCHECK_RTOL,
-    atol: Annotated[
-        float,
-        typer.Option(
-            metavar="A", callback=positive, help="Absolute tolerance, above 0, for gradients near zero (see --rtol)."
-        ),
-    ] = mlp.GRADCHECK_ATOL,
-    json_path: JsonOption = None,
-):
+@mlp_options.declared("gradcheck")
+def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothing, seed, rtol, atol, json_path):
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
@@ -1670,37 +1548,8 @@ def predictions_csv(weights, members, inputs, views=0):
 
 
 @app.command(cls=HelpPage)
-def predict(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="WEIGHTS... [INPUT]...",
-            help="Weights files written by train (.npz; several are an ensemble), then pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.",
-        ),
-    ],
-    index: Annotated[
-        int | None, typer.Option(min=0, metavar="N", help="Predict the N-th test example instead.")
-    ] = None,
-    top: Annotated[int, typer.Option(min=1, help="How many classes to show.")] = 3,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            dir_okay=False,
-            help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).",
-        ),
-    ] = None,
-    data: RecordedDataOption = None,
-    explain: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="PICTURE",
-            dir_okay=False,
-            help="Also write why it said that (needs matplotlib): the gradient of the predicted class's score, and the runner-up's, over what the network sees, as a heat map (e.g. why.png).",
-        ),
-    ] = None,
-    tta: TtaOption = 0,
-):
+@mlp_options.declared("predict", data="recorded_data")
+def predict(paths, index, top, out, data, explain, tta):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
     n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz" or holds_data(p)), len(paths))
     weights, inputs = paths[:n_weights], paths[n_weights:]
@@ -1768,12 +1617,8 @@ def predict(
 
 
 @app.command(cls=HelpPage)
-def export(
-    weights: WeightsArgument,
-    model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="Where to write the ONNX model (.onnx).", dir_okay=False)
-    ] = Path("model.onnx"),
-):
+@mlp_options.declared("export")
+def export(weights, model):
     """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
     if model.suffix.lower() != ".onnx":
         fail(f"{model}: an ONNX model is written to a .onnx file; name it {model.with_suffix('.onnx')}", code=2)
@@ -1819,31 +1664,8 @@ def draw_bench(server, n):
 
 
 @app.command(cls=HelpPage)
-def draw(
-    weights: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="WEIGHTS...", help="Weights files written by train (.npz); several are an ensemble.", dir_okay=False
-        ),
-    ],
-    host: Annotated[
-        str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")
-    ] = 8000,
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")
-    ] = False,
-    bench: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            metavar="N",
-            help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.",
-        ),
-    ] = 0,
-):
+@mlp_options.declared("draw")
+def draw(weights, host, port, no_browser, bench):
     """Draw a digit in the browser and watch the network read it (a local web page)."""
     import mlp_draw
 
@@ -2086,21 +1908,8 @@ def image_shape_of(shape, where):
 
 
 @plot_app.command("samples", cls=HelpPage)
-def plot_samples(
-    n: Annotated[
-        int, typer.Option(metavar="N", min=1, max=200, help="How many test images to show, as many of each class.")
-    ] = 40,
-    data: DataOption = mlp_data.DEFAULT_DATA,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            dir_okay=False,
-            show_default=False,
-            help="Picture to write (default: the data's name, mnist.png for MNIST); its suffix picks the format.",
-        ),
-    ] = None,
-):
+@mlp_options.declared("plot_samples")
+def plot_samples(n, data, out):
     """Test images of every class (MNIST's unless --data), with their class names, as their files show them."""
     mlp_plot.pyplot()
     out = out or Path(f"{data_name(data)}.png")
@@ -2127,17 +1936,8 @@ def read_history(path):
 
 
 @plot_app.command("curves", cls=HelpPage)
-def plot_curves(
-    history: Annotated[
-        Path,
-        typer.Argument(
-            metavar="HISTORY",
-            help="History file written by train (.history.json), or the weights file it is beside.",
-            dir_okay=False,
-        ),
-    ],
-    out: PictureOption = Path("curves.png"),
-):
+@mlp_options.declared("plot_curves")
+def plot_curves(history, out):
     """Training curves: loss and accuracy per epoch."""
     mlp_plot.pyplot()
     if history.suffix == ".npz":  # the weights: their history is beside them, as plot all reads it
@@ -2147,9 +1947,8 @@ def plot_curves(
 
 
 @plot_app.command("confusion", cls=HelpPage)
-def plot_confusion(
-    weights: WeightsArgument, data: RecordedDataOption = None, out: PictureOption = Path("confusion.png")
-):
+@mlp_options.declared("plot_confusion", data="recorded_data")
+def plot_confusion(weights, data, out):
     """The test-set confusion matrix as a heat map."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
@@ -2158,12 +1957,8 @@ def plot_confusion(
 
 
 @plot_app.command("mistakes", cls=HelpPage)
-def plot_mistakes(
-    weights: WeightsArgument,
-    n: Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")] = 30,
-    data: RecordedDataOption = None,
-    out: PictureOption = Path("mistakes.png"),
-):
+@mlp_options.declared("plot_mistakes", data="recorded_data")
+def plot_mistakes(weights, n, data, out):
     """The most confident mistakes on the test set, with true and predicted labels."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
@@ -2173,11 +1968,8 @@ def plot_mistakes(
 
 
 @plot_app.command("weights", cls=HelpPage)
-def plot_weights(
-    weights: WeightsArgument,
-    n: Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")] = 48,
-    out: PictureOption = Path("weights.png"),
-):
+@mlp_options.declared("plot_weights")
+def plot_weights(weights, n, out):
     """The first layer's weights, one image per hidden unit (red positive, blue negative)."""
     mlp_plot.pyplot()
     mlp_run.check_outputs([out], [weights])
@@ -2188,11 +1980,8 @@ def plot_weights(
 
 
 @plot_app.command("architecture", cls=HelpPage)
-def plot_architecture(
-    out_dir: Annotated[
-        Path, typer.Option(metavar="DIR", help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False)
-    ] = Path("."),
-):
+@mlp_options.declared("plot_architecture")
+def plot_architecture(out_dir):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     mlp_plot.pyplot()
     check_out_dir(out_dir)
@@ -2203,14 +1992,8 @@ def plot_architecture(
 
 
 @plot_app.command("sweep", cls=HelpPage)
-def plot_sweep(
-    study: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", show_default=False, help="The study; default the one made last in the storage."),
-    ] = None,
-    storage: StorageOption = None,
-    out: PictureOption = Path("sweep.png"),
-):
+@mlp_options.declared("plot_sweep")
+def plot_sweep(study, storage, out):
     """A sweep's validation accuracy against each option it searched."""
     mlp_plot.pyplot()
     sweep = sweep_module()
@@ -2228,14 +2011,8 @@ def plot_sweep(
 
 
 @plot_app.command("all", cls=HelpPage)
-def plot_all(
-    weights: WeightsArgument,
-    data: RecordedDataOption = None,
-    out_dir: Annotated[
-        Path,
-        typer.Option(metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False),
-    ] = Path("."),
-):
+@mlp_options.declared("plot_all", data="recorded_data")
+def plot_all(weights, data, out_dir):
     """Every picture of the README, from one weights file and the history beside it."""
     mlp_plot.pyplot()
     check_out_dir(out_dir)

@@ -1,15 +1,10 @@
-"""The command line's options, each declared once: one table (its type and help, its default,
-the help page's panel), from which every command that takes an option gets it, and the help
-pages drawn from the commands' parameters.
-
-Typer makes a command's options from its function's signature; `takes` gives a command the
-table's options as keyword parameters, so that `train` and `bench` share theirs, and `sweep`
-parses train's own. The help pages are drawn here rather than by Typer, for what Typer's cannot
-show: a metavar and never Click's ranges (`[x>=1]`) or type names, a long command's options in
-panels, and examples at the end in a panel of their own. Its rooms, in order:
+"""The command line's options, each declared once: one table, OPTIONS (an option's type with
+Typer's declaration, its default, its help page's panel), from which every command gets its
+parameters: `takes` gives train and bench the table's options as keyword parameters (sweep
+parses train's own), `declared` fills in the rest of the commands' from their parameter names.
+The help pages that show them are mlp_help's. Its rooms, in order:
   option types   choices from mlp's registries, mlp's rules as checks, shared options
-  the table      every option of train and bench, with its panel; `takes`
-  help pages     usage, panels, examples
+  the table      every option of every command, with its panel; `declared` and `takes`
 """
 
 import inspect
@@ -19,10 +14,6 @@ from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import typer
-from rich.console import Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 import mlp
 import mlp_data
@@ -230,6 +221,18 @@ JsonOption = Annotated[
 ]
 
 
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        envvar="MLP_SWEEP_STORAGE",
+        show_envvar=False,
+        show_default=False,
+        help="Where the study lives, as Optuna takes it: sqlite:///sweep.db, or postgresql://user:password@host/db for workers on many machines (also from $MLP_SWEEP_STORAGE, which keeps a password off the command line); default sweep.db beside --out (plot sweep: here).",
+    ),
+]
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -242,7 +245,7 @@ class Opt(NamedTuple):
     panel: str
 
 
-OPTIONS = {  # name (the command's parameter): the option; train's, in the order its page lists them
+OPTIONS = {  # key: the option; train's first, in the order its page lists them, then bench's and the rest
     "hidden": Opt(
         Annotated[
             list[int] | None,
@@ -571,6 +574,332 @@ OPTIONS = {  # name (the command's parameter): the option; train's, in the order
         "Compare",
     ),
     "json_path": Opt(JsonOption, None, "Output"),
+    # the other commands' options
+    "activation": Opt(ActivationArgument, inspect.Parameter.empty, "Options"),
+    "trials": Opt(
+        Annotated[
+            int,
+            typer.Option(
+                min=1,
+                metavar="N",
+                help="Finished trials (complete or pruned) the study is to hold, counted over every worker; a later sweep with a larger N continues it.",
+            ),
+        ],
+        20,
+        "Sweep",
+    ),
+    "jobs": Opt(
+        Annotated[
+            int, typer.Option(min=1, metavar="N", help="Local worker processes, the BLAS threads divided between them.")
+        ],
+        1,
+        "Sweep",
+    ),
+    "storage": Opt(StorageOption, None, "Sweep"),
+    "sweep.study": Opt(
+        Annotated[
+            str | None,
+            typer.Option(
+                metavar="NAME",
+                show_default=False,
+                help="The study's name; default the activation and the train options given ('relu --epochs 3'): the same command continues its study.",
+            ),
+        ],
+        None,
+        "Sweep",
+    ),
+    "plot_sweep.study": Opt(
+        Annotated[
+            str | None,
+            typer.Option(
+                metavar="NAME", show_default=False, help="The study; default the one made last in the storage."
+            ),
+        ],
+        None,
+        "Sweep",
+    ),
+    "space": Opt(
+        Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                dir_okay=False,
+                help="The search space, a .toml or .json file (see docs/commands.md); default: width and depth, lr, batch size, dropout, weight decay, schedule, shift.",
+            ),
+        ],
+        None,
+        "Sweep",
+    ),
+    "sweep.out": Opt(
+        Annotated[
+            str,
+            typer.Option(
+                metavar="FILE", help="Where to write the best trial's weights (.npz), its history beside them."
+            ),
+        ],
+        "sweep.npz",
+        "Options",
+    ),
+    "predict.out": Opt(
+        Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                dir_okay=False,
+                help="Write the predictions to this CSV file: ImageId,Label for a CSV of rows (Kaggle's submission format), path,class,probability for pictures (default: print them).",
+            ),
+        ],
+        None,
+        "Options",
+    ),
+    "plot_samples.out": Opt(
+        Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                dir_okay=False,
+                show_default=False,
+                help="Picture to write (default: the data's name, mnist.png for MNIST); its suffix picks the format.",
+            ),
+        ],
+        None,
+        "Options",
+    ),
+    "plot_curves.out": Opt(PictureOption, Path("curves.png"), "Options"),
+    "plot_confusion.out": Opt(PictureOption, Path("confusion.png"), "Options"),
+    "plot_mistakes.out": Opt(PictureOption, Path("mistakes.png"), "Options"),
+    "plot_weights.out": Opt(PictureOption, Path("weights.png"), "Options"),
+    "plot_sweep.out": Opt(PictureOption, Path("sweep.png"), "Options"),
+    "show_only": Opt(
+        Annotated[
+            bool, typer.Option("--show", help="Print the study's trials and best command from its storage, and stop.")
+        ],
+        False,
+        "Sweep",
+    ),
+    "heartbeat": Opt(
+        Annotated[
+            float,
+            typer.Option(
+                min=1,
+                metavar="SECONDS",
+                help="How often a worker says it is alive: a trial silent for three beats (its worker killed) is marked failed and retried.",
+            ),
+        ],
+        10.0,
+        "Sweep",
+    ),
+    "worker": Opt(Annotated[bool, typer.Option("--worker", hidden=True)], False, "Options"),
+    "weights": Opt(WeightsArgument, inspect.Parameter.empty, "Options"),
+    "evaluate.weights": Opt(
+        Annotated[
+            list[Path],
+            typer.Argument(
+                metavar="WEIGHTS...",
+                help="Weights files written by train (.npz); several are an ensemble: their probabilities are averaged.",
+                dir_okay=False,
+            ),
+        ],
+        inspect.Parameter.empty,
+        "Options",
+    ),
+    "draw.weights": Opt(
+        Annotated[
+            list[Path],
+            typer.Argument(
+                metavar="WEIGHTS...",
+                help="Weights files written by train (.npz); several are an ensemble.",
+                dir_okay=False,
+            ),
+        ],
+        inspect.Parameter.empty,
+        "Options",
+    ),
+    "recorded_data": Opt(RecordedDataOption, None, "Options"),
+    "mistakes": Opt(
+        Annotated[int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")],
+        10,
+        "Options",
+    ),
+    "tta": Opt(TtaOption, 0, "Options"),
+    "reproduce.epochs": Opt(
+        Annotated[
+            int, typer.Option(metavar="N", callback=rule("epochs"), help="Epochs for every run (the original used 10).")
+        ],
+        10,
+        "Options",
+    ),
+    "reproduce.seed": Opt(
+        Annotated[int, typer.Option(metavar="N", callback=rule("seed"), help="Seed of every run.")], 0, "Options"
+    ),
+    "gradcheck.seed": Opt(
+        Annotated[
+            int,
+            typer.Option(
+                metavar="N", callback=rule("seed"), help="Seed of the network, the batch and the dropout masks."
+            ),
+        ],
+        0,
+        "Options",
+    ),
+    "gradcheck.hidden": Opt(HiddenOption, [7, 6], "Options"),
+    "inputs": Opt(
+        Annotated[int, typer.Option(min=1, metavar="N", help="Input features of the small test network.")],
+        10,
+        "Options",
+    ),
+    "classes": Opt(
+        Annotated[int, typer.Option(min=2, metavar="C", help="Classes of the small test network.")], 4, "Options"
+    ),
+    "batch": Opt(Annotated[int, typer.Option(min=1, metavar="B", help="Random examples in the batch.")], 8, "Options"),
+    "gradcheck.dropout": Opt(
+        Annotated[
+            float,
+            typer.Option(metavar="P", callback=rule("dropout"), help="Dropout, in [0, 1); its masks are held fixed."),
+        ],
+        0.0,
+        "Options",
+    ),
+    "gradcheck.label_smoothing": Opt(
+        Annotated[
+            float,
+            typer.Option(
+                metavar="EPS", callback=rule("label_smoothing"), help="Label smoothing of the targets, in [0, 1)."
+            ),
+        ],
+        0.0,
+        "Options",
+    ),
+    "rtol": Opt(
+        Annotated[
+            float,
+            typer.Option(
+                metavar="R",
+                min=0,
+                help="Relative tolerance: |analytic - numeric| may be up to atol + rtol x |numeric|.",
+            ),
+        ],
+        mlp.GRADCHECK_RTOL,
+        "Options",
+    ),
+    "atol": Opt(
+        Annotated[
+            float,
+            typer.Option(
+                metavar="A",
+                callback=positive,
+                help="Absolute tolerance, above 0, for gradients near zero (see --rtol).",
+            ),
+        ],
+        mlp.GRADCHECK_ATOL,
+        "Options",
+    ),
+    "paths": Opt(
+        Annotated[
+            list[Path],
+            typer.Argument(
+                metavar="WEIGHTS... [INPUT]...",
+                help="Weights files written by train (.npz; several are an ensemble), then pictures (PNG, JPG, ...: any size, dark or light background; needs Pillow), folders of pictures, or one CSV of unlabelled rows.",
+            ),
+        ],
+        inspect.Parameter.empty,
+        "Options",
+    ),
+    "index": Opt(
+        Annotated[int | None, typer.Option(min=0, metavar="N", help="Predict the N-th test example instead.")],
+        None,
+        "Options",
+    ),
+    "top": Opt(Annotated[int, typer.Option(min=1, help="How many classes to show.")], 3, "Options"),
+    "explain": Opt(
+        Annotated[
+            Path | None,
+            typer.Option(
+                metavar="PICTURE",
+                dir_okay=False,
+                help="Also write why it said that (needs matplotlib): the gradient of the predicted class's score, and the runner-up's, over what the network sees, as a heat map (e.g. why.png).",
+            ),
+        ],
+        None,
+        "Options",
+    ),
+    "model": Opt(
+        Annotated[Path, typer.Argument(metavar="MODEL", help="Where to write the ONNX model (.onnx).", dir_okay=False)],
+        Path("model.onnx"),
+        "Options",
+    ),
+    "host": Opt(
+        Annotated[
+            str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 lets anyone on the network use it.")
+        ],
+        "127.0.0.1",
+        "Options",
+    ),
+    "port": Opt(
+        Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free port).")],
+        8000,
+        "Options",
+    ),
+    "no_browser": Opt(
+        Annotated[bool, typer.Option("--no-browser", help="Do not open the page in the default browser.")],
+        False,
+        "Options",
+    ),
+    "bench": Opt(
+        Annotated[
+            int,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="Instead of serving: time N predictions of a test digit, one client then 8 at once, and exit.",
+            ),
+        ],
+        0,
+        "Options",
+    ),
+    "plot_samples.n": Opt(
+        Annotated[
+            int, typer.Option(metavar="N", min=1, max=200, help="How many test images to show, as many of each class.")
+        ],
+        40,
+        "Options",
+    ),
+    "plot_mistakes.n": Opt(
+        Annotated[int, typer.Option(min=1, max=100, help="How many mistakes to show.")], 30, "Options"
+    ),
+    "plot_weights.n": Opt(
+        Annotated[int, typer.Option(min=1, max=256, help="How many first-layer units to show.")], 48, "Options"
+    ),
+    "history": Opt(
+        Annotated[
+            Path,
+            typer.Argument(
+                metavar="HISTORY",
+                help="History file written by train (.history.json), or the weights file it is beside.",
+                dir_okay=False,
+            ),
+        ],
+        inspect.Parameter.empty,
+        "Options",
+    ),
+    "plot_architecture.out_dir": Opt(
+        Annotated[
+            Path,
+            typer.Option(metavar="DIR", help="Folder for model-1.png, model-2.png and model-3.png.", file_okay=False),
+        ],
+        Path("."),
+        "Options",
+    ),
+    "plot_all.out_dir": Opt(
+        Annotated[
+            Path,
+            typer.Option(
+                metavar="DIR", help="Folder for every picture (the README's are in assets/).", file_okay=False
+            ),
+        ],
+        Path("."),
+        "Options",
+    ),
 }
 
 TRAIN_OPTIONS = (
@@ -632,6 +961,26 @@ BENCH_OPTIONS = (
 )
 
 
+def declared(command, **keys):
+    """A decorator: each parameter of `command`'s function (ctx aside) takes its type, Typer's
+    declaration and its default from OPTIONS, keyword-only: the entry `keys[name]` when given,
+    else "command.name" when the command has one of its own, else "name"."""
+
+    def decorate(function):
+        signature = inspect.signature(function)
+        params = []
+        for p in signature.parameters.values():
+            if p.name != "ctx":
+                key = keys.get(p.name) or (f"{command}.{p.name}" if f"{command}.{p.name}" in OPTIONS else p.name)
+                option = OPTIONS[key]
+                p = p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=option.type, default=option.default)
+            params.append(p)
+        function.__signature__ = signature.replace(parameters=params)
+        return function
+
+    return decorate
+
+
 def takes(*names):
     """A decorator: the command's signature gains the table's options `names` (in that order) as
     keyword parameters, which Typer parses and passes to its **options."""
@@ -649,138 +998,3 @@ def takes(*names):
         return command
 
     return decorate
-
-
-# ----------------------------------------------------------------------------- help pages
-# Drawn here rather than by Typer, so that a page shows what a reader needs (the metavar, never
-# Typer's type names or Click's ranges), a long command's options in panels, and examples.
-PANELS = ("Model", "Optimisation", "Regularisation", "Data", "Output", "Run", "Compare")
-HELP_PANELS = {  # panel: the parameters it lists, on a page with more than PANELS_FROM options
-    "Sweep": ("trials", "jobs", "storage", "study", "space", "show_only", "heartbeat"),  # sweep's own
-    **{
-        panel: ("activation",) * (panel == "Model") + tuple(n for n, o in OPTIONS.items() if o.panel == panel)
-        for panel in PANELS
-    },
-}
-PANELS_FROM = 8
-
-EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its page
-    "": (("train relu --hidden 128 64", "train a network on MNIST"), ("eval weights.npz", "score it")),
-    "train": (
-        ("train relu --hidden 128 64", "784-128-64-10 on MNIST, 10 epochs"),
-        ("train relu --data fashion-mnist --val 5000 --patience 3", "another data set, early stopping"),
-        ("train relu --data table.csv --label-column species", "a CSV table: the defaults fit it"),
-        ("train relu --init weights.npz --data my-digits/ --out tuned.npz", "fine-tune on your pictures"),
-    ),
-    "eval": (("eval weights.npz", "the test set's report"), ("eval a.npz b.npz c.npz", "an ensemble's")),
-    "reproduce": (("reproduce", "the original work's three models, then with the defaults"),),
-    "summary": (("summary weights.npz", "layers, shapes and parameter counts"),),
-    "gradcheck": (("gradcheck relu", "every gradient against finite differences"),),
-    "predict": (
-        ("predict weights.npz my-digit.png", "one picture, its top classes as bars"),
-        ("predict weights.npz pictures/ --out predictions.csv", "a folder of pictures, as CSV"),
-        ("predict weights.npz --index 0", "the first test example"),
-    ),
-    "export": (("export weights.npz model.onnx", "an ONNX model for onnxruntime"),),
-    "draw": (("draw weights.npz", "serve the page on http://127.0.0.1:8000/ and open it"),),
-    "bench": (("bench", "relu 128-64 on MNIST against the floor"), ("bench --torch", "and against PyTorch")),
-    "plot": (("plot all weights.npz --out-dir pictures", "every picture of one model"),),
-    "plot samples": (("plot samples --data fashion-mnist", "test images of every class"),),
-    "plot curves": (("plot curves weights.npz", "the curves of the history beside it"),),
-    "plot confusion": (("plot confusion weights.npz", "the confusion matrix"),),
-    "plot mistakes": (("plot mistakes weights.npz", "the most confident mistakes"),),
-    "plot weights": (("plot weights weights.npz", "the first layer's weights as pictures"),),
-    "plot architecture": (("plot architecture", "the original work's three models"),),
-    "plot all": (("plot all weights.npz --out-dir pictures", "every picture, into one folder"),),
-    "plot sweep": (("plot sweep", "the study in sweep.db here"),),
-    "sweep": (
-        ("sweep relu --trials 20 --epochs 3 --jobs 2", "20 trials of 3 epochs, two at a time, in sweep.db"),
-        ("sweep relu --epochs 3 --show", "its trials so far and the best command"),
-        (
-            "sweep relu --trials 60 --epochs 3 --storage postgresql://mlp@db.example/sweeps",
-            "on each of many machines: one study",
-        ),
-    ),
-}
-
-
-def program(ctx):
-    """How the user started the program: `python cli.py` or `mlp`."""
-    root = ctx.find_root().info_name or "mlp"
-    return f"python {root}" if root.endswith(".py") else root
-
-
-def usage_line(ctx, command):
-    arguments = []
-    for param in command.get_params(ctx):
-        if param.param_type_name != "argument":
-            continue
-        name = param.metavar or param.name.upper()
-        name += "..." if param.nargs == -1 and "..." not in name else ""
-        arguments.append(name if param.required else f"[{name}]")
-    if isinstance(command, typer.core.TyperGroup):
-        arguments.append("COMMAND [ARGS]...")
-    if command.context_settings.get("allow_extra_args"):  # sweep: train's options follow
-        arguments.append("[TRAIN OPTIONS]")
-    return f"Usage: {ctx.command_path} [OPTIONS] {' '.join(arguments)}".rstrip()
-
-
-def default_in_words(param):
-    """' [default: 10]', or '' for an option whose default is nothing, off, or said in its help."""
-    if param.show_default is False or getattr(param, "is_flag", False) or param.default in (None, [], ()):
-        return ""
-    if isinstance(param.show_default, str):
-        return f" [default: {param.show_default}]"
-    values = param.default if isinstance(param.default, list | tuple) else [param.default]
-    words = [v.value if isinstance(v, Enum) else f"{v:g}" if isinstance(v, float) else str(v) for v in values]
-    return f" [default: {' '.join(words)}]"
-
-
-def help_panel(title, rows):
-    """A rounded panel of (name, metavar, help) rows, as Typer draws them."""
-    grid = Table(box=None, show_header=False, expand=True, padding=(0, 1), pad_edge=False)
-    grid.add_column(style="bold cyan", no_wrap=True)
-    grid.add_column(style="yellow", no_wrap=True)
-    grid.add_column(ratio=1)
-    for row in rows:
-        grid.add_row(*map(Text, row))  # as written: help texts hold brackets, never rich markup
-    return Panel(grid, title=title, title_align="left", border_style="dim")
-
-
-def help_panels(ctx, command):
-    """The Arguments panel, then the options in HELP_PANELS' panels (or one), then Commands."""
-    params = [p for p in command.get_params(ctx) if not p.hidden]
-    options = [p for p in params if p.param_type_name == "option"]
-    panels = {"Arguments": []} | (dict.fromkeys(HELP_PANELS, ()) if len(options) > PANELS_FROM else {})
-    panels = {title: [] for title in panels} | {"Options": []}
-    for param in params:
-        argument = param.param_type_name == "argument"
-        names = ", ".join(sorted(param.opts + param.secondary_opts, key=len)) if not argument else ""
-        metavar = param.metavar or ("" if getattr(param, "is_flag", False) else param.name.upper())
-        row = (names or metavar, "" if argument else metavar, (param.help or "") + default_in_words(param))
-        where = "Arguments" if argument else "Options"
-        where = next((title for title, names in HELP_PANELS.items() if param.name in names and title in panels), where)
-        panels[where].append(row)
-    if isinstance(command, typer.core.TyperGroup):
-        panels["Commands"] = [
-            (name, "", " ".join((sub.help or "").split("\n\n")[0].split()))
-            for name, sub in command.commands.items()
-            if not sub.hidden
-        ]
-    return [help_panel(title, rows) for title, rows in panels.items() if rows]
-
-
-def help_page(ctx, command):
-    """A command's --help: usage, its docstring, its panels, its examples."""
-    import inspect
-
-    paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(command.help or "").split("\n\n") if p.strip()]
-    path = " ".join(ctx.command_path.split()[1:])
-    examples = [(f"{program(ctx)} {example}", what) for example, what in EXAMPLES.get(path, ())]
-    parts = [Text(usage_line(ctx, command), style="bold"), Text()]
-    parts += [Text(p + "\n") for p in paragraphs]
-    parts += help_panels(ctx, command)
-    if examples:
-        lines = [Text(f"# {what}\n", style="dim") + Text(example) for example, what in examples]
-        parts.append(Panel(Text("\n").join(lines), title="Examples", title_align="left", border_style="dim"))
-    return Group(*parts)

@@ -128,6 +128,7 @@ def test_each_room_imports_only_what_it_needs():
             "sklearn",
         },  # lazily
         "mlp_sklearn.py": {"numpy", "mlp", "mlp_pictures", "mlp_run", "sklearn"},
+        "mlp_help.py": {"typer", "rich", "mlp_options"},
         "mlp_options.py": {
             "mlp",
             "mlp_data",
