@@ -30,18 +30,15 @@ with_handler = signal.getsignal(signal.SIGINT)
 signal.signal(signal.SIGINT, stopped_while_starting)
 
 import contextlib  # noqa: E402 (the handler above covers these imports)
-import csv
 import errno
 import importlib
 import importlib.util
-import io
 import json
 import re
 import shlex
 import sys
 import time
 import warnings
-import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -68,6 +65,7 @@ import mlp_options
 import mlp_pictures
 import mlp_plot
 import mlp_run
+import mlp_score
 from mlp_help import help_page, program
 from mlp_options import DEFAULTS, ActivationArgument, set_threads
 from mlp_run import Stop, stop_signals
@@ -271,22 +269,18 @@ def load_data(data, splits=("train", "test"), label_column=None):
     return found
 
 
-def recorded_data(weights, meta, data):
-    """(data, label column) for a command on trained weights: --data when given, else the data
-    the weights recorded (said on stderr; weights saved by mlp.save alone record none: mnist)."""
-    record = meta.get("data") or {"name": mlp_data.DEFAULT_DATA}
-    if data is not None:
-        return data, record.get("label_column")
-    source = mlp_data.source_of(record)
-    if "path" in record and not os.path.exists(source):
-        fail(f"{weights} was trained on {source}, which is not there any more; give --data")
-    why = (
-        f"what {weights} was trained on"
-        if meta.get("data")
-        else f"{weights} records no data: give --data for other data"
-    )
-    err_console.print(f"data: {source} ({why})", highlight=False, soft_wrap=True)
-    return source, record.get("label_column")
+def data_of(weights, meta, data):
+    """(data, label column) of a command on trained weights (mlp_score.recorded_data), the
+    data it chose said on stderr."""
+    data, label_column, note = mlp_score.recorded_data(weights, meta, data)
+    if note:
+        err_console.print(note, highlight=False, soft_wrap=True)
+    return data, label_column
+
+
+def test_set(data, label_column):
+    """The test split of --data, read with its progress bars (load_data)."""
+    return load_data(data, splits=("test",), label_column=label_column)
 
 
 def literal(text):
@@ -1166,44 +1160,9 @@ def weights_and_data(weights, data, outputs=()):
     the data resolved (--data, else what they were trained on), and `outputs` checked not to
     be any of the files read, before any work."""
     params, meta = mlp_run.load_weights(weights)
-    data, label_column = recorded_data(weights, meta, data)
+    data, label_column = data_of(weights, meta, data)
     mlp_run.check_outputs([o for o in outputs if o is not None], [weights, *mlp_data.data_files(data)])
     return params, meta, data, label_column
-
-
-def check_tta(tta, weights, meta, params):
-    """Fail in one line, before any work, when --tta is asked of weights that take no square pictures."""
-    shape = mlp_pictures.input_of(meta, params)["shape"]
-    if tta and not (shape and shape[0] == shape[1]):
-        takes = f"pictures of {shape[0]}x{shape[1]}" if shape else "a table's rows"
-        fail(f"--tta distorts square pictures; {weights} takes {takes}", code=2)
-
-
-def ensemble_evaluated(weights, members, data, label_column, n_mistakes):
-    """(x_test, y_test, report, member accuracies) of an ensemble on the test set of `data`."""
-    found = load_data(data, splits=("test",), label_column=label_column)
-    for path, (params, _) in zip(weights, members):
-        mlp_run.check_fits(path, params, found.x_test, found.y_test)
-    report = mlp_pictures.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
-    report["true"] = found.y_test
-    own = [
-        mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
-        for p, m in members
-    ]
-    return found.x_test, found.y_test, report, own
-
-
-def evaluated(weights, params, meta, data, label_column, n_mistakes):
-    """(x_test, y_test, report) for weights on the test set of `data`: loaded once, checked to
-    fit, scored by mlp.classification_report (one forward pass)."""
-    found = load_data(data, splits=("test",), label_column=label_column)
-    x_test, y_test = found.x_test, found.y_test
-    mlp_run.check_fits(weights, params, x_test, y_test)
-    report = mlp.classification_report(
-        params, x_test, y_test, meta["activation"], n_mistakes, preprocessing=meta["preprocessing"]
-    )
-    report["true"] = y_test
-    return x_test, y_test, report
 
 
 @app.command("eval", cls=HelpPage)
@@ -1214,14 +1173,15 @@ def evaluate(weights, data, mistakes, tta, json_path):
         mlp_run.check_writable(json_path, "--json")
     members = mlp_run.load_members(weights)
     (params, meta), own = members[0], None
-    check_tta(tta, weights[0], meta, params)
-    data, label_column = recorded_data(weights[0], meta, data)
+    mlp_score.check_tta(tta, weights[0], meta, params)
+    data, label_column = data_of(weights[0], meta, data)
     mlp_run.check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
     if len(members) == 1:
-        x_test, y_test, report = evaluated(weights[0], params, meta, data, label_column, mistakes)
+        x_test, y_test, report = mlp_score.evaluated(weights[0], params, meta, test_set(data, label_column), mistakes)
     else:
-        x_test, y_test, report, own = ensemble_evaluated(weights, members, data, label_column, mistakes)
-    result = mlp_run.report_json(report, len(y_test), meta)
+        found = test_set(data, label_column)
+        x_test, y_test, report, own = mlp_score.ensemble_evaluated(weights, members, found, mistakes)
+    result = mlp_score.report_json(report, len(y_test), meta)
     if own:
         result["members"] = [{"weights": str(w), "accuracy": a} for w, a in zip(weights, own)]
     if tta:
@@ -1423,14 +1383,6 @@ def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothi
 
 
 # ----------------------------------------------------------------------------- predict
-def read_grey(path):
-    """A picture to classify as (h, w) grey levels in [0, 1] (mlp_pictures.read_grey, huge ones
-    reduced while decoding), or a one-line error."""
-    mlp_run.require("PIL.Image", "image")
-    try:
-        return mlp_pictures.read_grey(path, reduce=True)
-    except ValueError as e:
-        fail(str(e))
 
 
 def digit_art(image, shape, color=True):
@@ -1465,93 +1417,13 @@ def probability_bars(probabilities, k, meta, width=30):
     return table
 
 
-def predict_index(weights, members, data, index, views=0):
-    """(seen in [0, 1], probabilities, true label) of the test example `index` of the data."""
-    params, meta = members[0]
-    data, label_column = recorded_data(weights, meta, data)
-    found = load_data(data, splits=("test",), label_column=label_column)
-    mlp_run.check_fits(weights, params, found.x_test, found.y_test)
-    if index >= len(found.x_test):
-        fail(
-            f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})"
-        )
-    row = found.x_test[index : index + 1]
-    probabilities = np.exp(mlp_pictures.ensemble_log_proba(members, row, views=views))[0]
-    return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
-
-
-def picture_paths(inputs):
-    """The pictures among INPUT...: files as given, folders searched through (sorted)."""
-    paths = []
-    for path in inputs:
-        if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in mlp_data.PICTURE_SUFFIXES and p.is_file())
-        elif not path.is_file():
-            fail(f"{path}: no such file or folder")
-        else:
-            paths.append(path)
-    if not paths:
-        fail(f"no pictures in {', '.join(map(str, inputs))} ({', '.join(mlp_data.PICTURE_SUFFIXES)})")
-    return paths
-
-
-def read_picture(weights, members, path, views=0):
-    """(seen, probabilities) of one picture file, as the network (or the ensemble's first
-    member, with the probabilities averaged) reads it (mlp.classify_picture)."""
-    params, meta = members[0]
-    taken = mlp_pictures.input_of(meta, params)
-    if taken["shape"] is None:
-        fail(
-            f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
-            "give a CSV of rows to predict"
-        )
-    grey = read_grey(path)
-    try:
-        seen, probabilities, _ = mlp_pictures.classify_picture(members, grey, views)
-    except ValueError as e:
-        fail(f"{path}: {e}")
-    return seen, probabilities
-
-
-def holds_data(path):
-    """True for a Keras-style data file (.npz of x_train, y_train, ...), which is not weights."""
-    with contextlib.suppress(OSError, zipfile.BadZipFile):
-        with zipfile.ZipFile(path) as z:
-            return bool({"x_train.npy", "x_test.npy"} & set(z.namelist()))
-    return False
-
-
-def predictions_csv(weights, members, inputs, views=0):
-    """The predictions for INPUT... as CSV text: Kaggle's submission format (ImageId,Label, ids
-    from 1, class names as labels) for a CSV of rows; path,class,probability for pictures."""
-    table = io.StringIO()
-    rows = csv.writer(table, lineterminator="\n")
-    params, meta = members[0]
-    if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
-        label_column = (meta.get("data") or {}).get("label_column")
-        x, _, _ = mlp_data.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
-        if x.shape[1] != params["W1"].shape[0]:
-            fail(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
-        predicted = mlp_pictures.ensemble_log_proba(members, x, views=views).argmax(axis=1)
-        rows.writerow(["ImageId", "Label"])
-        rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
-        return table.getvalue(), len(predicted)
-    if any(p.suffix.lower() == ".csv" for p in inputs):
-        fail("give one CSV of rows, or pictures and folders of pictures, not both", code=2)
-    paths = picture_paths(inputs)
-    rows.writerow(["path", "class", "probability"])
-    for path in paths:
-        _, probabilities = read_picture(weights, members, path, views)
-        best = int(probabilities.argmax())
-        rows.writerow([mlp_data.shown(str(path)), mlp_data.class_name(meta, best), f"{probabilities[best]:.5f}"])
-    return table.getvalue(), len(paths)
-
-
 @app.command(cls=HelpPage)
 @mlp_options.declared("predict", data="recorded_data")
 def predict(paths, index, top, out, data, explain, tta):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
-    n_weights = next((i for i, p in enumerate(paths) if p.suffix.lower() != ".npz" or holds_data(p)), len(paths))
+    n_weights = next(
+        (i for i, p in enumerate(paths) if p.suffix.lower() != ".npz" or mlp_score.holds_data(p)), len(paths)
+    )
     weights, inputs = paths[:n_weights], paths[n_weights:]
     if not weights:
         fail(f"{paths[0]}: give the weights (.npz) first, then what to predict", code=2)
@@ -1575,11 +1447,11 @@ def predict(paths, index, top, out, data, explain, tta):
     weights = weights[0]  # messages name the first
     if explain and mlp_pictures.input_of(meta, params)["shape"] is None:
         fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
-    check_tta(tta, weights, meta, params)
+    mlp_score.check_tta(tta, weights, meta, params)
     if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or inputs[0].suffix.lower() == ".csv"):
         if explain:
             fail("--explain explains one picture (or --index N): give one picture and no --out", code=2)
-        text, n = predictions_csv(weights, members, inputs, tta)
+        text, n = mlp_score.predictions_csv(weights, members, inputs, tta)
         if out:
             mlp_run.write_outputs({out: mlp_run.text_writer(text)})
             console.print(f"wrote {n} predictions to {out}", highlight=False, soft_wrap=True)
@@ -1588,9 +1460,11 @@ def predict(paths, index, top, out, data, explain, tta):
         return
     label = None
     if index is not None:
-        seen, probabilities, label = predict_index(weights, members, data, index, tta)
+        data, label_column = data_of(weights, meta, data)
+        found = test_set(data, label_column)
+        seen, probabilities, label = mlp_score.predict_index(weights, members, found, index, tta)
     else:
-        seen, probabilities = read_picture(weights, members, inputs[0], tta)
+        seen, probabilities = mlp_score.read_picture(weights, members, inputs[0], tta)
     guess = int(probabilities.argmax())
     shape = mlp_pictures.input_of(meta, params)["shape"]
     if shape:
@@ -1952,7 +1826,7 @@ def plot_confusion(weights, data, out):
     """The test-set confusion matrix as a heat map."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
-    _, _, report = evaluated(weights, params, meta, data, label_column, 0)
+    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column), 0)
     saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
 
 
@@ -1963,7 +1837,7 @@ def plot_mistakes(weights, n, data, out):
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
-    x, _, report = evaluated(weights, params, meta, data, label_column, n)
+    x, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column), n)
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), out)
 
 
@@ -2022,7 +1896,9 @@ def plot_all(weights, data, out_dir):
     pictures = [out_dir / f"{name}.png" for name in names]
     mlp_run.check_outputs(pictures, [weights, mlp_run.beside(weights, ".history.json"), *mlp_data.data_files(data)])
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
-    x, y, report = evaluated(weights, params, meta, data, label_column, 30)  # weights and test set loaded once
+    x, y, report = mlp_score.evaluated(
+        weights, params, meta, test_set(data, label_column), 30
+    )  # weights and test set loaded once
     history = mlp_run.beside(weights, ".history.json")
     if not history.is_file():
         fail(f"{history}: no history beside the weights; train writes it")

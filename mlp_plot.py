@@ -15,6 +15,7 @@ import numpy as np
 import mlp
 import mlp_data
 import mlp_run
+import mlp_score
 
 
 def shortened(name, width):
@@ -188,7 +189,7 @@ def confusion_figure(confusion, meta):
 
 
 def mistakes_figure(x, report, meta, shape):
-    mistakes = mlp_run.report_json(report, len(x), meta)["mistakes"]
+    mistakes = mlp_score.report_json(report, len(x), meta)["mistakes"]
     captions = [
         f"{shortened(m['true_name'], 12)}\n→{shortened(m['predicted_name'], 7)} {100 * m['confidence']:.0f}%"
         for m in mistakes

@@ -563,42 +563,6 @@ def write_outputs(writers, then=""):
         raise ValueError(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}") from None
 
 
-def report_json(report, n, meta=None):
-    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
-    class names from the weights, where they have them)."""
-    meta = meta or {}
-    y_pred, probabilities = report["predicted"], report["probabilities"]
-    return {
-        "accuracy": report["accuracy"],
-        "loss": report["loss"],
-        "n": n,
-        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
-        "confusion": report["confusion"].tolist(),
-        "per_class": [
-            {
-                "class": c,
-                "name": mlp_data.class_name(meta, c),
-                "precision": float(report["precision"][c]),
-                "recall": float(report["recall"][c]),
-                "f1": float(report["f1"][c]),
-                "support": int(report["support"][c]),
-            }
-            for c in range(len(report["confusion"]))
-        ],
-        "mistakes": [
-            {
-                "index": int(i),
-                "true": int(report["true"][i]),
-                "predicted": int(y_pred[i]),
-                "true_name": mlp_data.class_name(meta, int(report["true"][i])),
-                "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
-                "confidence": float(probabilities[i, y_pred[i]]),
-            }
-            for i in report["mistakes"]
-        ],
-    }
-
-
 def load_data(data, splits=("train", "test"), label_column=None, *, on_file=None, on_download=None, on_pictures=None):
     """mlp_data.Data of --data's splits (a data set's name or a path), whatever its form: raw
     features (uint8 stays uint8) and labels; pictures decoded with Pillow. The callbacks:

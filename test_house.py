@@ -138,7 +138,8 @@ def test_each_room_imports_only_what_it_needs():
             "rich",
             "threadpoolctl",
         },  # threadpoolctl lazily
-        "mlp_plot.py": {"numpy", "mlp", "mlp_data", "mlp_run", "matplotlib"},  # matplotlib lazily
+        "mlp_plot.py": {"numpy", "mlp", "mlp_data", "mlp_run", "mlp_score", "matplotlib"},
+        "mlp_score.py": {"numpy", "mlp", "mlp_data", "mlp_pictures", "mlp_run"},  # matplotlib lazily
         "mlp_sweep.py": {
             "mlp",
             "mlp_data",

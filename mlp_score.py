@@ -1,0 +1,197 @@
+"""Trained weights at work: scored on a test set (eval), their predictions for the rows of a
+CSV and for pictures (predict), one test example classified, and the JSON form of a report.
+
+cli.py loads the weights and the data (mlp_run) and draws the tables; what is decided and
+computed between is here. Problems are raised as ValueError (mlp_run.BadOption for an
+option) with one line naming the problem and the fix.
+"""
+
+import contextlib
+import csv
+import io
+import os
+import zipfile
+
+import numpy as np
+
+import mlp
+import mlp_data
+import mlp_pictures
+import mlp_run
+
+
+def report_json(report, n, meta=None):
+    """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
+    class names from the weights, where they have them)."""
+    meta = meta or {}
+    y_pred, probabilities = report["predicted"], report["probabilities"]
+    return {
+        "accuracy": report["accuracy"],
+        "loss": report["loss"],
+        "n": n,
+        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
+        "confusion": report["confusion"].tolist(),
+        "per_class": [
+            {
+                "class": c,
+                "name": mlp_data.class_name(meta, c),
+                "precision": float(report["precision"][c]),
+                "recall": float(report["recall"][c]),
+                "f1": float(report["f1"][c]),
+                "support": int(report["support"][c]),
+            }
+            for c in range(len(report["confusion"]))
+        ],
+        "mistakes": [
+            {
+                "index": int(i),
+                "true": int(report["true"][i]),
+                "predicted": int(y_pred[i]),
+                "true_name": mlp_data.class_name(meta, int(report["true"][i])),
+                "predicted_name": mlp_data.class_name(meta, int(y_pred[i])),
+                "confidence": float(probabilities[i, y_pred[i]]),
+            }
+            for i in report["mistakes"]
+        ],
+    }
+
+
+def recorded_data(weights, meta, data):
+    """(data, label column, note) for a command on trained weights: --data when given, else the
+    data the weights recorded, with a note saying so (weights saved by mlp.save alone record
+    none: mnist)."""
+    record = meta.get("data") or {"name": mlp_data.DEFAULT_DATA}
+    if data is not None:
+        return data, record.get("label_column"), None
+    source = mlp_data.source_of(record)
+    if "path" in record and not os.path.exists(source):
+        raise ValueError(f"{weights} was trained on {source}, which is not there any more; give --data")
+    why = (
+        f"what {weights} was trained on"
+        if meta.get("data")
+        else f"{weights} records no data: give --data for other data"
+    )
+    return source, record.get("label_column"), f"data: {source} ({why})"
+
+
+def check_tta(tta, weights, meta, params):
+    """Fail in one line, before any work, when --tta is asked of weights that take no square pictures."""
+    shape = mlp_pictures.input_of(meta, params)["shape"]
+    if tta and not (shape and shape[0] == shape[1]):
+        takes = f"pictures of {shape[0]}x{shape[1]}" if shape else "a table's rows"
+        raise mlp_run.BadOption(f"--tta distorts square pictures; {weights} takes {takes}")
+
+
+def ensemble_evaluated(weights, members, found, n_mistakes):
+    """(x_test, y_test, report, member accuracies) of an ensemble on the test set `found` holds."""
+    for path, (params, _) in zip(weights, members):
+        mlp_run.check_fits(path, params, found.x_test, found.y_test)
+    report = mlp_pictures.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
+    report["true"] = found.y_test
+    own = [
+        mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
+        for p, m in members
+    ]
+    return found.x_test, found.y_test, report, own
+
+
+def evaluated(weights, params, meta, found, n_mistakes):
+    """(x_test, y_test, report) for weights on the test set `found` holds: checked to fit,
+    scored by mlp.classification_report (one forward pass)."""
+    x_test, y_test = found.x_test, found.y_test
+    mlp_run.check_fits(weights, params, x_test, y_test)
+    report = mlp.classification_report(
+        params, x_test, y_test, meta["activation"], n_mistakes, preprocessing=meta["preprocessing"]
+    )
+    report["true"] = y_test
+    return x_test, y_test, report
+
+
+def read_grey(path):
+    """A picture to classify as (h, w) grey levels in [0, 1] (mlp_pictures.read_grey, huge ones
+    reduced while decoding), or a one-line error."""
+    mlp_run.require("PIL.Image", "image")
+    try:
+        return mlp_pictures.read_grey(path, reduce=True)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+
+
+def predict_index(weights, members, found, index, views=0):
+    """(seen in [0, 1], probabilities, true label) of the test example `index` of `found`."""
+    params, meta = members[0]
+    mlp_run.check_fits(weights, params, found.x_test, found.y_test)
+    if index >= len(found.x_test):
+        raise ValueError(
+            f"--index {index} is out of range: the test set has {len(found.x_test)} examples (0 to {len(found.x_test) - 1})"
+        )
+    row = found.x_test[index : index + 1]
+    probabilities = np.exp(mlp_pictures.ensemble_log_proba(members, row, views=views))[0]
+    return mlp.to_unit(row, meta["preprocessing"])[0], probabilities, int(found.y_test[index])
+
+
+def picture_paths(inputs):
+    """The pictures among INPUT...: files as given, folders searched through (sorted)."""
+    paths = []
+    for path in inputs:
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in mlp_data.PICTURE_SUFFIXES and p.is_file())
+        elif not path.is_file():
+            raise ValueError(f"{path}: no such file or folder")
+        else:
+            paths.append(path)
+    if not paths:
+        raise ValueError(f"no pictures in {', '.join(map(str, inputs))} ({', '.join(mlp_data.PICTURE_SUFFIXES)})")
+    return paths
+
+
+def read_picture(weights, members, path, views=0):
+    """(seen, probabilities) of one picture file, as the network (or the ensemble's first
+    member, with the probabilities averaged) reads it (mlp.classify_picture)."""
+    params, meta = members[0]
+    taken = mlp_pictures.input_of(meta, params)
+    if taken["shape"] is None:
+        raise ValueError(
+            f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "
+            "give a CSV of rows to predict"
+        )
+    grey = read_grey(path)
+    try:
+        seen, probabilities, _ = mlp_pictures.classify_picture(members, grey, views)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return seen, probabilities
+
+
+def holds_data(path):
+    """True for a Keras-style data file (.npz of x_train, y_train, ...), which is not weights."""
+    with contextlib.suppress(OSError, zipfile.BadZipFile):
+        with zipfile.ZipFile(path) as z:
+            return bool({"x_train.npy", "x_test.npy"} & set(z.namelist()))
+    return False
+
+
+def predictions_csv(weights, members, inputs, views=0):
+    """The predictions for INPUT... as CSV text: Kaggle's submission format (ImageId,Label, ids
+    from 1, class names as labels) for a CSV of rows; path,class,probability for pictures."""
+    table = io.StringIO()
+    rows = csv.writer(table, lineterminator="\n")
+    params, meta = members[0]
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
+        label_column = (meta.get("data") or {}).get("label_column")
+        x, _, _ = mlp_data.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
+        if x.shape[1] != params["W1"].shape[0]:
+            raise ValueError(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
+        predicted = mlp_pictures.ensemble_log_proba(members, x, views=views).argmax(axis=1)
+        rows.writerow(["ImageId", "Label"])
+        rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
+        return table.getvalue(), len(predicted)
+    if any(p.suffix.lower() == ".csv" for p in inputs):
+        raise mlp_run.BadOption("give one CSV of rows, or pictures and folders of pictures, not both")
+    paths = picture_paths(inputs)
+    rows.writerow(["path", "class", "probability"])
+    for path in paths:
+        _, probabilities = read_picture(weights, members, path, views)
+        best = int(probabilities.argmax())
+        rows.writerow([mlp_data.shown(str(path)), mlp_data.class_name(meta, best), f"{probabilities[best]:.5f}"])
+    return table.getvalue(), len(paths)
