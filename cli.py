@@ -3,17 +3,19 @@
     python cli.py train relu --hidden 128 64
     python cli.py eval weights.npz
 
-Presentation only (Typer + rich): it parses options, calls the toolkit, and draws progress
-bars and tables. The network is mlp.py's; data in every form and pictures, mlp_data.py's; a
-run's plan, signals, locks, resuming and output checks, mlp_run.py's; the options and help
-pages, mlp_options.py's; figures, mlp_plot.py's; the draw server, mlp_draw.py's; ONNX export,
-mlp_onnx.py's; bench's timing and reference runs, mlp_bench.py's. Its rooms, in order:
+The command line only (Typer): it parses options, calls the toolkit, and renders. The network
+is mlp.py's; data in every form, mlp_data.py's; pictures, mlp_pictures.py's; a run's plan,
+signals, locks, resuming and output checks, mlp_run.py's; eval's and predict's decisions,
+mlp_score.py's; the options, mlp_options.py's, and the help pages, mlp_help.py's; what is
+drawn on the terminal, mlp_view.py's; figures, mlp_plot.py's; sweeps, mlp_sweep.py's; the
+draw server, mlp_draw.py's; ONNX export, mlp_onnx.py's; bench's timing, mlp_bench.py's. Its
+rooms, in order:
   app and errors       the Typer app: one-line errors, `--hidden 128 64`
-  data and weights     --data (a name or a path) with progress bars, weights files
-  tables               rich tables that never cut a number
+  data and weights     --data (a name or a path) with progress bars, weights' recorded data
+  figures              a figure saved, and said
 then one room per command, in the order `--help` lists them, each with its own helpers
-just above it: train (the live view, interrupted runs), eval, reproduce, summary, gradcheck,
-predict, export, draw, bench, plot.
+just above it: train (interrupted runs), sweep, eval, reproduce, summary, gradcheck, predict,
+export, draw, bench, plot.
 """
 
 import os
@@ -38,26 +40,21 @@ import re
 import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console, Group
-from rich.live import Live
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
-from rich.text import Text
 
 import mlp
 import mlp_data
@@ -66,6 +63,7 @@ import mlp_pictures
 import mlp_plot
 import mlp_run
 import mlp_score
+import mlp_view
 from mlp_help import help_page, program
 from mlp_options import DEFAULTS, ActivationArgument, set_threads
 from mlp_run import Stop, stop_signals
@@ -73,28 +71,9 @@ from mlp_run import Stop, stop_signals
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
 
 
-class Terminal(Console):
-    """rich's Console, but a reader that leaves (| head) ends the output quietly, exit 0: rich's
-    own handling exits with 1 before the command can say otherwise."""
-
-    def on_broken_pipe(self):
-        self.quiet = True
-        raise BrokenPipeError  # OneLineErrors turns it into exit 0
-
-    def print(self, *objects, **options):
-        """Console.print, with control characters in text escaped (file names from the user's
-        folders reach messages): only the line breaks we print ourselves pass."""
-        super().print(*(mlp_data.shown(o, keep="\n") if isinstance(o, str) else o for o in objects), **options)
-
-
-console = Terminal()
-
-err_console = Terminal(stderr=True)
-
-
 # ----------------------------------------------------------------------------- app and errors
 def print_error(message):
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
+    mlp_view.err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
 
 
 def fail(message, code=1):
@@ -147,7 +126,7 @@ class OneLineErrors(typer.core.TyperGroup):
             with stop_signals():  # a signal ends any command in one line (train saves a checkpoint first)
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except Stop as stop:
-            err_console.print(f"interrupted ({stop}); nothing was saved", style="yellow", highlight=False)
+            mlp_view.err_console.print(f"interrupted ({stop}); nothing was saved", style="yellow", highlight=False)
             rv = 128 + stop.signum
         except typer.TyperException as e:  # Typer's (vendored Click's) usage errors
             message = " ".join(e.format_message().split())  # Click may wrap a choice list
@@ -156,7 +135,7 @@ class OneLineErrors(typer.core.TyperGroup):
                 print_error(plain_words(message) + hint)
             rv = e.exit_code
         except typer.Abort:  # Click's word for Ctrl-C outside training
-            err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
+            mlp_view.err_console.print("interrupted; nothing was saved", style="yellow", highlight=False)
             rv = 130
         except mlp_run.BadOption as e:  # a bad option found once the data or weights were read
             print_error(e)
@@ -174,12 +153,12 @@ class OneLineErrors(typer.core.TyperGroup):
 
 class HelpPage(typer.core.TyperCommand):
     def format_help(self, ctx, formatter):
-        console.print(help_page(ctx, self), highlight=False)
+        mlp_view.console.print(help_page(ctx, self), highlight=False)
 
 
 class HelpGroup(typer.core.TyperGroup):
     def format_help(self, ctx, formatter):
-        console.print(help_page(ctx, self), highlight=False)
+        mlp_view.console.print(help_page(ctx, self), highlight=False)
 
 
 OneLineErrors.format_help = HelpGroup.format_help
@@ -187,7 +166,7 @@ OneLineErrors.format_help = HelpGroup.format_help
 
 def show_version(value):
     if value:
-        console.print(f"numpy-mlp {mlp.__version__}", highlight=False)
+        mlp_view.console.print(f"numpy-mlp {mlp.__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -217,28 +196,14 @@ def options(
 # which prints it as one line; these helpers add only what mlp cannot know (the CLI's words).
 
 
-def lazy_progress(*columns):
-    """(update, stop): a progress bar on stderr, shown from the first update(completed, total,
-    description) on, and removed by stop()."""
-    progress = Progress(*columns, console=err_console, transient=True)
-    task = progress.add_task("", total=None)
-
-    def update(completed, total, **fields):
-        if not progress.live.is_started:
-            progress.start()
-        progress.update(task, completed=completed, total=total or None, **fields)
-
-    return update, lambda: progress.live.is_started and progress.stop()
-
-
 def downloading():
     """(on_file, on_download, stop) for mlp_data.resolve: a download's progress bar on stderr."""
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    update, stop = lazy_progress(*columns)
+    update, stop = mlp_view.lazy_progress(*columns)
 
     def on_file(stem, url):
         update(0, None, description=f"downloading {url}")
-        err_console.print(f"downloading {url}", highlight=False, soft_wrap=True)
+        mlp_view.err_console.print(f"downloading {url}", highlight=False, soft_wrap=True)
 
     return on_file, update, stop
 
@@ -257,7 +222,7 @@ def load_data(data, splits=("train", "test"), label_column=None):
     read from the cache), and its note on the files it passed over."""
     on_file, on_download, stop_download = downloading()
     columns = (TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    on_pictures, stop_decoding = lazy_progress(*columns)
+    on_pictures, stop_decoding = mlp_view.lazy_progress(*columns)
     try:
         found = mlp_run.load_data(
             data, splits, label_column, on_file=on_file, on_download=on_download, on_pictures=on_pictures
@@ -265,7 +230,9 @@ def load_data(data, splits=("train", "test"), label_column=None):
     finally:
         stop_download(), stop_decoding()
     if "other files passed over" in found.test_from:
-        err_console.print(f"{data}: {found.test_from.split('(')[1].rstrip(')')}", highlight=False, soft_wrap=True)
+        mlp_view.err_console.print(
+            f"{data}: {found.test_from.split('(')[1].rstrip(')')}", highlight=False, soft_wrap=True
+        )
     return found
 
 
@@ -274,7 +241,7 @@ def data_of(weights, meta, data):
     data it chose said on stderr."""
     data, label_column, note = mlp_score.recorded_data(weights, meta, data)
     if note:
-        err_console.print(note, highlight=False, soft_wrap=True)
+        mlp_view.err_console.print(note, highlight=False, soft_wrap=True)
     return data, label_column
 
 
@@ -283,171 +250,18 @@ def test_set(data, label_column):
     return load_data(data, splits=("test",), label_column=label_column)
 
 
-def literal(text):
-    """Text shown exactly as it is: a class name like 'fö[r]' is not rich markup, and control
-    characters are shown escaped (mlp_data.shown)."""
-    return Text(mlp_data.shown(str(text)))
-
-
-# ----------------------------------------------------------------------------- figures (mlp_plot)
+# ----------------------------------------------------------------------------- figures
 
 
 def saved(fig, path, option="--out"):
     """mlp_plot.save_figure, saying what it wrote (and its note on missing glyphs, once)."""
     note = mlp_plot.save_figure(fig, path, option)
     if note:
-        err_console.print(note, style="yellow", highlight=False, soft_wrap=True)
-    console.print(f"wrote {path}", highlight=False)
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def show(table, to=None):
-    """Print a rich Table without ever cutting a cell: when it is wider than the terminal, it
-    is printed as several tables of consecutive columns, each repeating the first (the row
-    labels), so that every number stays whole (COLUMNS=40 included)."""
-    to = to or console
-    columns = table.columns
-    cells = [list(c.cells) for c in columns]
-
-    def width(cell):  # a Text is shown as it is; a str is markup
-        return cell.cell_len if isinstance(cell, Text) else Text.from_markup(str(cell)).cell_len
-
-    widths = [max([width(c.header)] + [width(v) for v in column]) for c, column in zip(columns, cells)]
-    edge = 4 if table.box else 2  # outer borders and the first column's padding
-    if sum(w + 3 for w in widths) + 1 <= to.width or len(columns) <= 2:
-        to.print(table)
-        return
-    chunks, current, used = [], [], widths[0] + edge
-    for i in range(1, len(columns)):
-        if current and used + widths[i] + 3 > to.width:
-            chunks.append(current)
-            current, used = [], widths[0] + edge
-        current.append(i)
-        used += widths[i] + 3
-    chunks.append(current)
-    for n, chunk in enumerate(chunks):
-        part = Table(title=table.title if n == 0 else None, box=table.box, show_header=table.show_header)
-        for i in (0, *chunk):
-            c = columns[i]
-            part.add_column(c.header, justify=c.justify, style=c.style, no_wrap=True, min_width=widths[i])
-        for r in range(table.row_count):
-            part.add_row(*(cells[i][r] for i in (0, *chunk)))
-        to.print(part)
-
-
-def percent(fraction):
-    return f"{100 * fraction:.2f}%"
-
-
-MOST_EPOCH_ROWS = 25  # a history table of a longer run shows this many of its epochs, evenly spread
-
-
-def shown_epochs(n, most=MOST_EPOCH_ROWS):
-    """Indexes of the epochs the table of an n-epoch run shows: all of them up to `most`, else
-    every k-th, the first and the last always."""
-    if n <= most:
-        return list(range(n))
-    k = -(-n // most)
-    return sorted({0, n - 1, *range(k - 1, n, k)})
-
-
-def history_table(history, title="Training"):
-    """A rich Table of per-epoch records (columns appear when the records have them); a run of
-    more than MOST_EPOCH_ROWS epochs shows every k-th (the history file holds them all)."""
-    picked = shown_epochs(len(history))
-    if len(picked) < len(history):
-        title = f"{title} ({len(picked)} of {len(history)} epochs; all in the history file)"
-    table = Table(title=title)
-    columns = [
-        ("epoch", "epoch", str),
-        ("lr", "lr", "{:.4g}".format),
-        ("loss", "loss", "{:.4f}".format),
-        ("accuracy", "train acc", percent),
-        ("val_loss", "val loss", "{:.4f}".format),
-        ("val_accuracy", "val acc", percent),
-        ("test_accuracy", "test acc", percent),
-        ("seconds", "seconds", "{:.2f}".format),
-    ]
-    present = [c for c in columns if any(c[0] in r for r in history)] or columns
-    for _, header, _ in present:
-        table.add_column(header, justify="right")
-    for i in picked:
-        table.add_row(*(fmt(history[i][key]) if key in history[i] else "" for key, _, fmt in present))
-    return table
-
-
-def summary_table(params, activation, title="Model"):
-    """Keras-style summary: one row per layer with its shapes and parameter count."""
-    table = Table(title=title)
-    for header, justify in (
-        ("layer", "left"),
-        ("weights", "right"),
-        ("bias", "right"),
-        ("activation", "left"),
-        ("parameters", "right"),
-    ):
-        table.add_column(header, justify=justify)
-    L = mlp.n_layers(params)
-    for l in range(1, L + 1):
-        W, b = params[f"W{l}"], params[f"b{l}"]
-        table.add_row(
-            f"dense {l}",
-            " x ".join(map(str, W.shape)),
-            str(b.shape[0]),
-            activation if l < L else "softmax (in the loss)",
-            f"{W.size + b.size:,}",
-        )
-    table.add_section()
-    table.add_row("total", "", "", "", f"{sum(p.size for p in params.values()):,}")
-    return table
+        mlp_view.err_console.print(note, style="yellow", highlight=False, soft_wrap=True)
+    mlp_view.console.print(f"wrote {path}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- train
-
-
-def recent_table(rows):
-    """The epochs table cut to the rows that fit the terminal above the progress bar (a live
-    view taller than the terminal cannot be redrawn in place)."""
-    keep = max(3, err_console.size.height - 8)
-    title = "Training" if len(rows) <= keep else f"Training (last {keep} of {len(rows)} epochs)"
-    return history_table(rows[-keep:], title=title)
-
-
-def clock_time(seconds):
-    """Seconds as H:MM:SS."""
-    seconds = max(0, round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def run_eta(started, done, total):
-    """H:MM:SS left of a run that began at `started` (time.perf_counter()) and has done `done`
-    of `total` epochs (fractions included), at the pace so far; "?" before any progress."""
-    if done <= 0:
-        return "?"
-    return clock_time((time.perf_counter() - started) * (total - done) / done)
-
-
-def epoch_line(r, epochs, eta):
-    parts = [
-        f"epoch {r['epoch']}/{epochs}",
-        f"lr {r['lr']:.4g}",
-        f"loss {r['loss']:.4f}",
-        f"train {percent(r['accuracy'])}",
-    ]
-    if "val_accuracy" in r:
-        parts.append(f"val {percent(r['val_accuracy'])}")
-    if "test_accuracy" in r:
-        parts.append(f"test {percent(r['test_accuracy'])}")
-    parts += [f"{r['seconds']:.2f}s", f"ends in {eta}"]
-    return "  ".join(parts)
-
-
-def live_view():
-    """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
-    redraw in place, so it gets the plain epoch lines)."""
-    return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
 
 
 def the_same_command():
@@ -472,9 +286,9 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
     (130 for Ctrl-C)."""
     name = signal.Signals(signum).name
     if shown_live and rows:  # the live view vanished with the stop: keep the epochs on screen
-        show(history_table(rows, title="Training (stopped)"), err_console)
+        mlp_view.show(mlp_view.history_table(rows, title="Training (stopped)"), mlp_view.err_console)
     if checkpoint is None or (checkpoint.epoch == 0 and checkpoint.step == 0):
-        err_console.print(
+        mlp_view.err_console.print(
             f"interrupted ({name}) before the first batch finished; nothing was saved", style="yellow", highlight=False
         )
         raise typer.Exit(code=128 + signum)
@@ -485,7 +299,7 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
             f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
             code=128 + signum,
         )
-    err_console.print(
+    mlp_view.err_console.print(
         f"interrupted: {progress_of(checkpoint)} saved to {path} on {name}; run the same command "
         f"again to resume: {the_same_command()}",
         highlight=False,
@@ -504,9 +318,9 @@ def warn_if_not_learning(record, y, settings, normalize):
     stuck, guess = mlp.not_learning(record["accuracy"], y)
     if stuck:
         hint = "try --normalize standard, or a lower --lr" if normalize != "standard" else "try a lower --lr"
-        err_console.print(
-            f"warning: after epoch {record['epoch']} the training accuracy ({percent(record['accuracy'])}) is no "
-            f"better than always guessing the most common class ({percent(guess)}): the network is not learning; {hint}",
+        mlp_view.err_console.print(
+            f"warning: after epoch {record['epoch']} the training accuracy ({mlp_view.percent(record['accuracy'])}) is no "
+            f"better than always guessing the most common class ({mlp_view.percent(guess)}): the network is not learning; {hint}",
             style="yellow",
             highlight=False,
             soft_wrap=True,
@@ -517,7 +331,7 @@ def warn_checkpoint_failed(path):
     """What checkpoint_saver says when a checkpoint cannot be written: once, and training goes on."""
 
     def warn(e):
-        err_console.print(
+        mlp_view.err_console.print(
             f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
             "but a crash now would lose the run",
             style="yellow",
@@ -526,116 +340,6 @@ def warn_checkpoint_failed(path):
         )
 
     return warn
-
-
-def scores_test(record, every):
-    """Whether train scores the test set after this epoch: every `every`-th, the last, and each
-    new best on validation (so that the kept epoch always has its score)."""
-    return record["epoch"] % every == 0 or "stopped" in record or record.get("best_epoch") == record["epoch"]
-
-
-def run_training(
-    params,
-    x,
-    y,
-    x_test,
-    y_test,
-    *,
-    settings,
-    show_progress,
-    val=None,
-    preprocessing=None,
-    resume=None,
-    rows=(),
-    on_checkpoint=None,
-    on_step=None,
-    sample_weight=None,
-    test_every=1,
-    transform=None,
-):
-    """Train with a rich live view (table above a progress bar) on a terminal, plain lines
-    otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
-    epoch records plus the test loss and accuracy after each epoch that `scores_test`."""
-    n_batches = -(-len(x) // settings.batch_size)
-    test_x, test_prep = mlp.prepared(x_test, preprocessing, params["W1"].dtype)  # straightened once
-    progress = Progress(
-        TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TextColumn("{task.fields[rate]:,.0f} samples/s"),
-        TextColumn("ends in {task.fields[eta]}"),
-        console=err_console,
-    )
-    rows = list(rows)  # a resumed run shows its earlier epochs too
-    first = len(rows)  # epochs finished before this run (a resumed one)
-    task = progress.add_task(
-        "train", total=n_batches, epoch=first + 1, epochs=settings.epochs, loss=float("nan"), rate=0.0, eta="?"
-    )
-    clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter()}
-
-    def on_batch(i, n, batch_loss):
-        now = time.perf_counter()
-        if i == 0:
-            clock["start"] = now
-        # Redraw from this thread at most 10 times a second: a background refresh thread
-        # would fight OpenBLAS's threads for the two cores and slow training ~10x.
-        if now - clock["drawn"] > 0.1 or i == n - 1:
-            done = min((i + 1) * settings.batch_size, len(x))
-            epochs_done = len(rows) - first + (i + 1) / n  # of this run, the current one's part included
-            progress.update(
-                task,
-                completed=i + 1,
-                loss=batch_loss,
-                rate=done / max(now - clock["start"], 1e-9),
-                eta=run_eta(clock["run"], epochs_done, settings.epochs - first),
-            )
-            live.refresh()
-            clock["drawn"] = now
-
-    def on_epoch(record, checkpoint):
-        rows.append(dict(record))
-        if scores_test(record, test_every):
-            rows[-1]["test_loss"], rows[-1]["test_accuracy"] = mlp.evaluate(
-                checkpoint.weights, test_x, y_test, settings.activation, preprocessing=test_prep
-            )
-        if on_checkpoint:
-            on_checkpoint(checkpoint, rows)
-        if show_progress:
-            live.update(Group(recent_table(rows), progress), refresh=True)
-            progress.update(task, completed=0, epoch=record["epoch"] + 1)
-        else:
-            eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
-            err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
-
-    def run(on_batch):
-        with warnings.catch_warnings():  # train says it in its options' words (warn_if_not_learning)
-            warnings.simplefilter("ignore", mlp.NotLearningWarning)
-            trained = mlp.train(
-                params,
-                x,
-                y,
-                settings,
-                val=val,
-                preprocessing=preprocessing,
-                resume=resume,
-                on_batch=on_batch,
-                on_epoch=on_epoch,
-                on_step=on_step,
-                sample_weight=sample_weight,
-                transform=transform,
-            )
-        return trained[0], rows
-
-    if not show_progress:
-        return run(None)
-    with Live(
-        Group(recent_table(rows), progress) if rows else progress,
-        console=err_console,
-        transient=True,
-        auto_refresh=False,
-    ) as live:
-        return run(on_batch)
 
 
 def given_options(ctx):
@@ -655,7 +359,7 @@ def say_defaults(defaults, preprocessing):
     turned = "dark on light, so turned over to light ink on dark, as the network reads them"
     said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned]))
     if said:
-        err_console.print(
+        mlp_view.err_console.print(
             f"{defaults['for']}: {said} (chosen from the data; an option you give wins)",
             highlight=False,
             soft_wrap=True,
@@ -666,7 +370,7 @@ def say_training(plan, activation, y, found, data, checkpoint, resume):
     """The line and the model table that open a run, on stderr."""
     resuming = f", resuming after {progress_of(checkpoint)} from {resume}" if checkpoint else ""
     test_from = found.test_from.split(" (")[0] if "other files" in found.test_from else found.test_from
-    err_console.print(
+    mlp_view.err_console.print(
         f"training {'-'.join(map(str, plan['sizes']))} {activation} on {len(y)} "
         f"{'images' if found.shape else 'examples'} from {data}{resuming}; test set: {test_from}",
         highlight=False,
@@ -679,15 +383,15 @@ def planned(asked, *, data, resume=None, **options):
     the data, the run's first line and its model table."""
     run = mlp_run.plan(asked, data=data, resume=resume, **options)
     for note in run["notes"]:
-        err_console.print(note, highlight=False, soft_wrap=True)
+        mlp_view.err_console.print(note, highlight=False, soft_wrap=True)
     say_defaults(run["defaults"], run["plan"]["preprocessing"])
     say_training(run["plan"], run["settings"].activation, run["y"], run["found"], data, run["checkpoint"], resume)
-    show(summary_table(run["params"], run["settings"].activation), err_console)
+    mlp_view.show(mlp_view.summary_table(run["params"], run["settings"].activation), mlp_view.err_console)
     return run
 
 
 def checkpoint_keepers(run, latest, path, every):
-    """(on_checkpoint, on_step) for run_training: after every epoch the checkpoint is saved (and
+    """(on_checkpoint, on_step) for mlp_view.run_training: after every epoch the checkpoint is saved (and
     the judged epoch checked for learning); after every batch it is kept for a stop signal to save, and
     saved every `every` seconds of a long epoch. `latest` holds what a stop signal saves."""
     save = mlp_run.checkpoint_saver(path, run["meta"], warn_checkpoint_failed(path))
@@ -727,16 +431,16 @@ def why_stopped(history, settings, defaults):
 
 def say_trained(history, meta, settings, validation, out, history_path):
     """The epochs table and the closing lines, on stdout."""
-    show(history_table(history))
+    mlp_view.show(mlp_view.history_table(history))
     if validation:
         kept = history[-1]["best_epoch"]
-        console.print(
-            f"kept the weights of epoch {kept} (best validation accuracy {percent(history[kept - 1]['val_accuracy'])})",
+        mlp_view.console.print(
+            f"kept the weights of epoch {kept} (best validation accuracy {mlp_view.percent(history[kept - 1]['val_accuracy'])})",
             highlight=False,
         )
-    console.print(
+    mlp_view.console.print(
         f"{why_stopped(history, settings, meta['defaults'])}; "
-        f"test accuracy {percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
+        f"test accuracy {mlp_view.percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
         f"weights saved to {out}, history to {history_path}",
         highlight=False,
         soft_wrap=True,
@@ -785,14 +489,14 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
             settings = run["settings"]
             latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
             on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, o.checkpoint_every)
-            params, history = run_training(
+            params, history = mlp_view.run_training(
                 run["params"],
                 run["x"],
                 run["y"],
                 run["found"].x_test,
                 run["found"].y_test,
                 settings=settings,
-                show_progress=live_view(),
+                show_progress=mlp_view.live_view(),
                 val=run["validation"],
                 preprocessing=run["plan"]["preprocessing"],
                 resume=run["checkpoint"],
@@ -813,7 +517,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
                 {**latest["meta"], "rows": latest["rows"]},
                 stop.signum,
                 latest["rows"],
-                live_view(),
+                mlp_view.live_view(),
             )
         meta, history = mlp_run.weights_meta(
             history,
@@ -839,7 +543,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
             checkpoint_path.unlink()  # the run is finished: nothing left to resume
     if signals["received"]:
         name = signal.Signals(signals["received"][0]).name
-        err_console.print(
+        mlp_view.err_console.print(
             f"{name} arrived during the final save, which was finished: weights saved to "
             f"{o.out}, history to {history_path}",
             style="yellow",
@@ -884,93 +588,10 @@ def train_options(ctx, activation, args, refused):
     return parsed.params, given
 
 
-SWEEP_HEADERS = {"batch_size": "batch", "weight_decay": "decay", "label_smoothing": "smooth"}  # short, to fit
-
-
-def trial_state(row):
-    """'complete', 'pruned at 2', 'running 1', 'failed', 'diverged'; '(retry of 4)' after a retry."""
-    state = {"fail": "failed"}.get(row["state"], row["state"])
-    if row.get("diverged"):
-        state = "diverged"
-    elif row["state"] == "pruned":
-        state += f" at {row['epochs']}"
-    elif row["state"] == "running" and row["epochs"]:
-        state += f" ({row['epochs']} epoch{'s' if row['epochs'] > 1 else ''})"
-    return state + (f" (retry of {row['retried']})" if row["retried"] is not None else "")
-
-
-def trials_table(rows, space, title):
-    """A rich Table of a study's trials: number, state, validation accuracy (a pruned trial's
-    last), the searched options, seconds."""
-    table = Table(title=title)
-    for header in ("#", "state", "val acc", *(SWEEP_HEADERS.get(n, n) for n in space), "s"):
-        table.add_column(header, justify="left" if header == "state" else "right")
-    styles = {"pruned": "dim", "fail": "red", "running": "yellow", "waiting": "yellow"}
-    for r in rows:
-        table.add_row(
-            str(r["number"]),
-            trial_state(r),
-            percent(r["value"]) if r["value"] is not None else "",
-            *(mlp_plot.shown_option(n, r["options"][n]) if n in r["options"] else "" for n in space),
-            f"{r['seconds']:.0f}" if r["seconds"] is not None else "",
-            style=styles.get(r["state"], ""),
-        )
-    return table
-
-
-class SweepView:
-    """What a sweep shows while it runs: a live table of its trials on a terminal (redrawn by
-    whoever calls `update`: never a refresh thread, which would fight BLAS for the cores), or
-    a line on stderr for each trial that ends."""
-
-    def __init__(self, study, space, sweep, n_trials):
-        self.study, self.space, self.sweep, self.n_trials = study, space, sweep, n_trials
-        self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
-        self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
-        self.drawn = 0.0
-
-    def __enter__(self):
-        if self.live:
-            self.live.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.live:
-            self.live.stop()
-
-    def update(self, what="poll", number=None):
-        """Redraw (a trial's start or end at once, its epochs and polls at most twice a second)."""
-        now = time.perf_counter()
-        if what == "epoch" and not self.live:  # lines are said as trials end
-            return
-        if what in ("epoch", "poll") and now - self.drawn < 0.5:
-            return
-        self.drawn = now
-        rows = self.sweep.trial_rows(self.study)
-        if self.live:
-            finished = [r for r in rows if r["state"] in ("complete", "pruned")]
-            best = max((r["value"] for r in finished if r["state"] == "complete"), default=None)
-            title = f"Study '{self.study.study_name}': {len(finished)} of {self.n_trials} trials finished" + (
-                f", best {percent(best)}" if best is not None else ""
-            )
-            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title), refresh=True)
-            return
-        for r in rows:
-            if r["number"] not in self.said and r["state"] not in ("running", "waiting"):
-                self.said.add(r["number"])
-                value = f": validation accuracy {percent(r['value'])}" if r["value"] is not None else ""
-                options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in r["options"].items())
-                err_console.print(
-                    f"trial {r['number']} {trial_state(r)}{value} in {r['seconds']:.1f} s ({options})",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-
-
 def sweep_here(study, trials, space, objective, *, threads, heartbeat, quiet, sweep):
     """Run the study's trials in this process (the live table unless `quiet`: a --worker)."""
     with contextlib.ExitStack() as stack:
-        view = None if quiet else stack.enter_context(SweepView(study, space, sweep, trials))
+        view = None if quiet else stack.enter_context(mlp_view.SweepView(study, space, sweep, trials))
         sweep.run_worker(
             study,
             trials,
@@ -984,7 +605,7 @@ def sweep_here(study, trials, space, objective, *, threads, heartbeat, quiet, sw
 
 def sweep_with_workers(study, trials, space, commands, *, url, sweep):
     """Run the study's trials in worker processes (one a command), the live table here."""
-    with SweepView(study, space, sweep, trials) as view:
+    with mlp_view.SweepView(study, space, sweep, trials) as view:
         codes = sweep.local_workers(commands, url, on_poll=view.update)
         view.update("end")  # the last trials, whenever the last poll was
     finished = sum(r["state"] in ("complete", "pruned") for r in sweep.trial_rows(study))
@@ -995,7 +616,7 @@ def sweep_with_workers(study, trials, space, commands, *, url, sweep):
         )
     for code in (c for c in codes if c):  # killed, say: the others ran its trial again
         ended = f"by signal {-code}" if code < 0 else f"with exit code {code}"
-        err_console.print(f"a worker ended {ended}; the others finished the study", highlight=False)
+        mlp_view.err_console.print(f"a worker ended {ended}; the others finished the study", highlight=False)
 
 
 def stopped_sweep(signum, study, name, sweep, since):
@@ -1003,7 +624,7 @@ def stopped_sweep(signum, study, name, sweep, since):
     marked failed since it started, what the study keeps."""
     stopped, finished = sweep.stopped_trials(study, since)
     failed = f"trial{'s' if len(stopped) > 1 else ''} {', '.join(map(str, stopped))} marked failed; " if stopped else ""
-    err_console.print(
+    mlp_view.err_console.print(
         f"{signal.Signals(signum).name}: sweep stopped; {failed}study '{name}' keeps {finished} finished trials: "
         "run the same command to continue it",
         style="yellow",
@@ -1017,8 +638,8 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
     """The end of a sweep: the trials table, then the best trial trained again here (its
     validation accuracy compared with the trial's), saved to --out, and its `train` command."""
     rows = sweep.trial_rows(study)
-    show(trials_table(rows, space, f"Study '{name}'"))
-    console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
+    mlp_view.show(mlp_view.trials_table(rows, space, f"Study '{name}'"))
+    mlp_view.console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is not None and best.user_attrs.get("threads"):
         set_threads(best.user_attrs["threads"])  # the trial's own BLAS threads: the same sums, the same last bits
@@ -1030,27 +651,33 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
             history_path: mlp_run.text_writer(json.dumps(history, indent=1)),
         }
     )
-    same = "the same" if value == best.value else f"{percent(value)} (another CPU or BLAS changes the last bits)"
-    console.print(
-        f"best trial {best.number}: validation accuracy {percent(best.value)}, trained again here {same}; "
-        f"test accuracy {percent(again['test_accuracy'])}; weights saved to {out}, history to {history_path}",
+    same = (
+        "the same" if value == best.value else f"{mlp_view.percent(value)} (another CPU or BLAS changes the last bits)"
+    )
+    mlp_view.console.print(
+        f"best trial {best.number}: validation accuracy {mlp_view.percent(best.value)}, trained again here {same}; "
+        f"test accuracy {mlp_view.percent(again['test_accuracy'])}; weights saved to {out}, history to {history_path}",
         highlight=False,
         soft_wrap=True,
     )
-    console.print("the best trial's train command:", highlight=False)
-    console.print(f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False)
+    mlp_view.console.print("the best trial's train command:", highlight=False)
+    mlp_view.console.print(
+        f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False
+    )
 
 
 def show_study(storage, url, name, sweep, program_name):
     """`sweep --show`: a study's table and best command, read from its storage."""
     study = sweep.stored_study(storage, url, name)
     rows = sweep.trial_rows(study)
-    show(trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
-    console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
+    mlp_view.show(mlp_view.trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
+    mlp_view.console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is not None:
-        console.print(f"best trial {best.number}: validation accuracy {percent(best.value)}; its train command:")
-        console.print(
+        mlp_view.console.print(
+            f"best trial {best.number}: validation accuracy {mlp_view.percent(best.value)}; its train command:"
+        )
+        mlp_view.console.print(
             f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False
         )
 
@@ -1077,7 +704,7 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
     searched, held = sweep.sweep_space(space, given, found=found, values=values)
     if held:
         said = ", ".join("--" + n.replace("_", "-") for n in held)
-        err_console.print(f"{said} given: held fixed, not searched", highlight=False, soft_wrap=True)
+        mlp_view.err_console.print(f"{said} given: held fixed, not searched", highlight=False, soft_wrap=True)
     try:
         study_ = sweep.open_study(
             storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
@@ -1142,19 +769,6 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
 # ----------------------------------------------------------------------------- eval
 
 
-def confusion_table(confusion, names):
-    table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
-    table.add_column("true", justify="right", style="bold")
-    for name in names:
-        table.add_column(literal(name), justify="right")
-    for t, row in enumerate(confusion):
-        table.add_row(
-            literal(names[t]),
-            *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]") for p, n in enumerate(row)),
-        )
-    return table
-
-
 def weights_and_data(weights, data, outputs=()):
     """(params, meta, data, label column) for a command on trained weights: the weights loaded,
     the data resolved (--data, else what they were trained on), and `outputs` checked not to
@@ -1198,41 +812,56 @@ def evaluate(weights, data, mistakes, tta, json_path):
     table = Table(title=name)
     for header in ("test accuracy", "loss", counted):
         table.add_column(header, justify="right")
-    table.add_row(percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
-    show(table)
+    table.add_row(mlp_view.percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
+    mlp_view.show(table)
     if tta:
         tested = Table(
             title=f"With test-time augmentation: each of the {counted} and {tta} distortions of it, averaged"
         )
         for header in ("test accuracy", "loss", "plain accuracy"):
             tested.add_column(header, justify="right")
-        tested.add_row(percent(result["tta"]["accuracy"]), f"{result['tta']['loss']:.4f}", percent(result["accuracy"]))
-        show(tested)
+        tested.add_row(
+            mlp_view.percent(result["tta"]["accuracy"]),
+            f"{result['tta']['loss']:.4f}",
+            mlp_view.percent(result["accuracy"]),
+        )
+        mlp_view.show(tested)
     if own:
         each = Table(title="Members")
         for header in ("weights", "network", "test accuracy"):
             each.add_column(header, justify="right")
         for path, (p, m), accuracy in zip(weights, members, own):
-            each.add_row(literal(path), f"{'-'.join(map(str, mlp.sizes_of(p)))} {m['activation']}", percent(accuracy))
-        show(each)
-    show(confusion_table(result["confusion"], result["classes"]))
+            each.add_row(
+                mlp_view.literal(path),
+                f"{'-'.join(map(str, mlp.sizes_of(p)))} {m['activation']}",
+                mlp_view.percent(accuracy),
+            )
+        mlp_view.show(each)
+    mlp_view.show(mlp_view.confusion_table(result["confusion"], result["classes"]))
     per_class = Table(title="Per class")
     for header in ("class", "precision", "recall", "F1", counted):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
         per_class.add_row(
-            literal(r["name"]), percent(r["precision"]), percent(r["recall"]), percent(r["f1"]), str(r["support"])
+            mlp_view.literal(r["name"]),
+            mlp_view.percent(r["precision"]),
+            mlp_view.percent(r["recall"]),
+            mlp_view.percent(r["f1"]),
+            str(r["support"]),
         )
-    show(per_class)
+    mlp_view.show(per_class)
     if result["mistakes"]:
         wrong = Table(title="Most confident mistakes")
         for header in ("index", "true", "predicted", "confidence"):
             wrong.add_column(header, justify="right")
         for m in result["mistakes"]:
             wrong.add_row(
-                str(m["index"]), literal(m["true_name"]), literal(m["predicted_name"]), percent(m["confidence"])
+                str(m["index"]),
+                mlp_view.literal(m["true_name"]),
+                mlp_view.literal(m["predicted_name"]),
+                mlp_view.percent(m["confidence"]),
             )
-        show(wrong)
+        mlp_view.show(wrong)
 
 
 # ----------------------------------------------------------------------------- reproduce
@@ -1263,7 +892,7 @@ def reproduce(epochs, seed, data, json_path):
             run = mlp_run.plan(
                 asked, given=given, found=found, data=data, hidden=hidden, normalize="range", framings=framings
             )
-            err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
+            mlp_view.err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
             scaling = run["plan"]["preprocessing"]
             params, _ = mlp.train(run["params"], run["x"], run["y"], run["settings"], preprocessing=scaling)
             row[label] = mlp.evaluate(params, found.x_test, found.y_test, activation, preprocessing=scaling)[1]
@@ -1273,14 +902,17 @@ def reproduce(epochs, seed, data, json_path):
         table.add_column(header, justify="right")
     for r in rows:
         table.add_row(
-            r["model"], percent(r["original_reported"]), percent(r["original_settings"]), percent(r["our_defaults"])
+            r["model"],
+            mlp_view.percent(r["original_reported"]),
+            mlp_view.percent(r["original_settings"]),
+            mlp_view.percent(r["our_defaults"]),
         )
-    show(table)
+    mlp_view.show(table)
     describe = lambda s: f"lr {s.lr:g} ({s.schedule}), momentum {s.momentum:g}, batch {s.batch_size}"
     theirs, ours = (
         mlp.check_settings(mlp.Settings(activation="relu", **options)) for options in (ORIGINAL_SETTINGS, {})
     )
-    console.print(f"its settings: {describe(theirs)}\nour defaults: {describe(ours)}", highlight=False)
+    mlp_view.console.print(f"its settings: {describe(theirs)}\nour defaults: {describe(ours)}", highlight=False)
     if json_path:
         mlp_run.write_outputs(
             {json_path: mlp_run.text_writer(json.dumps({"epochs": epochs, "seed": seed, "rows": rows}, indent=1))}
@@ -1295,9 +927,9 @@ def reproduce(epochs, seed, data, json_path):
 def summary(weights):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = mlp_run.load_weights(weights)
-    show(summary_table(params, meta["activation"], title=f"{weights}"))
+    mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}"))
     if "test_accuracy" in meta:
-        console.print(f"test accuracy when saved: {percent(meta['test_accuracy'])}", highlight=False)
+        mlp_view.console.print(f"test accuracy when saved: {mlp_view.percent(meta['test_accuracy'])}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- gradcheck
@@ -1343,7 +975,7 @@ def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothi
             *([str(e.at_kink)] * kinks),
             "[green]ok[/]" if e.of_tolerance <= 1 else "[red]too large[/]",
         )
-    show(table)
+    mlp_view.show(table)
     criterion = f"|analytic - numeric| <= {atol:g} + {rtol:g} x |numeric|"
     if json_path:
         mlp_run.write_outputs(
@@ -1375,7 +1007,7 @@ def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothi
             f"gradient check failed: in {worst}, a gradient misses {criterion} by a factor of "
             f"{errors[worst].of_tolerance:.3g}; the backward pass (grads) disagrees with the loss"
         )
-    console.print(
+    mlp_view.console.print(
         f"passed: {criterion} for every gradient (the worst uses "
         f"{100 * errors[worst].of_tolerance:.2g}% of its tolerance)",
         highlight=False,
@@ -1383,38 +1015,6 @@ def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothi
 
 
 # ----------------------------------------------------------------------------- predict
-
-
-def digit_art(image, shape, color=True):
-    """An image of `shape` (H, W) as rich Text: half blocks in grey (two pixels a character) on
-    a colour terminal, else characters of increasing ink (" .:-=+*#%@") for each pixel pair."""
-    pixels = np.clip(np.asarray(image, np.float64).reshape(shape), 0, 1)
-    if shape[0] % 2:  # pairs of rows: pad an odd image with a black row
-        pixels = np.vstack([pixels, np.zeros((1, shape[1]), pixels.dtype)])
-    text = Text()
-    if not color:
-        ramp = " .:-=+*#%@"
-        for pair in (pixels[0::2] + pixels[1::2]) / 2:
-            text.append("".join(ramp[min(int(v * len(ramp)), len(ramp) - 1)] for v in pair) + "\n")
-        return text
-    grey = (pixels * 255).astype(int)
-    for top, bottom in zip(grey[0::2], grey[1::2]):
-        for a, b in zip(top, bottom):
-            text.append("▀", style=f"rgb({a},{a},{a}) on rgb({b},{b},{b})")
-        text.append("\n")
-    return text
-
-
-def probability_bars(probabilities, k, meta, width=30):
-    table = Table(title=f"Top {k}", show_header=True)
-    table.add_column("class", justify="right")
-    table.add_column("probability", justify="right")
-    table.add_column("")
-    for c in np.argsort(-probabilities, kind="stable")[:k]:
-        table.add_row(
-            literal(mlp_data.class_name(meta, c)), percent(probabilities[c]), "█" * round(width * probabilities[c])
-        )
-    return table
 
 
 @app.command(cls=HelpPage)
@@ -1454,9 +1054,9 @@ def predict(paths, index, top, out, data, explain, tta):
         text, n = mlp_score.predictions_csv(weights, members, inputs, tta)
         if out:
             mlp_run.write_outputs({out: mlp_run.text_writer(text)})
-            console.print(f"wrote {n} predictions to {out}", highlight=False, soft_wrap=True)
+            mlp_view.console.print(f"wrote {n} predictions to {out}", highlight=False, soft_wrap=True)
         else:
-            console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+            mlp_view.console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
         return
     label = None
     if index is not None:
@@ -1468,16 +1068,22 @@ def predict(paths, index, top, out, data, explain, tta):
     guess = int(probabilities.argmax())
     shape = mlp_pictures.input_of(meta, params)["shape"]
     if shape:
-        console.print(digit_art(seen, shape, color=console.color_system is not None and not console.no_color))
+        mlp_view.console.print(
+            mlp_view.digit_art(
+                seen, shape, color=mlp_view.console.color_system is not None and not mlp_view.console.no_color
+            )
+        )
     verdict = (
         ""
         if label is None
         else (" (correct)" if guess == label else f" (wrong: it is {mlp_data.class_name(meta, label)})")
     )
-    console.print(f"prediction: {mlp_data.class_name(meta, guess)}{verdict}", markup=False, highlight=False)
-    show(probability_bars(probabilities, min(top, len(probabilities)), meta))
+    mlp_view.console.print(f"prediction: {mlp_data.class_name(meta, guess)}{verdict}", markup=False, highlight=False)
+    mlp_view.show(mlp_view.probability_bars(probabilities, min(top, len(probabilities)), meta))
     if tta:
-        console.print(f"probabilities averaged over the picture and {tta} mild distortions of it (--tta {tta})")
+        mlp_view.console.print(
+            f"probabilities averaged over the picture and {tta} mild distortions of it (--tta {tta})"
+        )
     if explain:
         classes = [int(c) for c in np.argsort(-probabilities)[:2]]
         names = [mlp_data.class_name(meta, c) for c in classes]
@@ -1509,7 +1115,7 @@ def export(weights, model):
         fail(f"the exported model does not pass onnx.checker ({str(e).splitlines()[0]}); please report it")
     mlp_run.write_outputs({model: lambda f: f.write(proto.SerializeToString())})
     n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
-    console.print(
+    mlp_view.console.print(
         f"wrote {model}: input 'input' float32 (N, {n_in}) of raw values as in the data; outputs "
         f"'logits' and 'probabilities' float32 (N, {n_classes}), 'class' int64 (N,)",
         highlight=False,
@@ -1534,7 +1140,7 @@ def draw_bench(server, n):
             f"{1000 * np.percentile(times, 95):.2f}",
             f"{len(times) / seconds:,.0f}",
         )
-    show(table)
+    mlp_view.show(table)
 
 
 @app.command(cls=HelpPage)
@@ -1563,13 +1169,13 @@ def draw(weights, host, port, no_browser, bench):
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_address[1]}/"
     if host not in mlp_draw.LOOPBACK:
-        err_console.print(
+        mlp_view.err_console.print(
             f"warning: listening on {host}: anyone who can reach this machine can use the page",
             style="yellow",
             highlight=False,
             soft_wrap=True,
         )
-    console.print(url, highlight=False)
+    mlp_view.console.print(url, highlight=False)
     if not no_browser:
         import webbrowser
 
@@ -1577,109 +1183,12 @@ def draw(weights, host, port, no_browser, bench):
     try:
         server.serve_forever()
     except Stop:  # Ctrl-C, or SIGTERM from a service manager: the normal way to end a server
-        err_console.print("stopped", highlight=False)
+        mlp_view.err_console.print("stopped", highlight=False)
     finally:
         server.server_close()
 
 
 # ----------------------------------------------------------------------------- bench
-
-
-def seconds_shown(seconds):
-    """Seconds to three decimals, or to three significant figures when shorter than 0.01 s
-    (an epoch of a small table): never a bare 0.000."""
-    return (
-        f"{seconds:.3f}"
-        if seconds >= 0.01 or seconds == 0
-        else np.format_float_positional(seconds, 3, fractional=False)
-    )
-
-
-def share_of_an_epoch(seconds, epoch):
-    """'12.3% of an epoch', or '4.0 times an epoch' for what takes longer than one."""
-    return f"{100 * seconds / epoch:.1f}% of an epoch" if seconds <= epoch else f"{seconds / epoch:.1f} times an epoch"
-
-
-def bench_table(result, torch, sklearn):
-    """bench's one-row table: our loop against its floor (and PyTorch, scikit-learn)."""
-    r = result
-    augment = f", --augment {r['augment']}" if r["augment"] != "none" else ""
-    table = Table(
-        title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, {r['optimizer']}, "
-        f"batch {r['batch_size']}, {r['dtype']}{augment}, {len(r['epoch_seconds'])} epochs"
-    )
-    median, floor = r["epoch_seconds_median"], r["floor_seconds"]
-    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "fit s"]
-    cells = [
-        seconds_shown(median),
-        f"{r['samples_per_second']:,.0f}",
-        f"{r['matmul_flops_per_epoch'] / 1e9:.3g}",
-        f"{r['gflops_per_second']:.1f}",
-        seconds_shown(floor),
-        f"{r['ratio_to_floor']:.2f}",
-        seconds_shown(r["checkpoint_seconds"]),
-        seconds_shown(r["test_evaluation_seconds"]),
-        f"{r['train_seconds']:.2f}",
-    ]
-    if r["augmentation_seconds"] is not None:
-        headers.append("aug s")
-        cells.append(seconds_shown(r["augmentation_seconds"]))
-    headers.append("test acc")
-    cells.append(percent(r["test_accuracy"]))
-    if torch:
-        headers += ["torch s", "x torch", "torch acc"]
-        cells += [
-            f"{r['torch_epoch_seconds_median']:.3f}",
-            f"{r['ratio_to_torch']:.2f}",
-            percent(r["torch_test_accuracy"]),
-        ]
-    if sklearn:
-        headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
-        cells += [f"{r['sklearn_fit_seconds']:.2f}", str(r["sklearn_epochs"]), percent(r["sklearn_test_accuracy"])]
-    for header in headers:
-        table.add_column(header, justify="right")
-    table.add_row(*cells)
-    return table
-
-
-def timed_epochs(seconds):
-    """The epochs' seconds as bench's notes list them: each of a few, the range of many."""
-    if len(seconds) <= 10:
-        return ", ".join(map(seconds_shown, seconds))
-    return f"{len(seconds)} epochs, {seconds_shown(min(seconds))} to {seconds_shown(max(seconds))}"
-
-
-def ratio_spread(ratios):
-    """'1.52' for one epoch's ratio to the floor, '1.48 to 1.57' for several."""
-    return f"{ratios[0]:.2f}" if len(ratios) == 1 else f"{min(ratios):.2f} to {max(ratios):.2f}"
-
-
-def bench_notes(r):
-    """What bench's columns mean, and the machine, in one paragraph."""
-    median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
-    augmentation = r["augmentation_seconds"]
-    return (
-        f"s/epoch is the median of {timed_epochs(r['epoch_seconds'])}; ckpt s: writing the "
-        f"checkpoint train writes after every epoch ({share_of_an_epoch(r['checkpoint_seconds'], median)}); "
-        f"eval s: scoring the test set, as train does after every epoch ({share_of_an_epoch(evaluation, median)}); "
-        f"fit s: the {len(r['epoch_seconds'])} epochs' training together; "
-        + (
-            f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
-            if augmentation is not None
-            else ""
-        )
-        + f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s), "
-        f"timed after every epoch; x floor: the median of each epoch over the floor timed after it "
-        f"({ratio_spread(r['ratios_to_floor'])}); "
-        + (
-            "torch s: the median of PyTorch's epochs, each run in its own process after one of ours; x torch: "
-            f"the median of each epoch of ours over PyTorch's after it ({ratio_spread(r['ratios_to_torch'])}); "
-            if "ratios_to_torch" in r
-            else ""
-        )
-        + f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
-        f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}"
-    ).rstrip()
 
 
 def bench_settings(asked, given, shape, n):
@@ -1739,8 +1248,8 @@ def bench(ctx: typer.Context, **options):
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         result["sklearn_test_accuracy"] = reference["test_accuracy"]
-    show(bench_table(result, o.torch, o.sklearn))
-    console.print(bench_notes(result), highlight=False)
+    mlp_view.show(mlp_view.bench_table(result, o.torch, o.sklearn))
+    mlp_view.console.print(mlp_view.bench_notes(result), highlight=False)
     if o.json_path:
         mlp_run.write_outputs({o.json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
 

@@ -20,6 +20,7 @@ import mlp_draw
 import mlp_pictures
 import mlp_plot
 import mlp_run
+import mlp_view
 from conftest import random_dataset, run, runner, trained_with_names, write_csv, write_dataset
 
 
@@ -393,7 +394,7 @@ def test_installed_console_script_is_the_cli():
 def test_predict_without_colour_draws_the_digit_in_ascii(trained, small_data, monkeypatch):
     from rich.console import Console
 
-    monkeypatch.setattr(cli, "console", Console(force_terminal=True, no_color=True, width=100))
+    monkeypatch.setattr(mlp_view, "console", Console(force_terminal=True, no_color=True, width=100))
     result = run("predict", trained, "--index", "0", "--data", small_data)
     assert result.exit_code == 0 and "@" in result.stdout and "▀" not in result.stdout
 
@@ -403,9 +404,9 @@ def test_a_dumb_terminal_gets_plain_epoch_lines(monkeypatch, term, live):
     from rich.console import Console
 
     monkeypatch.setenv("TERM", term)
-    monkeypatch.setattr(cli, "console", Console(force_terminal=True))
-    monkeypatch.setattr(cli, "err_console", Console(stderr=True, force_terminal=True))
-    assert cli.live_view() is live
+    monkeypatch.setattr(mlp_view, "console", Console(force_terminal=True))
+    monkeypatch.setattr(mlp_view, "err_console", Console(stderr=True, force_terminal=True))
+    assert mlp_view.live_view() is live
 
 
 def test_predict_a_real_test_image_matches_mlp(trained, small_data, tmp_path):
@@ -498,7 +499,7 @@ def test_eval_report_agrees_with_mlp(trained, small_data, tmp_path):
 def test_narrow_terminals_never_cut_a_number(trained, small_data, monkeypatch, width):
     from rich.console import Console
 
-    monkeypatch.setattr(cli, "console", Console(width=width, force_terminal=False))
+    monkeypatch.setattr(mlp_view, "console", Console(width=width, force_terminal=False))
     result = run("eval", trained, "--data", small_data)
     assert result.exit_code == 0 and "…" not in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= width
@@ -719,12 +720,12 @@ def test_ensemble_members_must_share_data_and_classes(members, tmp_path):
 
 
 def test_the_plain_epoch_lines_say_when_the_run_ends(small_data, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "live_view", lambda: False)
+    monkeypatch.setattr(mlp_view, "live_view", lambda: False)
     result = run(*"train relu --hidden 8 --epochs 3 --data".split(), small_data, "--out", tmp_path / "w.npz")
     lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
     assert all(re.search(r"ends in \d+:\d\d:\d\d$", line) for line in lines) and lines[-1].endswith("ends in 0:00:00")
-    assert cli.run_eta(0, 0, 10) == "?" and cli.clock_time(3725) == "1:02:05"
+    assert mlp_view.run_eta(0, 0, 10) == "?" and mlp_view.clock_time(3725) == "1:02:05"
 
 
 @pytest.mark.parametrize(
@@ -1017,9 +1018,10 @@ def test_bench_of_a_small_table_shows_its_tiny_times_and_the_whole_fit(tmp_path)
     assert " 0.000 " not in text and "% of an epoch" in text or "times an epoch" in text
     assert f"the median of {len(report['epoch_seconds'])} epochs" in text
     assert (
-        cli.share_of_an_epoch(3.0, 1.0) == "3.0 times an epoch" and cli.share_of_an_epoch(0.5, 2) == "25.0% of an epoch"
+        mlp_view.share_of_an_epoch(3.0, 1.0) == "3.0 times an epoch"
+        and mlp_view.share_of_an_epoch(0.5, 2) == "25.0% of an epoch"
     )
-    assert [cli.seconds_shown(s) for s in (3.8712, 0.0123, 0.000444, 0.0000249)] == [
+    assert [mlp_view.seconds_shown(s) for s in (3.8712, 0.0123, 0.000444, 0.0000249)] == [
         "3.871",
         "0.012",
         "0.000444",

@@ -139,6 +139,7 @@ def test_each_room_imports_only_what_it_needs():
             "threadpoolctl",
         },  # threadpoolctl lazily
         "mlp_plot.py": {"numpy", "mlp", "mlp_data", "mlp_run", "mlp_score", "matplotlib"},
+        "mlp_view.py": {"numpy", "rich", "mlp", "mlp_data", "mlp_plot"},
         "mlp_score.py": {"numpy", "mlp", "mlp_data", "mlp_pictures", "mlp_run"},  # matplotlib lazily
         "mlp_sweep.py": {
             "mlp",

@@ -17,6 +17,7 @@ import cli
 import mlp
 import mlp_data
 import mlp_run
+import mlp_view
 from conftest import HERE, cli_process, posix, run, wait_for_line, write_dataset
 
 
@@ -381,7 +382,7 @@ def test_stopped_training_leaves_the_finished_epochs_on_screen(tmp_path):
     rows = [{"epoch": 1, "lr": 0.1, "loss": 0.5, "accuracy": 0.9, "test_accuracy": 0.91, "seconds": 0.2}]
     checkpoint = mlp.fresh_checkpoint(mlp.init([4, 2], "relu"), 0)._replace(epoch=1)
     with pytest.raises(cli.typer.Exit) as stop:
-        with cli.err_console.capture() as screen:
+        with mlp_view.err_console.capture() as screen:
             cli.save_interrupted(checkpoint, tmp_path / "w.ckpt.npz", {"activation": "relu"}, signal.SIGINT, rows, True)
     assert stop.value.exit_code == 130
     assert "Training (stopped)" in screen.get() and "91.00%" in screen.get()

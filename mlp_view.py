@@ -1,0 +1,565 @@
+"""What the command line draws (rich): its two consoles, tables that never cut a number,
+progress bars, the live view of a training run and of a sweep, a picture as text, and bench's
+table. Nothing here parses an option or decides a run; cli.py calls these to render.
+Its rooms, in order:
+  consoles          stdout and stderr, a closed pipe ending quietly, control characters escaped
+  tables            a table shown whole, percents, a run's epochs, a model's layers
+  progress          bars shown from the first update on (downloads, pictures decoded)
+  a training run    the epochs table above a progress bar on a terminal, plain lines elsewhere
+  sweeps            a study's trials as a table, live while it runs
+  predictions       a picture as half blocks, the top classes as bars
+  bench             the timing table and its notes
+"""
+
+import time
+import warnings
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+import mlp
+import mlp_data
+import mlp_plot
+
+# ----------------------------------------------------------------------------- consoles
+
+
+class Terminal(Console):
+    """rich's Console, but a reader that leaves (| head) ends the output quietly, exit 0: rich's
+    own handling exits with 1 before the command can say otherwise."""
+
+    def on_broken_pipe(self):
+        self.quiet = True
+        raise BrokenPipeError  # OneLineErrors turns it into exit 0
+
+    def print(self, *objects, **options):
+        """Console.print, with control characters in text escaped (file names from the user's
+        folders reach messages): only the line breaks we print ourselves pass."""
+        super().print(*(mlp_data.shown(o, keep="\n") if isinstance(o, str) else o for o in objects), **options)
+
+
+console = Terminal()
+
+
+err_console = Terminal(stderr=True)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def literal(text):
+    """Text shown exactly as it is: a class name like 'fö[r]' is not rich markup, and control
+    characters are shown escaped (mlp_data.shown)."""
+    return Text(mlp_data.shown(str(text)))
+
+
+def show(table, to=None):
+    """Print a rich Table without ever cutting a cell: when it is wider than the terminal, it
+    is printed as several tables of consecutive columns, each repeating the first (the row
+    labels), so that every number stays whole (COLUMNS=40 included)."""
+    to = to or console
+    columns = table.columns
+    cells = [list(c.cells) for c in columns]
+
+    def width(cell):  # a Text is shown as it is; a str is markup
+        return cell.cell_len if isinstance(cell, Text) else Text.from_markup(str(cell)).cell_len
+
+    widths = [max([width(c.header)] + [width(v) for v in column]) for c, column in zip(columns, cells)]
+    edge = 4 if table.box else 2  # outer borders and the first column's padding
+    if sum(w + 3 for w in widths) + 1 <= to.width or len(columns) <= 2:
+        to.print(table)
+        return
+    chunks, current, used = [], [], widths[0] + edge
+    for i in range(1, len(columns)):
+        if current and used + widths[i] + 3 > to.width:
+            chunks.append(current)
+            current, used = [], widths[0] + edge
+        current.append(i)
+        used += widths[i] + 3
+    chunks.append(current)
+    for n, chunk in enumerate(chunks):
+        part = Table(title=table.title if n == 0 else None, box=table.box, show_header=table.show_header)
+        for i in (0, *chunk):
+            c = columns[i]
+            part.add_column(c.header, justify=c.justify, style=c.style, no_wrap=True, min_width=widths[i])
+        for r in range(table.row_count):
+            part.add_row(*(cells[i][r] for i in (0, *chunk)))
+        to.print(part)
+
+
+def percent(fraction):
+    return f"{100 * fraction:.2f}%"
+
+
+MOST_EPOCH_ROWS = 25  # a history table of a longer run shows this many of its epochs, evenly spread
+
+
+def shown_epochs(n, most=MOST_EPOCH_ROWS):
+    """Indexes of the epochs the table of an n-epoch run shows: all of them up to `most`, else
+    every k-th, the first and the last always."""
+    if n <= most:
+        return list(range(n))
+    k = -(-n // most)
+    return sorted({0, n - 1, *range(k - 1, n, k)})
+
+
+def history_table(history, title="Training"):
+    """A rich Table of per-epoch records (columns appear when the records have them); a run of
+    more than MOST_EPOCH_ROWS epochs shows every k-th (the history file holds them all)."""
+    picked = shown_epochs(len(history))
+    if len(picked) < len(history):
+        title = f"{title} ({len(picked)} of {len(history)} epochs; all in the history file)"
+    table = Table(title=title)
+    columns = [
+        ("epoch", "epoch", str),
+        ("lr", "lr", "{:.4g}".format),
+        ("loss", "loss", "{:.4f}".format),
+        ("accuracy", "train acc", percent),
+        ("val_loss", "val loss", "{:.4f}".format),
+        ("val_accuracy", "val acc", percent),
+        ("test_accuracy", "test acc", percent),
+        ("seconds", "seconds", "{:.2f}".format),
+    ]
+    present = [c for c in columns if any(c[0] in r for r in history)] or columns
+    for _, header, _ in present:
+        table.add_column(header, justify="right")
+    for i in picked:
+        table.add_row(*(fmt(history[i][key]) if key in history[i] else "" for key, _, fmt in present))
+    return table
+
+
+def summary_table(params, activation, title="Model"):
+    """Keras-style summary: one row per layer with its shapes and parameter count."""
+    table = Table(title=title)
+    for header, justify in (
+        ("layer", "left"),
+        ("weights", "right"),
+        ("bias", "right"),
+        ("activation", "left"),
+        ("parameters", "right"),
+    ):
+        table.add_column(header, justify=justify)
+    L = mlp.n_layers(params)
+    for l in range(1, L + 1):
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        table.add_row(
+            f"dense {l}",
+            " x ".join(map(str, W.shape)),
+            str(b.shape[0]),
+            activation if l < L else "softmax (in the loss)",
+            f"{W.size + b.size:,}",
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", f"{sum(p.size for p in params.values()):,}")
+    return table
+
+
+def confusion_table(confusion, names):
+    table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
+    table.add_column("true", justify="right", style="bold")
+    for name in names:
+        table.add_column(literal(name), justify="right")
+    for t, row in enumerate(confusion):
+        table.add_row(
+            literal(names[t]),
+            *(f"[bold green]{n}[/]" if t == p else (f"[red]{n}[/]" if n else "[dim]0[/]") for p, n in enumerate(row)),
+        )
+    return table
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def lazy_progress(*columns):
+    """(update, stop): a progress bar on stderr, shown from the first update(completed, total,
+    description) on, and removed by stop()."""
+    progress = Progress(*columns, console=err_console, transient=True)
+    task = progress.add_task("", total=None)
+
+    def update(completed, total, **fields):
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, completed=completed, total=total or None, **fields)
+
+    return update, lambda: progress.live.is_started and progress.stop()
+
+
+# ----------------------------------------------------------------------------- a training run
+
+
+def recent_table(rows):
+    """The epochs table cut to the rows that fit the terminal above the progress bar (a live
+    view taller than the terminal cannot be redrawn in place)."""
+    keep = max(3, err_console.size.height - 8)
+    title = "Training" if len(rows) <= keep else f"Training (last {keep} of {len(rows)} epochs)"
+    return history_table(rows[-keep:], title=title)
+
+
+def clock_time(seconds):
+    """Seconds as H:MM:SS."""
+    seconds = max(0, round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def run_eta(started, done, total):
+    """H:MM:SS left of a run that began at `started` (time.perf_counter()) and has done `done`
+    of `total` epochs (fractions included), at the pace so far; "?" before any progress."""
+    if done <= 0:
+        return "?"
+    return clock_time((time.perf_counter() - started) * (total - done) / done)
+
+
+def epoch_line(r, epochs, eta):
+    parts = [
+        f"epoch {r['epoch']}/{epochs}",
+        f"lr {r['lr']:.4g}",
+        f"loss {r['loss']:.4f}",
+        f"train {percent(r['accuracy'])}",
+    ]
+    if "val_accuracy" in r:
+        parts.append(f"val {percent(r['val_accuracy'])}")
+    if "test_accuracy" in r:
+        parts.append(f"test {percent(r['test_accuracy'])}")
+    parts += [f"{r['seconds']:.2f}s", f"ends in {eta}"]
+    return "  ".join(parts)
+
+
+def live_view():
+    """The live table and progress bar need a real terminal on both streams (TERM=dumb cannot
+    redraw in place, so it gets the plain epoch lines)."""
+    return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
+
+
+def scores_test(record, every):
+    """Whether train scores the test set after this epoch: every `every`-th, the last, and each
+    new best on validation (so that the kept epoch always has its score)."""
+    return record["epoch"] % every == 0 or "stopped" in record or record.get("best_epoch") == record["epoch"]
+
+
+def run_training(
+    params,
+    x,
+    y,
+    x_test,
+    y_test,
+    *,
+    settings,
+    show_progress,
+    val=None,
+    preprocessing=None,
+    resume=None,
+    rows=(),
+    on_checkpoint=None,
+    on_step=None,
+    sample_weight=None,
+    test_every=1,
+    transform=None,
+):
+    """Train with a rich live view (table above a progress bar) on a terminal, plain lines
+    otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
+    epoch records plus the test loss and accuracy after each epoch that `scores_test`."""
+    n_batches = -(-len(x) // settings.batch_size)
+    test_x, test_prep = mlp.prepared(x_test, preprocessing, params["W1"].dtype)  # straightened once
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[rate]:,.0f} samples/s"),
+        TextColumn("ends in {task.fields[eta]}"),
+        console=err_console,
+    )
+    rows = list(rows)  # a resumed run shows its earlier epochs too
+    first = len(rows)  # epochs finished before this run (a resumed one)
+    task = progress.add_task(
+        "train", total=n_batches, epoch=first + 1, epochs=settings.epochs, loss=float("nan"), rate=0.0, eta="?"
+    )
+    clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter()}
+
+    def on_batch(i, n, batch_loss):
+        now = time.perf_counter()
+        if i == 0:
+            clock["start"] = now
+        # Redraw from this thread at most 10 times a second: a background refresh thread
+        # would fight OpenBLAS's threads for the two cores and slow training ~10x.
+        if now - clock["drawn"] > 0.1 or i == n - 1:
+            done = min((i + 1) * settings.batch_size, len(x))
+            epochs_done = len(rows) - first + (i + 1) / n  # of this run, the current one's part included
+            progress.update(
+                task,
+                completed=i + 1,
+                loss=batch_loss,
+                rate=done / max(now - clock["start"], 1e-9),
+                eta=run_eta(clock["run"], epochs_done, settings.epochs - first),
+            )
+            live.refresh()
+            clock["drawn"] = now
+
+    def on_epoch(record, checkpoint):
+        rows.append(dict(record))
+        if scores_test(record, test_every):
+            rows[-1]["test_loss"], rows[-1]["test_accuracy"] = mlp.evaluate(
+                checkpoint.weights, test_x, y_test, settings.activation, preprocessing=test_prep
+            )
+        if on_checkpoint:
+            on_checkpoint(checkpoint, rows)
+        if show_progress:
+            live.update(Group(recent_table(rows), progress), refresh=True)
+            progress.update(task, completed=0, epoch=record["epoch"] + 1)
+        else:
+            eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
+            err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
+
+    def run(on_batch):
+        with warnings.catch_warnings():  # train says it in its options' words (warn_if_not_learning)
+            warnings.simplefilter("ignore", mlp.NotLearningWarning)
+            trained = mlp.train(
+                params,
+                x,
+                y,
+                settings,
+                val=val,
+                preprocessing=preprocessing,
+                resume=resume,
+                on_batch=on_batch,
+                on_epoch=on_epoch,
+                on_step=on_step,
+                sample_weight=sample_weight,
+                transform=transform,
+            )
+        return trained[0], rows
+
+    if not show_progress:
+        return run(None)
+    with Live(
+        Group(recent_table(rows), progress) if rows else progress,
+        console=err_console,
+        transient=True,
+        auto_refresh=False,
+    ) as live:
+        return run(on_batch)
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+SWEEP_HEADERS = {"batch_size": "batch", "weight_decay": "decay", "label_smoothing": "smooth"}  # short, to fit
+
+
+def trial_state(row):
+    """'complete', 'pruned at 2', 'running 1', 'failed', 'diverged'; '(retry of 4)' after a retry."""
+    state = {"fail": "failed"}.get(row["state"], row["state"])
+    if row.get("diverged"):
+        state = "diverged"
+    elif row["state"] == "pruned":
+        state += f" at {row['epochs']}"
+    elif row["state"] == "running" and row["epochs"]:
+        state += f" ({row['epochs']} epoch{'s' if row['epochs'] > 1 else ''})"
+    return state + (f" (retry of {row['retried']})" if row["retried"] is not None else "")
+
+
+def trials_table(rows, space, title):
+    """A rich Table of a study's trials: number, state, validation accuracy (a pruned trial's
+    last), the searched options, seconds."""
+    table = Table(title=title)
+    for header in ("#", "state", "val acc", *(SWEEP_HEADERS.get(n, n) for n in space), "s"):
+        table.add_column(header, justify="left" if header == "state" else "right")
+    styles = {"pruned": "dim", "fail": "red", "running": "yellow", "waiting": "yellow"}
+    for r in rows:
+        table.add_row(
+            str(r["number"]),
+            trial_state(r),
+            percent(r["value"]) if r["value"] is not None else "",
+            *(mlp_plot.shown_option(n, r["options"][n]) if n in r["options"] else "" for n in space),
+            f"{r['seconds']:.0f}" if r["seconds"] is not None else "",
+            style=styles.get(r["state"], ""),
+        )
+    return table
+
+
+class SweepView:
+    """What a sweep shows while it runs: a live table of its trials on a terminal (redrawn by
+    whoever calls `update`: never a refresh thread, which would fight BLAS for the cores), or
+    a line on stderr for each trial that ends."""
+
+    def __init__(self, study, space, sweep, n_trials):
+        self.study, self.space, self.sweep, self.n_trials = study, space, sweep, n_trials
+        self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
+        self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
+        self.drawn = 0.0
+
+    def __enter__(self):
+        if self.live:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.stop()
+
+    def update(self, what="poll", number=None):
+        """Redraw (a trial's start or end at once, its epochs and polls at most twice a second)."""
+        now = time.perf_counter()
+        if what == "epoch" and not self.live:  # lines are said as trials end
+            return
+        if what in ("epoch", "poll") and now - self.drawn < 0.5:
+            return
+        self.drawn = now
+        rows = self.sweep.trial_rows(self.study)
+        if self.live:
+            finished = [r for r in rows if r["state"] in ("complete", "pruned")]
+            best = max((r["value"] for r in finished if r["state"] == "complete"), default=None)
+            title = f"Study '{self.study.study_name}': {len(finished)} of {self.n_trials} trials finished" + (
+                f", best {percent(best)}" if best is not None else ""
+            )
+            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title), refresh=True)
+            return
+        for r in rows:
+            if r["number"] not in self.said and r["state"] not in ("running", "waiting"):
+                self.said.add(r["number"])
+                value = f": validation accuracy {percent(r['value'])}" if r["value"] is not None else ""
+                options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in r["options"].items())
+                err_console.print(
+                    f"trial {r['number']} {trial_state(r)}{value} in {r['seconds']:.1f} s ({options})",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def digit_art(image, shape, color=True):
+    """An image of `shape` (H, W) as rich Text: half blocks in grey (two pixels a character) on
+    a colour terminal, else characters of increasing ink (" .:-=+*#%@") for each pixel pair."""
+    pixels = np.clip(np.asarray(image, np.float64).reshape(shape), 0, 1)
+    if shape[0] % 2:  # pairs of rows: pad an odd image with a black row
+        pixels = np.vstack([pixels, np.zeros((1, shape[1]), pixels.dtype)])
+    text = Text()
+    if not color:
+        ramp = " .:-=+*#%@"
+        for pair in (pixels[0::2] + pixels[1::2]) / 2:
+            text.append("".join(ramp[min(int(v * len(ramp)), len(ramp) - 1)] for v in pair) + "\n")
+        return text
+    grey = (pixels * 255).astype(int)
+    for top, bottom in zip(grey[0::2], grey[1::2]):
+        for a, b in zip(top, bottom):
+            text.append("▀", style=f"rgb({a},{a},{a}) on rgb({b},{b},{b})")
+        text.append("\n")
+    return text
+
+
+def probability_bars(probabilities, k, meta, width=30):
+    table = Table(title=f"Top {k}", show_header=True)
+    table.add_column("class", justify="right")
+    table.add_column("probability", justify="right")
+    table.add_column("")
+    for c in np.argsort(-probabilities, kind="stable")[:k]:
+        table.add_row(
+            literal(mlp_data.class_name(meta, c)), percent(probabilities[c]), "█" * round(width * probabilities[c])
+        )
+    return table
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+def seconds_shown(seconds):
+    """Seconds to three decimals, or to three significant figures when shorter than 0.01 s
+    (an epoch of a small table): never a bare 0.000."""
+    return (
+        f"{seconds:.3f}"
+        if seconds >= 0.01 or seconds == 0
+        else np.format_float_positional(seconds, 3, fractional=False)
+    )
+
+
+def share_of_an_epoch(seconds, epoch):
+    """'12.3% of an epoch', or '4.0 times an epoch' for what takes longer than one."""
+    return f"{100 * seconds / epoch:.1f}% of an epoch" if seconds <= epoch else f"{seconds / epoch:.1f} times an epoch"
+
+
+def bench_table(result, torch, sklearn):
+    """bench's one-row table: our loop against its floor (and PyTorch, scikit-learn)."""
+    r = result
+    augment = f", --augment {r['augment']}" if r["augment"] != "none" else ""
+    table = Table(
+        title=f"Training loop, {'-'.join(map(str, r['sizes']))} {r['activation']}, {r['optimizer']}, "
+        f"batch {r['batch_size']}, {r['dtype']}{augment}, {len(r['epoch_seconds'])} epochs"
+    )
+    median, floor = r["epoch_seconds_median"], r["floor_seconds"]
+    headers = ["s/epoch", "samples/s", "GFLOP/ep", "GFLOP/s", "floor s", "x floor", "ckpt s", "eval s", "fit s"]
+    cells = [
+        seconds_shown(median),
+        f"{r['samples_per_second']:,.0f}",
+        f"{r['matmul_flops_per_epoch'] / 1e9:.3g}",
+        f"{r['gflops_per_second']:.1f}",
+        seconds_shown(floor),
+        f"{r['ratio_to_floor']:.2f}",
+        seconds_shown(r["checkpoint_seconds"]),
+        seconds_shown(r["test_evaluation_seconds"]),
+        f"{r['train_seconds']:.2f}",
+    ]
+    if r["augmentation_seconds"] is not None:
+        headers.append("aug s")
+        cells.append(seconds_shown(r["augmentation_seconds"]))
+    headers.append("test acc")
+    cells.append(percent(r["test_accuracy"]))
+    if torch:
+        headers += ["torch s", "x torch", "torch acc"]
+        cells += [
+            f"{r['torch_epoch_seconds_median']:.3f}",
+            f"{r['ratio_to_torch']:.2f}",
+            percent(r["torch_test_accuracy"]),
+        ]
+    if sklearn:
+        headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
+        cells += [f"{r['sklearn_fit_seconds']:.2f}", str(r["sklearn_epochs"]), percent(r["sklearn_test_accuracy"])]
+    for header in headers:
+        table.add_column(header, justify="right")
+    table.add_row(*cells)
+    return table
+
+
+def timed_epochs(seconds):
+    """The epochs' seconds as bench's notes list them: each of a few, the range of many."""
+    if len(seconds) <= 10:
+        return ", ".join(map(seconds_shown, seconds))
+    return f"{len(seconds)} epochs, {seconds_shown(min(seconds))} to {seconds_shown(max(seconds))}"
+
+
+def ratio_spread(ratios):
+    """'1.52' for one epoch's ratio to the floor, '1.48 to 1.57' for several."""
+    return f"{ratios[0]:.2f}" if len(ratios) == 1 else f"{min(ratios):.2f} to {max(ratios):.2f}"
+
+
+def bench_notes(r):
+    """What bench's columns mean, and the machine, in one paragraph."""
+    median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
+    augmentation = r["augmentation_seconds"]
+    return (
+        f"s/epoch is the median of {timed_epochs(r['epoch_seconds'])}; ckpt s: writing the "
+        f"checkpoint train writes after every epoch ({share_of_an_epoch(r['checkpoint_seconds'], median)}); "
+        f"eval s: scoring the test set, as train does after every epoch ({share_of_an_epoch(evaluation, median)}); "
+        f"fit s: the {len(r['epoch_seconds'])} epochs' training together; "
+        + (
+            f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
+            if augmentation is not None
+            else ""
+        )
+        + f"floor: NumPy's matmul alone on one epoch's shapes ({r['floor_gflops_per_second']:.1f} GFLOP/s), "
+        f"timed after every epoch; x floor: the median of each epoch over the floor timed after it "
+        f"({ratio_spread(r['ratios_to_floor'])}); "
+        + (
+            "torch s: the median of PyTorch's epochs, each run in its own process after one of ours; x torch: "
+            f"the median of each epoch of ours over PyTorch's after it ({ratio_spread(r['ratios_to_torch'])}); "
+            if "ratios_to_torch" in r
+            else ""
+        )
+        + f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
+        f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}"
+    ).rstrip()
