@@ -133,11 +133,11 @@ def test_a_snippet_that_imports_a_package_names_it_in_an_install_line_above_it(p
             assert any(word in before for word in PACKAGES[module]), f"{path.name}:{line} imports {module}"
 
 
-def run_snippets(path, tmp_path, raw):
-    """Run a file's runnable blocks in order in a checkout on small data (under tmp_path):
-    [(line, script, completed process, seconds)], stopping after the first that fails."""
-    (tmp_path / "checkout").mkdir()
-    folder = checkout_on_small_data(tmp_path / "checkout", raw)
+def run_snippets(path, tmp_path, template):
+    """Run a file's runnable blocks in order in a copy of the checkout on small data `template`
+    (under tmp_path): [(line, script, completed process, seconds)], stopping after the first
+    that fails."""
+    folder = shutil.copytree(template, tmp_path / "checkout")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     python = bin_dir / "python"  # `python` is this environment's (a link would lose its venv)
@@ -178,11 +178,13 @@ def snippet_runs(request, tmp_path_factory, mnist_raw):
         for item in request.session.items
         if item.originalname == "test_every_runnable_snippet_runs_as_written_on_small_data"
     ]
+    if not selected:
+        yield {}
+        return
+    template = checkout_on_small_data(tmp_path_factory.mktemp("checkout"), mnist_raw)  # built once, copied per file
     pool = ThreadPoolExecutor(max_workers=2)
     try:
-        yield {
-            path: pool.submit(run_snippets, path, tmp_path_factory.mktemp(path.stem), mnist_raw) for path in selected
-        }
+        yield {path: pool.submit(run_snippets, path, tmp_path_factory.mktemp(path.stem), template) for path in selected}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a block still running ends by its timeout
 
