@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import shlex
 import socket
 import subprocess
@@ -267,6 +268,35 @@ def failure_reason(error, url):
     return reason.replace(password, "***") if password else reason
 
 
+# What a database says when another worker made the same table or row a moment before: workers
+# started together on an empty database (a job array, `parallel`) all make Optuna's tables.
+MADE_BY_ANOTHER = ("already exists", "unique constraint", "duplicate key", "database is locked")
+MADE_ONCE_TRIES = 12  # about 6 s in all: the first worker's tables take well under a second
+
+
+def made_by_another(error):
+    """Whether a storage error is another worker making the same tables or rows at the same time."""
+    return any(words in str(error).lower() for words in MADE_BY_ANOTHER)
+
+
+def made_once(make, tries=MADE_ONCE_TRIES):
+    """make() (Optuna's storage, which makes its tables on an empty database), tried again after a
+    short random pause while the error is another worker making them (`made_by_another`)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    pauses = random.Random()  # fresh entropy: workers started together must not pause alike
+    with warnings.catch_warnings():  # Optuna calls the heartbeat "experimental" (since 2.9)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for _ in range(tries - 1):
+            try:
+                return make()
+            except SQLAlchemyError as e:
+                if not made_by_another(e):
+                    raise
+            time.sleep(pauses.uniform(0.1, 0.9))
+        return make()  # the last try: whatever it raises is the user's to hear
+
+
 def open_storage(url, heartbeat):
     """Optuna's RDBStorage at `url`, its tables made if new, with a heartbeat every `heartbeat`
     seconds: a trial whose worker is silent for three beats (killed, say) is marked failed and
@@ -282,15 +312,15 @@ def open_storage(url, heartbeat):
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).parent.is_dir():
         raise ValueError(f"cannot open the sweep storage {shown}: its folder does not exist")
     try:
-        with warnings.catch_warnings():  # Optuna calls the heartbeat "experimental" (since 2.9)
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(
+        storage = made_once(
+            lambda: RDBStorage(
                 driver_url(url),
                 heartbeat_interval=max(1, round(heartbeat)),
                 grace_period=max(3, round(3 * heartbeat)),
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
                 engine_kwargs=engine_options(url),
             )
+        )
         if url.startswith("sqlite:"):
             write_at_once(storage.engine)
         return storage
@@ -366,25 +396,24 @@ def open_study(storage, name, *, fixed, space, n_startup=5):
     TPE sampling (with a constant liar, for trials that run side by side) and median pruning
     after n_startup trials, from the second epoch on."""
     quiet_optuna()
-    existing = name in study_names(storage)
     with warnings.catch_warnings():  # the constant liar was "experimental" before Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(n_startup_trials=n_startup, constant_liar=True)
-    study = optuna.create_study(
-        storage=storage,
-        study_name=name,
-        direction="maximize",
-        sampler=sampler,
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=n_startup, n_warmup_steps=2),
-        load_if_exists=True,
+    study = made_once(
+        lambda: optuna.create_study(
+            storage=storage,
+            study_name=name,
+            direction="maximize",
+            sampler=sampler,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=n_startup, n_warmup_steps=2),
+            load_if_exists=True,
+        )
     )
-    if not existing:
-        study.set_user_attr("fixed", fixed)
-        study.set_user_attr("space", space)
-        return study
     recorded = study.user_attrs
     for key, value, what in (("fixed", fixed, "train options"), ("space", space, "search space")):
-        if recorded.get(key) != value:
+        if key not in recorded:  # a new study, or one another worker has just made: these are its own
+            made_once(lambda key=key, value=value: study.set_user_attr(key, value))
+        elif recorded[key] != value:
             raise ValueError(
                 f"study '{name}' was made with other {what} ({described_fixed(recorded.get(key))}); "
                 "give the same ones to continue it, or another --study"

@@ -357,3 +357,57 @@ def test_postgresql_workers_survive_a_sigkill_and_finish_the_study_exactly(tmp_p
         assert (
             meta["sweep"]["storage"].startswith("postgresql://postgres:***@") and meta["sweep"]["trial"] == best.number
         )
+
+
+# ----------------------------------------------------------------------------- workers started together
+JOIN = """
+import sys, time
+import mlp_sweep
+url, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # every worker opens the empty database at this instant
+storage = mlp_sweep.open_storage(url, heartbeat=10)
+fixed = {"activation": "relu", "options": {"epochs": 1}, "val": 100}
+study = mlp_sweep.open_study(storage, "relu --epochs 1", fixed=fixed, space={"dropout": {"low": 0.0, "high": 0.3, "log": False}})
+print(study._study_id, study.user_attrs["fixed"] == fixed)
+"""
+
+
+def start_together(url, n=10, timeout=120):
+    """n processes that open `url` and its study at the same instant (as a job array starts
+    them): their (exit codes, outputs)."""
+    start = time.time() + 3.0  # after every interpreter has imported Optuna
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOIN, url, str(start)],
+            cwd=HERE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    try:
+        outputs = [w.communicate(timeout=timeout)[0] for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    return [w.returncode for w in workers], outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_ten_workers_started_together_on_an_empty_database_all_join_one_study(tmp_path, database):
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(postgres_server(tmp_path)) if database == "postgresql" else None
+        for attempt in range(3):
+            if server:  # an empty database each time: Optuna's tables dropped
+                engine = optuna.storages.RDBStorage(mlp_sweep.driver_url(server)).engine
+                with engine.begin() as connection:
+                    connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                engine.dispose()
+            url = server or f"sqlite:///{tmp_path / f'sweep-{attempt}.db'}"
+            codes, outputs = start_together(url)
+            assert codes == [0] * 10, outputs
+            assert len(set(outputs)) == 1 and outputs[0].split()[1] == "True", outputs
