@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sysconfig
 import urllib.request
 import warnings
@@ -387,11 +388,25 @@ def _is_number(text):
 CSV_DELIMITERS = ",;\t|"  # commas, European Excel's semicolons, tabs and pipes separate CSV fields
 
 
+def _utf16(raw):
+    """The UTF-16 codec of CSV bytes (with a BOM, or without one: text whose every other byte of
+    its start is 0, as Windows' "Unicode text" writes digits and commas), else None."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    start = raw[:512]
+    if len(start) >= 4 and len(start) % 2 == 0:
+        if start[1::2].count(0) == len(start) // 2 and start[0::2].count(0) == 0:
+            return "utf-16-le"
+        if start[0::2].count(0) == len(start) // 2 and start[1::2].count(0) == 0:
+            return "utf-16-be"
+    return None
+
+
 def _decoded(raw, path, final=True):
     """CSV bytes as text: UTF-16 with its BOM, else UTF-8 (a BOM dropped); with final=False, the
     start of a file, a character cut at its end kept back. A ValueError naming the file, the first
     byte that does not decode, and the fix."""
-    codec = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    codec = _utf16(raw) or "utf-8-sig"
     try:
         return codecs.getincrementaldecoder(codec)().decode(raw, final=final)
     except UnicodeDecodeError as e:
@@ -456,8 +471,7 @@ def _fast_integers(path, raw, delimiter, skip):
     """The whole table as int64 when every field is a whole number and nothing needs the csv
     module (UTF-8, commas, no quotes, no '#'), else None: NumPy parses whole numbers from the file
     about six times faster than floats (Kaggle's 76 MB train.csv in about a second)."""
-    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    if utf16 or delimiter != "," or b'"' in raw or b"#" in raw:
+    if _utf16(raw) or delimiter != "," or b'"' in raw or b"#" in raw:
         return None
     try:
         with warnings.catch_warnings():
@@ -467,10 +481,16 @@ def _fast_integers(path, raw, delimiter, skip):
         return None
 
 
-def _numbers(body, kept, names, path, first_row):
-    """(N, len(kept)) float64 of the records' kept fields; a ValueError naming the row (counted as
-    a spreadsheet counts them) and the column of the first field that is not a number."""
+DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+([eE][-+]?\d+)?")  # 1,5 in a table whose fields are separated by ';'
+
+
+def _numbers(body, kept, names, path, first_row, decimal_comma=False):
+    """(N, len(kept)) float64 of the records' kept fields (`decimal_comma`: 1,5 is 1.5); a
+    ValueError naming the row (counted as a spreadsheet counts them) and the column of the first
+    field that is not a number."""
     cells = [[row[i] for i in kept] for row in body]
+    if decimal_comma:  # European Excel: 1,5;2,3 (the fields separated by semicolons)
+        cells = [[value.replace(",", ".") for value in row] for row in cells]
     try:
         return np.array(cells, dtype=np.float64).reshape(len(cells), len(kept))
     except ValueError:
@@ -496,7 +516,10 @@ def read_csv(path, label_column=None, n_features=None):
         raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
     first, delimiter = _csv_header(path)
     header, label = _label_index(first, path, label_column, n_features)
-    kept = [i for i in range(len(first)) if i != label]
+    trailing = len(first) > 1 and not first[-1].strip() and label != len(first) - 1  # "a,b,label," rows
+    kept = [i for i in range(len(first) - trailing) if i != label]
+    if not kept:
+        raise ValueError(f"{path}: only a label column; a table needs at least one column of features beside it")
     skip = 1 if header is not None else 0
     whole = _fast_integers(path, raw, delimiter, skip)
     if whole is not None and whole.shape[1] == len(first):
@@ -510,7 +533,8 @@ def read_csv(path, label_column=None, n_features=None):
                     f"{path}: row {r + skip + 1} has {len(row)} fields, the first row {len(first)}; "
                     f"give every row the same fields (separated by {delimiter!r})"
                 )
-        x = _numbers(body, kept, header and [header[i] for i in kept], path, skip + 1)
+        commas = delimiter == ";" and any(DECIMAL_COMMA.fullmatch(row[i].strip()) for row in body[:50] for i in kept)
+        x = _numbers(body, kept, header and [header[i] for i in kept], path, skip + 1, decimal_comma=commas)
         y = None if label is None else np.array([row[label].strip() for row in body])
     if len(x) == 0:
         raise ValueError(f"{path}: no rows of data" + (" (only a header)" if header is not None else ""))

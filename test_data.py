@@ -800,3 +800,69 @@ def test_data_that_cannot_train_a_classifier_is_one_line(tmp_path, labels, names
     result = run("train", "relu", "--data", data, "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert message in result.stderr and not (tmp_path / "w.npz").exists()
+
+
+# ----------------------------------------------------------------------------- CSV variants a user's file may be
+VARIANT_ROWS = [(0.5, -1.25, 3.0, "yes"), (-2.0, 0.75, 1.5, "no"), (1.0, 2.0, -0.5, "yes"), (0.25, -0.5, 2.5, "no")]
+
+
+def variant(kind):
+    """(bytes of a CSV of VARIANT_ROWS written the `kind` way, the label column to name or None)."""
+    lines = ["a,b,c,label"] + [f"{a},{b},{c},{label}" for a, b, c, label in VARIANT_ROWS]
+    text = "\n".join(lines) + "\n"
+    made = {
+        "utf-16-le without a BOM": lambda: text.encode("utf-16-le"),
+        "utf-16-be without a BOM": lambda: text.encode("utf-16-be"),
+        "mixed line endings": lambda: ("\r\n".join(lines[:3]) + "\n" + "\r".join(lines[3:]) + "\n").encode(),
+        "decimal commas and semicolons": lambda: "\n".join(
+            line.replace(",", ";").replace(".", ",") for line in lines
+        ).encode(),
+        "duplicate header names": lambda: text.replace("a,b,c,label", "a,a,c,label").encode(),
+        "a trailing delimiter on every row": lambda: "".join(line + ",\n" for line in lines).encode(),
+        "class names holding | and ;": lambda: text.replace("yes", "y|e;s").encode(),
+        "the label column in the middle": lambda: "\n".join(
+            ",".join([f[0], f[3], f[1], f[2]]) for f in (line.split(",") for line in lines)
+        ).encode(),
+    }
+    return made[kind]()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "utf-16-le without a BOM",
+        "utf-16-be without a BOM",
+        "mixed line endings",
+        "decimal commas and semicolons",
+        "duplicate header names",
+        "a trailing delimiter on every row",
+        "class names holding | and ;",
+        "the label column in the middle",
+    ],
+)
+def test_a_csv_written_another_way_reads_the_same_table(tmp_path, kind):
+    path = tmp_path / "t.csv"
+    path.write_bytes(variant(kind))
+    x, y, names = mlp_data.read_csv(path)
+    np.testing.assert_allclose(x, [row[:3] for row in VARIANT_ROWS], rtol=1e-6)
+    assert [str(v) for v in y] == [
+        row[3] if "|" not in kind else row[3].replace("yes", "y|e;s") for row in VARIANT_ROWS
+    ]
+    assert len(names) == 3
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"label\nyes\nno\nyes\nno\n", ": only a label column; a table needs at least one column of features"),
+        (b"a,b,label\n1,2,yes\n3,\x004,no\n", ": row 3, column b: '\\x004' is not a number; fill or fix it"),
+        ("a,b,label\n1,2,caf\xe9\n".encode("latin-1"), ": not UTF-8 text (byte 0xe9 at offset 17"),
+    ],
+)
+def test_a_csv_that_cannot_be_a_table_is_one_line_and_nothing_is_written(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    result = run("train", "relu", "--data", path, "--epochs", "1", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith(f"error: {path}{message}"), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
