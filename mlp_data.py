@@ -361,11 +361,52 @@ def _square_image(x):
     return (side, side) if x.dtype == np.uint8 and side is not None and side >= 8 else None
 
 
-def _hold_out(data, where, fraction=0.2):
+def _check_no_lone_class(y, where, classes=None):
+    """ValueError naming the classes of labels y that have a single example (too few to learn
+    from, and a stratified test set would take it from the training examples)."""
+    values, counts = np.unique(y, return_counts=True)  # not bincount: a label of 10**9 is refused after
+    single = values[counts == 1]
+    if len(single):
+        names = [shown(classes[c]) if classes and c < len(classes) else str(c) for c in single[:3]]
+        more = f" and {len(single) - 3} more" if len(single) > 3 else ""
+        which = f"class {names[0]} has" if len(single) == 1 else f"classes {', '.join(names)}{more} have"
+        raise ValueError(
+            f"{where}: {which} only one training example, too few to learn from; add examples, or drop "
+            + ("it" if len(single) == 1 else "them")
+        )
+
+
+def _check_classifiable(y, where, classes=None):
+    """ValueError unless labels y can train a classifier: two classes at least, every class
+    present with two examples at least, no more classes (`classes`: their names, if known) than
+    examples, and labels that are class indices (a largest label of a thousand or more, beyond
+    twice the examples, names classes the data cannot have examples of: ids, years or prices)."""
+    top = int(y.max())
+    if top == 0 or len(np.unique(y)) < 2:
+        raise ValueError(
+            f"{where}: every training example has the same label ({top}); a classifier needs "
+            "examples of at least two classes"
+        )
+    if top >= max(2 * len(y), 1000):  # a network of so many outputs would be almost all unseen classes
+        raise ValueError(
+            f"{where}: labels run up to {top} with only {len(y)} training examples, so most classes "
+            "have none; labels must be class indices 0 .. C-1 (or words naming the classes)"
+        )
+    n_classes = max(top + 1, len(classes or ()))
+    if n_classes > len(y):
+        raise ValueError(
+            f"{where}: {n_classes} classes but only {len(y)} training examples; a classifier needs "
+            "examples of every class, two at least"
+        )
+    _check_no_lone_class(y, where, classes)
+
+
+def _hold_out(data, where, fraction=0.2, path=None):
     """`data` with a test set: the one it has, else a stratified, seeded fifth of its
     training examples (the same every time, so eval scores the examples train did not see)."""
     if data.x_test is not None:
         return data
+    _check_no_lone_class(data.y_train, path or where, data.classes)  # before the split takes one away
     n_test = max(1, round(fraction * len(data.y_train)))
     x, y, x_test, y_test = mlp.split_validation(data.x_train, data.y_train, n_test, seed=0)
     return data._replace(
@@ -581,7 +622,7 @@ def _csv_data(path, splits, label_column=None, **_):
         shape=_square_image(x),
         test_from="test.csv",
     )
-    return _hold_out(data, os.path.basename(train_path))
+    return _hold_out(data, os.path.basename(train_path), path=train_path)
 
 
 def _npz_data(path, splits, **_):
@@ -630,7 +671,7 @@ def _npz_data(path, splits, **_):
         shape=shape,
         test_from="x_test, y_test",
     )
-    return _hold_out(data, os.path.basename(path))
+    return _hold_out(data, os.path.basename(path), path=path)
 
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
@@ -740,7 +781,7 @@ def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.e
         shape=tuple(pictures["train"].shape[1:]),
         test_from="test/" + (f" ({skipped} other files passed over)" if skipped else ""),
     )
-    return _hold_out(data, "train/")
+    return _hold_out(data, "train/", path=path)
 
 
 def _idx_data(path, splits, **_):
@@ -801,39 +842,6 @@ def data_form(path):
         if form.detect(path):
             return name
     raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
-
-
-def _check_classifiable(y, where, classes=None):
-    """ValueError unless labels y can train a classifier: two classes at least, every class
-    present with two examples at least, no more classes (`classes`: their names, if known) than
-    examples, and labels that are class indices (a largest label of a thousand or more, beyond
-    twice the examples, names classes the data cannot have examples of: ids, years or prices)."""
-    top = int(y.max())
-    if top == 0 or len(np.unique(y)) < 2:
-        raise ValueError(
-            f"{where}: every training example has the same label ({top}); a classifier needs "
-            "examples of at least two classes"
-        )
-    if top >= max(2 * len(y), 1000):  # a network of so many outputs would be almost all unseen classes
-        raise ValueError(
-            f"{where}: labels run up to {top} with only {len(y)} training examples, so most classes "
-            "have none; labels must be class indices 0 .. C-1 (or words naming the classes)"
-        )
-    n_classes = max(top + 1, len(classes or ()))
-    if n_classes > len(y):
-        raise ValueError(
-            f"{where}: {n_classes} classes but only {len(y)} training examples; a classifier needs "
-            "examples of every class, two at least"
-        )
-    counts = np.bincount(y, minlength=n_classes)
-    single = np.flatnonzero(counts == 1)
-    if len(single):
-        names = [shown(classes[c]) if classes and c < len(classes) else str(c) for c in single[:3]]
-        more = f" and {len(single) - 3} more" if len(single) > 3 else ""
-        raise ValueError(
-            f"{where}: class {', '.join(names)}{more} has only one training example, too few to learn "
-            "from; add examples of it, or drop it"
-        )
 
 
 def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None):

@@ -840,6 +840,22 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
     return meta, history
 
 
+def check_varies(x, data, pictures, chunk=8192):
+    """ValueError when no feature of the training examples x varies (a constant table, pictures
+    all white or all black): nothing could tell the classes apart. Read in chunks (a memory-mapped
+    x is never copied whole)."""
+    low, high = x[:chunk].min(axis=0), x[:chunk].max(axis=0)
+    for i in range(chunk, len(x), chunk):
+        low, high = np.minimum(low, x[i : i + chunk].min(axis=0)), np.maximum(high, x[i : i + chunk].max(axis=0))
+    if np.array_equal(low, high):
+        what = "pixel" if pictures else "feature"
+        same = f" ({low.flat[0]:g})" if np.all(low == low.flat[0]) else ""
+        raise ValueError(
+            f"{data}: every {what} holds the same value in every training example{same}, so nothing tells the "
+            "classes apart; check the data"
+        )
+
+
 def plan(
     asked,
     *,
@@ -868,6 +884,7 @@ def plan(
     straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
     check_straightening(straighten, found, data, init)
     x, y = found.x_train, found.y_train
+    check_varies(x, data, pictures=found.shape is not None)
     source = mlp_data.source_record(data, label_column, path=found.path)
     identity = data_identity(source, x, y)
     validation = None

@@ -678,7 +678,8 @@ def test_init_continues_from_saved_weights_and_refuses_what_does_not_fit(trained
     ):
         result = run("train", *args, "--init", trained, "--data", small_data, "--out", tmp_path / "x.npz")
         assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
-    np.savez(tmp_path / "other.npz", x_train=np.zeros((20, 5, 5), np.uint8), y_train=np.arange(20) % 2)
+    other = np.random.default_rng(0).integers(0, 256, (20, 5, 5)).astype(np.uint8)
+    np.savez(tmp_path / "other.npz", x_train=other, y_train=np.arange(20) % 2)
     result = run("train", "relu", "--init", trained, "--data", tmp_path / "other.npz", "--out", tmp_path / "x.npz")
     assert result.exit_code == 1 and "takes 784 inputs, but" in result.stderr and "has 25 features" in result.stderr
 
@@ -707,7 +708,8 @@ def test_an_ensemble_averages_its_members_probabilities(members, small_data, tmp
 
 
 def test_ensemble_members_must_share_data_and_classes(members, tmp_path):
-    np.savez(tmp_path / "other.npz", x_train=np.zeros((40, 28, 28), np.uint8), y_train=np.arange(40) % 10)
+    other = np.random.default_rng(0).integers(0, 256, (40, 28, 28)).astype(np.uint8)
+    np.savez(tmp_path / "other.npz", x_train=other, y_train=np.arange(40) % 10)
     assert (
         run(
             *"train relu --hidden 16 --epochs 1 --data".split(), tmp_path / "other.npz", "--out", tmp_path / "o.npz"

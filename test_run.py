@@ -195,12 +195,12 @@ def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, s
         if saves.count((1, 10)) == 1 and saves[-1] == (1, 10):
             raise mlp_run.Stop(signal.SIGTERM)  # as SIGTERM would, just after this save
 
-    monkeypatch.setattr(mlp, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(mlp_run, "save_checkpoint", save_then_stop)
     result = run(*args, "--out", out)
     assert result.exit_code == 143, result.output
     assert (1, 9) in saves and (1, 10) in saves  # part-way through epoch 2, not only at its end
     assert "interrupted: epoch 1 and 10 batches of epoch 2 saved" in " ".join(result.stderr.split())
-    monkeypatch.setattr(mlp, "save_checkpoint", save)
+    monkeypatch.setattr(mlp_run, "save_checkpoint", save)
     result = run(*args, "--out", out)
     assert result.exit_code == 0 and "resuming after epoch 1 and 10 batches of epoch 2" in " ".join(
         result.stderr.split()
@@ -664,3 +664,38 @@ def test_class_weights_as_scikit_learn_computes_them():
         mlp_run.class_weights(y, 3, "even")
     with pytest.raises(ValueError, match=r"class_weight maps classes in \[0, 3\)"):
         mlp_run.class_weights(y, 3, {7: 1.0})
+
+
+@pytest.mark.parametrize(
+    "name, x, message",
+    [
+        ("constant.csv", None, "every feature holds the same value in every training example (1)"),
+        ("white.npz", 255, "every pixel holds the same value in every training example (255)"),
+        ("black.npz", 0, "every pixel holds the same value in every training example (0)"),
+    ],
+)
+def test_data_with_nothing_to_tell_the_classes_apart_is_refused_in_one_line(tmp_path, name, x, message):
+    path = tmp_path / name
+    y = np.arange(40) % 2
+    if x is None:
+        path.write_text("a,b,label\n" + "".join(f"1,1,{label}\n" for label in y))
+    else:
+        images = np.full((40, 28, 28), x, np.uint8)
+        np.savez(path, x_train=images[:30], y_train=y[:30], x_test=images[30:], y_test=y[30:])
+    result = run("train", "relu", "--data", path, "--out", tmp_path / "w.npz")
+    assert (
+        result.exit_code == 1
+        and result.stderr == f"error: {path}: {message}, so nothing tells the classes apart; check the data\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_two_classes_of_one_row_each_are_named_before_a_test_set_is_held_out(tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("a,b,label\n1,2,cat\n3,4,dog\n")
+    result = run("train", "relu", "--data", path, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1, result.output
+    assert (
+        result.stderr
+        == f"error: {path}: classes cat, dog have only one training example, too few to learn from; add examples, or drop them\n"
+    )
