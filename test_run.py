@@ -699,3 +699,55 @@ def test_two_classes_of_one_row_each_are_named_before_a_test_set_is_held_out(tmp
         result.stderr
         == f"error: {path}: classes cat, dog have only one training example, too few to learn from; add examples, or drop them\n"
     )
+
+
+# ----------------------------------------------------------------------------- weights records edited by hand
+def edited(trained, folder, change):
+    """A copy of the weights file `trained` whose record `change(meta)` edited."""
+    arrays = dict(np.load(trained, allow_pickle=False))
+    meta = json.loads(str(arrays["meta"]))
+    change(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = folder / "edited.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m["preprocessing"].update(kind="zscore"), "unknown or damaged preprocessing"),
+        (lambda m: m["preprocessing"].update(invert="yes"), "unknown or damaged preprocessing"),
+        (lambda m: m["input"].update(framing={"box": -3, "centre": "left"}), "not a valid weights file: input must be"),
+        (lambda m: m.update(classes=["a", "b"]), "not a valid weights file: classes must be"),  # fewer than the outputs
+        (lambda m: m.update(version=2), "weights of format version 2; this mlp.py reads version 1"),
+        (lambda m: m.update(defaults="lots", sweep=[1, 2]), None),  # records of how it was made: read by no command
+        (lambda m: m.update(classes=[f"c{i}" for i in range(12)]), None),  # more names than outputs: the first ones
+    ],
+)
+def test_a_hand_edited_weights_record_is_refused_in_one_line_or_read_as_it_says(trained, tmp_path, change, message):
+    path = edited(trained, tmp_path, change)
+    before = path.read_bytes()
+    for command in (["eval", path], ["summary", path], ["predict", path, "--index", "0"]):
+        result = run(*command)
+        if message:
+            assert result.exit_code == 1 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+        else:
+            assert result.exit_code == 0, result.output
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["edited.npz"]
+
+
+def test_a_checkpoint_renamed_or_truncated_is_told_apart_from_weights_in_one_line(tmp_path):
+    params = mlp.init([784, 8, 10], "relu")
+    mlp_run.save_checkpoint(
+        tmp_path / "w.ckpt.npz", mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"}
+    )
+    renamed = tmp_path / "renamed.npz"
+    renamed.write_bytes((tmp_path / "w.ckpt.npz").read_bytes())
+    result = run("eval", renamed)
+    assert result.exit_code == 1 and "is the checkpoint of an unfinished train run, not weights" in result.stderr
+    truncated = tmp_path / "cut.ckpt.npz"
+    truncated.write_bytes((tmp_path / "w.ckpt.npz").read_bytes()[:2000])
+    result = run("train", "relu", "--hidden", "8", "--epochs", "2", "--resume", truncated, "--out", tmp_path / "x.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "cut.ckpt.npz: not a readable" in result.stderr
+    assert not (tmp_path / "x.npz").exists()
