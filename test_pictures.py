@@ -163,6 +163,7 @@ def test_test_time_augmentation_averages_the_picture_and_seeded_distortions_of_i
     np.testing.assert_allclose(np.exp(both).sum(axis=1), 1, rtol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # 100 digits, two steps
 def test_the_transform_distorts_square_pictures_only_and_train_needs_it_to_augment(mnist):
     settings = mlp.Settings(activation="relu", epochs=1, batch_size=50, augment_kind="shift")
     assert mlp_pictures.distortion(settings._replace(augment_kind="none"), (28, 28)) is None
