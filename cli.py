@@ -208,15 +208,6 @@ def downloading():
     return on_file, update, stop
 
 
-def data_path(data):
-    """The file or folder behind --data (mlp_data.resolve), a download shown as it goes."""
-    on_file, on_download, stop = downloading()
-    try:
-        return mlp_data.resolve(data, on_file, on_download)
-    finally:
-        stop()
-
-
 def load_data(data, splits=("train", "test"), label_column=None):
     """mlp_run.load_data with progress bars on stderr (a download; pictures decoded, once, then
     read from the cache), and its note on the files it passed over."""
@@ -1191,16 +1182,6 @@ def draw(weights, host, port, no_browser, bench):
 # ----------------------------------------------------------------------------- bench
 
 
-def bench_settings(asked, given, shape, n):
-    """bench's settings: the options not `given` chosen from the data as train chooses them, but
-    3 epochs (timed, their median reported) unless the data is so small that train runs more
-    than its usual 10: then as many, so that bench's accuracy is the plain train command's."""
-    settings, _, _ = mlp_run.fitted_settings(asked, given, pictures=shape is not None, n=n)
-    if "epochs" in given or settings.epochs <= DEFAULTS["epochs"]:
-        settings = settings._replace(epochs=asked.epochs)
-    return settings
-
-
 @app.command(cls=HelpPage)
 @mlp_options.takes(*mlp_options.BENCH_OPTIONS)
 def bench(ctx: typer.Context, **options):
@@ -1224,16 +1205,24 @@ def bench(ctx: typer.Context, **options):
     asked = mlp_run.asked_settings(o.bench_activation.value, options)
     mlp.check_settings(asked)
     given = given_options(ctx)
-    path = data_path(o.data)
-    x, y, x_test, y_test, n_classes, preprocessing, shape = mlp_bench.bench_data(
-        path, o.limit, o.normalize and o.normalize.value, o.label_column
+    found = load_data(o.data, label_column=o.label_column)
+    if o.limit:
+        found = found._replace(x_train=found.x_train[: o.limit], y_train=found.y_train[: o.limit])
+    run = mlp_run.plan(
+        asked,
+        given=given,
+        found=found,
+        data=o.data,
+        label_column=o.label_column,
+        hidden=o.bench_hidden,
+        normalize=o.normalize and o.normalize.value,
+        dtype=o.dtype.value,
     )
-    settings = bench_settings(asked, given, shape, len(x))
-    if settings.augment_kind != "none" and mlp.square_side(x.shape[1]) is None:
-        fail(f"--augment {o.augment.value} needs square images; {o.data} has {x.shape[1]} features", code=2)
-    sizes = [x.shape[1], *o.bench_hidden, n_classes]
-    common = {"limit": o.limit, "data": path, "normalize": preprocessing["kind"], "label_column": o.label_column}
-    measured = (settings, sizes, x, y, x_test, y_test, preprocessing, np.dtype(o.dtype.value))
+    settings, preprocessing, sizes = run["settings"], run["plan"]["preprocessing"], run["plan"]["sizes"]
+    if "epochs" not in given and settings.epochs <= DEFAULTS["epochs"]:  # bench's own 3, unless small data needs more
+        settings = settings._replace(epochs=asked.epochs)
+    common = {"limit": o.limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": o.label_column}
+    measured = (settings, sizes, run["x"], run["y"], found.x_test, found.y_test, preprocessing, np.dtype(o.dtype.value))
     if o.torch:  # PyTorch's epochs in turn with ours, each of ours divided by the one after it
         spec = {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
         with mlp_bench.stepped_reference("torch", mlp_bench.reference_args("torch", spec)) as (torch_epoch, last):

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
 import mlp
 import mlp_data
 import mlp_draw
@@ -127,7 +126,7 @@ def test_shipped_mnist_label_counts(mnist):
 
 def test_shipped_mnist_is_found_without_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not from the checkout's folder
-    folder = Path(cli.data_path(mlp_data.DEFAULT_DATA))
+    folder = Path(mlp_data.resolve(mlp_data.DEFAULT_DATA))
     assert sorted(p.name for p in folder.iterdir()) == sorted(s + ".gz" for s in mlp.MNIST_FILES.values())
 
 
@@ -488,7 +487,7 @@ def test_cli_data_by_name_downloads_into_the_cache_and_shows_class_names(mirror,
 def test_shipped_mnist_is_used_by_name_without_any_download(tmp_path, monkeypatch):
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("MLP_MIRROR", "http://127.0.0.1:9/")
-    assert Path(cli.data_path("mnist")) == mlp_data.shipped_mnist()
+    assert Path(mlp_data.resolve("mnist")) == mlp_data.shipped_mnist()
     assert not (tmp_path / "empty").exists()
 
 
