@@ -566,7 +566,11 @@ def read_csv(path, label_column=None, n_features=None):
     if whole is not None and whole.shape[1] == len(first):
         x, y = whole[:, kept], None if label is None else whole[:, label]
     else:
-        records = _records(_decoded(raw, path), delimiter, path)
+        text = _decoded(raw, path)
+        if "\x00" in text:  # Python 3.10's csv refuses it, 3.11's reads it as a character: say it alike
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise ValueError(f"{path}: line {line} holds a NUL byte (\\x00), which no text field has; remove it")
+        records = _records(text, delimiter, path)
         body = records[skip:]
         for r, row in enumerate(body):
             if len(row) != len(first):

@@ -861,7 +861,7 @@ def test_a_csv_written_another_way_reads_the_same_table(tmp_path, kind):
     "content, message",
     [
         (b"label\nyes\nno\nyes\nno\n", ": only a label column; a table needs at least one column of features"),
-        (b"a,b,label\n1,2,yes\n3,\x004,no\n", ": row 3, column b: '\\x004' is not a number; fill or fix it"),
+        (b"a,b,label\n1,2,yes\n3,\x004,no\n", ": line 3 holds a NUL byte (\\x00), which no text field has; remove it"),
         ("a,b,label\n1,2,caf\xe9\n".encode("latin-1"), ": not UTF-8 text (byte 0xe9 at offset 17"),
     ],
 )
