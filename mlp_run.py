@@ -722,20 +722,32 @@ def check_validation_needs(settings, val):
         raise BadOption(f"--schedule {settings.schedule} watches validation accuracy: add --val N (e.g. --val 5000)")
 
 
-def check_augmentable(augment, found, data):
-    """A bad option (exit 2) when --augment distorts images but the data are a table or not square."""
-    if mlp_pictures.AUGMENTATIONS[augment].distort is not None and (
-        found.shape is None or found.shape[0] != found.shape[1]
-    ):
-        raise BadOption(
-            f"--augment {augment}: {data} holds "
-            + (
-                "a table, not images"
-                if found.shape is None
-                else f"{found.shape[0]} x {found.shape[1]} images; augmentation needs square ones"
+MIN_PICTURE_SIDE = 8  # pictures smaller than 8 x 8 (scikit-learn's digits) are too small to distort or straighten
+
+
+def check_augmentable(settings, found, data):
+    """A bad option (exit 2) when --augment distorts images but the data are a table, not square
+    or too small (under MIN_PICTURE_SIDE a side), or --augment-end weakens distortions that
+    --augment does not ask for."""
+    augment = settings.augment_kind
+    if mlp_pictures.AUGMENTATIONS[augment].distort is None:
+        if settings.augment_end != 1:
+            raise BadOption(
+                "--augment-end weakens --augment's distortions, and there are none; give --augment, or leave it out"
             )
-            + "; use --augment none for this data"
-        )
+        return
+    shape = found.shape
+    why = (
+        "a table, not images"
+        if shape is None
+        else f"{shape[0]} x {shape[1]} images; augmentation needs square ones"
+        if shape[0] != shape[1]
+        else f"{shape[0]} x {shape[1]} images, too small to distort (at least {MIN_PICTURE_SIDE} x {MIN_PICTURE_SIDE})"
+        if shape[0] < MIN_PICTURE_SIDE
+        else None
+    )
+    if why:
+        raise BadOption(f"--augment {augment}: {data} holds {why}; use --augment none for this data")
 
 
 def check_straightening(straighten, found, data, init):
@@ -746,6 +758,11 @@ def check_straightening(straighten, found, data, init):
     given = " and ".join(f"--{k}" for k in straighten)
     if found.shape is None:
         raise BadOption(f"{given} straighten pictures, and {data} is a table of features; leave it out")
+    if min(found.shape) < MIN_PICTURE_SIDE:
+        raise BadOption(
+            f"{given}: {data} holds {found.shape[0]} x {found.shape[1]} pictures, too small to straighten "
+            f"(at least {MIN_PICTURE_SIDE} x {MIN_PICTURE_SIDE}); leave it out"
+        )
     if init:
         raise BadOption(f"--init {init} keeps its own preprocessing; leave out {given}")
 
@@ -892,7 +909,7 @@ def plan(
         x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
         validation = (x_val, y_val)
     settings, kind, chosen = fitted_settings(asked, given, pictures=found.shape is not None, n=len(y), init=init)
-    check_augmentable(settings.augment_kind, found, data)
+    check_augmentable(settings, found, data)
     network = planned_network(
         found,
         data=data,

@@ -751,3 +751,21 @@ def test_a_checkpoint_renamed_or_truncated_is_told_apart_from_weights_in_one_lin
     result = run("train", "relu", "--hidden", "8", "--epochs", "2", "--resume", truncated, "--out", tmp_path / "x.npz")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "cut.ckpt.npz: not a readable" in result.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--augment-end", "0.5"], "--augment-end weakens --augment's distortions, and there are none; give --augment"),
+        (["--augment", "shift"], "--augment shift: tiny.npz holds 3 x 3 images, too small to distort (at least 8 x 8)"),
+        (["--deslant"], "--deslant: tiny.npz holds 3 x 3 pictures, too small to straighten (at least 8 x 8)"),
+    ],
+)
+def test_options_that_cannot_apply_to_tiny_pictures_are_refused_in_one_line(tmp_path, options, message):
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (40, 3, 3)).astype(np.uint8), np.arange(40) % 2
+    np.savez(tmp_path / "tiny.npz", x_train=images[:30], y_train=labels[:30], x_test=images[30:], y_test=labels[30:])
+    result = run("train", "relu", "--data", tmp_path / "tiny.npz", *options, "--out", tmp_path / "w.npz")
+    message = message.replace("tiny.npz", str(tmp_path / "tiny.npz"))
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}"), result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.npz"]
