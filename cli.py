@@ -1031,7 +1031,7 @@ def predict(paths, index, top, out, data, explain, tta):
     if out:
         mlp_run.check_writable(out, "--out")
     if explain:
-        mlp_plot.pyplot()  # the extra is named before any work
+        mlp_plot.check_picture_path(explain, "--explain")  # the extra, the folder and the format, before any work
     members = mlp_run.load_members(weights)
     params, meta = members[0]
     mlp_run.check_outputs([out, explain], [*weights, *inputs])

@@ -55,19 +55,28 @@ def pyplot():
 MISSING_GLYPHS = []  # said once a process: the first glyph the plots' font lacked
 
 
-def save_figure(fig, path, option="--out"):
-    """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
-    has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
-    `option` is what the user gave the path with (--out, --out-dir), for the messages. Returns a
-    note to show the user (the first glyph the fonts lacked, once a process), or None."""
+def check_picture_path(path, option="--out"):
+    """The format a picture at `path` is written in (its suffix; PNG without one), checked before
+    any work: a folder that can be written in, a format matplotlib writes (else a bad option)."""
     mlp_run.check_writable(path, option)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    supported = fig.canvas.get_supported_filetypes()
+    probe = pyplot().figure()  # the formats a figure's canvas writes (matplotlib's plug-ins included)
+    supported = probe.canvas.get_supported_filetypes()
+    pyplot().close(probe)
     if fmt not in supported:
         raise mlp_run.BadOption(
             f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
             f"{', '.join('.' + s for s in sorted(supported))}"
         )
+    return fmt
+
+
+def save_figure(fig, path, option="--out"):
+    """Write a figure to exactly `path`, atomically, in the format its suffix names (PNG when it
+    has none); an unknown suffix is a bad option and a failed write leaves no partial picture.
+    `option` is what the user gave the path with (--out, --out-dir), for the messages. Returns a
+    note to show the user (the first glyph the fonts lacked, once a process), or None."""
+    fmt = check_picture_path(path, option)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

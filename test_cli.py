@@ -1153,3 +1153,16 @@ def test_train_test_every_scores_every_kth_epoch_the_last_and_each_new_best(smal
     assert mlp.load(out)[1]["test_accuracy"] == rows[rows[-1]["best_epoch"] - 1]["test_accuracy"]
     pytest.importorskip("matplotlib")
     assert run("plot", "curves", out, "--out", tmp_path / "c.png").exit_code == 0
+
+
+def test_explain_to_a_format_matplotlib_cannot_write_is_refused_before_any_work(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    picture = tmp_path / "seven.png"
+    Image.fromarray(np.pad(np.full((18, 4), 255, np.uint8), ((5, 5), (12, 12)))).save(picture)
+    result = run("predict", trained, picture, "--explain", tmp_path / "why.txt")
+    assert result.exit_code == 2 and result.stdout == ""  # no prediction printed before the refusal
+    assert result.stderr.startswith(f"error: {tmp_path / 'why.txt'}: matplotlib cannot write .txt pictures; use one of")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seven.png"]
