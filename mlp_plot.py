@@ -7,6 +7,7 @@ that importing this file costs nothing without the plot extra). Problems are rai
 ValueError (mlp_run.BadOption for a bad option) with one line naming the problem and the fix.
 """
 
+import functools
 import importlib
 import warnings
 
@@ -55,14 +56,22 @@ def pyplot():
 MISSING_GLYPHS = []  # said once a process: the first glyph the plots' font lacked
 
 
+@functools.cache  # asked once a process: a figure made and closed only to ask
+def picture_formats():
+    """The formats a figure's canvas writes (matplotlib's plug-ins included), by suffix."""
+    probe = pyplot().figure()
+    formats = probe.canvas.get_supported_filetypes()
+    pyplot().close(probe)
+    return formats
+
+
 def check_picture_path(path, option="--out"):
     """The format a picture at `path` is written in (its suffix; PNG without one), checked before
     any work: a folder that can be written in, a format matplotlib writes (else a bad option)."""
+    pyplot()  # matplotlib there (or the one line saying how to install it), whatever was asked before
     mlp_run.check_writable(path, option)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    probe = pyplot().figure()  # the formats a figure's canvas writes (matplotlib's plug-ins included)
-    supported = probe.canvas.get_supported_filetypes()
-    pyplot().close(probe)
+    supported = picture_formats()
     if fmt not in supported:
         raise mlp_run.BadOption(
             f"{path}: matplotlib cannot write .{fmt} pictures; use one of "
