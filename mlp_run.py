@@ -40,6 +40,10 @@ class Stop(BaseException):
 
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
 RECEIVED = []  # every stop signal this process received (signals are process-wide, and so is this)
+# A stop signal that arrives while a sweep talks to its database waits for the talk to end: raised
+# inside SQLAlchemy's read of a result, it leaves a cursor half-closed and SQLAlchemy logs a
+# traceback. {"on": whether stops wait now, "pending": the signal waiting}.
+DEFERRED = {"on": False, "pending": None}
 
 
 @contextlib.contextmanager
@@ -59,6 +63,9 @@ def stop_signals():
         RECEIVED.append(signum)
         if state["armed"]:
             state["armed"] = False
+            if DEFERRED["on"]:
+                DEFERRED["pending"] = signum
+                return
             raise Stop(signum)
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
@@ -69,6 +76,31 @@ def stop_signals():
             # After a stop the process is on its way out, its files saved: ignore repeats
             # (Python's shutdown would put back the default handlers, which kill at once).
             signal.signal(s, signal.SIG_IGN if RECEIVED else old)
+
+
+@contextlib.contextmanager
+def stops_deferred(on=True):
+    """Within the block a stop signal (see stop_signals) waits for the block's end (on=True),
+    or, inside such a block, is raised at once (on=False: the parts safe to interrupt, such as
+    training). A waiting signal is raised as Stop as soon as the code runs where stops do not
+    wait; when the block ends with an exception, that goes on and the signal waits on."""
+    before = DEFERRED["on"]
+    DEFERRED["on"] = on
+    try:
+        if not on:
+            raise_pending_stop()
+        yield
+    finally:
+        DEFERRED["on"] = before
+    if not before:
+        raise_pending_stop()
+
+
+def raise_pending_stop():
+    """Raise Stop for the signal that waited in a stops_deferred block, if one did."""
+    signum, DEFERRED["pending"] = DEFERRED["pending"], None
+    if signum is not None:
+        raise Stop(signum)
 
 
 # ----------------------------------------------------------------------------- one run per output

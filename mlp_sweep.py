@@ -289,12 +289,14 @@ def made_once(make, tries=MADE_ONCE_TRIES):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for _ in range(tries - 1):
             try:
-                return make()
+                with mlp_run.stops_deferred():
+                    return make()
             except SQLAlchemyError as e:
                 if not made_by_another(e):
                     raise
             time.sleep(pauses.uniform(0.1, 0.9))
-        return make()  # the last try: whatever it raises is the user's to hear
+        with mlp_run.stops_deferred():
+            return make()  # the last try: whatever it raises is the user's to hear
 
 
 def open_storage(url, heartbeat):
@@ -475,13 +477,16 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
         on_event("start", trial.number)
 
         def report(epoch, val_accuracy):
-            trial.report(val_accuracy, epoch)
-            on_event("epoch", trial.number)
-            if trial.should_prune():
+            with mlp_run.stops_deferred():  # the database's talk ends before a stop
+                trial.report(val_accuracy, epoch)
+                on_event("epoch", trial.number)
+                pruned = trial.should_prune()
+            if pruned:
                 raise optuna.TrialPruned(f"validation accuracy {val_accuracy:.4f} after epoch {epoch}")
 
         try:
-            return train_trial(options, report)
+            with mlp_run.stops_deferred(on=False):  # training: a stop ends it at once
+                return train_trial(options, report)
         except FloatingPointError as e:
             trial.set_user_attr("diverged", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -498,19 +503,20 @@ def run_worker(study, n_trials, *, space, train_trial, on_event=lambda what, num
     ran = 0
     run = objective(study, n_trials, space, train_trial, on_event, threads)
     while True:
-        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and what optimize() calls
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # and the retry callback queues them again
-        found = counts(study)
-        finished = sum(found.get(s.name, 0) for s in FINISHED)
-        if finished >= n_trials:
-            return ran
-        if sum(found.get(s.name, 0) for s in LIVE) >= n_trials and not found.get("WAITING"):
+        with mlp_run.stops_deferred():  # a stop waits while the database talks (training does not: see objective)
+            with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and what optimize() calls
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # and the retry callback queues them again
+            found = counts(study)
+            if sum(found.get(s.name, 0) for s in FINISHED) >= n_trials:
+                return ran
+            elsewhere = sum(found.get(s.name, 0) for s in LIVE) >= n_trials and not found.get("WAITING")
+            if not elsewhere:
+                study.optimize(run, n_trials=1, catch=(Surplus,), gc_after_trial=False)
+                on_event("end", None)  # the trial is told by now: its state is final
+                ran += 1
+        if elsewhere:
             time.sleep(poll)  # the last trials run elsewhere: wait for them (or for them to go stale)
-            continue
-        study.optimize(run, n_trials=1, catch=(Surplus,), gc_after_trial=False)
-        on_event("end", None)  # the trial is told by now: its state is final
-        ran += 1
 
 
 def local_workers(commands, url, on_poll=lambda: None, poll=0.5):
@@ -523,7 +529,8 @@ def local_workers(commands, url, on_poll=lambda: None, poll=0.5):
     workers = [subprocess.Popen(c, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for c in commands]
     try:
         while any(w.poll() is None for w in workers):
-            on_poll()
+            with mlp_run.stops_deferred():  # the live table reads the database
+                on_poll()
             time.sleep(poll)
     except mlp_run.Stop as stop:
         for w in workers:

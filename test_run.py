@@ -334,6 +334,36 @@ def test_a_stop_signal_is_not_swallowed_by_code_that_catches_exception(monkeypat
 
 
 @posix
+def test_a_stop_signal_waits_while_the_database_talks_and_is_raised_where_training_runs(monkeypatch):
+    # raised inside SQLAlchemy's read of a result, a stop left a cursor half-closed and
+    # SQLAlchemy logged a traceback (1 of 30 SIGTERMs to a hard-writing SQLite sweep)
+    monkeypatch.setattr(mlp_run, "RECEIVED", [])
+    monkeypatch.setattr(mlp_run, "DEFERRED", {"on": False, "pending": None})
+    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    reached = []
+    try:
+        with pytest.raises(mlp_run.Stop) as stop, mlp_run.stop_signals():
+            with mlp_run.stops_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)  # the handler runs in here, and only records the signal
+                reached.append("the database's talk ended")
+                with mlp_run.stops_deferred(on=False):  # training: the waiting stop is raised at once
+                    reached.append("training started")
+        assert stop.value.signum == signal.SIGTERM
+        assert reached == ["the database's talk ended"]
+        with pytest.raises(mlp_run.Stop), mlp_run.stop_signals():
+            with mlp_run.stops_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)
+                reached.append("the block ended")
+        assert reached[-1] == "the block ended"  # raised at the block's end, where nothing is mid-talk
+        assert mlp_run.DEFERRED == {"on": False, "pending": None}
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+
+@posix
 def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch):
     def interrupted(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)  # as if it arrived while the data is read
