@@ -682,79 +682,90 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
     trials; a worker killed mid-trial leaves the study usable, its trial retried."""
     sweep = sweep_module()
     values, given = train_options(ctx, activation.value, ctx.args, sweep.SWEEP_REFUSES)
-    out, history_path, _, _ = mlp_run.train_paths(out)
+    out, history_path, _, lock_path = mlp_run.train_paths(out)
     compared = {k: sweep.plain_value(values[k]) for k in sorted(given) if k not in sweep.SWEEP_NOT_COMPARED}
     name = study or sweep.described_fixed({"activation": activation.value, "options": compared})
-    url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat, must_exist=show_only)
     if show_only:
+        url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat, must_exist=True)
         return show_study(storage_, url, name, sweep, program(ctx))
-    if not worker:
-        mlp_run.check_outputs([out, history_path], [*mlp_data.data_files(values["data"]), values["init"]])
-    found = load_data(values["data"], label_column=values["label_column"])
-    val = sweep.sweep_val(values, len(found.y_train))
-    searched, held = sweep.sweep_space(space, given, found=found, values=values)
-    if held:
-        said = ", ".join("--" + n.replace("_", "-") for n in held)
-        mlp_view.err_console.print(f"{said} given: held fixed, not searched", highlight=False, soft_wrap=True)
-    try:
-        study_ = sweep.open_study(
-            storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
-        )
-    except ValueError as e:
-        fail(str(e), code=2)
-    if "args" not in study_.user_attrs:
-        study_.set_user_attr("args", list(ctx.args))
-    train_trial = sweep.trainer({k: sweep.plain_value(v) for k, v in values.items()}, given, found=found, val=val)
-    objective = lambda options, report: train_trial(options, report)[0]
-    started = time.time()
-    try:
-        if worker or jobs == 1:
-            sweep_here(
-                study_,
-                trials,
-                searched,
-                objective,
-                threads=values["threads"],
-                heartbeat=heartbeat,
-                quiet=worker,
-                sweep=sweep,
+    with contextlib.ExitStack() as held_out:
+        if not worker:  # a second sweep (or train) with this --out is refused, before any file is made
+            mlp_run.check_outputs([out, history_path], [*mlp_data.data_files(values["data"]), values["init"]])
+            held_out.enter_context(mlp_run.one_run_per_output(lock_path, out))
+        # everything that can be refused is checked before the storage's file is made
+        asked_space = sweep.read_space(space) if space else None
+        found = load_data(values["data"], label_column=values["label_column"])
+        val = sweep.sweep_val(values, len(found.y_train))
+        searched, held = sweep.sweep_space(asked_space, given, found=found, values=values)
+        url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat)
+        if held:
+            said = ", ".join("--" + n.replace("_", "-") for n in held)
+            mlp_view.err_console.print(f"{said} given: held fixed, not searched", highlight=False, soft_wrap=True)
+        try:
+            study_ = sweep.open_study(
+                storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
             )
-        else:
-            threads = values["threads"] or max(1, (os.cpu_count() or 1) // jobs)
-            command = sweep.worker_command(
-                Path(__file__).resolve(),
-                ctx.args,
-                activation.value,
-                trials=trials,
-                study=name,
-                space=space,
-                out=out,
-                heartbeat=heartbeat,
-                threads=threads,
-            )
-            sweep_with_workers(study_, trials, searched, [command] * jobs, url=url, sweep=sweep)
-    except (sweep.StoppedTrial, Stop) as stop:
+        except ValueError as e:
+            fail(str(e), code=2)
+        if "args" not in study_.user_attrs:
+            study_.set_user_attr("args", list(ctx.args))
+        train_trial = sweep.trainer({k: sweep.plain_value(v) for k, v in values.items()}, given, found=found, val=val)
+        objective = lambda options, report: train_trial(options, report)[0]
+        started = time.time()
+        if jobs > trials:  # a worker beyond the trials would only wait
+            many = f"{trials} worker{'s' if trials > 1 else ''}"
+            mlp_view.err_console.print(f"--jobs {jobs}: {many}, as many as --trials", highlight=False)
+            jobs = trials
         if worker:
-            raise typer.Exit(code=128 + stop.signum) from None
-        stopped_sweep(stop.signum, study_, name, sweep, since=started)
-    except sweep.storage_failures() as e:
-        fail(
-            f"the sweep storage {sweep.masked(url)} failed: {sweep.failure_reason(e, url)}; the study keeps "
-            "its finished trials: run the same command to continue it"
-        )
-    if not worker:
-        sweep_result(
-            study_,
-            name=name,
-            url=url,
-            space=searched,
-            train_trial=train_trial,
-            found=found,
-            out=out,
-            history_path=history_path,
-            sweep=sweep,
-            program_name=program(ctx),
-        )
+            sweep.end_with_parent()
+        try:
+            if worker or jobs == 1:
+                sweep_here(
+                    study_,
+                    trials,
+                    searched,
+                    objective,
+                    threads=values["threads"],
+                    heartbeat=heartbeat,
+                    quiet=worker,
+                    sweep=sweep,
+                )
+            else:
+                threads = values["threads"] or max(1, (os.cpu_count() or 1) // jobs)
+                command = sweep.worker_command(
+                    Path(__file__).resolve(),
+                    ctx.args,
+                    activation.value,
+                    trials=trials,
+                    study=name,
+                    space=space,
+                    out=out,
+                    heartbeat=heartbeat,
+                    threads=threads,
+                )
+                sweep_with_workers(study_, trials, searched, [command] * jobs, url=url, sweep=sweep)
+        except (sweep.StoppedTrial, Stop) as stop:
+            if worker:
+                raise typer.Exit(code=128 + stop.signum) from None
+            stopped_sweep(stop.signum, study_, name, sweep, since=started)
+        except sweep.storage_failures() as e:
+            fail(
+                f"the sweep storage {sweep.masked(url)} failed: {sweep.failure_reason(e, url)}; the study keeps "
+                "its finished trials: run the same command to continue it"
+            )
+        if not worker:
+            sweep_result(
+                study_,
+                name=name,
+                url=url,
+                space=searched,
+                train_trial=train_trial,
+                found=found,
+                out=out,
+                history_path=history_path,
+                sweep=sweep,
+                program_name=program(ctx),
+            )
 
 
 # ----------------------------------------------------------------------------- eval

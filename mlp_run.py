@@ -78,6 +78,13 @@ def stop_signals():
             signal.signal(s, signal.SIG_IGN if RECEIVED else old)
 
 
+def raise_pending_stop():
+    """Raise Stop for the signal that waited in a stops_deferred block, if one did."""
+    signum, DEFERRED["pending"] = DEFERRED["pending"], None
+    if signum is not None:
+        raise Stop(signum)
+
+
 @contextlib.contextmanager
 def stops_deferred(on=True):
     """Within the block a stop signal (see stop_signals) waits for the block's end (on=True),
@@ -94,13 +101,6 @@ def stops_deferred(on=True):
         DEFERRED["on"] = before
     if not before:
         raise_pending_stop()
-
-
-def raise_pending_stop():
-    """Raise Stop for the signal that waited in a stops_deferred block, if one did."""
-    signum, DEFERRED["pending"] = DEFERRED["pending"], None
-    if signum is not None:
-        raise Stop(signum)
 
 
 # ----------------------------------------------------------------------------- one run per output

@@ -18,9 +18,11 @@ import math
 import os
 import random
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -304,12 +306,25 @@ def open_storage(url, heartbeat):
     seconds: a trial whose worker is silent for three beats (killed, say) is marked failed and
     retried once by the next worker to start a trial. ValueError naming the URL (masked) and
     the problem, before any training."""
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     shown = masked(url)
     if "://" not in url:
         raise ValueError(
             f"--storage {url!r} is not a URL: give one such as sqlite:///sweep.db or postgresql://user@host/db"
+        )
+    try:
+        parsed = make_url(url)
+    except Exception:  # its reason may quote the URL, password and all
+        raise mlp_run.BadOption(
+            f"--storage {shown} is not a URL SQLAlchemy can read (its host, port or database name?): give one "
+            "such as sqlite:///sweep.db or postgresql://user:password@host:5432/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise mlp_run.BadOption(
+            f"--storage {shown} is an in-memory database, which the sweep's workers do not share and which is "
+            "gone when it ends: give a file, such as sqlite:///sweep.db"
         )
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).parent.is_dir():
         raise ValueError(f"cannot open the sweep storage {shown}: its folder does not exist")
@@ -519,13 +534,32 @@ def run_worker(study, n_trials, *, space, train_trial, on_event=lambda what, num
             time.sleep(poll)  # the last trials run elsewhere: wait for them (or for them to go stale)
 
 
+ENV_PARENT = "MLP_SWEEP_PARENT"  # the pid of the sweep that started a worker (local_workers)
+
+
+def end_with_parent(poll=1.0):
+    """In a worker that local_workers started: once the sweep that started it is gone (killed by
+    SIGKILL, whose handler cannot pass the stop on), stop this worker as a stop signal would,
+    its trial recorded as failed, rather than run on alone. A daemon thread that polls."""
+    parent = os.environ.get(ENV_PARENT, "")
+    if not parent.isdigit():
+        return
+
+    def watch():
+        while os.getppid() == int(parent):  # an orphan's parent becomes another process
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGTERM)  # Windows has no handlers for it: it ends the worker there
+
+    threading.Thread(target=watch, daemon=True, name="end-with-parent").start()
+
+
 def local_workers(commands, url, on_poll=lambda: None, poll=0.5):
     """Run one worker process per command line (the storage URL in their environment as
     ENV_STORAGE, never on a command line, where `ps` shows it to everyone), calling on_poll()
     every `poll` seconds until all have ended; their exit codes. A stop signal here (Ctrl-C
     reaches them too; a SIGTERM sent to this process alone does not) is passed on to them, they
     record their trials as failed, and it is raised again once they have ended."""
-    env = {**os.environ, ENV_STORAGE: url}
+    env = {**os.environ, ENV_STORAGE: url, ENV_PARENT: str(os.getpid())}
     workers = [subprocess.Popen(c, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for c in commands]
     try:
         while any(w.poll() is None for w in workers):
@@ -676,11 +710,11 @@ def sweep_val(values, n):
 
 
 def sweep_space(space, given, *, found, values):
-    """(searched, held): the space searched, --space's (or the default for this data and
-    optimizer), without the options given, which are held fixed (`held`: those the --space file
-    named, for the user to hear)."""
+    """(searched, held): the space searched, --space's as read_space read it (or, for None, the
+    default for this data and optimizer), without the options given, which are held fixed
+    (`held`: those the --space file named, for the user to hear)."""
     if space:
-        searched = read_space(space)
+        searched = space
     else:
         optimizer = plain_value(values["optimizer"])
         if "optimizer" not in given:

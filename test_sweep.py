@@ -18,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 import mlp
+import mlp_run
 import mlp_sweep
 from conftest import HERE, assert_same_arrays, cli_process, posix, postgres_server, run
 
@@ -65,11 +66,28 @@ def test_a_space_reads_the_same_from_toml_and_json(tmp_path):
         ({"lr": "0.1"}, "lr must be a list of choices or {low = ..., high = ..., log = true|false}"),
         ({"optimizer": {"low": 1, "high": 2}}, "optimizer takes names: give them as a list of choices"),
         ({}, "give at least one option"),
+        ({"lr": {"low": 0.01, "high": 1, "step": 2}}, "lr must be a list of choices or {low = ..., high = ..."),
+        ({"lr": {"low": 0, "high": 1, "log": True}}, "lr must be greater than 0 and finite, got 0"),
+        ({"lr": {"low": float("nan"), "high": 1}}, "lr must be greater than 0 and finite, got nan"),
+        ({"lr": {"low": 0.1, "high": float("inf")}}, "lr must be greater than 0 and finite, got inf"),
+        ({"lr": [True]}, "lr True is not a number"),
+        ({"lr": [[0.1]]}, "lr [0.1] is not a number"),
+        ({"batch_size": {"low": 0, "high": 10**12}}, "batch_size must be"),
     ],
 )
 def test_a_bad_space_is_named(space, problem):
     with pytest.raises(ValueError, match=re.escape(problem)):
         mlp_sweep.checked_space(space)
+
+
+def test_a_space_of_ten_thousand_choices_or_a_huge_range_is_searched(tmp_path):
+    many = mlp_sweep.read_space(space_file(tmp_path, json.dumps({"batch_size": list(range(1, 10001))}), "s.json"))
+    wide = mlp_sweep.checked_space({"lr": {"low": 1e-300, "high": 1e300, "log": True}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        assert 1 <= mlp_sweep.suggest(trial, many)["batch_size"] <= 10000
+        assert 1e-300 <= mlp_sweep.suggest(trial, wide)["lr"] <= 1e300  # a diverging trial is pruned, not a crash
 
 
 def test_a_space_file_that_does_not_parse_is_named(tmp_path):
@@ -202,6 +220,16 @@ def test_a_given_option_is_held_fixed_said_and_names_the_study(tmp_path, small_d
             "error: cannot read the search space missing.toml: No such file",
         ),
         (["--trails", "3"], 2, "error: No such option: --trails"),
+        (["--storage", "sqlite://"], 2, "error: --storage sqlite:// is an in-memory database, which the sweep's"),
+        (["--storage", "sqlite:///:memory:"], 2, "error: --storage sqlite:///:memory: is an in-memory database"),
+        (
+            ["--storage", "postgresql://me:pw-77@[::1/x"],
+            2,
+            "error: --storage postgresql://... is not a URL SQLAlchemy can read (its host, port or database name?)",
+        ),
+        (["--storage", "postgresql://me:pw-77@db:port/x"], 2, "error: --storage postgresql://... is not a URL"),
+        (["--trials", "0"], 2, "error: Invalid value for '--trials': Input should be greater than or equal to 1"),
+        (["--jobs", "0"], 2, "error: Invalid value for '--jobs': Input should be greater than or equal to 1"),
     ],
 )
 def test_a_sweep_refuses_bad_input_in_one_line_before_training(tmp_path, small_data, args, code, message):
@@ -209,7 +237,7 @@ def test_a_sweep_refuses_bad_input_in_one_line_before_training(tmp_path, small_d
     assert result.exit_code == code
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith(message), result.stderr
     assert "pw-77" not in result.output and "training" not in result.output
-    assert not (tmp_path / "sweep.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"] * (tmp_path / "cache").exists()  # no sweep.db
 
 
 def test_a_bad_space_file_is_one_line(tmp_path, small_data):
@@ -218,6 +246,22 @@ def test_a_bad_space_file_is_one_line(tmp_path, small_data):
     assert result.stderr.strip() == (
         f"error: {tmp_path / 'space.toml'}: 'width' is not an option a sweep searches ({', '.join(mlp_sweep.SEARCHABLE)})"
     )
+    assert not (tmp_path / "sweep.db").exists()  # refused before the storage's file is made
+
+
+def test_more_jobs_than_trials_start_only_as_many_workers(tmp_path, small_data):
+    result = run(*sweep_args(small_data, space_file(tmp_path), "--trials", "1", "--jobs", "100", epochs=1))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == "--jobs 100: 1 worker, as many as --trials"
+    assert len(states(load(mlp_sweep.default_storage(tmp_path / "sweep.npz")))) == 1
+
+
+def test_a_second_run_with_the_same_out_is_refused_before_any_file_is_made(tmp_path, small_data):
+    with mlp_run.one_run_per_output(tmp_path / "sweep.lock", tmp_path / "sweep.npz"):  # a sweep (or train) running
+        result = run(*sweep_args(small_data, space_file(tmp_path), "--trials", "1"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: sweep.npz is being written by another run (PID {os.getpid()}, started ")
+    assert not (tmp_path / "sweep.db").exists() and not (tmp_path / "sweep.npz").exists()
 
 
 # ----------------------------------------------------------------------------- real processes and signals
@@ -312,6 +356,39 @@ def test_a_stop_signal_to_a_sweep_reaches_its_workers_and_leaves_none_behind(tmp
     for pid in workers:  # gone, not left running
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.slow
+@posix
+def test_workers_of_a_sweep_killed_with_sigkill_record_their_trials_and_end(tmp_path, small_data):
+    """kill -9 of the sweep (no handler runs, none passes the stop on): its workers see it gone,
+    record their trials as failed and end, instead of running on alone."""
+    storage = mlp_sweep.default_storage(tmp_path / "sweep.npz")
+    args = sweep_args(small_data, space_file(tmp_path), "--trials", "2", "--epochs", "100000", "--jobs", "2")
+    with cli_process(*args) as proc:
+        opened = mlp_sweep.open_storage(storage, heartbeat=10)
+        deadline, running = time.monotonic() + 120, []
+        while time.monotonic() < deadline and not (len(running) == 2 and all(t.intermediate_values for t in running)):
+            with contextlib.suppress(KeyError):
+                running = optuna.load_study(study_name="relu", storage=opened).get_trials(states=(TrialState.RUNNING,))
+            time.sleep(0.2)
+        workers = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in running}
+        proc.kill()
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+            time.sleep(0.2)
+    assert len(workers) == 2 and not any(alive(pid) for pid in workers)
+    assert states(load(storage)) == [TrialState.FAIL] * 2
+
+
+def alive(pid):
+    """Whether process pid runs (a zombie, ended but not yet reaped by its new parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.slow
