@@ -30,12 +30,14 @@ AUTO = "auto"
 
 # The checks of scikit-learn's own suite (check_estimator) this estimator is expected to fail,
 # with why: the tests pass them to parametrize_with_checks, and the README repeats them.
+MINI_BATCH_WEIGHTS = (
+    "mini-batch training: a repeated row takes more places in the shuffled batches than a weight of 2 gives "
+    "it, so the steps differ and the probabilities agree to about 1e-3, not 1e-7 (scikit-learn runs this "
+    "check on its own MLPClassifier only with the full-batch lbfgs solver)"
+)
 EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "mini-batch training: a repeated row takes more places in the shuffled batches than a weight of 2 gives "
-        "it, so the steps differ and the probabilities agree to about 1e-3, not 1e-7 (scikit-learn runs this "
-        "check on its own MLPClassifier only with the full-batch lbfgs solver)"
-    )
+    "check_sample_weight_equivalence_on_dense_data": MINI_BATCH_WEIGHTS,
+    "check_sample_weight_equivalence_on_sparse_data": MINI_BATCH_WEIGHTS,  # sparse X is made dense: the same
 }
 
 
@@ -49,6 +51,24 @@ def seed_of(random_state):
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31))
     raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
+
+
+DENSE_LIMIT = 2 * 2**30  # bytes: the largest dense copy of a sparse X (mlp trains on dense arrays)
+SPARSE = ("csr", "csc", "coo")  # the SciPy forms taken, as scikit-learn's own MLPClassifier takes them
+
+
+def densified(X):
+    """X (validated) as a dense array: a SciPy sparse matrix or array (a bag of words, say) is
+    made dense up to DENSE_LIMIT bytes, with one line naming the fix above it."""
+    if not hasattr(X, "toarray"):
+        return X
+    size = X.shape[0] * X.shape[1] * X.dtype.itemsize
+    if size > DENSE_LIMIT:
+        raise ValueError(
+            f"a sparse X of {X.shape[0]} x {X.shape[1]} is {size / 2**30:.1f} GiB as the dense array mlp trains "
+            "on: reduce its columns first (sklearn.decomposition.TruncatedSVD in a Pipeline)"
+        )
+    return X.toarray(order="C")  # a CSC matrix's own order is F: rows in C order, as a dense X's, train alike
 
 
 def class_weight_vector(class_weight, classes):
@@ -183,10 +203,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             weights = by_class[y] if weights is None else weights * by_class[y]
         return weights
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # made dense (densified), as fit says
+        return tags
+
     # ------------------------------------------------------------------------- fit
     def fit(self, X, y, sample_weight=None):
         """Train a fresh network on (X, y); returns self."""
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), accept_sparse=SPARSE)
+        X = densified(X)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         self.classes_, y = np.unique(y, return_inverse=True)
@@ -196,7 +222,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """One more epoch on (X, y) at a constant rate (the first call needs `classes`, every
         label there will be; the preprocessing is fitted on that first batch); returns self."""
         first = not hasattr(self, "params_")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first, accept_sparse=SPARSE)
+        X = densified(X)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first:
@@ -260,7 +287,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X):
         """(N, C) logits of X's rows, computed in float64 so that any batch of rows gives the same."""
         check_is_fitted(self, "params_")
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = densified(validate_data(self, X, dtype=(np.float64, np.float32), reset=False, accept_sparse=SPARSE))
         params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}
         units = mlp.preprocess(X, self.preprocessing_, np.float64)
         return np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))

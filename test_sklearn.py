@@ -155,3 +155,70 @@ def test_verbose_prints_a_line_per_epoch_as_it_fits(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and all(line.startswith(f"epoch {i + 1}, loss ") for i, line in enumerate(lines))
     assert "validation accuracy" in lines[0]
+
+
+# ----------------------------------------------------------------------------- inputs users hold
+
+
+def test_sparse_input_trains_as_its_dense_copy_and_a_huge_one_is_refused(monkeypatch):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    x_train, x_test, y_train, y_test = iris_split()
+    dense = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(x_train, y_train)
+    for form in (scipy_sparse.csr_matrix, scipy_sparse.csc_matrix, scipy_sparse.coo_array):
+        clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(form(x_train), y_train)
+        assert np.array_equal(clf.predict_proba(form(x_test)), dense.predict_proba(x_test))
+    monkeypatch.setattr(mlp_sklearn, "DENSE_LIMIT", 1000)
+    with pytest.raises(
+        ValueError, match=r"a sparse X of 120 x 4 is 0.0 GiB as the dense array mlp trains on: .*TruncatedSVD"
+    ):
+        MLPClassifier().fit(scipy_sparse.csr_matrix(x_train), y_train)
+
+
+def refusal(fit, *args):
+    """The (type, first line) of what fit(*args) raised."""
+    with pytest.raises(Exception) as raised:
+        fit(*args)
+    return type(raised.value), str(raised.value).splitlines()[0]
+
+
+def test_inputs_scikit_learn_refuses_are_refused_alike_and_labels_kept_as_given():
+    from sklearn.exceptions import NotFittedError
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    words = pd.DataFrame(x, columns=list("abcd")).assign(kind=pd.Categorical(["p", "q"] * 30))
+    cases = {
+        "a categorical column": lambda c: c.fit(words, y),
+        "an object column": lambda c: c.fit(words.astype({"kind": object}), y),
+        "NaN in y": lambda c: c.fit(x, np.where(y == 1, np.nan, 0.0)),
+        "inf in X": lambda c: c.fit(np.where(x > 2, np.inf, x), y),
+        "predict before fit": lambda c: c.predict(x),
+        "other feature names": lambda c: c.fit(words.iloc[:, :4], y).predict(
+            words.iloc[:, :4].set_axis(list("abce"), axis=1)
+        ),
+    }
+    for name, case in cases.items():
+        ours, theirs = refusal(case, MLPClassifier(max_iter=2)), refusal(case, Theirs(max_iter=2))
+        assert ours == theirs, name
+    assert refusal(lambda: MLPClassifier().predict(x))[0] is NotFittedError
+    assert refusal(lambda: MLPClassifier().fit(x, np.c_[y, y])) == (
+        ValueError,
+        "y should be a 1d array, got an array of shape (60, 2) instead.",
+    )  # scikit-learn's own fits several labels at once there; this estimator does not
+    assert refusal(lambda: MLPClassifier().partial_fit(x, y)) == (
+        ValueError,
+        "the first call to partial_fit needs classes=, every label the data will hold",
+    )
+    assert refusal(lambda: MLPClassifier().partial_fit(x, y, classes=[0, 1]).partial_fit(x, y + 1)) == (
+        ValueError,
+        "y holds labels not in classes: [2]",
+    )
+    flags = MLPClassifier(max_iter=2, random_state=0).fit(x, y.astype(bool))
+    assert flags.classes_.tolist() == [False, True] and flags.predict(x).dtype == bool
+    half = MLPClassifier(max_iter=20, random_state=0).fit(x.astype(np.float16), y)
+    assert half.params_["W1"].dtype == np.float32 and half.score(x.astype(np.float16), y) >= 0.8
+    one = MLPClassifier(max_iter=2, random_state=0).fit(x[:1], y[:1])  # one sample, one class: as theirs
+    assert one.predict(x[:3]).tolist() == [y[0]] * 3
