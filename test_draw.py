@@ -122,6 +122,20 @@ def test_draw_reads_test_digits_posted_as_the_pad_posts_them(draw_url, digit_mod
             "expected JSON",
         ),
         ("GET", "/", None, {"Host": "evil.example:80"}, 403, "addressed to localhost"),
+        ("POST", "/predict", b'{"width": NaN, "height": 28, "pixels": ""}', {}, 400, "width and height"),
+        ("POST", "/predict", b'{"width": 1e400, "height": 28, "pixels": ""}', {}, 400, "width and height"),
+        ("POST", "/predict", b'{"width": "28", "height": 28, "pixels": ""}', {}, 400, "width and height"),
+        ("POST", "/predict", b'{"width": 28.0, "height": 28, "pixels": ""}', {}, 400, "width and height"),
+        ("POST", "/predict", b'{"width": true, "height": 28, "pixels": ""}', {}, 400, "width and height"),
+        ("POST", "/predict", b'{"width": [28], "height": 28, "pixels": ""}', {}, 400, "width and height"),
+        ("POST", "/predict", b'{"width": 28, "height": 28, "pixels": {"a": [1]}}', {}, 400, "base64"),
+        ("POST", "/predict", b'{"width": 28, "height": 28, "pixels": ["AAAA"]}', {}, 400, "base64"),
+        ("POST", "/predict", b'{"width": 28, "height": 28, "pixels": 7}', {}, 400, "base64"),
+        ("POST", "/predict", '{"width": 8, "height": 8, "pixels": "\u00e9\u00e9"}'.encode(), {}, 400, "base64"),
+        ("POST", "/predict", b'{"width": 28, "height": 28}', {}, 400, "expected JSON"),
+        ("POST", "/predict", b"null", {}, 400, "expected JSON"),
+        ("POST", "/predict", b'"pixels"', {}, 400, "expected JSON"),
+        ("POST", "/predict", b"\xff\xfe{", {}, 400, "expected JSON"),
     ],
 )
 def test_draw_refuses_what_it_does_not_serve(draw_url, method, path, body, headers, status, reason):
@@ -322,3 +336,45 @@ def test_a_real_browser_draws_a_1_and_a_7_and_the_page_reads_them(draw_url, tmp_
         assert heat()[2] == other and "chosen" in second.get_attribute("class")
     finally:
         browser.quit()
+
+
+def strict_json(body):
+    """body parsed as JSON as a browser parses it: NaN and Infinity are not JSON."""
+    return json.loads(body, parse_constant=lambda word: pytest.fail(f"{word} in a reply"))
+
+
+@pytest.mark.slow
+def test_draw_answers_50_hostile_and_plain_requests_at_once_and_serves_on(draw_url):
+    """50 clients at one moment, each posting a drawing, an empty, a full or a one-dot pad, or
+    hostile JSON: each gets its answer (200 with finite, strict JSON, or 400 naming the problem),
+    and the server serves on."""
+    x, _ = mlp.load_idx_dataset(MNIST, splits=("test",))
+    dot = np.zeros(784, np.uint8)
+    dot[400] = 255
+    plain = [pad_body(x[0]), pad_body(np.zeros(784, np.uint8)), pad_body(np.full(784, 255, np.uint8)), pad_body(dot)]
+    hostile = [b'{"width": NaN}', b"[" * 10_000, b'{"width": 28, "height": 28, "pixels": [[[[]]]]}', b"{}"]
+    bodies = [(plain + hostile)[k % 8] for k in range(50)]
+    start, answers = threading.Barrier(50), {}
+
+    def client(k):
+        start.wait()
+        try:
+            status, _, body = fetch_url(draw_url + "/predict", bodies[k])
+            answers[k] = (status, strict_json(body))
+        except OSError as e:
+            answers[k] = (repr(e), None)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for k, (status, reply) in sorted(answers.items()):
+        if bodies[k] in hostile:
+            assert status == 400 and reply["error"], k
+        else:
+            assert status == 200, (k, status)
+            assert reply["blank"] or all(np.isfinite(v) for why in reply["why"] for v in why)
+    assert len(answers) == 50
+    assert answers[0][1]["prediction"] == answers[8][1]["prediction"]  # the same drawing, the same answer
+    assert fetch_url(draw_url + "/")[0] == 200
