@@ -738,6 +738,7 @@ def _decode_all(found, decode, on_progress, cache_path):
     if cache_path:
         try:
             os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+            remove_orphans(os.path.dirname(cache_path))  # what a decode killed while saving left
             mlp.write_atomic(
                 cache_path, mlp.npz_writer({"pictures": pictures, "manifest": np.array(manifest)}, compress=False)
             )

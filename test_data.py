@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import mlp
 import mlp_data
 import mlp_draw
 import mlp_pictures
+import mlp_run
 from conftest import (
     HERE,
     MNIST,
@@ -872,3 +874,54 @@ def test_a_csv_that_cannot_be_a_table_is_one_line_and_nothing_is_written(tmp_pat
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert result.stderr.startswith(f"error: {path}{message}"), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def write_picture_folder(root, digits, n_train=200, n_test=40):
+    """digits written as DIR/train/<class>/*.png and DIR/test/<class>/*.png; returns DIR."""
+    Image = pytest.importorskip("PIL.Image")
+    x, y, xt, yt = digits
+    for split, images, labels in (("train", x[:n_train], y[:n_train]), ("test", xt[:n_test], yt[:n_test])):
+        for i, (image, label) in enumerate(zip(images, labels)):
+            (root / split / str(label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(root / split / str(label) / f"{i}.png")
+    return root
+
+
+@posix
+def test_a_stop_during_the_first_decode_writes_nothing_and_the_next_run_decodes_afresh(tmp_path, digits, monkeypatch):
+    pics = write_picture_folder(tmp_path / "pics", digits)
+    decode, decoded = mlp_pictures.decode_picture, []
+
+    def stopped_midway(path):
+        decoded.append(path)
+        if len(decoded) == 50:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return decode(path)
+
+    monkeypatch.setattr(mlp_pictures, "decode_picture", stopped_midway)
+    monkeypatch.setattr(mlp_run, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    try:
+        result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", pics, "--out", tmp_path / "p.npz")
+    finally:  # a stopped command leaves the stop signals ignored: give pytest its own back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 143
+    assert result.stderr.split() == "interrupted (SIGTERM) before the first batch finished; nothing was saved".split()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pics"] and len(decoded) == 50  # no cache, no weights
+    monkeypatch.setattr(mlp_pictures, "decode_picture", decode)
+    result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", pics, "--out", tmp_path / "p.npz")
+    assert result.exit_code == 0, result.output
+    assert [p.suffix for p in (tmp_path / "cache" / "pictures").iterdir()] == [".npz"] * 2  # train's and test's
+
+
+def test_a_temp_file_left_by_a_decode_killed_while_saving_is_removed_by_the_next(tmp_path, digits):
+    pics = write_picture_folder(tmp_path / "pics", digits, n_train=60, n_test=20)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / "cache" / "pictures" / f".tmp-{ended.stdout.strip()}-abcd1234"  # kill -9 mid-write
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"half a cache")
+    result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", pics, "--out", tmp_path / "p.npz")
+    assert result.exit_code == 0, result.output
+    kept = list(orphan.parent.iterdir())
+    assert not orphan.exists() and [p.suffix for p in kept] == [".npz"] * 2  # train's and test's pictures
