@@ -478,6 +478,8 @@ def _records(text, delimiter, path):
     try:
         return [row for row in reader if row]
     except csv.Error as e:
+        if "field limit" in str(e):  # an unclosed quote runs to the end; a table's fields are short
+            e = f"a field longer than {csv.field_size_limit():,} characters, which no number or class name is"
         raise ValueError(f"{path}: line {reader.line_num}: {e}; check the quotes there") from None
 
 

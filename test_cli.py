@@ -1166,3 +1166,26 @@ def test_explain_to_a_format_matplotlib_cannot_write_is_refused_before_any_work(
     assert result.exit_code == 2 and result.stdout == ""  # no prediction printed before the refusal
     assert result.stderr.startswith(f"error: {tmp_path / 'why.txt'}: matplotlib cannot write .txt pictures; use one of")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seven.png"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--deslant"], "error: --deslant straighten pictures, and {data} is a table of features; leave it out"),
+        (
+            ["--class-weight", "nope"],
+            "error: Invalid value for '--class-weight': 'nope' is not one of 'none', 'balanced'.",
+        ),
+        (["--class-weight", '{"7": 2}'], "error: Invalid value for '--class-weight': '{\"7\": 2}' is not one of"),
+        (["--augment", "shift"], "error: --augment shift: {data} holds a table, not images; use --augment none"),
+        (["--augment-end", "0.5"], "error: --augment-end"),
+    ],
+)
+def test_options_for_pictures_or_bad_class_weights_on_a_table_are_one_line(tmp_path, args, message):
+    rows = np.random.default_rng(0).normal(size=(80, 4))
+    data = tmp_path / "t.csv"
+    np.savetxt(data, np.column_stack([np.arange(80) % 2, rows]), "%g", ",")  # no header: the label comes first
+    result = run("train", "relu", "--data", data, "--epochs", 1, "--out", tmp_path / "w.npz", *args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(message.replace("{data}", str(data))), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]

@@ -671,6 +671,8 @@ def test_a_csv_is_read_as_rfc_4180_says_in_every_quoting_and_delimiter(tmp_path,
         (b"a,b,label\n1,x,0\n", r"row 2, column b: 'x' is not a number"),
         ("a,b,label\n1,2,caf\xe9\n".encode("latin-1"), r"not UTF-8 text \(byte 0xe9 at offset 17.*iconv -f cp1252"),
         (b'a,b,label\n1,2,"open\n', r"line \d+: .*check the quotes there"),
+        (b"a,b,label\n1,2,0\n1," + b"9" * 10_000_000 + b",1\n", r"line 3: a field longer than 131,072 characters"),
+        (b'a,b,label\n1,2,0\n1,"' + b"x" * 10_000_000 + b'",1\n', r"line 3: a field longer than 131,072 characters"),
     ],
 )
 def test_a_broken_csv_is_one_line_naming_the_file_the_row_and_the_column(tmp_path, content, message):
