@@ -436,6 +436,23 @@ def test_postgresql_workers_survive_a_sigkill_and_finish_the_study_exactly(tmp_p
         )
 
 
+def test_a_workers_command_line_never_holds_the_storage_url(tmp_path):
+    """ps shows every user's command lines: workers get the URL, password and all, in their
+    environment (readable by their user only)."""
+    url = "postgresql://me:pw-77@db.example/sweeps"
+    command = mlp_sweep.worker_command(
+        HERE / "cli.py", ["--epochs", "2"], "relu", trials=2, study="s", space=None,  # train's options only
+        out=tmp_path / "o.npz", heartbeat=10, threads=1,
+    )  # fmt: skip
+    seen = tmp_path / "seen.json"
+    report = (
+        f"import json, os, sys; json.dump([sys.argv, os.environ['{mlp_sweep.ENV_STORAGE}']], open({str(seen)!r}, 'w'))"
+    )
+    assert mlp_sweep.local_workers([[sys.executable, "-c", report, *command[2:]]], url) == [0]
+    argv, environ = json.loads(seen.read_text())
+    assert environ == url and not any("pw-77" in word or word == "--storage" for word in argv + command)
+
+
 # ----------------------------------------------------------------------------- workers started together
 JOIN = """
 import sys, time
