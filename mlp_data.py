@@ -519,8 +519,10 @@ def _fast_integers(path, raw, delimiter, skip):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a header alone, said below in our words
+            # NumPy < 2 parses a field beyond int64 via a float, warns, and stores -2**63: refused here
+            warnings.simplefilter("error", DeprecationWarning)
             return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.int64, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError):  # not all whole numbers, or rows of other widths: the careful path says
+    except (ValueError, UnicodeDecodeError, DeprecationWarning):  # not all whole numbers, or rows of other widths
         return None
 
 

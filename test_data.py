@@ -662,6 +662,15 @@ def test_a_csv_is_read_as_rfc_4180_says_in_every_quoting_and_delimiter(tmp_path,
     assert data.classes == ('C# "sharp"', "F#; major", "Smith, John")
 
 
+def test_a_whole_number_beyond_int64_is_read_as_the_number_it_is(tmp_path):
+    # NumPy < 2's loadtxt stores such a field as -2**63 (with only a DeprecationWarning)
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,0\n1,99999999999999999999999,1\n-3,9223372036854775808,0\n")
+    x, y, names = mlp_data.read_csv(path)
+    assert np.array_equal(x, np.array([[1, 2], [1, 1e23], [-3, 2.0**63]], dtype=x.dtype)), x
+    assert list(y) == ["0", "1", "0"] and names == ["a", "b"]
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
