@@ -705,10 +705,14 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
             study_ = sweep.open_study(
                 storage_, name, fixed={"activation": activation.value, "options": compared, "val": val}, space=searched
             )
+            if "args" not in study_.user_attrs:
+                study_.set_user_attr("args", list(ctx.args))
         except ValueError as e:
             fail(str(e), code=2)
-        if "args" not in study_.user_attrs:
-            study_.set_user_attr("args", list(ctx.args))
+        except sweep.storage_failures() as e:  # a read-only database, say
+            fail(
+                f"cannot use the sweep storage {sweep.masked(url)}: {sweep.failure_reason(e, url)}; give another --storage"
+            )
         train_trial = sweep.trainer({k: sweep.plain_value(v) for k, v in values.items()}, given, found=found, val=val)
         objective = lambda options, report: train_trial(options, report)[0]
         started = time.time()

@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -327,10 +328,8 @@ def data_identity(record, x, y):
     }
 
 
-SETTINGS_ADDED_LATER = (
-    "ema",
-    "augment_end",
-)  # Settings recorded only when on (older checkpoints never): absent is the default
+# Settings recorded only when on (older checkpoints never): absent is the default
+SETTINGS_ADDED_LATER = ("ema", "augment_end")
 
 
 def load_resumable(path, recorded, identity, epochs):
@@ -346,14 +345,12 @@ def load_resumable(path, recorded, identity, epochs):
         f"{key} {saved.get(key)!r} (now {recorded.get(key)!r})" for key in keys if saved.get(key) != recorded.get(key)
     ]
     if differ:
-        why = (
-            (
+        why = ""
+        if "epochs" in saved and saved["epochs"] != recorded.get("epochs"):
+            why = (
                 f" (the {recorded['schedule']} schedule's rates depend on the run's length, so a longer run is "
                 "another run; the constant and plateau schedules can be extended)"
             )
-            if "epochs" in saved and saved["epochs"] != recorded.get("epochs")
-            else ""
-        )
         raise ValueError(
             f"{path} was trained with other settings: {'; '.join(differ)}{why}; repeat the "
             "interrupted command's options, or delete it to start over"
@@ -418,21 +415,17 @@ def available_memory():
     return None
 
 
-def gib(n_bytes):
-    return f"{n_bytes / 2**30:.1f} GiB"
-
-
 def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
     """A ValueError before allocating a network that cannot be trained in this machine's memory;
     a note to show (or None) when the platform does not say how much is free."""
     needed, available = training_memory(sizes, batch_size, optimizer, dtype, keep_best), available_memory()
     network = "-".join(map(str, sizes))
     if available is None:
-        return f"note: this platform does not say how much memory is free; training {network} needs about {gib(needed)}"
+        return f"note: this platform does not say how much memory is free; training {network} needs about {needed / 2**30:.1f} GiB"
     if needed > available:
         raise ValueError(
-            f"training {network} needs about {gib(needed)} (parameters, gradients, optimizer state, one "
-            f"batch's activations) but {gib(available)} is available; use smaller --hidden sizes or a "
+            f"training {network} needs about {needed / 2**30:.1f} GiB (parameters, gradients, optimizer state, one "
+            f"batch's activations) but {available / 2**30:.1f} GiB is available; use smaller --hidden sizes or a "
             "smaller --batch-size"
         )
     return None
@@ -555,8 +548,14 @@ def check_writable(path, option):
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise ValueError(f"{path}: folder {folder} does not exist; create it or choose another {option}")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{path}: folder {folder} is not writable; choose another {option}")
+    try:  # a file made and removed: modes alone do not tell (root, ACLs, a read-only or root-squashed mount)
+        fd, probe = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=folder)
+    except OSError as e:
+        raise ValueError(
+            f"{path}: folder {folder} is not writable ({e.strerror or e}); choose another {option}"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_outputs(outputs, inputs, same_run=None):

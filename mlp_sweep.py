@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import warnings
 from pathlib import Path
 
@@ -301,6 +302,15 @@ def made_once(make, tries=MADE_ONCE_TRIES):
             return make()  # the last try: whatever it raises is the user's to hear
 
 
+def sqlite_file(parsed):
+    """The file an SQLite URL (SQLAlchemy's URL) names, in either form: sqlite:///path, or
+    SQLite's own URI form sqlite:///file:path?mode=ro&uri=true."""
+    database = parsed.database
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        database = urllib.parse.urlsplit(database).path
+    return Path(database)
+
+
 def open_storage(url, heartbeat):
     """Optuna's RDBStorage at `url`, its tables made if new, with a heartbeat every `heartbeat`
     seconds: a trial whose worker is silent for three beats (killed, say) is marked failed and
@@ -326,7 +336,7 @@ def open_storage(url, heartbeat):
             f"--storage {shown} is an in-memory database, which the sweep's workers do not share and which is "
             "gone when it ends: give a file, such as sqlite:///sweep.db"
         )
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).parent.is_dir():
+    if parsed.get_backend_name() == "sqlite" and not sqlite_file(parsed).parent.is_dir():
         raise ValueError(f"cannot open the sweep storage {shown}: its folder does not exist")
     try:
         storage = made_once(

@@ -3,11 +3,13 @@ resuming, one run per output, outputs that never replace inputs, full disks, clo
 platforms without POSIX facilities. Real processes and signals."""
 
 import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -137,6 +139,52 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
     assert result.exit_code == 130
     assert "SIGINT arrived during the final save, which was finished" in result.stderr
     assert mlp.load(out)[1]["epochs_run"] == 1 and json.loads((tmp_path / "w.history.json").read_text())
+
+
+@pytest.mark.slow
+@posix
+def test_a_stop_while_a_checkpoint_is_being_written_keeps_a_whole_one_and_resumes_to_the_same_bytes(
+    tmp_path, small_data, monkeypatch
+):
+    monkeypatch.setattr(mlp_run, "RECEIVED", [])
+    args = [
+        *"train relu --hidden 16 --data".split(),
+        small_data,
+        *"--batch-size 16 --schedule constant --epochs 4".split(),
+    ]
+    writer, writes = mlp_run.checkpoint_writer, []
+
+    def sigterm_half_way(checkpoint, meta):
+        write = writer(checkpoint, meta)
+
+        def half_then_signal(f):
+            data = io.BytesIO()
+            write(data)
+            f.write(data.getvalue()[: len(data.getvalue()) // 2])
+            writes.append(checkpoint.epoch)
+            if len(writes) == 2:  # the second epoch's checkpoint, half on disk
+                os.kill(os.getpid(), signal.SIGTERM)
+            f.write(data.getvalue()[len(data.getvalue()) // 2 :])
+
+        return half_then_signal
+
+    monkeypatch.setattr(mlp_run, "checkpoint_writer", sigterm_half_way)
+    out = tmp_path / "w.npz"
+    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    try:
+        result = run(*args, "--out", out)
+    finally:  # train leaves the stop signals ignored after a stop: give pytest its handlers back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 143 and "Traceback" not in result.output, result.output
+    assert "interrupted: epoch 2 saved to" in " ".join(result.stderr.split())  # the finished epoch, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["w.ckpt.npz"]  # no temp file, no weights
+    assert mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch == 2
+    monkeypatch.setattr(mlp_run, "checkpoint_writer", writer)
+    result = run(*args, "--out", out)
+    assert result.exit_code == 0 and "resuming after epoch 2" in result.stderr, result.output
+    result = run(*args, "--out", tmp_path / "straight.npz")
+    assert out.read_bytes() == (tmp_path / "straight.npz").read_bytes()
 
 
 def test_weights_and_history_are_written_together(tmp_path, small_data):
@@ -295,6 +343,41 @@ def test_temp_files_of_dead_processes_are_removed_and_others_kept(tmp_path):
         (tmp_path / name).write_bytes(b"")
     assert mlp_data.remove_orphans(str(tmp_path)) == [".tmp-999999999-a.npz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-{os.getpid()}-b.npz", ".tmp-x-c", "w.npz"]
+
+
+@posix
+@pytest.mark.parametrize("how", ["file modes", "a folder the check cannot see is read-only"])
+def test_a_read_only_folder_is_one_line_and_nothing_is_written(trained, small_data, tmp_path, monkeypatch, how):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if how == "file modes":
+        if os.geteuid() == 0:
+            pytest.skip("root writes in any folder, whatever its modes; the other case covers root")
+        folder.chmod(0o555)
+    else:  # root-squashed NFS, ACLs, Windows: os.access says yes and the write is refused
+        real = tempfile.mkstemp
+
+        def refused(*args, dir=None, **kwargs):
+            if dir and os.path.samefile(dir, folder):
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    try:
+        for args, said in (
+            (["predict", trained, "--index", "7", "--data", small_data, "--explain", folder / "why.png"], "why.png"),
+            (["eval", trained, "--data", small_data, "--json", folder / "r.json"], "r.json"),
+            (["train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", folder / "w.npz"], "w"),
+        ):
+            result = run(*args)
+            assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.output
+            assert str(folder / said) in result.stderr and (
+                "is not writable" in result.stderr or "Permission denied; nothing was" in result.stderr
+            ), result.stderr
+            assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
 
 
 def test_a_full_disk_under_json_outputs_is_one_line_and_leaves_nothing(trained, small_data, tmp_path, monkeypatch):

@@ -264,6 +264,29 @@ def test_a_second_run_with_the_same_out_is_refused_before_any_file_is_made(tmp_p
     assert not (tmp_path / "sweep.db").exists() and not (tmp_path / "sweep.npz").exists()
 
 
+def test_a_read_only_or_corrupt_sweep_db_is_one_line_and_unchanged(tmp_path, small_data):
+    args = sweep_args(small_data, space_file(tmp_path), "--trials", "1", epochs=1)
+    assert run(*args).exit_code == 0
+    db = tmp_path / "sweep.db"
+    before = db.read_bytes()
+    # SQLite's read-only mode: a read-only file as any user (root too) meets it; file modes do not bind root
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    result = run(*args, "--trials", "2", "--storage", read_only)
+    assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.output
+    assert result.stderr == (
+        f"error: cannot use the sweep storage {read_only}: attempt to write a readonly database; give another --storage\n"
+    )
+    shown = run("sweep", "relu", "--study", "relu", "--show", "--storage", read_only)  # reading needs no writing
+    assert shown.exit_code == 0 and "1 trials: 1 complete" in shown.stdout, shown.output
+    assert db.read_bytes() == before
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)  # a header, then garbage
+    for more in ([], ["--show"]):
+        result = run(*args, *more)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.output
+        assert result.stderr.startswith(f"error: cannot open the sweep storage sqlite:///{db}: "), result.stderr
+    assert db.read_bytes() == b"SQLite format 3\x00" + b"\xff" * 4000
+
+
 # ----------------------------------------------------------------------------- real processes and signals
 
 
