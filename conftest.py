@@ -302,3 +302,15 @@ def postgres_server(folder):
         )
         for parent, mode in reversed(opened):
             parent.chmod(mode)
+
+
+def blobs_table(path, n=240, seed=0):
+    """A CSV table of n rows: 3 classes of Gaussian blobs in 6 features on scales from 0.01 to
+    1,000 (raw, as tables come), label column last."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.standard_normal((n, 6)) + 2.5 * np.eye(3)[y] @ rng.standard_normal((3, 6))
+    x *= np.array([0.01, 0.1, 1, 10, 100, 1000])
+    rows = [[*(f"{v:.6g}" for v in row), str(c)] for row, c in zip(x, y)]
+    path.write_text("a,b,c,d,e,f,label\n" + "\n".join(",".join(r) for r in rows) + "\n", "utf-8")
+    return path

@@ -8,7 +8,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,9 @@ import cli
 import mlp
 import mlp_draw
 import mlp_pictures
-import mlp_plot
 import mlp_run
 import mlp_view
-from conftest import random_dataset, run, runner, trained_with_names, write_csv, write_dataset
+from conftest import blobs_table, random_dataset, run, runner, write_csv
 
 
 def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_path, small_data):
@@ -519,55 +517,6 @@ def test_summary_lists_layers_and_parameter_counts(trained):
     assert result.exit_code == 1 and "no such weights file" in result.stderr
 
 
-@pytest.mark.slow
-def test_plots_write_pngs(trained, small_data, tmp_path):
-    pytest.importorskip("matplotlib")
-    result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path / "new" / "pictures")
-    assert result.exit_code == 0, result.output  # a missing --out-dir is made
-    samples = cli.data_name(str(small_data))  # the samples are named after the data
-    for name in (samples, "model-1", "model-2", "model-3", "curves", "confusion", "mistakes", "weights"):
-        png = (tmp_path / "new" / "pictures" / f"{name}.png").read_bytes()
-        assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
-
-
-@pytest.mark.slow
-def test_plots_go_to_the_current_folder_by_default(trained, tmp_path, monkeypatch):
-    """An installed cli.py lives in site-packages: pictures must land where the user is."""
-    pytest.importorskip("matplotlib")
-    monkeypatch.chdir(tmp_path)
-    result = run("plot", "curves", trained.with_suffix(".history.json"))
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
-    assert "wrote curves.png" in result.stdout
-
-
-@pytest.mark.slow
-def test_plot_writes_exactly_the_file_named_in_a_format_it_knows(trained, tmp_path):
-    pytest.importorskip("matplotlib")
-    history = trained.with_name("w.history.json")
-    result = run("plot", "curves", history, "--out", tmp_path / "pic")
-    assert result.exit_code == 0 and f"wrote {tmp_path / 'pic'}" in result.stdout
-    assert (tmp_path / "pic").read_bytes().startswith(b"\x89PNG")
-    result = run("plot", "curves", history, "--out", tmp_path / "pic.svg")
-    assert result.exit_code == 0 and b"<svg" in (tmp_path / "pic.svg").read_bytes()
-    result = run("plot", "curves", history, "--out", tmp_path / "pic.bmp")
-    assert result.exit_code == 2 and "cannot write .bmp pictures; use one of" in result.stderr
-    assert result.stderr.count("\n") == 1 and not (tmp_path / "pic.bmp").exists()
-
-
-def test_plot_on_a_full_disk_leaves_no_partial_picture(trained, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    (tmp_path / "c.png").write_bytes(b"old picture")
-
-    def disk_full(path, write):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(mlp, "write_atomic", disk_full)
-    result = run("plot", "curves", trained.with_name("w.history.json"), "--out", tmp_path / "c.png")
-    assert result.exit_code == 1 and "No space left on device" in result.stderr
-    assert (tmp_path / "c.png").read_bytes() == b"old picture"
-
-
 @pytest.mark.parametrize(
     "checkout, hint", [(True, "pip install -e '.[image]'"), (False, "pip install 'numpy-mlp[image]'")]
 )
@@ -580,19 +529,6 @@ def test_predict_image_without_pillow_says_how_to_install_as_the_user_installed(
     monkeypatch.setattr(mlp_run, "CHECKOUT", checkout)
     result = run("predict", trained, tmp_path / "d.png")
     assert result.exit_code == 1 and result.stderr == f"error: this command needs Pillow (the image extra): {hint}\n"
-
-
-@pytest.mark.parametrize(
-    "checkout, hint", [(True, "pip install -e '.[plot]'"), (False, "pip install 'numpy-mlp[plot]'")]
-)
-def test_plot_without_matplotlib_says_how_to_install_as_the_user_installed(
-    trained, tmp_path, monkeypatch, checkout, hint
-):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
-    monkeypatch.setattr(mlp_run, "CHECKOUT", checkout)
-    result = run("plot", "weights", trained, "--out", tmp_path / "w.png")
-    assert result.exit_code == 1 and result.stderr == f"error: this command needs matplotlib (the plot extra): {hint}\n"
-    assert not (tmp_path / "w.png").exists()
 
 
 def test_the_checkout_is_told_from_an_installed_wheel_by_the_pyproject_beside_cli():
@@ -775,222 +711,7 @@ def test_weights_edited_field_by_field_are_one_line_from_every_command(trained, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.npz"]
 
 
-def test_plots_of_class_names_the_font_cannot_draw_say_so_once_without_warnings(small_data, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    monkeypatch.setattr(mlp_plot, "MISSING_GLYPHS", [])
-    weights = trained_with_names(small_data, tmp_path, [*"零 一 二 三 四 五 六 七 八 九".split()])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a warning leaking out of the command fails the test
-        first = run("plot", "confusion", weights, "--out", tmp_path / "c.png")
-        second = run("plot", "mistakes", weights, "--out", tmp_path / "m.png")
-    assert first.exit_code == 0 and second.exit_code == 0, first.stderr + second.stderr
-    notes = (first.stderr + second.stderr).count("note: the plot's fonts have no glyph")
-    from matplotlib import font_manager
-
-    fallback = {f.name for f in font_manager.fontManager.ttflist} & {"Noto Sans CJK JP", "WenQuanYi Micro Hei"}
-    assert notes == (0 if fallback else 1)  # drawn in an installed font that has them; else said once
-
-
-# ----------------------------------------------------------------------------- defaults chosen from the data
-def blobs_table(path, n=240, seed=0):
-    """A CSV table of n rows: 3 classes of Gaussian blobs in 6 features on scales from 0.01 to
-    1,000 (raw, as tables come), label column last."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    x = rng.standard_normal((n, 6)) + 2.5 * np.eye(3)[y] @ rng.standard_normal((3, 6))
-    x *= np.array([0.01, 0.1, 1, 10, 100, 1000])
-    rows = [[*(f"{v:.6g}" for v in row), str(c)] for row, c in zip(x, y)]
-    path.write_text("a,b,c,d,e,f,label\n" + "\n".join(",".join(r) for r in rows) + "\n", "utf-8")
-    return path
-
-
-def test_a_table_with_no_options_trains_with_the_options_that_fit_it(tmp_path):
-    data, out = blobs_table(tmp_path / "blobs.csv"), tmp_path / "w.npz"
-    result = run("train", "relu", "--data", data, "--out", out)
-    assert result.exit_code == 0, result.output
-    first = result.stderr.splitlines()[0]
-    assert first == (
-        "a table of 192 rows x 6 features: --normalize standard --optimizer adam --lr 0.001 --batch-size 32 "
-        "--weight-decay 0.001 --epochs 200 (chosen from the data; an option you give wins)"
-    )
-    meta = mlp.load(out)[1]
-    s = meta["settings"]
-    assert (s["normalize"], s["optimizer"], s["lr"], s["batch_size"], s["weight_decay"], s["epochs"]) == (
-        "standard",
-        "adam",
-        0.001,
-        32,
-        0.001,
-        200,
-    )
-    assert meta["defaults"] == {
-        "for": "a table of 192 rows x 6 features",
-        "chosen": {
-            "normalize": "standard",
-            "optimizer": "adam",
-            "lr": 0.001,
-            "batch_size": 32,
-            "weight_decay": 0.001,
-            "epochs": 200,
-        },
-    }
-    assert meta["preprocessing"]["kind"] == "standard" and meta["test_accuracy"] >= 0.95
-    last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("ran 200 epochs, chosen for a table of 192 rows x 6 features (a run aims at 4,000 steps")
-    assert "Training (26 of 200 epochs; all in the history file)" in result.stdout
-    history = json.loads((tmp_path / "w.history.json").read_text())
-    assert len(history) == 200 and history[-1]["stopped"] == "epochs" and "stopped" not in history[-2]
-
-
-def test_an_option_given_wins_over_the_one_the_data_would_choose(tmp_path):
-    data, out = blobs_table(tmp_path / "blobs.csv"), tmp_path / "w.npz"
-    result = run(
-        "train", "relu", "--data", data, "--optimizer", "sgd", "--epochs", "3", "--normalize", "range", "--out", out
-    )
-    assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[0] == (
-        "a table of 192 rows x 6 features: --batch-size 32 --weight-decay 0.001 (chosen from the data; an option you give wins)"
-    )
-    s = mlp.load(out)[1]["settings"]
-    assert (s["optimizer"], s["lr"], s["epochs"], s["normalize"], s["batch_size"]) == ("sgd", 0.1, 3, "range", 32)
-    assert result.stdout.strip().splitlines()[-1].startswith("ran all 3 epochs; test accuracy")
-
-
-def test_mnist_gets_its_usual_defaults_and_no_defaults_line(tmp_path, small_data):
-    result = run(
-        "train",
-        "relu",
-        "--hidden",
-        "8",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "128",
-        "--data",
-        small_data,
-        "--out",
-        tmp_path / "w.npz",
-    )
-    assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("training 784-8-10 relu on 600 images")  # nothing chosen: no line
-    assert mlp.load(tmp_path / "w.npz")[1]["defaults"] == {"for": "600 pictures of 28 x 28", "chosen": {}}
-
-
-def test_dark_digits_on_light_paper_train_exactly_as_mnist_does(tmp_path, small_data, digits):
-    x, y, xt, yt = digits
-    light = write_dataset(tmp_path / "light", 255 - x, y, 255 - xt, yt)
-    for name, data in (("dark", small_data), ("light", light)):
-        result = run(
-            "train", "relu", "--hidden", "16", "--epochs", "2", "--data", data, "--out", tmp_path / f"{name}.npz"
-        )
-        assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[0] == (
-        "600 pictures of 28 x 28: dark on light, so turned over to light ink on dark, as the network reads them "
-        "(chosen from the data; an option you give wins)"
-    )
-    (dark, dark_meta), (turned, meta) = mlp.load(tmp_path / "dark.npz"), mlp.load(tmp_path / "light.npz")
-    assert meta["preprocessing"]["invert"] is True and dark_meta["preprocessing"]["invert"] is False
-    assert (
-        all(dark[k].tobytes() == turned[k].tobytes() for k in dark)
-        and meta["test_accuracy"] == dark_meta["test_accuracy"]
-    )
-    for name in ("dark", "light"):  # eval reads the light test set as train did
-        result = run("eval", tmp_path / f"{name}.npz", "--json", tmp_path / f"{name}.json")
-        assert result.exit_code == 0, result.output
-    assert (
-        json.loads((tmp_path / "dark.json").read_text())["accuracy"]
-        == json.loads((tmp_path / "light.json").read_text())["accuracy"]
-    )
-    pytest.importorskip("PIL", reason="pictures need Pillow: pip install -e '.[test]'")
-    from PIL import Image
-
-    Image.fromarray(255 - np.kron(xt[0], np.ones((3, 3), np.uint8))).save(tmp_path / "digit.png")  # dark on white
-    said = [run("predict", tmp_path / f"{name}.npz", tmp_path / "digit.png").stdout for name in ("dark", "light")]
-    assert said[0] == said[1] and said[0]
-
-
-def test_bench_chooses_the_options_train_chooses(tmp_path):
-    data = blobs_table(tmp_path / "blobs.csv")
-    result = run("bench", "--data", data, "--hidden", "8", "--json", tmp_path / "b.json")
-    assert result.exit_code == 0, result.output
-    r = json.loads((tmp_path / "b.json").read_text())
-    assert (r["optimizer"], r["batch_size"], len(r["epoch_seconds"])) == ("adam", 32, 200)
-    assert "s/epoch is the median of 200 epochs, " in " ".join(result.stdout.split())
-
-
-# ----------------------------------------------------------------------------- pictures a person wants to look at
-def drawn_figures(monkeypatch):
-    """Every figure a plot command saves, drawn: (its title boxes, its images' RGBA, file) each."""
-    drawn, real = [], mlp_plot.save_figure
-
-    def save(fig, path, option="--out"):
-        fig.canvas.draw()
-        titles = [ax.title.get_window_extent() for ax in fig.axes if ax.get_title()]
-        images = [im.to_rgba(im.get_array()) for ax in fig.axes for im in ax.images]
-        drawn.append({"titles": titles, "images": images, "captions": [ax.get_title() for ax in fig.axes]})
-        return real(fig, path, option)
-
-    monkeypatch.setattr(mlp_plot, "save_figure", save)
-    return drawn
-
-
-FASHION = ["T-shirt or top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-@pytest.mark.slow
-def test_mistakes_of_long_class_names_have_captions_that_never_overlap_at_150_dpi(small_data, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    from PIL import Image
-
-    weights = trained_with_names(small_data, tmp_path, [name * 2 for name in FASHION])  # longer still
-    drawn = drawn_figures(monkeypatch)
-    result = run("plot", "mistakes", weights, "--out", tmp_path / "m.png")
-    assert result.exit_code == 0, result.output
-    boxes = drawn[0]["titles"]
-    assert len(boxes) == 30
-    for i, a in enumerate(boxes):
-        for b in boxes[i + 1 :]:
-            same_row = a.y0 < b.y1 and b.y0 < a.y1
-            assert not same_row or a.x1 <= b.x0 or b.x1 <= a.x0, "two captions overlap"
-    assert all("…" in c for c in drawn[0]["captions"] if c and "\n" in c)  # long names shortened
-    assert Image.open(tmp_path / "m.png").info["dpi"] == pytest.approx((150, 150), abs=0.5)
-
-
-@pytest.mark.slow
-def test_samples_of_a_picture_folder_show_every_class_as_the_files_are_named_after_the_data(
-    tmp_path, digits, monkeypatch
-):
-    pytest.importorskip("matplotlib")
-    from PIL import Image
-
-    x, y, _, _ = digits
-    for split in ("train", "test"):
-        for i in range(60):  # sorted by class: a grid of the first 40 would hold only the first classes
-            label = sorted(range(60), key=lambda k: y[k])[i]
-            folder = tmp_path / "pictures" / split / FASHION[y[label]]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(255 - x[label].astype(np.uint8)).save(folder / f"{i}.png")  # dark ink on light paper
-    drawn = drawn_figures(monkeypatch)
-    result = run("plot", "samples", "--data", tmp_path / "pictures")
-    assert result.exit_code == 0, result.output
-    assert result.stdout == "wrote pictures.png\n" and (tmp_path / "pictures.png").is_file()
-    present = {FASHION[c] for c in y[:60]}
-    assert {c for c in drawn[0]["captions"] if c} == {mlp_plot.shortened(name, 12) for name in present}
-    assert np.mean([im[..., :3].mean() for im in drawn[0]["images"]]) > 0.7  # light paper, as in the files
-    drawn.clear()
-    result = run("plot", "samples", "--n", "10")  # MNIST: light ink on black, as its files are
-    assert result.exit_code == 0 and result.stdout == "wrote mnist.png\n"
-    assert np.mean([im[..., :3].mean() for im in drawn[0]["images"]]) < 0.3
-    assert [c for c in drawn[0]["captions"] if c] == [str(c) for c in range(10)]
-
-
-def test_plot_curves_takes_the_weights_file_as_plot_all_does(trained, tmp_path):
-    pytest.importorskip("matplotlib")
-    result = run("plot", "curves", trained, "--out", tmp_path / "c.png")
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
-    result = run("plot", "curves", tmp_path / "nothing-beside.npz", "--out", tmp_path / "d.png")
-    assert result.exit_code == 1 and "nothing-beside.history.json: no such history file" in result.stderr
+# ----------------------------------------------------------------------------- more commands and options
 
 
 def test_predict_refuses_a_data_file_given_as_input_saying_what_takes_it(trained, tmp_path, digits):
@@ -1153,19 +874,6 @@ def test_train_test_every_scores_every_kth_epoch_the_last_and_each_new_best(smal
     assert mlp.load(out)[1]["test_accuracy"] == rows[rows[-1]["best_epoch"] - 1]["test_accuracy"]
     pytest.importorskip("matplotlib")
     assert run("plot", "curves", out, "--out", tmp_path / "c.png").exit_code == 0
-
-
-def test_explain_to_a_format_matplotlib_cannot_write_is_refused_before_any_work(trained, tmp_path):
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("PIL")
-    from PIL import Image
-
-    picture = tmp_path / "seven.png"
-    Image.fromarray(np.pad(np.full((18, 4), 255, np.uint8), ((5, 5), (12, 12)))).save(picture)
-    result = run("predict", trained, picture, "--explain", tmp_path / "why.txt")
-    assert result.exit_code == 2 and result.stdout == ""  # no prediction printed before the refusal
-    assert result.stderr.startswith(f"error: {tmp_path / 'why.txt'}: matplotlib cannot write .txt pictures; use one of")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["seven.png"]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,20 @@ from conftest import HERE, run
 MODULES = sorted(p.name for p in HERE.glob("*.py") if not p.name.startswith(("test_", "conftest")))
 
 
+# The house's size budgets: a file that outgrows its budget is two rooms
+BUDGETS = {"mlp.py": 1850, "cli.py": 1500}
+OTHER_FILES_BUDGET = 1000
+
+
+def test_every_python_file_is_within_its_size_budget():
+    over = {
+        p.name: n
+        for p in sorted(HERE.glob("*.py"))
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > BUDGETS.get(p.name, OTHER_FILES_BUDGET)
+    }
+    assert not over, f"over budget (lines): {over}; split the file by subject"
+
+
 def defined_and_used(path):
     """For each top-level statement of a Python file: (its line, the names it defines, the
     names it reads)."""
@@ -178,10 +192,11 @@ def test_the_wheel_carries_every_module():
 
 @pytest.mark.slow
 def test_test_mlp_passes_beside_mlp_py_copied_alone(tmp_path):
-    assert roots(imported(HERE / "test_mlp.py")) - set(sys.stdlib_module_names) == {"numpy", "pytest", "mlp"}
+    for name in ("test_mlp.py", "test_mlp_files.py"):
+        assert roots(imported(HERE / name)) - set(sys.stdlib_module_names) <= {"numpy", "pytest", "mlp", "test_mlp"}
     alone = tmp_path / "alone"
     alone.mkdir()
-    for name in ("mlp.py", "test_mlp.py"):
+    for name in ("mlp.py", "test_mlp.py", "test_mlp_files.py"):
         shutil.copy(HERE / name, alone / name)
     done = subprocess.run(
         [
@@ -189,6 +204,7 @@ def test_test_mlp_passes_beside_mlp_py_copied_alone(tmp_path):
             *"-m pytest -q -p no:cacheprovider -m".split(),
             "not slow",
             "test_mlp.py",
+            "test_mlp_files.py",
         ],  # run whole once already
         capture_output=True,
         text=True,
@@ -198,7 +214,7 @@ def test_test_mlp_passes_beside_mlp_py_copied_alone(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout
     left = sorted(p.name for p in alone.iterdir() if not p.name.startswith((".", "__pycache__")))  # caches aside
-    assert left == ["mlp.py", "test_mlp.py"]  # nothing else was needed, nothing else written
+    assert left == ["mlp.py", "test_mlp.py", "test_mlp_files.py"]  # nothing else was needed, nothing else written
 
 
 @pytest.mark.slow

@@ -1,0 +1,124 @@
+"""Tests of the options a run takes from its data when they are left out (mlp_run.fitted_defaults
+and FITTED_DEFAULTS): tables, MNIST, dark digits on light paper, bench as train, said on one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+import mlp
+from conftest import blobs_table, run, write_dataset
+
+
+def test_a_table_with_no_options_trains_with_the_options_that_fit_it(tmp_path):
+    data, out = blobs_table(tmp_path / "blobs.csv"), tmp_path / "w.npz"
+    result = run("train", "relu", "--data", data, "--out", out)
+    assert result.exit_code == 0, result.output
+    first = result.stderr.splitlines()[0]
+    assert first == (
+        "a table of 192 rows x 6 features: --normalize standard --optimizer adam --lr 0.001 --batch-size 32 "
+        "--weight-decay 0.001 --epochs 200 (chosen from the data; an option you give wins)"
+    )
+    meta = mlp.load(out)[1]
+    s = meta["settings"]
+    assert (s["normalize"], s["optimizer"], s["lr"], s["batch_size"], s["weight_decay"], s["epochs"]) == (
+        "standard",
+        "adam",
+        0.001,
+        32,
+        0.001,
+        200,
+    )
+    assert meta["defaults"] == {
+        "for": "a table of 192 rows x 6 features",
+        "chosen": {
+            "normalize": "standard",
+            "optimizer": "adam",
+            "lr": 0.001,
+            "batch_size": 32,
+            "weight_decay": 0.001,
+            "epochs": 200,
+        },
+    }
+    assert meta["preprocessing"]["kind"] == "standard" and meta["test_accuracy"] >= 0.95
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("ran 200 epochs, chosen for a table of 192 rows x 6 features (a run aims at 4,000 steps")
+    assert "Training (26 of 200 epochs; all in the history file)" in result.stdout
+    history = json.loads((tmp_path / "w.history.json").read_text())
+    assert len(history) == 200 and history[-1]["stopped"] == "epochs" and "stopped" not in history[-2]
+
+
+def test_an_option_given_wins_over_the_one_the_data_would_choose(tmp_path):
+    data, out = blobs_table(tmp_path / "blobs.csv"), tmp_path / "w.npz"
+    result = run(
+        "train", "relu", "--data", data, "--optimizer", "sgd", "--epochs", "3", "--normalize", "range", "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == (
+        "a table of 192 rows x 6 features: --batch-size 32 --weight-decay 0.001 (chosen from the data; an option you give wins)"
+    )
+    s = mlp.load(out)[1]["settings"]
+    assert (s["optimizer"], s["lr"], s["epochs"], s["normalize"], s["batch_size"]) == ("sgd", 0.1, 3, "range", 32)
+    assert result.stdout.strip().splitlines()[-1].startswith("ran all 3 epochs; test accuracy")
+
+
+def test_mnist_gets_its_usual_defaults_and_no_defaults_line(tmp_path, small_data):
+    result = run(
+        "train",
+        "relu",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--data",
+        small_data,
+        "--out",
+        tmp_path / "w.npz",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("training 784-8-10 relu on 600 images")  # nothing chosen: no line
+    assert mlp.load(tmp_path / "w.npz")[1]["defaults"] == {"for": "600 pictures of 28 x 28", "chosen": {}}
+
+
+def test_dark_digits_on_light_paper_train_exactly_as_mnist_does(tmp_path, small_data, digits):
+    x, y, xt, yt = digits
+    light = write_dataset(tmp_path / "light", 255 - x, y, 255 - xt, yt)
+    for name, data in (("dark", small_data), ("light", light)):
+        result = run(
+            "train", "relu", "--hidden", "16", "--epochs", "2", "--data", data, "--out", tmp_path / f"{name}.npz"
+        )
+        assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == (
+        "600 pictures of 28 x 28: dark on light, so turned over to light ink on dark, as the network reads them "
+        "(chosen from the data; an option you give wins)"
+    )
+    (dark, dark_meta), (turned, meta) = mlp.load(tmp_path / "dark.npz"), mlp.load(tmp_path / "light.npz")
+    assert meta["preprocessing"]["invert"] is True and dark_meta["preprocessing"]["invert"] is False
+    assert (
+        all(dark[k].tobytes() == turned[k].tobytes() for k in dark)
+        and meta["test_accuracy"] == dark_meta["test_accuracy"]
+    )
+    for name in ("dark", "light"):  # eval reads the light test set as train did
+        result = run("eval", tmp_path / f"{name}.npz", "--json", tmp_path / f"{name}.json")
+        assert result.exit_code == 0, result.output
+    assert (
+        json.loads((tmp_path / "dark.json").read_text())["accuracy"]
+        == json.loads((tmp_path / "light.json").read_text())["accuracy"]
+    )
+    pytest.importorskip("PIL", reason="pictures need Pillow: pip install -e '.[test]'")
+    from PIL import Image
+
+    Image.fromarray(255 - np.kron(xt[0], np.ones((3, 3), np.uint8))).save(tmp_path / "digit.png")  # dark on white
+    said = [run("predict", tmp_path / f"{name}.npz", tmp_path / "digit.png").stdout for name in ("dark", "light")]
+    assert said[0] == said[1] and said[0]
+
+
+def test_bench_chooses_the_options_train_chooses(tmp_path):
+    data = blobs_table(tmp_path / "blobs.csv")
+    result = run("bench", "--data", data, "--hidden", "8", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert (r["optimizer"], r["batch_size"], len(r["epoch_seconds"])) == ("adam", 32, 200)
+    assert "s/epoch is the median of 200 epochs, " in " ".join(result.stdout.split())
