@@ -122,3 +122,46 @@ def test_bench_chooses_the_options_train_chooses(tmp_path):
     r = json.loads((tmp_path / "b.json").read_text())
     assert (r["optimizer"], r["batch_size"], len(r["epoch_seconds"])) == ("adam", 32, 200)
     assert "s/epoch is the median of 200 epochs, " in " ".join(result.stdout.split())
+
+
+def odd_table(path, kind):
+    """A CSV of an odd shape: five rows, a hundred thousand rows of three features, 0/1 features."""
+    rng = np.random.default_rng(0)
+    n, d = {"five rows": (5, 2), "100,000 rows x 3": (100_000, 3), "0/1 features": (300, 8)}[kind]
+    x = rng.integers(0, 2, (n, d)) if kind == "0/1 features" else rng.normal(size=(n, d)).round(4)
+    y = (x[:, 0] + x[:, 1] > (1 if kind == "0/1 features" else 0)).astype(int)
+    y[:2] = [0, 1]  # both classes, however few the rows
+    np.savetxt(path, np.column_stack([x, y]), "%g", ",", header=",".join([*"abcdefgh"[:d], "label"]), comments="")
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, train_rows, epochs", [("five rows", 4, 200), ("100,000 rows x 3", 80_000, 10), ("0/1 features", 240, 200)]
+)
+def test_odd_tables_get_defaults_fitted_to_their_size_and_train(tmp_path, kind, train_rows, epochs):
+    data = odd_table(tmp_path / "t.csv", kind)
+    d = {"five rows": 2, "100,000 rows x 3": 3, "0/1 features": 8}[kind]
+    given = ["--epochs", "1"] if train_rows > 10_000 else []  # the defaults line is what is checked there
+    result = run("train", "relu", "--data", data, "--out", tmp_path / "w.npz", *given)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0].startswith(
+        f"a table of {train_rows:,} rows x {d} features: --normalize standard --optimizer adam --lr 0.001 "
+        f"--batch-size 32 --weight-decay 0.001{f' --epochs {epochs}' if not given else ''} (chosen from the data"
+    ), result.stderr
+    meta = mlp.load(tmp_path / "w.npz")[1]
+    assert np.isfinite(meta["test_loss"]) and meta["settings"]["epochs"] == (1 if given else epochs)
+
+
+def test_pictures_that_are_not_square_train_with_their_shape_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(400) % 2
+    x = np.zeros((400, 6, 14), np.uint8)
+    x[y == 1, :, :7] = 200  # one class lit on the left, the other on the right
+    x[y == 0, :, 7:] = 200
+    x = np.clip(x.astype(int) + rng.integers(0, 40, x.shape), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "wide.npz", x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:])
+    result = run("train", "relu", "--hidden", "16", "--data", tmp_path / "wide.npz", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    params, meta = mlp.load(tmp_path / "w.npz")
+    assert mlp.sizes_of(params)[0] == 84 and meta["input"]["shape"] == [6, 14]
+    assert meta["test_accuracy"] == 1.0
