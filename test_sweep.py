@@ -423,13 +423,19 @@ def test_postgresql_workers_survive_a_sigkill_and_finish_the_study_exactly(tmp_p
     space = space_file(tmp_path)
     with postgres_server(tmp_path) as url:
         password = re.search(r":([^:@/]+)@", url)[1]
-        args = sweep_args(small_data, space, "--trials", "6", "--epochs", "30", "--heartbeat", "1")
+        # trials long enough (150 epochs) that the one found running is still running when the kill lands
+        args = sweep_args(small_data, space, "--trials", "6", "--epochs", "150", "--heartbeat", "1")
         first = sweep_process(*args, "--out", tmp_path / "first.npz", env={mlp_sweep.ENV_STORAGE: url})
         second = sweep_process(*args, "--out", tmp_path / "second.npz", env={mlp_sweep.ENV_STORAGE: url})
         try:
-            killed = wait_for_running(url, "relu", first.pid)
+            wait_for_running(url, "relu", first.pid)
             first.kill()  # SIGKILL: no handler runs, the trial stays "running" in the database
             first.communicate(timeout=30)
+            (killed,) = [  # the trial the kill cut short, read before three missed beats fail it
+                t.number
+                for t in load(url).get_trials(states=(TrialState.RUNNING,))
+                if t.user_attrs.get("worker", "").endswith(f":{first.pid}")
+            ]
             out, err = second.communicate(timeout=300)
         finally:
             for proc in (first, second):
