@@ -58,15 +58,16 @@ from rich.table import Table
 
 import mlp
 import mlp_data
+import mlp_guard
 import mlp_options
 import mlp_pictures
 import mlp_plot
 import mlp_run
 import mlp_score
 import mlp_view
+from mlp_guard import Stop, stop_signals
 from mlp_help import help_page, program
 from mlp_options import DEFAULTS, ActivationArgument, set_threads
-from mlp_run import Stop, stop_signals
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
 
@@ -284,7 +285,7 @@ def save_interrupted(checkpoint, path, meta, signum, rows, shown_live):
         )
         raise typer.Exit(code=128 + signum)
     try:
-        mlp_run.save_checkpoint(path, checkpoint, meta)
+        mlp_guard.save_checkpoint(path, checkpoint, meta)
     except OSError as e:
         fail(
             f"interrupted ({name}), and the checkpoint could not be written to {path}: {e.strerror or e}",
@@ -385,7 +386,7 @@ def checkpoint_keepers(run, latest, path, every):
     """(on_checkpoint, on_step) for mlp_view.run_training: after every epoch the checkpoint is saved (and
     the judged epoch checked for learning); after every batch it is kept for a stop signal to save, and
     saved every `every` seconds of a long epoch. `latest` holds what a stop signal saves."""
-    save = mlp_run.checkpoint_saver(path, run["meta"], warn_checkpoint_failed(path))
+    save = mlp_guard.checkpoint_saver(path, run["meta"], warn_checkpoint_failed(path))
     saved = {"at": time.perf_counter()}
 
     def on_checkpoint(checkpoint, rows):
@@ -455,7 +456,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
     mlp_run.check_validation_needs(settings, o.val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
     with (
-        mlp_run.one_run_per_output(lock_path, o.out),
+        mlp_guard.one_run_per_output(lock_path, o.out),
         stop_signals() as signals,
     ):  # a stop signal saves what can be saved
         mlp_data.remove_orphans(str(o.out.parent))  # temp files of a run killed while saving
@@ -691,7 +692,7 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
     with contextlib.ExitStack() as held_out:
         if not worker:  # a second sweep (or train) with this --out is refused, before any file is made
             mlp_run.check_outputs([out, history_path], [*mlp_data.data_files(values["data"]), values["init"]])
-            held_out.enter_context(mlp_run.one_run_per_output(lock_path, out))
+            held_out.enter_context(mlp_guard.one_run_per_output(lock_path, out))
         # everything that can be refused is checked before the storage's file is made
         asked_space = sweep.read_space(space) if space else None
         found = load_data(values["data"], label_column=values["label_column"])

@@ -1,4 +1,4 @@
-"""A multi-layer perceptron classifier in NumPy, written as pure functions.
+"""A multi-layer perceptron in NumPy, for classes or numbers, written as pure functions.
 
 One file, NumPy and the standard library only: copy it into any project.
 
@@ -9,29 +9,26 @@ One file, NumPy and the standard library only: copy it into any project.
     params, state = update(params, g, state, lr=0.05, momentum=0.9)   # state = {} at first
     params, history = train(params, x_train, y_train, Settings(activation="relu", epochs=10))
 
-Conventions: batch first (`x` is `(B, n_in)`); params are a flat dict
-`{"W1": (n_in, n_1), "b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}` and a layer
-computes `x @ W + b`. Grads and optimizer state use the same keys and shapes. Every
-function returns new arrays and never mutates its inputs; randomness comes only from a
-seed or a `numpy.random.Generator` passed in. float32 by default, float64 for checks.
+Conventions: batch first (`x` is `(B, n_in)`); params are a flat dict `{"W1": (n_in, n_1),
+"b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}`; a layer computes `x @ W + b`. Grads and
+optimizer state use the same keys and shapes. Every function returns new arrays and never
+mutates its inputs; randomness comes only from a seed or a Generator passed in. float32 by
+default, float64 for checks. Numbers as targets: task="regression" (TASKS), mean squared error.
 
 The file reads top to bottom: every function uses only names defined above it.
 Part I, the network (what a student reads):
-  activations, init, forward, loss, grads    the network and its backward pass
+  activations, init, forward, loss, grads    the network and its backward pass (TASKS)
   optimizers, schedules                      update (sgd, adam), learning rates
   preprocessing                              inputs from raw pixels (straightening included)
   training                                   Settings; train = train_epoch per epoch + validation
-  metrics, gradient check                    evaluate, classification_report, ensembles; gradcheck
-Part II, keeping a network:
-  files, save / load                         self-describing .npz weights, written atomically
-  IDX files                                  MNIST's format: read_idx, load_mnist
-Each idea with variants is one registry whose entries hold the behaviour itself
-(ACTIVATIONS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS): adding a variant is adding an entry.
+  metrics, gradient check                    evaluate, the reports; gradcheck
+Part II, keeping a network: self-describing .npz weights written atomically (save, load);
+MNIST's IDX files (read_idx, load_mnist). Each idea with variants is one registry whose entries
+hold the behaviour (ACTIVATIONS, TASKS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS).
 
 Left out on purpose: convolutions, GPUs, autodiff, any class holding state, and everything
-the toolkit around this file does (other data forms and downloads: mlp_data.py; pictures
-and the distortions of augmentation, which `train` takes as a batch `transform`:
-mlp_pictures.py; the command line: cli.py).
+the toolkit around this file does (other data forms: mlp_data.py; pictures and augmentation's
+distortions, which `train` takes as a batch `transform`: mlp_pictures.py; cli.py).
 """
 
 import gzip
@@ -126,16 +123,10 @@ def lookup(registry, name, what):
 
 
 def init(sizes, activation, seed=0, dtype=np.float32):
-    """Random parameters for a network with layer sizes `sizes`.
-
-    Args:
-      sizes: [n_in, n_1, ..., C], at least two positive ints.
-      activation: hidden activation name; its registry entry picks the weights' scale.
-      seed: int or np.random.Generator.
-    Returns:
-      {"W1": (n_in, n_1), "b1": (n_1,), ...} of `dtype`; biases are zero. The same seed
-      gives bit-identical arrays.
-    """
+    """Random parameters for layer sizes [n_in, n_1, ..., C] (at least two positive ints):
+    {"W1": (n_in, n_1), "b1": (n_1,), ...} of `dtype`, biases zero, weights scaled as the
+    activation's registry entry says. seed: int or np.random.Generator (the same seed, the
+    same bits)."""
     init_std = lookup(ACTIVATIONS, activation, "activation").init_std
     if np.dtype(dtype).kind != "f":
         raise ValueError(f"dtype must be a float type (np.float32 or np.float64), got {np.dtype(dtype)}")
@@ -199,16 +190,10 @@ def dropout_mask(shape, dropout, rng, dtype):
 
 
 def forward(params, x, activation, dropout=0.0, rng=None):
-    """Logits of a batch, and what `grads` needs.
-
-    Args:
-      x: (B, n_in) float inputs (cast to the weights' dtype, as_inputs). activation: hidden
-        activation name (the output layer is linear).
-      dropout: probability of zeroing each hidden unit (inverted dropout, training only:
-        needs `rng`, a np.random.Generator). 0 is the plain deterministic forward pass.
-    Returns:
-      logits (B, C), and a cache holding each layer's input, pre-activation and output.
-    """
+    """Logits of a batch (B, C), and the cache `grads` needs (each layer's input,
+    pre-activation and output). x: (B, n_in) floats (cast to the weights' dtype: as_inputs);
+    activation: the hidden layers' (the output layer is linear). dropout: probability of
+    zeroing each hidden unit (inverted dropout, training only: needs `rng`, a Generator)."""
     f = lookup(ACTIVATIONS, activation, "activation").f
     x = as_inputs(params, x)
     if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
@@ -236,6 +221,10 @@ def forward(params, x, activation, dropout=0.0, rng=None):
 
 
 # ----------------------------------------------------------------------------- loss
+# One registry: what the outputs stand for, and so the loss. "classification": logits of C
+# classes, y (B,) int labels, softmax cross-entropy; "regression": the k numbers themselves
+# (the output layer is linear either way), y (B, k) or, for one number, (B,) floats, the mean
+# squared error. loss, grads, train, evaluate and the weights file read it.
 
 
 def _cross_entropy(shifted, log_total, y, label_smoothing, weights=None):
@@ -261,32 +250,9 @@ def softmax(logits):
     return e
 
 
-def loss(logits, y, label_smoothing=0.0, weights=None):
-    """Mean softmax cross-entropy, from logits via log-sum-exp (finite for |logits| ~ 1e4).
-
-    Args:
-      logits: (B, C). y: (B,) int labels in [0, C).
-      label_smoothing: eps; the target is (1 - eps) * onehot(y) + eps / C.
-      weights: optional (B,) non-negative weight of each example (class weights, sample
-        weights): the loss is then mean_i(w_i * loss_i), so weights of mean 1 keep its scale.
-    Returns:
-      a Python float, averaged over the batch (not over classes).
-    """
-    check_labels(y, logits.shape[1], len(logits))
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    weights = check_weights(weights, len(logits))
-    return _cross_entropy(shifted, np.log(np.exp(shifted).sum(axis=1)), y, label_smoothing, weights)
-
-
-# ----------------------------------------------------------------------------- grads
-
-
-def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None):
-    """(loss, grads) in one pass: the softmax is computed once for both (the training loop's call)."""
-    df = ACTIVATIONS[cache["activation"]].df
-    logits, B = cache["logits"], len(y)
-    check_labels(y, logits.shape[1], len(logits))
-    weights = check_weights(weights, B)
+def _class_loss_and_delta(logits, y, label_smoothing, weights):
+    """(mean cross-entropy, d loss / d logits (B, C)): the softmax is computed once for both."""
+    B = len(y)
     shifted = logits - logits.max(axis=1, keepdims=True)
     dz = np.exp(shifted)
     total = dz.sum(axis=1)
@@ -298,6 +264,83 @@ def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None):
     dz /= B
     if weights is not None:
         dz *= weights.astype(dz.dtype)[:, None]
+    return value, dz
+
+
+def check_targets(y, n_outputs, n=None):
+    """ValueError unless y holds (n) finite numbers for n_outputs outputs: (n, n_outputs), or (n,) for one."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "iuf" or y.shape[1:] not in ((n_outputs,), () if n_outputs == 1 else None):
+        raise ValueError(f"targets must be numbers of shape (N, {n_outputs}) for this network, got {y.dtype} {y.shape}")
+    if n is not None and len(y) != n:
+        raise ValueError(f"{n} examples but {len(y)} targets")
+    if not np.isfinite(y).all():
+        raise ValueError("targets hold NaN or infinite values: drop or fill those rows")
+
+
+def _squared_loss_and_delta(outputs, y, label_smoothing, weights):
+    """(mean over examples and outputs of the squared error, d loss / d outputs (B, k))."""
+    error = outputs - y.reshape(outputs.shape).astype(outputs.dtype, copy=False)
+    per_example = (error * error).mean(axis=1)
+    value = float(per_example.mean() if weights is None else (per_example * weights).mean())
+    error *= np.asarray(2 / error.size, error.dtype)
+    if weights is not None:
+        error *= weights.astype(error.dtype)[:, None]
+    return value, error
+
+
+class Task(NamedTuple):
+    check: Callable  # check(y, n_outputs, n): ValueError unless y are targets for such a network
+    loss_and_delta: Callable  # (outputs, y, label_smoothing, weights) -> (mean loss, d loss / d outputs (B, k))
+    score: str  # evaluate's second number, higher better: "accuracy", or R^2 ("r2")
+    guess: Callable  # guess(y, k): loss of a guess that knows nothing (training has diverged at 20x it)
+    guessed: str  # that guess, in words
+
+
+TASKS = {
+    "classification": Task(
+        check=check_labels,
+        loss_and_delta=_class_loss_and_delta,
+        score="accuracy",
+        guess=lambda y, k: math.log(max(k, 2)),
+        guessed="a uniform guess",
+    ),
+    "regression": Task(
+        check=check_targets,
+        loss_and_delta=_squared_loss_and_delta,
+        score="r2",
+        guess=lambda y, k: max(float(np.mean(np.square(y, dtype=np.float64))), 1.0),  # standardised: 1
+        guessed="always 0 (or 1, if more)",
+    ),
+}
+
+
+def task_of(meta):
+    """The task of a weights file's meta (files without one are classifiers)."""
+    return meta.get("task", "classification")
+
+
+def loss(logits, y, label_smoothing=0.0, weights=None, task="classification"):
+    """Mean loss of the outputs (a float, averaged over the batch): softmax cross-entropy from
+    logits (B, C) and int labels y (B,) in [0, C), via log-sum-exp (finite for |logits| ~ 1e4);
+    with task="regression" the mean squared error against y (B, C) or (B,) numbers (TASKS).
+    label_smoothing eps: the target is (1 - eps) * onehot(y) + eps / C (classes only).
+    weights: optional (B,) non-negative weight of each example (class or sample weights): the
+    loss is then mean_i(w_i * loss_i), so weights of mean 1 keep its scale."""
+    chosen = lookup(TASKS, task, "task")
+    chosen.check(y, logits.shape[1], len(logits))
+    return chosen.loss_and_delta(logits, np.asarray(y), label_smoothing, check_weights(weights, len(logits)))[0]
+
+
+# ----------------------------------------------------------------------------- grads
+
+
+def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
+    """(loss, grads) in one pass (the training loop's call): d loss / d outputs from TASKS, then backwards."""
+    df = ACTIVATIONS[cache["activation"]].df
+    chosen, logits = lookup(TASKS, task, "task"), cache["logits"]
+    chosen.check(y, logits.shape[1], len(logits))
+    value, dz = chosen.loss_and_delta(logits, np.asarray(y), label_smoothing, check_weights(weights, len(logits)))
     g = {}
     for l in range(n_layers(params), 0, -1):
         g[f"W{l}"] = cache["inputs"][l - 1].T @ dz  # (n_{l-1}, B) @ (B, n_l) -> (n_{l-1}, n_l)
@@ -310,16 +353,11 @@ def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None):
     return value, {k: g[k] for k in params}
 
 
-def grads(params, cache, y, label_smoothing=0.0, weights=None):
-    """Gradient of `loss(logits, y, label_smoothing, weights)` with respect to every parameter.
-
-    Args:
-      cache: from `forward` (it carries the activation and any dropout masks).
-      y: (B,) int labels. weights: optional (B,) per-example weights, as for `loss`.
-    Returns:
-      a dict with exactly the keys and shapes of `params`.
-    """
-    return loss_and_grads(params, cache, y, label_smoothing, weights)[1]
+def grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
+    """Gradient of `loss(logits, y, label_smoothing, weights, task)` with respect to every
+    parameter: a dict with exactly the keys and shapes of `params`. cache: from `forward` (it
+    carries the activation and any dropout masks)."""
+    return loss_and_grads(params, cache, y, label_smoothing, weights, task)[1]
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -361,20 +399,13 @@ def option_problem(name, value):
 
 
 def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False):
-    """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v.
+    """SGD with momentum (PyTorch's convention): v = momentum * v + g; p = p - lr * v; with
+    `nesterov` the step is along g + momentum * v. state: {} at first, then {key: velocity}.
+    weight_decay: an L2 term on the weights' gradients (never the biases).
 
-    Args:
-      state: {} at first, then {key: velocity} with the keys and shapes of `params`.
-      weight_decay: L2 penalty added to the weights' gradients (not to the biases).
-      nesterov: step along g + momentum * v instead of v.
-    Returns:
-      (new_params, new_state); the inputs are not modified.
-
-    Each new array is written in place: one product, then one sum into it (no temporaries,
-    and no copies after the first step: a copy is memmove, which AMD's Zen 3 runs fifteen
-    times slower when the two arrays lie 16 bytes apart modulo 4 KiB, as malloc places equal
-    arrays one after the other).
-    """
+    Each new array is written in place, one product and one sum (no temporaries, no copies: a
+    copy is memmove, which AMD's Zen 3 runs 15x slower for arrays 16 bytes apart modulo 4 KiB,
+    as malloc places equal arrays)."""
     new_params, new_state = {}, {}
     for k, p in params.items():
         g = grads[k]
@@ -398,16 +429,10 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
 
 
 def adam(params, grads, state, lr, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8, decoupled=False):
-    """Adam (Kingma & Ba 2015) with bias correction; AdamW when `decoupled`.
-
-    Args:
-      state: {} at first, then {"t": steps taken, "m": {key: array}, "v": {key: array}}.
-      weight_decay: with decoupled=False an L2 term added to the weights' gradients (Adam);
-        with decoupled=True the weights shrink by lr * weight_decay * p (AdamW,
-        Loshchilov & Hutter 2019). Biases are never decayed.
-    Returns:
-      (new_params, new_state); the inputs are not modified.
-    """
+    """Adam (Kingma & Ba 2015) with bias correction; AdamW when `decoupled`. state: {} at
+    first, then {"t": steps, "m": {key: array}, "v": {key: array}}. weight_decay: an L2 term in
+    the weights' gradients (Adam), or with `decoupled` the weights shrink by lr * weight_decay
+    * p (AdamW, Loshchilov & Hutter 2019). Biases are never decayed."""
     t = state.get("t", 0) + 1
     m_old, v_old = state.get("m", {}), state.get("v", {})
     new_params, m_new, v_new = {}, {}, {}
@@ -445,25 +470,16 @@ OPTIMIZERS = {
         step=adam, lr=1e-3, uses_momentum=False, state_arrays=2, about="Adam; weight decay as L2 in the gradient"
     ),
     "adamw": Optimizer(
-        step=partial(adam, decoupled=True),
-        lr=1e-3,
-        uses_momentum=False,
-        state_arrays=2,
-        about="Adam with decoupled weight decay",
+        step=partial(adam, decoupled=True), lr=1e-3, uses_momentum=False, state_arrays=2, about="AdamW: decoupled decay"
     ),
 }
 
 
 def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="sgd"):
-    """One optimizer step: SGD with momentum, or the optimizer named from OPTIMIZERS.
-
-    Args:
-      grads: same keys and shapes as params. state: {} before the first step, then what the
-        previous call returned. momentum: for sgd and nesterov (Adam has its own betas).
-      weight_decay: on the weights, never the biases (L2, or decoupled for adamw).
-    Returns:
-      (new_params, new_state); the inputs are not modified.
-    """
+    """One optimizer step by the OPTIMIZERS entry named: (new_params, new_state). grads: the
+    keys and shapes of params; state: {} before the first step, then what the last call
+    returned; momentum: for sgd and nesterov (Adam has its own betas); weight_decay: on the
+    weights, never the biases."""
     chosen = lookup(OPTIMIZERS, optimizer, "optimizer")
     for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if option_problem(name, value):
@@ -720,16 +736,11 @@ PREPROCESSINGS = {
 
 
 def fit_preprocessing(x, kind="range", chunk=8192, pictures=False, deslant=False, width=0.0, shape=None):
-    """The preprocessing of kind `kind` (see PREPROCESSINGS) fitted to training images x (N, D),
-    of any numeric dtype; computed in chunks, so x may be larger than memory (memory-mapped).
-    With `pictures`, pictures on a light background (`light_background`) are turned over.
-    With `deslant` or a `width` in pixels, every image is straightened (`straighten`) after
-    the range scaling; shape = (H, W) of the images, square by default.
-
-    Returns {"kind", "low", "high", "invert"} (the pixel range, and whether it is turned over),
-    "deslant", "width" and "shape" when they are on, plus what the kind's `fit` learns (for
-    "standard": "mean" and "std", (D,) float64 in [0, 1] units, of the straightened images).
-    """
+    """The preprocessing of kind `kind` (PREPROCESSINGS) fitted to training images x (N, D) of
+    any numeric dtype, in chunks (x may be memory-mapped): {"kind", "low", "high", "invert"}
+    (the pixel range; with `pictures`, light backgrounds are turned over: `light_background`),
+    "deslant", "width" and "shape" when straightening (`straighten`; shape (H, W), square by
+    default), plus what the kind's `fit` learns ("standard": "mean", "std", (D,) float64)."""
     fit = lookup(PREPROCESSINGS, kind, "preprocessing").fit
     if not (_real(width) and width >= 0):
         raise ValueError(f"width must be 0 (off) or a number of pixels, got {width!r}")
@@ -772,7 +783,25 @@ def prepared(x, preprocessing, dtype, chunk=256):  # 256: the resampling's array
     return units, {**preprocessing, **unit}
 
 
-# ----------------------------------------------------------------------------- augmentation
+def fit_targets(y):
+    """{"mean": (k,), "scale": (k,)} float64 of (N, k) or (N,) numbers: the standardisation a
+    regression trains on (`scale_targets`), so that a price in dollars trains as one in
+    thousands does; stored with the weights (meta["targets"]) and undone on prediction.
+    A constant target keeps scale 1."""
+    y = np.asarray(y, np.float64).reshape(len(y), -1)
+    std = y.std(axis=0)
+    return {"mean": y.mean(axis=0), "scale": np.where(std > 0, std, 1.0)}
+
+
+def scale_targets(y, targets, dtype=np.float32):
+    """(N, k) `dtype` of y's numbers standardised by `fit_targets`' record."""
+    return ((np.asarray(y, np.float64).reshape(len(y), -1) - targets["mean"]) / targets["scale"]).astype(dtype)
+
+
+def unscale_targets(outputs, targets):
+    """(N, k) float64 numbers in the targets' own units from the network's outputs (None: as they are)."""
+    outputs = np.asarray(outputs, np.float64)
+    return outputs if targets is None else outputs * targets["scale"] + targets["mean"]
 
 
 # ----------------------------------------------------------------------------- training
@@ -797,29 +826,47 @@ def logits_in_chunks(params, x, activation, preprocessing=None, batch_size=2000)
     )
 
 
-def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None):
-    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks (`logits_in_chunks`)."""
+def r2_score(sse, y):
+    """R^2 of predictions whose squared errors sum to sse (k,) per target on y (N, k): 1 - sse /
+    y's sum of squares about its mean, averaged over the targets (scikit-learn's r2_score: a
+    constant target scores 1 when predicted exactly, else 0)."""
+    sst = np.square(y - y.mean(axis=0), dtype=np.float64).sum(axis=0)
+    exact = np.where(sse == 0, 1.0, 0.0)
+    return float(np.mean(np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1), exact)))
+
+
+def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None, task="classification"):
+    """(mean loss, accuracy) of the deterministic network on (x, y), in chunks (`logits_in_chunks`);
+    with task="regression" (mean squared error, R^2: `r2_score`)."""
     y = np.asarray(y)
     if len(x) == 0:
         raise ValueError("no examples to evaluate (x is empty)")
-    total_loss, correct = 0.0, 0
+    total_loss, correct, sse = 0.0, 0, 0.0
     chunks = logits_in_chunks(params, x, activation, preprocessing, batch_size)
     for i, logits in zip(range(0, len(x), batch_size), chunks):
         yb = y[i : i + batch_size]
-        total_loss += loss(logits, yb) * len(yb)
-        correct += int((logits.argmax(axis=1) == yb).sum())
-    return total_loss / len(x), correct / len(x)
+        total_loss += loss(logits, yb, task=task) * len(yb)
+        if task == "classification":
+            correct += int((logits.argmax(axis=1) == yb).sum())
+        else:
+            sse = sse + np.square(logits - yb.reshape(logits.shape), dtype=np.float64).sum(axis=0)
+    if task == "classification":
+        return total_loss / len(x), correct / len(x)
+    return total_loss / len(x), r2_score(sse, y.reshape(len(y), -1))
 
 
 def split_validation(x, y, n_val, seed=0):
-    """Stratified, seeded split of (x, y) into (x_train, y_train, x_val, y_val) with n_val held out."""
+    """Stratified, seeded split of (x, y) into (x_train, y_train, x_val, y_val) with n_val held out
+    (every class in proportion; numbers: spread over the first target's range)."""
     if not 0 < n_val < len(y):
         raise ValueError(
             f"validation size must be between 1 and {len(y) - 1} (the training set has {len(y)} examples), got {n_val}"
         )
     rng = np.random.default_rng(seed)
     by_class = rng.permutation(len(y))
-    by_class = by_class[np.argsort(y[by_class], kind="stable")]  # grouped by class, shuffled within
+    by_class = by_class[
+        np.argsort(y[by_class] if y.ndim == 1 else y[by_class, 0], kind="stable")
+    ]  # grouped by class, shuffled within
     picks = (np.arange(n_val) * len(y)) // n_val  # evenly spaced: every class in proportion
     is_val = np.zeros(len(y), bool)
     is_val[by_class[picks]] = True
@@ -832,6 +879,7 @@ class Settings(NamedTuple):
     `check_settings` validates one (OPTION_RULES and the registries)."""
 
     activation: str  # hidden activation: a key of ACTIVATIONS
+    task: str = "classification"  # a key of TASKS: what y holds and the loss
     batch_size: int = 128  # examples per step; the last batch of an epoch may be short
     lr: float | None = None  # (peak) learning rate; None: the optimizer's default
     momentum: float = 0.9  # for the optimizers that use it (OPTIMIZERS)
@@ -843,7 +891,7 @@ class Settings(NamedTuple):
     schedule: str = "cosine"  # a key of SCHEDULES
     warmup: int = 0  # epochs of linear warm-up (see `scheduled_lr`)
     augment_kind: str = "none"  # a key of mlp_pictures.AUGMENTATIONS, applied by train's `transform`
-    patience: int = 0  # stop after this many epochs without better validation accuracy; 0: never
+    patience: int = 0  # stop after this many epochs without better validation accuracy (loss for numbers); 0: never
     seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
     epochs: int = 10  # passes over the training set
     ema: float = 0.0  # decay of the moving average of the weights kept after every step; 0: off
@@ -857,6 +905,8 @@ def check_settings(settings):
         raise TypeError(f"settings must be mlp.Settings(activation=..., ...), got {type(settings).__name__}")
     for name, registry in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
         lookup(registry, getattr(settings, name), name)
+    if lookup(TASKS, settings.task, "task") is TASKS["regression"] and settings.label_smoothing:
+        raise ValueError("label_smoothing smooths class labels; a regression has none: leave it at 0")
     if settings.lr is None:
         settings = settings._replace(lr=OPTIMIZERS[settings.optimizer].lr)
     for name, value in settings._asdict().items():
@@ -866,20 +916,24 @@ def check_settings(settings):
 
 
 class Best(NamedTuple):
-    """The epoch with the best validation accuracy so far, and how many epochs have not beaten it."""
+    """The epoch with the best validation accuracy (a regression's: loss) so far, and how many epochs have not beaten it."""
 
     epoch: int
-    val_accuracy: float
+    val_accuracy: float | None  # None for a regression
     val_loss: float
     params: dict
     bad_epochs: int = 0
 
 
 def track_best(best, record, params):
-    """The Best after an epoch whose record holds val_accuracy and val_loss (best may be None)."""
-    if best is None or record["val_accuracy"] > best.val_accuracy:  # ties keep the earlier epoch
+    """The Best after an epoch whose record holds val_loss and val_accuracy (a regression's: val_r2;
+    best may be None)."""
+    regression = "val_accuracy" not in record
+    if best is None or (
+        record["val_loss"] < best.val_loss if regression else record["val_accuracy"] > best.val_accuracy
+    ):  # ties keep the earlier epoch
         return Best(
-            epoch=record["epoch"], val_accuracy=record["val_accuracy"], val_loss=record["val_loss"], params=params
+            epoch=record["epoch"], val_accuracy=record.get("val_accuracy"), val_loss=record["val_loss"], params=params
         )
     return best._replace(bad_epochs=best.bad_epochs + 1)
 
@@ -921,12 +975,10 @@ def fresh_checkpoint(params, seed):
 
 
 def averaged(average, params, decay):
-    """The exponential moving average of the weights after a step: decay * average + (1 - decay)
-    * params, key by key (new arrays); `params` itself when there is no average yet (None).
-
-    Why: SGD's last weights jitter around a minimum by the size of its steps; their average
-    over the last 1 / (1 - decay) steps sits nearer its middle (Polyak & Juditsky 1992), an
-    ensemble's benefit from one run at two passes over the weights a step."""
+    """The exponential moving average of the weights after a step, decay * average + (1 -
+    decay) * params (new arrays; `params` itself when average is None). SGD's last weights
+    jitter around a minimum; their average over 1 / (1 - decay) steps sits nearer its middle
+    (Polyak & Juditsky 1992)."""
     if average is None:
         return params
     return {k: p + decay * (average[k] - p) for k, p in params.items()}
@@ -934,13 +986,9 @@ def averaged(average, params, decay):
 
 def flush_subnormals(tree):
     """Set the subnormal numbers (0 < |x| < the dtype's smallest normal) of every array in a
-    dict of arrays (an optimizer's state; nested dicts too) to 0, in place.
-
-    Why: a unit that stops learning gets a gradient of exactly 0, and its momentum decays
-    0.9 ** t into the subnormals, where 0.9 times the smallest one rounds to itself: stuck
-    for good. x86 computes on subnormals tens of times slower, and the thousands a run gathers
-    made later epochs of relu 128-64 a third slower than its first. Selecting, not computing,
-    leaves every other number as it was; a weight moved by lr times a subnormal stays put."""
+    (nested) dict of arrays to 0, in place. A unit that stops learning has momentum decaying
+    0.9 ** t into the subnormals, where it sticks; x86 computes on them tens of times slower
+    (later epochs of relu 128-64 ran a third slower). A weight moved by lr times one stays put."""
     for value in tree.values():
         if isinstance(value, dict):
             flush_subnormals(value)
@@ -956,24 +1004,19 @@ def train_epoch(
     ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None, sample_weight=None, transform=None
 ):
     """One pass over (x, y) in shuffled mini-batches, continuing the Checkpoint `ck`: epoch
-    ck.epoch + 1, from its batch ck.step. The batch order, dropout and augmentation are drawn
-    from the Generator whose state the checkpoint holds; `settings` (checked, see `train`) says
-    how, `lr` at what rate. With `preprocessing`, x holds raw images and each batch is converted
-    as it is drawn: to [0, 1], transformed, then made network inputs (`standardize`).
-    transform(xb, rng, epoch) -> xb, when given, changes every batch (in [0, 1] with
-    `preprocessing`) with the loop's Generator: mlp_pictures.distortion makes the distortions
-    of augmentation; this file knows nothing of images.
-
-    on_step(checkpoint) is called after every batch with the Checkpoint to resume from there.
-    sample_weight, (N,) or None, weighs each example's loss (`loss`). With settings.ema the
-    moving average of the weights (`averaged`) is updated after every step.
+    ck.epoch + 1, from its batch ck.step. Batch order, dropout and augmentation are drawn from
+    the Generator whose state the checkpoint holds; `settings` (checked: `train`) says how, `lr`
+    at what rate. With `preprocessing`, x holds raw images, each batch converted as drawn: to
+    [0, 1], transform(xb, rng, epoch) when given (mlp_pictures' distortions: this file knows
+    nothing of images), then network inputs. on_step, sample_weight: see `train`; with
+    settings.ema the moving average of the weights (`averaged`) follows every step.
     Returns:
-      (checkpoint, record): the Checkpoint at the epoch's end (its params, state, rng and
-      average; `train` fills in the rest); record holds "epoch", "lr", and the train "loss" and
-      "accuracy" averaged over the epoch's batches as they were computed (before each step).
+      (checkpoint, record): the Checkpoint at the epoch's end (`train` fills in the rest);
+      record holds "epoch", "lr", and the train "loss" and (for classes) "accuracy" averaged
+      over the epoch's batches as computed (before each step).
     Raises:
       FloatingPointError when a batch loss is NaN or over DIVERGENCE_FACTOR times that of a
-      uniform guess, log(C): the learning rate is too high.
+      guess that knows nothing (TASKS: uniform, log(C); numbers: always 0): lr too high.
     """
     s, epoch, params, state, average = settings, ck.epoch + 1, ck.params, ck.state, ck.average
     rng = np.random.default_rng()
@@ -982,8 +1025,9 @@ def train_epoch(
     order = batches(len(x), s.batch_size, rng)
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
-    n_classes = params[f"W{n_layers(params)}"].shape[1]
-    diverged = DIVERGENCE_FACTOR * math.log(max(n_classes, 2))
+    task, classes = TASKS[s.task], s.task == "classification"
+    guess = task.guess(y, params[f"W{n_layers(params)}"].shape[1])
+    diverged = DIVERGENCE_FACTOR * guess
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(ck.step, len(order)):
@@ -997,11 +1041,11 @@ def train_epoch(
                 xb = standardize(xb, preprocessing)
             logits, cache = forward(params, xb, s.activation, s.dropout, rng)
             wb = None if sample_weight is None else sample_weight[idx]
-            batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing, wb)
+            batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing, wb, s.task)
             if not batch_loss < diverged * (1 if wb is None else max(wb.mean(), 1e-12)):  # also catches NaN
                 raise FloatingPointError(
-                    f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} (a uniform guess "
-                    f"scores {math.log(n_classes) * (1 if wb is None else wb.mean()):.3g}): training diverged; try a lower "
+                    f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} ({task.guessed} "
+                    f"scores {guess * (1 if wb is None else wb.mean()):.3g}): training diverged; try a lower "
                     f"learning rate than {lr:g}"
                 )
             if s.clip:
@@ -1014,13 +1058,15 @@ def train_epoch(
             if s.ema:
                 average = averaged(average, params, s.ema)
             total_loss += batch_loss * len(yb)
-            correct += int((logits.argmax(axis=1) == yb).sum())
+            correct += int((logits.argmax(axis=1) == yb).sum()) if classes else 0
             if on_batch:
                 on_batch(i, len(order), batch_loss)
             if on_step:
                 now = {"params": params, "state": state, "rng": rng.bit_generator.state, "average": average}
                 on_step(ck._replace(**now, step=i + 1, epoch_rng=epoch_rng, partial=(total_loss, correct)))
-    record = {"epoch": epoch, "lr": lr, "loss": total_loss / len(x), "accuracy": correct / len(x)}
+    record = {"epoch": epoch, "lr": lr, "loss": total_loss / len(x)} | (
+        {"accuracy": correct / len(x)} if classes else {}
+    )
     end = ck._replace(params=params, state=state, rng=rng.bit_generator.state, average=average)
     return end._replace(step=0, epoch_rng=None, partial=(0.0, 0)), record
 
@@ -1085,28 +1131,25 @@ def train(
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
     Args:
-      params: initial parameters (not modified). x: (N, n_in) floats. y: (N,) int labels.
-      settings: a `Settings` (activation, optimizer, schedule, epochs, seed, ...).
-      val: optional (x_val, y_val) scored after each epoch; with it the returned params are
-        those of the epoch with the best validation accuracy, each record names that
-        "best_epoch", `settings.patience` > 0 stops after that many epochs without
-        improvement, and a schedule that watches validation (plateau) may cut the rate.
-      preprocessing: from `fit_preprocessing`; then x (and val's x) hold raw images of any
-        dtype (uint8 stays uint8 in memory) and each batch is converted as it is drawn.
-      resume: a Checkpoint (from on_epoch, or mlp_run.load_checkpoint) to continue from; the same
-        seed and settings then give bit-identical results.
-      on_batch(batch_index, n_batches, batch_loss): called after every step.
-      on_epoch(record, checkpoint): called after every epoch with its record ("epoch", "lr",
-        "loss", "accuracy", "seconds", and "val_loss", "val_accuracy", "best_epoch" with val;
-        the last also "stopped": why, "epochs" when all ran or "patience") and the Checkpoint
-        to resume from after it.
-      on_step(checkpoint): called after every batch with the Checkpoint to resume from there
-        (for saving part-way through long epochs).
-      sample_weight: optional (N,) non-negative weight of each training example in the loss
-        (`loss`'s weights; `class_weights` makes them from labels).
+      params: initial parameters (not modified). x: (N, n_in) floats. y: (N,) int labels
+        (settings.task "regression": (N, k) numbers, best standardised: `scale_targets`).
+      settings: a `Settings` (activation, task, optimizer, schedule, epochs, seed, ...).
+      val: optional (x_val, y_val) scored after each epoch: the params returned are then the
+        best epoch's (validation accuracy; a regression's loss), named in each record's
+        "best_epoch"; settings.patience stops after that many epochs without a better one,
+        and a schedule that watches validation (plateau) may cut the rate.
+      preprocessing: from `fit_preprocessing`; then x (and val's) hold raw images of any dtype
+        (uint8 stays uint8 in memory), each batch converted as it is drawn.
+      resume: a Checkpoint (on_epoch's, or mlp_guard.load_checkpoint's) to continue from,
+        bit-identically with the same settings.
+      on_batch(batch_index, n_batches, batch_loss): after every step. on_step(checkpoint):
+        after every batch, with the Checkpoint to resume from there. on_epoch(record,
+        checkpoint): after every epoch; the record holds "epoch", "lr", "loss", "accuracy"
+        (classes), "seconds", and with val "val_loss", "val_accuracy" (regression: "val_r2"),
+        "best_epoch"; the last one also "stopped": "epochs" or "patience".
+      sample_weight: optional (N,) non-negative weight of each example in the loss (`loss`).
       transform: optional transform(xb, rng, epoch) -> xb of every training batch (see
-        `train_epoch`); settings.augment_kind other than "none" needs one
-        (mlp_pictures.distortion(settings, shape) makes it).
+        `train_epoch`); an augment_kind needs one (mlp_pictures.distortion makes it).
     Returns:
       (params, history): the final (or best-on-validation) params and the list of records.
     Raises:
@@ -1126,13 +1169,14 @@ def train(
         )
     as_inputs(params, x if preprocessing is None else inputs(x[:1], preprocessing, dtype), cast=False)
     check_finite(x)
-    check_labels(y, sizes_of(params)[-1], len(x))
+    check_targets_of = TASKS[s.task].check
+    check_targets_of(y, sizes_of(params)[-1], len(x))
     sample_weight = check_weights(sample_weight, len(x))
     cut = SCHEDULES[s.schedule].on_validation
     if val is not None:
         as_inputs(params, val[0] if preprocessing is None else inputs(val[0][:1], preprocessing, dtype), cast=False)
         check_finite(val[0])
-        check_labels(val[1], sizes_of(params)[-1], len(val[0]))
+        check_targets_of(val[1], sizes_of(params)[-1], len(val[0]))
     elif s.patience or cut:
         raise ValueError(
             f"{'patience' if s.patience else f'the {s.schedule} schedule'} watches validation "
@@ -1156,8 +1200,8 @@ def train(
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
         end, record = train_epoch(ck, x, y, rate, s, train_prep, on_batch, on_step, sample_weight, transform)
         if val is not None:
-            record["val_loss"], record["val_accuracy"] = evaluate(
-                end.weights, *val, s.activation, preprocessing=val_prep
+            record["val_loss"], record[f"val_{TASKS[s.task].score}"] = evaluate(
+                end.weights, *val, s.activation, preprocessing=val_prep, task=s.task
             )
             best = track_best(best, record, end.weights)
             record["best_epoch"] = best.epoch
@@ -1169,7 +1213,7 @@ def train(
         elif epoch == s.epochs:
             record["stopped"] = "epochs"
         history.append(record)
-        if sample_weight is None:  # weighted, a lower plain accuracy than the majority's may be the aim
+        if sample_weight is None and s.task == "classification":  # weighted, a lower plain accuracy may be the aim
             warn_if_not_learning(record, y, s, len(x))
         ck = end._replace(epoch=epoch, history=list(history), best=best, lr_scale=lr_scale)
         if on_epoch:
@@ -1192,18 +1236,30 @@ def predict(params, x, activation, preprocessing=None):
     return predict_proba(params, x, activation, preprocessing=preprocessing).argmax(axis=1)
 
 
-def input_gradient(params, x, activation, classes):
-    """Why the network says what it says: the gradient of each example's logit of its class
-    (classes[i]) with respect to its inputs, the backward pass of `grads` taken one step
-    further, down through W1 to x itself. A pixel with a large positive value raises that
-    class's score as it brightens; a negative one lowers it (a saliency map).
+def predict_values(params, x, activation, preprocessing=None, targets=None, batch_size=2000):
+    """(N, k) float64 numbers a regression network predicts for x's rows, in the targets' units
+    (`targets`: fit_targets' record, meta["targets"]; None: the outputs as they are)."""
+    outputs = logits_in_chunks(params, x, activation, preprocessing, batch_size)
+    return unscale_targets(np.concatenate(list(outputs)), targets)
 
-    Args:
-      x: (B, n_in) inputs as the network takes them (preprocessed; see `inputs`).
-      classes: (B,) int classes in [0, C), e.g. the predicted ones.
-    Returns:
-      (B, n_in) in the weights' dtype.
-    """
+
+def regression_report(params, x, y, activation, n_worst=10, preprocessing=None, targets=None):
+    """What an evaluation of numbers shows, in the targets' units: "mse", "mae", "r2"
+    (`r2_score`), "predicted" (N, k), and "worst": the indices of the n_worst rows predicted
+    furthest off (largest absolute error summed over the targets), worst first."""
+    predicted = predict_values(params, x, activation, preprocessing, targets)
+    y = np.asarray(y, np.float64).reshape(predicted.shape)
+    error = predicted - y
+    worst = np.argsort(-np.abs(error).sum(axis=1), kind="stable")[:n_worst]
+    mse, mae = float(np.mean(error**2)), float(np.mean(np.abs(error)))
+    return {"mse": mse, "mae": mae, "r2": r2_score((error**2).sum(axis=0), y), "predicted": predicted, "worst": worst}
+
+
+def input_gradient(params, x, activation, classes):
+    """Why the network says what it says (a saliency map): the gradient of each example's
+    logit of classes[i] (a regression's output number classes[i]) with respect to its inputs,
+    `grads`' backward pass taken down through W1 to x. x: (B, n_in) network inputs (see
+    `inputs`); classes: (B,) ints in [0, C). Returns (B, n_in) in the weights' dtype."""
     logits, cache = forward(params, x, activation)
     check_labels(classes, logits.shape[1], len(logits))
     df = ACTIVATIONS[activation].df
@@ -1250,7 +1306,7 @@ def confident_mistakes(probabilities, y_true, k=10):
     return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
 
 
-def _report(probabilities, y, mean_loss, n_mistakes):
+def report_from_probabilities(probabilities, y, mean_loss, n_mistakes):
     """The dict of `classification_report` from (N, C) probabilities and the mean loss."""
     predicted = probabilities.argmax(axis=1)
     confusion = confusion_matrix(y, predicted, probabilities.shape[1])
@@ -1279,64 +1335,13 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
     """
     check_labels(y, sizes_of(params)[-1], len(x))
     logits = np.concatenate(list(logits_in_chunks(params, x, activation, preprocessing, batch_size)))
-    return _report(softmax(logits), y, loss(logits, y), n_mistakes)
+    return report_from_probabilities(softmax(logits), y, loss(logits, y), n_mistakes)
 
 
 def log_softmax(logits):
     """Row-wise log of the softmax of (B, C) logits, stable for any magnitude."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
-def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_size=2000, distort=None):
-    """(1 + views, N, C) float64 log-probabilities of x's rows as they are, then of `views`
-    random distortions of each, distort(units (B, D) in [0, 1], rng) -> (B, D) (the same ones
-    for any network, given the seed and batch_size: they are drawn chunk by chunk; mlp_pictures
-    has the mild affine ones of test-time augmentation). x: raw pictures with `preprocessing`,
-    else network inputs distorted as they are."""
-    if not (_whole(batch_size) and batch_size >= 1 and _whole(views) and views >= 0):
-        raise ValueError(f"batch_size must be a whole number >= 1 and views >= 0, got {batch_size!r}, {views!r}")
-    if views and distort is None:
-        raise ValueError("views need distort(units, rng): mlp_pictures.test_time_view(shape) makes one")
-    rng, dtype = np.random.default_rng(seed), params["W1"].dtype
-    chunks = []
-    for i in range(0, len(x), batch_size):
-        units = x[i : i + batch_size] if preprocessing is None else to_unit(x[i : i + batch_size], preprocessing, dtype)
-        seen = [units] + [distort(units, rng) for _ in range(views)]
-        inputs_of = [v if preprocessing is None else standardize(v, preprocessing) for v in seen]
-        chunks.append([log_softmax(forward(params, v, activation)[0].astype(np.float64)) for v in inputs_of])
-    return np.stack([np.concatenate(view) for view in zip(*chunks)])
-
-
-def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0, distort=None):
-    """(N, C) log of the members' averaged class probabilities, log(mean_m softmax_m), computed
-    with log-sum-exp over the members so that tiny probabilities stay finite.
-
-    Args:
-      members: [(params, meta)] as `load` returns them, networks of the same classes; each meta
-        names its "activation" and "preprocessing" (None: x holds network inputs). One member
-        gives its own log-probabilities (in float64).
-      views, distort: test-time augmentation: also average over this many random distortions
-        distort(units, rng) of every picture (`view_log_proba`), seeded by `seed`; 0 scores the
-        pictures as they are.
-    """
-    per_view = np.concatenate(
-        [
-            view_log_proba(p, x, meta["activation"], meta.get("preprocessing"), views, seed, batch_size, distort)
-            for p, meta in members
-        ]
-    )  # (M * (1 + views), N, C)
-    top = per_view.max(axis=0)
-    return top + np.log(np.exp(per_view - top).mean(axis=0))
-
-
-def ensemble_report(members, x, y, n_mistakes=10, views=0, distort=None):
-    """`classification_report` of an ensemble: its members' probabilities averaged (and over
-    `views` distortions of each picture: `ensemble_log_proba`), the loss the mean cross-entropy
-    of that average."""
-    check_labels(y, sizes_of(members[0][0])[-1], len(x))
-    log_p = ensemble_log_proba(members, x, views=views, distort=distort)
-    return _report(np.exp(log_p), y, float(-log_p[np.arange(len(y)), y].mean()), n_mistakes)
 
 
 # ----------------------------------------------------------------------------- gradient check
@@ -1350,16 +1355,15 @@ def relative_error(a, b):
     return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)
 
 
-def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5, weights=None):
+def gradients_two_ways(
+    params, x, y, activation, dropout=0.0, label_smoothing=0.0, seed=0, eps=1e-5, weights=None, task="classification"
+):
     """(analytic, numeric, at_kink): `grads` and central finite differences of `loss`, in float64.
 
-    Every parameter entry is moved by +-eps and the loss recomputed, so keep the network and
-    batch small (hundreds of parameters). With dropout the masks are drawn from `seed` and are
-    the same in every pass (they depend only on the generator and the shapes). at_kink marks
-    the entries whose move puts a pre-activation on or across a kink of the activation (relu's
-    0, where a hidden unit's input is exactly 0 when, say, dropout zeroes all of the layer
-    below): there the loss has no derivative for a finite difference to approximate.
-    """
+    Every parameter entry is moved by +-eps and the loss recomputed: keep the network small.
+    With dropout the masks are drawn from `seed`, the same in every pass. at_kink marks the
+    entries whose move puts a pre-activation on or across a kink of the activation (relu's 0),
+    where the loss has no derivative for a finite difference to approximate."""
     params = {k: p.astype(np.float64) for k, p in params.items()}
     x = np.asarray(x, np.float64)
     kinks = ACTIVATIONS[activation].kinks
@@ -1372,7 +1376,7 @@ def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.
         return [np.sign(z - kink) for kink in kinks for z in cache["z"]]
 
     _, cache = run(params)
-    analytic, base = grads(params, cache, y, label_smoothing, weights), sides(cache)
+    analytic, base = grads(params, cache, y, label_smoothing, weights, task), sides(cache)
     numeric, at_kink = {}, {}
     for k, p in params.items():
         numeric[k], at_kink[k] = np.zeros_like(p), np.zeros(p.shape, bool)
@@ -1381,7 +1385,7 @@ def gradients_two_ways(params, x, y, activation, dropout=0.0, label_smoothing=0.
                 moved = p.copy()
                 moved[i] += sign * eps
                 logits, cache = run({**params, k: moved})
-                numeric[k][i] += sign * loss(logits, y, label_smoothing, weights) / (2 * eps)
+                numeric[k][i] += sign * loss(logits, y, label_smoothing, weights, task) / (2 * eps)
                 at_kink[k][i] |= any((a == 0).any() or (a != b).any() for a, b in zip(base, sides(cache)))
     return analytic, numeric, at_kink
 
@@ -1408,30 +1412,24 @@ def gradcheck(
     rtol=GRADCHECK_RTOL,
     atol=GRADCHECK_ATOL,
     weights=None,
+    task="classification",
 ):
     """Check `grads` against central finite differences of `loss` (`gradients_two_ways`),
-    with per-example `weights` when given.
+    with per-example `weights` when given, for the `task`'s loss (TASKS).
 
-    The criterion is PyTorch's gradcheck's, entry by entry: |analytic - numeric| <= atol +
-    rtol * |numeric|. A pure relative error cries wolf on tiny gradients, where it measures the
-    finite difference's rounding (about 1e-11 absolute in float64 with eps 1e-5) rather than a
-    mistake; atol absorbs that, and rtol judges every gradient large enough to matter. A
-    correct backward pass stays far below the tolerance; a wrong derivative is off by a
-    percent or more, thousands of times the tolerance.
+    PyTorch's gradcheck's criterion, entry by entry: |analytic - numeric| <= atol + rtol *
+    |numeric|. A pure relative error cries wolf on tiny gradients, where it measures the finite
+    difference's rounding (~1e-11 in float64 at eps 1e-5); atol absorbs that. A wrong
+    derivative is off by a percent or more, thousands of times the tolerance. Entries at a
+    kink (relu's 0) are left out and counted.
 
-    Entries whose finite difference straddles a kink of the activation (relu's 0) are left
-    out and counted: no derivative exists there to compare with.
-
-    Returns:
-      {key: GradError} for each parameter array; the check passes when every `of_tolerance`
-      is at most 1.
-    """
+    Returns {key: GradError}; the check passes when every `of_tolerance` is at most 1."""
     if not (atol > 0 and rtol >= 0 and math.isfinite(atol + rtol)):
         raise ValueError(f"gradcheck needs atol > 0 and rtol >= 0, finite, got atol={atol!r}, rtol={rtol!r}")
     if not (_real(eps) and eps > 0):
         raise ValueError(f"eps must be greater than 0 and finite (a step of 1e-5 suits float64), got {eps!r}")
     analytic, numeric, at_kink = gradients_two_ways(
-        params, x, y, activation, dropout=dropout, label_smoothing=label_smoothing, seed=seed, eps=eps, weights=weights
+        params, x, y, activation, dropout, label_smoothing, seed=seed, eps=eps, weights=weights, task=task
     )
     report = {}
     for k in analytic:
@@ -1468,17 +1466,10 @@ def file_mode(path):
 
 
 def write_together(writers):
-    """Write several files as one: each write(f) fills a temp file beside its target (binary,
-    fsynced, given the mode `file_mode` says), and only when all succeeded are they renamed
-    into place, so a failure (a full disk, a folder where a file should go) changes none of
-    them and leaves no temp file. Temp files are named .tmp-PID-*, so that those of a killed
-    process can be told apart.
-
-    Args:
-      writers: {target path: write(f)}.
-    Raises:
-      OSError whose filename is the target that could not be written.
-    """
+    """Write several files as one, {target path: write(f)}: each fills a temp file beside its
+    target (binary, fsynced, the mode `file_mode` says), and only when all succeeded are they
+    renamed into place, so a failure (a full disk) changes none and leaves no temp file (named
+    .tmp-PID-*: a killed process's can be told apart). OSError names the target that failed."""
     staged = []
     try:
         for path, write in writers.items():
@@ -1553,6 +1544,8 @@ def weights_writer(params, meta, extra=None, compress=True):
         "dtype": str(params["W1"].dtype),
     }
     lookup(ACTIVATIONS, meta.get("activation"), "activation")
+    if "targets" in meta:  # a regression's target scaling, as JSON numbers (they round-trip exactly)
+        meta["targets"] = {k: np.asarray(meta["targets"][k], np.float64).tolist() for k in ("mean", "scale")}
     extra = dict(extra or {})
     prep = meta.get("preprocessing")
     if prep is not None:  # its fitted arrays are stored as arrays, the rest in meta
@@ -1657,6 +1650,19 @@ def _stored_preprocessing(prep, arrays, n_in, where):
     return prep
 
 
+def _stored_targets(targets, k, where):
+    """A regression's stored target scaling (`fit_targets`) as float64 arrays, validated."""
+    try:
+        mean, scale = (np.asarray(targets[key], np.float64) for key in ("mean", "scale"))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: damaged target scaling in meta (targets: mean and scale)") from None
+    if mean.shape != (k,) or scale.shape != (k,) or not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+        raise ValueError(f"{where}: the target scaling must hold {k} finite means and scales, one per output")
+    if not (scale > 0).all():
+        raise ValueError(f"{where}: the target scaling's scales must be greater than 0")
+    return {"mean": mean, "scale": scale}
+
+
 def load(path):
     """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
 
@@ -1692,6 +1698,10 @@ def load(path):
                 raise ValueError(f"{where}: {key} holds NaN or infinite values")
             params[key] = a
     meta["preprocessing"] = _stored_preprocessing(meta.get("preprocessing"), arrays, sizes[0], where)
+    if task_of(meta) not in TASKS:
+        raise ValueError(f"{where}: unknown task {task_of(meta)!r} in meta")
+    if "targets" in meta or task_of(meta) == "regression":
+        meta["targets"] = _stored_targets(meta.get("targets"), sizes[-1], where)
     unknown = sorted(k for k in arrays if k not in params and not k.startswith(("ckpt/", "prep/")))
     if unknown:
         raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")
@@ -1750,14 +1760,10 @@ def _read_body(f, expected, fits):
 
 
 def read_idx(path, mmap=False):
-    """An IDX file (raw or gzip, told apart by content) as a NumPy array of its dtype and shape.
-
-    A raw file with mmap=True is memory-mapped (read-only; pages are read as they are
-    used), so a data set larger than memory can still be trained on. Otherwise the data is
-    read once into one buffer (the file's size or gzip trailer must agree with the header
-    first), never twice. Raises ValueError naming the file for a bad magic number, type
-    code, dimension or a byte count that disagrees with the header.
-    """
+    """An IDX file (raw or gzip, told apart by content) as an array of its dtype and shape. A raw
+    file with mmap=True is memory-mapped (data larger than memory); otherwise it is read once
+    into one buffer, after its size or gzip trailer agrees with the header. ValueError naming
+    the file for a bad magic number, type, dimension or byte count."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as raw:
@@ -1800,13 +1806,10 @@ def idx_path(folder, stem):
 
 
 def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
-    """The MNIST-layout IDX files of `folder` as stored: for each split, images (N, rows *
-    cols) in the file's own dtype (uint8 stays uint8; raw files are memory-mapped) and labels
-    (N,) int64. Returns (x_train, y_train, x_test, y_test), or the pairs of `splits`.
-
-    Checks what training needs: counts agree, labels are non-negative ints, pixels are
-    finite, and every split has the same image size. `preprocess` turns images into inputs.
-    """
+    """The MNIST-layout IDX files of `folder` as stored: (x_train, y_train, x_test, y_test), or
+    the pairs of `splits`; images (N, rows * cols) in the file's dtype (raw files memory-mapped),
+    labels (N,) int64. Checked: counts agree, labels are non-negative ints, pixels finite, every
+    split has the same image size. `preprocess` turns images into inputs."""
     if not os.path.isdir(folder):
         raise ValueError(
             f"{folder}: no such data folder (expected a folder of the IDX files {', '.join(MNIST_FILES.values())})"
@@ -1834,11 +1837,9 @@ def load_idx_dataset(folder, splits=("train", "test"), mmap=True):
 
 def load_mnist(folder, dtype=np.float32, splits=("train", "test")):
     """The MNIST-layout data set of `folder` as (x_train, y_train, x_test, y_test) (or the
-    pairs of `splits`), images as (N, rows * cols) arrays of `dtype` scaled to [0, 1] by the
-    first split's own pixel range (uint8 MNIST: divided by 255), labels (N,) int64. Any data
-    set with these file names works (Fashion-MNIST, KMNIST, ...), any image size and number
-    of classes. For data larger than memory use `load_idx_dataset` and `preprocess` per batch.
-    """
+    pairs of `splits`): images (N, rows * cols) of `dtype` scaled to [0, 1] by the first split's
+    range, labels (N,) int64. Any data set with these names (Fashion-MNIST, KMNIST, ...); for
+    data larger than memory, `load_idx_dataset` and `preprocess` per batch."""
     arrays = load_idx_dataset(folder, splits, mmap=False)
     scaling = fit_preprocessing(arrays[0])
     return tuple(preprocess(a, scaling, dtype) if i % 2 == 0 else a for i, a in enumerate(arrays))

@@ -25,6 +25,7 @@ import numpy as np
 
 import mlp
 import mlp_data
+import mlp_guard
 import mlp_pictures
 import mlp_run
 
@@ -107,7 +108,7 @@ def time_checkpoint(checkpoint, activation, repeats=5):
     fsynced), into a temporary folder in the current one: the disk train would write to."""
     with tempfile.TemporaryDirectory(dir=".") as folder:
         path = Path(folder) / "bench.ckpt.npz"
-        timer = timeit.Timer(lambda: mlp_run.save_checkpoint(path, checkpoint, {"activation": activation}))
+        timer = timeit.Timer(lambda: mlp_guard.save_checkpoint(path, checkpoint, {"activation": activation}))
         return float(np.median(timer.repeat(repeats, 1)))
 
 

@@ -3,13 +3,13 @@ distortions of training images (augmentation) and of test pictures (test-time vi
 
 mlp.py's loop knows nothing of images: `distortion(settings, shape)` makes the batch transform
 `mlp.train(..., transform=...)` applies to each batch (in [0, 1], before `standardize`), and
-`ensemble_log_proba` gives mlp's ensembles their test-time views. Straightening (--deslant,
+`ensemble_log_proba` averages several networks (an ensemble) and test-time views. Straightening (--deslant,
 --width) is not here: it is stored preprocessing, which mlp.py applies when it loads weights,
 so that mlp.py copied alone still uses every weights file it wrote. Its rooms, in order:
   reading pictures   one decoder (Pillow) for a data set's pictures and the ones predict reads
   framing            a drawn or photographed digit centred and scaled as MNIST's are
   augmentation       shifts, affine and elastic distortions, as a registry; the batch transform
-  test-time views    mild distortions averaged over, for eval --tta and predict --tta
+  test-time views    mild distortions averaged over, for eval --tta and predict --tta; ensembles
 """
 
 import math
@@ -271,21 +271,54 @@ TTA_STRENGTH = Strength(max_shift=1, max_degrees=6, max_scale=0.05)  # test-time
 
 def test_time_view(shape):
     """distort(units, rng) -> one mild random affine distortion of each picture (TTA_STRENGTH),
-    for mlp's ensembles."""
+    for ensembles (`view_log_proba`)."""
     return lambda units, rng: augment(units, shape, "affine", rng, **TTA_STRENGTH._asdict())
 
 
+def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_size=2000, distort=None):
+    """(1 + views, N, C) float64 log-probabilities of x's rows as they are, then of `views`
+    random distortions of each, distort(units (B, D) in [0, 1], rng) -> (B, D), by default the
+    mild ones of `test_time_view` (the same ones for any network, given the seed and
+    batch_size: they are drawn chunk by chunk). x: raw pictures with `preprocessing`, else
+    network inputs distorted as they are."""
+    if not (mlp._whole(batch_size) and batch_size >= 1 and mlp._whole(views) and views >= 0):
+        raise ValueError(f"batch_size must be a whole number >= 1 and views >= 0, got {batch_size!r}, {views!r}")
+    if views and distort is None:
+        distort = test_time_view(mlp.image_shape(x.shape[1], needs="test-time augmentation"))
+    rng, dtype = np.random.default_rng(seed), params["W1"].dtype
+    chunks = []
+    for i in range(0, len(x), batch_size):
+        units = x[i : i + batch_size]
+        units = units if preprocessing is None else mlp.to_unit(units, preprocessing, dtype)
+        seen = [units] + [distort(units, rng) for _ in range(views)]
+        inputs_of = [v if preprocessing is None else mlp.standardize(v, preprocessing) for v in seen]
+        chunks.append([mlp.log_softmax(mlp.forward(params, v, activation)[0].astype(np.float64)) for v in inputs_of])
+    return np.stack([np.concatenate(view) for view in zip(*chunks)])
+
+
 def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
-    """mlp.ensemble_log_proba, averaged also over `views` mild random distortions of every
-    picture (seeded by `seed`; the same ones for any network); 0: the pictures as they are."""
-    distort = views and test_time_view(mlp.image_shape(x.shape[1], needs="test-time augmentation"))
-    return mlp.ensemble_log_proba(members, x, batch_size, views=views, seed=seed, distort=distort or None)
+    """(N, C) log of the members' averaged class probabilities, log(mean_m softmax_m), with
+    log-sum-exp over the members, so that tiny probabilities stay finite; averaged also over
+    `views` mild random distortions of every picture (`view_log_proba`, seeded by `seed`);
+    0: the rows as they are (tables too).
+
+    members: [(params, meta)] as mlp.load returns them, networks of the same classes; each meta
+    names its "activation" and "preprocessing" (None: x holds network inputs). One member gives
+    its own log-probabilities (float64)."""
+    per_view = np.concatenate(
+        [view_log_proba(p, x, m["activation"], m.get("preprocessing"), views, seed, batch_size) for p, m in members]
+    )  # (M * (1 + views), N, C)
+    top = per_view.max(axis=0)
+    return top + np.log(np.exp(per_view - top).mean(axis=0))
 
 
 def ensemble_report(members, x, y, n_mistakes=10, views=0):
-    """mlp.ensemble_report, with `views` test-time distortions of every picture."""
-    distort = views and test_time_view(mlp.image_shape(x.shape[1], needs="test-time augmentation"))
-    return mlp.ensemble_report(members, x, y, n_mistakes, views=views, distort=distort or None)
+    """mlp.classification_report of an ensemble: its members' probabilities averaged (and over
+    `views` test-time distortions of each picture: `ensemble_log_proba`), the loss the mean
+    cross-entropy of that average."""
+    mlp.check_labels(y, mlp.sizes_of(members[0][0])[-1], len(x))
+    log_p = ensemble_log_proba(members, x, views=views)
+    return mlp.report_from_probabilities(np.exp(log_p), y, float(-log_p[np.arange(len(y)), y].mean()), n_mistakes)
 
 
 # ----------------------------------------------------------------------------- framing
@@ -423,9 +456,9 @@ def classify_picture(members, grey, views=0):
     its images, framed as its data frames them or resized; see `picture_units`).
 
     Args:
-      members: [(params, meta)] as mlp.load returns them (see mlp.ensemble_log_proba).
+      members: [(params, meta)] as mlp.load returns them (see `ensemble_log_proba`).
       grey: (h, w) grey levels in [0, 1], any size. views: also average over this many mild
-        distortions of the framed picture (test-time augmentation: mlp.ensemble_log_proba).
+        distortions of the framed picture (test-time augmentation: `ensemble_log_proba`).
     Returns:
       (seen, probabilities, hidden): the image the first network reads (straightened when its
       preprocessing straightens), (H * W,) in [0, 1]; (C,)

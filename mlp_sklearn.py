@@ -1,9 +1,10 @@
-"""A scikit-learn estimator on mlp.py: `MLPClassifier`, for Pipeline, GridSearchCV,
-cross_val_score and everything else that takes a classifier.
+"""scikit-learn estimators on mlp.py: `MLPClassifier` and `MLPRegressor`, for Pipeline,
+GridSearchCV, cross_val_score and everything else that takes a classifier or a regressor.
 
-    from mlp_sklearn import MLPClassifier
+    from mlp_sklearn import MLPClassifier, MLPRegressor
     clf = MLPClassifier(hidden_layer_sizes=(128, 64), dropout=0.1).fit(X, y)
     clf.predict(X_test); clf.save("weights.npz")   # then: mlp eval weights.npz --data ...
+    reg = MLPRegressor().fit(X, prices)            # numbers: R^2 as its score, targets standardised
 
 The class holds only its parameters and, once fitted, what the fit learnt (scikit-learn's
 convention); the training is mlp's own pure functions and loop (`mlp.train`). Parameters take
@@ -18,7 +19,7 @@ decay 0.001, and enough epochs for 4,000 steps). Needs scikit-learn (`pip instal
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
@@ -28,12 +29,13 @@ import mlp_run
 
 AUTO = "auto"
 
-# The checks of scikit-learn's own suite (check_estimator) this estimator is expected to fail,
+# The checks of scikit-learn's own suite (check_estimator) both estimators are expected to fail,
 # with why: the tests pass them to parametrize_with_checks, and the README repeats them.
 MINI_BATCH_WEIGHTS = (
     "mini-batch training: a repeated row takes more places in the shuffled batches than a weight of 2 gives "
-    "it, so the steps differ and the probabilities agree to about 1e-3, not 1e-7 (scikit-learn runs this "
-    "check on its own MLPClassifier only with the full-batch lbfgs solver)"
+    "it, so the steps differ and the predictions agree to about 1e-3, not 1e-7 (scikit-learn runs this "
+    "check on its own MLPClassifier only with the full-batch lbfgs solver, on its MLPRegressor with sgd "
+    "stopped at tol=1e-2)"
 )
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": MINI_BATCH_WEIGHTS,
@@ -84,7 +86,171 @@ def class_weight_vector(class_weight, classes):
     return class_weight
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class _MLP(BaseEstimator):
+    """What the classifier and the regressor share: the settings of a fit, the fit itself (mlp.train), the outputs."""
+
+    def _sizes(self, n_features, n_outputs):
+        hidden = self.hidden_layer_sizes
+        hidden = [hidden] if isinstance(hidden, numbers.Integral) else list(hidden)
+        if not all(isinstance(h, numbers.Integral) and h >= 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be whole numbers from 1, got {self.hidden_layer_sizes!r}")
+        return [n_features, *map(int, hidden), n_outputs]
+
+    def _settings(self, n_examples, epochs=None, seed=0):
+        """mlp.Settings of a fit on n_examples, every "auto" filled in as fits the data."""
+        fitted = mlp_run.fitted_defaults(n_examples, pictures=False, batch_size=self._given("batch_size"))
+        chosen = lambda name, value: fitted[name] if value == AUTO else value
+        settings = mlp.Settings(
+            activation=self.activation,
+            task=self.TASK,
+            batch_size=int(chosen("batch_size", self.batch_size)),
+            lr=None if self.learning_rate_init == AUTO else float(self.learning_rate_init),
+            momentum=self.momentum,
+            optimizer=chosen("optimizer", self.optimizer),
+            weight_decay=float(chosen("weight_decay", self.alpha)),
+            dropout=self.dropout,
+            clip=self.clip,
+            label_smoothing=getattr(self, "label_smoothing", 0.0),
+            schedule=self.schedule,
+            warmup=self.warmup,
+            augment_kind=getattr(self, "augment", "none"),
+            patience=int(self.n_iter_no_change) if self.early_stopping else 0,
+            seed=seed,
+            epochs=int(epochs or chosen("epochs", self.max_iter)),
+        )
+        return mlp.check_settings(settings), chosen("normalize", self.normalize)
+
+    def _given(self, name):
+        value = getattr(self, name)
+        return None if value == AUTO else value
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # made dense (densified), as fit says
+        return tags
+
+    def _fit(self, X, y, weights, fresh, epochs=None):
+        """Train on X and y (encoded labels, or standardised (N, k) numbers); returns self."""
+        seed = seed_of(self.random_state)
+        settings, normalize = self._settings(len(X), epochs=epochs, seed=seed)
+        if epochs:  # partial_fit: one epoch at the rate it asks for, whatever the schedule
+            settings = settings._replace(schedule="constant", warmup=0, patience=0)
+        dtype = np.dtype(self.dtype)
+        if fresh:
+            self.preprocessing_ = mlp.fit_preprocessing(X, normalize)
+            self.params_ = mlp.init(self._sizes(X.shape[1], self._n_outputs()), self.activation, seed, dtype)
+            self.loss_curve_, self.validation_scores_, self.validation_loss_curve_ = [], [], []
+            self.n_iter_ = 0
+        val = None
+        if self.early_stopping and not epochs:
+            n_val = max(1, round(self.validation_fraction * len(X)))
+            if not 0 < n_val < len(X):
+                raise ValueError(f"early_stopping needs more than one example; got {len(X)}")
+            order = np.arange(len(X))
+            train_at, _, val_at, _ = mlp.split_validation(order, y, n_val, seed)
+            val = (X[val_at], y[val_at])
+            X, y = X[train_at], y[train_at]
+            weights = None if weights is None else weights[train_at]
+        on_epoch = self._reported if self.verbose else None
+        self.params_, history = mlp.train(
+            self.params_,
+            X,
+            y,
+            settings,
+            val=val,
+            preprocessing=self.preprocessing_,
+            on_epoch=on_epoch,
+            sample_weight=weights,
+            transform=mlp_pictures.distortion(settings, mlp.square_side(X.shape[1]) and mlp.image_shape(X.shape[1])),
+        )
+        self.settings_ = settings
+        score = f"val_{mlp.TASKS[settings.task].score}"  # validation accuracy, or R^2 for numbers
+        self.loss_curve_ += [r["loss"] for r in history]
+        self.validation_scores_ += [r[score] for r in history if score in r]
+        self.validation_loss_curve_ += [r["val_loss"] for r in history if "val_loss" in r]
+        if self.validation_scores_:
+            self.best_validation_score_ = max(self.validation_scores_)
+        self.n_iter_ += len(history)
+        return self
+
+    @staticmethod
+    def _reported(record, checkpoint):
+        name = "accuracy" if "val_accuracy" in record else "r2"
+        validation = f", validation {name} {record['val_' + name]:.4f}" if "val_loss" in record else ""
+        print(f"epoch {record['epoch']}, loss {record['loss']:.6f}{validation}", flush=True)
+
+    def _logits(self, X):
+        """(N, C) outputs of X's rows, computed in float64 so that any batch of rows gives the same."""
+        check_is_fitted(self, "params_")
+        X = densified(validate_data(self, X, dtype=(np.float64, np.float32), reset=False, accept_sparse=SPARSE))
+        params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}
+        units = mlp.preprocess(X, self.preprocessing_, np.float64)
+        return np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))
+
+    def _meta(self):
+        """The weights file's record of a fitted estimator."""
+        side = mlp.square_side(self.n_features_in_)
+        return {
+            "activation": self.activation,
+            "preprocessing": self.preprocessing_,
+            "settings": self.settings_._asdict(),
+            "epochs_run": int(self.n_iter_),
+            "input": {"shape": None if side is None else [side, side], "pictures": "framed"},
+        }
+
+    def _json_params(self):
+        params = self.get_params()
+        if isinstance(params.get("class_weight"), dict):
+            params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
+        if not isinstance(params["random_state"], numbers.Integral | None):
+            params["random_state"] = None
+        return params
+
+    @classmethod
+    def _loaded(cls, params, meta):
+        """A fitted estimator of a weights file's params and meta (its `estimator` record, or a `mlp train` run's options)."""
+        record = meta.get("estimator")
+        settings = meta.get("settings") or {}
+        sizes = mlp.sizes_of(params)
+        if record:
+            kept = dict(record["params"])
+            if isinstance(kept.get("class_weight"), list):
+                kept["class_weight"] = dict(map(tuple, kept["class_weight"]))
+            kept["hidden_layer_sizes"] = tuple(kept["hidden_layer_sizes"])
+            estimator = cls(**kept)
+        else:  # a `mlp train` run: its options under their names here
+            estimator = cls(
+                hidden_layer_sizes=tuple(sizes[1:-1]),
+                activation=meta["activation"],
+                batch_size=settings.get("batch_size", AUTO),
+                learning_rate_init=settings.get("lr", AUTO),
+                max_iter=settings.get("epochs", AUTO),
+                alpha=settings.get("weight_decay", AUTO),
+                optimizer=settings.get("optimizer", AUTO),
+                dropout=settings.get("dropout", 0.0),
+                random_state=settings.get("seed"),
+                dtype=str(params["W1"].dtype),
+            )
+        estimator.params_ = params
+        estimator.preprocessing_ = meta["preprocessing"]
+        estimator.n_features_in_ = sizes[0]
+        estimator.n_iter_ = meta.get("epochs_run", settings.get("epochs", 0))
+        estimator.settings_ = (
+            mlp.Settings(**{k: v for k, v in settings.items() if k in mlp.Settings._fields})
+            if ("activation" in settings)
+            else None
+        )
+        estimator.loss_curve_, estimator.validation_scores_, estimator.validation_loss_curve_ = [], [], []
+        return estimator
+
+
+def _refuse_the_other_task(meta, task, path):
+    if mlp.task_of(meta) != task:
+        other = "MLPRegressor" if task == "classification" else "MLPClassifier"
+        raise ValueError(f"{path} is a {mlp.task_of(meta)} network: load it with {other}.load")
+
+
+class MLPClassifier(ClassifierMixin, _MLP):
     """A multi-layer perceptron classifier trained by mlp.py.
 
     Parameters (scikit-learn's names):
@@ -158,40 +324,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.normalize = normalize
         self.dtype = dtype
 
-    # ------------------------------------------------------------------------- the settings of a fit
-    def _sizes(self, n_features, n_classes):
-        hidden = self.hidden_layer_sizes
-        hidden = [hidden] if isinstance(hidden, numbers.Integral) else list(hidden)
-        if not all(isinstance(h, numbers.Integral) and h >= 1 for h in hidden):
-            raise ValueError(f"hidden_layer_sizes must be whole numbers from 1, got {self.hidden_layer_sizes!r}")
-        return [n_features, *map(int, hidden), n_classes]
-
-    def _settings(self, n_examples, epochs=None, seed=0):
-        """mlp.Settings of a fit on n_examples, every "auto" filled in as fits the data."""
-        fitted = mlp_run.fitted_defaults(n_examples, pictures=False, batch_size=self._given("batch_size"))
-        chosen = lambda name, value: fitted[name] if value == AUTO else value
-        settings = mlp.Settings(
-            activation=self.activation,
-            batch_size=int(chosen("batch_size", self.batch_size)),
-            lr=None if self.learning_rate_init == AUTO else float(self.learning_rate_init),
-            momentum=self.momentum,
-            optimizer=chosen("optimizer", self.optimizer),
-            weight_decay=float(chosen("weight_decay", self.alpha)),
-            dropout=self.dropout,
-            clip=self.clip,
-            label_smoothing=self.label_smoothing,
-            schedule=self.schedule,
-            warmup=self.warmup,
-            augment_kind=self.augment,
-            patience=int(self.n_iter_no_change) if self.early_stopping else 0,
-            seed=seed,
-            epochs=int(epochs or chosen("epochs", self.max_iter)),
-        )
-        return mlp.check_settings(settings), chosen("normalize", self.normalize)
-
-    def _given(self, name):
-        value = getattr(self, name)
-        return None if value == AUTO else value
+    TASK = "classification"
 
     def _example_weights(self, y, sample_weight, X):
         """(N,) weights of the encoded labels y: class_weight's times sample_weight's, or None."""
@@ -202,11 +335,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
             weights = by_class[y] if weights is None else weights * by_class[y]
         return weights
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # made dense (densified), as fit says
-        return tags
 
     # ------------------------------------------------------------------------- fit
     def fit(self, X, y, sample_weight=None):
@@ -236,62 +364,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         y = np.searchsorted(self.classes_, y)
         return self._fit(X, y, self._example_weights(y, sample_weight, X), fresh=first, epochs=1)
 
-    def _fit(self, X, y, weights, fresh, epochs=None):
-        seed = seed_of(self.random_state)
-        settings, normalize = self._settings(len(X), epochs=epochs, seed=seed)
-        if epochs:  # partial_fit: one epoch at the rate it asks for, whatever the schedule
-            settings = settings._replace(schedule="constant", warmup=0, patience=0)
-        dtype = np.dtype(self.dtype)
-        if fresh:
-            self.preprocessing_ = mlp.fit_preprocessing(X, normalize)
-            self.params_ = mlp.init(self._sizes(X.shape[1], len(self.classes_)), self.activation, seed, dtype)
-            self.loss_curve_, self.validation_scores_, self.validation_loss_curve_ = [], [], []
-            self.n_iter_ = 0
-        val = None
-        if self.early_stopping and not epochs:
-            n_val = max(1, round(self.validation_fraction * len(X)))
-            if not 0 < n_val < len(X):
-                raise ValueError(f"early_stopping needs more than one example; got {len(X)}")
-            order = np.arange(len(X))
-            train_at, _, val_at, _ = mlp.split_validation(order, y, n_val, seed)
-            val = (X[val_at], y[val_at])
-            X, y = X[train_at], y[train_at]
-            weights = None if weights is None else weights[train_at]
-        on_epoch = self._reported if self.verbose else None
-        self.params_, history = mlp.train(
-            self.params_,
-            X,
-            y,
-            settings,
-            val=val,
-            preprocessing=self.preprocessing_,
-            on_epoch=on_epoch,
-            sample_weight=weights,
-            transform=mlp_pictures.distortion(settings, mlp.square_side(X.shape[1]) and mlp.image_shape(X.shape[1])),
-        )
-        self.settings_ = settings
-        self.loss_curve_ += [r["loss"] for r in history]
-        self.validation_scores_ += [r["val_accuracy"] for r in history if "val_accuracy" in r]
-        self.validation_loss_curve_ += [r["val_loss"] for r in history if "val_loss" in r]
-        if self.validation_scores_:
-            self.best_validation_score_ = max(self.validation_scores_)
-        self.n_iter_ += len(history)
-        return self
-
-    @staticmethod
-    def _reported(record, checkpoint):
-        validation = f", validation accuracy {record['val_accuracy']:.4f}" if "val_accuracy" in record else ""
-        print(f"epoch {record['epoch']}, loss {record['loss']:.6f}{validation}", flush=True)
+    def _n_outputs(self):
+        return len(self.classes_)
 
     # ------------------------------------------------------------------------- predict
-    def _logits(self, X):
-        """(N, C) logits of X's rows, computed in float64 so that any batch of rows gives the same."""
-        check_is_fitted(self, "params_")
-        X = densified(validate_data(self, X, dtype=(np.float64, np.float32), reset=False, accept_sparse=SPARSE))
-        params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}
-        units = mlp.preprocess(X, self.preprocessing_, np.float64)
-        return np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))
-
     def predict_proba(self, X):
         """(N, C) class probabilities, classes in the order of classes_."""
         return mlp.softmax(self._logits(X))
@@ -313,65 +389,144 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         `draw` and `export` take it, and `MLPClassifier.load` reads it back."""
         check_is_fitted(self, "params_")
         labels = self.classes_.tolist()
-        side = mlp.square_side(self.n_features_in_)
-        meta = {
-            "activation": self.activation,
-            "preprocessing": self.preprocessing_,
-            "settings": self.settings_._asdict(),
-            "epochs_run": int(self.n_iter_),
-            "input": {"shape": None if side is None else [side, side], "pictures": "framed"},
-            "estimator": {"classes": labels, "classes_dtype": self.classes_.dtype.str, "params": self._json_params()},
-        }
+        meta = self._meta()
+        meta["estimator"] = {"classes": labels, "classes_dtype": self.classes_.dtype.str, "params": self._json_params()}
         if labels != list(range(len(labels))):  # names the other commands show
             meta["classes"] = [str(label) for label in labels]
         mlp.save(path, self.params_, meta)
-
-    def _json_params(self):
-        params = self.get_params()
-        if isinstance(params["class_weight"], dict):
-            params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
-        if not isinstance(params["random_state"], numbers.Integral | None):
-            params["random_state"] = None
-        return params
 
     @classmethod
     def load(cls, path):
         """A fitted MLPClassifier from a weights file written by `save` or by `mlp train`."""
         params, meta = mlp.load(path)
+        _refuse_the_other_task(meta, "classification", path)
+        estimator = cls._loaded(params, meta)
         record = meta.get("estimator")
-        settings = meta.get("settings") or {}
-        sizes = mlp.sizes_of(params)
         if record:
-            kept = dict(record["params"])
-            if isinstance(kept.get("class_weight"), list):
-                kept["class_weight"] = dict(map(tuple, kept["class_weight"]))
-            kept["hidden_layer_sizes"] = tuple(kept["hidden_layer_sizes"])
-            estimator = cls(**kept)
-            classes = np.array(record["classes"], dtype=np.dtype(record["classes_dtype"]))
-        else:  # a `mlp train` run: its options under their names here
-            estimator = cls(
-                hidden_layer_sizes=tuple(sizes[1:-1]),
-                activation=meta["activation"],
-                batch_size=settings.get("batch_size", AUTO),
-                learning_rate_init=settings.get("lr", AUTO),
-                max_iter=settings.get("epochs", AUTO),
-                alpha=settings.get("weight_decay", AUTO),
-                optimizer=settings.get("optimizer", AUTO),
-                dropout=settings.get("dropout", 0.0),
-                random_state=settings.get("seed"),
-                dtype=str(params["W1"].dtype),
-            )
+            estimator.classes_ = np.array(record["classes"], dtype=np.dtype(record["classes_dtype"]))
+        else:
             names = meta.get("classes")
-            classes = np.array(names) if names else np.arange(sizes[-1])
-        estimator.classes_ = classes
-        estimator.params_ = params
-        estimator.preprocessing_ = meta["preprocessing"]
-        estimator.n_features_in_ = sizes[0]
-        estimator.n_iter_ = meta.get("epochs_run", settings.get("epochs", 0))
-        estimator.settings_ = (
-            mlp.Settings(**{k: v for k, v in settings.items() if k in mlp.Settings._fields})
-            if ("activation" in settings)
-            else None
+            estimator.classes_ = np.array(names) if names else np.arange(mlp.sizes_of(params)[-1])
+        return estimator
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """A multi-layer perceptron for numbers trained by mlp.py: a linear output per target and
+    the mean squared error (mlp.TASKS["regression"]); `score` is R^2, as every regressor's.
+
+    Parameters: MLPClassifier's, without those of classes (class_weight, label_smoothing,
+    augment). early_stopping keeps the epoch of the lowest validation loss. The targets are
+    standardised for training (mlp.fit_targets, from the first fit's y) and the predictions
+    turned back into y's units, so that a price in dollars trains as one in thousands does.
+
+    Attributes after fit: n_outputs_ (targets per example), targets_ (the scaling: "mean" and
+    "scale", (k,) each), and MLPClassifier's (validation_scores_ are R^2 on the held-out part).
+    """
+
+    TASK = "regression"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(128,),
+        activation="relu",
+        *,
+        batch_size=AUTO,
+        learning_rate_init=AUTO,
+        max_iter=AUTO,
+        alpha=AUTO,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        verbose=False,
+        optimizer=AUTO,
+        momentum=0.9,
+        schedule="cosine",
+        warmup=0,
+        dropout=0.0,
+        clip=0.0,
+        normalize=AUTO,
+        dtype="float32",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.schedule = schedule
+        self.warmup = warmup
+        self.dropout = dropout
+        self.clip = clip
+        self.normalize = normalize
+        self.dtype = dtype
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y (N, k): k outputs
+        return tags
+
+    def _validated(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+            accept_sparse=SPARSE,
+            multi_output=True,
+            y_numeric=True,
         )
-        estimator.loss_curve_, estimator.validation_scores_, estimator.validation_loss_curve_ = [], [], []
+        return densified(X), np.asarray(y, np.float64).reshape(len(y), -1)
+
+    def fit(self, X, y, sample_weight=None):
+        """Train a fresh network on (X, y), y (N,) or (N, k) numbers; returns self."""
+        X, y = self._validated(X, y, reset=True)
+        self.n_outputs_, self.targets_ = y.shape[1], mlp.fit_targets(y)
+        weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return self._fit(X, mlp.scale_targets(y, self.targets_, np.dtype(self.dtype)), weights, fresh=True)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One more epoch on (X, y) at a constant rate (the preprocessing and the target scaling
+        are fitted on the first call's batch); returns self."""
+        first = not hasattr(self, "params_")
+        X, y = self._validated(X, y, reset=first)
+        if first:
+            self.n_outputs_, self.targets_ = y.shape[1], mlp.fit_targets(y)
+        elif y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} targets per example; this network was fitted on {self.n_outputs_}")
+        weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        y = mlp.scale_targets(y, self.targets_, np.dtype(self.dtype))
+        return self._fit(X, y, weights, fresh=first, epochs=1)
+
+    def predict(self, X):
+        """(N,) predictions (N, k for several targets), in y's units."""
+        predicted = mlp.unscale_targets(self._logits(X), self.targets_)
+        return predicted[:, 0] if self.n_outputs_ == 1 else predicted
+
+    def save(self, path):
+        """Write the fitted network as the toolkit's own weights file (`mlp eval`, `predict` and
+        `export` take it; `MLPRegressor.load` reads it back)."""
+        check_is_fitted(self, "params_")
+        meta = self._meta() | {"task": "regression", "targets": self.targets_}
+        meta["estimator"] = {"params": self._json_params()}
+        mlp.save(path, self.params_, meta)
+
+    @classmethod
+    def load(cls, path):
+        """A fitted MLPRegressor from a weights file written by `save` or by `mlp train`."""
+        params, meta = mlp.load(path)
+        _refuse_the_other_task(meta, "regression", path)
+        estimator = cls._loaded(params, meta)
+        estimator.targets_, estimator.n_outputs_ = meta["targets"], mlp.sizes_of(params)[-1]
         return estimator

@@ -33,6 +33,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import mlp
+import mlp_guard
 import mlp_pictures
 import mlp_run
 
@@ -292,13 +293,13 @@ def made_once(make, tries=MADE_ONCE_TRIES):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for _ in range(tries - 1):
             try:
-                with mlp_run.stops_deferred():
+                with mlp_guard.stops_deferred():
                     return make()
             except SQLAlchemyError as e:
                 if not made_by_another(e):
                     raise
             time.sleep(pauses.uniform(0.1, 0.9))
-        with mlp_run.stops_deferred():
+        with mlp_guard.stops_deferred():
             return make()  # the last try: whatever it raises is the user's to hear
 
 
@@ -487,7 +488,7 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
     def run(trial):
         try:
             return trial_of(trial)
-        except mlp_run.Stop as stop:  # Optuna records an Exception as a failed trial, and raises it again
+        except mlp_guard.Stop as stop:  # Optuna records an Exception as a failed trial, and raises it again
             raise StoppedTrial(trial.number, stop.signum) from None
 
     def trial_of(trial):
@@ -502,7 +503,7 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
         on_event("start", trial.number)
 
         def report(epoch, val_accuracy):
-            with mlp_run.stops_deferred():  # the database's talk ends before a stop
+            with mlp_guard.stops_deferred():  # the database's talk ends before a stop
                 trial.report(val_accuracy, epoch)
                 on_event("epoch", trial.number)
                 pruned = trial.should_prune()
@@ -510,7 +511,7 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
                 raise optuna.TrialPruned(f"validation accuracy {val_accuracy:.4f} after epoch {epoch}")
 
         try:
-            with mlp_run.stops_deferred(on=False):  # training: a stop ends it at once
+            with mlp_guard.stops_deferred(on=False):  # training: a stop ends it at once
                 return train_trial(options, report)
         except FloatingPointError as e:
             trial.set_user_attr("diverged", str(e))
@@ -524,11 +525,11 @@ def run_worker(study, n_trials, *, space, train_trial, on_event=lambda what, num
     other workers anywhere doing the same: a trial is started only while fewer than n_trials are
     finished, running or waiting; a worker that finds the rest running elsewhere waits for them
     (a stale one, its worker killed, is failed and retried here). Returns the number of trials
-    this worker ran. Raises StoppedTrial (or mlp_run.Stop between trials) on a stop signal."""
+    this worker ran. Raises StoppedTrial (or mlp_guard.Stop between trials) on a stop signal."""
     ran = 0
     run = objective(study, n_trials, space, train_trial, on_event, threads)
     while True:
-        with mlp_run.stops_deferred():  # a stop waits while the database talks (training does not: see objective)
+        with mlp_guard.stops_deferred():  # a stop waits while the database talks (training does not: see objective)
             with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and what optimize() calls
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # and the retry callback queues them again
@@ -573,10 +574,10 @@ def local_workers(commands, url, on_poll=lambda: None, poll=0.5):
     workers = [subprocess.Popen(c, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for c in commands]
     try:
         while any(w.poll() is None for w in workers):
-            with mlp_run.stops_deferred():  # the live table reads the database
+            with mlp_guard.stops_deferred():  # the live table reads the database
                 on_poll()
             time.sleep(poll)
-    except mlp_run.Stop as stop:
+    except mlp_guard.Stop as stop:
         for w in workers:
             if w.poll() is None:
                 with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ import pytest
 import mlp
 import mlp_data
 import mlp_draw
+import mlp_guard
 import mlp_pictures
 import mlp_run
 from conftest import (
@@ -910,8 +911,8 @@ def test_a_stop_during_the_first_decode_writes_nothing_and_the_next_run_decodes_
         return decode(path)
 
     monkeypatch.setattr(mlp_pictures, "decode_picture", stopped_midway)
-    monkeypatch.setattr(mlp_run, "RECEIVED", [])
-    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
     try:
         result = run("train", "relu", "--hidden", "16", "--epochs", "1", "--data", pics, "--out", tmp_path / "p.npz")
     finally:  # a stopped command leaves the stop signals ignored: give pytest its own back

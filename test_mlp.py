@@ -654,7 +654,7 @@ def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path
 
     def stop_in_epoch_2(checkpoint):  # after batch 5 of epoch 2: saved, then a crash
         if checkpoint.epoch == 1 and checkpoint.step == 5:
-            kept["checkpoint"] = checkpoint  # (mlp_run.save_checkpoint writes one: test_run.py)
+            kept["checkpoint"] = checkpoint  # (mlp_guard.save_checkpoint writes one: test_run.py)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

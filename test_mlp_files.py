@@ -231,15 +231,6 @@ def test_mlps_door_names_the_argument_and_the_fix(call, message, tmp_path, monke
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_ensemble_log_probabilities_stay_finite_where_a_member_is_certain():
-    params = mlp.init([2, 2], "relu", dtype=np.float64)
-    sure = {"W1": np.array([[800.0, -800.0], [0.0, 0.0]]), "b1": np.zeros(2)}
-    as_loaded = {"activation": "relu", "preprocessing": None}  # x holds network inputs
-    log_p = mlp.ensemble_log_proba([(sure, as_loaded), (params, as_loaded)], np.array([[1.0, 0.0]]))
-    assert np.isfinite(log_p).all() and np.exp(log_p).sum() == pytest.approx(1.0)
-    assert log_p[0, 1] > np.log(0.5) - 10  # the other member's share survives: no log(0)
-
-
 def test_a_weighted_loss_is_the_mean_of_each_examples_loss_times_its_weight():
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [-3.0, 4.0, 0.0]])
     y, w = np.array([0, 2, 1]), np.array([1.0, 3.0, 0.0])

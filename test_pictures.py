@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import mlp
+import mlp_guard
 import mlp_pictures
-import mlp_run
 from conftest import assert_same_arrays
 
 # ----------------------------------------------------------------------------- augmentation
@@ -145,7 +145,9 @@ def test_test_time_augmentation_averages_the_picture_and_seeded_distortions_of_i
     one = (mlp.init([784, 16, 10], "relu", seed=0), {"activation": "relu", "preprocessing": prep})
     two = (mlp.init([784, 16, 10], "tanh", seed=1), {"activation": "tanh", "preprocessing": prep})
     distort = mlp_pictures.test_time_view((28, 28))
-    views = mlp.view_log_proba(one[0], x, "relu", prep, views=2, seed=4, batch_size=20, distort=distort)  # 3 chunks
+    views = mlp_pictures.view_log_proba(
+        one[0], x, "relu", prep, views=2, seed=4, batch_size=20, distort=distort
+    )  # 3 chunks
     assert views.shape == (3, 50, 10) and views.dtype == np.float64
     rng, units = np.random.default_rng(4), mlp.to_unit(x, prep)
     strength = mlp_pictures.TTA_STRENGTH._asdict()
@@ -154,13 +156,22 @@ def test_test_time_augmentation_averages_the_picture_and_seeded_distortions_of_i
             seen = mlp_pictures.augment(units[i : i + 20], (28, 28), "affine", rng, **strength)
             expected = mlp.log_softmax(mlp.forward(one[0], seen, "relu")[0].astype(np.float64))
             np.testing.assert_allclose(views[view, i : i + 20], expected, rtol=1e-6, atol=1e-9)
-    plain = mlp.ensemble_log_proba([one], x, batch_size=20)  # the same chunks: the same BLAS kernels
+    plain = mlp_pictures.ensemble_log_proba([one], x, batch_size=20)  # the same chunks: the same BLAS kernels
     np.testing.assert_allclose(views[0], plain, rtol=1e-12)  # the picture itself
     assert not np.allclose(views[1], views[0])
     both = mlp_pictures.ensemble_log_proba([one, two], x, batch_size=20, views=2, seed=4)  # 2 networks x 3 views
-    all_six = np.concatenate([views, mlp.view_log_proba(two[0], x, "tanh", prep, 2, 4, 20, distort)])
+    all_six = np.concatenate([views, mlp_pictures.view_log_proba(two[0], x, "tanh", prep, 2, 4, 20, distort)])
     np.testing.assert_allclose(np.exp(both), np.exp(all_six).mean(axis=0), rtol=1e-9)
     np.testing.assert_allclose(np.exp(both).sum(axis=1), 1, rtol=1e-9)
+
+
+def test_ensemble_log_probabilities_stay_finite_where_a_member_is_certain():
+    params = mlp.init([2, 2], "relu", dtype=np.float64)
+    sure = {"W1": np.array([[800.0, -800.0], [0.0, 0.0]]), "b1": np.zeros(2)}
+    as_loaded = {"activation": "relu", "preprocessing": None}  # x holds network inputs
+    log_p = mlp_pictures.ensemble_log_proba([(sure, as_loaded), (params, as_loaded)], np.array([[1.0, 0.0]]))
+    assert np.isfinite(log_p).all() and np.exp(log_p).sum() == pytest.approx(1.0)
+    assert log_p[0, 1] > np.log(0.5) - 10  # the other member's share survives: no log(0)
 
 
 @pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # 100 digits, two steps
@@ -191,11 +202,11 @@ def test_a_distorted_run_stopped_part_way_through_an_epoch_resumes_bit_identical
 
     def stop_in_epoch_2(checkpoint):  # after batch 3 of epoch 2: saved, then a crash
         if checkpoint.epoch == 1 and checkpoint.step == 3:
-            mlp_run.save_checkpoint(tmp_path / "c.npz", checkpoint, {"activation": "relu"})
+            mlp_guard.save_checkpoint(tmp_path / "c.npz", checkpoint, {"activation": "relu"})
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         mlp.train(params, x, y, settings, on_step=stop_in_epoch_2, transform=transform)
-    checkpoint, _ = mlp_run.load_checkpoint(tmp_path / "c.npz")
+    checkpoint, _ = mlp_guard.load_checkpoint(tmp_path / "c.npz")
     resumed, _ = mlp.train(params, x, y, settings, resume=checkpoint, transform=transform)
     assert_same_arrays(resumed, full)

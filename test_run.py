@@ -18,6 +18,7 @@ import pytest
 import cli
 import mlp
 import mlp_data
+import mlp_guard
 import mlp_run
 import mlp_view
 from conftest import HERE, cli_process, posix, run, wait_for_line, write_dataset
@@ -47,7 +48,7 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     )
     assert "interrupted: epoch" in err and hint in " ".join(err.split())
     assert out.read_bytes() == b"precious"  # the weights file is only written at the end
-    checkpoint, _ = mlp_run.load_checkpoint(checkpoint_path)
+    checkpoint, _ = mlp_guard.load_checkpoint(checkpoint_path)
     epochs = checkpoint.epoch + 2
     result = run(*common, "--epochs", epochs, "--lr", "0.2", "--out", out, "--resume", checkpoint_path)
     assert result.exit_code == 1 and "trained with other settings: lr 0.1 (now 0.2)" in result.stderr
@@ -66,7 +67,7 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, small_data):
     cosine = [a for a in common if a not in ("--schedule", "constant")]
     result = run(*cosine, "--epochs", 3, "--out", tmp_path / "c.npz")
     checkpoint = mlp.fresh_checkpoint(mlp.load(tmp_path / "c.npz")[0], 0)._replace(epoch=1)
-    mlp_run.save_checkpoint(
+    mlp_guard.save_checkpoint(
         tmp_path / "c.ckpt.npz",
         checkpoint,
         {"activation": "relu", "settings": mlp.load(tmp_path / "c.npz")[1]["settings"]},
@@ -101,7 +102,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(tmp_path, small_data, 
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
     assert "interrupted: epoch" in err and f"on {name}; run the same command again" in err and "Traceback" not in err
-    checkpoint, _ = mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")
+    checkpoint, _ = mlp_guard.load_checkpoint(tmp_path / "w.ckpt.npz")
     assert checkpoint.epoch >= 2 and not out.exists()
 
 
@@ -116,12 +117,12 @@ def test_a_second_ctrl_c_does_not_break_the_checkpoint(tmp_path, small_data, gap
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "interrupted: epoch" in err
-    assert mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2
+    assert mlp_guard.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2
 
 
 @posix
 def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypatch):
-    monkeypatch.setattr(mlp_run, "RECEIVED", [])  # this process's record of stop signals, for this test only
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])  # this process's record of stop signals, for this test only
     write_outputs = mlp_run.write_outputs
 
     def ctrl_c_while_writing(writers, *args):
@@ -130,7 +131,7 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
 
     monkeypatch.setattr(mlp_run, "write_outputs", ctrl_c_while_writing)
     out = tmp_path / "w.npz"
-    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
     try:
         result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out)
     finally:  # train leaves the stop signals ignored after a stop: give pytest its Ctrl-C back
@@ -146,13 +147,13 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
 def test_a_stop_while_a_checkpoint_is_being_written_keeps_a_whole_one_and_resumes_to_the_same_bytes(
     tmp_path, small_data, monkeypatch
 ):
-    monkeypatch.setattr(mlp_run, "RECEIVED", [])
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
     args = [
         *"train relu --hidden 16 --data".split(),
         small_data,
         *"--batch-size 16 --schedule constant --epochs 4".split(),
     ]
-    writer, writes = mlp_run.checkpoint_writer, []
+    writer, writes = mlp_guard.checkpoint_writer, []
 
     def sigterm_half_way(checkpoint, meta):
         write = writer(checkpoint, meta)
@@ -168,9 +169,9 @@ def test_a_stop_while_a_checkpoint_is_being_written_keeps_a_whole_one_and_resume
 
         return half_then_signal
 
-    monkeypatch.setattr(mlp_run, "checkpoint_writer", sigterm_half_way)
+    monkeypatch.setattr(mlp_guard, "checkpoint_writer", sigterm_half_way)
     out = tmp_path / "w.npz"
-    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
     try:
         result = run(*args, "--out", out)
     finally:  # train leaves the stop signals ignored after a stop: give pytest its handlers back
@@ -179,8 +180,8 @@ def test_a_stop_while_a_checkpoint_is_being_written_keeps_a_whole_one_and_resume
     assert result.exit_code == 143 and "Traceback" not in result.output, result.output
     assert "interrupted: epoch 2 saved to" in " ".join(result.stderr.split())  # the finished epoch, whole
     assert [p.name for p in tmp_path.iterdir()] == ["w.ckpt.npz"]  # no temp file, no weights
-    assert mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch == 2
-    monkeypatch.setattr(mlp_run, "checkpoint_writer", writer)
+    assert mlp_guard.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch == 2
+    monkeypatch.setattr(mlp_guard, "checkpoint_writer", writer)
     result = run(*args, "--out", out)
     assert result.exit_code == 0 and "resuming after epoch 2" in result.stderr, result.output
     result = run(*args, "--out", tmp_path / "straight.npz")
@@ -235,20 +236,20 @@ def test_long_epochs_are_saved_part_way_and_resume_to_the_same_bytes(tmp_path, s
         *"--batch-size 16 --schedule constant --epochs 3 --checkpoint-every 0.000001".split(),
     ]  # as if every batch took a long time
     out, saves = tmp_path / "w.npz", []
-    save = mlp_run.save_checkpoint
+    save = mlp_guard.save_checkpoint
 
     def save_then_stop(path, checkpoint, meta):
         save(path, checkpoint, meta)
         saves.append((checkpoint.epoch, checkpoint.step))
         if saves.count((1, 10)) == 1 and saves[-1] == (1, 10):
-            raise mlp_run.Stop(signal.SIGTERM)  # as SIGTERM would, just after this save
+            raise mlp_guard.Stop(signal.SIGTERM)  # as SIGTERM would, just after this save
 
-    monkeypatch.setattr(mlp_run, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(mlp_guard, "save_checkpoint", save_then_stop)
     result = run(*args, "--out", out)
     assert result.exit_code == 143, result.output
     assert (1, 9) in saves and (1, 10) in saves  # part-way through epoch 2, not only at its end
     assert "interrupted: epoch 1 and 10 batches of epoch 2 saved" in " ".join(result.stderr.split())
-    monkeypatch.setattr(mlp_run, "save_checkpoint", save)
+    monkeypatch.setattr(mlp_guard, "save_checkpoint", save)
     result = run(*args, "--out", out)
     assert result.exit_code == 0 and "resuming after epoch 1 and 10 batches of epoch 2" in " ".join(
         result.stderr.split()
@@ -271,7 +272,7 @@ def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path, small_data):
         proc.kill()  # SIGKILL: nothing runs after it, no handler, no cleanup
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL and not out.exists()
-    assert mlp_run.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2  # written after every epoch
+    assert mlp_guard.load_checkpoint(tmp_path / "w.ckpt.npz")[0].epoch >= 2  # written after every epoch
     assert (tmp_path / "w.lock").exists()  # left by the killed run: it must not block the next
     (tmp_path / ".tmp-999999999-w.npz").write_bytes(b"half")  # as a kill during a save leaves it
     result = run(*args, "--out", out)  # the same command again
@@ -402,10 +403,10 @@ def test_a_full_disk_under_json_outputs_is_one_line_and_leaves_nothing(trained, 
 def test_a_stop_signal_is_not_swallowed_by_code_that_catches_exception(monkeypatch):
     # socketserver catches Exception around each request it starts: a Ctrl-C that lands there
     # must still stop the draw server (it once was swallowed, and the server ran on)
-    monkeypatch.setattr(mlp_run, "RECEIVED", [])
-    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
     try:
-        with pytest.raises(mlp_run.Stop), mlp_run.stop_signals():
+        with pytest.raises(mlp_guard.Stop), mlp_guard.stop_signals():
             try:
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(5)  # the handler runs in here, raising Stop
@@ -420,27 +421,27 @@ def test_a_stop_signal_is_not_swallowed_by_code_that_catches_exception(monkeypat
 def test_a_stop_signal_waits_while_the_database_talks_and_is_raised_where_training_runs(monkeypatch):
     # raised inside SQLAlchemy's read of a result, a stop left a cursor half-closed and
     # SQLAlchemy logged a traceback (1 of 30 SIGTERMs to a hard-writing SQLite sweep)
-    monkeypatch.setattr(mlp_run, "RECEIVED", [])
-    monkeypatch.setattr(mlp_run, "DEFERRED", {"on": False, "pending": None})
-    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    monkeypatch.setattr(mlp_guard, "DEFERRED", {"on": False, "pending": None})
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
     reached = []
     try:
-        with pytest.raises(mlp_run.Stop) as stop, mlp_run.stop_signals():
-            with mlp_run.stops_deferred():
+        with pytest.raises(mlp_guard.Stop) as stop, mlp_guard.stop_signals():
+            with mlp_guard.stops_deferred():
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.5)  # the handler runs in here, and only records the signal
                 reached.append("the database's talk ended")
-                with mlp_run.stops_deferred(on=False):  # training: the waiting stop is raised at once
+                with mlp_guard.stops_deferred(on=False):  # training: the waiting stop is raised at once
                     reached.append("training started")
         assert stop.value.signum == signal.SIGTERM
         assert reached == ["the database's talk ended"]
-        with pytest.raises(mlp_run.Stop), mlp_run.stop_signals():
-            with mlp_run.stops_deferred():
+        with pytest.raises(mlp_guard.Stop), mlp_guard.stop_signals():
+            with mlp_guard.stops_deferred():
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(0.5)
                 reached.append("the block ended")
         assert reached[-1] == "the block ended"  # raised at the block's end, where nothing is mid-talk
-        assert mlp_run.DEFERRED == {"on": False, "pending": None}
+        assert mlp_guard.DEFERRED == {"on": False, "pending": None}
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
@@ -452,8 +453,8 @@ def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch)
         os.kill(os.getpid(), signal.SIGTERM)  # as if it arrived while the data is read
 
     monkeypatch.setattr(cli, "load_data", interrupted)
-    monkeypatch.setattr(mlp_run, "RECEIVED", [])
-    handlers = {s: signal.getsignal(s) for s in mlp_run.STOP_SIGNALS}
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
     try:
         result = run("eval", trained, "--data", small_data)
     finally:  # a stopped command leaves the stop signals ignored: give pytest its own back
@@ -604,7 +605,7 @@ def test_every_command_runs_without_posix_only_facilities(small_data, tmp_path):
 def test_a_checkpoint_is_refused_as_weights_by_every_command_in_one_line(trained, tmp_path):
     params, meta = mlp.load(trained)
     ckpt = tmp_path / "w.ckpt.npz"
-    mlp_run.save_checkpoint(ckpt, mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"})
+    mlp_guard.save_checkpoint(ckpt, mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"})
     message = f"error: {ckpt} is the checkpoint of an unfinished train run, not weights: run the same train command"
     for args in (
         ["eval", ckpt],
@@ -636,21 +637,21 @@ def test_init_weights_are_an_input_that_no_output_may_replace(trained, small_dat
 def test_a_resume_is_refused_when_a_setting_is_missing_on_either_side_or_the_pixels_changed(tmp_path):
     params = mlp.init([4, 3, 2], "relu", seed=0)
     x, y = np.arange(32, dtype=np.uint8).reshape(8, 4), np.array([0, 1] * 4)
-    identity = mlp_run.data_identity({"path": "/d"}, x, y)
+    identity = mlp_guard.data_identity({"path": "/d"}, x, y)
     settings = {"activation": "relu", "lr": 0.1, "init": "/w/start.npz"}
-    mlp_run.save_checkpoint(
+    mlp_guard.save_checkpoint(
         tmp_path / "c.npz",
         mlp.fresh_checkpoint(params, 0)._replace(epoch=1),
         {"activation": "relu", "settings": settings, "data_identity": identity},
     )
-    assert mlp_run.load_resumable(tmp_path / "c.npz", settings, identity, 3)[0].epoch == 1
+    assert mlp_guard.load_resumable(tmp_path / "c.npz", settings, identity, 3)[0].epoch == 1
     without_init = {k: v for k, v in settings.items() if k != "init"}
     with pytest.raises(ValueError, match=r"other settings: init '/w/start.npz' \(now None\)"):
-        mlp_run.load_resumable(tmp_path / "c.npz", without_init, identity, 3)
-    changed = mlp_run.data_identity({"path": "/d"}, x[::-1].copy(), y)  # other pixels, same labels and name
+        mlp_guard.load_resumable(tmp_path / "c.npz", without_init, identity, 3)
+    changed = mlp_guard.data_identity({"path": "/d"}, x[::-1].copy(), y)  # other pixels, same labels and name
     assert changed["labels_sha256"] == identity["labels_sha256"]
     with pytest.raises(ValueError, match=r"trained on other data: features_sha256 "):
-        mlp_run.load_resumable(tmp_path / "c.npz", settings, changed, 3)
+        mlp_guard.load_resumable(tmp_path / "c.npz", settings, changed, 3)
 
 
 # ----------------------------------------------------------------------------- a run, planned
@@ -700,17 +701,17 @@ def test_a_checkpoint_file_keeps_the_training_state_and_is_told_from_weights(tmp
     settings = mlp.Settings(activation="relu", epochs=2, batch_size=64, ema=0.9, schedule="constant")
     ends = []
     trained, _ = mlp.train(mlp.init([784, 16, 10], "relu"), x, y, settings, on_epoch=lambda r, ck: ends.append(ck))
-    mlp_run.save_checkpoint(tmp_path / "c.npz", ends[-1], {"activation": "relu"})
-    checkpoint, meta = mlp_run.load_checkpoint(tmp_path / "c.npz")
+    mlp_guard.save_checkpoint(tmp_path / "c.npz", ends[-1], {"activation": "relu"})
+    checkpoint, meta = mlp_guard.load_checkpoint(tmp_path / "c.npz")
     assert checkpoint.epoch == 2 and meta["checkpoint"]["epoch"] == 2
     for kept, saved in ((checkpoint.params, ends[-1].params), (checkpoint.average, trained)):
         assert all(kept[k].tobytes() == saved[k].tobytes() for k in saved)
     assert checkpoint.state.keys() == ends[-1].state.keys() and checkpoint.rng == ends[-1].rng
-    mlp_run.save_checkpoint(tmp_path / "plain.npz", ends[-1]._replace(average=None), {"activation": "relu"})
-    assert mlp_run.load_checkpoint(tmp_path / "plain.npz")[0].average is None
+    mlp_guard.save_checkpoint(tmp_path / "plain.npz", ends[-1]._replace(average=None), {"activation": "relu"})
+    assert mlp_guard.load_checkpoint(tmp_path / "plain.npz")[0].average is None
     mlp.save(tmp_path / "w.npz", trained, {"activation": "relu"})
     with pytest.raises(ValueError, match="not a checkpoint"):
-        mlp_run.load_checkpoint(tmp_path / "w.npz")
+        mlp_guard.load_checkpoint(tmp_path / "w.npz")
     with pytest.raises(ValueError, match="the checkpoint of an unfinished train run, not weights"):
         mlp_run.load_weights(tmp_path / "c.npz")
 
@@ -852,7 +853,7 @@ def test_a_hand_edited_weights_record_is_refused_in_one_line_or_read_as_it_says(
 
 def test_a_checkpoint_renamed_or_truncated_is_told_apart_from_weights_in_one_line(tmp_path):
     params = mlp.init([784, 8, 10], "relu")
-    mlp_run.save_checkpoint(
+    mlp_guard.save_checkpoint(
         tmp_path / "w.ckpt.npz", mlp.fresh_checkpoint(params, 0)._replace(epoch=1), {"activation": "relu"}
     )
     renamed = tmp_path / "renamed.npz"

@@ -1,5 +1,5 @@
-"""The scikit-learn estimator (mlp_sklearn.MLPClassifier): scikit-learn's own suite of estimator
-checks, and the places scikit-learn users put a classifier: Pipeline, GridSearchCV with two
+"""The scikit-learn estimators (mlp_sklearn.MLPClassifier, MLPRegressor): scikit-learn's own suite
+of estimator checks, and the places scikit-learn users put them: Pipeline, GridSearchCV with two
 workers, cross_val_score, class_weight, pickling, and the toolkit's weights files both ways."""
 
 import pickle
@@ -19,11 +19,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import mlp  # noqa: E402
 import mlp_sklearn  # noqa: E402
 from conftest import run, write_csv  # noqa: E402
-from mlp_sklearn import MLPClassifier  # noqa: E402
+from mlp_sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
 @pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # the checks' data hold one class, or noise
-@parametrize_with_checks([MLPClassifier()], expected_failed_checks=lambda estimator: mlp_sklearn.EXPECTED_FAILED_CHECKS)
+@parametrize_with_checks(
+    [MLPClassifier(), MLPRegressor()], expected_failed_checks=lambda estimator: mlp_sklearn.EXPECTED_FAILED_CHECKS
+)
 def test_scikit_learns_own_estimator_checks(estimator, check):
     check(estimator)
 
@@ -222,3 +224,83 @@ def test_inputs_scikit_learn_refuses_are_refused_alike_and_labels_kept_as_given(
     assert half.params_["W1"].dtype == np.float32 and half.score(x.astype(np.float16), y) >= 0.8
     one = MLPClassifier(max_iter=2, random_state=0).fit(x[:1], y[:1])  # one sample, one class: as theirs
     assert one.predict(x[:3]).tolist() == [y[0]] * 3
+
+
+# ----------------------------------------------------------------------------- MLPRegressor
+def test_the_regressor_fits_prices_in_any_unit_and_scores_r2():
+    from sklearn.datasets import make_friedman1
+    from sklearn.metrics import r2_score
+
+    x, y = make_friedman1(n_samples=1200, noise=0.5, random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    dollars = MLPRegressor(random_state=0).fit(x_train, y_train * 1000)
+    thousands = MLPRegressor(random_state=0).fit(x_train, y_train)
+    assert thousands.score(x_test, y_test) == pytest.approx(r2_score(y_test, thousands.predict(x_test)))
+    assert thousands.score(x_test, y_test) > 0.85
+    np.testing.assert_allclose(dollars.predict(x_test) / 1000, thousands.predict(x_test), rtol=1e-3, atol=1e-3)
+    assert thousands.predict(x_test).shape == (len(x_test),) and thousands.n_outputs_ == 1
+    assert thousands.settings_.task == "regression" and thousands.settings_.optimizer == "adam"
+
+
+def test_the_regressor_fits_several_targets_and_stops_on_validation_loss():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (800, 4))
+    y = np.c_[x[:, 0] * x[:, 1], np.sin(3 * x[:, 2]), 50 * x[:, 3]]
+    reg = MLPRegressor(early_stopping=True, n_iter_no_change=5, random_state=0).fit(x[:600], y[:600])
+    assert reg.predict(x[600:]).shape == (200, 3) and reg.score(x[600:], y[600:]) > 0.9
+    assert len(reg.validation_scores_) == len(reg.validation_loss_curve_) == reg.n_iter_
+    assert reg.best_validation_score_ == max(reg.validation_scores_) > 0.9  # R^2 on the held-out tenth
+
+
+def test_the_regressor_in_a_pipeline_a_grid_search_and_cross_validation():
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPRegressor(hidden_layer_sizes=(32,), random_state=0))])
+    assert cross_val_score(pipe, x, y, cv=3).mean() > 0.35  # diabetes: a linear fit scores ~0.48
+    search = GridSearchCV(pipe, {"mlp__alpha": [0.001, 0.1]}, cv=2, n_jobs=2).fit(x, y)
+    assert len(search.cv_results_["params"]) == 2 and search.best_score_ > 0.3
+
+
+def test_a_fitted_regressor_is_a_weights_file_and_back_and_the_tasks_are_not_mixed(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3))
+    y = x @ [1.0, -2.0, 0.5] + 100
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0).fit(x, y)
+    reg.save(tmp_path / "reg.npz")
+    back = MLPRegressor.load(tmp_path / "reg.npz")
+    np.testing.assert_array_equal(back.predict(x), reg.predict(x))
+    assert back.get_params() == reg.get_params()
+    assert pickle.loads(pickle.dumps(reg)).predict(x[:5]).tolist() == reg.predict(x[:5]).tolist()
+    assert clone(reg).get_params() == reg.get_params()
+    with pytest.raises(ValueError, match="is a regression network: load it with MLPRegressor.load"):
+        MLPClassifier.load(tmp_path / "reg.npz")
+    MLPClassifier(max_iter=2, random_state=0).fit(x, (y > 100).astype(int)).save(tmp_path / "clf.npz")
+    with pytest.raises(ValueError, match="is a classification network: load it with MLPClassifier.load"):
+        MLPRegressor.load(tmp_path / "clf.npz")
+
+
+def test_the_regressor_refuses_what_scikit_learns_refuses_alike():
+    from sklearn.neural_network import MLPRegressor as Theirs
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = x[:, 0] * 2.0
+    cases = {
+        "NaN in y": lambda r: r.fit(x, np.where(y > 1, np.nan, y)),
+        "inf in X": lambda r: r.fit(np.where(x > 2, np.inf, x), y),
+        "predict before fit": lambda r: r.predict(x),
+        "other lengths": lambda r: r.fit(x, y[:-1]),
+    }
+    for name, case in cases.items():
+        ours, theirs = refusal(case, MLPRegressor(max_iter=2)), refusal(case, Theirs(max_iter=2))
+        assert ours[0] is theirs[0], (name, ours, theirs)
+    assert refusal(lambda: MLPRegressor().fit(x, np.array(["a", "b"] * 20)))[0] is ValueError  # theirs: a TypeError
+    constant = MLPRegressor(random_state=0).fit(x, np.full(40, 7.0))  # a constant target: learnt
+    np.testing.assert_allclose(constant.predict(x[:3]), 7.0, atol=0.2)
+    step = MLPRegressor(max_iter=2, random_state=0).partial_fit(x, y).partial_fit(x, y)
+    assert step.n_iter_ == 2
+    assert refusal(lambda: step.partial_fit(x, np.c_[y, y])) == (
+        ValueError,
+        "y has 2 targets per example; this network was fitted on 1",
+    )

@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 import mlp
-import mlp_run
+import mlp_guard
 import mlp_sweep
 from conftest import HERE, assert_same_arrays, cli_process, posix, postgres_server, run
 
@@ -257,7 +257,7 @@ def test_more_jobs_than_trials_start_only_as_many_workers(tmp_path, small_data):
 
 
 def test_a_second_run_with_the_same_out_is_refused_before_any_file_is_made(tmp_path, small_data):
-    with mlp_run.one_run_per_output(tmp_path / "sweep.lock", tmp_path / "sweep.npz"):  # a sweep (or train) running
+    with mlp_guard.one_run_per_output(tmp_path / "sweep.lock", tmp_path / "sweep.npz"):  # a sweep (or train) running
         result = run(*sweep_args(small_data, space_file(tmp_path), "--trials", "1"))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: sweep.npz is being written by another run (PID {os.getpid()}, started ")
