@@ -209,7 +209,7 @@ def downloading():
     return on_file, update, stop
 
 
-def load_data(data, splits=("train", "test"), label_column=None):
+def load_data(data, splits=("train", "test"), label_column=None, task=None):
     """mlp_run.load_data with progress bars on stderr (a download; pictures decoded, once, then
     read from the cache), and its note on the files it passed over."""
     on_file, on_download, stop_download = downloading()
@@ -217,7 +217,7 @@ def load_data(data, splits=("train", "test"), label_column=None):
     on_pictures, stop_decoding = mlp_view.lazy_progress(*columns)
     try:
         found = mlp_run.load_data(
-            data, splits, label_column, on_file=on_file, on_download=on_download, on_pictures=on_pictures
+            data, splits, label_column, task=task, on_file=on_file, on_download=on_download, on_pictures=on_pictures
         )
     finally:
         stop_download(), stop_decoding()
@@ -237,9 +237,10 @@ def data_of(weights, meta, data):
     return data, label_column
 
 
-def test_set(data, label_column):
-    """The test split of --data, read with its progress bars (load_data)."""
-    return load_data(data, splits=("test",), label_column=label_column)
+def test_set(data, label_column, meta):
+    """The test split of --data, read with its progress bars (load_data), its labels read as the
+    weights' `meta` takes them (classes, or a regression's numbers)."""
+    return load_data(data, splits=("test",), label_column=label_column, task=mlp.task_of(meta))
 
 
 # ----------------------------------------------------------------------------- figures
@@ -305,7 +306,9 @@ def warn_if_not_learning(record, y, settings, normalize):
     """After the epoch mlp judges a run by (mlp.judged_epoch): a line on stderr when the training
     accuracy is no better than always guessing the most common class (mlp.not_learning), with
     what to try in options. mlp's own warning, in library words, is left unsaid."""
-    if record["epoch"] != mlp.judged_epoch(len(y), settings.batch_size, settings.epochs):
+    if settings.task != "classification" or record["epoch"] != mlp.judged_epoch(
+        len(y), settings.batch_size, settings.epochs
+    ):
         return
     stuck, guess = mlp.not_learning(record["accuracy"], y)
     if stuck:
@@ -378,7 +381,8 @@ def planned(asked, *, data, resume=None, **options):
         mlp_view.err_console.print(note, highlight=False, soft_wrap=True)
     say_defaults(run["defaults"], run["plan"]["preprocessing"])
     say_training(run["plan"], run["settings"].activation, run["y"], run["found"], data, run["checkpoint"], resume)
-    mlp_view.show(mlp_view.summary_table(run["params"], run["settings"].activation), mlp_view.err_console)
+    summary = mlp_view.summary_table(run["params"], run["settings"].activation, task=run["settings"].task)
+    mlp_view.show(summary, mlp_view.err_console)
     return run
 
 
@@ -410,7 +414,8 @@ def why_stopped(history, settings, defaults):
     last = history[-1]
     if last.get("stopped") == "patience":
         return (
-            f"stopped after epoch {last['epoch']} of {settings.epochs}: no better validation accuracy "
+            f"stopped after epoch {last['epoch']} of {settings.epochs}: no better validation "
+            f"{'loss' if settings.task == 'regression' else 'accuracy'} "
             f"in {settings.patience} epochs (--patience)"
         )
     if "epochs" in defaults["chosen"]:
@@ -426,13 +431,11 @@ def say_trained(history, meta, settings, validation, out, history_path):
     mlp_view.show(mlp_view.history_table(history))
     if validation:
         kept = history[-1]["best_epoch"]
-        mlp_view.console.print(
-            f"kept the weights of epoch {kept} (best validation accuracy {mlp_view.percent(history[kept - 1]['val_accuracy'])})",
-            highlight=False,
-        )
+        best = mlp_view.score_words(history[kept - 1], "val", settings.task)
+        mlp_view.console.print(f"kept the weights of epoch {kept} (best validation {best})", highlight=False)
     mlp_view.console.print(
         f"{why_stopped(history, settings, meta['defaults'])}; "
-        f"test accuracy {mlp_view.percent(meta['test_accuracy'])}, loss {meta['test_loss']:.4f}; "
+        f"test {mlp_view.score_words(meta, 'test', settings.task)}, loss {meta['test_loss']:.4f}; "
         f"weights saved to {out}, history to {history_path}",
         highlight=False,
         soft_wrap=True,
@@ -465,7 +468,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
         try:
             run = planned(
                 asked,
-                found=load_data(o.data, label_column=o.label_column),
+                found=load_data(o.data, label_column=o.label_column, task=o.task and o.task.value),
                 given=given,
                 data=o.data,
                 label_column=o.label_column,
@@ -486,7 +489,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
                 run["x"],
                 run["y"],
                 run["found"].x_test,
-                run["found"].y_test,
+                run["y_test"],
                 settings=settings,
                 show_progress=mlp_view.live_view(),
                 val=run["validation"],
@@ -629,8 +632,8 @@ def stopped_sweep(signum, study, name, sweep, since):
 def sweep_result(study, *, name, url, space, train_trial, found, out, history_path, sweep, program_name):
     """The end of a sweep: the trials table, then the best trial trained again here (its
     validation accuracy compared with the trial's), saved to --out, and its `train` command."""
-    rows = sweep.trial_rows(study)
-    mlp_view.show(mlp_view.trials_table(rows, space, f"Study '{name}'"))
+    rows, task = sweep.trial_rows(study), study.user_attrs.get("task")
+    mlp_view.show(mlp_view.trials_table(rows, space, f"Study '{name}'", task))
     mlp_view.console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is not None and best.user_attrs.get("threads"):
@@ -643,12 +646,11 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
             history_path: mlp_run.text_writer(json.dumps(history, indent=1)),
         }
     )
-    same = (
-        "the same" if value == best.value else f"{mlp_view.percent(value)} (another CPU or BLAS changes the last bits)"
-    )
+    words, shown = mlp_view.scored_as(task)
+    same = "the same" if value == best.value else f"{shown(value)} (another CPU or BLAS changes the last bits)"
     mlp_view.console.print(
-        f"best trial {best.number}: validation accuracy {mlp_view.percent(best.value)}, trained again here {same}; "
-        f"test accuracy {mlp_view.percent(again['test_accuracy'])}; weights saved to {out}, history to {history_path}",
+        f"best trial {best.number}: {words} {shown(best.value)}, trained again here {same}; "
+        f"test {mlp_view.score_words(again, 'test', task)}; weights saved to {out}, history to {history_path}",
         highlight=False,
         soft_wrap=True,
     )
@@ -661,14 +663,13 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
 def show_study(storage, url, name, sweep, program_name):
     """`sweep --show`: a study's table and best command, read from its storage."""
     study = sweep.stored_study(storage, url, name)
-    rows = sweep.trial_rows(study)
-    mlp_view.show(mlp_view.trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'"))
+    rows, task = sweep.trial_rows(study), study.user_attrs.get("task")
+    mlp_view.show(mlp_view.trials_table(rows, study.user_attrs.get("space", {}), f"Study '{name}'", task))
     mlp_view.console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best = sweep.best_trial(study)
     if best is not None:
-        mlp_view.console.print(
-            f"best trial {best.number}: validation accuracy {mlp_view.percent(best.value)}; its train command:"
-        )
+        words, shown = mlp_view.scored_as(task)
+        mlp_view.console.print(f"best trial {best.number}: {words} {shown(best.value)}; its train command:")
         mlp_view.console.print(
             f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False
         )
@@ -695,7 +696,7 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
             held_out.enter_context(mlp_guard.one_run_per_output(lock_path, out))
         # everything that can be refused is checked before the storage's file is made
         asked_space = sweep.read_space(space) if space else None
-        found = load_data(values["data"], label_column=values["label_column"])
+        found = load_data(values["data"], label_column=values["label_column"], task=sweep.plain_value(values["task"]))
         val = sweep.sweep_val(values, len(found.y_train))
         searched, held = sweep.sweep_space(asked_space, given, found=found, values=values)
         url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat)
@@ -708,6 +709,8 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
             )
             if "args" not in study_.user_attrs:
                 study_.set_user_attr("args", list(ctx.args))
+            if found.task != "classification" and "task" not in study_.user_attrs:  # what its values are
+                study_.set_user_attr("task", found.task)
         except ValueError as e:
             fail(str(e), code=2)
         except sweep.storage_failures() as e:  # a read-only database, say
@@ -786,6 +789,21 @@ def weights_and_data(weights, data, outputs=()):
     return params, meta, data, label_column
 
 
+def evaluate_numbers(weights, members, data, n_worst, json_path, tta):
+    """eval of a regression network: R², MSE and MAE on the test set, in the targets' units,
+    and the rows predicted furthest off."""
+    mlp_score.check_one_regression(weights, tta=tta)
+    (params, meta), weights = members[0], weights[0]
+    data, label_column = data_of(weights, meta, data)
+    mlp_run.check_outputs([json_path], [weights, *mlp_data.data_files(data)])
+    result = mlp_score.regression_evaluated(weights, params, meta, test_set(data, label_column, meta), n_worst)
+    if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
+        mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
+    network = f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}, regression"
+    for table in mlp_view.regression_tables(result, network):
+        mlp_view.show(table)
+
+
 @app.command("eval", cls=HelpPage)
 @mlp_options.declared("evaluate", data="recorded_data")
 def evaluate(weights, data, mistakes, tta, json_path):
@@ -794,13 +812,17 @@ def evaluate(weights, data, mistakes, tta, json_path):
         mlp_run.check_writable(json_path, "--json")
     members = mlp_run.load_members(weights)
     (params, meta), own = members[0], None
+    if mlp.task_of(meta) == "regression":
+        return evaluate_numbers(weights, members, data, mistakes, json_path, tta)
     mlp_score.check_tta(tta, weights[0], meta, params)
     data, label_column = data_of(weights[0], meta, data)
     mlp_run.check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
     if len(members) == 1:
-        x_test, y_test, report = mlp_score.evaluated(weights[0], params, meta, test_set(data, label_column), mistakes)
+        x_test, y_test, report = mlp_score.evaluated(
+            weights[0], params, meta, test_set(data, label_column, meta), mistakes
+        )
     else:
-        found = test_set(data, label_column)
+        found = test_set(data, label_column, meta)
         x_test, y_test, report, own = mlp_score.ensemble_evaluated(weights, members, found, mistakes)
     result = mlp_score.report_json(report, len(y_test), meta)
     if own:
@@ -934,9 +956,12 @@ def reproduce(epochs, seed, data, json_path):
 def summary(weights):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = mlp_run.load_weights(weights)
-    mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}"))
+    mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}", task=mlp.task_of(meta)))
     if "test_accuracy" in meta:
         mlp_view.console.print(f"test accuracy when saved: {mlp_view.percent(meta['test_accuracy'])}", highlight=False)
+    if "test_r2" in meta:
+        names = ", ".join(mlp_data.target_names(meta))
+        mlp_view.console.print(f"a regression of {names}; test R² when saved: {meta['test_r2']:.4f}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- gradcheck
@@ -1051,6 +1076,8 @@ def predict(paths, index, top, out, data, explain, tta):
     members = mlp_run.load_members(weights)
     params, meta = members[0]
     mlp_run.check_outputs([out, explain], [*weights, *inputs])
+    if mlp.task_of(meta) == "regression":
+        mlp_score.check_one_regression(weights, explain=explain, tta=tta)
     weights = weights[0]  # messages name the first
     if explain and mlp_pictures.input_of(meta, params)["shape"] is None:
         fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
@@ -1068,7 +1095,9 @@ def predict(paths, index, top, out, data, explain, tta):
     label = None
     if index is not None:
         data, label_column = data_of(weights, meta, data)
-        found = test_set(data, label_column)
+        found = test_set(data, label_column, meta)
+        if mlp.task_of(meta) == "regression":  # its numbers for test example N, and the true ones
+            return mlp_view.console.print(mlp_score.number_at(weights, params, meta, found, index), markup=False)
         seen, probabilities, label = mlp_score.predict_index(weights, members, found, index, tta)
     else:
         seen, probabilities = mlp_score.read_picture(weights, members, inputs[0], tta)
@@ -1121,13 +1150,7 @@ def export(weights, model):
     except onnx.checker.ValidationError as e:
         fail(f"the exported model does not pass onnx.checker ({str(e).splitlines()[0]}); please report it")
     mlp_run.write_outputs({model: lambda f: f.write(proto.SerializeToString())})
-    n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
-    mlp_view.console.print(
-        f"wrote {model}: input 'input' float32 (N, {n_in}) of raw values as in the data; outputs "
-        f"'logits' and 'probabilities' float32 (N, {n_classes}), 'class' int64 (N,)",
-        highlight=False,
-        soft_wrap=True,
-    )
+    mlp_view.console.print(f"wrote {model}: {mlp_onnx.described(params, meta)}", highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- draw (a local web page)
@@ -1158,6 +1181,7 @@ def draw(weights, host, port, no_browser, bench):
 
     members = mlp_run.load_members(weights)
     (params, meta), weights = members[0], weights[0]
+    mlp_score.check_task(weights, meta, "draw")
     if not mlp_data.shipped("draw.html").is_file():
         fail(f"the page draw.html is missing (looked for {mlp_data.shipped('draw.html')}); reinstall numpy-mlp")
     if mlp_pictures.input_of(meta, params)["shape"] is None:
@@ -1221,7 +1245,9 @@ def bench(ctx: typer.Context, **options):
     asked = mlp_run.asked_settings(o.bench_activation.value, options)
     mlp.check_settings(asked)
     given = given_options(ctx)
-    found = load_data(o.data, label_column=o.label_column)
+    found = load_data(o.data, label_column=o.label_column, task=o.task and o.task.value)
+    if o.torch and found.task == "regression":
+        fail("--torch compares classifiers; leave it out for a regression (--sklearn compares MLPRegressor)", code=2)
     if o.limit:
         found = found._replace(x_train=found.x_train[: o.limit], y_train=found.y_train[: o.limit])
     run = mlp_run.plan(
@@ -1238,7 +1264,17 @@ def bench(ctx: typer.Context, **options):
     if "epochs" not in given and settings.epochs <= DEFAULTS["epochs"]:  # bench's own 3, unless small data needs more
         settings = settings._replace(epochs=asked.epochs)
     common = {"limit": o.limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": o.label_column}
-    measured = (settings, sizes, run["x"], run["y"], found.x_test, found.y_test, preprocessing, np.dtype(o.dtype.value))
+    common |= {"task": found.task}
+    measured = (
+        settings,
+        sizes,
+        run["x"],
+        run["y"],
+        found.x_test,
+        run["y_test"],
+        preprocessing,
+        np.dtype(o.dtype.value),
+    )
     if o.torch:  # PyTorch's epochs in turn with ours, each of ours divided by the one after it
         spec = {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
         with mlp_bench.stepped_reference("torch", mlp_bench.reference_args("torch", spec)) as (torch_epoch, last):
@@ -1252,7 +1288,8 @@ def bench(ctx: typer.Context, **options):
         )
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
-        result["sklearn_test_accuracy"] = reference["test_accuracy"]
+        score = "test_r2" if found.task == "regression" else "test_accuracy"
+        result[f"sklearn_{score}"] = reference[score]
     mlp_view.show(mlp_view.bench_table(result, o.torch, o.sklearn))
     mlp_view.console.print(mlp_view.bench_notes(result), highlight=False)
     if o.json_path:
@@ -1340,8 +1377,20 @@ def plot_confusion(weights, data, out):
     """The test-set confusion matrix as a heat map."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
-    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column), 0)
+    mlp_score.check_task(weights, meta, "plot confusion")
+    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta), 0)
     saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
+
+
+@plot_app.command("scatter", cls=HelpPage)
+@mlp_options.declared("plot_scatter", data="recorded_data")
+def plot_scatter(weights, data, out):
+    """A regression's predicted numbers against the true ones on the test set."""
+    mlp_plot.pyplot()
+    params, meta, data, label_column = weights_and_data(weights, data, [out])
+    mlp_score.check_task(weights, meta, "plot scatter", task="regression")
+    found = test_set(data, label_column, meta)
+    saved(mlp_plot.scatter_figure(mlp_score.regression_evaluated(weights, params, meta, found, len(found.y_test))), out)
 
 
 @plot_app.command("mistakes", cls=HelpPage)
@@ -1350,8 +1399,9 @@ def plot_mistakes(weights, n, data, out):
     """The most confident mistakes on the test set, with true and predicted labels."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
+    mlp_score.check_task(weights, meta, "plot mistakes")
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
-    x, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column), n)
+    x, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta), n)
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), out)
 
 
@@ -1395,7 +1445,8 @@ def plot_sweep(study, storage, out):
     rows = sweep.trial_rows(found)
     if not any(r["value"] is not None and r["state"] in ("complete", "pruned") for r in rows):
         fail(f"study '{name}' has no finished trial to draw yet")
-    saved(mlp_plot.sweep_figure(rows, found.user_attrs["space"], f"Study '{name}': validation accuracy"), out)
+    words = mlp_view.scored_as(found.user_attrs.get("task"))[0]
+    saved(mlp_plot.sweep_figure(rows, found.user_attrs["space"], f"Study '{name}': {words}", words), out)
 
 
 @plot_app.command("all", cls=HelpPage)
@@ -1405,13 +1456,14 @@ def plot_all(weights, data, out_dir):
     mlp_plot.pyplot()
     check_out_dir(out_dir)
     params, meta, data, label_column = weights_and_data(weights, data)
+    mlp_score.check_task(weights, meta, "plot all")
     samples = data_name(data)
     names = (samples, "curves", "confusion", "mistakes", "weights", *ORIGINAL)
     pictures = [out_dir / f"{name}.png" for name in names]
     mlp_run.check_outputs(pictures, [weights, mlp_run.beside(weights, ".history.json"), *mlp_data.data_files(data)])
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
     x, y, report = mlp_score.evaluated(
-        weights, params, meta, test_set(data, label_column), 30
+        weights, params, meta, test_set(data, label_column, meta), 30
     )  # weights and test set loaded once
     history = mlp_run.beside(weights, ".history.json")
     if not history.is_file():

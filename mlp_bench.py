@@ -51,12 +51,12 @@ REFERENCE_TIMEOUT = 3600  # seconds a reference run may take before bench gives 
 # ----------------------------------------------------------------------------- our loop and its floor
 
 
-def bench_data(data, limit, normalize=None, label_column=None):
+def bench_data(data, limit, normalize=None, label_column=None, task=None):
     """(x, y, x_test, y_test, n_classes, preprocessing, shape): the raw training set at path
     `data` (its first `limit` examples if limit > 0), the test set, and the preprocessing fitted
     as train fits it (of kind `normalize`, else the kind that fits the data: mlp_run.fitted_defaults),
-    and the shape of its images (None: a table)."""
-    found = mlp_data.load_data(data, label_column=label_column)
+    and the shape of its images (None: a table). task: as mlp_data.load_data takes it."""
+    found = mlp_data.load_data(data, label_column=label_column, task=task)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     if limit:
         x, y = x[:limit], y[:limit]
@@ -187,8 +187,10 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_e
             params, x, y, settings, preprocessing=preprocessing, on_epoch=after_epoch, transform=transform
         )
     seconds = [r["seconds"] for r in history]
-    score = lambda: mlp.evaluate(params, x_test, y_test, settings.activation, preprocessing=preprocessing)
-    test_accuracy = score()[1]
+    score = lambda: mlp.evaluate(
+        params, x_test, y_test, settings.activation, preprocessing=preprocessing, task=settings.task
+    )
+    test_score = score()[1]
     evaluation = float(np.median(timeit.repeat(score, number=1, repeat=3)))
     median, floor = float(np.median(seconds)), float(np.median(floors))
     ratios = [s / f for s, f in zip(seconds, floors)]
@@ -218,7 +220,7 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_e
         "epochs": settings.epochs,
         "epoch_seconds": seconds,
         "train_seconds": sum(seconds),
-        "test_accuracy": test_accuracy,
+        f"test_{mlp.TASKS[settings.task].score}": test_score,
         "epoch_seconds_median": median,
         "samples_per_second": len(x) / median,
         "matmul_flops_per_epoch": flops,
@@ -356,19 +358,25 @@ def torch_reference(spec):
 
 
 def sklearn_reference(spec):
-    """scikit-learn's answer to the same data (bench --sklearn): MLPClassifier with its defaults
-    (adam, lr 0.001, batches of 200, up to 200 epochs or --sklearn-epochs, early stop on the
-    training loss) and the same hidden sizes, on the same train/test split, fed what ours is
-    fed: with --normalize standard, behind its own StandardScaler (float64); with range, the
-    same [0, 1] float32 inputs. Returns the fit's seconds, its epochs and the test accuracy."""
-    from sklearn.neural_network import MLPClassifier
+    """scikit-learn's answer to the same data (bench --sklearn): MLPClassifier (a regression's:
+    MLPRegressor) with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs or
+    --sklearn-epochs, early stop on the training loss) and the same hidden sizes, on the same
+    train/test split, fed what ours is fed: with --normalize standard, behind its own
+    StandardScaler (float64); with range, the same [0, 1] float32 inputs. Returns the fit's
+    seconds, its epochs and the test accuracy (a regression's: R², scikit-learn's r2_score)."""
+    from sklearn.metrics import r2_score
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     x, y, x_test, y_test, _, preprocessing, _ = bench_data(
-        spec["data"], spec["limit"], spec["normalize"], spec["label_column"]
+        spec["data"], spec["limit"], spec["normalize"], spec["label_column"], spec.get("task")
     )
-    classifier = MLPClassifier(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
+    numbers = spec.get("task") == "regression"
+    kind = MLPRegressor if numbers else MLPClassifier
+    classifier = kind(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
+    if numbers and y.shape[1] == 1:  # one number: the (N,) it expects
+        y, y_test = y.ravel(), y_test.ravel()
     model = classifier
     if spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends
         model, x, x_test = make_pipeline(StandardScaler(), classifier), x.astype(np.float64), x_test.astype(np.float64)
@@ -379,8 +387,10 @@ def sklearn_reference(spec):
         warnings.simplefilter("ignore")  # "did not converge" after max_iter: its own default, as users meet it
         model.fit(x, y)
     seconds = time.perf_counter() - start
-    accuracy = float((model.predict(x_test) == y_test).mean())
-    return {"fit_seconds": seconds, "epochs": int(classifier.n_iter_), "test_accuracy": accuracy}
+    predicted = model.predict(x_test)
+    score = {"test_r2": float(r2_score(y_test, predicted))} if numbers else {}
+    score = score or {"test_accuracy": float((predicted == y_test).mean())}
+    return {"fit_seconds": seconds, "epochs": int(classifier.n_iter_), **score}
 
 
 REFERENCES = {"torch": torch_reference, "sklearn": sklearn_reference}

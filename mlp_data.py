@@ -127,6 +127,12 @@ def class_name(meta, c):
     return names[c] if names and c < len(names) else str(c)
 
 
+def target_names(meta):
+    """A regression network's names of its k outputs, as its meta names them (y, or y0, y1, ...)."""
+    k = len(meta["targets"]["mean"])
+    return meta.get("target_names") or (["y"] if k == 1 else [f"y{j}" for j in range(k)])
+
+
 # ----------------------------------------------------------------------------- named data sets
 # Fetched on first use like torchvision and Keras do: from the mirrors they use, into a cache
 # folder, checked by the SHA-256 of each file's decompressed content (so a mirror's own gzip
@@ -251,19 +257,12 @@ def verify_cached(name, folder):
 
 
 def fetch_dataset(name, folder=None, mirrors=None, on_file=None, on_progress=None, timeout=30):
-    """The folder holding named data set `name` (see DATASETS), downloading what is missing.
-
-    Each missing file is fetched from the first mirror that answers (`mirrors`, if given,
-    are tried before the registry's), checked against its SHA-256, and renamed into place
-    only then; a failed or interrupted download leaves nothing that looks complete. Files
-    already there are checked too (`verify_cached`), cheaply after the first time.
-
-    Args:
-      folder: where the files go (default `cache_folder(name)`).
-      on_file(stem, url): called before each download; on_progress(done, total): during it.
-    Raises:
-      ValueError naming every URL tried and what went wrong, and where to put the files by hand.
-    """
+    """The folder (default `cache_folder(name)`) holding named data set `name` (DATASETS),
+    downloading what is missing: each file from the first mirror that answers (`mirrors` before
+    the registry's), checked against its SHA-256 and only then renamed into place, so a failed
+    download leaves nothing that looks complete; files already there are checked too
+    (`verify_cached`). on_file(stem, url) before each download, on_progress(done, total) during
+    it. ValueError naming every URL tried, what went wrong, and where to put the files by hand."""
     dataset = mlp.lookup(DATASETS, name, "data set")
     folder = folder or cache_folder(name)
     os.makedirs(folder, exist_ok=True)
@@ -304,7 +303,7 @@ class Data(NamedTuple):
     """A data set as stored, split into train and test (a split not asked for is None)."""
 
     x_train: object  # (N, D) raw features in their stored dtype; uint8 pixels stay uint8
-    y_train: object  # (N,) int64 labels in [0, C)
+    y_train: object  # (N,) int64 labels in [0, C); a regression's (N, k) float64 numbers
     x_test: object
     y_test: object
     classes: tuple | None  # class names in label order, when the data names its classes
@@ -312,6 +311,8 @@ class Data(NamedTuple):
     test_from: str  # where the test set comes from, for messages
     path: str | None = None  # the file or folder it was read from (`load_data` fills it in)
     form: str | None = None  # its form, a key of DATA_FORMS (`load_data` fills it in)
+    task: str = "classification"  # or "regression": y holds numbers (mlp.TASKS)
+    target_names: tuple | None = None  # a regression's: the names of its k numbers, when the data has them
 
 
 def _as_labels(raw, where):
@@ -341,6 +342,52 @@ def _as_labels(raw, where):
         return np.searchsorted(values, numbers).astype(np.int64), _check_names([f"{v:g}" for v in values], where)
     names = np.unique(raw.astype(str))
     return np.searchsorted(names, raw.astype(str)).astype(np.int64), _check_names([str(n) for n in names], where)
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _labelled(raw, where, task, first_row=None):
+    """(y, class names or None, task) of raw labels (N,) or (N, k): classes (`_as_labels`), or (N,
+    k) float64 numbers when task is "regression" or, not given, when half of them at least are
+    finite numbers, some not whole (prices, doses: a row of another value is then refused by
+    its number). first_row: the file row of the first label (CSV), for messages."""
+    raw = np.asarray(raw)
+    flat = raw.reshape(len(raw), -1)
+    if raw.dtype.kind in "biu" and task != "regression":  # whole numbers: classes
+        return (*_as_labels(raw.ravel() if raw.ndim == 2 and raw.shape[1] == 1 else raw, where), "classification")
+    finite = np.array([_is_number(v) and np.isfinite(float(v)) for v in flat.ravel()], bool).reshape(flat.shape)
+    if task is None:
+        numbers = flat[finite].astype(np.float64)
+        task = "regression" if 2 * numbers.size >= flat.size and (numbers != np.round(numbers)).any() else None
+    if task != "regression":
+        return (*_as_labels(raw.ravel() if raw.ndim == 2 and raw.shape[1] == 1 else raw, where), "classification")
+    bad = next(iter(np.flatnonzero(~finite.all(axis=1))), None)
+    if bad is not None:
+        at = f"row {bad + first_row}" if first_row else f"example {bad}"
+        raise ValueError(
+            f"{where}: {at}: target {str(flat[bad][0] if flat.shape[1] == 1 else list(flat[bad]))!r} is not a "
+            "finite number, which a regression needs; fill or drop that row (or train with --task classification)"
+        )
+    return flat.astype(np.float64), None, task
+
+
+def _check_regressable(y, where):
+    """ValueError unless numbers y (N, k) can train a regression: two examples at least, and a
+    target that varies (a constant one leaves nothing to learn)."""
+    if len(y) < 2:
+        raise ValueError(f"{where}: {len(y)} training example; a regression needs more (tens at least)")
+    constant = np.flatnonzero(np.ptp(y, axis=0) == 0)
+    if len(constant):
+        raise ValueError(
+            f"{where}: every training example has the same target ({y[0, constant[0]]:g}), so there is nothing "
+            "to learn; check the target column"
+        )
 
 
 def _compact(x, where):
@@ -406,24 +453,20 @@ def _hold_out(data, where, fraction=0.2, path=None):
     training examples (the same every time, so eval scores the examples train did not see)."""
     if data.x_test is not None:
         return data
-    _check_no_lone_class(data.y_train, path or where, data.classes)  # before the split takes one away
+    if data.task == "regression":
+        _check_regressable(data.y_train, path or where)  # before the split takes one away
+    else:
+        _check_no_lone_class(data.y_train, path or where, data.classes)
     n_test = max(1, round(fraction * len(data.y_train)))
+    how = "spread over the targets" if data.task == "regression" else "stratified"
     x, y, x_test, y_test = mlp.split_validation(data.x_train, data.y_train, n_test, seed=0)
     return data._replace(
         x_train=x,
         y_train=y,
         x_test=x_test,
         y_test=y_test,
-        test_from=f"{round(100 * fraction)}% of {where} held out (stratified, seed 0)",
+        test_from=f"{round(100 * fraction)}% of {where} held out ({how}, seed 0)",
     )
-
-
-def _is_number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 CSV_DELIMITERS = ",;\t|"  # commas, European Excel's semicolons, tabs and pipes separate CSV fields
@@ -599,7 +642,7 @@ def _csv_has_labels(path, label_column=None):
     return header is None or label is not None
 
 
-def _csv_data(path, splits, label_column=None, **_):
+def _csv_data(path, splits, label_column=None, task=None, **_):
     """A .csv file (the training set; a fifth held out for testing) or a folder with train.csv
     and test.csv (a test.csv without labels, like Kaggle's, is for predict: then a fifth of
     train.csv is held out instead)."""
@@ -611,13 +654,17 @@ def _csv_data(path, splits, label_column=None, **_):
             "a CSV without labels is for predict"
         )
     x, raw, _ = read_csv(train_path, label_column)
+    header, label = _label_index(_csv_header(train_path)[0], train_path, label_column, None)
     x_test = raw_test = None
     test_path = os.path.join(folder, "test.csv") if folder else None
     if test_path and os.path.isfile(test_path) and _csv_has_labels(test_path, label_column):
         x_test, raw_test, _ = read_csv(test_path, label_column)  # an unlabelled one (Kaggle's) is for predict
         if x_test.shape[1] != x.shape[1]:
             raise ValueError(f"{test_path}: {x_test.shape[1]} feature columns, train.csv has {x.shape[1]}")
-    labels, classes = _as_labels(raw if x_test is None else np.concatenate([raw, raw_test]), train_path)
+    first_row = 2 if header is not None else 1  # of train.csv: test.csv's rows follow in messages
+    labels, classes, task = _labelled(
+        raw if x_test is None else np.concatenate([raw, raw_test]), train_path, task, first_row
+    )
     x, x_test = (
         (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
     )
@@ -629,11 +676,13 @@ def _csv_data(path, splits, label_column=None, **_):
         classes=classes,
         shape=_square_image(x),
         test_from="test.csv",
+        task=task,
+        target_names=(header[label],) if task == "regression" and header is not None else None,
     )
     return _hold_out(data, os.path.basename(train_path), path=train_path)
 
 
-def _npz_data(path, splits, **_):
+def _npz_data(path, splits, task=None, **_):
     """A Keras-style .npz: x_train, y_train and optionally x_test, y_test; images of any shape
     (N, H, W) (or (N, H, W, 1)), or tables (N, D)."""
     arrays = mlp.read_npz(path)
@@ -653,7 +702,8 @@ def _npz_data(path, splits, **_):
 
     for name in ("y_train", "y_test"):
         y = arrays.get(name)
-        if y is not None and y.ndim == 2 and y.shape[1] > 1:  # one-hot (Keras' to_categorical) or scores
+        numbers = y is not None and y.dtype.kind == "f" and task is None and (y != np.round(y)).any()
+        if y is not None and y.ndim == 2 and y.shape[1] > 1 and task != "regression" and not numbers:  # one-hot
             raise ValueError(
                 f"{path}: {name} is {y.shape[0]} x {y.shape[1]}, one column per class; give one "
                 f"class per example, e.g. {name}=y.argmax(axis=1)"
@@ -662,8 +712,9 @@ def _npz_data(path, splits, **_):
     x = features(arrays["x_train"], "x_train")
     shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
     has_test = "x_test" in arrays and "y_test" in arrays
-    raw = [np.ravel(arrays["y_train"])] + ([np.ravel(arrays["y_test"])] if has_test else [])
-    labels, classes = _as_labels(np.concatenate(raw), path)
+    raw = [arrays["y_train"]] + ([arrays["y_test"]] if has_test else [])
+    raw = [y.reshape(len(y), -1) if y.ndim == 2 else np.ravel(y) for y in raw]
+    labels, classes, task = _labelled(np.concatenate(raw), path, task)
     x_test = features(arrays["x_test"], "x_test") if has_test else None
     for xs, ys, name in ((x, raw[0], "train"), *(((x_test, raw[1], "test"),) if has_test else ())):
         if len(xs) != len(ys) or len(xs) == 0:
@@ -678,6 +729,7 @@ def _npz_data(path, splits, **_):
         classes=classes,
         shape=shape,
         test_from="x_test, y_test",
+        task=task,
     )
     return _hold_out(data, os.path.basename(path), path=path)
 
@@ -793,9 +845,11 @@ def _image_folder_data(path, splits, decode=None, on_progress=None, environ=os.e
     return _hold_out(data, "train/", path=path)
 
 
-def _idx_data(path, splits, **_):
-    """An MNIST-layout folder of IDX files (only the splits asked for are read)."""
+def _idx_data(path, splits, task=None, **_):
+    """An MNIST-layout folder of IDX files (the splits asked for); task "regression" fits its labels."""
     arrays = dict(zip([f"{a}_{split}" for split in splits for a in ("x", "y")], mlp.load_idx_dataset(path, splits)))
+    if task == "regression":
+        arrays = {k: v.astype(np.float64)[:, None] if k[0] == "y" else v for k, v in arrays.items()}
     first = mlp.read_idx(mlp.idx_path(path, mlp.MNIST_FILES[f"{splits[0]}_images"]), mmap=True)
     shape = tuple(int(n) for n in first.shape[1:3]) if first.ndim == 3 else None
     return Data(
@@ -806,6 +860,7 @@ def _idx_data(path, splits, **_):
         classes=None,
         shape=shape,
         test_from="t10k files",
+        task=task or "classification",
     )
 
 
@@ -853,35 +908,40 @@ def data_form(path):
     raise ValueError(f"{path}: not data mlp can read; give " + "; or ".join(f.about for f in DATA_FORMS.values()))
 
 
-def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None):
-    """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as
-    stored and int labels per split (splits not asked for are None; reading only them is
-    cheaper for IDX), class names from the data or a classes.txt beside it, the image shape.
+def class_count(data):
+    """Outputs of a network for `data` (a Data): its largest label plus one (a regression's: its targets)."""
+    if data.task == "regression":
+        return next(y.shape[1] for y in (data.y_train, data.y_test) if y is not None)
+    return int(max(y.max() for y in (data.y_train, data.y_test) if y is not None)) + 1
 
-    Args:
-      label_column: the CSV column holding the labels (default: the one named "label").
-      decode(path) -> (H, W) uint8: reads a picture, for folders of pictures (default
-        `mlp_pictures.decode_picture`, with Pillow).
-      on_progress(done, total): called while pictures are decoded.
-    """
+
+def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None, task=None):
+    """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as stored
+    and int labels per split (splits not asked for are None), class names from the data or a
+    classes.txt beside it, the image shape. label_column: the CSV's (default: "label").
+    decode(path) -> (H, W) uint8 reads a picture (`mlp_pictures.decode_picture`, Pillow);
+    on_progress(done, total) while pictures are decoded. task: "classification", "regression"
+    (labels are numbers to fit), or None: regression for numbers not all whole."""
     path = os.fspath(path)
     if not splits or not set(splits) <= {"train", "test"}:
         raise ValueError(f"splits must be some of ('train', 'test'), got {tuple(splits)!r}")
     form = data_form(path)
-    data = DATA_FORMS[form].load(path, tuple(splits), label_column=label_column, decode=decode, on_progress=on_progress)
-    if data.classes is None:
+    if task == "regression" and form == "images":
+        raise ValueError(f"{path}: a folder of class folders names classes, not numbers; train it as a classification")
+    loaded = {"label_column": label_column, "decode": decode, "on_progress": on_progress, "task": task}
+    data = DATA_FORMS[form].load(path, tuple(splits), **loaded)
+    if data.classes is None and data.task == "classification":
         names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")
         data = data._replace(classes=names and tuple(names))
     data = data._replace(**{f"{a}_{split}": None for split in ("train", "test") if split not in splits for a in "xy"})
     data = data._replace(path=path, form=form)
-    if "train" in splits:
+    if data.task == "regression" and data.target_names is None:  # named y (y0, y1, ... for several)
+        data = data._replace(target_names=tuple(target_names({"targets": {"mean": [0] * class_count(data)}})))
+    if "train" in splits and data.task == "regression":
+        _check_regressable(data.y_train, path)
+    elif "train" in splits:
         _check_classifiable(data.y_train, path, data.classes)
     return data
-
-
-def class_count(data):
-    """How many classes a network for `data` (a Data) has: its largest label plus one."""
-    return int(max(y.max() for y in (data.y_train, data.y_test) if y is not None)) + 1
 
 
 # ----------------------------------------------------------------------------- where data is and came from

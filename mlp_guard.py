@@ -199,6 +199,8 @@ META_RULES = {
     ),
     "data": (dict, lambda v, sizes: isinstance(v.get("name", v.get("path")), str), "a dict with a name or a path"),
     "test_accuracy": ((int, float), lambda v, sizes: mlp._real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "test_r2": ((int, float), lambda v, sizes: mlp._real(v) and v <= 1, "a number, 1 or less"),
+    "target_names": (list, _names, "a list of distinct names without control characters, one per output"),
     "test_loss": ((int, float), lambda v, sizes: mlp._real(v) and v >= 0, "a number, 0 or more"),
     "epochs_run": (int, lambda v, sizes: mlp._whole(v) and v >= 0, "a whole number, 0 or more"),
     "settings": (dict, lambda v, sizes: True, "a dict"),

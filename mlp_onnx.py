@@ -95,7 +95,8 @@ def onnx_model(params, meta):
     (PREPROCESSING_STEPS after the range scaling), every layer (Gemm and the hidden activation,
     ACTIVATION_OPS), softmax and argmax. Input "input": float32
     (N, D) raw values as stored in the data (MNIST: 0-255); outputs "logits" and
-    "probabilities" float32 (N, C) and "class" int64 (N,). It computes in float32, float64
+    "probabilities" float32 (N, C) and "class" int64 (N,); a regression's (mlp.predict_values)
+    one output, "values" float32 (N, k), the numbers in their own units. It computes in float32, float64
     weights rounded to it: runtimes lack some double kernels (onnxruntime's LeakyRelu)."""
     import onnx  # the onnx extra; the registries above need none of it
 
@@ -138,22 +139,24 @@ def onnx_model(params, meta):
         h = step("Gemm", h, [constant(f"W{l}", params[f"W{l}"]), constant(f"b{l}", params[f"b{l}"])])
         if l < L:
             h = step(op, h, None, **attributes)
-    nodes += [
-        helper.make_node("Identity", [h], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-        helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0),
-    ]
     n_in, n_classes = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])],
-        [
+    if mlp.task_of(meta) == "regression":  # the numbers in their own units: mlp.unscale_targets
+        h = step("Mul", h, constant("target_scale", meta["targets"]["scale"]))
+        nodes.append(helper.make_node("Add", [h, constant("target_mean", meta["targets"]["mean"])], ["values"]))
+        outputs = [helper.make_tensor_value_info("values", T.FLOAT, ["N", n_classes])]
+    else:
+        nodes += [
+            helper.make_node("Identity", [h], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+            helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0),
+        ]
+        outputs = [
             helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
             helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
             helper.make_tensor_value_info("class", T.INT64, ["N"]),
-        ],
-        initializer=initializers,
+        ]
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])], outputs, initializer=initializers
     )
     model = helper.make_model(
         graph,
@@ -163,13 +166,22 @@ def onnx_model(params, meta):
         "trained with numpy-mlp; input: raw values as stored in its data.",
     )
     model.ir_version = 9  # the IR of opset 20 (onnx 1.15): what onnxruntime reads from 1.17 on
-    summary = {k: meta.get(k) for k in ("activation", "settings", "test_accuracy", "data", "input", "epochs_run")}
-    helper.set_model_props(
-        model,
-        {
-            "classes": json.dumps([mlp_data.class_name(meta, c) for c in range(n_classes)]),
-            "training": json.dumps(summary),
-            "preprocessing": prep["kind"],
-        },
-    )
+    scores = ("test_accuracy", "test_r2")
+    summary = {k: meta.get(k) for k in ("activation", "settings", *scores, "data", "input", "epochs_run") if k in meta}
+    if mlp.task_of(meta) == "regression":
+        named = {"targets": json.dumps(mlp_data.target_names(meta))}
+    else:
+        named = {"classes": json.dumps([mlp_data.class_name(meta, c) for c in range(n_classes)])}
+    helper.set_model_props(model, {**named, "training": json.dumps(summary), "preprocessing": prep["kind"]})
     return model
+
+
+def described(params, meta):
+    """The inputs and outputs of `onnx_model(params, meta)`, in words, for export to say."""
+    n_in, k = mlp.sizes_of(params)[0], mlp.sizes_of(params)[-1]
+    outputs = (
+        f"output 'values' float32 (N, {k}), the numbers in their own units"
+        if mlp.task_of(meta) == "regression"
+        else f"outputs 'logits' and 'probabilities' float32 (N, {k}), 'class' int64 (N,)"
+    )
+    return f"input 'input' float32 (N, {n_in}) of raw values as in the data; {outputs}"

@@ -38,6 +38,8 @@ DType = choices(("float32", "float64"), "DType")
 
 ClassWeight = choices(("none", "balanced"), "ClassWeight")
 
+Task = choices(mlp.TASKS, "Task")
+
 DEFAULTS = mlp.Settings._field_defaults  # one source for every training option's default
 
 
@@ -455,6 +457,19 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     ),
     "data": Opt(DataOption, mlp_data.DEFAULT_DATA, "Data"),
     "label_column": Opt(LabelColumnOption, None, "Data"),
+    "task": Opt(
+        Annotated[
+            Task | None,
+            typer.Option(
+                metavar="TASK",
+                show_default=False,
+                help="What the labels are: classification (classes) or regression (numbers to fit: mean squared "
+                "error, scored by R²). Default: regression when they are numbers not all whole, else classification.",
+            ),
+        ],
+        None,
+        "Data",
+    ),
     "checkpoint_every": Opt(
         Annotated[
             float,
@@ -668,6 +683,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     "plot_curves.out": Opt(PictureOption, Path("curves.png"), "Options"),
     "plot_confusion.out": Opt(PictureOption, Path("confusion.png"), "Options"),
     "plot_mistakes.out": Opt(PictureOption, Path("mistakes.png"), "Options"),
+    "plot_scatter.out": Opt(PictureOption, Path("scatter.png"), "Options"),
     "plot_weights.out": Opt(PictureOption, Path("weights.png"), "Options"),
     "plot_sweep.out": Opt(PictureOption, Path("sweep.png"), "Options"),
     "show_only": Opt(
@@ -902,62 +918,14 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     ),
 }
 
-TRAIN_OPTIONS = (
-    "hidden",
-    "epochs",
-    "batch_size",
-    "lr",
-    "momentum",
-    "optimizer",
-    "weight_decay",
-    "dropout",
-    "clip",
-    "label_smoothing",
-    "schedule",
-    "warmup",
-    "val",
-    "patience",
-    "augment",
-    "augment_end",
-    "ema",
-    "seed",
-    "threads",
-    "normalize",
-    "deslant",
-    "width",
-    "dtype",
-    "out",
-    "resume",
-    "data",
-    "label_column",
-    "checkpoint_every",
-    "test_every",
-    "init",
-    "class_weight",
+TRAIN_OPTIONS = tuple(
+    "hidden epochs batch_size lr momentum optimizer weight_decay dropout clip label_smoothing schedule warmup val "
+    "patience augment augment_end ema seed threads normalize deslant width dtype out resume data label_column task "
+    "checkpoint_every test_every init class_weight".split()
 )
-BENCH_OPTIONS = (
-    "bench_hidden",
-    "bench_activation",
-    "batch_size",
-    "bench_epochs",
-    "optimizer",
-    "lr",
-    "schedule",
-    "warmup",
-    "dropout",
-    "augment",
-    "ema",
-    "dtype",
-    "limit",
-    "threads",
-    "data",
-    "label_column",
-    "normalize",
-    "torch",
-    "bench_seed",
-    "sklearn",
-    "sklearn_epochs",
-    "json_path",
+BENCH_OPTIONS = tuple(
+    "bench_hidden bench_activation batch_size bench_epochs optimizer lr schedule warmup dropout augment ema dtype "
+    "limit threads data label_column task normalize torch bench_seed sklearn sklearn_epochs json_path".split()
 )
 
 

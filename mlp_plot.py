@@ -165,20 +165,45 @@ def samples_figure(units, y, n, meta, shape, inverted=False):
 
 
 def curves_figure(records):
+    """Loss and score by epoch: accuracy, or a regression's R² (its loss: the mean squared error
+    of the standardised targets)."""
     fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 3.8))
+    numbers = any("val_r2" in r or "test_r2" in r for r in records)
+    scores = (
+        (("val_r2", "validation"), ("test_r2", "test"))
+        if numbers
+        else (("accuracy", "train (running)"), ("val_accuracy", "validation"), ("test_accuracy", "test"))
+    )
     for axes, scale, curves in (
         (left, 1, (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test"))),
-        (right, 100, (("accuracy", "train (running)"), ("val_accuracy", "validation"), ("test_accuracy", "test"))),
+        (right, 1 if numbers else 100, scores),
     ):
         for key, label in curves:  # the test set may be scored every k epochs only (train --test-every)
             scored = [r for r in records if key in r]
             if scored:
                 axes.plot([r["epoch"] for r in scored], [scale * r[key] for r in scored], marker=".", label=label)
-    left.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="Loss")
-    right.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    left.set(xlabel="epoch", ylabel="squared error (standardised)" if numbers else "cross-entropy", yscale="log")
+    left.set_title("Loss")
+    right.set(xlabel="epoch", ylabel="R²" if numbers else "accuracy (%)", title="R²" if numbers else "Accuracy")
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend()
+    return fig
+
+
+def scatter_figure(result):
+    """A regression's predicted numbers against the true ones on the test set (mlp_score.
+    regression_evaluated, every row among its "worst"), one panel per target, the diagonal drawn."""
+    true, predicted = (np.array([r[key] for r in result["worst"]]) for key in ("true", "predicted"))
+    k = true.shape[1]
+    fig, axes = pyplot().subplots(1, k, figsize=(4.6 * k, 4.4), squeeze=False)
+    for j, (ax, name) in enumerate(zip(axes[0], result["targets"])):
+        ax.scatter(true[:, j], predicted[:, j], s=8, alpha=0.6)
+        low, high = min(true[:, j].min(), predicted[:, j].min()), max(true[:, j].max(), predicted[:, j].max())
+        ax.plot([low, high], [low, high], color="grey", linewidth=1)
+        ax.set(xlabel=f"true {shortened(name, 20)}", ylabel="predicted", title=shortened(name, 30))
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Test set: R² {result['r2']:.4f}, MAE {result['mae']:.4g} ({result['n']} examples)")
     return fig
 
 
@@ -268,11 +293,11 @@ def draw_architecture(sizes, activation, title):
     return fig
 
 
-def sweep_figure(rows, space, title):
+def sweep_figure(rows, space, title, words="validation accuracy"):
     """Validation accuracy against each searched option, a panel an option: complete trials as
     dots, pruned ones as crosses at their last reported accuracy; a log axis for a log range,
     the choices in order for a list."""
-    names = list(space)
+    names, percent = list(space), words == "validation accuracy"  # a regression's R² is shown as it is
     columns = min(3, len(names))
     fig, axes = pyplot().subplots(
         -(-len(names) // columns), columns, figsize=(4.2 * columns, 3.4 * -(-len(names) // columns)), squeeze=False
@@ -284,7 +309,7 @@ def sweep_figure(rows, space, title):
         )
         for state, marker, color in (("complete", "o", "C0"), ("pruned", "x", "0.55")):
             points = [
-                (r["options"][name], 100 * r["value"])
+                (r["options"][name], (100 if percent else 1) * r["value"])
                 for r in rows
                 if r["state"] == state and r["value"] is not None and name in r["options"]
             ]
@@ -296,7 +321,8 @@ def sweep_figure(rows, space, title):
         else:
             ax.set_xscale("log" if spec["log"] else "linear")
             ax.set_xlim(spec["low"], spec["high"])
-        ax.set(xlabel=name.replace("_", " "), ylabel="validation accuracy (%)" if ax in axes[:, 0] else None)
+        ylabel = f"{words} (%)" if percent else words
+        ax.set(xlabel=name.replace("_", " "), ylabel=ylabel if ax in axes[:, 0] else None)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)

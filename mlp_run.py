@@ -227,9 +227,12 @@ def write_outputs(writers, then=""):
         raise ValueError(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}") from None
 
 
-def load_data(data, splits=("train", "test"), label_column=None, *, on_file=None, on_download=None, on_pictures=None):
+def load_data(
+    data, splits=("train", "test"), label_column=None, *, task=None, on_file=None, on_download=None, on_pictures=None
+):
     """mlp_data.Data of --data's splits (a data set's name or a path), whatever its form: raw
-    features (uint8 stays uint8) and labels; pictures decoded with Pillow. The callbacks:
+    features (uint8 stays uint8) and labels (numbers, for `task` "regression"; None: as the
+    data says, mlp_data.load_data); pictures decoded with Pillow. The callbacks:
     on_file(stem, url) when a download starts, on_download(done, total) as it goes,
     on_pictures(done, total) while pictures are decoded."""
     path = mlp_data.resolve(data, on_file, on_download)
@@ -241,7 +244,8 @@ def load_data(data, splits=("train", "test"), label_column=None, *, on_file=None
         )
     if form == "images":
         require("PIL.Image", "image")
-    found = mlp_data.load_data(path, splits, label_column, on_progress=on_pictures if form == "images" else None)
+    on_progress = on_pictures if form == "images" else None
+    found = mlp_data.load_data(path, splits, label_column, on_progress=on_progress, task=task)
     if data in mlp_data.DATASETS and not os.path.exists(data):
         found = found._replace(classes=mlp_data.DATASETS[data].classes)
     return found
@@ -315,6 +319,8 @@ def asked_settings(activation, options):
     bench_epochs and bench_seed stand for epochs and seed), Settings' defaults for the rest, lr
     perhaps None (chosen by `fitted_settings`). Names may be Enums or their values."""
     values = {k.removeprefix("bench_"): getattr(v, "value", v) for k, v in options.items()}
+    if values.get("task", "") is None:  # as the data says: `plan` fills it in
+        del values["task"]
     return mlp.Settings(activation=activation, **{f: values[o] for o, f in OPTION_FIELDS.items() if o in values})
 
 
@@ -339,6 +345,11 @@ def starting_weights(path, activation, hidden, normalize, data, found):
     hidden sizes, the data's input size and classes, and no other --normalize than theirs."""
     params, meta = load_weights(path)
     sizes, x = mlp.sizes_of(params), found.x_train
+    if mlp.task_of(meta) != found.task:
+        raise BadOption(
+            f"--init {path} is a {mlp.task_of(meta)} network, but {data} is trained as a {found.task}; "
+            f"give --task {mlp.task_of(meta)} or leave out --init"
+        )
     if meta["activation"] != activation:
         raise BadOption(f"--init {path} is a {meta['activation']} network; train it with {meta['activation']}")
     if hidden and list(hidden) != sizes[1:-1]:
@@ -354,6 +365,8 @@ def starting_weights(path, activation, hidden, normalize, data, found):
         raise ValueError(f"--init {path} takes {sizes[0]} inputs, but {data} has {x.shape[1]} features per example")
     top = mlp_data.class_count(found) - 1
     names = meta.get("classes")
+    if found.task == "regression" and top + 1 != sizes[-1]:
+        raise ValueError(f"--init {path} predicts {sizes[-1]} numbers, but {data} has {top + 1} targets")
     if top >= sizes[-1]:
         raise ValueError(f"--init {path} knows {sizes[-1]} classes, but {data} has label {top}")
     if names and found.classes and list(found.classes) != names[: len(found.classes)]:
@@ -448,6 +461,7 @@ def planned_network(found, *, data, activation, hidden, normalize, init, straigh
             "preprocessing": meta["preprocessing"],
             "classes": meta.get("classes") or found.classes,
             "start": (params, meta),
+            "targets": meta.get("targets"),  # fine-tuning predicts in the same units
         }
     hidden = hidden or [128]
     sizes = [found.x_train.shape[1], *hidden, mlp_data.class_count(found)]
@@ -460,10 +474,18 @@ def planned_network(found, *, data, activation, hidden, normalize, init, straigh
         ),
         "classes": found.classes,
         "start": None,
+        "targets": None,  # a regression's target scaling: `plan` fits it on the training targets
     }
 
 
-FITTED = ("normalize", "optimizer", "batch_size", "weight_decay", "epochs")  # options whose default fits the data
+FITTED = (
+    "normalize",
+    "optimizer",
+    "batch_size",
+    "weight_decay",
+    "epochs",
+    "task",
+)  # options whose default fits the data
 
 
 def data_in_words(found, n):
@@ -505,10 +527,11 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
     of the kept epoch, scored when it ended), its data and what it takes (`taken`, with the
     framing measured on its pictures)."""
     scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
+    score = f"test_{mlp.TASKS[settings.task].score}"
     meta = {
         "activation": settings.activation,
         "epochs_run": len(history),
-        "test_accuracy": scored["test_accuracy"],
+        score: scored[score],
         "test_loss": scored["test_loss"],
         "settings": recorded(settings, extras, keep_epochs=True),
         "preprocessing": plan["preprocessing"],
@@ -517,10 +540,23 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
         "input": taken,
         "defaults": defaults,
     }
+    if settings.task == "regression":  # what the outputs are: numbers, in these units (mlp.fit_targets)
+        meta |= {"task": "regression", "targets": plan["targets"], "target_names": plan["target_names"]}
+        del meta["classes"]
     if init:  # what the run started from, in both files
         meta["init"] = {"path": str(init.resolve()), "test_accuracy": plan["start"][1].get("test_accuracy")}
         history = [{**record, "init": str(init.resolve())} for record in history]
     return meta, history
+
+
+def check_task_options(settings, found, data, class_weight):
+    """BadOption for a training option that does not fit the task: class weights and label
+    smoothing are about classes."""
+    if found.task != "regression":
+        return
+    for option, value in (("--class-weight", class_weight != "none"), ("--label-smoothing", settings.label_smoothing)):
+        if value:
+            raise BadOption(f"{option} weighs classes, but {data} is trained as a regression (numbers); leave it out")
 
 
 def check_varies(x, data, pictures, chunk=8192):
@@ -567,6 +603,8 @@ def plan(
     straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
     check_straightening(straighten, found, data, init)
     x, y = found.x_train, found.y_train
+    regression, asked = found.task == "regression", asked._replace(task=found.task)
+    check_task_options(asked, found, data, class_weight)
     check_varies(x, data, pictures=found.shape is not None)
     source = mlp_data.source_record(data, label_column, path=found.path)
     identity = mlp_guard.data_identity(source, x, y)
@@ -575,6 +613,8 @@ def plan(
         x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
         validation = (x_val, y_val)
     settings, kind, chosen = fitted_settings(asked, given, pictures=found.shape is not None, n=len(y), init=init)
+    if regression and "task" not in given:  # said first on the defaults line
+        chosen = {"task": "regression", **chosen}
     check_augmentable(settings, found, data)
     network = planned_network(
         found,
@@ -601,6 +641,13 @@ def plan(
         "normalize": network["preprocessing"]["kind"],
         **straighten,
     }
+    if regression:  # numbers: trained standardised by the training targets' scaling, or --init's
+        network["targets"] = network["targets"] or mlp.fit_targets(y)
+        network["target_names"] = list(found.target_names)
+        y, y_test = (None if t is None else mlp.scale_targets(t, network["targets"], dtype) for t in (y, found.y_test))
+        validation = validation and (validation[0], mlp.scale_targets(validation[1], network["targets"], dtype))
+    else:
+        y_test = found.y_test
     if init:
         extras["init"] = str(init.resolve())
     if class_weight != "none":  # recorded only when used: older checkpoints resume as they were
@@ -619,6 +666,7 @@ def plan(
         "found": found,
         "x": x,
         "y": y,
+        "y_test": y_test,  # a regression's standardised as y is
         "source": source,
         "validation": validation,
         "plan": network,

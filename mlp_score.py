@@ -1,5 +1,6 @@
 """Trained weights at work: scored on a test set (eval), their predictions for the rows of a
-CSV and for pictures (predict), one test example classified, and the JSON form of a report.
+CSV and for pictures (predict), one test example classified, and the JSON form of a report;
+a regression network's (numbers, not classes) likewise.
 
 cli.py loads the weights and the data (mlp_run) and draws the tables; what is decided and
 computed between is here. Problems are raised as ValueError (mlp_run.BadOption for an
@@ -72,6 +73,64 @@ def recorded_data(weights, meta, data):
         else f"{weights} records no data: give --data for other data"
     )
     return source, record.get("label_column"), f"data: {source} ({why})"
+
+
+TASK_HINTS = {  # what a network of each task is scored with, for check_task's refusals
+    "regression": "eval scores it (MSE, MAE, R²), predict gives its numbers, plot scatter draws them",
+    "classification": "eval scores it (accuracy, confusion matrix), predict gives its classes",
+}
+
+
+def check_task(weights, meta, what, task="classification"):
+    """Fail in one line unless the network at `weights` is of `task` (mlp.TASKS): `what` (a
+    command or option, e.g. "plot confusion") is for such networks only."""
+    its = mlp.task_of(meta)
+    if its != task:
+        does = "numbers (a regression)" if its == "regression" else "classes"
+        raise ValueError(f"{what} is for {task} networks, and {weights} predicts {does}; {TASK_HINTS[its]}")
+
+
+def regression_evaluated(weights, params, meta, found, n_worst):
+    """The JSON-able report of a regression network on the test set `found` holds, in the
+    targets' own units (mlp.regression_report): r2, mse, mae, n, the targets' names, and the
+    n_worst rows predicted furthest off (index, true, predicted numbers), worst first."""
+    x, y = found.x_test, found.y_test.reshape(len(found.y_test), -1)
+    if x.shape[1] != params["W1"].shape[0] or y.shape[1] != mlp.sizes_of(params)[-1]:
+        raise ValueError(
+            f"{weights}: the network takes {params['W1'].shape[0]} features and predicts {mlp.sizes_of(params)[-1]} "
+            f"numbers, but the data has {x.shape[1]} and {y.shape[1]}; use the data it was trained on"
+        )
+    report = mlp.regression_report(
+        params, x, y, meta["activation"], n_worst, preprocessing=meta["preprocessing"], targets=meta["targets"]
+    )
+    worst = [
+        {"index": int(i), "true": y[i].tolist(), "predicted": report["predicted"][i].tolist()} for i in report["worst"]
+    ]
+    fields = {k: report[k] for k in ("r2", "mse", "mae")}
+    return {"task": "regression", **fields, "n": len(y), "targets": mlp_data.target_names(meta), "worst": worst}
+
+
+def number_at(weights, params, meta, found, index):
+    """predict --index N of a regression network, in words: its numbers for test example N of
+    `found` and the true ones, a line a target."""
+    result = regression_evaluated(weights, params, meta, found, 0)  # checks the network fits the data
+    if index >= result["n"]:
+        raise ValueError(
+            f"--index {index} is out of range: the test set has {result['n']} examples (0 to {result['n'] - 1})"
+        )
+    row, true = found.x_test[index : index + 1], found.y_test.reshape(result["n"], -1)[index]
+    predicted = mlp.predict_values(params, row, meta["activation"], meta["preprocessing"], meta["targets"])[0]
+    lines = zip(result["targets"], predicted, true)
+    return "\n".join(f"prediction: {n} = {p:.6g} (true {t:.6g}, off by {p - t:+.3g})" for n, p, t in lines)
+
+
+def check_one_regression(weights, **options):
+    """BadOption, before any work, for a regression network (weights: WEIGHTS... as given)
+    asked for an ensemble or for `options` (explain, tta) that are about classes' probabilities."""
+    given = [f"--{name}" for name, value in options.items() if value]
+    if len(weights) > 1 or given:
+        refused = " or ".join(given + (["several weights files"] if len(weights) > 1 else []))
+        raise mlp_run.BadOption(f"{weights[0]} predicts numbers: {refused} is for classes; give one weights file")
 
 
 def check_tta(tta, weights, meta, params):
@@ -182,12 +241,18 @@ def predictions_csv(weights, members, inputs, views=0):
         x, _, _ = mlp_data.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
         if x.shape[1] != params["W1"].shape[0]:
             raise ValueError(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
+        if mlp.task_of(meta) == "regression":  # Id, then each target by its name, in its own units
+            values = mlp.predict_values(params, x, meta["activation"], meta["preprocessing"], meta["targets"])
+            rows.writerow(["Id", *mlp_data.target_names(meta)])
+            rows.writerows([i, *(f"{v:.9g}" for v in row)] for i, row in enumerate(values, start=1))
+            return table.getvalue(), len(values)
         predicted = mlp_pictures.ensemble_log_proba(members, x, views=views).argmax(axis=1)
         rows.writerow(["ImageId", "Label"])
         rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
         return table.getvalue(), len(predicted)
     if any(p.suffix.lower() == ".csv" for p in inputs):
         raise mlp_run.BadOption("give one CSV of rows, or pictures and folders of pictures, not both")
+    check_task(weights, meta, "predict on pictures")
     paths = picture_paths(inputs)
     rows.writerow(["path", "class", "probability"])
     for path in paths:

@@ -649,6 +649,11 @@ def best_trial(study):
     return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
 
 
+def score(run):
+    """The validation record a trial is scored by: val_accuracy, or a regression's val_r2."""
+    return f"val_{mlp.TASKS[run['settings'].task].score}"
+
+
 def trainer(values, given, *, found, val):
     """train_trial(options, report=None) -> (best validation accuracy, (run, params, history)):
     one trial planned as `train` plans its run (mlp_run.plan) with `values` (train's options,
@@ -684,11 +689,11 @@ def trainer(values, given, *, found, val):
                 run["settings"],
                 val=run["validation"],
                 preprocessing=run["plan"]["preprocessing"],
-                on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record["val_accuracy"])),
+                on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record[score(run)])),
                 sample_weight=run["sample_weight"],
                 transform=run["transform"],
             )
-        return history[history[-1]["best_epoch"] - 1]["val_accuracy"], (run, params, history)
+        return history[history[-1]["best_epoch"] - 1][score(run)], (run, params, history)
 
     return train_trial
 
@@ -810,13 +815,18 @@ def best_retrained(study, *, name, url, train_trial, found):
     if best is None:
         raise ValueError(f"no trial of study '{name}' completed, so there are no best settings: see the table above")
     value, (run, params, history) = train_trial(best.user_attrs["options"])
-    test_loss, test_accuracy = mlp.evaluate(
-        params, found.x_test, found.y_test, run["settings"].activation, preprocessing=run["plan"]["preprocessing"]
+    settings, tested = run["settings"], f"test_{mlp.TASKS[run['settings'].task].score}"
+    test_loss, test_score = mlp.evaluate(
+        params,
+        found.x_test,
+        run["y_test"],
+        settings.activation,
+        preprocessing=run["plan"]["preprocessing"],
+        task=settings.task,
     )  # the test set, scored once, for this trial only
     kept = history[-1]["best_epoch"] - 1
     scored = [
-        dict(r, **({"test_loss": test_loss, "test_accuracy": test_accuracy} if i == kept else {}))
-        for i, r in enumerate(history)
+        dict(r, **({"test_loss": test_loss, tested: test_score} if i == kept else {})) for i, r in enumerate(history)
     ]
     meta, _ = mlp_run.weights_meta(
         scored,
@@ -829,12 +839,5 @@ def best_retrained(study, *, name, url, train_trial, found):
         defaults=run["defaults"],
         init=None,
     )
-    meta["sweep"] = {"study": name, "storage": masked(url), "trial": best.number, "val_accuracy": best.value}
-    return {
-        "best": best,
-        "value": value,
-        "params": params,
-        "history": history,
-        "meta": meta,
-        "test_accuracy": test_accuracy,
-    }
+    meta["sweep"] = {"study": name, "storage": masked(url), "trial": best.number, score(run): best.value}
+    return {"best": best, "value": value, "params": params, "history": history, "meta": meta, tested: test_score}

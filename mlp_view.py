@@ -95,6 +95,13 @@ def percent(fraction):
     return f"{100 * fraction:.2f}%"
 
 
+def score_words(record, split, task):
+    """A record's score of `split` ("val", "test") in words: 'accuracy 97.10%', or 'R² 0.8731'."""
+    if task == "regression":
+        return f"R² {record[f'{split}_r2']:.4f}"
+    return f"accuracy {percent(record[f'{split}_accuracy'])}"
+
+
 MOST_EPOCH_ROWS = 25  # a history table of a longer run shows this many of its epochs, evenly spread
 
 
@@ -121,7 +128,9 @@ def history_table(history, title="Training"):
         ("accuracy", "train acc", percent),
         ("val_loss", "val loss", "{:.4f}".format),
         ("val_accuracy", "val acc", percent),
+        ("val_r2", "val R²", "{:.4f}".format),
         ("test_accuracy", "test acc", percent),
+        ("test_r2", "test R²", "{:.4f}".format),
         ("seconds", "seconds", "{:.2f}".format),
     ]
     present = [c for c in columns if any(c[0] in r for r in history)] or columns
@@ -132,8 +141,9 @@ def history_table(history, title="Training"):
     return table
 
 
-def summary_table(params, activation, title="Model"):
-    """Keras-style summary: one row per layer with its shapes and parameter count."""
+def summary_table(params, activation, title="Model", task="classification"):
+    """Keras-style summary: one row per layer with its shapes and parameter count (the last
+    layer's outputs: logits whose softmax is in the loss, or a regression's numbers)."""
     table = Table(title=title)
     for header, justify in (
         ("layer", "left"),
@@ -150,7 +160,7 @@ def summary_table(params, activation, title="Model"):
             f"dense {l}",
             " x ".join(map(str, W.shape)),
             str(b.shape[0]),
-            activation if l < L else "softmax (in the loss)",
+            activation if l < L else ("none (the numbers)" if task == "regression" else "softmax (in the loss)"),
             f"{W.size + b.size:,}",
         )
     table.add_section()
@@ -218,12 +228,16 @@ def epoch_line(r, epochs, eta):
         f"epoch {r['epoch']}/{epochs}",
         f"lr {r['lr']:.4g}",
         f"loss {r['loss']:.4f}",
-        f"train {percent(r['accuracy'])}",
+        *([f"train {percent(r['accuracy'])}"] if "accuracy" in r else []),
     ]
     if "val_accuracy" in r:
         parts.append(f"val {percent(r['val_accuracy'])}")
+    if "val_r2" in r:
+        parts.append(f"val R² {r['val_r2']:.4f}")
     if "test_accuracy" in r:
         parts.append(f"test {percent(r['test_accuracy'])}")
+    if "test_r2" in r:
+        parts.append(f"test R² {r['test_r2']:.4f}")
     parts += [f"{r['seconds']:.2f}s", f"ends in {eta}"]
     return "  ".join(parts)
 
@@ -302,8 +316,9 @@ def run_training(
     def on_epoch(record, checkpoint):
         rows.append(dict(record))
         if scores_test(record, test_every):
-            rows[-1]["test_loss"], rows[-1]["test_accuracy"] = mlp.evaluate(
-                checkpoint.weights, test_x, y_test, settings.activation, preprocessing=test_prep
+            score = f"test_{mlp.TASKS[settings.task].score}"
+            rows[-1]["test_loss"], rows[-1][score] = mlp.evaluate(
+                checkpoint.weights, test_x, y_test, settings.activation, preprocessing=test_prep, task=settings.task
             )
         if on_checkpoint:
             on_checkpoint(checkpoint, rows)
@@ -362,18 +377,47 @@ def trial_state(row):
     return state + (f" (retry of {row['retried']})" if row["retried"] is not None else "")
 
 
-def trials_table(rows, space, title):
-    """A rich Table of a study's trials: number, state, validation accuracy (a pruned trial's
-    last), the searched options, seconds."""
+def regression_tables(result, title):
+    """eval's tables of a regression (mlp_score.regression_evaluated): its scores, then the
+    rows predicted furthest off, true and predicted numbers side by side."""
     table = Table(title=title)
-    for header in ("#", "state", "val acc", *(SWEEP_HEADERS.get(n, n) for n in space), "s"):
+    for header in ("test R²", "MSE", "MAE", "examples"):
+        table.add_column(header, justify="right")
+    table.add_row(*(f"{result[k]:.4g}" for k in ("r2", "mse", "mae")), str(result["n"]))
+    if not result["worst"]:
+        return [table]
+    worst, names = Table(title="Worst predicted"), [literal(n) for n in result["targets"]]
+    for header in ("index", *(f"true {n}" for n in names), *(f"predicted {n}" for n in names)):
+        worst.add_column(header, justify="right")
+    for w in result["worst"]:
+        worst.add_row(str(w["index"]), *(f"{v:.6g}" for v in w["true"] + w["predicted"]))
+    return [table, worst]
+
+
+def scored_as(task):
+    """(a sweep's trial values in words, how one is shown): validation accuracy, or a regression's
+    validation R² (a study records its task: user_attrs["task"], when not classification)."""
+    return ("validation R²", "{:.4f}".format) if task == "regression" else ("validation accuracy", percent)
+
+
+def trials_table(rows, space, title, task=None):
+    """A rich Table of a study's trials: number, state, validation accuracy (a pruned trial's
+    last; a regression's R²), the searched options, seconds."""
+    table, shown = Table(title=title), scored_as(task)[1]
+    for header in (
+        "#",
+        "state",
+        "val R²" if task == "regression" else "val acc",
+        *map(SWEEP_HEADERS.get, space, space),
+        "s",
+    ):
         table.add_column(header, justify="left" if header == "state" else "right")
     styles = {"pruned": "dim", "fail": "red", "running": "yellow", "waiting": "yellow"}
     for r in rows:
         table.add_row(
             str(r["number"]),
             trial_state(r),
-            percent(r["value"]) if r["value"] is not None else "",
+            shown(r["value"]) if r["value"] is not None else "",
             *(mlp_plot.shown_option(n, r["options"][n]) if n in r["options"] else "" for n in space),
             f"{r['seconds']:.0f}" if r["seconds"] is not None else "",
             style=styles.get(r["state"], ""),
@@ -388,6 +432,7 @@ class SweepView:
 
     def __init__(self, study, space, sweep, n_trials):
         self.study, self.space, self.sweep, self.n_trials = study, space, sweep, n_trials
+        self.task = study.user_attrs.get("task")
         self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
         self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
         self.drawn = 0.0
@@ -414,14 +459,15 @@ class SweepView:
             finished = [r for r in rows if r["state"] in ("complete", "pruned")]
             best = max((r["value"] for r in finished if r["state"] == "complete"), default=None)
             title = f"Study '{self.study.study_name}': {len(finished)} of {self.n_trials} trials finished" + (
-                f", best {percent(best)}" if best is not None else ""
+                f", best {scored_as(self.task)[1](best)}" if best is not None else ""
             )
-            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title), refresh=True)
+            self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title, self.task), refresh=True)
             return
         for r in rows:
             if r["number"] not in self.said and r["state"] not in ("running", "waiting"):
                 self.said.add(r["number"])
-                value = f": validation accuracy {percent(r['value'])}" if r["value"] is not None else ""
+                words, shown = scored_as(self.task)
+                value = f": {words} {shown(r['value'])}" if r["value"] is not None else ""
                 options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in r["options"].items())
                 err_console.print(
                     f"trial {r['number']} {trial_state(r)}{value} in {r['seconds']:.1f} s ({options})",
@@ -507,8 +553,10 @@ def bench_table(result, torch, sklearn):
     if r["augmentation_seconds"] is not None:
         headers.append("aug s")
         cells.append(seconds_shown(r["augmentation_seconds"]))
-    headers.append("test acc")
-    cells.append(percent(r["test_accuracy"]))
+    numbers = "test_r2" in r  # a regression's R², not an accuracy
+    shown = (lambda v: f"{v:.4f}") if numbers else percent
+    headers.append("test R²" if numbers else "test acc")
+    cells.append(shown(r["test_r2" if numbers else "test_accuracy"]))
     if torch:
         headers += ["torch s", "x torch", "torch acc"]
         cells += [
@@ -517,8 +565,9 @@ def bench_table(result, torch, sklearn):
             percent(r["torch_test_accuracy"]),
         ]
     if sklearn:
-        headers += ["sklearn s", "sklearn epochs", "sklearn acc"]
-        cells += [f"{r['sklearn_fit_seconds']:.2f}", str(r["sklearn_epochs"]), percent(r["sklearn_test_accuracy"])]
+        headers += ["sklearn s", "sklearn epochs", "sklearn R²" if numbers else "sklearn acc"]
+        score = shown(r["sklearn_test_r2" if numbers else "sklearn_test_accuracy"])
+        cells += [f"{r['sklearn_fit_seconds']:.2f}", str(r["sklearn_epochs"]), score]
     for header in headers:
         table.add_column(header, justify="right")
     table.add_row(*cells)

@@ -22,7 +22,6 @@ import mlp_data
 import mlp_draw
 import mlp_guard
 import mlp_pictures
-import mlp_run
 from conftest import (
     HERE,
     MNIST,
