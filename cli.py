@@ -421,7 +421,7 @@ def why_stopped(history, settings, defaults):
     if "epochs" in defaults["chosen"]:
         return (
             f"ran {settings.epochs} epochs, chosen for {defaults['for']} (a run aims at "
-            f"{mlp_run.ENOUGH_STEPS:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs)"
+            f"{mlp_run.STEPS_FOR[settings.task]:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs)"
         )
     return f"ran all {settings.epochs} epochs"
 

@@ -262,6 +262,10 @@ def load_data(
 # few hundred pictures, needs others; this is the one place they are chosen from the data.
 ENOUGH_STEPS = 4000  # optimisation steps a run should have at least: MNIST's 10 epochs are 4,690
 
+# a regression's, more: a curve is still being fitted after 4,000 (Friedman #1, seeds 0-2: R²
+# 0.878-0.906 at 4,000 steps, 0.934-0.945 at 10,000; docs/data.md)
+STEPS_FOR = {"classification": ENOUGH_STEPS, "regression": 10_000}
+
 
 MAX_FITTED_EPOCHS = 200  # at most, as scikit-learn's MLPClassifier (max_iter=200)
 
@@ -275,16 +279,16 @@ FITTED_DEFAULTS = {  # form of the data: the options that fit it
 }
 
 
-def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10):
+def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10, task="classification"):
     """The training options that fit a data set: {"normalize", "optimizer", "batch_size",
     "weight_decay", "epochs"} for `n_examples` training examples, pictures or (not `pictures`)
     a table of features (FITTED_DEFAULTS). The epochs are `epochs`, unless so few epochs of `batch_size`
-    (given, or the one chosen) are fewer than ENOUGH_STEPS steps: then as many epochs as reach
+    (given, or the one chosen) are fewer than the task's STEPS_FOR: then as many epochs as reach
     it, at most MAX_FITTED_EPOCHS."""
-    chosen = dict(FITTED_DEFAULTS["pictures" if pictures else "table"])
+    chosen, enough = dict(FITTED_DEFAULTS["pictures" if pictures else "table"]), STEPS_FOR[task]
     steps = -(-n_examples // (batch_size or chosen["batch_size"]))  # an epoch's
-    if epochs * steps < ENOUGH_STEPS:
-        epochs = min(MAX_FITTED_EPOCHS, max(epochs, -(-ENOUGH_STEPS // steps)))
+    if epochs * steps < enough:
+        epochs = min(MAX_FITTED_EPOCHS, max(epochs, -(-enough // steps)))
     return {**chosen, "epochs": epochs}
 
 
@@ -508,6 +512,7 @@ def fitted_settings(asked, given, *, pictures, n, init=None):
         pictures=pictures,
         batch_size=asked.batch_size if "batch_size" in given else None,
         epochs=asked.epochs if "epochs" in given else mlp.Settings._field_defaults["epochs"],
+        task=asked.task,
     )
     if init:  # fine-tuning keeps the weights' own preprocessing
         fitted["normalize"] = None

@@ -98,7 +98,9 @@ class _MLP(BaseEstimator):
 
     def _settings(self, n_examples, epochs=None, seed=0):
         """mlp.Settings of a fit on n_examples, every "auto" filled in as fits the data."""
-        fitted = mlp_run.fitted_defaults(n_examples, pictures=False, batch_size=self._given("batch_size"))
+        fitted = mlp_run.fitted_defaults(
+            n_examples, pictures=False, batch_size=self._given("batch_size"), task=self.TASK
+        )
         chosen = lambda name, value: fitted[name] if value == AUTO else value
         settings = mlp.Settings(
             activation=self.activation,

@@ -12,7 +12,7 @@ import pytest
 
 import mlp
 import mlp_data
-from conftest import run, write_dataset
+from conftest import run
 
 
 def prices(n=300, seed=0, scale=1.0):
