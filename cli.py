@@ -461,6 +461,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
     with (
         mlp_guard.one_run_per_output(lock_path, o.out),
         stop_signals() as signals,
+        mlp_run.steering(o.threads) as steer,
     ):  # a stop signal saves what can be saved
         mlp_data.remove_orphans(str(o.out.parent))  # temp files of a run killed while saving
         if o.resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
@@ -501,6 +502,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
                 sample_weight=run["sample_weight"],
                 test_every=o.test_every,
                 transform=run["transform"],
+                steer=steer,
             )
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
@@ -1275,13 +1277,9 @@ def bench(ctx: typer.Context, **options):
         preprocessing,
         np.dtype(o.dtype.value),
     )
-    if o.torch:  # PyTorch's epochs in turn with ours, each of ours divided by the one after it
-        spec = {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
-        with mlp_bench.stepped_reference("torch", mlp_bench.reference_args("torch", spec)) as (torch_epoch, last):
-            result = mlp_bench.measure(*measured, torch_epoch=torch_epoch)
-            result["torch_test_accuracy"] = last()["test_accuracy"]
-    else:
-        result = mlp_bench.measure(*measured)
+    # PyTorch's epochs in turn with ours, each of ours divided by the one after it
+    spec = o.torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
+    result = mlp_bench.timed(measured, torch_spec=spec, busy=o.busy, threads=o.threads)
     if o.sklearn:
         reference = mlp_bench.reference_run(
             "sklearn", {"hidden": o.bench_hidden, "seed": o.bench_seed, "max_iter": o.sklearn_epochs, **common}

@@ -158,13 +158,14 @@ def machine_info():
     }
 
 
-def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_epoch=None):
+def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_epoch=None, threads=0):
     """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
     an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
     floor, timed after every epoch: each epoch is divided by its own), scoring the test set
     (train does it after every epoch), converting and distorting one epoch's images, and
     writing the checkpoint train writes. With `torch_epoch` (the epoch of a `stepped_reference`),
-    PyTorch's epoch runs after each of ours, and each of ours is divided by it too.
+    PyTorch's epoch runs after each of ours, and each of ours is divided by it too. threads:
+    --threads (0: the BLAS threads follow the free cores, mlp_run.steering, as train's do).
     Returns the JSON-able result."""
     params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
     shapes = step_matmuls(sizes, settings.batch_size)
@@ -183,9 +184,17 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_e
         warnings.simplefilter("ignore", mlp.NotLearningWarning)
         shape = mlp.square_side(x.shape[1]) and mlp.image_shape(x.shape[1])
         transform = mlp_pictures.distortion(settings, shape)
-        params, history = mlp.train(
-            params, x, y, settings, preprocessing=preprocessing, on_epoch=after_epoch, transform=transform
-        )
+        with mlp_run.steering(threads) as steer:
+            params, history = mlp.train(
+                params,
+                x,
+                y,
+                settings,
+                preprocessing=preprocessing,
+                on_epoch=after_epoch,
+                on_batch=steer,
+                transform=transform,
+            )
     seconds = [r["seconds"] for r in history]
     score = lambda: mlp.evaluate(
         params, x_test, y_test, settings.activation, preprocessing=preprocessing, task=settings.task
@@ -391,6 +400,58 @@ def sklearn_reference(spec):
     score = {"test_r2": float(r2_score(y_test, predicted))} if numbers else {}
     score = score or {"test_accuracy": float((predicted == y_test).mean())}
     return {"fit_seconds": seconds, "epochs": int(classifier.n_iter_), **score}
+
+
+# ----------------------------------------------------------------------------- ours and theirs, on quiet and shared cores
+
+
+BUSY_TIMEOUT = 10  # seconds a busy process may take to end once killed
+
+
+@contextlib.contextmanager
+def busy_cores(n):
+    """n processes that keep a core busy each (a Python loop: another program's work) for as long
+    as the block runs; killed on leaving, whatever happened."""
+    processes = []
+    try:
+        for _ in range(n):
+            processes.append(subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL))
+        time.sleep(SETTLE_SECONDS)  # running before the first epoch starts
+        yield [p.pid for p in processes]
+    finally:
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.wait(timeout=BUSY_TIMEOUT)
+
+
+def timed(measured, *, torch_spec=None, busy=0, threads=0):
+    """`measure(*measured)`, with PyTorch's epochs in turn with ours when `torch_spec` (the
+    reference's spec) is given; with `busy`, the same again beside that many busy processes
+    (busy_cores), its figures under "busy": epoch medians, the slowdowns (busy over quiet median
+    seconds per epoch) and, with PyTorch, its slowdown and ours divided by it."""
+
+    def once():
+        if not torch_spec:
+            return measure(*measured, threads=threads)
+        with stepped_reference("torch", reference_args("torch", torch_spec)) as (torch_epoch, last):
+            result = measure(*measured, torch_epoch=torch_epoch, threads=threads)
+            return result | {"torch_test_accuracy": last()["test_accuracy"]}
+
+    result = once()
+    if busy:
+        with busy_cores(busy):
+            loaded = once()
+        slowdown = loaded["epoch_seconds_median"] / result["epoch_seconds_median"]
+        shared = {"processes": busy, "epoch_seconds": loaded["epoch_seconds"], "slowdown": slowdown}
+        shared["epoch_seconds_median"] = loaded["epoch_seconds_median"]
+        if torch_spec:
+            torch_slowdown = loaded["torch_epoch_seconds_median"] / result["torch_epoch_seconds_median"]
+            shared |= {"torch_epoch_seconds": loaded["torch_epoch_seconds"], "torch_slowdown": torch_slowdown}
+            shared |= {"torch_epoch_seconds_median": loaded["torch_epoch_seconds_median"]}
+            shared["slowdown_to_torch"] = slowdown / torch_slowdown
+        result["busy"] = shared
+    return result
 
 
 REFERENCES = {"torch": torch_reference, "sklearn": sklearn_reference}

@@ -165,8 +165,8 @@ ThreadsOption = Annotated[
         min=0,
         metavar="N",
         callback=set_threads,
-        help="Threads for NumPy's matrix products (0: the BLAS library's choice, one per core); use 1 for "
-        "each of several trainings run at once on the same cores.",
+        help="Threads for NumPy's matrix products (0: one per core other programs leave free, looked at again "
+        "10 times a second on Linux; elsewhere the BLAS library's choice, one per core). N repeats a run bit for bit.",
     ),
 ]
 
@@ -588,6 +588,20 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
         200,
         "Compare",
     ),
+    "busy": Opt(
+        Annotated[
+            int,
+            typer.Option(
+                "--busy",
+                metavar="N",
+                min=0,
+                max=64,
+                help="Then time the epochs again beside N busy processes bench starts (one core each), and report the slowdowns (PyTorch's too with --torch).",
+            ),
+        ],
+        0,
+        "Compare",
+    ),
     "json_path": Opt(JsonOption, None, "Output"),
     # the other commands' options
     "activation": Opt(ActivationArgument, inspect.Parameter.empty, "Options"),
@@ -925,7 +939,7 @@ TRAIN_OPTIONS = tuple(
 )
 BENCH_OPTIONS = tuple(
     "bench_hidden bench_activation batch_size bench_epochs optimizer lr schedule warmup dropout augment ema dtype "
-    "limit threads data label_column task normalize torch bench_seed sklearn sklearn_epochs json_path".split()
+    "limit threads data label_column task normalize torch busy bench_seed sklearn sklearn_epochs json_path".split()
 )
 
 

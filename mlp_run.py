@@ -5,6 +5,7 @@ Used by cli.py's commands, sweep's trials and bench (what keeps a run whole, sig
 checkpoints: mlp_guard.py). Problems are raised as ValueError (BadOption for an option) with
 one line naming the problem and the fix, as mlp.py raises them. Its rooms, in order:
   memory               what training needs, against what this machine has free
+  cores                the BLAS threads fitted to the cores other programs leave free
   options to files     extras, weights and ensembles loaded and checked, outputs written together
   a run, planned       the options that fit the data, the network, the validation split, the plan
 """
@@ -13,6 +14,7 @@ import contextlib
 import importlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,85 @@ def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
             "smaller --batch-size"
         )
     return None
+
+
+# ----------------------------------------------------------------------------- cores
+# OpenBLAS splits a matrix product over one thread per core and waits for the slowest: when
+# another program holds a core, every product waits for a thread that is not running, and its
+# idle threads spin against that program too (relu 128-64 on 2 cores, one busy neighbour: 0.84
+# s/epoch on 2 threads, 0.35 on 1; alone: 0.30 and 0.34). So a run with --threads 0 uses as
+# many threads as cores are free, looked at again every STEER_SECONDS.
+
+STEER_SECONDS = 0.1  # how often; reading /proc/stat costs about 20 µs
+GIVEN_UP_AT = 0.35  # of a core other programs use before the run leaves it to them (quiet: 0-0.12;
+# one busy program beside our two threads gets about half a core)
+
+
+def cpu_ticks(cpus):
+    """(busy, all) clock ticks spent by the CPUs numbered `cpus` since boot (busy: anything but
+    idle and waiting for I/O; a hypervisor's steal counts as busy), from Linux's /proc/stat;
+    None where there is none."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    busy = every = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in cpus:
+            ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+            every += sum(ticks)
+            busy += sum(ticks) - ticks[3] - ticks[4]
+    return (busy, every) if every else None
+
+
+def threads_for(cores, others):
+    """BLAS threads for a run on `cores` cores while other programs use `others` of them:
+    one per core they leave free, at least one."""
+    return max(1, min(cores, cores - int(others + 1 - GIVEN_UP_AT)))
+
+
+@contextlib.contextmanager
+def steering(threads=0, seconds=STEER_SECONDS):
+    """Yields an on_batch hook (mlp.train's) that keeps NumPy's BLAS on one thread per core
+    other programs leave free (at most the threads it had): every `seconds` it compares the
+    ticks this process spent with all the ticks its CPUs were busy, and sets the threads by
+    `threads_for`; they are as before on leaving. Yields None, the threads left as they are,
+    with `threads` given (--threads N), on one core, or where the platform does not say what its
+    cores do (no /proc/stat: macOS, Windows; give --threads there)."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    blas = None
+    if not threads and len(cpus) > 1 and cpu_ticks(cpus) is not None:
+        from threadpoolctl import ThreadpoolController
+
+        with contextlib.suppress(OSError):  # it could not look at the loaded libraries
+            blas = ThreadpoolController().select(user_api="blas")
+    top = min([len(cpus)] + [lib["num_threads"] for lib in blas.info()]) if blas else 1
+    if top < 2:
+        yield None
+        return
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    last = {"at": time.monotonic(), "ticks": cpu_ticks(cpus), "ours": time.process_time(), "threads": top}
+
+    def steer(i, n, batch_loss):
+        now = time.monotonic()
+        if now - last["at"] < seconds:
+            return
+        ticks, ours = cpu_ticks(cpus), time.process_time()
+        if ticks is None or ticks[1] <= last["ticks"][1]:
+            return
+        busy, every = ticks[0] - last["ticks"][0], ticks[1] - last["ticks"][1]
+        others = max(0.0, (busy - (ours - last["ours"]) * hz) / every * len(cpus))  # in cores
+        wanted = min(top, threads_for(len(cpus), others))
+        if wanted != last["threads"]:
+            blas.limit(limits=wanted)
+        last.update(at=now, ticks=ticks, ours=ours, threads=wanted)
+
+    try:
+        yield steer
+    finally:
+        if last["threads"] != top:
+            blas.limit(limits=top)
 
 
 # ----------------------------------------------------------------------------- options to files

@@ -272,10 +272,12 @@ def run_training(
     sample_weight=None,
     test_every=1,
     transform=None,
+    steer=None,
 ):
     """Train with a rich live view (table above a progress bar) on a terminal, plain lines
     otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
-    epoch records plus the test loss and accuracy after each epoch that `scores_test`."""
+    epoch records plus the test loss and accuracy after each epoch that `scores_test`.
+    steer: an on_batch hook called before the view's (mlp_run.steering's)."""
     n_batches = -(-len(x) // settings.batch_size)
     test_x, test_prep = mlp.prepared(x_test, preprocessing, params["W1"].dtype)  # straightened once
     progress = Progress(
@@ -295,6 +297,8 @@ def run_training(
     clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter()}
 
     def on_batch(i, n, batch_loss):
+        if steer:
+            steer(i, n, batch_loss)
         now = time.perf_counter()
         if i == 0:
             clock["start"] = now
@@ -349,7 +353,7 @@ def run_training(
         return trained[0], rows
 
     if not show_progress:
-        return run(None)
+        return run(steer)
     with Live(
         Group(recent_table(rows), progress) if rows else progress,
         console=err_console,
@@ -586,6 +590,24 @@ def ratio_spread(ratios):
     return f"{ratios[0]:.2f}" if len(ratios) == 1 else f"{min(ratios):.2f} to {max(ratios):.2f}"
 
 
+def busy_note(r):
+    """bench --busy's sentence: the epochs again beside busy processes, and the slowdowns."""
+    if "busy" not in r:
+        return ""
+    b, n = r["busy"], r["busy"]["processes"]
+    torch = (
+        f"; PyTorch's {seconds_shown(b['torch_epoch_seconds_median'])} ({b['torch_slowdown']:.2f}x its own); "
+        f"our slowdown over PyTorch's: {b['slowdown_to_torch']:.2f}"
+        if "torch_slowdown" in b
+        else ""
+    )
+    return (
+        f". Beside {n} busy process{'es' if n > 1 else ''} (one core each): s/epoch "
+        f"{seconds_shown(b['epoch_seconds_median'])}, the median of {timed_epochs(b['epoch_seconds'])} "
+        f"({b['slowdown']:.2f}x the quiet median){torch}"
+    )
+
+
 def bench_notes(r):
     """What bench's columns mean, and the machine, in one paragraph."""
     median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
@@ -610,5 +632,6 @@ def bench_notes(r):
             else ""
         )
         + f"{machine['cpu']}, {machine['cores']} cores, NumPy {machine['numpy']} with "
-        f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}"
-    ).rstrip()
+        f"{machine['blas'] or 'an unknown BLAS'} {machine['blas_version'] or ''}".rstrip()
+        + busy_note(r)
+    )

@@ -197,3 +197,34 @@ def test_matches_pytorch_when_installed(activation):
         opt.step()
         params, state = mlp.update(params, g, state, lr=0.1, momentum=0.9)
         assert_close_arrays(params, {k: tp[k].detach().numpy() for k in params}, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- shared cores
+
+
+def test_busy_cores_are_running_inside_and_ended_on_leaving_even_after_an_error():
+    with pytest.raises(KeyError), mlp_bench.busy_cores(2) as pids:
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, 0)  # alive (raises if not)
+        raise KeyError("a failure inside the block")
+    for pid in pids:  # killed and waited for: no such process any more
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.slow
+def test_bench_busy_times_the_epochs_again_beside_busy_processes(small_data, tmp_path):
+    result = run(
+        *"bench --hidden 16 --limit 300 --epochs 2 --busy 1 --data".split(), small_data, "--json", tmp_path / "b.json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    busy = report["busy"]
+    assert busy["processes"] == 1 and len(busy["epoch_seconds"]) == 2
+    assert busy["epoch_seconds_median"] == float(np.median(busy["epoch_seconds"]))
+    assert busy["slowdown"] == busy["epoch_seconds_median"] / report["epoch_seconds_median"]
+    shown = f"({busy['slowdown']:.2f}x the quiet median)"
+    assert "Beside 1 busy process (one core each): s/epoch" in " ".join(result.stdout.split())
+    assert shown in " ".join(result.stdout.split())
+    assert run(*"bench --busy -1".split()).exit_code == 2

@@ -129,7 +129,14 @@ def test_each_room_imports_only_what_it_needs():
     allowed = {  # beyond the standard library
         "mlp_data.py": {"numpy", "mlp", "mlp_pictures"},
         "mlp_pictures.py": {"numpy", "mlp", "PIL"},  # Pillow lazily, to decode a picture
-        "mlp_run.py": {"numpy", "mlp", "mlp_pictures", "mlp_data", "mlp_guard"},
+        "mlp_run.py": {
+            "numpy",
+            "mlp",
+            "mlp_pictures",
+            "mlp_data",
+            "mlp_guard",
+            "threadpoolctl",
+        },  # threadpoolctl lazily
         "mlp_guard.py": {"numpy", "mlp", "mlp_data"},
         "mlp_draw.py": {"numpy", "mlp_data", "mlp_pictures"},
         "mlp_onnx.py": {"numpy", "mlp", "mlp_data", "onnx"},  # onnx lazily

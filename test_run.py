@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -883,3 +884,54 @@ def test_options_that_cannot_apply_to_tiny_pictures_are_refused_in_one_line(tmp_
     message = message.replace("tiny.npz", str(tmp_path / "tiny.npz"))
     assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}"), result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.npz"]
+
+
+# ----------------------------------------------------------------------------- cores
+
+
+@pytest.mark.parametrize(
+    "cores, others, threads",
+    [(2, 0.0, 2), (2, 0.34, 2), (2, 0.35, 1), (2, 1.0, 1), (2, 3.0, 1), (4, 1.0, 3), (4, 1.34, 3), (8, 0.2, 8)],
+)
+def test_a_run_takes_one_blas_thread_per_core_others_leave_free(cores, others, threads):
+    assert mlp_run.threads_for(cores, others) == threads
+
+
+def blas_threads():
+    import threadpoolctl
+
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_steering_leaves_the_threads_alone_when_they_are_given_or_there_is_one():
+    import threadpoolctl
+
+    with mlp_run.steering(threads=1) as steer:
+        assert steer is None
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"), mlp_run.steering() as steer:
+        assert steer is None  # the user's OPENBLAS_NUM_THREADS=1, or one core: never raised
+
+
+@pytest.mark.slow
+def test_the_blas_threads_give_way_to_busy_programs_and_come_back_when_they_end():
+    import mlp_bench
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if cores < 2 or not Path("/proc/stat").is_file() or min(blas_threads() or [1]) < 2:
+        pytest.skip("needs Linux's /proc/stat, two cores and a BLAS on two threads or more")
+    before = blas_threads()
+    a = np.ones((256, 784), np.float32)
+    with mlp_run.steering(seconds=0.1) as steer:
+
+        def steps_until(wanted, seconds=5.0):  # training-like work, the hook after every product
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and min(blas_threads()) != wanted:
+                for _ in range(20):
+                    a @ a.T
+                steer(0, 1, 0.0)
+            return min(blas_threads())
+
+        with mlp_bench.busy_cores(cores):
+            assert steps_until(1) == 1  # every core taken: one thread, the caller's
+        assert steps_until(min(before)) == min(before)  # quiet again: as many as before
+    assert blas_threads() == before
