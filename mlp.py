@@ -1586,6 +1586,10 @@ def _read_npy_entry(archive, info):
         return np.lib.format.read_array(f, allow_pickle=False)
 
 
+# what zipfile and NumPy raise on a damaged archive (NotImplementedError: a flipped version byte)
+BAD_ZIP = (OSError, ValueError, EOFError, KeyError, MemoryError, NotImplementedError, zipfile.BadZipFile, zlib.error)
+
+
 def read_npz(path):
     """{name: array} of an .npz file, read without pickle; ValueError naming the file otherwise."""
     path = os.fspath(path)
@@ -1597,7 +1601,7 @@ def read_npz(path):
             return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info) for info in archive.infolist()}
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError, zlib.error) as e:
+    except BAD_ZIP as e:
         raise ValueError(f"{path}: not a readable weights file ({e})") from None
 
 

@@ -224,7 +224,7 @@ def read_picture(weights, members, path, views=0):
 
 def holds_data(path):
     """True for a Keras-style data file (.npz of x_train, y_train, ...), which is not weights."""
-    with contextlib.suppress(OSError, zipfile.BadZipFile):
+    with contextlib.suppress(OSError, zipfile.BadZipFile, NotImplementedError):  # a newer zip version: not data
         with zipfile.ZipFile(path) as z:
             return bool({"x_train.npy", "x_test.npy"} & set(z.namelist()))
     return False

@@ -51,6 +51,12 @@ def test_save_load_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temp file left behind
 
 
+def newer_zip_version(archive):
+    """The archive with its first member's central-directory "version needed" set to 6.4 (zipfile: NotImplementedError)."""
+    at = archive.find(b"PK\x01\x02") + 6
+    return archive[:at] + bytes([64]) + archive[at + 1 :]
+
+
 def test_load_rejects_broken_files(tmp_path):
     params = mlp.init([3, 2], "relu", seed=0)
     good = tmp_path / "good.npz"
@@ -58,6 +64,7 @@ def test_load_rejects_broken_files(tmp_path):
     cases = {
         "garbage.npz": (b"not a zip at all", "not an .npz archive"),
         "truncated.npz": (good.read_bytes()[:100], "not a readable weights file"),
+        "version.npz": (newer_zip_version(good.read_bytes()), r"not a readable weights file \(zip file version 6.4\)"),
     }
     for name, (content, message) in cases.items():
         (tmp_path / name).write_bytes(content)
