@@ -88,9 +88,7 @@ def _leaky_relu(z):
 
 
 def _leaky_relu_df(z, a):
-    d = np.ones_like(z)
-    d[z <= 0] = 0.01
-    return d
+    return np.where(z <= 0, z.dtype.type(0.01), z.dtype.type(1))
 
 
 def _gelu(z):  # tanh approximation (Hendrycks & Gimpel 2016), as in GPT-2
@@ -187,22 +185,9 @@ def dropout_mask(shape, dropout, rng, dtype):
     return (bits.reshape(shape) >= dropped) * np.asarray(65536 / (65536 - dropped), dtype)
 
 
-def forward(params, x, activation, dropout=0.0, rng=None):
-    """Logits of a batch (B, C), and the cache `grads` needs (each layer's input,
-    pre-activation and output). x: (B, n_in) floats (cast to the weights' dtype: as_inputs);
-    activation: the hidden layers' (the output layer is linear). dropout: probability of
-    zeroing each hidden unit (inverted dropout, training only: needs `rng`, a Generator)."""
-    lookup(ACTIVATIONS, activation, "activation")
-    x = as_inputs(params, x)
-    if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
-        raise ValueError(
-            f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), got dropout={dropout!r}, rng={rng!r}"
-        )
-    return _forward(params, x, activation, dropout, rng)
-
-
 def _forward(params, x, activation, dropout, rng):
-    """`forward` of checked arguments: the training loop's call (train checks once per run)."""
+    """The layers of `forward` (below), whose arguments are checked already: the training loop's
+    call, its data checked once per run by `train`. Returns (logits (B, C), cache)."""
     f, L, a = ACTIVATIONS[activation].f, n_layers(params), x
     cache = {"activation": activation, "inputs": [], "z": [], "a": [], "masks": []}
     for l in range(1, L + 1):
@@ -220,6 +205,20 @@ def _forward(params, x, activation, dropout, rng):
             a = a * mask
     cache["logits"] = z
     return z, cache
+
+
+def forward(params, x, activation, dropout=0.0, rng=None):
+    """Logits of a batch (B, C), and the cache `grads` needs (each layer's input,
+    pre-activation and output). x: (B, n_in) floats (cast to the weights' dtype: as_inputs);
+    activation: the hidden layers' (the output layer is linear). dropout: probability of
+    zeroing each hidden unit (inverted dropout, training only: needs `rng`, a Generator)."""
+    lookup(ACTIVATIONS, activation, "activation")
+    x = as_inputs(params, x)
+    if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
+        raise ValueError(
+            f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), got dropout={dropout!r}, rng={rng!r}"
+        )
+    return _forward(params, x, activation, dropout, rng)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -243,13 +242,6 @@ def check_weights(weights, n):
     if w is not None and (w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any()):
         raise ValueError(f"weights must be {n} finite non-negative numbers, one per example, got {w.shape} {w.dtype}")
     return w
-
-
-def softmax(logits):
-    """Row-wise softmax of (B, C) logits, stable for any magnitude."""
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
 
 
 def _class_loss_and_delta(logits, y, label_smoothing, weights):
@@ -337,15 +329,9 @@ def loss(logits, y, label_smoothing=0.0, weights=None, task="classification"):
 # ----------------------------------------------------------------------------- grads
 
 
-def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
-    """(loss, grads) in one pass (the training loop's call): d loss / d outputs from TASKS, then backwards."""
-    chosen, logits = lookup(TASKS, task, "task"), cache["logits"]
-    chosen.check(y, logits.shape[1], len(logits))
-    return _backward(params, cache, np.asarray(y), label_smoothing, check_weights(weights, len(logits)), task)
-
-
 def _backward(params, cache, y, label_smoothing, weights, task):
-    """`loss_and_grads` of checked arguments (y an array, weights float64 or None): the training loop's call."""
+    """The backward pass of `loss_and_grads` (below), whose arguments are checked already (y an
+    array, weights (B,) float64 or None): the training loop's call. Returns (loss, grads)."""
     df = ACTIVATIONS[cache["activation"]].df
     value, dz = TASKS[task].loss_and_delta(cache["logits"], y, label_smoothing, weights)
     g = {}
@@ -358,6 +344,13 @@ def _backward(params, cache, y, label_smoothing, weights, task):
                 dz *= cache["masks"][l - 2]
             dz *= df(cache["z"][l - 2], cache["a"][l - 2])  # in place: dz is ours
     return value, {k: g[k] for k in params}
+
+
+def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
+    """(loss, grads) in one pass: d loss / d outputs from TASKS, then backwards through the layers."""
+    chosen, logits = lookup(TASKS, task, "task"), cache["logits"]
+    chosen.check(y, logits.shape[1], len(logits))
+    return _backward(params, cache, np.asarray(y), label_smoothing, check_weights(weights, len(logits)), task)
 
 
 def grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
@@ -487,17 +480,12 @@ def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="
     keys and shapes of params; state: {} before the first step, then what the last call
     returned; momentum: for sgd and nesterov (Adam has its own betas); weight_decay: on the
     weights, never the biases."""
-    lookup(OPTIMIZERS, optimizer, "optimizer")
+    chosen = lookup(OPTIMIZERS, optimizer, "optimizer")
     for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if option_problem(name, value):
             raise ValueError(f"{name} {option_problem(name, value)}")
-    return stepper(optimizer, momentum, weight_decay)(params, grads, state, lr)
-
-
-def stepper(optimizer, momentum, weight_decay):
-    """The step `update` takes, of (params, grads, state, lr), for checked options: the training loop's."""
-    chosen = OPTIMIZERS[optimizer]  # the Adam family has its own beta1 for momentum
-    return partial(chosen.step, weight_decay=weight_decay, **({"momentum": momentum} if chosen.uses_momentum else {}))
+    momentum_if_used = {"momentum": momentum} if chosen.uses_momentum else {}  # Adam has its own betas
+    return chosen.step(params, grads, state, lr, weight_decay=weight_decay, **momentum_if_used)
 
 
 def clip_by_global_norm(grads, max_norm):
@@ -1027,7 +1015,10 @@ def train_epoch(
     order = batches(len(x), s.batch_size, rng)
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
-    task, classes, step = TASKS[s.task], s.task == "classification", stepper(s.optimizer, s.momentum, s.weight_decay)
+    task, classes, optimizer = TASKS[s.task], s.task == "classification", OPTIMIZERS[s.optimizer]
+    step = partial(
+        optimizer.step, weight_decay=s.weight_decay, **({"momentum": s.momentum} if optimizer.uses_momentum else {})
+    )
     guess = task.guess(y, params[f"W{n_layers(params)}"].shape[1])
     diverged = DIVERGENCE_FACTOR * guess
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
@@ -1224,6 +1215,13 @@ def train(
 
 
 # ----------------------------------------------------------------------------- metrics
+
+
+def softmax(logits):
+    """Row-wise softmax of (B, C) logits, stable for any magnitude."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
 def predict_proba(params, x, activation, batch_size=2000, preprocessing=None):

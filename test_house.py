@@ -319,7 +319,10 @@ def test_mlp_copied_alone_loads_and_uses_every_weights_file_the_toolkit_writes(t
         "np.save(sys.argv[3], p); print(sorted(m for m in sys.modules if m.startswith('mlp')))"
     )
     args = [sys.executable, "-c", script, str(out), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=alone, env={"PATH": os.environ["PATH"]})
+    blas = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}  # the same kernels: the same bits
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=60, cwd=alone, env={"PATH": os.environ["PATH"], **blas}
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['mlp']"]
     params, meta = mlp.load(out)
