@@ -403,9 +403,8 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
     `nesterov` the step is along g + momentum * v. state: {} at first, then {key: velocity}.
     weight_decay: an L2 term on the weights' gradients (never the biases).
 
-    Each new array is written in place, one product and one sum (no temporaries, no copies: a
-    copy is memmove, which AMD's Zen 3 runs 15x slower for arrays 16 bytes apart modulo 4 KiB,
-    as malloc places equal arrays)."""
+    Each new array is written in place, one product and one sum (no temporaries, no copies: a copy is
+    memmove, which AMD's Zen 3 runs 15x slower for arrays 16 bytes apart modulo 4 KiB, as malloc places them)."""
     new_params, new_state = {}, {}
     for k, p in params.items():
         g = grads[k]
@@ -443,9 +442,7 @@ def adam(params, grads, state, lr, weight_decay=0.0, beta1=0.9, beta2=0.999, eps
             g = g + decay * p
         m = beta1 * m_old[k] + (1 - beta1) * g if k in m_old else (1 - beta1) * g
         v = beta2 * v_old[k] + (1 - beta2) * g * g if k in v_old else (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        direction = m_hat / (np.sqrt(v_hat) + eps)
+        direction = m / (1 - beta1**t) / (np.sqrt(v / (1 - beta2**t)) + eps)  # bias-corrected m over sqrt(v)
         if decay and decoupled:
             direction = direction + decay * p
         new_params[k] = p - lr * direction
@@ -459,6 +456,10 @@ class Optimizer(NamedTuple):
     uses_momentum: bool  # takes `momentum` (the Adam family has its own beta1 instead)
     state_arrays: int  # arrays of optimizer state per parameter (SGD's velocity; Adam's m and v)
     about: str  # one line for help texts
+
+    def bound(self, momentum, weight_decay):
+        """The step (params, grads, state, lr) with these checked options; momentum only where used."""
+        return partial(self.step, weight_decay=weight_decay, **({"momentum": momentum} if self.uses_momentum else {}))
 
 
 OPTIMIZERS = {
@@ -476,16 +477,14 @@ OPTIMIZERS = {
 
 
 def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="sgd"):
-    """One optimizer step by the OPTIMIZERS entry named: (new_params, new_state). grads: the
-    keys and shapes of params; state: {} before the first step, then what the last call
-    returned; momentum: for sgd and nesterov (Adam has its own betas); weight_decay: on the
-    weights, never the biases."""
+    """One optimizer step by the OPTIMIZERS entry named: (new_params, new_state). grads: the keys
+    and shapes of params; state: {} before the first step, then what the last call returned;
+    momentum: for sgd and nesterov (Adam has its own betas); weight_decay: on weights, not biases."""
     chosen = lookup(OPTIMIZERS, optimizer, "optimizer")
     for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if option_problem(name, value):
             raise ValueError(f"{name} {option_problem(name, value)}")
-    momentum_if_used = {"momentum": momentum} if chosen.uses_momentum else {}  # Adam has its own betas
-    return chosen.step(params, grads, state, lr, weight_decay=weight_decay, **momentum_if_used)
+    return chosen.bound(momentum, weight_decay)(params, grads, state, lr)
 
 
 def clip_by_global_norm(grads, max_norm):
@@ -1015,10 +1014,8 @@ def train_epoch(
     order = batches(len(x), s.batch_size, rng)
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
-    task, classes, optimizer = TASKS[s.task], s.task == "classification", OPTIMIZERS[s.optimizer]
-    step = partial(
-        optimizer.step, weight_decay=s.weight_decay, **({"momentum": s.momentum} if optimizer.uses_momentum else {})
-    )
+    task, classes = TASKS[s.task], s.task == "classification"
+    step = OPTIMIZERS[s.optimizer].bound(s.momentum, s.weight_decay)  # options checked by train
     guess = task.guess(y, params[f"W{n_layers(params)}"].shape[1])
     diverged = DIVERGENCE_FACTOR * guess
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
