@@ -27,8 +27,8 @@ MNIST's IDX files (read_idx, load_mnist). Each idea with variants is one registr
 hold the behaviour (ACTIVATIONS, TASKS, OPTIMIZERS, SCHEDULES, PREPROCESSINGS).
 
 Left out on purpose: convolutions, GPUs, autodiff, any class holding state, and everything
-the toolkit around this file does (other data forms: mlp_data.py; pictures and augmentation's
-distortions, which `train` takes as a batch `transform`: mlp_pictures.py; cli.py).
+the toolkit around this file does (other data forms: numpy_mlp/data.py; pictures and augmentation's
+distortions, which `train` takes as a batch `transform`: numpy_mlp/pictures.py; cli.py).
 """
 
 import gzip

@@ -2,7 +2,7 @@
 optimizers, schedules, augmentation and training loop, metrics and the gradient check (weights
 files: test_mlp_files.py). It needs only NumPy, pytest and mlp.py: copy it beside mlp.py and run
 pytest there. The
-tests that need real MNIST read data/mnist beside this file and are skipped, saying so, without it."""
+tests that need real MNIST read numpy_mlp/mnist beside this file and are skipped, saying so, without it."""
 
 import math
 import warnings
@@ -13,7 +13,7 @@ import pytest
 
 import mlp
 
-MNIST = Path(__file__).resolve().parent / "data" / "mnist"
+MNIST = Path(__file__).resolve().parent / "numpy_mlp" / "mnist"
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 import mlp
-import mlp_data
-import mlp_guard
-import mlp_pictures
-import mlp_run
+import numpy_mlp
+from numpy_mlp import data as mlp_data
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import run as mlp_run
 
 # mlp's activations and optimizers in PyTorch (a test checks every registry entry has its line)
 TORCH_ACTIVATIONS = {  # name: (torch.nn.functional's name, kwargs)
@@ -254,7 +255,7 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_e
 
 def reference_args(name, spec):
     """The command that runs reference `name` (REFERENCES) on `spec` in a Python of its own."""
-    return [sys.executable, os.path.abspath(__file__), name, json.dumps(spec)]
+    return numpy_mlp.python_command("numpy_mlp.bench:reference_main", name, json.dumps(spec))
 
 
 def reference_run(name, spec, timeout=REFERENCE_TIMEOUT):
@@ -275,7 +276,7 @@ SETTLE_SECONDS = 0.2  # before a reference epoch: OpenBLAS's idle threads spin a
 
 @contextlib.contextmanager
 def stepped_reference(name, args, timeout=REFERENCE_TIMEOUT):
-    """Reference `name`'s process `args` (reference_args: python mlp_bench.py torch SPEC) run one epoch
+    """Reference `name`'s process `args` (reference_args: python numpy_mlp/bench.py torch SPEC) run one epoch
     at a time, in turn with ours: yields (epoch, result). epoch() lets it run its next epoch
     and returns the seconds it reports; result() waits for its last line (its JSON result).
     The process reports each answer as one JSON line: {"ready": true} once it has its data,
@@ -457,5 +458,6 @@ def timed(measured, *, torch_spec=None, busy=0, threads=0):
 REFERENCES = {"torch": torch_reference, "sklearn": sklearn_reference}
 
 
-if __name__ == "__main__":  # python mlp_bench.py NAME SPEC: one reference run, its result as JSON
+def reference_main():
+    """A reference's process (reference_args): `NAME SPEC` in sys.argv, its result as JSON on stdout."""
     print(json.dumps(REFERENCES[sys.argv[1]](json.loads(sys.argv[2]))))

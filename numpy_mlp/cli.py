@@ -4,11 +4,11 @@
     python cli.py eval weights.npz
 
 The command line only (Typer): it parses options, calls the toolkit, and renders. The network
-is mlp.py's; data in every form, mlp_data.py's; pictures, mlp_pictures.py's; a run's plan,
-signals, locks, resuming and output checks, mlp_run.py's; eval's and predict's decisions,
-mlp_score.py's; the options, mlp_options.py's, and the help pages, mlp_help.py's; what is
-drawn on the terminal, mlp_view.py's; figures, mlp_plot.py's; sweeps, mlp_sweep.py's; the
-draw server, mlp_draw.py's; ONNX export, mlp_onnx.py's; bench's timing, mlp_bench.py's. Its
+is mlp.py's; data in every form, numpy_mlp/data.py's; pictures, numpy_mlp/pictures.py's; a run's plan,
+signals, locks, resuming and output checks, numpy_mlp/run.py's; eval's and predict's decisions,
+numpy_mlp/score.py's; the options, numpy_mlp/options.py's, and the help pages, numpy_mlp/help.py's; what is
+drawn on the terminal, numpy_mlp/view.py's; figures, numpy_mlp/plot.py's; sweeps, numpy_mlp/sweep.py's; the
+draw server, numpy_mlp/draw.py's; ONNX export, numpy_mlp/export.py's; bench's timing, numpy_mlp/bench.py's. Its
 rooms, in order:
   app and errors       the Typer app: one-line errors, `--hidden 128 64`
   data and weights     --data (a name or a path) with progress bars, weights' recorded data
@@ -57,17 +57,17 @@ from rich.progress import (
 from rich.table import Table
 
 import mlp
-import mlp_data
-import mlp_guard
-import mlp_options
-import mlp_pictures
-import mlp_plot
-import mlp_run
-import mlp_score
-import mlp_view
-from mlp_guard import Stop, stop_signals
-from mlp_help import help_page, program
-from mlp_options import DEFAULTS, ActivationArgument, set_threads
+from numpy_mlp import data as mlp_data
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import options as mlp_options
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import plot as mlp_plot
+from numpy_mlp import run as mlp_run
+from numpy_mlp import score as mlp_score
+from numpy_mlp import view as mlp_view
+from numpy_mlp.guard import Stop, stop_signals
+from numpy_mlp.help import help_page, program
+from numpy_mlp.options import DEFAULTS, ActivationArgument, set_threads
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
 
@@ -558,7 +558,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
 
 def sweep_module():
     mlp_run.require("optuna", "sweep")
-    import mlp_sweep
+    from numpy_mlp import sweep as mlp_sweep
 
     mlp_sweep.quiet_optuna()
     return mlp_sweep
@@ -743,7 +743,6 @@ def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, o
             else:
                 threads = values["threads"] or max(1, (os.cpu_count() or 1) // jobs)
                 command = sweep.worker_command(
-                    Path(__file__).resolve(),
                     ctx.args,
                     activation.value,
                     trials=trials,
@@ -1141,7 +1140,7 @@ def export(weights, model):
     if model.suffix.lower() != ".onnx":
         fail(f"{model}: an ONNX model is written to a .onnx file; name it {model.with_suffix('.onnx')}", code=2)
     onnx = mlp_run.require("onnx", "onnx")
-    import mlp_onnx
+    from numpy_mlp import export as mlp_onnx
 
     mlp_run.check_writable(model, "MODEL")
     mlp_run.check_outputs([model], [weights])
@@ -1158,7 +1157,7 @@ def export(weights, model):
 # ----------------------------------------------------------------------------- draw (a local web page)
 def draw_bench(server, n):
     """Time POST /predict (mlp_draw.time_predictions) and show the latencies."""
-    import mlp_draw
+    from numpy_mlp import draw as mlp_draw
 
     size, runs = mlp_draw.time_predictions(server, n)
     table = Table(title=f"POST /predict, a 280 x 280 pad ({size:,} bytes)")
@@ -1179,7 +1178,7 @@ def draw_bench(server, n):
 @mlp_options.declared("draw")
 def draw(weights, host, port, no_browser, bench):
     """Draw a digit in the browser and watch the network read it (a local web page)."""
-    import mlp_draw
+    from numpy_mlp import draw as mlp_draw
 
     members = mlp_run.load_members(weights)
     (params, meta), weights = members[0], weights[0]
@@ -1229,7 +1228,7 @@ def draw(weights, host, port, no_browser, bench):
 def bench(ctx: typer.Context, **options):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
     o = SimpleNamespace(**options)
-    import mlp_bench
+    from numpy_mlp import bench as mlp_bench
 
     if o.json_path:
         mlp_run.check_writable(o.json_path, "--json")

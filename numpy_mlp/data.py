@@ -22,36 +22,31 @@ import io
 import json
 import os
 import re
-import sysconfig
 import urllib.request
 import warnings
 import zlib
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 import mlp
-import mlp_pictures
+import numpy_mlp
+from numpy_mlp import pictures as mlp_pictures
 
 # ----------------------------------------------------------------------------- files that ship, temp files
 
 
 def shipped(name):
-    """A file or folder that ships with the project: beside this file in a checkout (or an
-    editable install); in an installed wheel, where pip put the wheel's data files,
-    <prefix>/share/numpy-mlp/NAME (the environment, or the user base for `pip install --user`)."""
-    candidates = [Path(__file__).resolve().parent / name]
-    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
-        candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "numpy-mlp" / Path(name).name)
-    return next((c for c in candidates if c.exists()), candidates[0])
+    """A file or folder that ships inside the package (its package data): numpy_mlp/NAME, in a
+    checkout and in an installed wheel alike."""
+    return numpy_mlp.HOME / name
 
 
 def shipped_mnist():
-    """The MNIST that ships with the project (data/mnist in a checkout)."""
-    return shipped("data/mnist")
+    """The MNIST that ships with the package (numpy_mlp/mnist)."""
+    return shipped("mnist")
 
 
 DEFAULT_DATA = "mnist"

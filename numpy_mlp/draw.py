@@ -20,8 +20,8 @@ import urllib.request
 
 import numpy as np
 
-import mlp_data
-import mlp_pictures
+from numpy_mlp import data as mlp_data
+from numpy_mlp import pictures as mlp_pictures
 
 MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
 

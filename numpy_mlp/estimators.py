@@ -1,7 +1,7 @@
 """scikit-learn estimators on mlp.py: `MLPClassifier` and `MLPRegressor`, for Pipeline,
 GridSearchCV, cross_val_score and everything else that takes a classifier or a regressor.
 
-    from mlp_sklearn import MLPClassifier, MLPRegressor
+    from numpy_mlp.estimators import MLPClassifier, MLPRegressor
     clf = MLPClassifier(hidden_layer_sizes=(128, 64), dropout=0.1).fit(X, y)
     clf.predict(X_test); clf.save("weights.npz")   # then: mlp eval weights.npz --data ...
     reg = MLPRegressor().fit(X, prices)            # numbers: R^2 as its score, targets standardised
@@ -24,8 +24,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 import mlp
-import mlp_pictures
-import mlp_run
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import run as mlp_run
 
 AUTO = "auto"
 

@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 import mlp
-import mlp_data
+from numpy_mlp import data as mlp_data
 
 ONNX_OPSET = 20  # the first with Gelu's tanh form
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 import mlp
-import mlp_data
+from numpy_mlp import data as mlp_data
 
 # ----------------------------------------------------------------------------- stop signals
 

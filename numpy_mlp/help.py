@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-import mlp_options
+from numpy_mlp import options as mlp_options
 
 # Drawn here rather than by Typer, so that a page shows what a reader needs (the metavar, never
 # Typer's type names or Click's ranges), a long command's options in panels, and examples.

@@ -16,9 +16,9 @@ from typing import Annotated, NamedTuple
 import typer
 
 import mlp
-import mlp_data
-import mlp_pictures
-import mlp_run
+from numpy_mlp import data as mlp_data
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import run as mlp_run
 
 # ----------------------------------------------------------------------------- option types
 

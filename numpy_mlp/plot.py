@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 
 import mlp
-import mlp_data
-import mlp_run
-import mlp_score
+from numpy_mlp import data as mlp_data
+from numpy_mlp import run as mlp_run
+from numpy_mlp import score as mlp_score
 
 
 def shortened(name, width):

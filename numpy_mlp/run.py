@@ -2,7 +2,7 @@
 commands read, the options that fit the data, and the plan of every run.
 
 Used by cli.py's commands, sweep's trials and bench (what keeps a run whole, signals, locks and
-checkpoints: mlp_guard.py). Problems are raised as ValueError (BadOption for an option) with
+checkpoints: numpy_mlp/guard.py). Problems are raised as ValueError (BadOption for an option) with
 one line naming the problem and the fix, as mlp.py raises them. Its rooms, in order:
   memory               what training needs, against what this machine has free
   cores                the BLAS threads fitted to the cores other programs leave free
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 import mlp
-import mlp_data
-import mlp_guard
-import mlp_pictures
+from numpy_mlp import data as mlp_data
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import pictures as mlp_pictures
 
 # ----------------------------------------------------------------------------- memory
 
@@ -163,7 +163,7 @@ EXTRAS = {
 }  # extra: its library
 
 
-CHECKOUT = (Path(__file__).resolve().parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
+CHECKOUT = (Path(__file__).resolve().parent.parent / "pyproject.toml").is_file()  # run from a clone, not a wheel
 
 
 def install_hint(extra):

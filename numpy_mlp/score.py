@@ -16,9 +16,9 @@ import zipfile
 import numpy as np
 
 import mlp
-import mlp_data
-import mlp_pictures
-import mlp_run
+from numpy_mlp import data as mlp_data
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import run as mlp_run
 
 
 def report_json(report, n, meta=None):

@@ -21,7 +21,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -33,9 +32,10 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import mlp
-import mlp_guard
-import mlp_pictures
-import mlp_run
+import numpy_mlp
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import run as mlp_run
 
 # ----------------------------------------------------------------------------- search spaces
 # A space maps train's option names (as Python names: batch_size) to a list of choices or to a
@@ -770,15 +770,15 @@ def best_command(study, trial, program_name):
     return f"{program_name} train {shlex.join(words)}"
 
 
-def worker_command(script, args, activation, *, trials, study, space, out, heartbeat, threads):
+def worker_command(args, activation, *, trials, study, space, out, heartbeat, threads):
     """The command line of one local worker: this sweep's (`args`, the train options it was
-    given; `script`, the command line's file), as a --worker, with its BLAS threads."""
+    given), as a --worker of this copy of the command line, with its BLAS threads."""
     args = list(args)
     if "--threads" not in args:
         args += ["--threads", str(threads)]
     words = ["sweep", activation, *args, "--trials", str(trials), "--study", study, "--out", str(out)]
     words += ["--heartbeat", str(heartbeat), "--worker"] + (["--space", str(space.resolve())] if space else [])
-    return [sys.executable, str(script), *words]
+    return numpy_mlp.python_command("numpy_mlp.cli:main", *words)
 
 
 def sweep_storage(storage, out, *, heartbeat, must_exist=False):

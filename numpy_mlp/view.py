@@ -22,8 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 import mlp
-import mlp_data
-import mlp_plot
+from numpy_mlp import data as mlp_data
+from numpy_mlp import plot as mlp_plot
 
 # ----------------------------------------------------------------------------- consoles
 

@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import cli
 import mlp
-import mlp_data
 import test_mlp
+from numpy_mlp import cli
+from numpy_mlp import data as mlp_data
 from test_mlp import MNIST, assert_close_arrays, assert_same_arrays  # noqa: F401 (for the other test files)
 
 mnist, mnist_raw = test_mlp.mnist, test_mlp.mnist_raw  # the same session fixtures, for every test file
 
 # ----------------------------------------------------------------------------- files, folders, processes
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # the checkout: README, docs, cli.py, mlp.py
 runner = CliRunner()
 
 

@@ -1,4 +1,4 @@
-"""Tests of bench (mlp_bench.py): its measurements and JSON, the PyTorch and scikit-learn
+"""Tests of bench (numpy_mlp/bench.py): its measurements and JSON, the PyTorch and scikit-learn
 references when they are installed, and mlp's gradients against PyTorch's."""
 
 import json
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_bench
 from conftest import assert_close_arrays, run, small_slice
+from numpy_mlp import bench as mlp_bench
 
 
 @pytest.mark.slow

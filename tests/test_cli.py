@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
 import mlp
-import mlp_draw
-import mlp_pictures
-import mlp_run
-import mlp_view
 from conftest import blobs_table, random_dataset, run, runner, write_csv
+from numpy_mlp import cli
+from numpy_mlp import draw as mlp_draw
+from numpy_mlp import pictures as mlp_pictures
+from numpy_mlp import run as mlp_run
+from numpy_mlp import view as mlp_view
 
 
 def test_the_saved_test_score_is_that_of_the_kept_weights_with_validation(tmp_path, small_data):
@@ -531,8 +531,8 @@ def test_predict_image_without_pillow_says_how_to_install_as_the_user_installed(
     assert result.exit_code == 1 and result.stderr == f"error: this command needs Pillow (the image extra): {hint}\n"
 
 
-def test_the_checkout_is_told_from_an_installed_wheel_by_the_pyproject_beside_cli():
-    assert mlp_run.CHECKOUT == (Path(mlp_run.__file__).parent / "pyproject.toml").is_file()
+def test_the_checkout_is_told_from_an_installed_wheel_by_the_pyproject_beside_the_package():
+    assert mlp_run.CHECKOUT == (Path(mlp_run.__file__).parent.parent / "pyproject.toml").is_file()
 
 
 @pytest.mark.parametrize(

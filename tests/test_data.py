@@ -1,4 +1,4 @@
-"""Tests of mlp_data.py: IDX files and the shipped MNIST, data in every form users hold it (CSV,
+"""Tests of numpy_mlp/data.py: IDX files and the shipped MNIST, data in every form users hold it (CSV,
 .npz, folders of pictures), named data sets and their downloads, class names, and pictures
 framed the way a network reads them."""
 
@@ -18,10 +18,6 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_data
-import mlp_draw
-import mlp_guard
-import mlp_pictures
 from conftest import (
     HERE,
     MNIST,
@@ -35,6 +31,10 @@ from conftest import (
     write_dataset,
     write_idx,
 )
+from numpy_mlp import data as mlp_data
+from numpy_mlp import draw as mlp_draw
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import pictures as mlp_pictures
 
 
 # ----------------------------------------------------------------------------- data: IDX files and the shipped MNIST

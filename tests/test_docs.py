@@ -2,7 +2,7 @@
 marked, on the line before it, `<!-- snippet: run -->` or `<!-- snippet: skip, REASON -->`, and
 the marked ones run, file by file in order, in a folder laid out as a checkout (the modules, the
 draw page, pyproject.toml) with small real data where the snippets expect data: MNIST in
-data/mnist/ (600 training and 200 test digits), and the files they name (my-digit.png, kaggle/,
+numpy_mlp/mnist/ (600 training and 200 test digits), and the files they name (my-digit.png, kaggle/,
 mnist.npz, pictures/, ...) made from the same digits. A snippet that imports a package names it
 in an install line above it in the same file.
 
@@ -87,13 +87,12 @@ def picture(path, digit, light=True):
 
 def checkout_on_small_data(folder, raw):
     """A checkout's files, with MNIST cut to 600/200 digits, and every file the snippets name."""
-    for name in [p.name for p in HERE.glob("*.py") if not p.name.startswith(("test_", "conftest"))]:
+    for name in ("mlp.py", "cli.py", "pyproject.toml", "README.md"):
         shutil.copy(HERE / name, folder / name)
-    for name in ("draw.html", "pyproject.toml", "README.md"):
-        shutil.copy(HERE / name, folder / name)
+    shutil.copytree(HERE / "numpy_mlp", folder / "numpy_mlp", ignore=shutil.ignore_patterns("mnist", "__pycache__"))
     (folder / "assets").mkdir()  # where the docs' pictures go
     x, y, xt, yt = small_slice(raw, 600, 200)
-    write_dataset(folder / "data" / "mnist", x, y, xt, yt)
+    write_dataset(folder / "numpy_mlp" / "mnist", x, y, xt, yt)
     fashion = write_dataset(folder / "fashion-mnist", 255 - x, y, 255 - xt, yt)  # another set, with names
     (fashion / "classes.txt").write_text("\n".join(f"class {c}" for c in range(10)), "utf-8")
     flat, flat_test = x.reshape(len(x), -1), xt.reshape(len(xt), -1)

@@ -1,4 +1,4 @@
-"""Tests of the draw page's server (mlp_draw.py): what it serves and refuses, answers under load,
+"""Tests of the draw page's server (numpy_mlp/draw.py): what it serves and refuses, answers under load,
 and a real headless Chromium drawing digits on the page."""
 
 import json
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_draw
-import mlp_pictures
 from conftest import HERE, MNIST, cli_process, posix, run, wait_for_line
+from numpy_mlp import draw as mlp_draw
+from numpy_mlp import pictures as mlp_pictures
 
 
 # ----------------------------------------------------------------------------- draw: the local web page

@@ -1,4 +1,4 @@
-"""Tests of ONNX export (mlp_onnx.py): the model computes mlp's probabilities in onnxruntime for
+"""Tests of ONNX export (numpy_mlp/export.py): the model computes mlp's probabilities in onnxruntime for
 every activation, preprocessing and dtype, and the export command."""
 
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_onnx
 from conftest import MNIST, run
+from numpy_mlp import export as mlp_onnx
 
 
 # ----------------------------------------------------------------------------- models in and out: ONNX export, --init

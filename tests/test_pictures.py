@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_guard
-import mlp_pictures
 from conftest import assert_same_arrays
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import pictures as mlp_pictures
 
 # ----------------------------------------------------------------------------- augmentation
 

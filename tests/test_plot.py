@@ -8,11 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-import cli
 import mlp
-import mlp_plot
-import mlp_run
 from conftest import run, trained_with_names
+from numpy_mlp import cli
+from numpy_mlp import plot as mlp_plot
+from numpy_mlp import run as mlp_run
 
 
 @pytest.mark.slow

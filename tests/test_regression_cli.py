@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import mlp
-import mlp_data
 from conftest import run
+from numpy_mlp import data as mlp_data
 
 
 def prices(n=300, seed=0, scale=1.0):

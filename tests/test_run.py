@@ -1,4 +1,4 @@
-"""Tests of a run that loses nothing (mlp_run.py and the commands using it): signals, kill -9,
+"""Tests of a run that loses nothing (numpy_mlp/run.py and the commands using it): signals, kill -9,
 resuming, one run per output, outputs that never replace inputs, full disks, closed pipes, and
 platforms without POSIX facilities. Real processes and signals."""
 
@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
 import mlp
-import mlp_data
-import mlp_guard
-import mlp_run
-import mlp_view
 from conftest import HERE, cli_process, posix, run, wait_for_line, write_dataset
+from numpy_mlp import cli
+from numpy_mlp import data as mlp_data
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import run as mlp_run
+from numpy_mlp import view as mlp_view
 
 
 def test_memory_estimate_counts_the_optimizers_state_arrays():
@@ -914,7 +914,7 @@ def test_steering_leaves_the_threads_alone_when_they_are_given_or_there_is_one()
 
 @pytest.mark.slow
 def test_the_blas_threads_give_way_to_busy_programs_and_come_back_when_they_end():
-    import mlp_bench
+    from numpy_mlp import bench as mlp_bench
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if cores < 2 or not Path("/proc/stat").is_file() or min(blas_threads() or [1]) < 2:

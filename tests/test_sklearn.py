@@ -17,9 +17,9 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import mlp  # noqa: E402
-import mlp_sklearn  # noqa: E402
 from conftest import run, write_csv  # noqa: E402
-from mlp_sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from numpy_mlp import estimators as mlp_sklearn  # noqa: E402
+from numpy_mlp.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 
 
 @pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")  # the checks' data hold one class, or noise

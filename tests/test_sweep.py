@@ -1,4 +1,4 @@
-"""Tests of sweeps (mlp_sweep.py and `sweep`, `plot sweep`): search spaces, storages and their
+"""Tests of sweeps (numpy_mlp/sweep.py and `sweep`, `plot sweep`): search spaces, storages and their
 passwords, the trial count over many workers, the best trial's command reproducing its score;
 with real parts: SQLite in tmp_path, a PostgreSQL server of the test's own, worker processes,
 SIGINT and SIGKILL."""
@@ -18,9 +18,9 @@ import pytest
 from optuna.trial import TrialState
 
 import mlp
-import mlp_guard
-import mlp_sweep
 from conftest import HERE, assert_same_arrays, cli_process, posix, postgres_server, run
+from numpy_mlp import guard as mlp_guard
+from numpy_mlp import sweep as mlp_sweep
 
 SPACE_TOML = 'hidden = ["16", "32-16"]\nlr = { low = 0.05, high = 0.3, log = true }\nbatch-size = [32, 64]\n'
 SPACE = {"hidden": ["16", "32-16"], "lr": {"low": 0.05, "high": 0.3, "log": True}, "batch_size": [32, 64]}
@@ -470,14 +470,14 @@ def test_a_workers_command_line_never_holds_the_storage_url(tmp_path):
     environment (readable by their user only)."""
     url = "postgresql://me:pw-77@db.example/sweeps"
     command = mlp_sweep.worker_command(
-        HERE / "cli.py", ["--epochs", "2"], "relu", trials=2, study="s", space=None,  # train's options only
+        ["--epochs", "2"], "relu", trials=2, study="s", space=None,  # train's options only
         out=tmp_path / "o.npz", heartbeat=10, threads=1,
     )  # fmt: skip
     seen = tmp_path / "seen.json"
     report = (
         f"import json, os, sys; json.dump([sys.argv, os.environ['{mlp_sweep.ENV_STORAGE}']], open({str(seen)!r}, 'w'))"
     )
-    assert mlp_sweep.local_workers([[sys.executable, "-c", report, *command[2:]]], url) == [0]
+    assert mlp_sweep.local_workers([[sys.executable, "-c", report, *command[3:]]], url) == [0]
     argv, environ = json.loads(seen.read_text())
     assert environ == url and not any("pw-77" in word or word == "--storage" for word in argv + command)
 
@@ -485,7 +485,7 @@ def test_a_workers_command_line_never_holds_the_storage_url(tmp_path):
 # ----------------------------------------------------------------------------- workers started together
 JOIN = """
 import sys, time
-import mlp_sweep
+from numpy_mlp import sweep as mlp_sweep
 url, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))  # every worker opens the empty database at this instant
 storage = mlp_sweep.open_storage(url, heartbeat=10)
