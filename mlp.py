@@ -121,10 +121,17 @@ def lookup(registry, name, what):
 
 
 def init(sizes, activation, seed=0, dtype=np.float32):
-    """Random parameters for layer sizes [n_in, n_1, ..., C] (at least two positive ints):
-    {"W1": (n_in, n_1), "b1": (n_1,), ...} of `dtype`, biases zero, weights scaled as the
-    activation's registry entry says. seed: int or np.random.Generator (the same seed, the
-    same bits)."""
+    """Random parameters: biases zero, weights drawn at the scale the activation's entry says.
+
+    Args:
+        sizes: the layer sizes [n_in, n_1, ..., C], at least two positive ints.
+        activation: an ACTIVATIONS name (it chooses He's or Glorot's scale).
+        seed: an int or a np.random.Generator (the same seed, the same bits).
+        dtype: a float dtype for every array.
+
+    Returns:
+        dict: {"W1": (n_in, n_1), "b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}.
+    """
     init_std = lookup(ACTIVATIONS, activation, "activation").init_std
     if np.dtype(dtype).kind != "f":
         raise ValueError(f"dtype must be a float type (np.float32 or np.float64), got {np.dtype(dtype)}")
@@ -185,9 +192,27 @@ def dropout_mask(shape, dropout, rng, dtype):
     return (bits.reshape(shape) >= dropped) * np.asarray(65536 / (65536 - dropped), dtype)
 
 
-def _forward(params, x, activation, dropout, rng):
-    """The layers of `forward` (below), whose arguments are checked already: the training loop's
-    call, its data checked once per run by `train`. Returns (logits (B, C), cache)."""
+def forward(params, x, activation, dropout=0.0, rng=None):
+    """The network's outputs for a batch, and the cache `grads` needs.
+
+    Args:
+        params: {"W1": (n_in, n_1), "b1": (n_1,), ..., "WL": (n_{L-1}, C), "bL": (C,)}.
+        x: (B, n_in) floats, cast to the weights' dtype (as_inputs).
+        activation: the hidden layers' (an ACTIVATIONS name); the output layer is linear.
+        dropout: probability of zeroing each hidden unit (inverted dropout, for training).
+        rng: a np.random.Generator, needed when dropout > 0 (it draws the masks).
+
+    Returns:
+        (logits, cache): logits (B, C) (a regression's outputs, the numbers themselves); cache,
+        each layer's input (B, n_{l-1}), pre-activation z and output a (B, n_l), the dropout
+        masks and the logits, for `loss_and_grads`.
+    """
+    lookup(ACTIVATIONS, activation, "activation")
+    x = as_inputs(params, x)
+    if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
+        raise ValueError(
+            f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), got dropout={dropout!r}, rng={rng!r}"
+        )
     f, L, a = ACTIVATIONS[activation].f, n_layers(params), x
     cache = {"activation": activation, "inputs": [], "z": [], "a": [], "masks": []}
     for l in range(1, L + 1):
@@ -205,20 +230,6 @@ def _forward(params, x, activation, dropout, rng):
             a = a * mask
     cache["logits"] = z
     return z, cache
-
-
-def forward(params, x, activation, dropout=0.0, rng=None):
-    """Logits of a batch (B, C), and the cache `grads` needs (each layer's input,
-    pre-activation and output). x: (B, n_in) floats (cast to the weights' dtype: as_inputs);
-    activation: the hidden layers' (the output layer is linear). dropout: probability of
-    zeroing each hidden unit (inverted dropout, training only: needs `rng`, a Generator)."""
-    lookup(ACTIVATIONS, activation, "activation")
-    x = as_inputs(params, x)
-    if dropout and not (0 <= dropout < 1 and isinstance(rng, np.random.Generator)):
-        raise ValueError(
-            f"dropout must be in [0, 1) and needs rng=np.random.default_rng(seed), got dropout={dropout!r}, rng={rng!r}"
-        )
-    return _forward(params, x, activation, dropout, rng)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -315,12 +326,20 @@ def task_of(meta):
 
 
 def loss(logits, y, label_smoothing=0.0, weights=None, task="classification"):
-    """Mean loss of the outputs (a float, averaged over the batch): softmax cross-entropy from
-    logits (B, C) and int labels y (B,) in [0, C), via log-sum-exp (finite for |logits| ~ 1e4);
-    with task="regression" the mean squared error against y (B, C) or (B,) numbers (TASKS).
-    label_smoothing eps: the target is (1 - eps) * onehot(y) + eps / C (classes only).
-    weights: optional (B,) non-negative weight of each example (class or sample weights): the
-    loss is then mean_i(w_i * loss_i), so weights of mean 1 keep its scale."""
+    """Mean loss of the outputs, averaged over the batch: softmax cross-entropy from logits via
+    log-sum-exp (finite for |logits| ~ 1e4); with task="regression" the mean squared error (TASKS).
+
+    Args:
+        logits: (B, C) floats, `forward`'s.
+        y: (B,) int labels in [0, C); for task="regression", (B, C) or (B,) numbers.
+        label_smoothing: eps in [0, 1): the target is (1 - eps) * onehot(y) + eps / C (classes only).
+        weights: optional (B,) non-negative weight of each example (class or sample weights):
+            the loss is then mean_i(w_i * loss_i), so weights of mean 1 keep its scale.
+        task: a TASKS name.
+
+    Returns:
+        float: the mean loss.
+    """
     chosen = lookup(TASKS, task, "task")
     chosen.check(y, logits.shape[1], len(logits))
     return chosen.loss_and_delta(logits, np.asarray(y), label_smoothing, check_weights(weights, len(logits)))[0]
@@ -329,11 +348,27 @@ def loss(logits, y, label_smoothing=0.0, weights=None, task="classification"):
 # ----------------------------------------------------------------------------- grads
 
 
-def _backward(params, cache, y, label_smoothing, weights, task):
-    """The backward pass of `loss_and_grads` (below), whose arguments are checked already (y an
-    array, weights (B,) float64 or None): the training loop's call. Returns (loss, grads)."""
+def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification", checked=False):
+    """The loss and its gradient in one pass: d loss / d outputs from TASKS, then backwards
+    through the layers (the chain rule, layer by layer).
+
+    Args:
+        params: the parameters `forward` ran with.
+        cache: `forward`'s (it carries the activation, the dropout masks and the logits).
+        y, label_smoothing, weights, task: as for `loss`.
+        checked: True when the caller has checked y (an array of the task's targets for these
+            outputs) and weights ((B,) float64 or None) already: `train` does, once per run,
+            and its loop then skips the per-step checks.
+
+    Returns:
+        (loss, grads): the float of `loss`, and a dict with exactly the keys and shapes of params.
+    """
+    chosen, logits = lookup(TASKS, task, "task"), cache["logits"]
+    if not checked:
+        chosen.check(y, logits.shape[1], len(logits))
+        y, weights = np.asarray(y), check_weights(weights, len(logits))
     df = ACTIVATIONS[cache["activation"]].df
-    value, dz = TASKS[task].loss_and_delta(cache["logits"], y, label_smoothing, weights)
+    value, dz = chosen.loss_and_delta(logits, y, label_smoothing, weights)
     g = {}
     for l in range(n_layers(params), 0, -1):
         g[f"W{l}"] = cache["inputs"][l - 1].T @ dz  # (n_{l-1}, B) @ (B, n_l) -> (n_{l-1}, n_l)
@@ -346,17 +381,17 @@ def _backward(params, cache, y, label_smoothing, weights, task):
     return value, {k: g[k] for k in params}
 
 
-def loss_and_grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
-    """(loss, grads) in one pass: d loss / d outputs from TASKS, then backwards through the layers."""
-    chosen, logits = lookup(TASKS, task, "task"), cache["logits"]
-    chosen.check(y, logits.shape[1], len(logits))
-    return _backward(params, cache, np.asarray(y), label_smoothing, check_weights(weights, len(logits)), task)
-
-
 def grads(params, cache, y, label_smoothing=0.0, weights=None, task="classification"):
-    """Gradient of `loss(logits, y, label_smoothing, weights, task)` with respect to every
-    parameter: a dict with exactly the keys and shapes of `params`. cache: from `forward` (it
-    carries the activation and any dropout masks)."""
+    """Gradient of `loss(logits, y, label_smoothing, weights, task)` with respect to every parameter.
+
+    Args:
+        params: the parameters `forward` ran with.
+        cache: `forward`'s (it carries the activation and any dropout masks).
+        y, label_smoothing, weights, task: as for `loss`.
+
+    Returns:
+        dict: the keys and shapes of params ("W1": (n_in, n_1), "b1": (n_1,), ...).
+    """
     return loss_and_grads(params, cache, y, label_smoothing, weights, task)[1]
 
 
@@ -403,8 +438,10 @@ def sgd(params, grads, state, lr, momentum=0.9, weight_decay=0.0, nesterov=False
     `nesterov` the step is along g + momentum * v. state: {} at first, then {key: velocity}.
     weight_decay: an L2 term on the weights' gradients (never the biases).
 
-    Each new array is written in place, one product and one sum (no temporaries, no copies: a copy is
-    memmove, which AMD's Zen 3 runs 15x slower for arrays 16 bytes apart modulo 4 KiB, as malloc places them)."""
+    Each new array is written in place, one product and one sum, the formula above bit for bit
+    (test_sgd_in_place_is_the_formula_bit_for_bit)."""
+    # no temporaries and no copies: a copy is memmove, which some CPUs (AMD's Zen 3) run 15x
+    # slower for arrays 16 bytes apart modulo 4 KiB, as malloc places them
     new_params, new_state = {}, {}
     for k, p in params.items():
         g = grads[k]
@@ -476,12 +513,25 @@ OPTIMIZERS = {
 }
 
 
-def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="sgd"):
-    """One optimizer step by the OPTIMIZERS entry named: (new_params, new_state). grads: the keys
-    and shapes of params; state: {} before the first step, then what the last call returned;
-    momentum: for sgd and nesterov (Adam has its own betas); weight_decay: on weights, not biases."""
-    chosen = lookup(OPTIMIZERS, optimizer, "optimizer")
-    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+def update(params, grads, state, lr, momentum=0.9, weight_decay=0.0, optimizer="sgd", checked=False):
+    """One optimizer step by the OPTIMIZERS entry named. Inputs are not modified.
+
+    Args:
+        params: {"W1": (n_in, n_1), "b1": (n_1,), ...}.
+        grads: the keys and shapes of params (`grads`).
+        state: {} before the first step, then what the last call returned.
+        lr: the learning rate (> 0).
+        momentum: for sgd and nesterov, in [0, 1) (Adam has its own betas).
+        weight_decay: on the weights, never the biases (>= 0).
+        optimizer: an OPTIMIZERS name.
+        checked: True when the caller has checked these options already (`train` does, once per
+            run, and its loop then skips the per-step checks; its schedule sets lr).
+
+    Returns:
+        (new_params, new_state): new arrays of the keys and shapes of params; the optimizer's state.
+    """
+    chosen = OPTIMIZERS[optimizer] if checked else lookup(OPTIMIZERS, optimizer, "optimizer")
+    for name, value in () if checked else (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if option_problem(name, value):
             raise ValueError(f"{name} {option_problem(name, value)}")
     return chosen.bound(momentum, weight_decay)(params, grads, state, lr)
@@ -1015,7 +1065,6 @@ def train_epoch(
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
     task, classes = TASKS[s.task], s.task == "classification"
-    step = OPTIMIZERS[s.optimizer].bound(s.momentum, s.weight_decay)  # options checked by train
     guess = task.guess(y, params[f"W{n_layers(params)}"].shape[1])
     diverged = DIVERGENCE_FACTOR * guess
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
@@ -1029,9 +1078,9 @@ def train_epoch(
                 xb = transform(xb, rng, epoch)
             if preprocessing is not None:
                 xb = standardize(xb, preprocessing)
-            logits, cache = _forward(params, as_inputs(params, xb), s.activation, s.dropout, rng)
-            wb = None if sample_weight is None else sample_weight[idx]
-            batch_loss, g = _backward(params, cache, yb, s.label_smoothing, wb, s.task)
+            logits, cache = forward(params, xb, s.activation, s.dropout, rng)
+            wb = None if sample_weight is None else sample_weight[idx]  # y and weights checked by train:
+            batch_loss, g = loss_and_grads(params, cache, yb, s.label_smoothing, wb, s.task, checked=True)
             if not batch_loss < diverged * (1 if wb is None else max(wb.mean(), 1e-12)):  # also catches NaN
                 raise FloatingPointError(
                     f"loss {batch_loss:.4g} at epoch {epoch}, batch {i + 1} ({task.guessed} "
@@ -1040,7 +1089,7 @@ def train_epoch(
                 )
             if s.clip:
                 g = clip_by_global_norm(g, s.clip)
-            params, state = step(params, g, state, lr)
+            params, state = update(params, g, state, lr, s.momentum, s.weight_decay, s.optimizer, checked=True)
             if i % FLUSH_EVERY == 0:  # on arrays `update` has just made: no one else holds them yet
                 flush_subnormals(state)
             if s.ema:
@@ -1227,7 +1276,17 @@ def predict_proba(params, x, activation, batch_size=2000, preprocessing=None):
 
 
 def predict(params, x, activation, preprocessing=None):
-    """(N,) predicted class of each row of x."""
+    """The predicted class of each row of x: the largest logit's.
+
+    Args:
+        params: a classifier's {"W1": (n_in, n_1), "b1": (n_1,), ...}.
+        x: (N, n_in) floats; with `preprocessing` (fit_preprocessing's), raw images (N, n_in).
+        activation: the hidden layers' (an ACTIVATIONS name).
+        preprocessing: optional, stored with the weights: applied to x first.
+
+    Returns:
+        (N,) int class indices in [0, C).
+    """
     return predict_proba(params, x, activation, preprocessing=preprocessing).argmax(axis=1)
 
 

@@ -466,6 +466,24 @@ def test_sgd_in_place_is_the_formula_bit_for_bit(nesterov):
     assert_same_arrays(new_params, {k: step[k] * -0.2 + params[k] for k in params})
 
 
+@pytest.mark.parametrize("optimizer", sorted(mlp.OPTIMIZERS))
+def test_the_loops_trusted_calls_are_the_checked_ones_bit_for_bit(optimizer):
+    """train checks once per run and its loop passes checked=True: the same numbers, no checks."""
+    params = mlp.init([6, 5, 3], "tanh", seed=1)
+    x, y = np.random.default_rng(2).standard_normal((8, 6), dtype=np.float32), np.arange(8) % 3
+    _, cache = mlp.forward(params, x, "tanh")
+    weights = np.linspace(0.5, 1.5, 8)
+    loss, g = mlp.loss_and_grads(params, cache, y, 0.1, weights)
+    trusted_loss, trusted_g = mlp.loss_and_grads(params, cache, y, 0.1, weights, checked=True)
+    assert loss == trusted_loss and all(g[k].tobytes() == trusted_g[k].tobytes() for k in g)
+    options = dict(lr=0.05, momentum=0.5, weight_decay=0.01, optimizer=optimizer)
+    step, state = mlp.update(params, g, {}, **options)
+    trusted_step, trusted_state = mlp.update(params, g, {}, **options, checked=True)
+    assert all(step[k].tobytes() == trusted_step[k].tobytes() for k in step)
+    with pytest.raises(ValueError, match="labels must be ints in"):
+        mlp.loss_and_grads(params, cache, y + 5)  # unchecked, the checks hold
+
+
 def test_sgd_weight_decay_is_l2_on_weights_only():
     p, _ = mlp.update(one_param(2.0), one_param(0.0), {}, lr=0.1, momentum=0.0, weight_decay=0.5)
     assert p["W1"][0, 0] == pytest.approx(2 - 0.1 * 0.5 * 2) and p["b1"][0] == 2.0

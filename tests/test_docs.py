@@ -238,7 +238,7 @@ def test_the_tutorial_runs_top_to_bottom_keeps_its_figures_and_quotes_mlp_as_it_
     )
     client.execute()  # raises CellExecutionError, naming the cell, when one fails
     assert figure_cells(fresh) == figure_cells(saved) and len(figure_cells(saved)) >= 5
-    for function in (mlp.forward, mlp._forward, mlp.loss_and_grads, mlp._backward, mlp.input_gradient):
+    for function in (mlp.forward, mlp.loss_and_grads, mlp.input_gradient):
         source = inspect.getsource(function)
         assert source in printed(fresh) and source in printed(saved), f"the tutorial quotes an old {function.__name__}"
 

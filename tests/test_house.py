@@ -141,12 +141,34 @@ def test_mlp_is_the_network_then_what_keeping_one_needs():
     )
     keeping = ("write_together", "save", "load", "read_idx", "load_mnist")
     assert all(where[name] < part_two for name in network) and all(where[name] > part_two for name in keeping)
-    assert max(where[name] for name in ("forward", "loss", "grads")) < 380 and where["update"] < 480  # first pages
+    first = ("init", "forward", "loss", "loss_and_grads", "grads", "update")  # the network's steps, in order
+    assert [where[name] for name in first] == sorted(where[name] for name in first)
     elsewhere = ("fetch_dataset", "load_data", "read_csv", "frame_digit", "classify_picture", "training_memory")
     elsewhere += ("augment", "AUGMENTATIONS", "distortion_strength")  # distortions: numpy_mlp.pictures, as a transform
     elsewhere += ("ensemble_log_proba", "view_log_proba")  # several networks, test-time views: numpy_mlp.pictures
     elsewhere += ("fitted_defaults", "META_RULES", "save_checkpoint", "load_checkpoint")  # a run's: numpy_mlp.run
     assert not any(hasattr(mlp, name) for name in elsewhere)
+
+
+PUBLIC_STEPS = ("init", "forward", "loss", "grads", "loss_and_grads", "update", "train", "predict")
+
+
+def test_mlps_public_functions_say_their_arguments_and_what_they_return():
+    functions = {n.name: n for n in ast.parse((HERE / "mlp.py").read_text()).body if isinstance(n, ast.FunctionDef)}
+    for name in PUBLIC_STEPS:
+        doc = ast.get_docstring(functions[name])
+        assert "Args:" in doc and "Returns:" in doc, name
+        arguments = [a.arg for a in functions[name].args.args]
+        assert all(re.search(rf"\b{a}\b", doc.split("Returns:")[0]) for a in arguments), name
+
+
+def test_the_training_loop_composes_the_public_functions():
+    """train_epoch's step is forward, loss_and_grads and update themselves (checked once per
+    run by train, then trusted through checked=True), not private copies of them."""
+    (loop,) = [n for n in ast.parse((HERE / "mlp.py").read_text()).body if getattr(n, "name", "") == "train_epoch"]
+    called = {n.func.id for n in ast.walk(loop) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert {"forward", "loss_and_grads", "update"} <= called
+    assert not any(name.startswith("_") for name in called)
 
 
 def test_mlp_imports_only_numpy_and_the_standard_library_and_nothing_of_networks_or_tables():
