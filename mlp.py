@@ -936,12 +936,12 @@ class Settings(NamedTuple):
     label_smoothing: float = 0.0  # see `loss`
     schedule: str = "cosine"  # a key of SCHEDULES
     warmup: int = 0  # epochs of linear warm-up (see `scheduled_lr`)
-    augment_kind: str = "none"  # a key of mlp_pictures.AUGMENTATIONS, applied by train's `transform`
+    augment_kind: str = "none"  # a key of numpy_mlp.pictures.AUGMENTATIONS, applied by train's `transform`
     patience: int = 0  # stop after this many epochs without better validation accuracy (loss for numbers); 0: never
     seed: int = 0  # of the one Generator behind shuffling, dropout and augmentation
     epochs: int = 10  # passes over the training set
     ema: float = 0.0  # decay of the moving average of the weights kept after every step; 0: off
-    augment_end: float = 1.0  # distortions' strength in the last epoch over the first's (mlp_pictures)
+    augment_end: float = 1.0  # distortions' strength in the last epoch over the first's (numpy_mlp.pictures)
 
 
 def check_settings(settings):
@@ -1007,6 +1007,21 @@ class Checkpoint(NamedTuple):
         return self.params if self.average is None else self.average
 
 
+class Callbacks(NamedTuple):
+    """What `train` calls as it goes, each optional (None: not called). The loop never prints:
+    a caller shows progress, keeps checkpoints or prunes a search through these.
+
+    on_batch(batch_index, n_batches, batch_loss): after every step, with the batch's loss.
+    on_step(checkpoint): after every step, with the Checkpoint to resume from there.
+    on_epoch(record, checkpoint): after every epoch, with its record (see `train`) and the
+        Checkpoint to resume from.
+    """
+
+    on_batch: Callable | None = None
+    on_step: Callable | None = None
+    on_epoch: Callable | None = None
+
+
 def fresh_checkpoint(params, seed):
     """The Checkpoint before epoch 1."""
     rng = np.random.default_rng(seed).bit_generator.state
@@ -1039,15 +1054,13 @@ FLUSH_EVERY = 16  # steps between flushes of the optimizer's state: a pass over 
 DIVERGENCE_FACTOR = 20  # a batch loss 20x a uniform guess's (or NaN) stops training: lr too high
 
 
-def train_epoch(
-    ck, x, y, lr, settings, preprocessing=None, on_batch=None, on_step=None, sample_weight=None, transform=None
-):
+def train_epoch(ck, x, y, lr, settings, preprocessing=None, callbacks=None, sample_weight=None, transform=None):
     """One pass over (x, y) in shuffled mini-batches, continuing the Checkpoint `ck`: epoch
     ck.epoch + 1, from its batch ck.step. Batch order, dropout and augmentation are drawn from
     the Generator whose state the checkpoint holds; `settings` (checked: `train`) says how, `lr`
     at what rate. With `preprocessing`, x holds raw images, each batch converted as drawn: to
-    [0, 1], transform(xb, rng, epoch) when given (mlp_pictures' distortions: this file knows
-    nothing of images), then network inputs. on_step, sample_weight: see `train`; with
+    [0, 1], transform(xb, rng, epoch) when given (numpy_mlp.pictures' distortions: this file knows
+    nothing of images), then network inputs. callbacks (on_batch, on_step), sample_weight: see `train`; with
     settings.ema the moving average of the weights (`averaged`) follows every step.
     Returns:
       (checkpoint, record): the Checkpoint at the epoch's end (`train` fills in the rest);
@@ -1065,6 +1078,8 @@ def train_epoch(
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
     task, classes = TASKS[s.task], s.task == "classification"
+    callbacks = callbacks or Callbacks()
+    on_batch, on_step = callbacks.on_batch, callbacks.on_step
     guess = task.guess(y, params[f"W{n_layers(params)}"].shape[1])
     diverged = DIVERGENCE_FACTOR * guess
     total_loss, correct = ck.partial if ck.step else (0.0, 0)
@@ -1159,11 +1174,9 @@ def train(
     val=None,
     preprocessing=None,
     resume=None,
-    on_batch=None,
-    on_epoch=None,
-    on_step=None,
     sample_weight=None,
     transform=None,
+    callbacks=None,
 ):
     """Mini-batch training: `train_epoch` once per epoch, then validation and checkpointing.
 
@@ -1177,22 +1190,22 @@ def train(
         and a schedule that watches validation (plateau) may cut the rate.
       preprocessing: from `fit_preprocessing`; then x (and val's) hold raw images of any dtype
         (uint8 stays uint8 in memory), each batch converted as it is drawn.
-      resume: a Checkpoint (on_epoch's, or mlp_guard.load_checkpoint's) to continue from,
-        bit-identically with the same settings.
-      on_batch(batch_index, n_batches, batch_loss): after every step. on_step(checkpoint):
-        after every batch, with the Checkpoint to resume from there. on_epoch(record,
-        checkpoint): after every epoch; the record holds "epoch", "lr", "loss", "accuracy"
-        (classes), "seconds", and with val "val_loss", "val_accuracy" (regression: "val_r2"),
-        "best_epoch"; the last one also "stopped": "epochs" or "patience".
+      resume: a Checkpoint (on_epoch's, or numpy_mlp.guard.load_checkpoint's) to continue
+        from, bit-identically with the same settings.
       sample_weight: optional (N,) non-negative weight of each example in the loss (`loss`).
       transform: optional transform(xb, rng, epoch) -> xb of every training batch (see
-        `train_epoch`); an augment_kind needs one (mlp_pictures.distortion makes it).
+        `train_epoch`); an augment_kind needs one (numpy_mlp.pictures.distortion makes it).
+      callbacks: optional `Callbacks` (on_batch, on_step, on_epoch), e.g.
+        Callbacks(on_epoch=lambda record, checkpoint: print(record)).
     Returns:
-      (params, history): the final (or best-on-validation) params and the list of records.
+      (params, history): the final (or best-on-validation) params and the list of records, one
+      an epoch: "epoch", "lr", "loss", "accuracy" (classes), "seconds", and with val
+      "val_loss", "val_accuracy" (regression: "val_r2"), "best_epoch"; the last one also
+      "stopped": "epochs" or "patience".
     Raises:
       ValueError for a bad option, label or shape; FloatingPointError when training diverges.
     """
-    s = check_settings(settings)
+    s, callbacks = check_settings(settings), callbacks or Callbacks()
     dtype, y = params["W1"].dtype, np.asarray(y)
     if len(x) == 0:
         raise ValueError("no training examples (x is empty)")
@@ -1221,7 +1234,7 @@ def train(
         )
     if s.augment_kind != "none" and transform is None:
         raise ValueError(
-            f"augment_kind {s.augment_kind!r} needs transform=mlp_pictures.distortion(settings, shape): "
+            f"augment_kind {s.augment_kind!r} needs transform=numpy_mlp.pictures.distortion(settings, shape): "
             "mlp.py trains on the images as they are"
         )
 
@@ -1235,7 +1248,7 @@ def train(
     for epoch in range(ck.epoch + 1, s.epochs + 1):
         start = time.perf_counter()
         rate = scheduled_lr(s.schedule, s.lr, epoch - 1, s.epochs, s.warmup) * lr_scale
-        end, record = train_epoch(ck, x, y, rate, s, train_prep, on_batch, on_step, sample_weight, transform)
+        end, record = train_epoch(ck, x, y, rate, s, train_prep, callbacks, sample_weight, transform)
         if val is not None:
             record["val_loss"], record[f"val_{TASKS[s.task].score}"] = evaluate(
                 end.weights, *val, s.activation, preprocessing=val_prep, task=s.task
@@ -1253,8 +1266,8 @@ def train(
         if sample_weight is None and s.task == "classification":  # weighted, a lower plain accuracy may be the aim
             warn_if_not_learning(record, y, s, len(x))
         ck = end._replace(epoch=epoch, history=list(history), best=best, lr_scale=lr_scale)
-        if on_epoch:
-            on_epoch(record, ck)
+        if callbacks.on_epoch:
+            callbacks.on_epoch(record, ck)
         if "stopped" in record:
             break
     return (best.params if best else ck.weights), history

@@ -238,9 +238,9 @@ def test_flushing_subnormals_zeroes_them_only_and_leaves_training_bit_identical(
     x, y = mnist[0][:4000], mnist[1][:4000]  # 1,000 steps: enough to decay into the subnormals
     params, settings = mlp.init([784, 32, 10], "relu", seed=0), mlp.Settings("relu", epochs=4, batch_size=16)
     flushed, kept = [], []
-    mlp.train(params, x, y, settings, on_epoch=lambda r, ck: flushed.append(ck))
+    mlp.train(params, x, y, settings, callbacks=mlp.Callbacks(on_epoch=lambda r, ck: flushed.append(ck)))
     monkeypatch.setattr(mlp, "flush_subnormals", lambda tree: None)
-    mlp.train(params, x, y, settings, on_epoch=lambda r, ck: kept.append(ck))
+    mlp.train(params, x, y, settings, callbacks=mlp.Callbacks(on_epoch=lambda r, ck: kept.append(ck)))
     subnormal = lambda ck: sum(int(((v != 0) & (np.abs(v) < tiny)).sum()) for v in ck.state.values())
     assert subnormal(kept[-1]) > 0 and subnormal(flushed[-1]) < subnormal(kept[-1]) / 10
     assert_same_arrays(flushed[-1].params, kept[-1].params)
@@ -569,7 +569,7 @@ def test_train_covers_every_example_with_a_short_last_batch_and_is_deterministic
         x,
         y,
         mlp.Settings(activation="relu", epochs=2, batch_size=4),
-        on_batch=lambda i, n, l: calls.append((i, n)),
+        callbacks=mlp.Callbacks(on_batch=lambda i, n, l: calls.append((i, n))),
     )
     assert calls == [(0, 3), (1, 3), (2, 3)] * 2
     assert [r["epoch"] for r in history] == [1, 2]
@@ -676,7 +676,7 @@ def test_a_checkpoint_part_way_through_an_epoch_resumes_bit_identically(tmp_path
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        mlp.train(params, x, y, settings, val, on_step=stop_in_epoch_2)
+        mlp.train(params, x, y, settings, val, callbacks=mlp.Callbacks(on_step=stop_in_epoch_2))
     checkpoint = kept["checkpoint"]
     assert (checkpoint.epoch, checkpoint.step, len(checkpoint.history)) == (1, 5, 1)
     resumed, history = mlp.train(params, x, y, settings, val, resume=checkpoint)
@@ -701,7 +701,7 @@ def test_interrupt_checkpoint_resume_is_bit_identical(tmp_path, mnist, options):
         interrupt_after(2)(record, checkpoint)
 
     with pytest.raises(KeyboardInterrupt):
-        mlp.train(params, x, y, settings, val, on_epoch=on_epoch)
+        mlp.train(params, x, y, settings, val, callbacks=mlp.Callbacks(on_epoch=on_epoch))
     checkpoint = latest["checkpoint"]
     assert checkpoint.epoch == 2
     resumed, history = mlp.train(params, x, y, settings, val, resume=checkpoint)
@@ -718,7 +718,11 @@ def test_the_moving_average_of_the_weights_is_kept_after_every_step_and_saved_ra
     params = mlp.init([784, 16, 10], "relu", seed=0)
     stepped, ends = [], []  # each step's raw weights, and each epoch's checkpoint
     trained, history = mlp.train(
-        params, x, y, settings, on_step=lambda ck: stepped.append(ck.params), on_epoch=lambda r, ck: ends.append(ck)
+        params,
+        x,
+        y,
+        settings,
+        callbacks=mlp.Callbacks(on_step=lambda ck: stepped.append(ck.params), on_epoch=lambda r, ck: ends.append(ck)),
     )
     expected = stepped[0]
     for weights in stepped[1:]:  # the same recurrence, by hand: 0.9 of the average, 0.1 of the weights

@@ -192,9 +192,8 @@ def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_e
                 y,
                 settings,
                 preprocessing=preprocessing,
-                on_epoch=after_epoch,
-                on_batch=steer,
                 transform=transform,
+                callbacks=mlp.Callbacks(on_batch=steer, on_epoch=after_epoch),
             )
     seconds = [r["seconds"] for r in history]
     score = lambda: mlp.evaluate(
@@ -276,7 +275,7 @@ SETTLE_SECONDS = 0.2  # before a reference epoch: OpenBLAS's idle threads spin a
 
 @contextlib.contextmanager
 def stepped_reference(name, args, timeout=REFERENCE_TIMEOUT):
-    """Reference `name`'s process `args` (reference_args: python numpy_mlp/bench.py torch SPEC) run one epoch
+    """Reference `name`'s process `args` (reference_args: reference_main with torch SPEC) run one epoch
     at a time, in turn with ours: yields (epoch, result). epoch() lets it run its next epoch
     and returns the seconds it reports; result() waits for its last line (its JSON result).
     The process reports each answer as one JSON line: {"ready": true} once it has its data,

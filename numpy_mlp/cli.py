@@ -377,27 +377,38 @@ def planned(asked, *, data, resume=None, **options):
     """mlp_run.plan, said on stderr as train says it: the memory note, the options chosen from
     the data, the run's first line and its model table."""
     run = mlp_run.plan(asked, data=data, resume=resume, **options)
-    for note in run["notes"]:
+    for note in run.notes:
         mlp_view.err_console.print(note, highlight=False, soft_wrap=True)
-    say_defaults(run["defaults"], run["plan"]["preprocessing"])
-    say_training(run["plan"], run["settings"].activation, run["y"], run["found"], data, run["checkpoint"], resume)
-    summary = mlp_view.summary_table(run["params"], run["settings"].activation, task=run["settings"].task)
+    say_defaults(run.defaults, run.network["preprocessing"])
+    say_training(run.network, run.settings.activation, run.y, run.found, data, run.checkpoint, resume)
+    summary = mlp_view.summary_table(run.params, run.settings.activation, task=run.settings.task)
     mlp_view.show(summary, mlp_view.err_console)
     return run
 
 
+def in_turn(*callbacks):
+    """One callback that calls each of `callbacks` with the same arguments, in order."""
+
+    def each(*args):
+        for callback in callbacks:
+            callback(*args)
+
+    return each
+
+
 def checkpoint_keepers(run, latest, path, every):
-    """(on_checkpoint, on_step) for mlp_view.run_training: after every epoch the checkpoint is saved (and
-    the judged epoch checked for learning); after every batch it is kept for a stop signal to save, and
-    saved every `every` seconds of a long epoch. `latest` holds what a stop signal saves."""
-    save = mlp_guard.checkpoint_saver(path, run["meta"], warn_checkpoint_failed(path))
+    """(on_checkpoint(rows, checkpoint), on_step(checkpoint)) for mlp_run.execute: after every epoch
+    the checkpoint is saved (and the judged epoch checked for learning); after every batch it is kept
+    for a stop signal to save, and saved every `every` seconds of a long epoch. `latest` holds what a
+    stop signal saves."""
+    save = mlp_guard.checkpoint_saver(path, run.meta, warn_checkpoint_failed(path))
     saved = {"at": time.perf_counter()}
 
-    def on_checkpoint(checkpoint, rows):
+    def on_checkpoint(rows, checkpoint):
         latest.update(checkpoint=checkpoint, rows=rows)
         save(checkpoint, rows)
         saved["at"] = time.perf_counter()
-        warn_if_not_learning(rows[-1], run["y"], run["settings"], run["plan"]["preprocessing"]["kind"])
+        warn_if_not_learning(rows[-1], run.y, run.settings, run.network["preprocessing"]["kind"])
 
     def on_step(checkpoint):
         latest["checkpoint"] = checkpoint
@@ -482,28 +493,13 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
                 class_weight=o.class_weight.value,
                 straighten={"deslant": o.deslant, "width": o.width},
             )
-            settings = run["settings"]
-            latest.update(checkpoint=run["checkpoint"], rows=run["rows"], meta=run["meta"])
+            settings = run.settings
+            latest.update(checkpoint=run.checkpoint, rows=run.rows, meta=run.meta)
             on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, o.checkpoint_every)
-            params, history = mlp_view.run_training(
-                run["params"],
-                run["x"],
-                run["y"],
-                run["found"].x_test,
-                run["y_test"],
-                settings=settings,
-                show_progress=mlp_view.live_view(),
-                val=run["validation"],
-                preprocessing=run["plan"]["preprocessing"],
-                resume=run["checkpoint"],
-                rows=run["rows"],
-                on_checkpoint=on_checkpoint,
-                on_step=on_step,
-                sample_weight=run["sample_weight"],
-                test_every=o.test_every,
-                transform=run["transform"],
-                steer=steer,
-            )
+            show = mlp_view.live_view()
+            with mlp_view.training_view(settings, len(run.x), run.rows, show_progress=show, steer=steer) as shown:
+                kept_and_shown = shown._replace(on_step=on_step, on_epoch=in_turn(on_checkpoint, shown.on_epoch))
+                params, history = mlp_run.execute(run, kept_and_shown, test_every=o.test_every)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
             fail(f"{e}; nothing was saved")
@@ -518,13 +514,13 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
             )
         meta, history = mlp_run.weights_meta(
             history,
-            run["plan"],
+            run.network,
             settings=settings,
-            extras=run["extras"],
-            validation=run["validation"],
-            source=run["source"],
-            taken=run["input"],
-            defaults=run["defaults"],
+            extras=run.extras,
+            validation=run.validation,
+            source=run.source,
+            taken=run.taken,
+            defaults=run.defaults,
             init=o.init,
         )
         kept = (
@@ -548,7 +544,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
             soft_wrap=True,
         )
         raise typer.Exit(code=128 + signals["received"][0])
-    say_trained(history, meta, settings, run["validation"], o.out, history_path)
+    say_trained(history, meta, settings, run.validation, o.out, history_path)
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -923,8 +919,8 @@ def reproduce(epochs, seed, data, json_path):
                 asked, given=given, found=found, data=data, hidden=hidden, normalize="range", framings=framings
             )
             mlp_view.err_console.print(f"{name}, {label.replace('_', ' ')} ...", highlight=False)
-            scaling = run["plan"]["preprocessing"]
-            params, _ = mlp.train(run["params"], run["x"], run["y"], run["settings"], preprocessing=scaling)
+            params, _ = mlp_run.execute(run)
+            scaling = run.network["preprocessing"]
             row[label] = mlp.evaluate(params, found.x_test, found.y_test, activation, preprocessing=scaling)[1]
         rows.append(row)
     table = Table(title=f"Test accuracy after {epochs} epochs (seed {seed})")
@@ -1261,21 +1257,12 @@ def bench(ctx: typer.Context, **options):
         normalize=o.normalize and o.normalize.value,
         dtype=o.dtype.value,
     )
-    settings, preprocessing, sizes = run["settings"], run["plan"]["preprocessing"], run["plan"]["sizes"]
+    settings, preprocessing, sizes = run.settings, run.network["preprocessing"], run.network["sizes"]
     if "epochs" not in given and settings.epochs <= DEFAULTS["epochs"]:  # bench's own 3, unless small data needs more
         settings = settings._replace(epochs=asked.epochs)
     common = {"limit": o.limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": o.label_column}
     common |= {"task": found.task}
-    measured = (
-        settings,
-        sizes,
-        run["x"],
-        run["y"],
-        found.x_test,
-        run["y_test"],
-        preprocessing,
-        np.dtype(o.dtype.value),
-    )
+    measured = (settings, sizes, run.x, run.y, found.x_test, run.y_test, preprocessing, np.dtype(o.dtype.value))
     # PyTorch's epochs in turn with ours, each of ours divided by the one after it
     spec = o.torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
     result = mlp_bench.timed(measured, torch_spec=spec, busy=o.busy, threads=o.threads)

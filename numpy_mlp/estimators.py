@@ -153,7 +153,7 @@ class _MLP(BaseEstimator):
             val = (X[val_at], y[val_at])
             X, y = X[train_at], y[train_at]
             weights = None if weights is None else weights[train_at]
-        on_epoch = self._reported if self.verbose else None
+        shown = mlp.Callbacks(on_epoch=self._reported if self.verbose else None)
         self.params_, history = mlp.train(
             self.params_,
             X,
@@ -161,9 +161,9 @@ class _MLP(BaseEstimator):
             settings,
             val=val,
             preprocessing=self.preprocessing_,
-            on_epoch=on_epoch,
             sample_weight=weights,
             transform=mlp_pictures.distortion(settings, mlp.square_side(X.shape[1]) and mlp.image_shape(X.shape[1])),
+            callbacks=shown,
         )
         self.settings_ = settings
         score = f"val_{mlp.TASKS[settings.task].score}"  # validation accuracy, or R^2 for numbers

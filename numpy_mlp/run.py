@@ -8,6 +8,7 @@ one line naming the problem and the fix, as mlp.py raises them. Its rooms, in or
   cores                the BLAS threads fitted to the cores other programs leave free
   options to files     extras, weights and ensembles loaded and checked, outputs written together
   a run, planned       the options that fit the data, the network, the validation split, the plan
+  a run, run           one function trains a plan for every caller, the test set scored as it goes
 """
 
 import contextlib
@@ -15,6 +16,8 @@ import importlib
 import os
 import tempfile
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -661,6 +664,31 @@ def check_varies(x, data, pictures, chunk=8192):
         )
 
 
+@dataclass(frozen=True)
+class Run:
+    """A run as `plan` decides it, before any training: what `execute` trains and the commands
+    say and record. Arrays are the data's (never copied here); fields are not reassigned."""
+
+    settings: mlp.Settings  # checked, the options not given chosen from the data
+    defaults: dict  # {"for": the data in words, "chosen": {option: value}}: the defaults line
+    taken: dict  # how the inputs were taken: {"shape", "pictures": "resized" or "framed", "framing"}
+    found: object  # numpy_mlp.data.Data: the data behind --data, as read (its test split too)
+    x: np.ndarray  # (N, n_in) training inputs, the validation rows taken out
+    y: np.ndarray  # (N,) int labels, or (N, k) standardised numbers for a regression
+    y_test: np.ndarray | None  # the test targets, a regression's standardised as y is
+    source: dict  # where the data came from, as the weights file records it
+    validation: tuple | None  # (x_val, y_val), or None without --val
+    network: dict  # planned_network's: "sizes", "hidden", "preprocessing", "start", "targets", ...
+    extras: dict  # what the weights file records beyond the settings (val, hidden, dtype, ...)
+    checkpoint: mlp.Checkpoint | None  # the checkpoint to resume from, checked to be this run's
+    rows: list  # the records of the epochs a resumed run has already done
+    params: dict  # the initial parameters: {"W1": (n_in, n_1), "b1": (n_1,), ...}
+    meta: dict  # what a checkpoint records: activation, the settings kept, the data's identity
+    notes: list  # lines for the user (the memory check's)
+    transform: object  # the batches' augmentation (numpy_mlp.pictures.distortion), or None
+    sample_weight: np.ndarray | None  # (N,) weights from class_weight, or None
+
+
 def plan(
     asked,
     *,
@@ -684,8 +712,8 @@ def plan(
     and checked to fit, the checkpoint to resume from (checked to be this run's), the memory it
     needs, and the initial parameters. `normalize`: a kind, or None to choose; `framings`: a
     dict of the framings measured on the data by preprocessing kind (a sweep's trials share
-    them); `straighten`: {"deslant", "width"}. Returns a dict of them; its "notes" (the memory
-    check's, when it has one) are for the user. Raises ValueError (BadOption for an option)."""
+    them); `straighten`: {"deslant", "width"}. Returns a `Run`; its notes (the memory check's,
+    when it has one) are for the user. Raises ValueError (BadOption for an option)."""
     straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
     check_straightening(straighten, found, data, init)
     x, y = found.x_train, found.y_train
@@ -745,25 +773,82 @@ def plan(
         params = {k: p.astype(dtype) for k, p in network["start"][0].items()}
     else:
         params = mlp.init(network["sizes"], settings.activation, seed=settings.seed, dtype=np.dtype(dtype))
-    return {
-        "settings": settings,
-        "defaults": {"for": data_in_words(found, len(y)), "chosen": chosen},
-        "input": taken,
-        "found": found,
-        "x": x,
-        "y": y,
-        "y_test": y_test,  # a regression's standardised as y is
-        "source": source,
-        "validation": validation,
-        "plan": network,
-        "extras": extras,
-        "checkpoint": checkpoint,
-        "rows": rows,
-        "params": params,
-        "meta": {"activation": settings.activation, "settings": kept, "data_identity": identity},
-        "notes": [note] if note else [],
-        "transform": mlp_pictures.distortion(settings, found.shape),  # augmentation, or None
-        "sample_weight": None
+    return Run(
+        settings=settings,
+        defaults={"for": data_in_words(found, len(y)), "chosen": chosen},
+        taken=taken,
+        found=found,
+        x=x,
+        y=y,
+        y_test=y_test,
+        source=source,
+        validation=validation,
+        network=network,
+        extras=extras,
+        checkpoint=checkpoint,
+        rows=rows,
+        params=params,
+        meta={"activation": settings.activation, "settings": kept, "data_identity": identity},
+        notes=[note] if note else [],
+        transform=mlp_pictures.distortion(settings, found.shape),
+        sample_weight=None
         if class_weight == "none"
         else class_weights(y, mlp_data.class_count(found), class_weight)[y],
-    }
+    )
+
+
+# ----------------------------------------------------------------------------- a run, run
+
+
+def scores_test(record, every):
+    """Whether a run scores the test set after this epoch: every `every`-th, the last, and each
+    new best on validation (so that the kept epoch always has its score)."""
+    return record["epoch"] % every == 0 or "stopped" in record or record.get("best_epoch") == record["epoch"]
+
+
+def execute(run, shown=None, *, test_every=None):
+    """Train a planned `Run`: mlp.train on its data, network, options and checkpoint, the one way
+    `train`, a sweep's trials and `reproduce` run. mlp's NotLearningWarning is left to the caller's
+    words (a sweep's trial that learns nothing is a bad trial, no more).
+
+    Args:
+        run: `plan`'s.
+        shown: optional mlp.Callbacks for what the caller shows or keeps: on_batch and on_step as
+            mlp.train calls them; on_epoch(rows, checkpoint) with every record so far (a resumed
+            run's earlier ones first), the last with its test scores when it has them.
+        test_every: score the test set after every test_every-th epoch, the last and each new
+            best on validation (`scores_test`), into the records' "test_loss" and "test_accuracy"
+            ("test_r2" for numbers); None: never.
+
+    Returns:
+        (params, rows): the trained (or best-on-validation) parameters and the records.
+    """
+    shown, rows = shown or mlp.Callbacks(), list(run.rows)
+    settings, preprocessing = run.settings, run.network["preprocessing"]
+    if test_every:  # straightened once, not after every epoch
+        test_x, test_prep = mlp.prepared(run.found.x_test, preprocessing, run.params["W1"].dtype)
+
+    def on_epoch(record, checkpoint):
+        rows.append(dict(record))
+        if test_every and scores_test(record, test_every):
+            rows[-1]["test_loss"], rows[-1][f"test_{mlp.TASKS[settings.task].score}"] = mlp.evaluate(
+                checkpoint.weights, test_x, run.y_test, settings.activation, preprocessing=test_prep, task=settings.task
+            )
+        if shown.on_epoch:
+            shown.on_epoch(rows, checkpoint)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mlp.NotLearningWarning)
+        params, _ = mlp.train(
+            run.params,
+            run.x,
+            run.y,
+            settings,
+            val=run.validation,
+            preprocessing=preprocessing,
+            resume=run.checkpoint,
+            sample_weight=run.sample_weight,
+            transform=run.transform,
+            callbacks=shown._replace(on_epoch=on_epoch),
+        )
+    return params, rows

@@ -651,7 +651,7 @@ def best_trial(study):
 
 def score(run):
     """The validation record a trial is scored by: val_accuracy, or a regression's val_r2."""
-    return f"val_{mlp.TASKS[run['settings'].task].score}"
+    return f"val_{mlp.TASKS[run.settings.task].score}"
 
 
 def trainer(values, given, *, found, val):
@@ -680,19 +680,8 @@ def trainer(values, given, *, found, val):
             straighten={"deslant": values["deslant"], "width": values["width"]},
             framings=framings,
         )
-        with warnings.catch_warnings():  # a run that learns nothing is simply a bad trial
-            warnings.simplefilter("ignore", mlp.NotLearningWarning)
-            params, history = mlp.train(
-                run["params"],
-                run["x"],
-                run["y"],
-                run["settings"],
-                val=run["validation"],
-                preprocessing=run["plan"]["preprocessing"],
-                on_epoch=report and (lambda record, checkpoint: report(record["epoch"], record[score(run)])),
-                sample_weight=run["sample_weight"],
-                transform=run["transform"],
-            )
+        reported = report and (lambda rows, checkpoint: report(rows[-1]["epoch"], rows[-1][score(run)]))
+        params, history = mlp_run.execute(run, mlp.Callbacks(on_epoch=reported))  # no test set: validation only
         return history[history[-1]["best_epoch"] - 1][score(run)], (run, params, history)
 
     return train_trial
@@ -815,13 +804,13 @@ def best_retrained(study, *, name, url, train_trial, found):
     if best is None:
         raise ValueError(f"no trial of study '{name}' completed, so there are no best settings: see the table above")
     value, (run, params, history) = train_trial(best.user_attrs["options"])
-    settings, tested = run["settings"], f"test_{mlp.TASKS[run['settings'].task].score}"
+    settings, tested = run.settings, f"test_{mlp.TASKS[run.settings.task].score}"
     test_loss, test_score = mlp.evaluate(
         params,
         found.x_test,
-        run["y_test"],
+        run.y_test,
         settings.activation,
-        preprocessing=run["plan"]["preprocessing"],
+        preprocessing=run.network["preprocessing"],
         task=settings.task,
     )  # the test set, scored once, for this trial only
     kept = history[-1]["best_epoch"] - 1
@@ -830,13 +819,13 @@ def best_retrained(study, *, name, url, train_trial, found):
     ]
     meta, _ = mlp_run.weights_meta(
         scored,
-        run["plan"],
-        settings=run["settings"],
-        extras=run["extras"],
-        validation=run["validation"],
-        source=run["source"],
-        taken=run["input"],
-        defaults=run["defaults"],
+        run.network,
+        settings=run.settings,
+        extras=run.extras,
+        validation=run.validation,
+        source=run.source,
+        taken=run.taken,
+        defaults=run.defaults,
         init=None,
     )
     meta["sweep"] = {"study": name, "storage": masked(url), "trial": best.number, score(run): best.value}

@@ -11,8 +11,8 @@ Its rooms, in order:
   bench             the timing table and its notes
 """
 
+import contextlib
 import time
-import warnings
 
 import numpy as np
 from rich.console import Console, Group
@@ -248,38 +248,21 @@ def live_view():
     return console.is_terminal and err_console.is_terminal and not err_console.is_dumb_terminal
 
 
-def scores_test(record, every):
-    """Whether train scores the test set after this epoch: every `every`-th, the last, and each
-    new best on validation (so that the kept epoch always has its score)."""
-    return record["epoch"] % every == 0 or "stopped" in record or record.get("best_epoch") == record["epoch"]
+@contextlib.contextmanager
+def training_view(settings, n_examples, rows, *, show_progress, steer=None):
+    """What `train` shows while a run trains, on stderr: a rich live view (the epochs' table above
+    a progress bar) on a terminal, plain lines otherwise. It only draws: it yields mlp.Callbacks
+    whose on_batch draws the bar (after `steer`, numpy_mlp.run.steering's hook) and whose
+    on_epoch(rows, checkpoint) draws the records so far (numpy_mlp.run.execute's).
 
-
-def run_training(
-    params,
-    x,
-    y,
-    x_test,
-    y_test,
-    *,
-    settings,
-    show_progress,
-    val=None,
-    preprocessing=None,
-    resume=None,
-    rows=(),
-    on_checkpoint=None,
-    on_step=None,
-    sample_weight=None,
-    test_every=1,
-    transform=None,
-    steer=None,
-):
-    """Train with a rich live view (table above a progress bar) on a terminal, plain lines
-    otherwise; every display goes to stderr. Returns (params, rows): the rows are mlp's
-    epoch records plus the test loss and accuracy after each epoch that `scores_test`.
-    steer: an on_batch hook called before the view's (mlp_run.steering's)."""
-    n_batches = -(-len(x) // settings.batch_size)
-    test_x, test_prep = mlp.prepared(x_test, preprocessing, params["W1"].dtype)  # straightened once
+    Args:
+        settings: the run's mlp.Settings (epochs, batch size, task).
+        n_examples: training examples in an epoch.
+        rows: the records of the epochs a resumed run has already done (shown too).
+        show_progress: the live view (live_view()), else a line per epoch.
+        steer: an on_batch hook called before the view's, or None.
+    """
+    n_batches = -(-n_examples // settings.batch_size)
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
         BarColumn(),
@@ -289,12 +272,11 @@ def run_training(
         TextColumn("ends in {task.fields[eta]}"),
         console=err_console,
     )
-    rows = list(rows)  # a resumed run shows its earlier epochs too
     first = len(rows)  # epochs finished before this run (a resumed one)
     task = progress.add_task(
         "train", total=n_batches, epoch=first + 1, epochs=settings.epochs, loss=float("nan"), rate=0.0, eta="?"
     )
-    clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter()}
+    clock = {"start": time.perf_counter(), "drawn": 0.0, "run": time.perf_counter(), "epochs": first}
 
     def on_batch(i, n, batch_loss):
         if steer:
@@ -305,8 +287,8 @@ def run_training(
         # Redraw from this thread at most 10 times a second: a background refresh thread
         # would fight OpenBLAS's threads for the two cores and slow training ~10x.
         if now - clock["drawn"] > 0.1 or i == n - 1:
-            done = min((i + 1) * settings.batch_size, len(x))
-            epochs_done = len(rows) - first + (i + 1) / n  # of this run, the current one's part included
+            done = min((i + 1) * settings.batch_size, n_examples)
+            epochs_done = clock["epochs"] - first + (i + 1) / n  # of this run, the current one's part included
             progress.update(
                 task,
                 completed=i + 1,
@@ -317,50 +299,25 @@ def run_training(
             live.refresh()
             clock["drawn"] = now
 
-    def on_epoch(record, checkpoint):
-        rows.append(dict(record))
-        if scores_test(record, test_every):
-            score = f"test_{mlp.TASKS[settings.task].score}"
-            rows[-1]["test_loss"], rows[-1][score] = mlp.evaluate(
-                checkpoint.weights, test_x, y_test, settings.activation, preprocessing=test_prep, task=settings.task
-            )
-        if on_checkpoint:
-            on_checkpoint(checkpoint, rows)
+    def on_epoch(rows, checkpoint):
+        clock["epochs"] = len(rows)
         if show_progress:
             live.update(Group(recent_table(rows), progress), refresh=True)
-            progress.update(task, completed=0, epoch=record["epoch"] + 1)
+            progress.update(task, completed=0, epoch=rows[-1]["epoch"] + 1)
         else:
             eta = run_eta(clock["run"], len(rows) - first, settings.epochs - first)
             err_console.print(epoch_line(rows[-1], settings.epochs, eta), highlight=False, soft_wrap=True)
 
-    def run(on_batch):
-        with warnings.catch_warnings():  # train says it in its options' words (warn_if_not_learning)
-            warnings.simplefilter("ignore", mlp.NotLearningWarning)
-            trained = mlp.train(
-                params,
-                x,
-                y,
-                settings,
-                val=val,
-                preprocessing=preprocessing,
-                resume=resume,
-                on_batch=on_batch,
-                on_epoch=on_epoch,
-                on_step=on_step,
-                sample_weight=sample_weight,
-                transform=transform,
-            )
-        return trained[0], rows
-
     if not show_progress:
-        return run(steer)
+        yield mlp.Callbacks(on_batch=steer, on_epoch=on_epoch)
+        return
     with Live(
         Group(recent_table(rows), progress) if rows else progress,
         console=err_console,
         transient=True,
         auto_refresh=False,
     ) as live:
-        return run(on_batch)
+        yield mlp.Callbacks(on_batch=on_batch, on_epoch=on_epoch)
 
 
 # ----------------------------------------------------------------------------- sweeps

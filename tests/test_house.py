@@ -171,6 +171,22 @@ def test_the_training_loop_composes_the_public_functions():
     assert not any(name.startswith("_") for name in called)
 
 
+def test_a_run_has_a_type_and_one_owner():
+    """plan returns a frozen record; execute trains it for train, sweep trials and reproduce;
+    the view only draws; mlp.train takes at most 11 parameters (its callbacks grouped)."""
+    import dataclasses
+    import inspect
+
+    from numpy_mlp import run as mlp_run
+
+    assert dataclasses.is_dataclass(mlp_run.Run) and mlp_run.Run.__dataclass_params__.frozen
+    assert len(inspect.signature(mlp.train).parameters) <= 11
+    for name in ("numpy_mlp/cli.py", "numpy_mlp/sweep.py", "numpy_mlp/view.py"):
+        assert "mlp.train(" not in (HERE / name).read_text(), name
+    for name in ("numpy_mlp/cli.py", "numpy_mlp/sweep.py"):
+        assert "mlp_run.execute(" in (HERE / name).read_text(), name
+
+
 def test_mlp_imports_only_numpy_and_the_standard_library_and_nothing_of_networks_or_tables():
     assert roots(imported(HERE / "mlp.py")) - {"numpy"} <= set(sys.stdlib_module_names)
     # what `import mlp` loads beyond what NumPy itself loads (some NumPy versions import hashlib)

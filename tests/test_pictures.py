@@ -183,7 +183,7 @@ def test_the_transform_distorts_square_pictures_only_and_train_needs_it_to_augme
     with pytest.raises(ValueError, match="unknown augmentation 'twirl'"):
         mlp_pictures.distortion(settings._replace(augment_kind="twirl"), (28, 28))
     x, y, params = mnist[0][:100], mnist[1][:100], mlp.init([784, 8, 10], "relu")
-    with pytest.raises(ValueError, match="augment_kind 'shift' needs transform=mlp_pictures.distortion"):
+    with pytest.raises(ValueError, match="augment_kind 'shift' needs transform=numpy_mlp.pictures.distortion"):
         mlp.train(params, x, y, settings)
     transform = mlp_pictures.distortion(settings, (28, 28))
     shifted, _ = mlp.train(params, x, y, settings, transform=transform)
@@ -206,7 +206,7 @@ def test_a_distorted_run_stopped_part_way_through_an_epoch_resumes_bit_identical
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        mlp.train(params, x, y, settings, on_step=stop_in_epoch_2, transform=transform)
+        mlp.train(params, x, y, settings, transform=transform, callbacks=mlp.Callbacks(on_step=stop_in_epoch_2))
     checkpoint, _ = mlp_guard.load_checkpoint(tmp_path / "c.npz")
     resumed, _ = mlp.train(params, x, y, settings, resume=checkpoint, transform=transform)
     assert_same_arrays(resumed, full)

@@ -662,17 +662,17 @@ def test_plan_is_what_train_trains_and_records(tmp_path, small_data):
     found = mlp_run.load_data(str(small_data))
     asked = mlp.Settings(activation="relu", epochs=1)
     run = mlp_run.plan(asked, given={"epochs"}, found=found, data=str(small_data), hidden=[8], val=100)
-    assert run["plan"]["sizes"] == [784, 8, 10] and len(run["y"]) == 500 and len(run["validation"][1]) == 100
-    assert run["defaults"] == {"for": "500 pictures of 28 x 28", "chosen": {}}  # MNIST's own defaults fit
-    assert run["params"].keys() == mlp.init([784, 8, 10], "relu").keys() and run["checkpoint"] is None
+    assert run.network["sizes"] == [784, 8, 10] and len(run.y) == 500 and len(run.validation[1]) == 100
+    assert run.defaults == {"for": "500 pictures of 28 x 28", "chosen": {}}  # MNIST's own defaults fit
+    assert run.params.keys() == mlp.init([784, 8, 10], "relu").keys() and run.checkpoint is None
     expected = mlp.init([784, 8, 10], "relu", seed=0)
-    assert all(np.array_equal(run["params"][k], expected[k]) for k in expected)
+    assert all(np.array_equal(run.params[k], expected[k]) for k in expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # planning writes nothing
     out = tmp_path / "w.npz"
     result = run_cli_train(small_data, out, "--hidden", "8", "--val", "100")
     assert result.exit_code == 0, result.output
     _, meta = mlp.load(out)
-    assert meta["settings"] == run["meta"]["settings"] | {"epochs": 1}
+    assert meta["settings"] == run.meta["settings"] | {"epochs": 1}
 
 
 def run_cli_train(data, out, *options):
@@ -701,7 +701,9 @@ def test_a_checkpoint_file_keeps_the_training_state_and_is_told_from_weights(tmp
     x, y = mnist[0][:640], mnist[1][:640]
     settings = mlp.Settings(activation="relu", epochs=2, batch_size=64, ema=0.9, schedule="constant")
     ends = []
-    trained, _ = mlp.train(mlp.init([784, 16, 10], "relu"), x, y, settings, on_epoch=lambda r, ck: ends.append(ck))
+    trained, _ = mlp.train(
+        mlp.init([784, 16, 10], "relu"), x, y, settings, callbacks=mlp.Callbacks(on_epoch=lambda r, ck: ends.append(ck))
+    )
     mlp_guard.save_checkpoint(tmp_path / "c.npz", ends[-1], {"activation": "relu"})
     checkpoint, meta = mlp_guard.load_checkpoint(tmp_path / "c.npz")
     assert checkpoint.epoch == 2 and meta["checkpoint"]["epoch"] == 2
