@@ -1,7 +1,7 @@
 """bench's harness: the training loop timed against NumPy's own matrix products, and the same
 recipe in PyTorch and scikit-learn (each run in a process of its own) for comparison.
 
-    result = mlp_bench.measure(settings, sizes, x, y, x_test, y_test, preprocessing)
+    result = numpy_mlp.bench.measure(settings, sizes, x=x, y=y, x_test=x_test, y_test=y_test, preprocessing=prep, dtype=np.float32)
 
 cli.py's bench parses the options and renders the table; what is timed, and how, is here.
 PyTorch and scikit-learn are never dependencies: the reference runs import them only when asked.
@@ -159,7 +159,7 @@ def machine_info():
     }
 
 
-def measure(settings, sizes, x, y, x_test, y_test, preprocessing, dtype, torch_epoch=None, threads=0):
+def measure(settings, sizes, *, x, y, x_test, y_test, preprocessing, dtype, torch_epoch=None, threads=0):
     """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
     an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
     floor, timed after every epoch: each epoch is divided by its own), scoring the test set
@@ -426,16 +426,16 @@ def busy_cores(n):
 
 
 def timed(measured, *, torch_spec=None, busy=0, threads=0):
-    """`measure(*measured)`, with PyTorch's epochs in turn with ours when `torch_spec` (the
+    """`measure(**measured)` (measured: its arguments by name), with PyTorch's epochs in turn with ours when `torch_spec` (the
     reference's spec) is given; with `busy`, the same again beside that many busy processes
     (busy_cores), its figures under "busy": epoch medians, the slowdowns (busy over quiet median
     seconds per epoch) and, with PyTorch, its slowdown and ours divided by it."""
 
     def once():
         if not torch_spec:
-            return measure(*measured, threads=threads)
+            return measure(**measured, threads=threads)
         with stepped_reference("torch", reference_args("torch", torch_spec)) as (torch_epoch, last):
-            result = measure(*measured, torch_epoch=torch_epoch, threads=threads)
+            result = measure(**measured, torch_epoch=torch_epoch, threads=threads)
             return result | {"torch_test_accuracy": last()["test_accuracy"]}
 
     result = once()

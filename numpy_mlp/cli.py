@@ -41,7 +41,6 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated
 
 import numpy as np
@@ -67,7 +66,7 @@ from numpy_mlp import score as mlp_score
 from numpy_mlp import view as mlp_view
 from numpy_mlp.guard import Stop, stop_signals
 from numpy_mlp.help import help_page, program
-from numpy_mlp.options import DEFAULTS, ActivationArgument, set_threads
+from numpy_mlp.options import DEFAULTS, ActivationArgument, Default, Option, set_threads
 
 signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
 
@@ -454,52 +453,85 @@ def say_trained(history, meta, settings, validation, out, history_path):
 
 
 @app.command(cls=HelpPage)
-@mlp_options.takes(*mlp_options.TRAIN_OPTIONS)
-def train(ctx: typer.Context, activation: ActivationArgument, **options):
+def train(
+    ctx: typer.Context,
+    activation: ActivationArgument,
+    *,
+    hidden: Option.hidden = Default.hidden,
+    epochs: Option.epochs = Default.epochs,
+    batch_size: Option.batch_size = Default.batch_size,
+    lr: Option.lr = Default.lr,
+    momentum: Option.momentum = Default.momentum,
+    optimizer: Option.optimizer = Default.optimizer,
+    weight_decay: Option.weight_decay = Default.weight_decay,
+    dropout: Option.dropout = Default.dropout,
+    clip: Option.clip = Default.clip,
+    label_smoothing: Option.label_smoothing = Default.label_smoothing,
+    schedule: Option.schedule = Default.schedule,
+    warmup: Option.warmup = Default.warmup,
+    val: Option.val = Default.val,
+    patience: Option.patience = Default.patience,
+    augment: Option.augment = Default.augment,
+    augment_end: Option.augment_end = Default.augment_end,
+    ema: Option.ema = Default.ema,
+    seed: Option.seed = Default.seed,
+    threads: Option.threads = Default.threads,
+    normalize: Option.normalize = Default.normalize,
+    deslant: Option.deslant = Default.deslant,
+    width: Option.width = Default.width,
+    dtype: Option.dtype = Default.dtype,
+    out: Option.out = Default.out,
+    resume: Option.resume = Default.resume,
+    data: Option.data = Default.data,
+    label_column: Option.label_column = Default.label_column,
+    task: Option.task = Default.task,
+    checkpoint_every: Option.checkpoint_every = Default.checkpoint_every,
+    test_every: Option.test_every = Default.test_every,
+    init: Option.init = Default.init,
+    class_weight: Option.class_weight = Default.class_weight,
+):
     """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
-    o = SimpleNamespace(**options)
-    o.out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(o.out)
+    options = {name: value for name, value in locals().items() if name in mlp_options.TRAIN_OPTIONS}  # as given
+    out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(out)
     mlp_run.check_outputs(
-        [o.out, history_path, checkpoint_path],
-        [*mlp_data.data_files(o.data), o.resume, o.init],
-        same_run=checkpoint_path,
+        [out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
     )
     asked = mlp_run.asked_settings(activation.value, options)
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
     given = given_options(ctx)
-    mlp_run.check_validation_needs(settings, o.val)
+    mlp_run.check_validation_needs(settings, val)
     latest = {"checkpoint": None, "rows": [], "meta": {}}
     with (
-        mlp_guard.one_run_per_output(lock_path, o.out),
+        mlp_guard.one_run_per_output(lock_path, out),
         stop_signals() as signals,
-        mlp_run.steering(o.threads) as steer,
+        mlp_run.steering(threads) as steer,
     ):  # a stop signal saves what can be saved
-        mlp_data.remove_orphans(str(o.out.parent))  # temp files of a run killed while saving
-        if o.resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
-            o.resume = checkpoint_path
+        mlp_data.remove_orphans(str(out.parent))  # temp files of a run killed while saving
+        if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
+            resume = checkpoint_path
         try:
             run = planned(
                 asked,
-                found=load_data(o.data, label_column=o.label_column, task=o.task and o.task.value),
+                found=load_data(data, label_column=label_column, task=task and task.value),
                 given=given,
-                data=o.data,
-                label_column=o.label_column,
-                val=o.val,
-                hidden=o.hidden,
-                normalize=o.normalize and o.normalize.value,
-                init=o.init,
-                dtype=o.dtype.value,
-                resume=o.resume,
-                class_weight=o.class_weight.value,
-                straighten={"deslant": o.deslant, "width": o.width},
+                data=data,
+                label_column=label_column,
+                val=val,
+                hidden=hidden,
+                normalize=normalize and normalize.value,
+                init=init,
+                dtype=dtype.value,
+                resume=resume,
+                class_weight=class_weight.value,
+                straighten={"deslant": deslant, "width": width},
             )
             settings = run.settings
             latest.update(checkpoint=run.checkpoint, rows=run.rows, meta=run.meta)
-            on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, o.checkpoint_every)
+            on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, checkpoint_every)
             show = mlp_view.live_view()
             with mlp_view.training_view(settings, len(run.x), run.rows, show_progress=show, steer=steer) as shown:
                 kept_and_shown = shown._replace(on_step=on_step, on_epoch=in_turn(on_checkpoint, shown.on_epoch))
-                params, history = mlp_run.execute(run, kept_and_shown, test_every=o.test_every)
+                params, history = mlp_run.execute(run, kept_and_shown, test_every=test_every)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
             fail(f"{e}; nothing was saved")
@@ -521,7 +553,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
             source=run.source,
             taken=run.taken,
             defaults=run.defaults,
-            init=o.init,
+            init=init,
         )
         kept = (
             f", and the run is kept in {checkpoint_path}: run the same command again to save it"
@@ -529,7 +561,7 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
             else ""
         )
         mlp_run.write_outputs(
-            {o.out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))},
+            {out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))},
             kept,
         )
         with contextlib.suppress(FileNotFoundError):
@@ -538,13 +570,13 @@ def train(ctx: typer.Context, activation: ActivationArgument, **options):
         name = signal.Signals(signals["received"][0]).name
         mlp_view.err_console.print(
             f"{name} arrived during the final save, which was finished: weights saved to "
-            f"{o.out}, history to {history_path}",
+            f"{out}, history to {history_path}",
             style="yellow",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(code=128 + signals["received"][0])
-    say_trained(history, meta, settings, run.validation, o.out, history_path)
+    say_trained(history, meta, settings, run.validation, out, history_path)
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -674,8 +706,20 @@ def show_study(storage, url, name, sweep, program_name):
 
 
 @app.command(cls=HelpPage, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@mlp_options.declared("sweep")
-def sweep(ctx: typer.Context, activation, trials, jobs, storage, study, space, out, show_only, heartbeat, worker):
+def sweep(
+    ctx: typer.Context,
+    *,
+    activation: Option.activation,
+    trials: Option.trials = Default.trials,
+    jobs: Option.jobs = Default.jobs,
+    storage: Option.storage = Default.storage,
+    study: Option.sweep_study = Default.sweep_study,
+    space: Option.space = Default.space,
+    out: Option.sweep_out = Default.sweep_out,
+    show_only: Option.show_only = Default.show_only,
+    heartbeat: Option.heartbeat = Default.heartbeat,
+    worker: Option.worker = Default.worker,
+):
     """Search the training options you leave open with Optuna: every train option given (see 'train --help') is held fixed, each trial is scored on a validation split, and the best is trained again and saved.
 
     Workers anywhere that run the same command against the same --storage share its study's
@@ -802,8 +846,14 @@ def evaluate_numbers(weights, members, data, n_worst, json_path, tta):
 
 
 @app.command("eval", cls=HelpPage)
-@mlp_options.declared("evaluate", data="recorded_data")
-def evaluate(weights, data, mistakes, tta, json_path):
+def evaluate(
+    *,
+    weights: Option.evaluate_weights,
+    data: Option.recorded_data = Default.recorded_data,
+    mistakes: Option.mistakes = Default.mistakes,
+    tta: Option.tta = Default.tta,
+    json_path: Option.json_path = Default.json_path,
+):
     """Score saved weights (or an ensemble of them) on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
@@ -901,8 +951,13 @@ ORIGINAL_SETTINGS = {"lr": 0.01, "momentum": 1e-3, "batch_size": 128, "schedule"
 
 
 @app.command(cls=HelpPage)
-@mlp_options.declared("reproduce")
-def reproduce(epochs, seed, data, json_path):
+def reproduce(
+    *,
+    epochs: Option.reproduce_epochs = Default.reproduce_epochs,
+    seed: Option.reproduce_seed = Default.reproduce_seed,
+    data: Option.data = Default.data,
+    json_path: Option.json_path = Default.json_path,
+):
     """Train the original's three models with its settings and with ours, and compare."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
@@ -949,8 +1004,7 @@ def reproduce(epochs, seed, data, json_path):
 
 
 @app.command(cls=HelpPage)
-@mlp_options.declared("summary")
-def summary(weights):
+def summary(*, weights: Option.weights):
     """Show a model's layers, shapes, activation and parameter counts."""
     params, meta = mlp_run.load_weights(weights)
     mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}", task=mlp.task_of(meta)))
@@ -965,8 +1019,20 @@ def summary(weights):
 
 
 @app.command(cls=HelpPage)
-@mlp_options.declared("gradcheck")
-def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothing, seed, rtol, atol, json_path):
+def gradcheck(
+    *,
+    activation: Option.activation,
+    hidden: Option.gradcheck_hidden = Default.gradcheck_hidden,
+    inputs: Option.inputs = Default.inputs,
+    classes: Option.classes = Default.classes,
+    batch: Option.batch = Default.batch,
+    dropout: Option.gradcheck_dropout = Default.gradcheck_dropout,
+    label_smoothing: Option.gradcheck_label_smoothing = Default.gradcheck_label_smoothing,
+    seed: Option.gradcheck_seed = Default.gradcheck_seed,
+    rtol: Option.rtol = Default.rtol,
+    atol: Option.atol = Default.atol,
+    json_path: Option.json_path = Default.json_path,
+):
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
@@ -1047,8 +1113,16 @@ def gradcheck(activation, hidden, inputs, classes, batch, dropout, label_smoothi
 
 
 @app.command(cls=HelpPage)
-@mlp_options.declared("predict", data="recorded_data")
-def predict(paths, index, top, out, data, explain, tta):
+def predict(
+    *,
+    paths: Option.paths,
+    index: Option.index = Default.index,
+    top: Option.top = Default.top,
+    out: Option.predict_out = Default.predict_out,
+    data: Option.recorded_data = Default.recorded_data,
+    explain: Option.explain = Default.explain,
+    tta: Option.tta = Default.tta,
+):
     """Classify pictures, the rows of a CSV, or a test example: one is shown with its top probabilities as bars, many are written as CSV."""
     n_weights = next(
         (i for i, p in enumerate(paths) if p.suffix.lower() != ".npz" or mlp_score.holds_data(p)), len(paths)
@@ -1130,8 +1204,7 @@ def predict(paths, index, top, out, data, explain, tta):
 
 
 @app.command(cls=HelpPage)
-@mlp_options.declared("export")
-def export(weights, model):
+def export(*, weights: Option.weights, model: Option.model = Default.model):
     """Export weights as an ONNX model (preprocessing included) for onnxruntime and every ONNX runtime; needs onnx."""
     if model.suffix.lower() != ".onnx":
         fail(f"{model}: an ONNX model is written to a .onnx file; name it {model.with_suffix('.onnx')}", code=2)
@@ -1171,8 +1244,14 @@ def draw_bench(server, n):
 
 
 @app.command(cls=HelpPage)
-@mlp_options.declared("draw")
-def draw(weights, host, port, no_browser, bench):
+def draw(
+    *,
+    weights: Option.draw_weights,
+    host: Option.host = Default.host,
+    port: Option.port = Default.port,
+    no_browser: Option.no_browser = Default.no_browser,
+    bench: Option.bench = Default.bench,
+):
     """Draw a digit in the browser and watch the network read it (a local web page)."""
     from numpy_mlp import draw as mlp_draw
 
@@ -1220,64 +1299,91 @@ def draw(weights, host, port, no_browser, bench):
 
 
 @app.command(cls=HelpPage)
-@mlp_options.takes(*mlp_options.BENCH_OPTIONS)
-def bench(ctx: typer.Context, **options):
+def bench(
+    ctx: typer.Context,
+    *,
+    bench_hidden: Option.bench_hidden = Default.bench_hidden,
+    bench_activation: Option.bench_activation = Default.bench_activation,
+    batch_size: Option.batch_size = Default.batch_size,
+    bench_epochs: Option.bench_epochs = Default.bench_epochs,
+    optimizer: Option.optimizer = Default.optimizer,
+    lr: Option.lr = Default.lr,
+    schedule: Option.schedule = Default.schedule,
+    warmup: Option.warmup = Default.warmup,
+    dropout: Option.dropout = Default.dropout,
+    augment: Option.augment = Default.augment,
+    ema: Option.ema = Default.ema,
+    dtype: Option.dtype = Default.dtype,
+    limit: Option.limit = Default.limit,
+    threads: Option.threads = Default.threads,
+    data: Option.data = Default.data,
+    label_column: Option.label_column = Default.label_column,
+    task: Option.task = Default.task,
+    normalize: Option.normalize = Default.normalize,
+    torch: Option.torch = Default.torch,
+    busy: Option.busy = Default.busy,
+    bench_seed: Option.bench_seed = Default.bench_seed,
+    sklearn: Option.sklearn = Default.sklearn,
+    sklearn_epochs: Option.sklearn_epochs = Default.sklearn_epochs,
+    json_path: Option.json_path = Default.json_path,
+):
     """Time the training loop against the matrix-product floor, and against the same recipe in PyTorch (--torch)."""
-    o = SimpleNamespace(**options)
+    options = {name: value for name, value in locals().items() if name in mlp_options.BENCH_OPTIONS}  # as given
     from numpy_mlp import bench as mlp_bench
 
-    if o.json_path:
-        mlp_run.check_writable(o.json_path, "--json")
-        mlp_run.check_outputs([o.json_path], mlp_data.data_files(o.data))
-    if o.torch and mlp_pictures.AUGMENTATIONS[o.augment.value].distort is not None:
-        fail(f"--torch has no --augment {o.augment.value} of its own to compare with; leave out one of the two", code=2)
-    if o.torch and o.ema:
+    if json_path:
+        mlp_run.check_writable(json_path, "--json")
+        mlp_run.check_outputs([json_path], mlp_data.data_files(data))
+    if torch and mlp_pictures.AUGMENTATIONS[augment.value].distort is not None:
+        fail(f"--torch has no --augment {augment.value} of its own to compare with; leave out one of the two", code=2)
+    if torch and ema:
         fail("--torch has no --ema of its own to compare with; leave out one of the two", code=2)
-    if o.torch and importlib.util.find_spec("torch") is None:
+    if torch and importlib.util.find_spec("torch") is None:
         fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
-    if o.sklearn and importlib.util.find_spec("sklearn") is None:
+    if sklearn and importlib.util.find_spec("sklearn") is None:
         fail(f"--sklearn needs scikit-learn (the sklearn extra): {mlp_run.install_hint('sklearn')}")
-    if mlp.SCHEDULES[o.schedule.value].on_validation:
-        fail(f"bench has no validation set for the {o.schedule.value} schedule; choose another --schedule", code=2)
-    asked = mlp_run.asked_settings(o.bench_activation.value, options)
+    if mlp.SCHEDULES[schedule.value].on_validation:
+        fail(f"bench has no validation set for the {schedule.value} schedule; choose another --schedule", code=2)
+    asked = mlp_run.asked_settings(bench_activation.value, options)
     mlp.check_settings(asked)
     given = given_options(ctx)
-    found = load_data(o.data, label_column=o.label_column, task=o.task and o.task.value)
-    if o.torch and found.task == "regression":
+    found = load_data(data, label_column=label_column, task=task and task.value)
+    if torch and found.task == "regression":
         fail("--torch compares classifiers; leave it out for a regression (--sklearn compares MLPRegressor)", code=2)
-    if o.limit:
-        found = found._replace(x_train=found.x_train[: o.limit], y_train=found.y_train[: o.limit])
+    if limit:
+        found = found._replace(x_train=found.x_train[:limit], y_train=found.y_train[:limit])
     run = mlp_run.plan(
         asked,
         given=given,
         found=found,
-        data=o.data,
-        label_column=o.label_column,
-        hidden=o.bench_hidden,
-        normalize=o.normalize and o.normalize.value,
-        dtype=o.dtype.value,
+        data=data,
+        label_column=label_column,
+        hidden=bench_hidden,
+        normalize=normalize and normalize.value,
+        dtype=dtype.value,
     )
     settings, preprocessing, sizes = run.settings, run.network["preprocessing"], run.network["sizes"]
     if "epochs" not in given and settings.epochs <= DEFAULTS["epochs"]:  # bench's own 3, unless small data needs more
         settings = settings._replace(epochs=asked.epochs)
-    common = {"limit": o.limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": o.label_column}
+    common = {"limit": limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": label_column}
     common |= {"task": found.task}
-    measured = (settings, sizes, run.x, run.y, found.x_test, run.y_test, preprocessing, np.dtype(o.dtype.value))
+    measured = dict(settings=settings, sizes=sizes, x=run.x, y=run.y, x_test=found.x_test, y_test=run.y_test)
+    measured |= dict(preprocessing=preprocessing, dtype=np.dtype(dtype.value))
     # PyTorch's epochs in turn with ours, each of ours divided by the one after it
-    spec = o.torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": o.dtype.value, **common}
-    result = mlp_bench.timed(measured, torch_spec=spec, busy=o.busy, threads=o.threads)
-    if o.sklearn:
+    spec = torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
+    result = mlp_bench.timed(measured, torch_spec=spec, busy=busy, threads=threads)
+    if sklearn:
         reference = mlp_bench.reference_run(
-            "sklearn", {"hidden": o.bench_hidden, "seed": o.bench_seed, "max_iter": o.sklearn_epochs, **common}
+            "sklearn", {"hidden": bench_hidden, "seed": bench_seed, "max_iter": sklearn_epochs, **common}
         )
         result["sklearn_fit_seconds"] = reference["fit_seconds"]
         result["sklearn_epochs"] = reference["epochs"]
         score = "test_r2" if found.task == "regression" else "test_accuracy"
         result[f"sklearn_{score}"] = reference[score]
-    mlp_view.show(mlp_view.bench_table(result, o.torch, o.sklearn))
+    mlp_view.show(mlp_view.bench_table(result, torch, sklearn))
     mlp_view.console.print(mlp_view.bench_notes(result), highlight=False)
-    if o.json_path:
-        mlp_run.write_outputs({o.json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
+    if json_path:
+        mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
 
 
 # ----------------------------------------------------------------------------- plot (matplotlib)
@@ -1317,8 +1423,12 @@ def image_shape_of(shape, where):
 
 
 @plot_app.command("samples", cls=HelpPage)
-@mlp_options.declared("plot_samples")
-def plot_samples(n, data, out):
+def plot_samples(
+    *,
+    n: Option.plot_samples_n = Default.plot_samples_n,
+    data: Option.data = Default.data,
+    out: Option.plot_samples_out = Default.plot_samples_out,
+):
     """Test images of every class (MNIST's unless --data), with their class names, as their files show them."""
     mlp_plot.pyplot()
     out = out or Path(f"{data_name(data)}.png")
@@ -1345,8 +1455,7 @@ def read_history(path):
 
 
 @plot_app.command("curves", cls=HelpPage)
-@mlp_options.declared("plot_curves")
-def plot_curves(history, out):
+def plot_curves(*, history: Option.history, out: Option.plot_curves_out = Default.plot_curves_out):
     """Training curves: loss and accuracy per epoch."""
     mlp_plot.pyplot()
     if history.suffix == ".npz":  # the weights: their history is beside them, as plot all reads it
@@ -1356,8 +1465,12 @@ def plot_curves(history, out):
 
 
 @plot_app.command("confusion", cls=HelpPage)
-@mlp_options.declared("plot_confusion", data="recorded_data")
-def plot_confusion(weights, data, out):
+def plot_confusion(
+    *,
+    weights: Option.weights,
+    data: Option.recorded_data = Default.recorded_data,
+    out: Option.plot_confusion_out = Default.plot_confusion_out,
+):
     """The test-set confusion matrix as a heat map."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
@@ -1367,8 +1480,12 @@ def plot_confusion(weights, data, out):
 
 
 @plot_app.command("scatter", cls=HelpPage)
-@mlp_options.declared("plot_scatter", data="recorded_data")
-def plot_scatter(weights, data, out):
+def plot_scatter(
+    *,
+    weights: Option.weights,
+    data: Option.recorded_data = Default.recorded_data,
+    out: Option.plot_scatter_out = Default.plot_scatter_out,
+):
     """A regression's predicted numbers against the true ones on the test set."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
@@ -1378,8 +1495,13 @@ def plot_scatter(weights, data, out):
 
 
 @plot_app.command("mistakes", cls=HelpPage)
-@mlp_options.declared("plot_mistakes", data="recorded_data")
-def plot_mistakes(weights, n, data, out):
+def plot_mistakes(
+    *,
+    weights: Option.weights,
+    n: Option.plot_mistakes_n = Default.plot_mistakes_n,
+    data: Option.recorded_data = Default.recorded_data,
+    out: Option.plot_mistakes_out = Default.plot_mistakes_out,
+):
     """The most confident mistakes on the test set, with true and predicted labels."""
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
@@ -1390,8 +1512,12 @@ def plot_mistakes(weights, n, data, out):
 
 
 @plot_app.command("weights", cls=HelpPage)
-@mlp_options.declared("plot_weights")
-def plot_weights(weights, n, out):
+def plot_weights(
+    *,
+    weights: Option.weights,
+    n: Option.plot_weights_n = Default.plot_weights_n,
+    out: Option.plot_weights_out = Default.plot_weights_out,
+):
     """The first layer's weights, one image per hidden unit (red positive, blue negative)."""
     mlp_plot.pyplot()
     mlp_run.check_outputs([out], [weights])
@@ -1402,8 +1528,7 @@ def plot_weights(weights, n, out):
 
 
 @plot_app.command("architecture", cls=HelpPage)
-@mlp_options.declared("plot_architecture")
-def plot_architecture(out_dir):
+def plot_architecture(*, out_dir: Option.plot_architecture_out_dir = Default.plot_architecture_out_dir):
     """Diagrams of the original's three models (tanh 128, sigmoid 128, relu 128-64)."""
     mlp_plot.pyplot()
     check_out_dir(out_dir)
@@ -1414,8 +1539,12 @@ def plot_architecture(out_dir):
 
 
 @plot_app.command("sweep", cls=HelpPage)
-@mlp_options.declared("plot_sweep")
-def plot_sweep(study, storage, out):
+def plot_sweep(
+    *,
+    study: Option.plot_sweep_study = Default.plot_sweep_study,
+    storage: Option.storage = Default.storage,
+    out: Option.plot_sweep_out = Default.plot_sweep_out,
+):
     """A sweep's validation accuracy against each option it searched."""
     mlp_plot.pyplot()
     sweep = sweep_module()
@@ -1434,8 +1563,12 @@ def plot_sweep(study, storage, out):
 
 
 @plot_app.command("all", cls=HelpPage)
-@mlp_options.declared("plot_all", data="recorded_data")
-def plot_all(weights, data, out_dir):
+def plot_all(
+    *,
+    weights: Option.weights,
+    data: Option.recorded_data = Default.recorded_data,
+    out_dir: Option.plot_all_out_dir = Default.plot_all_out_dir,
+):
     """Every picture of the README, from one weights file and the history beside it."""
     mlp_plot.pyplot()
     check_out_dir(out_dir)

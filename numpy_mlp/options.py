@@ -1,16 +1,16 @@
 """The command line's options, each declared once: one table, OPTIONS (an option's type with
-Typer's declaration, its default, its help page's panel), from which every command gets its
-parameters: `takes` gives train and bench the table's options as keyword parameters (sweep
-parses train's own), `declared` fills in the rest of the commands' from their parameter names.
-The help pages that show them are mlp_help's. Its rooms, in order:
+Typer's declaration, its default, its help page's panel), from which every command's signature
+takes its parameters as `name: Option.name = Default.name` (sweep parses train's own). The
+help pages that show them are numpy_mlp.help's. Its rooms, in order:
   option types   choices from mlp's registries, mlp's rules as checks, shared options
-  the table      every option of every command, with its panel; `declared` and `takes`
+  the table      every option of every command, with its panel; Option and Default
 """
 
 import inspect
 import math
 from enum import Enum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, NamedTuple
 
 import typer
@@ -943,40 +943,8 @@ BENCH_OPTIONS = tuple(
 )
 
 
-def declared(command, **keys):
-    """A decorator: each parameter of `command`'s function (ctx aside) takes its type, Typer's
-    declaration and its default from OPTIONS, keyword-only: the entry `keys[name]` when given,
-    else "command.name" when the command has one of its own, else "name"."""
-
-    def decorate(function):
-        signature = inspect.signature(function)
-        params = []
-        for p in signature.parameters.values():
-            if p.name != "ctx":
-                key = keys.get(p.name) or (f"{command}.{p.name}" if f"{command}.{p.name}" in OPTIONS else p.name)
-                option = OPTIONS[key]
-                p = p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=option.type, default=option.default)
-            params.append(p)
-        function.__signature__ = signature.replace(parameters=params)
-        return function
-
-    return decorate
-
-
-def takes(*names):
-    """A decorator: the command's signature gains the table's options `names` (in that order) as
-    keyword parameters, which Typer parses and passes to its **options."""
-
-    def decorate(command):
-        signature = inspect.signature(command)
-        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        added = [
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, annotation=OPTIONS[name].type, default=OPTIONS[name].default
-            )
-            for name in names
-        ]
-        command.__signature__ = signature.replace(parameters=own + added)
-        return command
-
-    return decorate
+# Each entry as an attribute, for the commands' signatures (a command's own entry "plot_samples.n"
+# as plot_samples_n): `hidden: Option.hidden = Default.hidden` declares train's --hidden there,
+# its type, flag, help and checks written once, above.
+Option = SimpleNamespace(**{key.replace(".", "_"): entry.type for key, entry in OPTIONS.items()})
+Default = SimpleNamespace(**{key.replace(".", "_"): entry.default for key, entry in OPTIONS.items()})

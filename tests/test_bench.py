@@ -101,13 +101,12 @@ def test_bench_divides_each_epoch_by_the_reference_epoch_after_it(mnist_raw):
     prep = mlp.fit_preprocessing(x, pictures=True)
     settings = mlp.check_settings(mlp.Settings(activation="relu", epochs=3))
     torch_seconds = iter([0.5, 0.25, 2.0])
-    report = mlp_bench.measure(
-        settings, [784, 8, 10], x, y, x_test, y_test, prep, np.float32, torch_epoch=lambda: next(torch_seconds)
-    )
+    data = dict(x=x, y=y, x_test=x_test, y_test=y_test, preprocessing=prep, dtype=np.float32)
+    report = mlp_bench.measure(settings, [784, 8, 10], **data, torch_epoch=lambda: next(torch_seconds))
     ratios = [s / t for s, t in zip(report["epoch_seconds"], [0.5, 0.25, 2.0])]
     assert report["torch_epoch_seconds"] == [0.5, 0.25, 2.0] and report["torch_epoch_seconds_median"] == 0.5
     assert report["ratios_to_torch"] == ratios and report["ratio_to_torch"] == float(np.median(ratios))
-    assert "ratios_to_torch" not in mlp_bench.measure(settings, [784, 8, 10], x, y, x_test, y_test, prep, np.float32)
+    assert "ratios_to_torch" not in mlp_bench.measure(settings, [784, 8, 10], **data)
 
 
 # ----------------------------------------------------------------------------- bench

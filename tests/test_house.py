@@ -187,6 +187,26 @@ def test_a_run_has_a_type_and_one_owner():
         assert "mlp_run.execute(" in (HERE / name).read_text(), name
 
 
+def test_commands_declare_their_parameters():
+    """Each command's signature names its options from the one table (Option.X = Default.X):
+    no **options, no signature rewritten behind it, no positional tuple of a run."""
+    import inspect
+
+    from numpy_mlp import cli
+
+    for path in sorted(HERE.glob("numpy_mlp/*.py")):
+        assert "__signature__" not in path.read_text(), path.name
+    source = (HERE / "numpy_mlp/cli.py").read_text()
+    assert "SimpleNamespace" not in source
+    commands = [c.callback for c in cli.app.registered_commands]
+    commands += [c.callback for group in cli.app.registered_groups for c in group.typer_instance.registered_commands]
+    assert len(commands) >= 18
+    for command in commands:
+        for name, p in inspect.signature(command).parameters.items():
+            assert p.annotation is not inspect.Parameter.empty, f"{command.__name__}({name})"
+            assert p.kind is not inspect.Parameter.VAR_KEYWORD, f"{command.__name__}(**{name})"
+
+
 def test_mlp_imports_only_numpy_and_the_standard_library_and_nothing_of_networks_or_tables():
     assert roots(imported(HERE / "mlp.py")) - {"numpy"} <= set(sys.stdlib_module_names)
     # what `import mlp` loads beyond what NumPy itself loads (some NumPy versions import hashlib)
