@@ -1590,7 +1590,7 @@ def plot_all(
     inverted = meta["preprocessing"].get("invert", False)
     units = mlp.to_unit(x, meta["preprocessing"])
     saved(mlp_plot.samples_figure(units, y, 40, meta, shape, inverted), here(f"{samples}.png"), "--out-dir")
-    plot_architecture(out_dir)
+    plot_architecture(out_dir=out_dir)
     saved(mlp_plot.curves_figure(records), here("curves.png"), "--out-dir")
     saved(mlp_plot.confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), here("mistakes.png"), "--out-dir")
