@@ -236,10 +236,12 @@ def data_of(weights, meta, data):
     return data, label_column
 
 
-def test_set(data, label_column, meta):
+def test_set(data, label_column, meta, weights, params):
     """The test split of --data, read with its progress bars (load_data), its labels read as the
-    weights' `meta` takes them (classes, or a regression's numbers)."""
-    return load_data(data, splits=("test",), label_column=label_column, task=mlp.task_of(meta))
+    weights' `meta` takes them (classes, or a regression's numbers) and its classes numbered as
+    the network at `weights` numbers them, matched by name."""
+    found = load_data(data, splits=("test",), label_column=label_column, task=mlp.task_of(meta))
+    return mlp_score.onto_network_classes(weights, meta, mlp.sizes_of(params)[-1], found)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -837,7 +839,9 @@ def evaluate_numbers(weights, members, data, n_worst, json_path, tta):
     (params, meta), weights = members[0], weights[0]
     data, label_column = data_of(weights, meta, data)
     mlp_run.check_outputs([json_path], [weights, *mlp_data.data_files(data)])
-    result = mlp_score.regression_evaluated(weights, params, meta, test_set(data, label_column, meta), n_worst)
+    result = mlp_score.regression_evaluated(
+        weights, params, meta, test_set(data, label_column, meta, weights, params), n_worst
+    )
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
     network = f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}, regression"
@@ -866,10 +870,10 @@ def evaluate(
     mlp_run.check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
     if len(members) == 1:
         x_test, y_test, report = mlp_score.evaluated(
-            weights[0], params, meta, test_set(data, label_column, meta), mistakes
+            weights[0], params, meta, test_set(data, label_column, meta, weights[0], params), mistakes
         )
     else:
-        found = test_set(data, label_column, meta)
+        found = test_set(data, label_column, meta, weights[0], params)
         x_test, y_test, report, own = mlp_score.ensemble_evaluated(weights, members, found, mistakes)
     result = mlp_score.report_json(report, len(y_test), meta)
     if own:
@@ -926,6 +930,9 @@ def evaluate(
             str(r["support"]),
         )
     mlp_view.show(per_class)
+    if result["absent"]:  # the network's classes this test set lacks: scored as they are, said
+        absent = ", ".join(result["absent"])
+        mlp_view.console.print(f"not in this test set: {absent} (no recall; any prediction of them is a mistake)")
     if result["mistakes"]:
         wrong = Table(title="Most confident mistakes")
         for header in ("index", "true", "predicted", "confidence"):
@@ -1166,7 +1173,7 @@ def predict(
     label = None
     if index is not None:
         data, label_column = data_of(weights, meta, data)
-        found = test_set(data, label_column, meta)
+        found = test_set(data, label_column, meta, weights, params)
         if mlp.task_of(meta) == "regression":  # its numbers for test example N, and the true ones
             return mlp_view.console.print(mlp_score.number_at(weights, params, meta, found, index), markup=False)
         seen, probabilities, label = mlp_score.predict_index(weights, members, found, index, tta)
@@ -1475,7 +1482,7 @@ def plot_confusion(
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     mlp_score.check_task(weights, meta, "plot confusion")
-    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta), 0)
+    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta, weights, params), 0)
     saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
 
 
@@ -1490,7 +1497,7 @@ def plot_scatter(
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     mlp_score.check_task(weights, meta, "plot scatter", task="regression")
-    found = test_set(data, label_column, meta)
+    found = test_set(data, label_column, meta, weights, params)
     saved(mlp_plot.scatter_figure(mlp_score.regression_evaluated(weights, params, meta, found, len(found.y_test))), out)
 
 
@@ -1507,7 +1514,7 @@ def plot_mistakes(
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     mlp_score.check_task(weights, meta, "plot mistakes")
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
-    x, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta), n)
+    x, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta, weights, params), n)
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), out)
 
 
@@ -1580,7 +1587,7 @@ def plot_all(
     mlp_run.check_outputs(pictures, [weights, mlp_run.beside(weights, ".history.json"), *mlp_data.data_files(data)])
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
     x, y, report = mlp_score.evaluated(
-        weights, params, meta, test_set(data, label_column, meta), 30
+        weights, params, meta, test_set(data, label_column, meta, weights, params), 30
     )  # weights and test set loaded once
     history = mlp_run.beside(weights, ".history.json")
     if not history.is_file():

@@ -31,6 +31,7 @@ def report_json(report, n, meta=None):
         "loss": report["loss"],
         "n": n,
         "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
+        "absent": absent_classes(report, meta),
         "confusion": report["confusion"].tolist(),
         "per_class": [
             {
@@ -88,6 +89,37 @@ def check_task(weights, meta, what, task="classification"):
     if its != task:
         does = "numbers (a regression)" if its == "regression" else "classes"
         raise ValueError(f"{what} is for {task} networks, and {weights} predicts {does}; {TASK_HINTS[its]}")
+
+
+def network_classes(meta, n_classes):
+    """The names of a network's n_classes classes, in its output order: its meta's, else its
+    numbers as text ('0', '1', ...)."""
+    return [mlp_data.class_name(meta, c) for c in range(n_classes)]
+
+
+def onto_network_classes(weights, meta, n_classes, found):
+    """`found` with its test labels numbered as the network at `weights` numbers its classes,
+    matched by name when the data names its classes (a test set may lack some of the network's
+    classes, and number the rest otherwise); unnamed labels are taken as the network's numbers.
+    ValueError naming a test class the network does not have."""
+    if found.classes is None or found.y_test is None or mlp.task_of(meta) != "classification":
+        return found
+    theirs = network_classes(meta, n_classes)
+    present = [found.classes[c] for c in np.unique(found.y_test) if c < len(found.classes)]
+    unknown = [name for name in present if name not in theirs]
+    if unknown:
+        listed = ", ".join(repr(n) for n in theirs[:10]) + (", ..." if len(theirs) > 10 else "")
+        raise ValueError(
+            f"{weights} knows the classes {listed}, not {', '.join(repr(n) for n in unknown[:5])} of the test set; "
+            "score it on data of its own classes"
+        )
+    number = np.array([theirs.index(name) if name in theirs else -1 for name in found.classes], np.int64)
+    return found._replace(y_test=number[found.y_test], classes=tuple(theirs))
+
+
+def absent_classes(report, meta):
+    """The names of the network's classes that no test example has (their recall is not defined)."""
+    return [mlp_data.class_name(meta, c) for c in np.flatnonzero(np.asarray(report["support"]) == 0)]
 
 
 def regression_evaluated(weights, params, meta, found, n_worst):
