@@ -185,7 +185,8 @@ def measure(settings, sizes, *, x, y, x_test, y_test, preprocessing, dtype, torc
         warnings.simplefilter("ignore", mlp.NotLearningWarning)
         shape = mlp.square_side(x.shape[1]) and mlp.image_shape(x.shape[1])
         transform = mlp_pictures.distortion(settings, shape)
-        with mlp_run.steering(threads) as steer:
+        products = mlp_run.run_products(sizes, settings.batch_size, len(x), [len(x_test)], dtype)
+        with mlp_run.steering(threads, products=products) as steer:
             params, history = mlp.train(
                 params,
                 x,

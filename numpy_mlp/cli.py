@@ -397,6 +397,15 @@ def in_turn(*callbacks):
     return each
 
 
+def run_products(run, test_every):
+    """mlp_run.run_products of a planned run: its training batches, and the validation and test
+    sets it scores."""
+    scored = [len(run.validation[0]) if run.validation else 0, len(run.found.x_test) if test_every else 0]
+    return mlp_run.run_products(
+        run.network["sizes"], run.settings.batch_size, len(run.x), scored, run.params["W1"].dtype
+    )
+
+
 def checkpoint_keepers(run, latest, path, every):
     """(on_checkpoint(rows, checkpoint), on_step(checkpoint)) for mlp_run.execute: after every epoch
     the checkpoint is saved (and the judged epoch checked for learning); after every batch it is kept
@@ -506,7 +515,6 @@ def train(
     with (
         mlp_guard.one_run_per_output(lock_path, out),
         stop_signals() as signals,
-        mlp_run.steering(threads) as steer,
     ):  # a stop signal saves what can be saved
         mlp_data.remove_orphans(str(out.parent))  # temp files of a run killed while saving
         if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
@@ -531,7 +539,10 @@ def train(
             latest.update(checkpoint=run.checkpoint, rows=run.rows, meta=run.meta)
             on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, checkpoint_every)
             show = mlp_view.live_view()
-            with mlp_view.training_view(settings, len(run.x), run.rows, show_progress=show, steer=steer) as shown:
+            with (
+                mlp_run.steering(threads, products=run_products(run, test_every)) as steer,
+                mlp_view.training_view(settings, len(run.x), run.rows, show_progress=show, steer=steer) as shown,
+            ):
                 kept_and_shown = shown._replace(on_step=on_step, on_epoch=in_turn(on_checkpoint, shown.on_epoch))
                 params, history = mlp_run.execute(run, kept_and_shown, test_every=test_every)
             signals["disarm"]()  # from here on the weights are saved whatever arrives

@@ -165,8 +165,9 @@ ThreadsOption = Annotated[
         min=0,
         metavar="N",
         callback=set_threads,
-        help="Threads for NumPy's matrix products (0: one per core other programs leave free, looked at again "
-        "10 times a second on Linux; elsewhere the BLAS library's choice, one per core). N repeats a run bit for bit.",
+        help="Threads for NumPy's matrix products (0: one per core; on Linux fewer while other programs use the "
+        "cores, when the run's products give the same bits on any number of threads). Either way the same seed "
+        "gives the same weights; N fixes the count (N=1 for several runs at once).",
     ),
 ]
 

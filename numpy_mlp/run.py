@@ -5,7 +5,7 @@ Used by cli.py's commands, sweep's trials and bench (what keeps a run whole, sig
 checkpoints: numpy_mlp/guard.py). Problems are raised as ValueError (BadOption for an option) with
 one line naming the problem and the fix, as mlp.py raises them. Its rooms, in order:
   memory               what training needs, against what this machine has free
-  cores                the BLAS threads fitted to the cores other programs leave free
+  cores                the BLAS threads fitted to the cores other programs leave free, where no bit changes
   options to files     extras, weights and ensembles loaded and checked, outputs written together
   a run, planned       the options that fit the data, the network, the validation split, the plan
   a run, run           one function trains a plan for every caller, the test set scored as it goes
@@ -74,7 +74,8 @@ def check_memory(sizes, batch_size, optimizer, dtype, keep_best):
 # another program holds a core, every product waits for a thread that is not running, and its
 # idle threads spin against that program too (relu 128-64 on 2 cores, one busy neighbour: 0.84
 # s/epoch on 2 threads, 0.35 on 1; alone: 0.30 and 0.34). So a run with --threads 0 uses as
-# many threads as cores are free, looked at again every STEER_SECONDS.
+# many threads as cores are free, looked at again every STEER_SECONDS, where its products give
+# the same bits on any number of threads (same_bits_on_any_threads): the same seed, the same bytes.
 
 STEER_SECONDS = 0.1  # how often; reading /proc/stat costs about 20 µs
 GIVEN_UP_AT = 0.35  # of a core other programs use before the run leaves it to them (quiet: 0-0.12;
@@ -99,6 +100,39 @@ def cpu_ticks(cpus):
     return (busy, every) if every else None
 
 
+def run_products(sizes, batch_size, n_train, n_scored=(), dtype=np.float32):
+    """The matrix products a run makes, as (rows, inner, columns, layout) of its float `dtype`:
+    each layer's forward product a @ W (training batches, the last one shorter, and the chunks of
+    2,000 rows that score `n_scored` examples), and the backward pass's a.T @ dz and dz @ W.T."""
+    batches = {min(batch_size, n_train), n_train % batch_size or min(batch_size, n_train)}
+    chunks = {r for n in n_scored if n for r in (min(2000, n), n % 2000) if r}
+    products = set()
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        products |= {(b, n_in, n_out, "a @ W") for b in batches | chunks}
+        products |= {(n_in, b, n_out, "a.T @ dz") for b in batches}
+        products |= {(b, n_out, n_in, "dz @ W.T") for b in batches} if n_in != sizes[0] else set()
+    return sorted((*p, np.dtype(dtype).name) for p in products)
+
+
+def same_bits_on_any_threads(products, blas, top, seed=0):
+    """Whether each product (run_products') gives the same bits on one BLAS thread as on `top`,
+    tried on random numbers of its shape and layout: OpenBLAS splits some inner sizes into blocks
+    differently with one thread than with several (here, inner sizes over 448 that are not a
+    multiple of 32, MNIST's 784 among them), and then the last bits of a product, and so a run's
+    weights, would follow the load."""
+    rng = np.random.default_rng(seed)
+    for rows, inner, columns, layout, dtype in products:
+        left = rng.standard_normal((inner, rows) if layout == "a.T @ dz" else (rows, inner)).astype(dtype)
+        right = rng.standard_normal((columns, inner) if layout == "dz @ W.T" else (inner, columns)).astype(dtype)
+        left, right = (left.T if layout == "a.T @ dz" else left), (right.T if layout == "dz @ W.T" else right)
+        blas.limit(limits=1)
+        alone = left @ right
+        blas.limit(limits=top)
+        if not np.array_equal(alone, left @ right):
+            return False
+    return True
+
+
 def threads_for(cores, others):
     """BLAS threads for a run on `cores` cores while other programs use `others` of them:
     one per core they leave free, at least one."""
@@ -106,13 +140,15 @@ def threads_for(cores, others):
 
 
 @contextlib.contextmanager
-def steering(threads=0, seconds=STEER_SECONDS):
+def steering(threads=0, seconds=STEER_SECONDS, products=None):
     """Yields an on_batch hook (mlp.train's) that keeps NumPy's BLAS on one thread per core
     other programs leave free (at most the threads it had): every `seconds` it compares the
     ticks this process spent with all the ticks its CPUs were busy, and sets the threads by
     `threads_for`; they are as before on leaving. Yields None, the threads left as they are,
-    with `threads` given (--threads N), on one core, or where the platform does not say what its
-    cores do (no /proc/stat: macOS, Windows; give --threads there)."""
+    with `threads` given (--threads N), on one core, where the platform does not say what its
+    cores do (no /proc/stat: macOS, Windows; give --threads there), or when one of the run's
+    `products` (run_products') would give other bits on fewer threads (same_bits_on_any_threads):
+    the same seed gives the same bytes, whatever else the machine runs."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
     blas = None
     if not threads and len(cpus) > 1 and cpu_ticks(cpus) is not None:
@@ -121,7 +157,7 @@ def steering(threads=0, seconds=STEER_SECONDS):
         with contextlib.suppress(OSError):  # it could not look at the loaded libraries
             blas = ThreadpoolController().select(user_api="blas")
     top = min([len(cpus)] + [lib["num_threads"] for lib in blas.info()]) if blas else 1
-    if top < 2:
+    if top < 2 or (products is not None and not same_bits_on_any_threads(products, blas, top)):
         yield None
         return
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

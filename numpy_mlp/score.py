@@ -21,6 +21,11 @@ from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
 
 
+def absent_classes(report, meta):
+    """The names of the network's classes that no test example has (their recall is not defined)."""
+    return [mlp_data.class_name(meta, c) for c in np.flatnonzero(np.asarray(report["support"]) == 0)]
+
+
 def report_json(report, n, meta=None):
     """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
     class names from the weights, where they have them)."""
@@ -115,11 +120,6 @@ def onto_network_classes(weights, meta, n_classes, found):
         )
     number = np.array([theirs.index(name) if name in theirs else -1 for name in found.classes], np.int64)
     return found._replace(y_test=number[found.y_test], classes=tuple(theirs))
-
-
-def absent_classes(report, meta):
-    """The names of the network's classes that no test example has (their recall is not defined)."""
-    return [mlp_data.class_name(meta, c) for c in np.flatnonzero(np.asarray(report["support"]) == 0)]
 
 
 def regression_evaluated(weights, params, meta, found, n_worst):
