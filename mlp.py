@@ -35,6 +35,7 @@ import gzip
 import json
 import math
 import os
+import stat
 import struct
 import tempfile
 import time
@@ -1532,31 +1533,53 @@ def file_mode(path):
         return 0o666 & ~umask
 
 
+def is_file_or_nothing(path):
+    """Whether `path` (a link followed) is a regular file or nothing yet: what may be replaced by
+    renaming a new file onto it. A device (/dev/null, /dev/stdout), a FIFO or a socket is not."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+
+
 def write_together(writers):
     """Write several files as one, {target path: write(f)}: each fills a temp file beside its
     target (binary, fsynced, the mode `file_mode` says), and only when all succeeded are they
     renamed into place, so a failure (a full disk) changes none and leaves no temp file (named
-    .tmp-PID-*: a killed process's can be told apart). OSError names the target that failed."""
-    staged = []
+    .tmp-PID-*: a killed process's can be told apart). A link is followed (the link stays, the
+    file it names is replaced), and a target that is not a file (a device such as /dev/null or
+    /dev/stdout, a FIFO) is written through as a stream, never renamed over. OSError names the
+    target that failed."""
+    staged, streams = [], []
     try:
         for path, write in writers.items():
             path = os.fspath(path)
             try:
                 if os.path.isdir(path):
                     raise IsADirectoryError(21, "it is a folder")
-                fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=os.path.dirname(os.path.abspath(path)))
-                staged.append((tmp, path))
+                if not is_file_or_nothing(path):
+                    streams.append((path, write))
+                    continue
+                real = os.path.realpath(path)  # through links: a link to a file stays a link
+                fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=os.path.dirname(real))
+                staged.append((tmp, real))
                 with os.fdopen(fd, "wb") as f:
                     write(f)
                     f.flush()
                     os.fsync(f.fileno())
-                os.chmod(tmp, file_mode(path))  # mkstemp made it 0600
+                os.chmod(tmp, file_mode(real))  # mkstemp made it 0600
             except OSError as e:  # a file error (a full disk, say) names the target, not the temp file
                 if e.errno is None:  # not a file error (a download's), as it is
                     raise
                 raise OSError(e.errno, e.strerror or str(e), path) from None
-        for tmp, path in staged:
-            os.replace(tmp, path)
+        for tmp, real in staged:
+            os.replace(tmp, real)
+        for path, write in streams:  # after the files: a stream cannot be taken back
+            try:
+                with open(path, "wb") as f:
+                    write(f)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror or str(e), path) from None
     finally:
         for tmp, _ in staged:
             if os.path.exists(tmp):

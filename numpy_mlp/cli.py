@@ -747,7 +747,9 @@ def sweep(
         return show_study(storage_, url, name, sweep, program(ctx))
     with contextlib.ExitStack() as held_out:
         if not worker:  # a second sweep (or train) with this --out is refused, before any file is made
-            mlp_run.check_outputs([out, history_path], [*mlp_data.data_files(values["data"]), values["init"]])
+            storage_files = sweep.storage_files(storage or sweep.default_storage(out))  # the study: an input too
+            inputs = [*mlp_data.data_files(values["data"]), values["init"], *storage_files]
+            mlp_run.check_outputs([out, history_path], inputs)
             held_out.enter_context(mlp_guard.one_run_per_output(lock_path, out))
         # everything that can be refused is checked before the storage's file is made
         asked_space = sweep.read_space(space) if space else None

@@ -297,7 +297,12 @@ def check_fits(path, params, x, y):
 
 def check_writable(path, option):
     """Fail before any work when `path` cannot be written (missing folder, no permission),
-    naming the option the user gave it with (--out, --json, --out-dir)."""
+    naming the option the user gave it with (--out, --json, --out-dir). A device or a FIFO
+    (/dev/stdout) is written through, as it is: it needs only to be writable itself."""
+    if not mlp.is_file_or_nothing(path):
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"{path}: cannot be written (no permission); choose another {option}")
+        return
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise ValueError(f"{path}: folder {folder} does not exist; create it or choose another {option}")
@@ -506,6 +511,11 @@ def train_paths(out):
     folder and that the folder can be written in."""
     if out.endswith(os.sep) or Path(out).is_dir():
         raise BadOption(f"--out {out} is a folder; give a file name such as {Path(out) / 'weights.npz'}")
+    if not mlp.is_file_or_nothing(out):  # its history, checkpoint and lock go beside it, as files
+        raise BadOption(f"--out {out} is not a file (a device or a FIFO); give a file name such as weights.npz")
+    other = Path(out).with_name(Path(out).name.removesuffix(".npz") + ("" if out.endswith(".npz") else ".npz"))
+    if other != Path(out) and other.is_file():  # w and w.npz: one history, one checkpoint beside both
+        raise BadOption(f"--out {out}: {other} shares its history and checkpoint names; choose another --out")
     out = Path(out)
     history_path, checkpoint_path, lock_path = (
         beside(out, suffix) for suffix in (".history.json", ".ckpt.npz", ".lock")

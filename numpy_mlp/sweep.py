@@ -312,6 +312,20 @@ def sqlite_file(parsed):
     return Path(database)
 
 
+def storage_files(url):
+    """The files a storage URL names (an SQLite database's; none for a server's, or for what is no
+    URL yet): inputs of the sweep, which no output of it may replace."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_storage says what is wrong with it
+        return []
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return []
+    return [sqlite_file(parsed)]
+
+
 def open_storage(url, heartbeat):
     """Optuna's RDBStorage at `url`, its tables made if new, with a heartbeat every `heartbeat`
     seconds: a trial whose worker is silent for three beats (killed, say) is marked failed and
