@@ -838,8 +838,12 @@ def fit_targets(y):
     thousands does; stored with the weights (meta["targets"]) and undone on prediction.
     A constant target keeps scale 1."""
     y = np.asarray(y, np.float64).reshape(len(y), -1)
-    std = y.std(axis=0)
-    return {"mean": y.mean(axis=0), "scale": np.where(std > 0, std, 1.0)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = y.mean(axis=0), y.std(axis=0)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # squares past float64 (|y| > 1e154)
+        big = np.abs(y).max(axis=0)  # measured on y / max|y| instead, then scaled back
+        mean, std = (y / big).mean(axis=0) * big, (y / big).std(axis=0) * big
+    return {"mean": mean, "scale": np.where(std > 0, std, 1.0)}
 
 
 def scale_targets(y, targets, dtype=np.float32):

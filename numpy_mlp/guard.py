@@ -311,6 +311,13 @@ def load_checkpoint(path):
 # ----------------------------------------------------------------------------- resuming
 
 
+def stored_labels(y):
+    """Labels as a checkpoint hashes them: classes as little-endian int64, a regression's numbers
+    as little-endian float64 (as int64 they would hash only their whole parts)."""
+    y = np.asarray(y)
+    return y.astype("<i8") if y.dtype.kind in "biu" else y.astype("<f8")
+
+
 def data_identity(record, x, y):
     """What a checkpoint records of the data it was made on, to refuse resuming on other data:
     where it came from (mlp_data.source_of its record), its size, and hashes of its labels and of
@@ -322,7 +329,7 @@ def data_identity(record, x, y):
         "data": mlp_data.source_of(record),
         "examples": len(y),
         "features": int(x.shape[1]),
-        "labels_sha256": hashlib.sha256(np.asarray(y, "<i8").tobytes()).hexdigest()[:16],
+        "labels_sha256": hashlib.sha256(stored_labels(y).tobytes()).hexdigest()[:16],
         "features_sha256": features.hexdigest()[:16],
     }
 

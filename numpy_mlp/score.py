@@ -241,6 +241,11 @@ def read_picture(weights, members, path, views=0):
     member, with the probabilities averaged) reads it (mlp.classify_picture)."""
     params, meta = members[0]
     taken = mlp_pictures.input_of(meta, params)
+    if mlp.task_of(meta) == "regression":  # a picture is read as classes' probabilities
+        raise ValueError(
+            f"{weights} predicts numbers (a regression), not classes: predict gives them for the rows of a CSV "
+            "or for a test example (--index N)"
+        )
     if taken["shape"] is None:
         raise ValueError(
             f"{weights} was trained on a table of {params['W1'].shape[0]} features, not pictures; "

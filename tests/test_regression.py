@@ -77,6 +77,17 @@ def test_targets_are_standardised_and_restored_exactly_enough():
     assert mlp.fit_targets(np.array([1.0, 2.0]))["mean"].shape == (1,)  # (N,): one target
 
 
+def test_targets_too_large_to_square_are_standardised_finitely():
+    y = np.array([[1.0], [2.0], [1e200], [3.0]])
+    targets = mlp.fit_targets(y)
+    assert np.isfinite(targets["mean"]).all() and np.isfinite(targets["scale"]).all()
+    np.testing.assert_allclose(targets["mean"], [0.25e200])
+    np.testing.assert_allclose(targets["scale"], [1e200 * (3 / 16) ** 0.5])  # sqrt(1/4 - 1/16) of the largest
+    scaled = mlp.scale_targets(y, targets)
+    assert np.isfinite(scaled).all() and abs(float(scaled[2, 0]) - 3**0.5) < 1e-6  # one of four far out: sqrt(3) sds
+    np.testing.assert_allclose(mlp.unscale_targets(scaled, targets)[2], [1e200], rtol=1e-6)
+
+
 def fitted_curve(n=2000, epochs=60, seed=0, **settings):
     x, y = curve(n, seed=seed)
     targets = mlp.fit_targets(y)

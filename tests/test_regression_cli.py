@@ -218,6 +218,23 @@ def test_whole_numbers_are_classes_unless_task_regression_says_otherwise(tmp_pat
     assert "have only one training example, too few to learn from" in classes.stderr
 
 
+def test_a_picture_given_to_a_regression_of_pictures_is_refused_not_read_as_a_class(tmp_path, small_data):
+    pytest.importorskip("PIL", reason="pictures need Pillow: pip install -e '.[image]'")
+    from PIL import Image
+
+    out = tmp_path / "w.npz"
+    result = run("train", "relu", "--data", small_data, "--task", "regression", "--epochs", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    picture = tmp_path / "one.png"
+    Image.fromarray(mlp.read_idx(small_data / "t10k-images-idx3-ubyte.gz")[0]).save(picture)
+    result = run("predict", out, picture)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"error: {out} predicts numbers (a regression), not classes: predict gives them for the rows of a CSV "
+        "or for a test example (--index N)\n"
+    )
+
+
 def test_init_of_another_task_is_refused(houses, trained, tmp_path):
     result = run(
         "train",

@@ -3,6 +3,7 @@ resuming, one run per output, outputs that never replace inputs, full disks, clo
 platforms without POSIX facilities. Real processes and signals."""
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -653,6 +654,15 @@ def test_a_resume_is_refused_when_a_setting_is_missing_on_either_side_or_the_pix
     assert changed["labels_sha256"] == identity["labels_sha256"]
     with pytest.raises(ValueError, match=r"trained on other data: features_sha256 "):
         mlp_guard.load_resumable(tmp_path / "c.npz", settings, changed, 3)
+
+
+def test_a_checkpoint_knows_its_targets_to_the_last_bit_and_its_classes_as_before():
+    x, record = np.zeros((3, 2), np.float32), {"name": "mnist"}
+    first = mlp_guard.data_identity(record, x, np.array([[1.25], [2.5], [3.75]]))
+    within_whole_parts = mlp_guard.data_identity(record, x, np.array([[1.5], [2.25], [3.5]]))
+    assert first["labels_sha256"] != within_whole_parts["labels_sha256"]  # a regression's targets changed
+    classes = mlp_guard.data_identity(record, x, np.array([0, 1, 2]))["labels_sha256"]
+    assert classes == hashlib.sha256(np.array([0, 1, 2], "<i8").tobytes()).hexdigest()[:16]  # older checkpoints resume
 
 
 # ----------------------------------------------------------------------------- a run, planned
