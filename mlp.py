@@ -35,6 +35,7 @@ import gzip
 import json
 import math
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -1662,9 +1663,18 @@ def save(path, params, meta, extra=None):
     write_atomic(path, weights_writer(params, meta, extra))
 
 
-def _read_npy_entry(archive, info):
-    """One .npy member of a zip: its header is checked (no objects, no more data declared
-    than the member holds) before any array is allocated."""
+MAX_SQUEEZE = 100  # a member over 64 MiB that unpacks to 100x its stored bytes is a zip bomb, not numbers
+
+
+def _npy_header(archive, info):
+    """(shape, dtype) of one .npy member of a zip, from the archive's directory and the member's
+    first bytes only, checked before any array is allocated: no objects, no more data declared
+    than the member holds, and no member that unpacks to MAX_SQUEEZE times its stored size."""
+    if info.file_size > 64 << 20 and info.file_size > MAX_SQUEEZE * max(info.compress_size, 1):
+        raise ValueError(
+            f"array {info.filename!r} unpacks {info.compress_size:,} bytes to {info.file_size:,}, which no "
+            "numbers saved by NumPy do: refused unread"
+        )
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -1676,6 +1686,12 @@ def _read_npy_entry(archive, info):
         )
     if math.prod(shape) * dtype.itemsize > info.file_size:
         raise ValueError(f"array {info.filename!r} declares {shape} of {dtype}, more than it holds")
+    return shape, dtype
+
+
+def _read_npy_entry(archive, info):
+    """One .npy member of a zip (its header checked first: `_npy_header`), without pickle."""
+    _npy_header(archive, info)
     with archive.open(info) as f:
         return np.lib.format.read_array(f, allow_pickle=False)
 
@@ -1684,15 +1700,21 @@ def _read_npy_entry(archive, info):
 BAD_ZIP = (OSError, ValueError, EOFError, KeyError, MemoryError, NotImplementedError, zipfile.BadZipFile, zlib.error)
 
 
-def read_npz(path):
-    """{name: array} of an .npz file, read without pickle; ValueError naming the file otherwise."""
+def read_npz(path, names=None):
+    """{name: array} of an .npz file, read without pickle; ValueError naming the file otherwise.
+    names: a regular expression every member's name (without .npy) must match, checked on the
+    archive's directory before any member is unpacked; None takes any."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"PK\x03\x04":
                 raise ValueError("not an .npz archive")
         with zipfile.ZipFile(path) as archive:
-            return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info) for info in archive.infolist()}
+            infos = archive.infolist()
+            unknown = [i.filename for i in infos if names and not re.fullmatch(names, i.filename.removesuffix(".npy"))]
+            if unknown:
+                raise ValueError(f"unexpected arrays {sorted(unknown)[:5]}, refused unread")
+            return {info.filename.removesuffix(".npy"): _read_npy_entry(archive, info) for info in infos}
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except BAD_ZIP as e:
@@ -1761,12 +1783,15 @@ def _stored_targets(targets, k, where):
     return {"mean": mean, "scale": scale}
 
 
+WEIGHTS_MEMBERS = r"meta|[Wb][1-9]\d*|prep/\w+|ckpt/[\w/]+"  # a weights file's (a checkpoint's too)
+
+
 def load(path):
     """(params, meta) from a file written by `save`, validated: keys, shapes, dtype, finiteness.
 
     Raises ValueError naming the file and the problem; nothing in the file is executed.
     """
-    arrays = read_npz(path)
+    arrays = read_npz(path, names=WEIGHTS_MEMBERS)
     where = os.fspath(path)
     try:
         meta = json.loads(str(arrays.pop("meta")))

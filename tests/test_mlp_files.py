@@ -306,3 +306,30 @@ def test_a_light_background_is_kept_in_the_weights_file_and_checked(tmp_path):
     )
     with pytest.raises(ValueError, match="bad.npz: unknown or damaged preprocessing"):
         mlp.load(bad)
+
+
+def bomb_member(archive, name, n_floats):
+    """A member `name` of n_floats float32 zeros, streamed in: tens of kilobytes stored, its
+    declared size unpacked."""
+    with archive.open(name, "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (n_floats,)})
+        zeros = bytes(1 << 20)
+        for _ in range(n_floats * 4 // len(zeros)):
+            f.write(zeros)
+
+
+@pytest.mark.parametrize("name", ["bomb.npy", "W1.npy", "ckpt/state/W1.npy"])
+def test_a_weights_file_holding_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path, name):
+    path = tmp_path / "w.npz"
+    mlp.save(path, mlp.init([4, 3, 2], "relu"), {"activation": "relu"})
+    with zipfile.ZipFile(path) as original:
+        kept = {i.filename: original.read(i) for i in original.infolist() if i.filename != name}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in kept.items():
+            archive.writestr(member, data)
+        bomb_member(archive, name, 64 << 20)  # 256 MiB of zeros in about 250 KB
+    assert path.stat().st_size < 2 << 20
+    with pytest.raises(ValueError) as refused:
+        mlp.load(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ") and ("refused unread" in message), message
