@@ -16,6 +16,7 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -28,6 +29,10 @@ MAX_REQUEST_BYTES = 2 << 20  # a 1024 x 1024 pad, base64 in JSON, is 1.4 MB
 MAX_PAD_SIDE = 1024
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+CONNECTION_SECONDS = 10  # a connection that sends nothing for this long is closed (slow or half-open clients)
+
+MAX_CONNECTIONS = 32  # connections served at once, a thread each; more wait in the listen backlog
 
 
 def pad_grey(body):
@@ -88,6 +93,7 @@ def draw_server(members, host, port):
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "mlp-draw"
         sys_version = ""
+        timeout = CONNECTION_SECONDS  # socket timeout of every read: a silent client is let go
 
         def reply(self, status, body, kind="application/json"):
             if isinstance(body, dict):
@@ -107,7 +113,10 @@ def draw_server(members, host, port):
 
         def refused(self):
             """403 for a request not addressed to loopback when serving loopback only."""
-            name = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+            try:  # "localhost:8000", "[::1]:8000", "[::1]": the name as a URL's host is read
+                name = urllib.parse.urlsplit("//" + (self.headers.get("Host") or "")).hostname
+            except ValueError:
+                name = None
             if loopback_only and name not in LOOPBACK:
                 self.reply(403, {"error": "this server answers only requests addressed to localhost"})
                 return True
@@ -116,7 +125,7 @@ def draw_server(members, host, port):
         def do_GET(self):
             if self.refused():
                 return
-            if self.path in ("/", "/index.html"):
+            if urllib.parse.urlsplit(self.path).path in ("/", "/index.html"):  # a query string changes nothing
                 self.reply(200, page, "text/html; charset=utf-8")
             else:
                 self.reply(404, {"error": "not found"})
@@ -126,7 +135,7 @@ def draw_server(members, host, port):
         def do_POST(self):
             if self.refused():
                 return
-            if self.path != "/predict":
+            if urllib.parse.urlsplit(self.path).path != "/predict":
                 self.reply(404, {"error": "not found"})
                 return
             try:
@@ -155,6 +164,21 @@ def draw_server(members, host, port):
         daemon_threads = True
         request_queue_size = 64  # the listen backlog: a burst of drawings waits, none is reset
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+        def process_request(self, request, client_address):  # a thread per connection, MAX_CONNECTIONS at most
+            self.slots.acquire()
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
 
         def handle_error(self, request, client_address):  # a client that went away, say: no traceback
             pass

@@ -1,10 +1,13 @@
 """Tests of the draw page's server (numpy_mlp/draw.py): what it serves and refuses, answers under load,
 and a real headless Chromium drawing digits on the page."""
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -378,3 +381,45 @@ def test_draw_answers_50_hostile_and_plain_requests_at_once_and_serves_on(draw_u
     assert len(answers) == 50
     assert answers[0][1]["prediction"] == answers[8][1]["prediction"]  # the same drawing, the same answer
     assert fetch_url(draw_url + "/")[0] == 200
+
+
+@pytest.mark.parametrize("host", ["[::1]", "[::1]:8000", "localhost", "127.0.0.1:80"])
+def test_draw_answers_loopback_hosts_in_every_form_and_pages_with_a_query(draw_url, host):
+    status, _, body = fetch_url(draw_url + "/?v=2", headers={"Host": host})
+    assert status == 200 and body.lower().startswith(b"<!doctype html>")
+
+
+@contextlib.contextmanager
+def draw_server_with(digit_model, monkeypatch, **limits):
+    for name, value in limits.items():
+        monkeypatch.setattr(mlp_draw, name, value)
+    server = mlp_draw.draw_server([mlp.load(digit_model)], "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_draw_lets_a_silent_connection_go_after_its_time(digit_model, monkeypatch):
+    with draw_server_with(digit_model, monkeypatch, CONNECTION_SECONDS=0.5) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
+            started = time.monotonic()
+            assert silent.recv(1) == b""  # closed by the server, not by our 30 s
+            assert time.monotonic() - started < 10
+
+
+@pytest.mark.slow
+def test_draw_serves_at_most_its_connections_at_once_and_answers_again_when_they_go(digit_model, monkeypatch):
+    before = threading.active_count()
+    with draw_server_with(digit_model, monkeypatch, CONNECTION_SECONDS=1.0, MAX_CONNECTIONS=4) as port:
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(40)]  # half-open
+        try:
+            time.sleep(0.5)
+            assert threading.active_count() <= before + 1 + 4  # the accept loop and four handlers
+            status, _, _ = fetch_url(f"http://127.0.0.1:{port}/")  # served once the silent ones time out
+            assert status == 200
+        finally:
+            for connection in idle:
+                connection.close()
