@@ -1,4 +1,4 @@
-"""Command line for mlp.py: train, evaluate and compare MLP classifiers on MNIST or your own data.
+"""Command line for mlp.py: train, evaluate and compare MLPs (classes or numbers) on MNIST or your own data.
 
     python cli.py train relu --hidden 128 64
     python cli.py eval weights.npz
@@ -23,13 +23,14 @@ import signal
 
 
 def stopped_while_starting(signum, frame):
-    """Ctrl-C while the imports below run (a fraction of a second): one line, no traceback."""
+    """Ctrl-C or SIGTERM while the imports below run (a fraction of a second): one line, no traceback."""
     os.write(2, b"interrupted; nothing was done\n")
     os._exit(128 + signum)
 
 
-with_handler = signal.getsignal(signal.SIGINT)
-signal.signal(signal.SIGINT, stopped_while_starting)
+handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+for signum in handlers:
+    signal.signal(signum, stopped_while_starting)
 
 import contextlib  # noqa: E402 (the handler above covers these imports)
 import errno
@@ -68,7 +69,8 @@ from numpy_mlp.guard import Stop, stop_signals
 from numpy_mlp.help import help_page, program
 from numpy_mlp.options import DEFAULTS, ActivationArgument, Default, Option, set_threads
 
-signal.signal(signal.SIGINT, with_handler)  # imports done: Ctrl-C is KeyboardInterrupt again
+for signum, handler in handlers.items():  # imports done: Ctrl-C is KeyboardInterrupt again
+    signal.signal(signum, handler)
 
 
 # ----------------------------------------------------------------------------- app and errors
@@ -444,7 +446,7 @@ def why_stopped(history, settings, defaults):
             f"ran {settings.epochs} epochs, chosen for {defaults['for']} (a run aims at "
             f"{mlp_run.STEPS_FOR[settings.task]:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs)"
         )
-    return f"ran all {settings.epochs} epochs"
+    return f"ran all {settings.epochs} epochs" if settings.epochs > 1 else "ran its one epoch"
 
 
 def say_trained(history, meta, settings, validation, out, history_path):
@@ -501,7 +503,7 @@ def train(
     init: Option.init = Default.init,
     class_weight: Option.class_weight = Default.class_weight,
 ):
-    """Train an MLP classifier and save its weights (a checkpoint after every epoch: run the command again to resume)."""
+    """Train an MLP (classes, or numbers: a regression) and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     options = {name: value for name, value in locals().items() if name in mlp_options.TRAIN_OPTIONS}  # as given
     out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(out)
     mlp_run.check_outputs(
@@ -1359,7 +1361,10 @@ def bench(
     if torch and ema:
         fail("--torch has no --ema of its own to compare with; leave out one of the two", code=2)
     if torch and importlib.util.find_spec("torch") is None:
-        fail("--torch needs PyTorch: pip install torch (it is never a dependency of this project)")
+        fail(
+            "--torch needs PyTorch, never a dependency of this project: its CPU build is enough, "
+            "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+        )
     if sklearn and importlib.util.find_spec("sklearn") is None:
         fail(f"--sklearn needs scikit-learn (the sklearn extra): {mlp_run.install_hint('sklearn')}")
     if mlp.SCHEDULES[schedule.value].on_validation:

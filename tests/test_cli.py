@@ -1,6 +1,7 @@
 """Tests of cli.py: every command's output, exit codes and files, its options and help pages,
 and its one-line errors."""
 
+import importlib.util
 import io
 import json
 import re
@@ -897,3 +898,14 @@ def test_options_for_pictures_or_bad_class_weights_on_a_table_are_one_line(tmp_p
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(message.replace("{data}", str(data))), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_one_epoch_is_said_as_one_and_the_torch_hint_names_its_cpu_build(tmp_path, small_data):
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1].startswith("ran its one epoch; test accuracy")
+    if importlib.util.find_spec("torch") is None:
+        result = run("bench", "--torch", "--hidden", "8", "--epochs", "1", "--data", small_data)
+        assert result.exit_code == 1 and result.stderr == (
+            "error: --torch needs PyTorch, never a dependency of this project: its CPU build is enough, "
+            "pip install torch --index-url https://download.pytorch.org/whl/cpu\n"
+        )

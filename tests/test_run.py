@@ -467,18 +467,19 @@ def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch)
 
 @pytest.mark.slow
 @posix
-def test_ctrl_c_while_the_command_line_is_importing_is_one_line(tmp_path):
-    # SIGINT sent to itself just as cli.py imports NumPy: deterministic, unlike a timer
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_while_the_command_line_is_importing_is_one_line(tmp_path, signum):
+    # the signal sent to itself just as cli.py imports NumPy: deterministic, unlike a timer
     code = (
         "import builtins, os, runpy, signal, sys\nreal = builtins.__import__\n"
-        "def sigint_on_numpy(name, *args, **kwargs):\n"
-        "    if name == 'numpy':\n        os.kill(os.getpid(), signal.SIGINT)\n"
+        "def signal_on_numpy(name, *args, **kwargs):\n"
+        f"    if name == 'numpy':\n        os.kill(os.getpid(), {int(signum)})\n"
         "    return real(name, *args, **kwargs)\n"
-        f"builtins.__import__ = sigint_on_numpy\nsys.argv = ['cli.py', '--help']\n"
+        f"builtins.__import__ = signal_on_numpy\nsys.argv = ['cli.py', '--help']\n"
         f"runpy.run_path({str(HERE / 'cli.py')!r}, run_name='__main__')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 130 and done.stderr == "interrupted; nothing was done\n"
+    assert done.returncode == 128 + signum and done.stderr == "interrupted; nothing was done\n"
 
 
 @pytest.mark.slow
