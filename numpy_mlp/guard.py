@@ -341,8 +341,11 @@ SETTINGS_ADDED_LATER = ("ema", "augment_end", "task")
 def load_resumable(path, recorded, identity, epochs):
     """(checkpoint, rows shown so far) at `path`, after checking that it was made with the same
     settings (`recorded`), on the same data (`identity`), and has not run more epochs than asked
-    for; a ValueError naming the difference otherwise."""
-    checkpoint, meta = load_checkpoint(path)
+    for; a ValueError naming the difference otherwise (or the damage, and that deleting it starts over)."""
+    try:
+        checkpoint, meta = load_checkpoint(path)
+    except ValueError as e:
+        raise ValueError(f"{e}; delete {path} to start the run over") from None
     saved, made_on = meta.get("settings", {}), meta.get("data_identity", {})
     if saved:  # a checkpoint made before a setting existed was made at its default
         saved = {key: mlp.Settings._field_defaults[key] for key in SETTINGS_ADDED_LATER if key in recorded} | saved

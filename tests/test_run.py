@@ -991,3 +991,14 @@ def test_the_blas_threads_give_way_to_busy_programs_and_are_given_back_at_the_en
         with mlp_bench.busy_cores(cores):
             assert steps_until(1) == 1  # every core taken: one thread, the caller's
     assert blas_threads() == before  # as many as before on leaving, however busy the machine still is
+
+
+def test_a_damaged_checkpoint_says_that_deleting_it_starts_over(tmp_path, small_data):
+    checkpoint = tmp_path / "w.ckpt.npz"
+    checkpoint.write_bytes(b"PK\x03\x04 not what it was")
+    result = run("train", "relu", "--hidden", "8", "--epochs", "1", "--data", small_data, "--out", tmp_path / "w.npz")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {checkpoint}: ") and result.stderr.endswith(
+        f"; delete {checkpoint} to start the run over\n"
+    )
+    assert checkpoint.read_bytes() == b"PK\x03\x04 not what it was" and not (tmp_path / "w.npz").exists()
