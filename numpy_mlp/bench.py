@@ -1,7 +1,7 @@
 """bench's harness: the training loop timed against NumPy's own matrix products, and the same
 recipe in PyTorch and scikit-learn (each run in a process of its own) for comparison.
 
-    result = numpy_mlp.bench.measure(settings, sizes, x=x, y=y, x_test=x_test, y_test=y_test, preprocessing=prep, dtype=np.float32)
+    result = numpy_mlp.bench.measure(run, x_test=found.x_test)  # run: numpy_mlp.run.plan's
 
 cli.py's bench parses the options and renders the table; what is timed, and how, is here.
 PyTorch and scikit-learn are never dependencies: the reference runs import them only when asked.
@@ -159,43 +159,32 @@ def machine_info():
     }
 
 
-def measure(settings, sizes, *, x, y, x_test, y_test, preprocessing, dtype, torch_epoch=None, threads=0):
-    """Train `settings.epochs` epochs of a fresh network of `sizes` on raw (x, y) and time what
-    an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
+def measure(run, *, x_test, torch_epoch=None, threads=0):
+    """Train the planned `run` (numpy_mlp.run.plan's: its settings' epochs, a fresh network, its raw
+    x and y), as every run is trained (numpy_mlp.run.execute), and time what an epoch is made of: the epochs themselves, NumPy's matmul alone on the same shapes (the
     floor, timed after every epoch: each epoch is divided by its own), scoring the test set
     (train does it after every epoch), converting and distorting one epoch's images, and
     writing the checkpoint train writes. With `torch_epoch` (the epoch of a `stepped_reference`),
     PyTorch's epoch runs after each of ours, and each of ours is divided by it too. threads:
     --threads (0: the BLAS threads follow the free cores, mlp_run.steering, as train's do).
     Returns the JSON-able result."""
-    params = mlp.init(sizes, settings.activation, seed=settings.seed, dtype=dtype)
+    settings, sizes, x, dtype = run.settings, run.network["sizes"], run.x, run.params["W1"].dtype
+    preprocessing, y_test = run.network["preprocessing"], run.y_test
     shapes = step_matmuls(sizes, settings.batch_size)
     pairs, steps = matmul_operands(shapes, dtype), len(x) / settings.batch_size
     last, floors, torch_seconds = {}, [], []
 
-    def after_epoch(record, checkpoint):  # outside the epoch's own seconds (mlp.train times it first)
+    def after_epoch(rows, checkpoint):  # outside the epoch's own seconds (mlp.train times it first)
         # The floor of the same minute: a shared machine's speed drifts, and a floor timed once,
         # apart from the epochs, had moved the ratio by a third from one run to the next.
         last.update(checkpoint=checkpoint)
-        floors.append(time_matmuls(pairs, seconds=min(record["seconds"], 0.6)) * steps)
+        floors.append(time_matmuls(pairs, seconds=min(rows[-1]["seconds"], 0.6)) * steps)
         if torch_epoch:  # and PyTorch's epoch of the same minute, for the same reason
             torch_seconds.append(torch_epoch())
 
-    with warnings.catch_warnings():  # timing, not learning: its accuracy is in the table
-        warnings.simplefilter("ignore", mlp.NotLearningWarning)
-        shape = mlp.square_side(x.shape[1]) and mlp.image_shape(x.shape[1])
-        transform = mlp_pictures.distortion(settings, shape)
-        products = mlp_run.run_products(sizes, settings.batch_size, len(x), [len(x_test)], dtype)
-        with mlp_run.steering(threads, products=products) as steer:
-            params, history = mlp.train(
-                params,
-                x,
-                y,
-                settings,
-                preprocessing=preprocessing,
-                transform=transform,
-                callbacks=mlp.Callbacks(on_batch=steer, on_epoch=after_epoch),
-            )
+    products = mlp_run.run_products(sizes, settings.batch_size, len(x), [len(x_test)], dtype)
+    with mlp_run.steering(threads, products=products) as steer:  # timing, not learning: no test set scored
+        params, history = mlp_run.execute(run, mlp.Callbacks(on_batch=steer, on_epoch=after_epoch))
     seconds = [r["seconds"] for r in history]
     score = lambda: mlp.evaluate(
         params, x_test, y_test, settings.activation, preprocessing=preprocessing, task=settings.task

@@ -33,6 +33,7 @@ for signum in handlers:
     signal.signal(signum, stopped_while_starting)
 
 import contextlib  # noqa: E402 (the handler above covers these imports)
+import dataclasses
 import errno
 import importlib
 import importlib.util
@@ -1390,10 +1391,10 @@ def bench(
     settings, preprocessing, sizes = run.settings, run.network["preprocessing"], run.network["sizes"]
     if "epochs" not in given and settings.epochs <= DEFAULTS["epochs"]:  # bench's own 3, unless small data needs more
         settings = settings._replace(epochs=asked.epochs)
+        run = dataclasses.replace(run, settings=settings, transform=mlp_pictures.distortion(settings, found.shape))
     common = {"limit": limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": label_column}
     common |= {"task": found.task}
-    measured = dict(settings=settings, sizes=sizes, x=run.x, y=run.y, x_test=found.x_test, y_test=run.y_test)
-    measured |= dict(preprocessing=preprocessing, dtype=np.dtype(dtype.value))
+    measured = {"run": run, "x_test": found.x_test}
     # PyTorch's epochs in turn with ours, each of ours divided by the one after it
     spec = torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
     result = mlp_bench.timed(measured, torch_spec=spec, busy=busy, threads=threads)

@@ -854,7 +854,7 @@ def scores_test(record, every):
 
 def execute(run, shown=None, *, test_every=None):
     """Train a planned `Run`: mlp.train on its data, network, options and checkpoint, the one way
-    `train`, a sweep's trials and `reproduce` run. mlp's NotLearningWarning is left to the caller's
+    `train`, a sweep's trials, `reproduce` and `bench` run. mlp's NotLearningWarning is left to the caller's
     words (a sweep's trial that learns nothing is a bad trial, no more).
 
     Args:

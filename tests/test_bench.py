@@ -11,6 +11,7 @@ import pytest
 import mlp
 from conftest import assert_close_arrays, run, small_slice
 from numpy_mlp import bench as mlp_bench
+from numpy_mlp import run as mlp_run
 
 
 @pytest.mark.slow
@@ -101,12 +102,15 @@ def test_bench_divides_each_epoch_by_the_reference_epoch_after_it(mnist_raw):
     prep = mlp.fit_preprocessing(x, pictures=True)
     settings = mlp.check_settings(mlp.Settings(activation="relu", epochs=3))
     torch_seconds = iter([0.5, 0.25, 2.0])
-    data = dict(x=x, y=y, x_test=x_test, y_test=y_test, preprocessing=prep, dtype=np.float32)
-    report = mlp_bench.measure(settings, [784, 8, 10], **data, torch_epoch=lambda: next(torch_seconds))
+    planned = dict(settings=settings, defaults={}, taken={}, found=None, x=x, y=y, y_test=y_test, source={})
+    planned |= dict(validation=None, network={"sizes": [784, 8, 10], "preprocessing": prep}, extras={})
+    planned |= dict(checkpoint=None, rows=[], params=mlp.init([784, 8, 10], "relu"), meta={}, notes=[])
+    trained = mlp_run.Run(**planned, transform=None, sample_weight=None)
+    report = mlp_bench.measure(trained, x_test=x_test, torch_epoch=lambda: next(torch_seconds))
     ratios = [s / t for s, t in zip(report["epoch_seconds"], [0.5, 0.25, 2.0])]
     assert report["torch_epoch_seconds"] == [0.5, 0.25, 2.0] and report["torch_epoch_seconds_median"] == 0.5
     assert report["ratios_to_torch"] == ratios and report["ratio_to_torch"] == float(np.median(ratios))
-    assert "ratios_to_torch" not in mlp_bench.measure(settings, [784, 8, 10], **data)
+    assert "ratios_to_torch" not in mlp_bench.measure(trained, x_test=x_test)
 
 
 # ----------------------------------------------------------------------------- bench

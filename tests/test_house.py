@@ -172,7 +172,7 @@ def test_the_training_loop_composes_the_public_functions():
 
 
 def test_a_run_has_a_type_and_one_owner():
-    """plan returns a frozen record; execute trains it for train, sweep trials and reproduce;
+    """plan returns a frozen record; execute trains it for train, sweep trials, reproduce and bench;
     the view only draws; mlp.train takes at most 11 parameters (its callbacks grouped)."""
     import dataclasses
     import inspect
@@ -181,9 +181,9 @@ def test_a_run_has_a_type_and_one_owner():
 
     assert dataclasses.is_dataclass(mlp_run.Run) and mlp_run.Run.__dataclass_params__.frozen
     assert len(inspect.signature(mlp.train).parameters) <= 11
-    for name in ("numpy_mlp/cli.py", "numpy_mlp/sweep.py", "numpy_mlp/view.py"):
+    for name in ("numpy_mlp/cli.py", "numpy_mlp/sweep.py", "numpy_mlp/view.py", "numpy_mlp/bench.py"):
         assert "mlp.train(" not in (HERE / name).read_text(), name
-    for name in ("numpy_mlp/cli.py", "numpy_mlp/sweep.py"):
+    for name in ("numpy_mlp/cli.py", "numpy_mlp/sweep.py", "numpy_mlp/bench.py"):
         assert "mlp_run.execute(" in (HERE / name).read_text(), name
 
 
