@@ -344,7 +344,8 @@ def test_local_workers_share_one_study_with_their_threads_divided(tmp_path, smal
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     study = load(mlp_sweep.default_storage(tmp_path / "sweep.npz"))
-    assert len(states(study)) == 4 and set(states(study)) == {TrialState.COMPLETE}
+    finished = {TrialState.COMPLETE, TrialState.PRUNED}  # which one the median pruner stops depends on timing
+    assert len(states(study)) == 4 and set(states(study)) <= finished and TrialState.COMPLETE in states(study)
     workers = {t.user_attrs["worker"] for t in study.trials if not t.user_attrs.get("surplus")}
     assert len(workers) == 2 and str(proc.pid) not in {w.split(":")[1] for w in workers}
     threads = max(1, (os.cpu_count() or 1) // 2)
