@@ -1157,9 +1157,12 @@ def not_learning(train_accuracy, y):
     return train_accuracy <= guess, guess  # a network at the majority's accuracy, or below, has learnt nothing yet
 
 
-def warn_if_not_learning(record, y, settings, n_examples):
-    """A NotLearningWarning after the judged epoch of a run that has learnt nothing by then."""
-    if record["epoch"] != judged_epoch(n_examples, settings.batch_size, settings.epochs):
+def warn_if_not_learning(history, y, settings, n_examples):
+    """A NotLearningWarning at the end of a run that reached its judged epoch and still learnt
+    nothing: its last epoch no better than always guessing y's most common class (a run that
+    learns late is not warned about; one stopped before the judged epoch is not judged)."""
+    record = history[-1]
+    if record["epoch"] < judged_epoch(n_examples, settings.batch_size, settings.epochs):
         return
     stuck, guess = not_learning(record["accuracy"], y)
     if stuck:
@@ -1269,13 +1272,13 @@ def train(
         elif epoch == s.epochs:
             record["stopped"] = "epochs"
         history.append(record)
-        if sample_weight is None and s.task == "classification":  # weighted, a lower plain accuracy may be the aim
-            warn_if_not_learning(record, y, s, len(x))
         ck = end._replace(epoch=epoch, history=list(history), best=best, lr_scale=lr_scale)
         if callbacks.on_epoch:
             callbacks.on_epoch(record, ck)
         if "stopped" in record:
             break
+    if history and sample_weight is None and s.task == "classification":  # weighted, a lower accuracy may be the aim
+        warn_if_not_learning(history, y, s, len(x))
     return (best.params if best else ck.weights), history
 
 

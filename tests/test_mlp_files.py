@@ -158,18 +158,28 @@ def test_float64_inputs_are_cast_once_to_the_weights_dtype_and_give_what_float32
         mlp.forward(params, np.ones((2, 6), np.int64), "relu")
 
 
-def test_train_warns_when_the_judged_epoch_learnt_nothing_and_not_before_it():
+def test_train_warns_at_the_end_of_a_run_that_learnt_nothing_and_not_of_one_that_learns():
     assert mlp.judged_epoch(60000, 128, 10) == 1  # MNIST: judged after epoch 1
     assert mlp.judged_epoch(142, 32, 200) == 20  # a small table: after its first 100 steps
     assert mlp.judged_epoch(150, 128, 3) == 3  # or at the end of a short run
     y = np.array([0] * 60 + [1] * 40)
     nothing = np.zeros((100, 4), np.float32)  # inputs that say nothing about the labels
-    with pytest.warns(mlp.NotLearningWarning, match=r"after epoch 5 the training accuracy \(\d+\.\d\d%\) is no better"):
+    with pytest.warns(mlp.NotLearningWarning, match=r"after epoch 8 the training accuracy \(\d+\.\d\d%\) is no better"):
         mlp.train(mlp.init([4, 8, 2], "relu"), nothing, y, mlp.Settings(activation="relu", epochs=8, batch_size=5))
     x = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a network that learns: no warning
         mlp.train(mlp.init([4, 8, 2], "relu"), x, (x[:, 0] > 0).astype(int), mlp.Settings(activation="relu"))
+
+
+def test_a_run_that_learnt_nothing_at_its_judged_epoch_but_learns_later_is_not_warned_about():
+    y, settings = np.array([0] * 60 + [1] * 40), mlp.Settings(activation="relu", epochs=3, batch_size=100)
+    late = [{"epoch": 1, "accuracy": 0.6}, {"epoch": 2, "accuracy": 0.6}, {"epoch": 3, "accuracy": 0.95}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mlp.warn_if_not_learning(late, y, settings, 100)
+    with pytest.warns(mlp.NotLearningWarning, match="after epoch 3 the training accuracy"):
+        mlp.warn_if_not_learning(late[:2] + [{"epoch": 3, "accuracy": 0.6}], y, settings, 100)
 
 
 def test_mlps_door_refuses_what_would_fail_later_with_what_to_do(tmp_path):
