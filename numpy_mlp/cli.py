@@ -1051,6 +1051,7 @@ def gradcheck(
     batch: Option.batch = Default.batch,
     dropout: Option.gradcheck_dropout = Default.gradcheck_dropout,
     label_smoothing: Option.gradcheck_label_smoothing = Default.gradcheck_label_smoothing,
+    task: Option.gradcheck_task = Default.gradcheck_task,
     seed: Option.gradcheck_seed = Default.gradcheck_seed,
     rtol: Option.rtol = Default.rtol,
     atol: Option.atol = Default.atol,
@@ -1059,13 +1060,16 @@ def gradcheck(
     """Check mlp.py's backward pass against finite differences on a small float64 network (exit 1 if wrong)."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
+    if task.value == "regression" and label_smoothing:
+        fail("--label-smoothing smooths classes; leave it out with --task regression", code=2)
     rng = np.random.default_rng(seed)
     sizes = [inputs, *hidden, classes]
     params = mlp.init(sizes, activation.value, seed=rng, dtype=np.float64)
     # Small random biases: with zero biases a unit dropped or dead for a whole example sits
     # exactly on relu's kink (z = 0), where gradcheck has to leave the entry out.
     params = {k: p + 0.1 * rng.standard_normal(p.shape) if k[0] == "b" else p for k, p in params.items()}
-    x, y = rng.standard_normal((batch, inputs)), rng.integers(0, classes, batch)
+    x = rng.standard_normal((batch, inputs))
+    y = rng.standard_normal((batch, classes)) if task.value == "regression" else rng.integers(0, classes, batch)
     errors = mlp.gradcheck(
         params,
         x,
@@ -1076,11 +1080,13 @@ def gradcheck(
         seed=seed,
         rtol=rtol,
         atol=atol,
+        task=task.value,
     )
     worst = max(errors, key=lambda k: errors[k].of_tolerance)
     passed = errors[worst].of_tolerance <= 1
     kinks = any(e.at_kink for e in errors.values())  # a column only when there are any
-    table = Table(title=f"Gradient check, {'-'.join(map(str, sizes))} {activation.value}, batch {batch}")
+    of = ", regression" if task.value == "regression" else ""
+    table = Table(title=f"Gradient check, {'-'.join(map(str, sizes))} {activation.value}{of}, batch {batch}")
     for header in ("parameter", "shape", "max |a - n|", "relative", "of tolerance", *(["at a kink"] * kinks), ""):
         table.add_column(header, justify="right")
     for key, e in errors.items():
@@ -1106,6 +1112,7 @@ def gradcheck(
                             "batch": batch,
                             "dropout": dropout,
                             "label_smoothing": label_smoothing,
+                            "task": task.value,
                             "seed": seed,
                             "rtol": rtol,
                             "atol": atol,

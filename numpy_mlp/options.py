@@ -791,6 +791,18 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
         0.0,
         "Options",
     ),
+    "gradcheck.task": Opt(
+        Annotated[
+            Task,
+            typer.Option(
+                metavar="TASK",
+                help="The loss whose backward pass is checked: classification (softmax cross-entropy over --classes "
+                "outputs) or regression (mean squared error on --classes numbers).",
+            ),
+        ],
+        Task("classification"),
+        "Options",
+    ),
     "gradcheck.label_smoothing": Opt(
         Annotated[
             float,

@@ -909,3 +909,19 @@ def test_one_epoch_is_said_as_one_and_the_torch_hint_names_its_cpu_build(tmp_pat
             "error: --torch needs PyTorch, never a dependency of this project: its CPU build is enough, "
             "pip install torch --index-url https://download.pytorch.org/whl/cpu\n"
         )
+
+
+def test_gradcheck_checks_the_regression_loss_and_catches_a_wrong_one(monkeypatch, tmp_path):
+    result = run("gradcheck", "tanh", "--task", "regression", "--json", tmp_path / "g.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert report["task"] == "regression" and report["passed"] and "regression" in result.stdout
+    refused = run("gradcheck", "tanh", "--task", "regression", "--label-smoothing", "0.1")
+    assert refused.exit_code == 2 and refused.stderr == (
+        "error: --label-smoothing smooths classes; leave it out with --task regression\n"
+    )
+    squared = mlp.TASKS["regression"].loss_and_delta
+    halved = lambda outputs, y, smoothing, weights: (lambda v, d: (v, d / 2))(*squared(outputs, y, smoothing, weights))
+    monkeypatch.setitem(mlp.TASKS, "regression", mlp.TASKS["regression"]._replace(loss_and_delta=halved))
+    wrong = run("gradcheck", "tanh", "--task", "regression")
+    assert wrong.exit_code == 1 and "the backward pass (grads) disagrees with the loss" in wrong.stderr
