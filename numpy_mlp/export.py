@@ -90,6 +90,13 @@ def straightening(h, prep, step, constant, ints):
     return step("Reshape", out, ints(f"{tag}_flat", [-1, rows_n * cols_n]))
 
 
+def input_name(meta):
+    """The graph's input, named for the range it takes: raw values as stored in the data, e.g.
+    'raw_0_to_255' for MNIST's pixels (never [0, 1] floats: the model scales them itself)."""
+    prep = meta["preprocessing"]
+    return f"raw_{prep['low']:g}_to_{prep['high']:g}".replace("-", "minus_").replace(".", "_")
+
+
 def onnx_model(params, meta):
     """An onnx.ModelProto computing mlp.predict_proba from raw values: the stored preprocessing
     (PREPROCESSING_STEPS after the range scaling), every layer (Gemm and the hidden activation,
@@ -118,7 +125,7 @@ def onnx_model(params, meta):
         initializers.append(numpy_helper.from_array(np.asarray(array, np.int64), name))
         return name
 
-    h = "input"
+    h = input_name(meta)
     # as mlp.to_unit: (x - low) * (1 / (high - low)), or (high - x) * (1 / (high - low)) for
     # pictures on a light background, in the weights' dtype
     if prep.get("invert", False):
@@ -156,7 +163,11 @@ def onnx_model(params, meta):
             helper.make_tensor_value_info("class", T.INT64, ["N"]),
         ]
     graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("input", T.FLOAT, ["N", n_in])], outputs, initializer=initializers
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info(input_name(meta), T.FLOAT, ["N", n_in])],
+        outputs,
+        initializer=initializers,
     )
     model = helper.make_model(
         graph,
@@ -172,7 +183,9 @@ def onnx_model(params, meta):
         named = {"targets": json.dumps(mlp_data.target_names(meta))}
     else:
         named = {"classes": json.dumps([mlp_data.class_name(meta, c) for c in range(n_classes)])}
-    helper.set_model_props(model, {**named, "training": json.dumps(summary), "preprocessing": prep["kind"]})
+    taken = f"raw values as stored in the data, {prep['low']:g} to {prep['high']:g}; the model scales them itself"
+    props = {**named, "training": json.dumps(summary), "preprocessing": prep["kind"], "input_range": taken}
+    helper.set_model_props(model, props)
     return model
 
 
@@ -184,4 +197,7 @@ def described(params, meta):
         if mlp.task_of(meta) == "regression"
         else f"outputs 'logits' and 'probabilities' float32 (N, {k}), 'class' int64 (N,)"
     )
-    return f"input 'input' float32 (N, {n_in}) of raw values as in the data; {outputs}"
+    low, high = meta["preprocessing"]["low"], meta["preprocessing"]["high"]
+    return (
+        f"input '{input_name(meta)}' float32 (N, {n_in}) of raw values as in the data ({low:g} to {high:g}); {outputs}"
+    )

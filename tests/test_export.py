@@ -31,7 +31,7 @@ def test_onnx_export_matches_mlp_in_onnxruntime(activation, kind, dtype):
     model = mlp_onnx.onnx_model(params, meta)
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    logits, probabilities, predicted = session.run(None, {"input": raw.astype(np.float32)})
+    logits, probabilities, predicted = session.run(None, {session.get_inputs()[0].name: raw.astype(np.float32)})
     expected = mlp.predict_proba(params, raw, activation, preprocessing=prep)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert (
@@ -53,7 +53,7 @@ def test_an_exported_model_straightens_pictures_as_mlp_does(mnist_raw, kind, des
     params = mlp.init([784, 32, 10], "relu", seed=1)
     model = mlp_onnx.onnx_model(params, {"activation": "relu", "preprocessing": prep})
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    probabilities = session.run(["probabilities"], {"input": raw.astype(np.float32)})[0]
+    probabilities = session.run(["probabilities"], {session.get_inputs()[0].name: raw.astype(np.float32)})[0]
     np.testing.assert_allclose(probabilities, mlp.predict_proba(params, raw, "relu", preprocessing=prep), atol=1e-5)
 
 
@@ -66,13 +66,16 @@ def test_export_command_and_the_readme_snippet_on_a_png(trained, tmp_path):
     assert result.exit_code == 0 and "wrote" in result.stdout and "'probabilities'" in result.stdout
     meta = ort.InferenceSession(str(tmp_path / "model.onnx")).get_modelmeta().custom_metadata_map
     assert json.loads(meta["training"])["activation"] == "relu" and meta["preprocessing"] == "range"
+    assert meta["input_range"].startswith("raw values as stored in the data, 0 to 255")  # not [0, 1] floats
+    assert "'raw_0_to_255' float32 (N, 784)" in result.stdout
     x, y = mlp.load_idx_dataset(MNIST, splits=("test",))
     Image.fromarray(255 - x[0].reshape(28, 28)).save(tmp_path / "digit.png")  # dark ink on white, as drawn
     # the README's five lines
     pixels = np.asarray(Image.open(tmp_path / "digit.png").convert("L").resize((28, 28)), np.float32)
     pixels = 255 - pixels  # dark ink on light paper -> MNIST's light ink on black
     session = ort.InferenceSession(str(tmp_path / "model.onnx"))
-    logits, probabilities, predicted = session.run(None, {"input": pixels.reshape(1, 784)})
+    assert [i.name for i in session.get_inputs()] == ["raw_0_to_255"]  # the range it takes, in its name
+    logits, probabilities, predicted = session.run(None, {"raw_0_to_255": pixels.reshape(1, 784)})
     params, meta = mlp.load(trained)
     assert predicted[0] == mlp.predict(params, x[:1], "relu", meta["preprocessing"])[0]
     before = trained.read_bytes()
@@ -108,5 +111,5 @@ def test_an_exported_model_turns_a_light_background_over_as_mlp_does():
     assert prep["invert"]
     model = mlp_onnx.onnx_model(params, {"activation": "relu", "preprocessing": prep})
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    probabilities = session.run(["probabilities"], {"input": raw.astype(np.float32)})[0]
+    probabilities = session.run(["probabilities"], {session.get_inputs()[0].name: raw.astype(np.float32)})[0]
     np.testing.assert_allclose(probabilities, mlp.predict_proba(params, raw, "relu", preprocessing=prep), atol=1e-5)

@@ -116,7 +116,8 @@ def test_a_regression_exports_to_onnx_matching_mlp(houses, tmp_path):
     assert result.exit_code == 0 and "output 'values' float32 (N, 1)" in result.stdout, result.output
     params, meta = mlp.load(houses["weights"])
     x, _, _ = mlp_data.read_csv(houses["data"], "price")
-    (values,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input": x.astype(np.float32)})
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    (values,) = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})
     expected = mlp.predict_values(params, x, "relu", meta["preprocessing"], meta["targets"])
     np.testing.assert_allclose(values, expected, rtol=1e-5)
 
