@@ -582,17 +582,17 @@ def train(
         )
         with contextlib.suppress(FileNotFoundError):
             checkpoint_path.unlink()  # the run is finished: nothing left to resume
+        if not signals["received"]:  # said while a signal is still only recorded: it cannot say "nothing saved"
+            say_trained(history, meta, settings, run.validation, out, history_path)
     if signals["received"]:
         name = signal.Signals(signals["received"][0]).name
         mlp_view.err_console.print(
-            f"{name} arrived during the final save, which was finished: weights saved to "
-            f"{out}, history to {history_path}",
+            f"{name} arrived after training, whose end was saved: weights saved to {out}, history to {history_path}",
             style="yellow",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(code=128 + signals["received"][0])
-    say_trained(history, meta, settings, run.validation, out, history_path)
 
 
 # ----------------------------------------------------------------------------- sweep

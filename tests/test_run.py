@@ -140,8 +140,29 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
         for s, handler in handlers.items():
             signal.signal(s, handler)
     assert result.exit_code == 130
-    assert "SIGINT arrived during the final save, which was finished" in result.stderr
+    assert "SIGINT arrived after training, whose end was saved: weights saved to" in result.stderr
     assert mlp.load(out)[1]["epochs_run"] == 1 and json.loads((tmp_path / "w.history.json").read_text())
+
+
+@posix
+def test_a_signal_just_after_the_final_save_never_says_nothing_was_saved(tmp_path, small_data, monkeypatch):
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    say_trained = cli.say_trained
+
+    def ctrl_c_while_saying(*args):  # the weights are saved; the last lines are being printed
+        os.kill(os.getpid(), signal.SIGINT)
+        return say_trained(*args)
+
+    monkeypatch.setattr(cli, "say_trained", ctrl_c_while_saying)
+    out = tmp_path / "w.npz"
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
+    try:
+        result = run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", out)
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 130 and "nothing was saved" not in result.stderr
+    assert "SIGINT arrived after training, whose end was saved" in result.stderr and mlp.load(out)
 
 
 @pytest.mark.slow
