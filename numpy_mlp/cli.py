@@ -576,10 +576,18 @@ def train(
             if checkpoint_path.is_file()
             else ""
         )
-        mlp_run.write_outputs(
+        remade = mlp_run.write_outputs(
             {out: mlp.weights_writer(params, meta), history_path: mlp_run.text_writer(json.dumps(history, indent=1))},
             kept,
+            remake_folders=True,
         )
+        for folder in remade:
+            mlp_view.err_console.print(
+                f"warning: the folder {folder} was removed during the run; made it again to save the run in it",
+                style="yellow",
+                highlight=False,
+                soft_wrap=True,
+            )
         with contextlib.suppress(FileNotFoundError):
             checkpoint_path.unlink()  # the run is finished: nothing left to resume
         if not signals["received"]:  # said while a signal is still only recorded: it cannot say "nothing saved"

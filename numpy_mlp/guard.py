@@ -384,11 +384,13 @@ def checkpoint_saver(path, meta, on_failure):
     """A function save(checkpoint, rows) writing a checkpoint to `path` (atomically, with the rows
     so far): train calls it after every epoch and, in long epochs, every --checkpoint-every
     seconds, so that even kill -9 loses little. A failed write (a full disk) calls
-    on_failure(OSError) once and training goes on."""
+    on_failure(OSError) once and training goes on; a folder removed during the run is made again."""
     state = {"warned": False}
 
     def save(checkpoint, rows):
         try:
+            if not os.path.isdir(os.path.dirname(os.path.abspath(path))):  # removed during the run
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             save_checkpoint(path, checkpoint, {**meta, "rows": rows})
         except OSError as e:
             if not state["warned"]:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,9 +128,9 @@ def test_ctrl_c_during_the_final_save_finishes_it(tmp_path, small_data, monkeypa
     monkeypatch.setattr(mlp_guard, "RECEIVED", [])  # this process's record of stop signals, for this test only
     write_outputs = mlp_run.write_outputs
 
-    def ctrl_c_while_writing(writers, *args):
+    def ctrl_c_while_writing(writers, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # arrives as the weights and history are being written
-        return write_outputs(writers, *args)
+        return write_outputs(writers, *args, **kwargs)
 
     monkeypatch.setattr(mlp_run, "write_outputs", ctrl_c_while_writing)
     out = tmp_path / "w.npz"
@@ -220,6 +221,35 @@ def test_weights_and_history_are_written_together(tmp_path, small_data):
     assert f"cannot write {tmp_path / 'w.history.json'}: it is a folder" in result.stderr
     assert out.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.history.json", "w.npz"]  # no temp files
+
+
+def test_an_output_folder_removed_during_the_run_is_made_again_and_the_run_saved(tmp_path, small_data, monkeypatch):
+    folder = tmp_path / "runs" / "today"
+    folder.mkdir(parents=True)
+    execute = mlp_run.execute
+
+    def folder_removed_while_training(*args, **kwargs):
+        done = execute(*args, **kwargs)
+        shutil.rmtree(tmp_path / "runs")  # as `rm -r` in another terminal would, before the final save
+        return done
+
+    monkeypatch.setattr(mlp_run, "execute", folder_removed_while_training)
+    result = run(*"train relu --hidden 8 --epochs 2 --data".split(), small_data, "--out", folder / "w.npz")
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: the folder {folder} was removed during the run; made it again to save the run in it" in (
+        " ".join(result.stderr.split())
+    )
+    assert mlp.load(folder / "w.npz")[1]["epochs_run"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["w.history.json", "w.npz"]
+
+
+def test_a_checkpoint_whose_folder_was_removed_is_written_in_it_made_again(tmp_path):
+    folder = tmp_path / "gone"
+    failures = []
+    save = mlp_guard.checkpoint_saver(folder / "w.ckpt.npz", {"activation": "relu"}, failures.append)
+    checkpoint = mlp.fresh_checkpoint(mlp.init([3, 2], "relu", seed=0), seed=0)._replace(epoch=1)
+    save(checkpoint, [])
+    assert failures == [] and mlp_guard.load_checkpoint(folder / "w.ckpt.npz")[0].epoch == checkpoint.epoch
 
 
 def test_a_write_failing_half_way_changes_neither_file(tmp_path, small_data, monkeypatch):
