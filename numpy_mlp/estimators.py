@@ -86,6 +86,46 @@ def class_weight_vector(class_weight, classes):
     return class_weight
 
 
+def targets_and_moments(y):
+    """(targets, moments) of numbers y (N, k): mlp.fit_targets' scaling, and what merging more
+    targets into it needs: {"count": N, "spread": (k,) variance / scale**2 (1, or 0 for a
+    constant target)}."""
+    targets = mlp.fit_targets(y)
+    spread = np.where(np.ptp(y, axis=0) > 0, 1.0, 0.0)
+    return targets, {"count": len(y), "spread": spread}
+
+
+def merged_targets(targets, moments, y):
+    """(targets, moments) of the targets seen so far (their scaling `targets`, `moments` from
+    `targets_and_moments`; None: as many as y holds) and numbers y (N, k) together: the pooled
+    mean and standard deviation, computed in units of the old scale (huge targets do not
+    overflow)."""
+    mean, scale = np.asarray(targets["mean"], np.float64), np.asarray(targets["scale"], np.float64)
+    moments = moments or {"count": len(y), "spread": np.ones_like(mean)}
+    units = (y - mean) / scale
+    n_before, n_new = moments["count"], len(y)
+    n = n_before + n_new
+    shift = units.mean(axis=0)
+    spread = (n_before * moments["spread"] + n_new * units.var(axis=0)) / n + (n_before / n) * (n_new / n) * shift**2
+    std = np.sqrt(spread) * scale
+    merged = {"mean": mean + shift * (n_new / n) * scale, "scale": np.where(std > 0, std, 1.0)}
+    return merged, {"count": n, "spread": np.where(std > 0, 1.0, 0.0)}
+
+
+def rescaled_outputs(params, before, after):
+    """params changed in their output layer only, so that outputs read with the target scaling
+    `after` give the numbers the old outputs gave with `before` (output * scale + mean, per
+    target): training then goes on from the same predictions."""
+    last = len(mlp.sizes_of(params)) - 1
+    W, b = params[f"W{last}"], params[f"b{last}"]
+    (mean, scale), (new_mean, new_scale) = (
+        [np.asarray(t[k], np.float64) for k in ("mean", "scale")] for t in (before, after)
+    )
+    ratio = scale / new_scale
+    shifted = (b * scale + mean - new_mean) / new_scale
+    return {**params, f"W{last}": (W * ratio).astype(W.dtype), f"b{last}": shifted.astype(b.dtype)}
+
+
 class _MLP(BaseEstimator):
     """What the classifier and the regressor share: the settings of a fit, the fit itself (mlp.train), the outputs."""
 
@@ -121,6 +161,10 @@ class _MLP(BaseEstimator):
             epochs=int(epochs or chosen("epochs", self.max_iter)),
         )
         return mlp.check_settings(settings), chosen("normalize", self.normalize)
+
+    def _warm(self):
+        """Whether this fit goes on from the network fitted before (warm_start), not a fresh one."""
+        return bool(self.warm_start) and hasattr(self, "params_")
 
     def _given(self, name):
         value = getattr(self, name)
@@ -266,6 +310,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
         class's weight (times its sample_weight in fit).
       random_state: None, an int or a RandomState: the seed of every random choice.
       verbose: print a line per epoch.
+      warm_start: fit goes on from the network fitted before (its weights and its input
+        scaling; the same classes), instead of a fresh one.
     Parameters (mlp's):
       optimizer ("auto", or one of mlp.OPTIMIZERS), momentum, schedule, warmup, dropout, clip,
       label_smoothing, augment (square images only), normalize ("auto", or one of
@@ -292,6 +338,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         class_weight=None,
         random_state=None,
         verbose=False,
+        warm_start=False,
         optimizer=AUTO,
         momentum=0.9,
         schedule="cosine",
@@ -315,6 +362,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
         self.optimizer = optimizer
         self.momentum = momentum
         self.schedule = schedule
@@ -340,13 +388,20 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     # ------------------------------------------------------------------------- fit
     def fit(self, X, y, sample_weight=None):
-        """Train a fresh network on (X, y); returns self."""
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), accept_sparse=SPARSE)
+        """Train a fresh network on (X, y) (warm_start: the one fitted before, further); returns self."""
+        warm = self._warm()
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), accept_sparse=SPARSE, reset=not warm)
         X = densified(X)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        self.classes_, y = np.unique(y, return_inverse=True)
-        return self._fit(X, y, self._example_weights(y, sample_weight, X), fresh=True)
+        classes, y = np.unique(y, return_inverse=True)
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start goes on from a network of the classes {self.classes_.tolist()}, and y holds "
+                f"{classes.tolist()}: fit with warm_start=False for a fresh network"
+            )
+        self.classes_ = classes
+        return self._fit(X, y, self._example_weights(y, sample_weight, X), fresh=not warm)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One more epoch on (X, y) at a constant rate (the first call needs `classes`, every
@@ -418,7 +473,8 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     Parameters: MLPClassifier's, without those of classes (class_weight, label_smoothing,
     augment). early_stopping keeps the epoch of the lowest validation loss. The targets are
-    standardised for training (mlp.fit_targets, from the first fit's y) and the predictions
+    standardised for training (mlp.fit_targets; partial_fit pools every target seen so far, its
+    output layer rescaled to keep its predictions as the scaling moves) and the predictions
     turned back into y's units, so that a price in dollars trains as one in thousands does.
 
     Attributes after fit: n_outputs_ (targets per example), targets_ (the scaling: "mean" and
@@ -441,6 +497,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         n_iter_no_change=10,
         random_state=None,
         verbose=False,
+        warm_start=False,
         optimizer=AUTO,
         momentum=0.9,
         schedule="cosine",
@@ -461,6 +518,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
         self.optimizer = optimizer
         self.momentum = momentum
         self.schedule = schedule
@@ -492,24 +550,41 @@ class MLPRegressor(RegressorMixin, _MLP):
         return densified(X), np.asarray(y, np.float64).reshape(len(y), -1)
 
     def fit(self, X, y, sample_weight=None):
-        """Train a fresh network on (X, y), y (N,) or (N, k) numbers; returns self."""
-        X, y = self._validated(X, y, reset=True)
-        self.n_outputs_, self.targets_ = y.shape[1], mlp.fit_targets(y)
+        """Train a fresh network on (X, y), y (N,) or (N, k) numbers (warm_start: the one fitted
+        before, further, its target scaling refitted to this y); returns self."""
+        warm = self._warm()
+        X, y = self._validated(X, y, reset=not warm)
+        if warm:
+            self._check_outputs(y)
+        self._rescale_targets(*targets_and_moments(y), network_kept=warm)
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
-        return self._fit(X, mlp.scale_targets(y, self.targets_, np.dtype(self.dtype)), weights, fresh=True)
+        return self._fit(X, mlp.scale_targets(y, self.targets_, np.dtype(self.dtype)), weights, fresh=not warm)
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One more epoch on (X, y) at a constant rate (the preprocessing and the target scaling
-        are fitted on the first call's batch); returns self."""
+        """One more epoch on (X, y) at a constant rate (the preprocessing is fitted on the first
+        call's batch; the target scaling follows every target seen so far); returns self."""
         first = not hasattr(self, "params_")
         X, y = self._validated(X, y, reset=first)
         if first:
-            self.n_outputs_, self.targets_ = y.shape[1], mlp.fit_targets(y)
-        elif y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y.shape[1]} targets per example; this network was fitted on {self.n_outputs_}")
+            self._rescale_targets(*targets_and_moments(y), network_kept=False)
+        else:
+            self._check_outputs(y)
+            moments = getattr(self, "target_moments_", None)  # None: loaded from a file
+            self._rescale_targets(*merged_targets(self.targets_, moments, y), network_kept=True)
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
         y = mlp.scale_targets(y, self.targets_, np.dtype(self.dtype))
         return self._fit(X, y, weights, fresh=first, epochs=1)
+
+    def _check_outputs(self, y):
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} targets per example; this network was fitted on {self.n_outputs_}")
+
+    def _rescale_targets(self, targets, moments, network_kept):
+        """Standardise targets by `targets` from now on; a network kept (trained further) has its
+        output layer changed so that it still predicts the numbers it did (`rescaled_outputs`)."""
+        if network_kept:
+            self.params_ = rescaled_outputs(self.params_, self.targets_, targets)
+        self.n_outputs_, self.targets_, self.target_moments_ = len(targets["mean"]), targets, moments
 
     def predict(self, X):
         """(N,) predictions (N, k for several targets), in y's units."""

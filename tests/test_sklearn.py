@@ -118,6 +118,56 @@ def test_partial_fit_continues_the_same_network_one_epoch_a_call():
     assert clf.n_iter_ == 60 and clf.score(x_test, y_test) >= 0.85
 
 
+def test_warm_start_goes_on_from_the_fitted_network_and_keeps_its_classes():
+    x_train, x_test, y_train, y_test = iris_split()
+    options = {"hidden_layer_sizes": (16,), "max_iter": 10, "learning_rate_init": 0.01, "random_state": 0}
+    clf = MLPClassifier(**options, warm_start=True)
+    first_curve = clf.fit(x_train, y_train).loss_curve_.copy()
+    clf.fit(x_train, y_train)
+    assert clf.n_iter_ == 20 and clf.loss_curve_[:10] == first_curve
+    assert clf.loss_curve_[10] < first_curve[0]  # the second fit starts where the first ended, not afresh
+    fresh = MLPClassifier(**options).fit(x_train, y_train)
+    assert fresh.fit(x_train, y_train).loss_curve_ == first_curve  # without warm_start: a fresh network each fit
+    with pytest.raises(ValueError, match="warm_start goes on from a network of the classes"):
+        clf.fit(x_train[y_train != "setosa"], y_train[y_train != "setosa"])
+
+
+def test_the_regressors_target_scaling_follows_every_target_partial_fit_sees():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 4))
+    y = x @ [1.0, -2.0, 0.5, 3.0] + np.repeat([0.0, 50.0, 400.0], 200)  # each batch's targets in another range
+    reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+    for start in range(0, 600, 200):
+        reg.partial_fit(x[start : start + 200], y[start : start + 200])
+        seen = y[: start + 200]
+        np.testing.assert_allclose(reg.targets_["mean"], [seen.mean()], rtol=1e-12)
+        np.testing.assert_allclose(reg.targets_["scale"], [seen.std()], rtol=1e-12)
+    constant = MLPRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(x[:50], np.full(50, 7.0))
+    assert constant.targets_["scale"].tolist() == [1.0]  # nothing to scale by yet
+    constant.partial_fit(x[50:100], np.full(50, 9.0))
+    np.testing.assert_allclose(constant.targets_["mean"], [8.0])
+    np.testing.assert_allclose(constant.targets_["scale"], [1.0])  # the pooled standard deviation
+
+
+def test_a_new_target_scaling_keeps_the_networks_predictions():
+    rng = np.random.default_rng(1)
+    params = {k: v.astype(np.float64) for k, v in mlp.init([3, 5, 2], "relu", seed=0).items()}
+    x = rng.normal(size=(7, 3))
+    before = {"mean": np.array([3.0, -1.0]), "scale": np.array([2.0, 0.5])}
+    after = {"mean": np.array([100.0, 0.0]), "scale": np.array([40.0, 1.0])}
+    rescaled = mlp_sklearn.rescaled_outputs(params, before, after)
+    predicted = lambda p, t: mlp.unscale_targets(mlp.forward(p, x, "relu")[0], t)
+    np.testing.assert_allclose(predicted(rescaled, after), predicted(params, before), rtol=1e-12)
+    assert all(rescaled[k] is params[k] for k in ("W1", "b1"))  # only the output layer changes
+    x_train, _, y_train, _ = train_test_split(rng.normal(size=(300, 3)), rng.normal(size=300), random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0, warm_start=True, dtype="float64")
+    reg.fit(x_train, y_train)
+    shown = reg.predict(x_train)
+    reg.set_params(max_iter=1, learning_rate_init=1e-12)  # a step too small to move it: the rescale alone
+    np.testing.assert_allclose(reg.fit(x_train, y_train * 1000 + 5).predict(x_train), shown, rtol=1e-6, atol=1e-6)
+    assert reg.targets_["scale"][0] == pytest.approx(1000 * y_train.std()) and reg.n_iter_ == 4
+
+
 def test_a_fitted_estimator_is_a_weights_file_for_every_command_and_back(tmp_path):
     x_train, x_test, y_train, y_test = iris_split()
     clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0).fit(x_train, y_train)
