@@ -211,7 +211,7 @@ def downloading():
     return on_file, update, stop
 
 
-def load_data(data, splits=("train", "test"), label_column=None, task=None):
+def load_data(data, splits=("train", "test"), label_column=None, task=None, table=None):
     """mlp_run.load_data with progress bars on stderr (a download; pictures decoded, once, then
     read from the cache), and its note on the files it passed over."""
     on_file, on_download, stop_download = downloading()
@@ -219,7 +219,14 @@ def load_data(data, splits=("train", "test"), label_column=None, task=None):
     on_pictures, stop_decoding = mlp_view.lazy_progress(*columns)
     try:
         found = mlp_run.load_data(
-            data, splits, label_column, task=task, on_file=on_file, on_download=on_download, on_pictures=on_pictures
+            data,
+            splits,
+            label_column,
+            task=task,
+            on_file=on_file,
+            on_download=on_download,
+            on_pictures=on_pictures,
+            table=table,
         )
     finally:
         stop_download(), stop_decoding()
@@ -243,7 +250,13 @@ def test_set(data, label_column, meta, weights, params):
     """The test split of --data, read with its progress bars (load_data), its labels read as the
     weights' `meta` takes them (classes, or a regression's numbers) and its classes numbered as
     the network at `weights` numbers them, matched by name."""
-    found = load_data(data, splits=("test",), label_column=label_column, task=mlp.task_of(meta))
+    table = (meta.get("input") or {}).get("table")
+    whole_file = mlp_data.source_of(meta.get("data")) != mlp_data.source_of(
+        mlp_data.source_record(data, label_column)
+    )  # a file the network did not train on is all for testing
+    found = load_data(
+        data, ("test",), label_column, mlp.task_of(meta), table={"encoding": table, "whole_file": whole_file}
+    )
     return mlp_score.onto_network_classes(weights, meta, mlp.sizes_of(params)[-1], found)
 
 
@@ -1191,7 +1204,7 @@ def predict(
     if explain and mlp_pictures.input_of(meta, params)["shape"] is None:
         fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
     mlp_score.check_tta(tta, weights, meta, params)
-    if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or inputs[0].suffix.lower() == ".csv"):
+    if index is None and (out or len(inputs) > 1 or not inputs[0].is_file() or mlp_score.is_table(inputs[0])):
         if explain:
             fail("--explain explains one picture (or --index N): give one picture and no --out", code=2)
         text, n = mlp_score.predictions_csv(weights, members, inputs, tta)

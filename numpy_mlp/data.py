@@ -14,16 +14,11 @@ Pillow). Its rooms, in order:
   where data is and came from     --data as a path; the record a weights file keeps of its data
 """
 
-import codecs
-import csv
 import gzip
 import hashlib
-import io
 import json
 import os
-import re
 import urllib.request
-import warnings
 import zlib
 from collections.abc import Callable
 from functools import partial
@@ -308,6 +303,7 @@ class Data(NamedTuple):
     form: str | None = None  # its form, a key of DATA_FORMS (`load_data` fills it in)
     task: str = "classification"  # or "regression": y holds numbers (mlp.TASKS)
     target_names: tuple | None = None  # a regression's: the names of its k numbers, when the data has them
+    table: dict | None = None  # a table's: {"encoding" (mlp_tables.fit_encoding's), "said" (its columns in words)}
 
 
 def _as_labels(raw, where):
@@ -464,217 +460,18 @@ def _hold_out(data, where, fraction=0.2, path=None):
     )
 
 
-CSV_DELIMITERS = ",;\t|"  # commas, European Excel's semicolons, tabs and pipes separate CSV fields
+def _csv_data(path, splits, **options):
+    """A table file, or a folder with train.csv (and test.csv): mlp_tables.csv_data."""
+    from numpy_mlp import tables as mlp_tables  # which reads its rows into Data, from here
 
-
-def _utf16(raw):
-    """The UTF-16 codec of CSV bytes (with a BOM, or without one: text whose every other byte of
-    its start is 0, as Windows' "Unicode text" writes digits and commas), else None."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    start = raw[:512]
-    if len(start) >= 4 and len(start) % 2 == 0:
-        if start[1::2].count(0) == len(start) // 2 and start[0::2].count(0) == 0:
-            return "utf-16-le"
-        if start[0::2].count(0) == len(start) // 2 and start[1::2].count(0) == 0:
-            return "utf-16-be"
-    return None
-
-
-def _decoded(raw, path, final=True):
-    """CSV bytes as text: UTF-16 with its BOM, else UTF-8 (a BOM dropped); with final=False, the
-    start of a file, a character cut at its end kept back. A ValueError naming the file, the first
-    byte that does not decode, and the fix."""
-    codec = _utf16(raw) or "utf-8-sig"
-    try:
-        return codecs.getincrementaldecoder(codec)().decode(raw, final=final)
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}, as Latin-1 or Windows-1252 "
-            "write it); save it as UTF-8 (Excel: 'CSV UTF-8'), or convert it: iconv -f cp1252 -t utf-8"
-        ) from None
-
-
-def _delimiter(text):
-    """Which of CSV_DELIMITERS separates the fields of a CSV's text, from its first lines
-    (csv.Sniffer; the most frequent one in the first line when it cannot tell); a comma when the
-    first line holds none of them (a file of one column)."""
-    head = "\n".join(text.split("\n", 20)[:20])
-    first = head.split("\n", 1)[0]
-    if not any(d in first for d in CSV_DELIMITERS):
-        return ","
-    try:
-        return csv.Sniffer().sniff(head, delimiters=CSV_DELIMITERS).delimiter
-    except csv.Error:
-        return max(CSV_DELIMITERS, key=first.count)
-
-
-def _records(text, delimiter, path):
-    """The CSV's records as lists of fields, read as RFC 4180 says (quoted fields may hold the
-    delimiter, quotes and line breaks; CRLF or LF), blank lines dropped."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        return [row for row in reader if row]
-    except csv.Error as e:
-        if "field limit" in str(e):  # an unclosed quote runs to the end; a table's fields are short
-            e = f"a field longer than {csv.field_size_limit():,} characters, which no number or class name is"
-        raise ValueError(f"{path}: line {reader.line_num}: {e}; check the quotes there") from None
-
-
-def _csv_header(path):
-    """(first record, delimiter) of a CSV file, reading only its start."""
-    with open(path, "rb") as f:
-        start = f.read(1 << 16)
-    text = _decoded(start, path, final=len(start) < 1 << 16)
-    delimiter = _delimiter(text)
-    return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), []), delimiter
-
-
-def _label_index(first, path, label_column, n_features):
-    """(header or None, index of the label column or None) of a CSV whose first record is
-    `first`: a first record with any non-number is a header, whose label column is the one named
-    `label_column`, else "label" (either case-insensitively); a file without a header has its
-    label first, unless it has exactly `n_features` columns (unlabelled rows for predict)."""
-    header = [c.strip() for c in first] if any(not _is_number(c) for c in first) else None
-    if header is None:
-        if label_column:
-            raise ValueError(f"{path}: --label-column {label_column} names a column, but the file has no header row")
-        return None, None if len(first) == n_features else 0
-    wanted = (label_column or "label").lower()
-    label = next((i for i, name in enumerate(header) if name.lower() == wanted), None)
-    if label is None and label_column and len(first) != n_features:
-        more = ", ..." if len(header) > 8 else ""
-        raise ValueError(f"{path}: no column named {label_column!r} (columns: {', '.join(header[:8])}{more})")
-    return header, label
-
-
-def _fast_integers(path, raw, delimiter, skip):
-    """The whole table as int64 when every field is a whole number and nothing needs the csv
-    module (UTF-8, commas, no quotes, no '#'), else None: NumPy parses whole numbers from the file
-    about six times faster than floats (Kaggle's 76 MB train.csv in about a second)."""
-    if _utf16(raw) or delimiter != "," or b'"' in raw or b"#" in raw:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": a header alone, said below in our words
-            # NumPy < 2 parses a field beyond int64 via a float, warns, and stores -2**63: refused here
-            warnings.simplefilter("error", DeprecationWarning)
-            return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.int64, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError, DeprecationWarning):  # not all whole numbers, or rows of other widths
-        return None
-
-
-DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+([eE][-+]?\d+)?")  # 1,5 in a table whose fields are separated by ';'
-
-
-def _numbers(body, kept, names, path, first_row, decimal_comma=False):
-    """(N, len(kept)) float64 of the records' kept fields (`decimal_comma`: 1,5 is 1.5); a
-    ValueError naming the row (counted as a spreadsheet counts them) and the column of the first
-    field that is not a number."""
-    cells = [[row[i] for i in kept] for row in body]
-    if decimal_comma:  # European Excel: 1,5;2,3 (the fields separated by semicolons)
-        cells = [[value.replace(",", ".") for value in row] for row in cells]
-    try:
-        return np.array(cells, dtype=np.float64).reshape(len(cells), len(kept))
-    except ValueError:
-        for r, row in enumerate(cells):
-            for c, value in enumerate(row):
-                if not _is_number(value):
-                    column = names[c] if names else f"{kept[c] + 1}"
-                    what = "is empty" if not value.strip() else f"{value!r} is not a number"
-                    raise ValueError(f"{path}: row {first_row + r}, column {column}: {what}; fill or fix it") from None
-        raise
+    return mlp_tables.csv_data(path, splits, **options)
 
 
 def read_csv(path, label_column=None, n_features=None):
-    """(features (N, D) as `_compact` stores them, raw labels (N,) or None, feature names or None)
-    of a CSV file: UTF-8 or UTF-16, fields separated by commas, semicolons, tabs or pipes (told
-    apart from the first lines), quoted as RFC 4180 says; every record as wide as the first. The
-    label column: see `_label_index`."""
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
-    first, delimiter = _csv_header(path)
-    header, label = _label_index(first, path, label_column, n_features)
-    trailing = len(first) > 1 and not first[-1].strip() and label != len(first) - 1  # "a,b,label," rows
-    kept = [i for i in range(len(first) - trailing) if i != label]
-    if not kept:
-        raise ValueError(f"{path}: only a label column; a table needs at least one column of features beside it")
-    skip = 1 if header is not None else 0
-    whole = _fast_integers(path, raw, delimiter, skip)
-    if whole is not None and whole.shape[1] == len(first):
-        x, y = whole[:, kept], None if label is None else whole[:, label]
-    else:
-        text = _decoded(raw, path)
-        if "\x00" in text:  # Python 3.10's csv refuses it, 3.11's reads it as a character: say it alike
-            line = text.count("\n", 0, text.index("\x00")) + 1
-            raise ValueError(f"{path}: line {line} holds a NUL byte (\\x00), which no text field has; remove it")
-        records = _records(text, delimiter, path)
-        body = records[skip:]
-        for r, row in enumerate(body):
-            if len(row) != len(first):
-                raise ValueError(
-                    f"{path}: row {r + skip + 1} has {len(row)} fields, the first row {len(first)}; "
-                    f"give every row the same fields (separated by {delimiter!r})"
-                )
-        commas = delimiter == ";" and any(DECIMAL_COMMA.fullmatch(row[i].strip()) for row in body[:50] for i in kept)
-        x = _numbers(body, kept, header and [header[i] for i in kept], path, skip + 1, decimal_comma=commas)
-        y = None if label is None else np.array([row[label].strip() for row in body])
-    if len(x) == 0:
-        raise ValueError(f"{path}: no rows of data" + (" (only a header)" if header is not None else ""))
-    names = [header[i] for i in kept] if header is not None else None
-    return _compact(x, path), y, names
+    """A table of numbers as (features, raw labels or None, names or None): mlp_tables.read_csv."""
+    from numpy_mlp import tables as mlp_tables
 
-
-def _csv_has_labels(path, label_column=None):
-    """Whether a CSV has a label column (a header naming it, or no header: the label first); a
-    --label-column that names no column is a ValueError listing the columns."""
-    first, _ = _csv_header(path)
-    header, label = _label_index(first, path, label_column, None)
-    return header is None or label is not None
-
-
-def _csv_data(path, splits, label_column=None, task=None, **_):
-    """A .csv file (the training set; a fifth held out for testing) or a folder with train.csv
-    and test.csv (a test.csv without labels, like Kaggle's, is for predict: then a fifth of
-    train.csv is held out instead)."""
-    folder = path if os.path.isdir(path) else None
-    train_path = os.path.join(folder, "train.csv") if folder else path
-    if not _csv_has_labels(train_path, label_column):
-        raise ValueError(
-            f"{train_path}: no label column (one named 'label', or say which with --label-column); "
-            "a CSV without labels is for predict"
-        )
-    x, raw, _ = read_csv(train_path, label_column)
-    header, label = _label_index(_csv_header(train_path)[0], train_path, label_column, None)
-    x_test = raw_test = None
-    test_path = os.path.join(folder, "test.csv") if folder else None
-    if test_path and os.path.isfile(test_path) and _csv_has_labels(test_path, label_column):
-        x_test, raw_test, _ = read_csv(test_path, label_column)  # an unlabelled one (Kaggle's) is for predict
-        if x_test.shape[1] != x.shape[1]:
-            raise ValueError(f"{test_path}: {x_test.shape[1]} feature columns, train.csv has {x.shape[1]}")
-    first_row = 2 if header is not None else 1  # of train.csv: test.csv's rows follow in messages
-    labels, classes, task = _labelled(
-        raw if x_test is None else np.concatenate([raw, raw_test]), train_path, task, first_row
-    )
-    x, x_test = (
-        (x, x_test) if x_test is None or x.dtype == x_test.dtype else (x.astype(np.float32), x_test.astype(np.float32))
-    )
-    data = Data(
-        x_train=x,
-        y_train=labels[: len(raw)],
-        x_test=x_test,
-        y_test=None if x_test is None else labels[len(raw) :],
-        classes=classes,
-        shape=_square_image(x),
-        test_from="test.csv",
-        task=task,
-        target_names=(header[label],) if task == "regression" and header is not None else None,
-    )
-    return _hold_out(data, os.path.basename(train_path), path=train_path)
+    return mlp_tables.read_csv(path, label_column, n_features)
 
 
 def _npz_data(path, splits, task=None, **_):
@@ -859,6 +656,9 @@ def _idx_data(path, splits, task=None, **_):
     )
 
 
+TABLE_SUFFIXES = tuple(s + gz for s in (".csv", ".tsv", ".data") for gz in ("", ".gz"))
+
+
 class DataForm(NamedTuple):
     detect: Callable  # detect(path) -> whether `path` holds data of this form
     load: Callable  # load(path, splits, label_column=..., decode=..., on_progress=...) -> Data
@@ -875,9 +675,11 @@ DATA_FORMS = {
         "a folder of the four MNIST-layout IDX files",
     ),
     "csv": DataForm(
-        lambda p: p.lower().endswith(".csv") and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv")),
+        lambda p: (
+            p.lower().endswith(TABLE_SUFFIXES) and os.path.isfile(p) or os.path.isfile(os.path.join(p, "train.csv"))
+        ),
         _csv_data,
-        "a .csv file, or a folder with train.csv (and test.csv)",
+        "a table (.csv, .tsv, .data, or one of them .gz), or a folder with train.csv (and test.csv)",
     ),
     "npz": DataForm(
         lambda p: p.lower().endswith(".npz") and os.path.isfile(p),
@@ -887,7 +689,7 @@ DATA_FORMS = {
     "images": DataForm(
         lambda p: os.path.isdir(os.path.join(p, "train")),
         _image_folder_data,
-        "a folder of class folders of pictures (train/<class>/, test/<class>/)",
+        "a folder of class folders of pictures (train/CLASS/, test/CLASS/)",
     ),
 }
 
@@ -910,13 +712,24 @@ def class_count(data):
     return int(max(y.max() for y in (data.y_train, data.y_test) if y is not None)) + 1
 
 
-def load_data(path, splits=("train", "test"), label_column=None, decode=None, on_progress=None, task=None):
+def load_data(
+    path,
+    splits=("train", "test"),
+    label_column=None,
+    decode=None,
+    on_progress=None,
+    task=None,
+    encoding=None,
+    whole_file=False,
+):
     """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as stored
     and int labels per split (splits not asked for are None), class names from the data or a
     classes.txt beside it, the image shape. label_column: the CSV's (default: "label").
     decode(path) -> (H, W) uint8 reads a picture (`mlp_pictures.decode_picture`, Pillow);
     on_progress(done, total) while pictures are decoded. task: "classification", "regression"
-    (labels are numbers to fit), or None: regression for numbers not all whole."""
+    (labels are numbers to fit), or None: as the data says. A table's: encoding, a network's
+    (its columns and label, read as it was trained); whole_file: every row is for testing (a
+    file the network did not train on), not the fifth held out when it trains."""
     path = os.fspath(path)
     if not splits or not set(splits) <= {"train", "test"}:
         raise ValueError(f"splits must be some of ('train', 'test'), got {tuple(splits)!r}")
@@ -924,6 +737,8 @@ def load_data(path, splits=("train", "test"), label_column=None, decode=None, on
     if task == "regression" and form == "images":
         raise ValueError(f"{path}: a folder of class folders names classes, not numbers; train it as a classification")
     loaded = {"label_column": label_column, "decode": decode, "on_progress": on_progress, "task": task}
+    if form == "csv":
+        loaded |= {"encoding": encoding, "whole_file": whole_file}
     data = DATA_FORMS[form].load(path, tuple(splits), **loaded)
     if data.classes is None and data.task == "classification":
         names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")

@@ -200,8 +200,8 @@ LabelColumnOption = Annotated[
     typer.Option(
         "--label-column",
         metavar="NAME",
-        help="The CSV column holding the labels (default: the one named label; "
-        "a file without a header has its label first).",
+        help="The table's column holding the labels (default: the one named label, target, y or class, in "
+        "any case; a file without a header has its label first, or last when that holds words).",
     ),
 ]
 

@@ -372,13 +372,22 @@ def remade_folders(paths):
 
 
 def load_data(
-    data, splits=("train", "test"), label_column=None, *, task=None, on_file=None, on_download=None, on_pictures=None
+    data,
+    splits=("train", "test"),
+    label_column=None,
+    *,
+    task=None,
+    on_file=None,
+    on_download=None,
+    on_pictures=None,
+    table=None,
 ):
     """mlp_data.Data of --data's splits (a data set's name or a path), whatever its form: raw
     features (uint8 stays uint8) and labels (numbers, for `task` "regression"; None: as the
     data says, mlp_data.load_data); pictures decoded with Pillow. The callbacks:
     on_file(stem, url) when a download starts, on_download(done, total) as it goes,
-    on_pictures(done, total) while pictures are decoded."""
+    on_pictures(done, total) while pictures are decoded. table: a table's {"encoding",
+    "whole_file"} when a network is scored on it (mlp_data.load_data)."""
     path = mlp_data.resolve(data, on_file, on_download)
     form = mlp_data.data_form(path)
     if label_column and form != "csv":
@@ -389,7 +398,7 @@ def load_data(
     if form == "images":
         require("PIL.Image", "image")
     on_progress = on_pictures if form == "images" else None
-    found = mlp_data.load_data(path, splits, label_column, on_progress=on_progress, task=task)
+    found = mlp_data.load_data(path, splits, label_column, on_progress=on_progress, task=task, **(table or {}))
     if data in mlp_data.DATASETS and not os.path.exists(data):
         found = found._replace(classes=mlp_data.DATASETS[data].classes)
     return found
@@ -645,7 +654,8 @@ def data_in_words(found, n):
     """The training data as the defaults line names it: 'a table of 142 rows x 13 features' or
     '1,437 pictures of 8 x 8'."""
     if found.shape is None:
-        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features"
+        said = (found.table or {}).get("said")  # how its columns were read, when not as numbers alone
+        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features" + (f" ({said})" if said else "")
     return f"{n:,} pictures of {found.shape[0]} x {found.shape[1]}"
 
 
@@ -805,6 +815,8 @@ def plan(
         straighten=straighten,
     )
     taken = {"shape": found.shape and list(found.shape), "pictures": "resized" if found.form == "images" else "framed"}
+    if found.table:  # a table's columns, read and encoded as train read them: eval and predict do the same
+        taken["table"] = found.table["encoding"]
     if taken["pictures"] == "framed" and found.shape and found.shape[0] == found.shape[1]:
         framings = {} if framings is None else framings
         key = network["preprocessing"]["kind"]  # fitted to the same data, so the same for a kind

@@ -19,6 +19,7 @@ import mlp
 from numpy_mlp import data as mlp_data
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
+from numpy_mlp import tables as mlp_tables
 
 
 def absent_classes(report, meta):
@@ -267,15 +268,38 @@ def holds_data(path):
     return False
 
 
+def is_table(path):
+    """Whether a path names a table file (.csv, .tsv, .data, or one of them .gz)."""
+    return str(path).lower().endswith(mlp_data.TABLE_SUFFIXES)
+
+
+def table_rows(path, meta, params):
+    """(N, n_in) inputs of a table's rows as the network at hand takes them: its columns matched
+    by name and encoded as in training (mlp_tables.encode), or, for weights that keep no table
+    encoding, the numbers of every column but the label, by position."""
+    encoding = (meta.get("input") or {}).get("table")
+    if encoding is None:
+        label_column = (meta.get("data") or {}).get("label_column")
+        return mlp_data.read_csv(path, label_column, n_features=params["W1"].shape[0])[0]
+    table = mlp_tables.read_table(path, as_words=mlp_tables.word_columns(encoding))
+    if encoding["label"] in table.names:  # the labels of rows to predict are not features
+        at = table.names.index(encoding["label"])
+        table = table._replace(
+            names=table.names[:at] + table.names[at + 1 :], columns=table.columns[:at] + table.columns[at + 1 :]
+        )
+    return mlp_tables.encode(
+        table, {**encoding, "columns": [c for c in encoding["columns"] if c != encoding["label"]]}
+    )[0]
+
+
 def predictions_csv(weights, members, inputs, views=0):
     """The predictions for INPUT... as CSV text: Kaggle's submission format (ImageId,Label, ids
     from 1, class names as labels) for a CSV of rows; path,class,probability for pictures."""
     table = io.StringIO()
     rows = csv.writer(table, lineterminator="\n")
     params, meta = members[0]
-    if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv" and inputs[0].is_file():
-        label_column = (meta.get("data") or {}).get("label_column")
-        x, _, _ = mlp_data.read_csv(inputs[0], label_column, n_features=params["W1"].shape[0])
+    if len(inputs) == 1 and is_table(inputs[0]) and inputs[0].is_file():
+        x = table_rows(inputs[0], meta, params)
         if x.shape[1] != params["W1"].shape[0]:
             raise ValueError(f"{inputs[0]}: {x.shape[1]} feature columns, but {weights} takes {params['W1'].shape[0]}")
         if mlp.task_of(meta) == "regression":  # Id, then each target by its name, in its own units
@@ -287,7 +311,7 @@ def predictions_csv(weights, members, inputs, views=0):
         rows.writerow(["ImageId", "Label"])
         rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
         return table.getvalue(), len(predicted)
-    if any(p.suffix.lower() == ".csv" for p in inputs):
+    if any(is_table(p) for p in inputs):
         raise mlp_run.BadOption("give one CSV of rows, or pictures and folders of pictures, not both")
     check_task(weights, meta, "predict on pictures")
     paths = picture_paths(inputs)

@@ -320,21 +320,6 @@ FRACTIONS = [f"{0.5 + i * 1.37:.2f}" for i in range(30)]
     "targets, task, message",
     [
         (
-            FRACTIONS[:5] + ["nan"] + FRACTIONS[6:],
-            None,
-            "{p}: row 7: target 'nan' is not a finite number, which a regression needs",
-        ),
-        (
-            FRACTIONS[:9] + ["inf"] + FRACTIONS[10:],
-            None,
-            "{p}: row 11: target 'inf' is not a finite number, which a regression needs",
-        ),
-        (
-            FRACTIONS[:3] + ["n/a"] + FRACTIONS[4:],
-            None,
-            "{p}: row 5: target 'n/a' is not a finite number, which a regression needs",
-        ),
-        (
             ["2.5"] * 30,
             "regression",
             "{p}: every training example has the same target (2.5), so there is nothing to learn",
@@ -342,7 +327,7 @@ FRACTIONS = [f"{0.5 + i * 1.37:.2f}" for i in range(30)]
         (
             ["red", "green"] * 15,
             "regression",
-            "{p}: row 2: target 'red' is not a finite number, which a regression needs",
+            "{p}: column y holds words ('red'), not numbers a regression can fit; train it as classes",
         ),
         (["2.5"], "regression", "{p}: 1 training example; a regression needs more"),
     ],
@@ -355,6 +340,15 @@ def test_targets_that_cannot_make_a_regression_are_one_line_and_nothing_is_writt
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert result.stderr.startswith("error: " + message.replace("{p}", str(data))), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"] and data.read_bytes() == before
+
+
+@pytest.mark.parametrize("gap", ["nan", "", "n/a", "NA", "?"])
+def test_rows_whose_target_is_a_gap_are_left_out_and_counted(tmp_path, gap):
+    data = header_csv(tmp_path / "t.csv", FRACTIONS[:5] + [gap] + FRACTIONS[6:])
+    found = mlp_data.load_data(data, label_column="y")
+    assert found.task == "regression" and len(found.y_train) + len(found.y_test) == 29
+    assert "1 rows without a y left out" in found.table["said"]
+    assert not np.isnan(found.y_train).any() and not np.isnan(found.y_test).any()
 
 
 def test_a_folder_of_class_folders_is_not_a_regression(tmp_path):
