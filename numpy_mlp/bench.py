@@ -29,6 +29,7 @@ from numpy_mlp import data as mlp_data
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
+from numpy_mlp import tables as mlp_tables
 
 # mlp's activations and optimizers in PyTorch (a test checks every registry entry has its line)
 TORCH_ACTIVATIONS = {  # name: (torch.nn.functional's name, kwargs)
@@ -363,6 +364,7 @@ def sklearn_reference(spec):
     train/test split, fed what ours is fed: with --normalize standard, behind its own
     StandardScaler (float64); with range, the same [0, 1] float32 inputs. Returns the fit's
     seconds, its epochs and the test accuracy (a regression's: R², scikit-learn's r2_score)."""
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.metrics import r2_score
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
@@ -372,12 +374,20 @@ def sklearn_reference(spec):
         spec["data"], spec["limit"], spec["normalize"], spec["label_column"], spec.get("task")
     )
     numbers = spec.get("task") == "regression"
+    found = mlp_data.load_data(spec["data"], label_column=spec["label_column"], task=spec.get("task"))
+    mixed = found.table and not mlp_tables.is_plain(found.table["encoding"])
+    if mixed:  # words or gaps: the careful pipeline a scikit-learn user writes, on the raw columns
+        x, x_test = raw_frames(found)
+        x = x.iloc[: spec["limit"]] if spec["limit"] else x
     kind = MLPRegressor if numbers else MLPClassifier
     classifier = kind(hidden_layer_sizes=spec["hidden"], random_state=spec["seed"], max_iter=spec["max_iter"])
     if numbers and y.shape[1] == 1:  # one number: the (N,) it expects
         y, y_test = y.ravel(), y_test.ravel()
     model = classifier
-    if spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends
+    if mixed:  # and a regression's targets standardised, as its careful user does (and ours does)
+        model = make_pipeline(careful_columns(x), classifier)
+        model = TransformedTargetRegressor(model, transformer=StandardScaler()) if numbers else model
+    elif spec["normalize"] == "standard":  # scikit-learn's own scaler, as its user guide recommends
         model, x, x_test = make_pipeline(StandardScaler(), classifier), x.astype(np.float64), x_test.astype(np.float64)
     else:  # the inputs ours gets, e.g. pixels / 255 in float32 (scikit-learn computes in the input's type)
         x, x_test = mlp.preprocess(x, preprocessing), mlp.preprocess(x_test, preprocessing)
@@ -389,7 +399,44 @@ def sklearn_reference(spec):
     predicted = model.predict(x_test)
     score = {"test_r2": float(r2_score(y_test, predicted))} if numbers else {}
     score = score or {"test_accuracy": float((predicted == y_test).mean())}
-    return {"fit_seconds": seconds, "epochs": int(classifier.n_iter_), **score}
+    fitted = getattr(model, "regressor_", model)  # TransformedTargetRegressor fits a clone
+    network = fitted[-1] if hasattr(fitted, "steps") else fitted
+    return {"fit_seconds": seconds, "epochs": int(network.n_iter_), **score}
+
+
+def raw_frames(found):
+    """(train, test) pandas DataFrames of a table's raw feature columns, the rows of our split."""
+    import pandas as pd
+
+    encoding, (train_rows, test_rows), (train_file, test_file) = (found.table[k] for k in ("encoding", "rows", "files"))
+    test = mlp_tables.raw_columns(test_file, encoding, slice(None)) if test_file else None
+    train = mlp_tables.raw_columns(train_file, encoding, train_rows)
+    test = test or mlp_tables.raw_columns(train_file, encoding, test_rows)
+    frames = pd.DataFrame(train), pd.DataFrame(test)
+    return tuple(f.astype({c: object for c in f if f[c].dtype.kind == "O"}).where(f.notna(), np.nan) for f in frames)
+
+
+def careful_columns(frame):
+    """The ColumnTransformer a careful scikit-learn user puts before a network on a mixed table:
+    numbers get the median in their gaps, a missing indicator and standard scaling; words get the
+    most frequent value in their gaps and one-hot columns (levels unseen in training: none)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numbers = [c for c in frame.columns if frame[c].dtype.kind == "f"]
+    words = [c for c in frame.columns if c not in numbers]
+    return ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numbers),
+            (
+                "words",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                words,
+            ),
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- ours and theirs, on quiet and shared cores

@@ -370,9 +370,10 @@ def say_defaults(defaults, preprocessing):
     )
     turned = "dark on light, so turned over to light ink on dark, as the network reads them"
     said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned]))
+    columns = f" ({defaults['columns']})" if defaults.get("columns") else ""  # a table's, read as the data says
     if said:
         mlp_view.err_console.print(
-            f"{defaults['for']}: {said} (chosen from the data; an option you give wins)",
+            f"{defaults['for']}{columns}: {said} (chosen from the data; an option you give wins)",
             highlight=False,
             soft_wrap=True,
         )

@@ -654,8 +654,7 @@ def data_in_words(found, n):
     """The training data as the defaults line names it: 'a table of 142 rows x 13 features' or
     '1,437 pictures of 8 x 8'."""
     if found.shape is None:
-        said = (found.table or {}).get("said")  # how its columns were read, when not as numbers alone
-        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features" + (f" ({said})" if said else "")
+        return f"a table of {n:,} rows x {found.x_train.shape[1]:,} features"
     return f"{n:,} pictures of {found.shape[0]} x {found.shape[1]}"
 
 
@@ -852,7 +851,8 @@ def plan(
         params = mlp.init(network["sizes"], settings.activation, seed=settings.seed, dtype=np.dtype(dtype))
     return Run(
         settings=settings,
-        defaults={"for": data_in_words(found, len(y)), "chosen": chosen},
+        defaults={"for": data_in_words(found, len(y)), "chosen": chosen}
+        | ({"columns": found.table["said"]} if found.table and found.table["said"] else {}),
         taken=taken,
         found=found,
         x=x,

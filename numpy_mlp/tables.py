@@ -41,7 +41,7 @@ MAX_LEVELS = 32  # one-hot columns of a word column at most (skrub: 40, RealMLP:
 MIN_LEVEL_ROWS = 2  # a level on fewer training rows joins "other"
 CLASS_LIMIT = 30  # whole-number targets of more distinct values are amounts (a regression), not classes
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
-FORMATTED = re.compile(r"[-+]?[$€£¥]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?")  # $1,200.50  45%  €30
+FORMATTED = re.compile(r"[-+]?[$€£¥]?[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?")  # $1,200.50  -$5  $-5  45%  €30
 DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+([eE][-+]?\d+)?")  # 1,5 in a table whose fields are separated by ';'
 CSV_DELIMITERS = ",;\t|"  # commas, European Excel's semicolons, tabs and pipes separate CSV fields
 
@@ -328,7 +328,8 @@ def level_numbers(levels):
     values = np.full(len(levels), np.nan)
     for i, level in enumerate(levels):
         if FORMATTED.fullmatch(level):
-            values[i] = float(re.sub(r"[$€£¥,%]", "", level))
+            text = re.sub(r"[$€£¥,%]", "", level)
+            values[i] = -float(text.lstrip("+-")) if text.count("-") % 2 else float(text.lstrip("+-"))
     return values, bool(len(levels)) and not np.isnan(values).any()
 
 
@@ -553,16 +554,21 @@ def described(encoding):
     if filled:
         said.append(f"gaps filled in {', '.join(filled[:5])}{' ...' if len(filled) > 5 else ''} (median, flagged)")
     if encoding["left_out"]:
-        said.append("left out: " + ", ".join(f"{n or repr(n)} ({why})" for n, why in encoding["left_out"].items()))
+        said.append("left out: " + ", ".join(f"{shown_name(n)} ({why})" for n, why in encoding["left_out"].items()))
     return "columns: " + "; ".join(said)
 
 
 # ----------------------------------------------------------------------------- the label and the task
 
 
+def shown_name(name):
+    """A column's name for a message: as it is, or quoted when it is empty or holds only spaces."""
+    return name if name.strip() else repr(name)
+
+
 def listed(names, most=12):
     """Column names for a message: 'a, b, c' (the first `most`, then how many more)."""
-    shown = ", ".join(repr(n) if not n or n != n.strip() else n for n in names[:most])
+    shown = ", ".join(shown_name(n) for n in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
@@ -656,7 +662,8 @@ def labelled_header(path, label):
 def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_file=False, **_):
     """A table file (the training set; a fifth held out for testing) or a folder with train.csv
     and test.csv (a test.csv without the label column, like Kaggle's, is for predict: then a
-    fifth of train.csv is held out instead), as mlp_data.Data with `table`: {"encoding", "said"}.
+    fifth of train.csv is held out instead), as mlp_data.Data with `table`: {"encoding", "said",
+    "rows" (the training and test rows' indices in "files", the training file and test.csv)}.
     encoding: a network's, to read the data it is scored on as it was trained (its columns, its
     label); whole_file: every row is for testing (a file the network did not train on)."""
     from numpy_mlp import data as mlp_data
@@ -672,7 +679,7 @@ def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_fi
             "them (predict takes rows without)"
         )
     if not encoding and all(n == label or kinds[n] in LEFT_OUT for n in table.names):
-        left = [f"{n} ({LEFT_OUT[kinds[n]]})" for n in table.names if n != label]
+        left = [f"{shown_name(n)} ({LEFT_OUT[kinds[n]]})" for n in table.names if n != label]
         raise ValueError(
             f"{train_path}: no column of features beside the label column {label}"
             + (f": {', '.join(left)} left out" if left else "")
@@ -710,8 +717,26 @@ def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_fi
         x_test=x_test.astype(x.dtype),
         shape=mlp_data._square_image(x) if plain else None,
         target_names=(label,) if task == "regression" and table.header else None,
-        table={"encoding": encoding, "said": "; ".join(filter(None, said))},
+        table={
+            "encoding": encoding,
+            "said": "; ".join(filter(None, said)),
+            "rows": (rows.x_train[:, 0], None if tested else rows.x_test[:, 0]),  # of the file(s) below
+            "files": (train_path, test_path if tested else None),
+        },
     )
+
+
+def raw_columns(path, encoding, rows):
+    """{column: (len(rows),) values} of the feature columns an encoding takes, as the file holds
+    them (float64 numbers with NaN gaps; objects for words, dates and yes/no, None for gaps), for
+    another library's pipeline on the same rows (bench's scikit-learn reference)."""
+    table = read_table(path, as_words=word_columns(encoding))
+    taken = {}
+    for part in encoding["parts"]:
+        column = table.columns[table.names.index(part["column"])]
+        numeric = part["kind"] == "number"
+        taken[part["column"]] = (numbers_of(column, part["column"], path) if numeric else words_of(column))[rows]
+    return taken
 
 
 def read_csv(path, label_column=None, n_features=None):
