@@ -357,6 +357,41 @@ def torch_reference(spec):
     return {"test_accuracy": accuracy}
 
 
+def raw_frames(found):
+    """(train, test) pandas DataFrames of a table's raw feature columns, the rows of our split."""
+    import pandas as pd
+
+    encoding, (train_rows, test_rows), (train_file, test_file) = (found.table[k] for k in ("encoding", "rows", "files"))
+    test = mlp_tables.raw_columns(test_file, encoding, slice(None)) if test_file else None
+    train = mlp_tables.raw_columns(train_file, encoding, train_rows)
+    test = test or mlp_tables.raw_columns(train_file, encoding, test_rows)
+    frames = pd.DataFrame(train), pd.DataFrame(test)
+    return tuple(f.astype({c: object for c in f if f[c].dtype.kind == "O"}).where(f.notna(), np.nan) for f in frames)
+
+
+def careful_columns(frame):
+    """The ColumnTransformer a careful scikit-learn user puts before a network on a mixed table:
+    numbers get the median in their gaps, a missing indicator and standard scaling; words get the
+    most frequent value in their gaps and one-hot columns (levels unseen in training: none)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numbers = [c for c in frame.columns if frame[c].dtype.kind == "f"]
+    words = [c for c in frame.columns if c not in numbers]
+    return ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numbers),
+            (
+                "words",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                words,
+            ),
+        ]
+    )
+
+
 def sklearn_reference(spec):
     """scikit-learn's answer to the same data (bench --sklearn): MLPClassifier (a regression's:
     MLPRegressor) with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs or
@@ -402,41 +437,6 @@ def sklearn_reference(spec):
     fitted = getattr(model, "regressor_", model)  # TransformedTargetRegressor fits a clone
     network = fitted[-1] if hasattr(fitted, "steps") else fitted
     return {"fit_seconds": seconds, "epochs": int(network.n_iter_), **score}
-
-
-def raw_frames(found):
-    """(train, test) pandas DataFrames of a table's raw feature columns, the rows of our split."""
-    import pandas as pd
-
-    encoding, (train_rows, test_rows), (train_file, test_file) = (found.table[k] for k in ("encoding", "rows", "files"))
-    test = mlp_tables.raw_columns(test_file, encoding, slice(None)) if test_file else None
-    train = mlp_tables.raw_columns(train_file, encoding, train_rows)
-    test = test or mlp_tables.raw_columns(train_file, encoding, test_rows)
-    frames = pd.DataFrame(train), pd.DataFrame(test)
-    return tuple(f.astype({c: object for c in f if f[c].dtype.kind == "O"}).where(f.notna(), np.nan) for f in frames)
-
-
-def careful_columns(frame):
-    """The ColumnTransformer a careful scikit-learn user puts before a network on a mixed table:
-    numbers get the median in their gaps, a missing indicator and standard scaling; words get the
-    most frequent value in their gaps and one-hot columns (levels unseen in training: none)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numbers = [c for c in frame.columns if frame[c].dtype.kind == "f"]
-    words = [c for c in frame.columns if c not in numbers]
-    return ColumnTransformer(
-        [
-            ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numbers),
-            (
-                "words",
-                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
-                words,
-            ),
-        ]
-    )
 
 
 # ----------------------------------------------------------------------------- ours and theirs, on quiet and shared cores

@@ -343,20 +343,6 @@ def text_writer(text):
     return lambda f: f.write(text.encode())
 
 
-def write_outputs(writers, then="", *, remake_folders=False):
-    """Write files together (mlp.write_together): all of them, or on failure none, with one line
-    naming the file that could not be written (and `then`, what else the user should know).
-    remake_folders: the targets' folders existed when the command began (a run checked them), so
-    one missing now was removed during the run; it is made again rather than the run lost.
-    Returns the folders made again."""
-    remade = remade_folders(writers) if remake_folders else []
-    try:
-        mlp.write_together(writers)
-    except OSError as e:
-        raise ValueError(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}") from None
-    return remade
-
-
 def remade_folders(paths):
     """Make the missing folders of `paths` again (with their parents); the ones made, in order."""
     remade = []
@@ -368,6 +354,20 @@ def remade_folders(paths):
             except OSError:  # write_together names the file it then cannot write
                 continue
             remade.append(folder)
+    return remade
+
+
+def write_outputs(writers, then="", *, remake_folders=False):
+    """Write files together (mlp.write_together): all of them, or on failure none, with one line
+    naming the file that could not be written (and `then`, what else the user should know).
+    remake_folders: the targets' folders existed when the command began (a run checked them), so
+    one missing now was removed during the run; it is made again rather than the run lost.
+    Returns the folders made again."""
+    remade = remade_folders(writers) if remake_folders else []
+    try:
+        mlp.write_together(writers)
+    except OSError as e:
+        raise ValueError(f"cannot write {e.filename}: {e.strerror or e}; nothing was changed{then}") from None
     return remade
 
 

@@ -211,6 +211,24 @@ def gaps_of(text):
     return np.isin(np.char.lower(text), GAPS)
 
 
+def coded(column, text, gap):
+    """Append the codes of words `text` (N,) str (gaps: -1) to a column being built as words."""
+    codes = np.full(len(text), -1, np.int32)
+    words, inverse = np.unique(text[~gap], return_inverse=True)
+    levels = column["levels"]
+    index = np.array([levels.setdefault(w, len(levels)) for w in words.tolist()], np.int32)
+    codes[~gap] = index[inverse] if len(words) else codes[~gap]
+    column["codes"].append(codes)
+
+
+def as_words(column):
+    """Turn a column read as numbers so far into words (a word came): its numbers as text."""
+    chunks, column["numbers"], column["codes"] = column["numbers"], [], []
+    for values in chunks:
+        text = np.char.mod("%.15g", values)
+        coded(column, text, np.isnan(values))
+
+
 def added(column, strings, decimal_comma):
     """`column` (a dict of "numbers" or "codes" chunks and "levels") with the fields `strings` of
     one chunk added: as numbers while every field of the column so far is one, else as words."""
@@ -227,20 +245,8 @@ def added(column, strings, decimal_comma):
             values[~np.isfinite(values)] = np.nan  # infinity is no value a network can take: a gap
             column["numbers"].append(values)
             return column
-    codes = np.full(len(text), -1, np.int32)
-    words, inverse = np.unique(text[~gap], return_inverse=True)
-    levels = column["levels"]
-    index = np.array([levels.setdefault(w, len(levels)) for w in words.tolist()], np.int32)
-    codes[~gap] = index[inverse] if len(words) else codes[~gap]
-    column["codes"].append(codes)
+    coded(column, text, gap)
     return column
-
-
-def as_words(column):
-    """Turn a column read as numbers so far into words (a word came): its numbers as text."""
-    chunks, column["numbers"], column["codes"] = column["numbers"], [], []
-    for values in chunks:
-        added(column, np.char.mod("%.15g", values), decimal_comma=False)  # NaN reads "nan": a gap again
 
 
 def finished(column):
@@ -265,6 +271,23 @@ def fast_integers(path, delimiter, codec, skip):
             )
     except (ValueError, UnicodeDecodeError, DeprecationWarning):  # not all whole numbers, or rows of other widths
         return None
+
+
+def add_chunk(building, chunk, done, header, width, trailing, path, delimiter, commas):
+    """Add a chunk of records to the columns being built; the data rows it held (the header, in
+    the first chunk, is not one). A ValueError for a record of another width."""
+    body = chunk[1:] if header and done == 0 else chunk
+    first_row = done + 1 + int(header)  # of the file, counted as a spreadsheet counts them
+    for r, row in enumerate(body):
+        if len(row) != width:
+            raise ValueError(
+                f"{path}: row {first_row + r} has {len(row)} fields, the first row {width}; "
+                f"give every row the same fields (separated by {delimiter!r})"
+            )
+    if body:
+        for column, fields in zip(building, zip(*body)):
+            added(column, fields, commas)
+    return len(body)
 
 
 def read_table(path, as_words=()):
@@ -302,23 +325,6 @@ def read_table(path, as_words=()):
     return Table(path, names, header, tuple(finished(c) for c in building), rows, delimiter)
 
 
-def add_chunk(building, chunk, done, header, width, trailing, path, delimiter, commas):
-    """Add a chunk of records to the columns being built; the data rows it held (the header, in
-    the first chunk, is not one). A ValueError for a record of another width."""
-    body = chunk[1:] if header and done == 0 else chunk
-    first_row = done + 1 + int(header)  # of the file, counted as a spreadsheet counts them
-    for r, row in enumerate(body):
-        if len(row) != width:
-            raise ValueError(
-                f"{path}: row {first_row + r} has {len(row)} fields, the first row {width}; "
-                f"give every row the same fields (separated by {delimiter!r})"
-            )
-    if body:
-        for column, fields in zip(building, zip(*body)):
-            added(column, fields, commas)
-    return len(body)
-
-
 # ----------------------------------------------------------------------------- kinds
 
 
@@ -342,16 +348,6 @@ def dates_of(levels):
     except ValueError:  # 2023-02-30
         return None
     return np.array([[d.year, d.month, d.weekday()] for d in days], np.float64)
-
-
-def column_kinds(table):
-    """{name: kind} of a Table's columns: "number", "boolean", "date", "words", "gaps" (empty in
-    every row), "row names" (an unnamed first column of 1..N or 0..N-1) or "id" (words, or a
-    column named id/index, that differ in every row)."""
-    kinds = {}
-    for i, (name, column) in enumerate(zip(table.names, table.columns)):
-        kinds[name] = kind_of(name, column, first=i == 0, rows=table.rows)
-    return kinds
 
 
 def kind_of(name, column, *, first, rows):
@@ -378,6 +374,16 @@ def kind_of(name, column, *, first, rows):
     if len(levels) == len(present) and rows >= 20:  # every value differs: names or IDs, nothing to learn from
         return "id"
     return "words"
+
+
+def column_kinds(table):
+    """{name: kind} of a Table's columns: "number", "boolean", "date", "words", "gaps" (empty in
+    every row), "row names" (an unnamed first column of 1..N or 0..N-1) or "id" (words, or a
+    column named id/index, that differ in every row)."""
+    kinds = {}
+    for i, (name, column) in enumerate(zip(table.names, table.columns)):
+        kinds[name] = kind_of(name, column, first=i == 0, rows=table.rows)
+    return kinds
 
 
 LEFT_OUT = {"row names": "row names", "id": "every value differs", "gaps": "empty in every row"}
@@ -412,21 +418,20 @@ def words_of(column):
 # ----------------------------------------------------------------------------- the encoding
 
 
-def fit_encoding(table, kinds, *, label, rows):
-    """The encoding of a table's feature columns (all but `label` and those left out), fitted on
-    the training rows `rows` (indices): a JSON-able dict {"columns": every column name of the
-    file, "label", "parts": one per feature column, "left_out": {name: why}} that `encode` applies
-    to this table or another with the same columns."""
-    parts, left_out = [], {}
-    for name, column in zip(table.names, table.columns):
-        kind = kinds[name]
-        if name == label:
-            continue
-        if kind in LEFT_OUT:
-            left_out[name] = LEFT_OUT[kind]
-            continue
-        parts.append(fitted_part(name, kind, column, rows, table.path))
-    return {"columns": list(table.names), "label": label, "parts": parts, "left_out": left_out}
+def raw_values(kind, column, name, path):
+    """(N,) float64 of a number or yes/no column, (N, 3) of a date column; NaN for gaps."""
+    if kind == "boolean":
+        words = words_of(column)
+        return np.array([np.nan if w is None else BOOLEANS.get(str(w).lower(), np.nan) for w in words], np.float64)
+    if kind == "date":
+        levels = column.levels if column.codes is not None else ()
+        days = dates_of(levels)
+        if days is None:
+            raise ValueError(
+                f"{path}: column {name} holds values that are not dates (YYYY-MM-DD), as it did in training"
+            )
+        return np.where((column.codes >= 0)[:, None], days[column.codes], np.nan)
+    return numbers_of(column, name, path)
 
 
 def fitted_part(name, kind, column, rows, path):
@@ -448,20 +453,21 @@ def fitted_part(name, kind, column, rows, path):
     return {"column": name, "kind": kind, "fill": np.atleast_1d(fill).tolist(), "gaps": bool(gaps.any())}
 
 
-def raw_values(kind, column, name, path):
-    """(N,) float64 of a number or yes/no column, (N, 3) of a date column; NaN for gaps."""
-    if kind == "boolean":
-        words = words_of(column)
-        return np.array([np.nan if w is None else BOOLEANS.get(str(w).lower(), np.nan) for w in words], np.float64)
-    if kind == "date":
-        levels = column.levels if column.codes is not None else ()
-        days = dates_of(levels)
-        if days is None:
-            raise ValueError(
-                f"{path}: column {name} holds values that are not dates (YYYY-MM-DD), as it did in training"
-            )
-        return np.where((column.codes >= 0)[:, None], days[column.codes], np.nan)
-    return numbers_of(column, name, path)
+def fit_encoding(table, kinds, *, label, rows):
+    """The encoding of a table's feature columns (all but `label` and those left out), fitted on
+    the training rows `rows` (indices): a JSON-able dict {"columns": every column name of the
+    file, "label", "parts": one per feature column, "left_out": {name: why}} that `encode` applies
+    to this table or another with the same columns."""
+    parts, left_out = [], {}
+    for name, column in zip(table.names, table.columns):
+        kind = kinds[name]
+        if name == label:
+            continue
+        if kind in LEFT_OUT:
+            left_out[name] = LEFT_OUT[kind]
+            continue
+        parts.append(fitted_part(name, kind, column, rows, table.path))
+    return {"columns": list(table.names), "label": label, "parts": parts, "left_out": left_out}
 
 
 def part_names(part):
@@ -475,20 +481,22 @@ def part_names(part):
     return made + ([f"{name} missing"] if part["gaps"] else [])
 
 
-def encode(table, encoding):
-    """(x (N, D) float32, D feature names) of a Table's rows by `encoding` (`fit_encoding`'s):
-    columns matched by name; a gap in a number gets the training median; an unseen word goes to
-    "other" (or, with no "other", no level at all). ValueError naming missing or extra columns."""
-    check_columns(table, encoding)
-    where = {name: i for i, name in enumerate(table.names)}
-    names = [n for part in encoding["parts"] for n in part_names(part)]
-    x = np.zeros((table.rows, len(names)), np.float32)
-    at = 0
-    for part in encoding["parts"]:
-        block = encoded_part(part, table.columns[where[part["column"]]], table.path)
-        x[:, at : at + block.shape[1]] = block
-        at += block.shape[1]
-    return x, names
+def check_columns(table, encoding):
+    """ValueError unless a table holds every column the encoding takes, by name (a header-less
+    file: by position), and none it does not know."""
+    known = set(encoding["columns"])
+    needed = {part["column"] for part in encoding["parts"]}
+    missing = [n for n in encoding["columns"] if n in needed and n not in table.names]
+    extra = [n for n in table.names if n not in known]
+    if missing or extra:
+        said = [
+            f"missing {', '.join(map(repr, missing))}" if missing else "",
+            f"not known {', '.join(map(repr, extra))}" if extra else "",
+        ]
+        raise ValueError(
+            f"{table.path}: its columns differ from the training table's ({'; '.join(filter(None, said))}); "
+            f"give a table with the columns {', '.join(encoding['columns'])}"
+        )
 
 
 def encoded_part(part, column, path):
@@ -513,28 +521,31 @@ def encoded_part(part, column, path):
     return np.column_stack([filled, gaps.astype(np.float64)]) if part["gaps"] else filled
 
 
-def check_columns(table, encoding):
-    """ValueError unless a table holds every column the encoding takes, by name (a header-less
-    file: by position), and none it does not know."""
-    known = set(encoding["columns"])
-    needed = {part["column"] for part in encoding["parts"]}
-    missing = [n for n in encoding["columns"] if n in needed and n not in table.names]
-    extra = [n for n in table.names if n not in known]
-    if missing or extra:
-        said = [
-            f"missing {', '.join(map(repr, missing))}" if missing else "",
-            f"not known {', '.join(map(repr, extra))}" if extra else "",
-        ]
-        raise ValueError(
-            f"{table.path}: its columns differ from the training table's ({'; '.join(filter(None, said))}); "
-            f"give a table with the columns {', '.join(encoding['columns'])}"
-        )
+def encode(table, encoding):
+    """(x (N, D) float32, D feature names) of a Table's rows by `encoding` (`fit_encoding`'s):
+    columns matched by name; a gap in a number gets the training median; an unseen word goes to
+    "other" (or, with no "other", no level at all). ValueError naming missing or extra columns."""
+    check_columns(table, encoding)
+    where = {name: i for i, name in enumerate(table.names)}
+    names = [n for part in encoding["parts"] for n in part_names(part)]
+    x = np.zeros((table.rows, len(names)), np.float32)
+    at = 0
+    for part in encoding["parts"]:
+        block = encoded_part(part, table.columns[where[part["column"]]], table.path)
+        x[:, at : at + block.shape[1]] = block
+        at += block.shape[1]
+    return x, names
 
 
 def is_plain(encoding):
     """Whether an encoding changes nothing: every column a number without gaps, none left out (the
     features are the columns as read, as for a table of numbers only)."""
     return not encoding["left_out"] and all(p["kind"] == "number" and not p["gaps"] for p in encoding["parts"])
+
+
+def shown_name(name):
+    """A column's name for a message: as it is, or quoted when it is empty or holds only spaces."""
+    return name if name.strip() else repr(name)
 
 
 def described(encoding):
@@ -559,11 +570,6 @@ def described(encoding):
 
 
 # ----------------------------------------------------------------------------- the label and the task
-
-
-def shown_name(name):
-    """A column's name for a message: as it is, or quoted when it is empty or holds only spaces."""
-    return name if name.strip() else repr(name)
 
 
 def listed(names, most=12):
