@@ -163,9 +163,13 @@ def start_of(path):
     delimiter = "\t" if re.search(r"\.tsv(\.gz)?$", path.lower()) else sniffed_delimiter(text)
     lines = text.splitlines(keepends=True)
     lines = lines[:-1] if len(start) == 1 << 16 and len(lines) > 1 else lines  # the last may be cut
+    if "\x00" in text:  # Python 3.10's csv refuses it, 3.11's reads it as a character: said alike, here
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValueError(f"{path}: line {line} holds a NUL byte (\\x00), which no text field has; remove it")
     head = []
-    with contextlib.suppress(csv.Error):  # a quote left open: `records` says it, with its line
-        head = [row for row in csv.reader(io.StringIO("".join(lines[:200]), newline=""), delimiter=delimiter) if row]
+    with contextlib.suppress(csv.Error):  # a quote left open: the rows before it; `records` says it, with its line
+        for row in csv.reader(io.StringIO("".join(lines[:200]), newline=""), delimiter=delimiter):
+            head += [row] if row else []
     return head[:50], delimiter, utf16_codec(start) or "utf-8-sig"
 
 
