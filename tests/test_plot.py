@@ -10,7 +10,7 @@ import pytest
 
 import mlp
 from conftest import run, trained_with_names
-from numpy_mlp import cli
+from numpy_mlp import cli_plot
 from numpy_mlp import plot as mlp_plot
 from numpy_mlp import run as mlp_run
 
@@ -20,7 +20,7 @@ def test_plots_write_pngs(trained, small_data, tmp_path):
     pytest.importorskip("matplotlib")
     result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path / "new" / "pictures")
     assert result.exit_code == 0, result.output  # a missing --out-dir is made
-    samples = cli.data_name(str(small_data))  # the samples are named after the data
+    samples = cli_plot.data_name(str(small_data))  # the samples are named after the data
     for name in (samples, "model-1", "model-2", "model-3", "curves", "confusion", "mistakes", "weights"):
         png = (tmp_path / "new" / "pictures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
