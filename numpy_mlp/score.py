@@ -282,14 +282,7 @@ def table_rows(path, meta, params):
         label_column = (meta.get("data") or {}).get("label_column")
         return mlp_data.read_csv(path, label_column, n_features=params["W1"].shape[0])[0]
     table = mlp_tables.read_table(path, as_words=mlp_tables.word_columns(encoding))
-    if encoding["label"] in table.names:  # the labels of rows to predict are not features
-        at = table.names.index(encoding["label"])
-        table = table._replace(
-            names=table.names[:at] + table.names[at + 1 :], columns=table.columns[:at] + table.columns[at + 1 :]
-        )
-    return mlp_tables.encode(
-        table, {**encoding, "columns": [c for c in encoding["columns"] if c != encoding["label"]]}
-    )[0]
+    return mlp_tables.encode(table, encoding)[0]  # a label column, if the rows have one, is passed over
 
 
 def predictions_csv(weights, members, inputs, views=0):
