@@ -53,12 +53,12 @@ REFERENCE_TIMEOUT = 3600  # seconds a reference run may take before bench gives 
 # ----------------------------------------------------------------------------- our loop and its floor
 
 
-def bench_data(data, limit, normalize=None, label_column=None, task=None):
+def bench_data(data, limit, normalize=None, label_column=None, task=None, columns=None):
     """(x, y, x_test, y_test, n_classes, preprocessing, shape): the raw training set at path
     `data` (its first `limit` examples if limit > 0), the test set, and the preprocessing fitted
     as train fits it (of kind `normalize`, else the kind that fits the data: mlp_run.fitted_defaults),
-    and the shape of its images (None: a table). task: as mlp_data.load_data takes it."""
-    found = mlp_data.load_data(data, label_column=label_column, task=task)
+    and the shape of its images (None: a table). task, columns: as mlp_data.load_data takes them."""
+    found = mlp_data.load_data(data, label_column=label_column, task=task, columns=columns)
     x, y, x_test, y_test = found.x_train, found.y_train, found.x_test, found.y_test
     if limit:
         x, y = x[:limit], y[:limit]
@@ -317,7 +317,7 @@ def torch_reference(spec):
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
     x, y, x_test, y_test, _, preprocessing, _ = bench_data(
-        spec["data"], spec["limit"], spec["normalize"], spec["label_column"]
+        spec["data"], spec["limit"], spec["normalize"], spec["label_column"], columns=spec.get("columns")
     )
     x, y = torch.from_numpy(mlp.preprocess(x, preprocessing, spec["dtype"])), torch.from_numpy(y)
     x_test = torch.from_numpy(mlp.preprocess(x_test, preprocessing, spec["dtype"]))
@@ -406,10 +406,12 @@ def sklearn_reference(spec):
     from sklearn.preprocessing import StandardScaler
 
     x, y, x_test, y_test, _, preprocessing, _ = bench_data(
-        spec["data"], spec["limit"], spec["normalize"], spec["label_column"], spec.get("task")
+        spec["data"], spec["limit"], spec["normalize"], spec["label_column"], spec.get("task"), spec.get("columns")
     )
     numbers = spec.get("task") == "regression"
-    found = mlp_data.load_data(spec["data"], label_column=spec["label_column"], task=spec.get("task"))
+    found = mlp_data.load_data(
+        spec["data"], label_column=spec["label_column"], task=spec.get("task"), columns=spec.get("columns")
+    )
     mixed = found.table and not mlp_tables.is_plain(found.table["encoding"])
     if mixed:  # words or gaps: the careful pipeline a scikit-learn user writes, on the raw columns
         x, x_test = raw_frames(found)

@@ -209,12 +209,12 @@ def downloading():
     return on_file, update, stop
 
 
-def load_data(data, splits=("train", "test"), label_column=None, task=None, table=None):
+def load_data(data, splits=("train", "test"), label_column=None, task=None, table=None, columns=None):
     """mlp_run.load_data with progress bars on stderr (a download; pictures decoded, once, then
     read from the cache), and its note on the files it passed over."""
     on_file, on_download, stop_download = downloading()
-    columns = (TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    on_pictures, stop_decoding = mlp_view.lazy_progress(*columns)
+    bar = (TextColumn("reading pictures"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    on_pictures, stop_decoding = mlp_view.lazy_progress(*bar)
     try:
         found = mlp_run.load_data(
             data,
@@ -225,6 +225,7 @@ def load_data(data, splits=("train", "test"), label_column=None, task=None, tabl
             on_download=on_download,
             on_pictures=on_pictures,
             table=table,
+            columns=columns,
         )
     finally:
         stop_download(), stop_decoding()
@@ -510,6 +511,8 @@ def train(
     resume: Option.resume = Default.resume,
     data: Option.data = Default.data,
     label_column: Option.label_column = Default.label_column,
+    categorical: Option.categorical = Default.categorical,
+    ignore: Option.ignore = Default.ignore,
     task: Option.task = Default.task,
     checkpoint_every: Option.checkpoint_every = Default.checkpoint_every,
     test_every: Option.test_every = Default.test_every,
@@ -537,7 +540,12 @@ def train(
         try:
             run = planned(
                 asked,
-                found=load_data(data, label_column=label_column, task=task and task.value),
+                found=load_data(
+                    data,
+                    label_column=label_column,
+                    task=task and task.value,
+                    columns={"categorical": categorical, "ignore": ignore},
+                ),
                 given=given,
                 data=data,
                 label_column=label_column,
@@ -776,7 +784,12 @@ def sweep(
             held_out.enter_context(mlp_guard.one_run_per_output(lock_path, out))
         # everything that can be refused is checked before the storage's file is made
         asked_space = sweep.read_space(space) if space else None
-        found = load_data(values["data"], label_column=values["label_column"], task=sweep.plain_value(values["task"]))
+        found = load_data(
+            values["data"],
+            label_column=values["label_column"],
+            task=sweep.plain_value(values["task"]),
+            columns={"categorical": values["categorical"], "ignore": values["ignore"]},
+        )
         val = sweep.sweep_val(values, len(found.y_train))
         searched, held = sweep.sweep_space(asked_space, given, found=found, values=values)
         url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat)
@@ -1048,9 +1061,14 @@ def reproduce(
 
 @app.command(cls=HelpPage)
 def summary(*, weights: Option.weights):
-    """Show a model's layers, shapes, activation and parameter counts."""
+    """Show a model's layers, shapes, activation and parameter counts, and a table model's columns and how each is encoded."""
     params, meta = mlp_run.load_weights(weights)
     mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}", task=mlp.task_of(meta)))
+    encoding = (meta.get("input") or {}).get("table")
+    if encoding:  # a table's columns and what the network gets of each
+        from numpy_mlp import tables as mlp_tables
+
+        mlp_view.show(mlp_view.columns_table(mlp_tables.encoding_rows(encoding)))
     if "test_accuracy" in meta:
         mlp_view.console.print(f"test accuracy when saved: {mlp_view.percent(meta['test_accuracy'])}", highlight=False)
     if "test_r2" in meta:

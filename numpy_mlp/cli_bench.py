@@ -41,6 +41,8 @@ def bench(
     threads: Option.threads = Default.threads,
     data: Option.data = Default.data,
     label_column: Option.label_column = Default.label_column,
+    categorical: Option.categorical = Default.categorical,
+    ignore: Option.ignore = Default.ignore,
     task: Option.task = Default.task,
     normalize: Option.normalize = Default.normalize,
     torch: Option.torch = Default.torch,
@@ -73,7 +75,8 @@ def bench(
     asked = mlp_run.asked_settings(bench_activation.value, options)
     mlp.check_settings(asked)
     given = given_options(ctx)
-    found = load_data(data, label_column=label_column, task=task and task.value)
+    columns = {"categorical": categorical, "ignore": ignore}
+    found = load_data(data, label_column=label_column, task=task and task.value, columns=columns)
     if torch and found.task == "regression":
         fail("--torch compares classifiers; leave it out for a regression (--sklearn compares MLPRegressor)", code=2)
     if limit:
@@ -93,7 +96,7 @@ def bench(
         settings = settings._replace(epochs=asked.epochs)
         run = dataclasses.replace(run, settings=settings, transform=mlp_pictures.distortion(settings, found.shape))
     common = {"limit": limit, "data": found.path, "normalize": preprocessing["kind"], "label_column": label_column}
-    common |= {"task": found.task}
+    common |= {"task": found.task, "columns": columns}
     measured = {"run": run, "x_test": found.x_test}
     # PyTorch's epochs in turn with ours, each of ours divided by the one after it
     spec = torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}

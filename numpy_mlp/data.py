@@ -75,6 +75,11 @@ def remove_orphans(folder):
     return removed
 
 
+class BadOption(ValueError):
+    """A bad option or combination of options (the command line exits 2, as for a usage error),
+    some seen only once the data is read (a --label-column or --ignore naming no column)."""
+
+
 # ----------------------------------------------------------------------------- class names
 
 
@@ -721,6 +726,7 @@ def load_data(
     task=None,
     encoding=None,
     whole_file=False,
+    columns=None,
 ):
     """The data set at `path`, whatever its form (DATA_FORMS), as `Data`: raw features as stored
     and int labels per split (splits not asked for are None), class names from the data or a
@@ -729,7 +735,8 @@ def load_data(
     on_progress(done, total) while pictures are decoded. task: "classification", "regression"
     (labels are numbers to fit), or None: as the data says. A table's: encoding, a network's
     (its columns and label, read as it was trained); whole_file: every row is for testing (a
-    file the network did not train on), not the fifth held out when it trains."""
+    file the network did not train on), not the fifth held out when it trains; columns: the
+    kinds the user gave to some of its columns ({"categorical": [...], "ignore": [...]})."""
     path = os.fspath(path)
     if not splits or not set(splits) <= {"train", "test"}:
         raise ValueError(f"splits must be some of ('train', 'test'), got {tuple(splits)!r}")
@@ -738,7 +745,7 @@ def load_data(
         raise ValueError(f"{path}: a folder of class folders names classes, not numbers; train it as a classification")
     loaded = {"label_column": label_column, "decode": decode, "on_progress": on_progress, "task": task}
     if form == "csv":
-        loaded |= {"encoding": encoding, "whole_file": whole_file}
+        loaded |= {"encoding": encoding, "whole_file": whole_file, "columns": columns}
     data = DATA_FORMS[form].load(path, tuple(splits), **loaded)
     if data.classes is None and data.task == "classification":
         names = read_classes(path if os.path.isdir(path) else os.path.dirname(path) or ".")

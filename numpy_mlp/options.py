@@ -458,6 +458,32 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     ),
     "data": Opt(DataOption, mlp_data.DEFAULT_DATA, "Data"),
     "label_column": Opt(LabelColumnOption, None, "Data"),
+    "categorical": Opt(
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                metavar="COLUMN",
+                show_default=False,
+                help="A table's column to take as categories (one-hot), whatever it holds: a code or a grade "
+                "written as numbers. Repeat it, or name several separated by commas.",
+            ),
+        ],
+        None,
+        "Data",
+    ),
+    "ignore": Opt(
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                metavar="COLUMN",
+                show_default=False,
+                help="A table's column to leave out (a name, a note, a column that gives the answer away). "
+                "Repeat it, or name several separated by commas.",
+            ),
+        ],
+        None,
+        "Data",
+    ),
     "task": Opt(
         Annotated[
             Task | None,
@@ -947,12 +973,12 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
 
 TRAIN_OPTIONS = tuple(
     "hidden epochs batch_size lr momentum optimizer weight_decay dropout clip label_smoothing schedule warmup val "
-    "patience augment augment_end ema seed threads normalize deslant width dtype out resume data label_column task "
-    "checkpoint_every test_every init class_weight".split()
+    "patience augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
+    "ignore task checkpoint_every test_every init class_weight".split()
 )
 BENCH_OPTIONS = tuple(
     "bench_hidden bench_activation batch_size bench_epochs optimizer lr schedule warmup dropout augment ema dtype "
-    "limit threads data label_column task normalize torch busy bench_seed sklearn sklearn_epochs json_path".split()
+    "limit threads data label_column categorical ignore task normalize torch busy bench_seed sklearn sklearn_epochs json_path".split()
 )
 
 

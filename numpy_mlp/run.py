@@ -189,8 +189,7 @@ def steering(threads=0, seconds=STEER_SECONDS, products=None):
 # writes (writable, never one of its inputs, written together) and the weights it reads.
 
 
-class BadOption(ValueError):
-    """A bad option or combination of options (the command line exits 2, as for a usage error)."""
+BadOption = mlp_data.BadOption  # a bad option (exit 2); data's, as the data can show an option wrong
 
 
 EXTRAS = {
@@ -381,13 +380,15 @@ def load_data(
     on_download=None,
     on_pictures=None,
     table=None,
+    columns=None,
 ):
     """mlp_data.Data of --data's splits (a data set's name or a path), whatever its form: raw
     features (uint8 stays uint8) and labels (numbers, for `task` "regression"; None: as the
     data says, mlp_data.load_data); pictures decoded with Pillow. The callbacks:
     on_file(stem, url) when a download starts, on_download(done, total) as it goes,
     on_pictures(done, total) while pictures are decoded. table: a table's {"encoding",
-    "whole_file"} when a network is scored on it (mlp_data.load_data)."""
+    "whole_file"} when a network is scored on it; columns: {"categorical", "ignore"}, the
+    column kinds train's options give (mlp_data.load_data)."""
     path = mlp_data.resolve(data, on_file, on_download)
     form = mlp_data.data_form(path)
     if label_column and form != "csv":
@@ -395,10 +396,15 @@ def load_data(
             f"--label-column {label_column} names a CSV column, but {data} is {form} data, whose labels are its own; "
             "leave it out"
         )
+    asked = [f"--{option} {', '.join(names)}" for option, names in (columns or {}).items() if names]
+    if asked and form != "csv":
+        raise BadOption(f"{asked[0]} names a table's columns, but {data} is {form} data; leave it out")
     if form == "images":
         require("PIL.Image", "image")
     on_progress = on_pictures if form == "images" else None
-    found = mlp_data.load_data(path, splits, label_column, on_progress=on_progress, task=task, **(table or {}))
+    found = mlp_data.load_data(
+        path, splits, label_column, on_progress=on_progress, task=task, columns=columns, **(table or {})
+    )
     if data in mlp_data.DATASETS and not os.path.exists(data):
         found = found._replace(classes=mlp_data.DATASETS[data].classes)
     return found

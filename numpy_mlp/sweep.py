@@ -409,6 +409,8 @@ def option_words(name, value):
         return [option_flag(name), *map(str, value)]
     if isinstance(value, bool):  # a flag (--deslant): its name alone when on
         return [option_flag(name)] if value else []
+    if isinstance(value, (list, tuple)):  # an option given once per value (--ignore a --ignore b)
+        return [word for each in value for word in (option_flag(name), str(each))]
     if isinstance(value, float):
         return [
             option_flag(name),

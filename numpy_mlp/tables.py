@@ -70,6 +70,17 @@ class Table(NamedTuple):
 # ----------------------------------------------------------------------------- text
 
 
+def shown_name(name):
+    """A column's name for a message: as it is, or quoted when it is empty or holds only spaces."""
+    return name if name.strip() else repr(name)
+
+
+def listed(names, most=12):
+    """Column names for a message: 'a, b, c' (the first `most`, then how many more)."""
+    shown = ", ".join(shown_name(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def utf16_codec(raw):
     """The UTF-16 codec of CSV bytes (with a BOM, or without one: text whose every other byte of
     its start is 0, as Windows' "Unicode text" writes digits and commas), else None."""
@@ -390,7 +401,8 @@ def column_kinds(table):
     return kinds
 
 
-LEFT_OUT = {"row names": "row names", "id": "every value differs", "gaps": "empty in every row"}
+LEFT_OUT = {"row names": "row names", "id": "every value differs", "ignored": "--ignore"}
+ASKED_KINDS = {"categorical": "words", "ignore": "ignored"}  # train's options that correct a column's reading
 
 
 def numbers_of(column, name, path):
@@ -485,6 +497,42 @@ def part_names(part):
     return made + ([f"{name} missing"] if part["gaps"] else [])
 
 
+KIND_WORDS = {"number": "number", "words": "words", "boolean": "yes/no", "date": "date"}
+
+
+def becomes(part):
+    """What one column's part of the encoding makes of it, in words (encoding_rows)."""
+    made = part_names(part)
+    if part["kind"] == "words":
+        slots = [*part["levels"], *["other"] * part["other"], *["gap"] * part["gap"]]
+        said = f"one-hot: {listed(slots, most=8)}"
+        return said + ("; and each level's share of the rows" if "frequency" in part else "")
+    said = ", ".join(made[:-1] if part["gaps"] else made)
+    if part["kind"] == "boolean":
+        said += " (1 for yes/true, 0 for no/false)"
+    if part["gaps"]:
+        fill = ", ".join(f"{v:g}" for v in part["fill"])
+        said += f"; a gap: {fill} (the median), flagged in {made[-1]}"
+    return said
+
+
+def encoding_rows(encoding):
+    """(column, read as, becomes) per column of the training table, in its order, for `summary`:
+    ('town', 'words', 'one-hot: Oslo, Bergen, other, gap'), ('age', 'number', 'age; a gap: 41
+    (the median), flagged in age missing'), ('name', 'left out', 'every value differs')."""
+    parts = {part["column"]: part for part in encoding["parts"]}
+    rows = []
+    for name in encoding["columns"]:
+        if name == encoding["label"]:
+            rows.append((shown_name(name), "the label", ""))
+        elif name in encoding["left_out"]:
+            rows.append((shown_name(name), "left out", encoding["left_out"][name]))
+        elif name in parts:
+            part = parts[name]
+            rows.append((shown_name(name), KIND_WORDS[part["kind"]], becomes(part)))
+    return rows
+
+
 def check_columns(table, encoding):
     """ValueError unless a table holds every column the encoding takes, by name (a header-less
     file: by position), and none it does not know."""
@@ -547,11 +595,6 @@ def is_plain(encoding):
     return not encoding["left_out"] and all(p["kind"] == "number" and not p["gaps"] for p in encoding["parts"])
 
 
-def shown_name(name):
-    """A column's name for a message: as it is, or quoted when it is empty or holds only spaces."""
-    return name if name.strip() else repr(name)
-
-
 def described(encoding):
     """The columns' kinds in words, for the defaults line: '5 numbers, 2 words (one-hot), 1 yes/no;
     gaps filled in age, fare; left out: name (every value differs)'."""
@@ -576,12 +619,6 @@ def described(encoding):
 # ----------------------------------------------------------------------------- the label and the task
 
 
-def listed(names, most=12):
-    """Column names for a message: 'a, b, c' (the first `most`, then how many more)."""
-    shown = ", ".join(shown_name(n) for n in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
 def label_of(table, label_column, kinds):
     """The name of a table's label column: `label_column` (any case), else one named as in
     LABEL_NAMES; a header-less file's is its first column, or its last when that holds words and
@@ -593,7 +630,12 @@ def label_of(table, label_column, kinds):
                 f"{table.path}: --label-column {label_column} names a column, but the file has no header row"
             )
         if label_column.lower() not in lowered:
-            raise ValueError(f"{table.path}: no column named {label_column!r} (columns: {listed(table.names)})")
+            from numpy_mlp.data import BadOption
+
+            raise BadOption(
+                f"{table.path}: --label-column {label_column}: no column named {label_column!r} "
+                f"(columns: {listed(table.names)})"
+            )
         return lowered[label_column.lower()]
     if table.header:
         found = next((lowered[n] for n in LABEL_NAMES if n in lowered), None)
@@ -605,6 +647,32 @@ def label_of(table, label_column, kinds):
         return found
     first, last = table.names[0], table.names[-1]
     return last if kinds[last] in ("words", "boolean") and kinds[first] == "number" else first
+
+
+def asked_kinds(table, asked, label):
+    """{column: kind} of the columns the user named ({"categorical": [...], "ignore": [...]}, names
+    in any case, several in one value separated by commas). ValueError (naming the option, the
+    column and the table's columns) for a column the table lacks, the label column, or a column
+    named by both."""
+    from numpy_mlp.data import BadOption
+
+    lowered = {n.lower(): n for n in reversed(table.names)}
+    kinds = {}
+    for option, kind in ASKED_KINDS.items():
+        for name in (n.strip() for value in asked.get(option) or () for n in value.split(",") if n.strip()):
+            flag = f"--{option} {name}"
+            if name.lower() not in lowered:
+                raise BadOption(f"{table.path}: {flag}: no column named {name!r} (columns: {listed(table.names)})")
+            column = lowered[name.lower()]
+            if column == label:
+                raise BadOption(
+                    f"{flag}: {column} holds the labels, not a feature"
+                    + ("; --task classification takes its numbers as classes" if option == "categorical" else "")
+                )
+            if kinds.get(column, kind) != kind:
+                raise BadOption(f"--categorical {name} and --ignore {name}: give one")
+            kinds[column] = kind
+    return kinds
 
 
 def targets_of(table, label, task):
@@ -669,20 +737,39 @@ def labelled_header(path, label):
     return bool(head) and has_header(head) and label in unique_names([n.strip() for n in head[0]])
 
 
-def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_file=False, **_):
+def check_kinds(table, kinds, label):
+    """ValueError for a feature column empty in every row (nothing to learn from, nothing to
+    fill with), naming --ignore."""
+    empty = [n for n in table.names if kinds[n] == "gaps" and n != label]
+    if empty:
+        raise ValueError(
+            f"{table.path}: column {shown_name(empty[0])} is empty in every row"
+            + (f" (and {listed(empty[1:])})" if len(empty) > 1 else "")
+            + f"; leave it out with --ignore {','.join(empty)}, or fill it"
+        )
+
+
+def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_file=False, columns=None, **_):
     """A table file (the training set; a fifth held out for testing) or a folder with train.csv
     and test.csv (a test.csv without the label column, like Kaggle's, is for predict: then a
     fifth of train.csv is held out instead), as mlp_data.Data with `table`: {"encoding", "said",
     "rows" (the training and test rows' indices in "files", the training file and test.csv)}.
     encoding: a network's, to read the data it is scored on as it was trained (its columns, its
-    label); whole_file: every row is for testing (a file the network did not train on)."""
+    label); whole_file: every row is for testing (a file the network did not train on); columns:
+    the columns' kinds the user gave when training ({"categorical": [...], "ignore": [...]})."""
     from numpy_mlp import data as mlp_data
 
     folder = path if os.path.isdir(path) else None
     train_path = os.path.join(folder, "train.csv") if folder else path
-    table = read_table(train_path, as_words=word_columns(encoding))
+    categorical = {n.strip().lower() for v in (columns or {}).get("categorical") or () for n in v.split(",")}
+    head = [] if encoding or not categorical else start_of(train_path)[0][:1]
+    as_read = {n.strip() for row in head for n in row if n.strip().lower() in categorical}  # their text as written
+    table = read_table(train_path, as_words=word_columns(encoding) | as_read)
     kinds = column_kinds(table)
     label = encoding["label"] if encoding else label_of(table, label_column, kinds)
+    if not encoding:
+        kinds |= asked_kinds(table, columns or {}, label)
+        check_kinds(table, kinds, label)
     if label not in table.names:
         raise ValueError(
             f"{train_path}: no column {label!r}, which holds the labels the network was trained on; eval needs "

@@ -168,6 +168,17 @@ def summary_table(params, activation, title="Model", task="classification"):
     return table
 
 
+def columns_table(rows, title="Columns"):
+    """A table model's columns: one row per column of its training table, (name, read as,
+    what the network gets of it), as mlp_tables.encoding_rows gives them."""
+    table = Table(title=title)
+    for header in ("column", "read as", "the network gets"):
+        table.add_column(header, justify="left", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def confusion_table(confusion, names):
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
     table.add_column("true", justify="right", style="bold")

@@ -703,7 +703,7 @@ def test_a_csv_in_utf_16_or_with_a_bom_reads_and_a_missing_label_column_is_named
         x, y, names = mlp_data.read_csv(tmp_path / name, label_column="species")
         assert x.shape == (30, 2) and names == ["a", "b"] and set(y) == {"x", "y", "z"}
     result = run("train", "relu", "--data", tmp_path / "bom.csv", "--label-column", "kind", "--out", tmp_path / "w.npz")
-    assert result.exit_code == 1 and "no column named 'kind' (columns: a, b, species)" in result.stderr
+    assert result.exit_code == 2 and "no column named 'kind' (columns: a, b, species)" in result.stderr
 
 
 @posix

@@ -115,6 +115,19 @@ def test_a_mixed_table_trains_evaluates_and_predicts_with_no_options(people_csv,
     assert whole.exit_code == 0 and scored["n"] == 200 and scored["accuracy"] >= 0.75  # every row
     predicted = run("predict", out, other)
     assert predicted.exit_code == 0 and predicted.stdout.splitlines()[1].split(",")[1] in ("low", "mid", "high")
+    shown = run("summary", out)
+    assert shown.exit_code == 0
+    columns = [" ".join(line.strip("│ ").split()) for line in shown.stdout.split("the network gets")[1].splitlines()]
+    assert columns[2:10] == [
+        "'' │ left out │ row names",
+        "name │ left out │ every value differs",
+        f"age │ number │ age; a gap: {meta['input']['table']['parts'][0]['fill'][0]:g} (the median), flagged in age missing",
+        "town │ words │ one-hot: " + ", ".join(meta["input"]["table"]["parts"][1]["levels"]),
+        "smoker │ yes/no │ smoker (1 for yes/true, 0 for no/false)",
+        "joined │ date │ joined year, joined month, joined weekday",
+        "income │ number │ income",
+        "risk │ the label",
+    ]
 
 
 def test_columns_are_matched_by_name_and_a_missing_one_is_named(people_csv, tmp_path):
@@ -192,6 +205,49 @@ def test_a_table_with_no_usable_feature_is_refused_in_one_line(tmp_path):
         in (" ".join(result.stderr.split()))
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def graded(n=120, seed=0):
+    """A table whose grade (1-4, written as numbers) decides the label as categories do (1 and
+    3 against 2 and 4), with an empty column, a column that gives the answer away, and a note."""
+    rng = np.random.default_rng(seed)
+    grade = rng.integers(1, 5, n)
+    rows = ["grade,size,empty,answer,label"]
+    rows += [f"{g},{rng.normal():.3f},,{g % 2},{'ab'[g % 2]}" for g in grade]
+    return "\n".join(rows) + "\n"
+
+
+def test_categorical_and_ignore_correct_the_reading_and_an_empty_column_is_refused(tmp_path):
+    path, out = tmp_path / "t.csv", tmp_path / "w.npz"
+    path.write_text(graded())
+    result = run("train", "relu", "--data", path, "--out", out)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "column empty is empty in every row; leave it out with --ignore empty, or fill it" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    given = ("--categorical", "GRADE", "--ignore", "empty,answer", "--epochs", "30", "--out", out)
+    result = run("train", "relu", "--data", path, *given)
+    assert result.exit_code == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "(columns: 1 words (one-hot), 1 numbers; left out: empty (--ignore), answer (--ignore))" in said
+    encoding = mlp.load(out)[1]["input"]["table"]
+    made = [sorted(mlp_tables.part_names(p)) for p in encoding["parts"]]  # levels by how often they are seen
+    assert made == [["grade=1", "grade=2", "grade=3", "grade=4"], ["size"]]
+    other = tmp_path / "other.csv"
+    other.write_text(graded(seed=1))  # grades as categories decide the label: as numbers they do not
+    scored = run("eval", out, "--data", other, "--json", tmp_path / "e.json")
+    assert scored.exit_code == 0 and json.loads((tmp_path / "e.json").read_text())["accuracy"] == 1
+    assert run("train", "relu", "--data", path, *given[2:], "--out", out).exit_code == 0  # grade as a number
+    scored = run("eval", out, "--data", other, "--json", tmp_path / "e.json")
+    assert scored.exit_code == 0 and json.loads((tmp_path / "e.json").read_text())["accuracy"] < 0.9
+    for wrong, message in (
+        (("--ignore", "size,nope"), "--ignore nope: no column named 'nope' (columns: grade, size, empty, answer, label)"),
+        (("--ignore", "label"), "--ignore label: label holds the labels, not a feature"),
+        (("--categorical", "size", "--ignore", "Size"), "--categorical Size and --ignore Size: give one"),
+        (("--data", "mnist", "--ignore", "a"), "--ignore a names a table's columns, but mnist is idx data"),
+    ):
+        result = run("train", "relu", "--data", path, *wrong, "--out", tmp_path / "x.npz")
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "x.npz").exists()
 
 
 def test_a_large_table_is_read_in_chunks_to_the_same_columns(tmp_path, monkeypatch):
