@@ -25,6 +25,7 @@ import numpy as np
 
 import mlp
 import numpy_mlp
+from numpy_mlp import columns as mlp_columns
 from numpy_mlp import data as mlp_data
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import pictures as mlp_pictures
@@ -412,7 +413,7 @@ def sklearn_reference(spec):
     found = mlp_data.load_data(
         spec["data"], label_column=spec["label_column"], task=spec.get("task"), columns=spec.get("columns")
     )
-    mixed = found.table and not mlp_tables.is_plain(found.table["encoding"])
+    mixed = found.table and not mlp_columns.is_plain(found.table["encoding"])
     if mixed:  # words or gaps: the careful pipeline a scikit-learn user writes, on the raw columns
         x, x_test = raw_frames(found)
         x = x.iloc[: spec["limit"]] if spec["limit"] else x

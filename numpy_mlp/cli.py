@@ -1066,9 +1066,9 @@ def summary(*, weights: Option.weights):
     mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}", task=mlp.task_of(meta)))
     encoding = (meta.get("input") or {}).get("table")
     if encoding:  # a table's columns and what the network gets of each
-        from numpy_mlp import tables as mlp_tables
+        from numpy_mlp import columns as mlp_columns
 
-        mlp_view.show(mlp_view.columns_table(mlp_tables.encoding_rows(encoding)))
+        mlp_view.show(mlp_view.columns_table(mlp_columns.encoding_rows(encoding)))
     if "test_accuracy" in meta:
         mlp_view.console.print(f"test accuracy when saved: {mlp_view.percent(meta['test_accuracy'])}", highlight=False)
     if "test_r2" in meta:

@@ -308,7 +308,7 @@ class Data(NamedTuple):
     form: str | None = None  # its form, a key of DATA_FORMS (`load_data` fills it in)
     task: str = "classification"  # or "regression": y holds numbers (mlp.TASKS)
     target_names: tuple | None = None  # a regression's: the names of its k numbers, when the data has them
-    table: dict | None = None  # a table's: {"encoding" (mlp_tables.fit_encoding's), "said" (its columns in words)}
+    table: dict | None = None  # a table's: {"encoding" (mlp_columns.fit_encoding's), "said" (its columns in words)}
 
 
 def _as_labels(raw, where):

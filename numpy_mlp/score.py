@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 
 import mlp
+from numpy_mlp import columns as mlp_columns
 from numpy_mlp import data as mlp_data
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
@@ -275,14 +276,14 @@ def is_table(path):
 
 def table_rows(path, meta, params):
     """(N, n_in) inputs of a table's rows as the network at hand takes them: its columns matched
-    by name and encoded as in training (mlp_tables.encode), or, for weights that keep no table
+    by name and encoded as in training (mlp_columns.encode), or, for weights that keep no table
     encoding, the numbers of every column but the label, by position."""
     encoding = (meta.get("input") or {}).get("table")
     if encoding is None:
         label_column = (meta.get("data") or {}).get("label_column")
         return mlp_data.read_csv(path, label_column, n_features=params["W1"].shape[0])[0]
-    table = mlp_tables.read_table(path, as_words=mlp_tables.word_columns(encoding))
-    return mlp_tables.encode(table, encoding)[0]  # a label column, if the rows have one, is passed over
+    table = mlp_tables.read_table(path, as_words=mlp_columns.word_columns(encoding))
+    return mlp_columns.encode(table, encoding)[0]  # a label column, if the rows have one, is passed over
 
 
 def predictions_csv(weights, members, inputs, views=0):

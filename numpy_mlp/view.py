@@ -170,7 +170,7 @@ def summary_table(params, activation, title="Model", task="classification"):
 
 def columns_table(rows, title="Columns"):
     """A table model's columns: one row per column of its training table, (name, read as,
-    what the network gets of it), as mlp_tables.encoding_rows gives them."""
+    what the network gets of it), as mlp_columns.encoding_rows gives them."""
     table = Table(title=title)
     for header in ("column", "read as", "the network gets"):
         table.add_column(header, justify="left", overflow="fold")

@@ -11,6 +11,7 @@ import pytest
 
 import mlp
 from conftest import run
+from numpy_mlp import columns as mlp_columns
 from numpy_mlp import data as mlp_data
 from numpy_mlp import tables as mlp_tables
 
@@ -46,7 +47,7 @@ def people_csv(tmp_path):
 def test_each_column_kind_is_read_from_its_values(people_csv):
     table = mlp_tables.read_table(people_csv)
     assert table.header and table.rows == 200 and table.names[0] == ""
-    assert mlp_tables.column_kinds(table) == {
+    assert mlp_columns.column_kinds(table) == {
         "": "row names",
         "name": "id",
         "age": "number",
@@ -60,14 +61,14 @@ def test_each_column_kind_is_read_from_its_values(people_csv):
 
 def test_the_encoding_is_fitted_on_the_training_rows_only(people_csv):
     table = mlp_tables.read_table(people_csv)
-    kinds = mlp_tables.column_kinds(table)
+    kinds = mlp_columns.column_kinds(table)
     rows = np.arange(100)
-    encoding = mlp_tables.fit_encoding(table, kinds, label="risk", rows=rows)
+    encoding = mlp_columns.fit_encoding(table, kinds, label="risk", rows=rows)
     assert encoding["left_out"] == {"": "row names", "name": "every value differs"}
     age = next(p for p in encoding["parts"] if p["column"] == "age")
-    ages = mlp_tables.numbers_of(table.columns[2], "age", "t")[rows]
+    ages = mlp_columns.numbers_of(table.columns[2], "age", "t")[rows]
     assert age == {"column": "age", "kind": "number", "fill": [np.nanmedian(ages)], "gaps": True}
-    x, names = mlp_tables.encode(table, encoding)
+    x, names = mlp_columns.encode(table, encoding)
     assert x.dtype == np.float32 and x.shape == (200, len(names))
     assert names[:2] == ["age", "age missing"] and "town=Oslo" in names and "joined weekday" in names
     gaps = np.array([i % 17 == 3 for i in range(200)])
@@ -79,7 +80,7 @@ def test_the_encoding_is_fitted_on_the_training_rows_only(people_csv):
 
 def test_unseen_words_and_gaps_at_prediction_take_no_level_or_their_own(people_csv, tmp_path):
     table = mlp_tables.read_table(people_csv)
-    encoding = mlp_tables.fit_encoding(table, mlp_tables.column_kinds(table), label="risk", rows=np.arange(200))
+    encoding = mlp_columns.fit_encoding(table, mlp_columns.column_kinds(table), label="risk", rows=np.arange(200))
     town = next(p for p in encoding["parts"] if p["column"] == "town")
     assert town["levels"] == ["Bergen", "Oslo", "Tromsø"] or sorted(town["levels"]) == ["Bergen", "Oslo", "Tromsø"]
     assert not town["other"] and not town["gap"]
@@ -88,7 +89,7 @@ def test_unseen_words_and_gaps_at_prediction_take_no_level_or_their_own(people_c
         '"","name","age","town","smoker","joined","income","risk"\n'
         '"1","x",40,"Paris","no",2021-05-05,"$1,000.00","low"\n"2","y",,,"yes",2021-05-06,"$2,000.00","low"\n'
     )
-    x, names = mlp_tables.encode(mlp_tables.read_table(new, as_words=mlp_tables.word_columns(encoding)), encoding)
+    x, names = mlp_columns.encode(mlp_tables.read_table(new, as_words=mlp_columns.word_columns(encoding)), encoding)
     towns = [names.index(f"town={t}") for t in town["levels"]]
     assert x[0, towns].sum() == 0 and x[1, towns].sum() == 0  # a town never seen, and a gap: no level
     assert x[1, names.index("age missing")] == 1 and x[1, names.index("age")] == encoding["parts"][0]["fill"][0]
@@ -230,7 +231,7 @@ def test_categorical_and_ignore_correct_the_reading_and_an_empty_column_is_refus
     said = " ".join(result.stderr.split())
     assert "(columns: 1 words (one-hot), 1 numbers; left out: empty (--ignore), answer (--ignore))" in said
     encoding = mlp.load(out)[1]["input"]["table"]
-    made = [sorted(mlp_tables.part_names(p)) for p in encoding["parts"]]  # levels by how often they are seen
+    made = [sorted(mlp_columns.part_names(p)) for p in encoding["parts"]]  # levels by how often they are seen
     assert made == [["grade=1", "grade=2", "grade=3", "grade=4"], ["size"]]
     other = tmp_path / "other.csv"
     other.write_text(graded(seed=1))  # grades as categories decide the label: as numbers they do not
@@ -267,5 +268,5 @@ def test_a_large_table_is_read_in_chunks_to_the_same_columns(tmp_path, monkeypat
             ]
         else:
             np.testing.assert_array_equal(one.numbers, other.numbers)
-    b = mlp_tables.words_of(chunked.columns[1])
+    b = mlp_columns.words_of(chunked.columns[1])
     assert b[90] == "w" and b[70] is None and b[5] == "5"
