@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+GAPS = ("", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "nil", "missing", "<na>")  # any case
 BOOLEANS = {"yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0, "t": 1, "f": 0}
 
 ROW_NAME_HEADERS = ("", "unnamed: 0", "rownames", "index", "id")  # R's write.csv, pandas' to_csv
@@ -200,6 +201,49 @@ def words_of(column):
     return levels[column.codes]  # a gap's -1 picks the None at the end
 
 
+# ----------------------------------------------------------------------------- a DataFrame's columns
+
+
+def is_frame(X):
+    """Whether X is a pandas DataFrame (columns, dtypes and rows by position)."""
+    return all(hasattr(X, name) for name in ("columns", "dtypes", "iloc", "isna"))
+
+
+def needs_encoding(X):
+    """Whether X is a DataFrame that only an encoding makes numbers: a column of words,
+    categories, yes/no or dates, or a gap anywhere."""
+    if not is_frame(X):
+        return False
+    kinds = [getattr(dtype, "kind", "O") for dtype in X.dtypes]
+    return any(kind not in "iuf" for kind in kinds) or bool(X.isna().to_numpy().any())
+
+
+def frame_column(series):
+    """One DataFrame column as a Column: numbers as float64 (NaN for gaps), anything else as
+    words (a date as YYYY-MM-DD, a yes/no as True/False; NaN, None, NA, NaT and GAPS' words are
+    gaps)."""
+    kind = getattr(series.dtype, "kind", "O")
+    if kind in "iuf":
+        return Column(series.to_numpy(dtype=np.float64, na_value=np.nan), None, ())
+    gaps = series.isna().to_numpy()
+    shown = series.dt.strftime("%Y-%m-%d") if kind == "M" else series
+    text = [None if gap else str(value).strip() for value, gap in zip(shown.to_numpy(dtype=object), gaps)]
+    text = [None if t is None or t.lower() in GAPS else t for t in text]
+    levels = tuple(dict.fromkeys(t for t in text if t is not None))
+    slot = {level: i for i, level in enumerate(levels)}
+    return Column(None, np.array([-1 if t is None else slot[t] for t in text], np.int32), levels)
+
+
+def frame_table(frame, name="X"):
+    """(Table, {column: kind}) of a DataFrame, its kinds read as a CSV's are (column_kinds),
+    except that a column of the category dtype is words whatever its categories hold."""
+    names = tuple(str(c) for c in frame.columns)
+    columns = tuple(frame_column(frame.iloc[:, i]) for i in range(len(names)))
+    table = Table(name, names, True, columns, len(frame), ",")
+    categories = {n for n, dtype in zip(names, frame.dtypes) if str(dtype) == "category"}
+    return table, column_kinds(table) | dict.fromkeys(categories, "words")
+
+
 # ----------------------------------------------------------------------------- the encoding
 
 
@@ -316,7 +360,7 @@ def check_columns(table, encoding):
         ]
         raise ValueError(
             f"{table.path}: its columns differ from the training table's ({'; '.join(filter(None, said))}); "
-            f"give a table with the columns {', '.join(encoding['columns'])}"
+            f"give a table with the columns {', '.join(n for n in encoding['columns'] if n != encoding['label'])}"
         )
 
 

@@ -13,7 +13,9 @@ learning_rate_init, max_iter, alpha, early_stopping, validation_fraction, n_iter
 random_state, verbose, class_weight) and mlp's for what scikit-learn's MLPClassifier lacks
 (optimizer, schedule, dropout, augment, label_smoothing, normalize, ...). "auto" means what fits
 the data (`mlp_run.fitted_defaults`: a table gets standardised features, Adam, batches of 32, weight
-decay 0.001, and enough epochs for 4,000 steps). Needs scikit-learn (`pip install -e '.[sklearn]'`).
+decay 0.001, and enough epochs for 4,000 steps). A pandas DataFrame with words, yes/no, dates or
+gaps is encoded as the command line encodes a table (numpy_mlp.columns), its columns matched by
+name from then on. Needs scikit-learn (`pip install -e '.[sklearn]'`).
 """
 
 import numbers
@@ -21,9 +23,16 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 import mlp
+from numpy_mlp import columns as mlp_columns
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
 
@@ -126,6 +135,24 @@ def rescaled_outputs(params, before, after):
     return {**params, f"W{last}": (W * ratio).astype(W.dtype), f"b{last}": shifted.astype(b.dtype)}
 
 
+def frame_encoding(frame, label):
+    """(encoding, feature names in) of a DataFrame's columns, fitted on all its rows as the
+    command line fits a table's training rows (mlp_columns.fit_encoding); `label`, the name of
+    y (a Series'), is recorded so that `mlp eval` finds it in a CSV. ValueError for a column
+    empty in every row and for a frame with no column left to learn from."""
+    table, kinds = mlp_columns.frame_table(frame)
+    empty = [n for n in table.names if kinds[n] == "gaps"]
+    if empty:
+        raise ValueError(f"X: column {empty[0]} is empty in every row; drop it (X.drop(columns=[{empty[0]!r}]))")
+    encoding = mlp_columns.fit_encoding(table, kinds, label=None, rows=np.arange(table.rows))
+    if not encoding["parts"]:
+        left = ", ".join(f"{n} ({why})" for n, why in encoding["left_out"].items())
+        raise ValueError(f"X: no column to learn from: {left} left out")
+    if isinstance(label, str) and label not in table.names:
+        encoding = {**encoding, "label": label, "columns": [*encoding["columns"], label]}
+    return encoding, np.asarray(table.names, dtype=object)
+
+
 class _MLP(BaseEstimator):
     """What the classifier and the regressor share: the settings of a fit, the fit itself (mlp.train), the outputs."""
 
@@ -165,6 +192,37 @@ class _MLP(BaseEstimator):
     def _warm(self):
         """Whether this fit goes on from the network fitted before (warm_start), not a fresh one."""
         return bool(self.warm_start) and hasattr(self, "params_")
+
+    def _features(self, X, y="no_validation", *, reset, **y_checks):
+        """X's rows as the (N, D) array the network takes (and y, when given, checked as
+        validate_data checks it with `y_checks`): a DataFrame with words, categories, yes/no,
+        dates or gaps encoded as the command line encodes a table (the encoding fitted here when
+        `reset`, kept as encoding_, its columns matched by name after), anything else validated
+        as scikit-learn does (numbers only; sparse made dense)."""
+        if not (mlp_columns.needs_encoding(X) or (not reset and hasattr(self, "encoding_"))):
+            if reset and hasattr(self, "encoding_"):  # a fresh fit on numbers: the old encoding goes
+                del self.encoding_
+            checks = {"dtype": (np.float64, np.float32), "reset": reset, "accept_sparse": SPARSE}
+            if isinstance(y, str) and y == "no_validation":  # scikit-learn's word for X alone
+                return densified(validate_data(self, X, **checks))
+            X, y = validate_data(self, X, y, **checks, **y_checks)
+            return densified(X), y
+        if not mlp_columns.is_frame(X):
+            names = ", ".join(self.feature_names_in_[:8])
+            raise ValueError(
+                f"this estimator was fitted on a DataFrame of words or gaps: give one (columns {names} ...)"
+            )
+        if reset:
+            self.encoding_, self.feature_names_in_ = frame_encoding(X, getattr(y, "name", None))
+            self.n_features_in_ = len(self.feature_names_in_)
+        x = mlp_columns.encode(mlp_columns.frame_table(X)[0], self.encoding_)[0]
+        if isinstance(y, str) and y == "no_validation":
+            return x
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        y = np.asarray(y)
+        check_consistent_length(x, y)
+        return x, y
 
     def _given(self, name):
         value = getattr(self, name)
@@ -228,21 +286,30 @@ class _MLP(BaseEstimator):
     def _logits(self, X):
         """(N, C) outputs of X's rows, computed in float64 so that any batch of rows gives the same."""
         check_is_fitted(self, "params_")
-        X = densified(validate_data(self, X, dtype=(np.float64, np.float32), reset=False, accept_sparse=SPARSE))
+        X = self._features(X, reset=False)
         params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}
         units = mlp.preprocess(X, self.preprocessing_, np.float64)
         return np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))
 
     def _meta(self):
         """The weights file's record of a fitted estimator."""
-        side = mlp.square_side(self.n_features_in_)
+        table = getattr(self, "encoding_", None)
+        side = None if table else mlp.square_side(self.n_features_in_)
+        taken = {"shape": None if side is None else [side, side], "pictures": "framed"}
         return {
             "activation": self.activation,
             "preprocessing": self.preprocessing_,
             "settings": self.settings_._asdict(),
             "epochs_run": int(self.n_iter_),
-            "input": {"shape": None if side is None else [side, side], "pictures": "framed"},
+            "input": taken | ({"table": table} if table else {}),
         }
+
+    def _record(self):
+        """The weights file's `estimator` record: the parameters, and the column names it was fitted on."""
+        record = {"params": self._json_params()}
+        if hasattr(self, "feature_names_in_"):
+            record["feature_names_in"] = [str(n) for n in self.feature_names_in_]
+        return record
 
     def _json_params(self):
         params = self.get_params()
@@ -280,6 +347,14 @@ class _MLP(BaseEstimator):
         estimator.params_ = params
         estimator.preprocessing_ = meta["preprocessing"]
         estimator.n_features_in_ = sizes[0]
+        table = (meta.get("input") or {}).get("table")
+        names = (record or {}).get("feature_names_in")
+        if table:  # a table's network, fitted here on a DataFrame or by `mlp train` on a CSV: its columns
+            estimator.encoding_ = table
+            names = names or [n for n in table["columns"] if n != table["label"]]
+        if names:
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+            estimator.n_features_in_ = len(names)
         estimator.n_iter_ = meta.get("epochs_run", settings.get("epochs", 0))
         estimator.settings_ = (
             mlp.Settings(**{k: v for k, v in settings.items() if k in mlp.Settings._fields})
@@ -390,8 +465,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def fit(self, X, y, sample_weight=None):
         """Train a fresh network on (X, y) (warm_start: the one fitted before, further); returns self."""
         warm = self._warm()
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), accept_sparse=SPARSE, reset=not warm)
-        X = densified(X)
+        X, y = self._features(X, y, reset=not warm)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes, y = np.unique(y, return_inverse=True)
@@ -407,8 +481,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         """One more epoch on (X, y) at a constant rate (the first call needs `classes`, every
         label there will be; the preprocessing is fitted on that first batch); returns self."""
         first = not hasattr(self, "params_")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first, accept_sparse=SPARSE)
-        X = densified(X)
+        X, y = self._features(X, y, reset=first)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first:
@@ -447,7 +520,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         check_is_fitted(self, "params_")
         labels = self.classes_.tolist()
         meta = self._meta()
-        meta["estimator"] = {"classes": labels, "classes_dtype": self.classes_.dtype.str, "params": self._json_params()}
+        meta["estimator"] = {"classes": labels, "classes_dtype": self.classes_.dtype.str, **self._record()}
         if labels != list(range(len(labels))):  # names the other commands show
             meta["classes"] = [str(label) for label in labels]
         mlp.save(path, self.params_, meta)
@@ -537,17 +610,11 @@ class MLPRegressor(RegressorMixin, _MLP):
         return tags
 
     def _validated(self, X, y, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-            accept_sparse=SPARSE,
-            multi_output=True,
-            y_numeric=True,
-        )
-        return densified(X), np.asarray(y, np.float64).reshape(len(y), -1)
+        X, y = self._features(X, y, reset=reset, multi_output=True, y_numeric=True)
+        y = np.asarray(y, np.float64)
+        if not np.isfinite(y).all():
+            raise ValueError("y holds NaN or infinity: a regression needs a number for every row")
+        return X, y.reshape(len(y), -1)
 
     def fit(self, X, y, sample_weight=None):
         """Train a fresh network on (X, y), y (N,) or (N, k) numbers (warm_start: the one fitted
@@ -596,7 +663,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         `export` take it; `MLPRegressor.load` reads it back)."""
         check_is_fitted(self, "params_")
         meta = self._meta() | {"task": "regression", "targets": self.targets_}
-        meta["estimator"] = {"params": self._json_params()}
+        meta["estimator"] = self._record()
         mlp.save(path, self.params_, meta)
 
     @classmethod

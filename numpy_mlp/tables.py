@@ -26,7 +26,6 @@ from numpy_mlp import columns as mlp_columns
 from numpy_mlp.columns import Column, Table
 
 CHUNK_ROWS = 1 << 14  # rows parsed at a time: the text of one chunk is all a read holds beside the columns
-GAPS = ("", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "nil", "missing", "<na>")
 LABEL_NAMES = ("label", "target", "y", "class")  # a label column found without --label-column, any case
 CLASS_LIMIT = 30  # whole-number targets of more distinct values are amounts (a regression), not classes
 DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+([eE][-+]?\d+)?")  # 1,5 in a table whose fields are separated by ';'
@@ -153,12 +152,17 @@ def has_header(head):
     comes again below it (UCI's iris.data has no header: its first row is data)."""
     first, below = head[0], head[1:]
     if not below:
-        return any(not is_number(v) and v.strip().lower() not in GAPS for v in first)
+        return any(not is_number(v) and v.strip().lower() not in mlp_columns.GAPS for v in first)
     for i, value in enumerate(first):
-        column = [row[i] for row in below if i < len(row) and row[i].strip().lower() not in GAPS]
-        if column and all(is_number(v) for v in column) and not is_number(value) and value.strip().lower() not in GAPS:
+        column = [row[i] for row in below if i < len(row) and row[i].strip().lower() not in mlp_columns.GAPS]
+        if (
+            column
+            and all(is_number(v) for v in column)
+            and not is_number(value)
+            and value.strip().lower() not in mlp_columns.GAPS
+        ):
             return True
-    if all(is_number(v) or v.strip().lower() in GAPS for v in first):
+    if all(is_number(v) or v.strip().lower() in mlp_columns.GAPS for v in first):
         return False
     return not any(value.strip() in {row[i].strip() for row in below if i < len(row)} for i, value in enumerate(first))
 
@@ -177,8 +181,8 @@ def unique_names(names):
 
 
 def gaps_of(text):
-    """(N,) bool: which of the stripped fields `text` (N,) str are gaps (GAPS, any case)."""
-    return np.isin(np.char.lower(text), GAPS)
+    """(N,) bool: which of the stripped fields `text` (N,) str are gaps (mlp_columns.GAPS, any case)."""
+    return np.isin(np.char.lower(text), mlp_columns.GAPS)
 
 
 def coded(column, text, gap):

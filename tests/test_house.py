@@ -219,7 +219,11 @@ def test_mlp_imports_only_numpy_and_the_standard_library_and_nothing_of_networks
 def test_each_room_imports_only_what_it_needs():
     allowed = {  # beyond the standard library
         "numpy_mlp/data.py": {"numpy", "mlp", "numpy_mlp", "numpy_mlp.pictures", "numpy_mlp.tables"},  # tables lazily
-        "numpy_mlp/tables.py": {"numpy", "numpy_mlp.data", "numpy_mlp.columns"},  # data lazily: tables read into its Data
+        "numpy_mlp/tables.py": {
+            "numpy",
+            "numpy_mlp.data",
+            "numpy_mlp.columns",
+        },  # data lazily: tables read into its Data
         "numpy_mlp/columns.py": {"numpy", "numpy_mlp.data"},  # data lazily, for its BadOption
         "numpy_mlp/pictures.py": {"numpy", "mlp", "PIL"},  # Pillow lazily, to decode a picture
         "numpy_mlp/run.py": {
@@ -248,7 +252,14 @@ def test_each_room_imports_only_what_it_needs():
             "sklearn",
             "pandas",
         },  # lazily
-        "numpy_mlp/estimators.py": {"numpy", "mlp", "numpy_mlp.pictures", "numpy_mlp.run", "sklearn"},
+        "numpy_mlp/estimators.py": {
+            "numpy",
+            "mlp",
+            "numpy_mlp.columns",
+            "numpy_mlp.pictures",
+            "numpy_mlp.run",
+            "sklearn",
+        },
         "numpy_mlp/help.py": {"typer", "rich", "numpy_mlp.options"},
         "numpy_mlp/options.py": {
             "mlp",

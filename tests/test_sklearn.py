@@ -2,6 +2,7 @@
 of estimator checks, and the places scikit-learn users put them: Pipeline, GridSearchCV with two
 workers, cross_val_score, class_weight, pickling, and the toolkit's weights files both ways."""
 
+import json
 import pickle
 
 import numpy as np
@@ -242,9 +243,7 @@ def test_inputs_scikit_learn_refuses_are_refused_alike_and_labels_kept_as_given(
     x = rng.normal(size=(60, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(int)
     words = pd.DataFrame(x, columns=list("abcd")).assign(kind=pd.Categorical(["p", "q"] * 30))
-    cases = {
-        "a categorical column": lambda c: c.fit(words, y),
-        "an object column": lambda c: c.fit(words.astype({"kind": object}), y),
+    cases = {  # a DataFrame of words or gaps, which scikit-learn's refuses, is encoded (the test above)
         "NaN in y": lambda c: c.fit(x, np.where(y == 1, np.nan, 0.0)),
         "inf in X": lambda c: c.fit(np.where(x > 2, np.inf, x), y),
         "predict before fit": lambda c: c.predict(x),
@@ -354,3 +353,86 @@ def test_the_regressor_refuses_what_scikit_learns_refuses_alike():
         ValueError,
         "y has 2 targets per example; this network was fitted on 1",
     )
+
+
+def people_frame(n=400, seed=0):
+    """A DataFrame as people have them: numbers with NaN, words with None (str and object
+    dtypes), a category of numbers, yes/no as bool, dates; the label decided by town and smoker."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n).round(1),
+            "town": pd.Series(rng.choice(["Oslo", "Bergen", "Bodø"], n), dtype="str"),
+            "smoker": rng.choice([True, False], n),
+            "grade": pd.Categorical(rng.integers(1, 4, n)),
+            "joined": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+            "note": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
+        }
+    )
+    frame.loc[::9, "age"] = np.nan
+    label = pd.Series(np.where((frame["town"] == "Oslo") ^ frame["smoker"], "high", "low"), name="risk")
+    frame.loc[::11, "town"] = None
+    return frame, label
+
+
+def test_a_dataframe_with_words_gaps_and_dates_is_encoded_as_the_command_line_encodes_a_table(tmp_path):
+    frame, label = people_frame()
+    train, test = slice(0, 300), slice(300, None)
+    clf = MLPClassifier(random_state=0).fit(frame[train], label[train])
+    assert clf.feature_names_in_.tolist() == list(frame.columns) and clf.n_features_in_ == 6
+    kinds = {part["column"]: part["kind"] for part in clf.encoding_["parts"]}
+    assert kinds == {
+        "age": "number",
+        "town": "words",
+        "smoker": "boolean",
+        "grade": "words",
+        "joined": "date",
+        "note": "words",
+    }
+    known = (frame["town"][test] != None).to_numpy()  # noqa: E711 (rows whose town is a gap cannot be known)
+    assert clf.score(frame[test][known], label[test][known]) >= 0.95
+    predicted = clf.predict(frame[test])
+    np.testing.assert_array_equal(clf.predict(frame[test][frame.columns[::-1]]), predicted)  # columns by name
+    unseen = frame[test].assign(town="Narvik", age=np.nan)  # a town never seen, a gap in every age
+    assert set(clf.predict(unseen)) <= {"high", "low"}
+    with pytest.raises(ValueError, match=r"^X: its columns differ from the training table's \(missing 'age'\)"):
+        clf.predict(frame.drop(columns="age"))
+    with pytest.raises(ValueError, match="fitted on a DataFrame of words or gaps: give one"):
+        clf.predict(np.zeros((2, 6)))
+    clf.save(tmp_path / "people.npz")
+    back = MLPClassifier.load(tmp_path / "people.npz")
+    assert back.feature_names_in_.tolist() == list(frame.columns)
+    np.testing.assert_array_equal(back.predict(frame[test]), predicted)
+    rows = frame[test].assign(risk=label[test])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    result = run("predict", tmp_path / "people.npz", tmp_path / "rows.csv")  # the same encoding, from a CSV
+    assert result.exit_code == 0, result.stderr
+    assert [line.split(",")[1] for line in result.stdout.splitlines()[1:]] == predicted.tolist()
+    result = run("eval", tmp_path / "people.npz", "--data", tmp_path / "rows.csv", "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.stderr
+    assert abs(json.loads((tmp_path / "e.json").read_text())["accuracy"] - np.mean(predicted == label[test])) < 1e-12
+
+
+def test_a_table_trained_by_the_command_line_predicts_a_dataframe_and_names_survive_save_and_load(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame, label = people_frame()
+    frame.assign(risk=label).to_csv(tmp_path / "people.csv", index=False)
+    given = ("--label-column", "risk", "--epochs", "20", "--out", tmp_path / "w.npz")
+    assert run("train", "relu", "--data", tmp_path / "people.csv", *given).exit_code == 0
+    clf = MLPClassifier.load(tmp_path / "w.npz")
+    assert clf.feature_names_in_.tolist() == list(frame.columns)
+    shown = run("predict", tmp_path / "w.npz", tmp_path / "people.csv").stdout.splitlines()[1:]
+    read = pd.read_csv(tmp_path / "people.csv").drop(columns="risk")  # as pandas reads it: its own dtypes
+    assert clf.predict(read).tolist() == [line.split(",")[1] for line in shown]
+    x, y = make_classification(n_samples=120, n_features=4, random_state=0)
+    numbers = pd.DataFrame(x, columns=["w", "x", "y", "z"])
+    reg = MLPRegressor(max_iter=5, random_state=0).fit(numbers, y.astype(float))
+    reg.save(tmp_path / "r.npz")
+    assert MLPRegressor.load(tmp_path / "r.npz").feature_names_in_.tolist() == ["w", "x", "y", "z"]
+    gaps = numbers.assign(w=np.where(np.arange(120) % 5, numbers["w"], np.nan))  # a gap: encoded, not refused
+    reg = MLPRegressor(max_iter=5, random_state=0).fit(gaps, y.astype(float))
+    assert [p["gaps"] for p in reg.encoding_["parts"]] == [True, False, False, False]
+    assert np.isfinite(reg.predict(gaps)).all()
+    with pytest.raises(ValueError, match="Input X contains NaN"):  # an array with NaN: refused, as scikit-learn does
+        MLPRegressor(max_iter=5).fit(gaps.to_numpy(), y)

@@ -241,7 +241,10 @@ def test_categorical_and_ignore_correct_the_reading_and_an_empty_column_is_refus
     scored = run("eval", out, "--data", other, "--json", tmp_path / "e.json")
     assert scored.exit_code == 0 and json.loads((tmp_path / "e.json").read_text())["accuracy"] < 0.9
     for wrong, message in (
-        (("--ignore", "size,nope"), "--ignore nope: no column named 'nope' (columns: grade, size, empty, answer, label)"),
+        (
+            ("--ignore", "size,nope"),
+            "--ignore nope: no column named 'nope' (columns: grade, size, empty, answer, label)",
+        ),
         (("--ignore", "label"), "--ignore label: label holds the labels, not a feature"),
         (("--categorical", "size", "--ignore", "Size"), "--categorical Size and --ignore Size: give one"),
         (("--data", "mnist", "--ignore", "a"), "--ignore a names a table's columns, but mnist is idx data"),
