@@ -13,9 +13,13 @@ import json
 import numpy as np
 
 import mlp
+from numpy_mlp import columns as mlp_columns
 from numpy_mlp import data as mlp_data
 
-ONNX_OPSET = 20  # the first with Gelu's tanh form
+ONNX_OPSET = 20  # the first with Gelu's tanh form (and StringSplit, for a table's dates)
+ONNX_ML_OPSET = 3  # ai.onnx.ml's LabelEncoder with string keys and float values
+OUTPUTS = {"StringSplit": 2}  # operators whose every output must be named: the pieces, and how many
+SAKAMOTO = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4]  # month offsets of Sakamoto's day-of-the-week formula
 
 # Each of mlp's activations and preprocessings as ONNX operators (a test checks that every
 # registry entry has its line here).
@@ -90,6 +94,138 @@ def straightening(h, prep, step, constant, ints):
     return step("Reshape", out, ints(f"{tag}_flat", [-1, rows_n * cols_n]))
 
 
+def date_parts(step, constant, ints, text, gap, tag):
+    """((N, 3) float32 year, month and day of the week (Monday 0, as datetime's weekday) of ISO
+    dates text (N, 1), NaN in the gaps; gap (N, 1) bool) for table_encoding."""
+    safe = step("Where", gap, [constant(f"{tag}_blank", np.array([["1970-01-01"]], object), object), text])
+    pieces = step("StringSplit", safe, None, delimiter="-", maxsplit=2)  # (N, 1, 3): year, month, day[T...]
+    part = lambda k: step("Gather", pieces, ints(f"{tag}_at{k}", k), axis=2)
+    day = part(2)
+    for k, cut in enumerate("T "):  # a time after the day, in either form ISO allows
+        day = step("StringSplit", day, None, delimiter=cut, maxsplit=1)
+        day = step("Gather", day, ints(f"{tag}_before_time{k}", 0), axis=2)
+    year, month, day = (step("Cast", piece, None, to=1) for piece in (part(0), part(1), day))
+    # Sakamoto: (y + y/4 - y/100 + y/400 + t[m - 1] + d) mod 7, y one less in January and February
+    early = step("Cast", step("Less", month, constant(f"{tag}_march", 3.0)), None, to=1)
+    y = step("Sub", year, early)
+    floor = lambda k: step("Floor", step("Div", y, constant(f"{tag}_by{k}", float(k))), None)
+    month_at = step("Sub", step("Cast", month, None, to=7), ints(f"{tag}_one", 1))
+    offset = step("Gather", constant(f"{tag}_offsets", np.array(SAKAMOTO, np.float32)), month_at, axis=0)
+    total = step("Add", step("Sub", step("Add", y, floor(4)), floor(100)), floor(400))
+    total = step("Add", step("Add", total, offset), day)
+    sunday_first = step("Mod", total, constant(f"{tag}_week", 7.0), fmod=1)
+    weekday = step("Mod", step("Add", sunday_first, constant(f"{tag}_six", 6.0)), constant(f"{tag}_week2", 7.0), fmod=1)
+    values = step("Concat", year, [month, weekday], axis=1)
+    return step("Where", gap, [constant(f"{tag}_nan", np.full((1, 3), np.nan)), values]), gap
+
+
+def word_slots(step, constant, ints, text, gap, part, tag):
+    """[(N, k) float32 one-hot of words text (N, 1) as numpy_mlp.columns encodes them (a slot per
+    level, "other", "gap"), and each level's training frequency when it has them] for
+    table_encoding."""
+    levels = part["levels"]
+    other = len(levels) if part["other"] else -1  # no "other": an unseen word takes no slot
+    gap_slot = len(levels) + part["other"] if part["gap"] else -1
+    width = len(levels) + part["other"] + part["gap"]
+    keys = levels or ["\x00"]  # LabelEncoder needs a key
+    slot = step(
+        "LabelEncoder",
+        text,
+        None,
+        domain="ai.onnx.ml",
+        keys_strings=keys,
+        values_int64s=list(range(len(keys))),
+        default_int64=other,
+    )
+    slot = step("Where", gap, [ints(f"{tag}_gap", [[gap_slot]]), slot])
+    blocks = [step("Cast", step("Equal", slot, ints(f"{tag}_slots", [list(range(width))])), None, to=1)]
+    if "frequency" in part:
+        keys, shares = zip(*part["frequency"].items())
+        share = step(
+            "LabelEncoder",
+            text,
+            None,
+            domain="ai.onnx.ml",
+            keys_strings=list(keys),
+            values_floats=list(shares),
+            default_float=0.0,
+        )
+        blocks.append(step("Where", gap, [constant(f"{tag}_none", [[0.0]]), share]))
+    return blocks
+
+
+def table_encoding(step, constant, ints, encoding):
+    """Nodes encoding a table's raw columns as numpy_mlp.columns.encode does, one graph input
+    per column the encoding takes, named as the column: numbers as float32 (N, 1) with NaN for a
+    gap; words, yes/no and ISO dates as strings (N, 1), a gap as "" or any of GAPS' words (any
+    case). Returns ([(input name, is text)], the encoded (N, D) output's name)."""
+    nan = np.float32(np.nan)
+
+    def lowered(text, tag):  # StringNormalizer takes [C] only
+        flat = step("Reshape", text, ints(f"{tag}_flat", [-1]))
+        flat = step("StringNormalizer", flat, None, case_change_action="LOWER", locale="C")  # ASCII words: any machine
+        return step("Reshape", flat, ints(f"{tag}_column", [-1, 1]))
+
+    def gap_of(text, tag):  # (N, 1) bool: "" or one of GAPS' words, any case
+        gaps = list(mlp_columns.GAPS)
+        found = step(
+            "LabelEncoder",
+            lowered(text, f"{tag}_gap"),
+            None,
+            domain="ai.onnx.ml",
+            keys_strings=gaps,
+            values_int64s=[1] * len(gaps),
+            default_int64=0,
+        )
+        return step("Cast", found, None, to=9)  # 9: BOOL
+
+    def filled(values, gap, part, name):  # the training median in the gaps, and the 0/1 flag
+        kept = step("Where", gap, [constant(f"{name}_fill", np.reshape(part["fill"], (1, -1))), values])
+        return [kept, step("Cast", gap, None, to=1)] if part["gaps"] else [kept]
+
+    inputs, blocks = [], []
+    for i, part in enumerate(encoding["parts"]):
+        name, kind, tag = part["column"], part["kind"], f"c{i}"
+        inputs.append((name, kind != "number"))
+        if kind == "number":
+            blocks += filled(name, step("IsNaN", name, None), part, tag)
+        elif kind == "boolean":
+            keys = list(mlp_columns.BOOLEANS)
+            values = [float(mlp_columns.BOOLEANS[k]) for k in keys]
+            value = step(
+                "LabelEncoder",
+                lowered(name, tag),
+                None,
+                domain="ai.onnx.ml",
+                keys_strings=keys,
+                values_floats=values,
+                default_float=float(nan),
+            )
+            blocks += filled(value, step("IsNaN", value, None), part, tag)
+        elif kind == "date":
+            blocks += filled(*date_parts(step, constant, ints, name, gap_of(name, tag), tag), part, tag)
+        else:
+            blocks += word_slots(step, constant, ints, name, gap_of(name, tag), part, tag)
+    return inputs, step("Concat", blocks[0], blocks[1:], axis=1)
+
+
+def columns_taken(meta):
+    """A table's encoding when the model takes its raw columns (words, gaps or columns left
+    out), else None (pictures, and tables of numbers only: one (N, D) input)."""
+    table = (meta.get("input") or {}).get("table")
+    return table if table and not mlp_columns.is_plain(table) else None
+
+
+def check_names(columns, nodes, initializers):
+    """ValueError for a column named as one of the graph's own values ('W1', 'logits', ...)."""
+    own = {out for node in nodes for out in node.output} | {i.name for i in initializers}
+    clash = [c for c in columns if c in own]
+    if clash:
+        raise ValueError(
+            f"column {clash[0]!r} has the name of a value inside the ONNX graph; rename it and train again"
+        )
+
+
 def input_name(meta):
     """The graph's input, named for the range it takes: raw values as stored in the data, e.g.
     'raw_0_to_255' for MNIST's pixels (never [0, 1] floats: the model scales them itself)."""
@@ -111,10 +247,11 @@ def onnx_model(params, meta):
     dtype, prep = np.float32, meta["preprocessing"]
     nodes, initializers = [], []
 
-    def step(op, value, operand, **attributes):  # a node, its output named after its place
+    def step(op, value, operand, **attributes):  # a node, its (first) output named after its place
         out = f"t{len(nodes)}"
         inputs = [value, *(operand if isinstance(operand, list) else [operand] if operand else [])]
-        nodes.append(helper.make_node(op, inputs, [out], **attributes))
+        also = [f"{out}_{k}" for k in range(1, OUTPUTS.get(op, 1))]  # outputs a node must name, unused here
+        nodes.append(helper.make_node(op, inputs, [out, *also], **attributes))
         return out
 
     def constant(name, array, of=dtype):
@@ -125,7 +262,8 @@ def onnx_model(params, meta):
         initializers.append(numpy_helper.from_array(np.asarray(array, np.int64), name))
         return name
 
-    h = input_name(meta)
+    table = columns_taken(meta)
+    inputs, h = table_encoding(step, constant, ints, table) if table else ([], input_name(meta))
     # as mlp.to_unit: (x - low) * (1 / (high - low)), or (high - x) * (1 / (high - low)) for
     # pictures on a light background, in the weights' dtype
     if prep.get("invert", False):
@@ -162,16 +300,18 @@ def onnx_model(params, meta):
             helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
             helper.make_tensor_value_info("class", T.INT64, ["N"]),
         ]
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info(input_name(meta), T.FLOAT, ["N", n_in])],
-        outputs,
-        initializer=initializers,
+    if table:
+        taken = [helper.make_tensor_value_info(n, T.STRING if text else T.FLOAT, ["N", 1]) for n, text in inputs]
+        check_names([n for n, _ in inputs], nodes, initializers)
+    else:
+        taken = [helper.make_tensor_value_info(input_name(meta), T.FLOAT, ["N", n_in])]
+    graph = helper.make_graph(nodes, "mlp", taken, outputs, initializer=initializers)
+    opsets = [helper.make_opsetid("", ONNX_OPSET)] + (
+        [helper.make_opsetid("ai.onnx.ml", ONNX_ML_OPSET)] if table else []
     )
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+        opset_imports=opsets,
         producer_name="numpy-mlp",
         doc_string=f"An MLP {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']} "
         "trained with numpy-mlp; input: raw values as stored in its data.",
@@ -184,6 +324,8 @@ def onnx_model(params, meta):
     else:
         named = {"classes": json.dumps([mlp_data.class_name(meta, c) for c in range(n_classes)])}
     taken = f"raw values as stored in the data, {prep['low']:g} to {prep['high']:g}; the model scales them itself"
+    if table:
+        taken = "a table's columns as the CSV holds them, one input each; the model encodes them itself"
     props = {**named, "training": json.dumps(summary), "preprocessing": prep["kind"], "input_range": taken}
     helper.set_model_props(model, props)
     return model
@@ -197,6 +339,11 @@ def described(params, meta):
         if mlp.task_of(meta) == "regression"
         else f"outputs 'logits' and 'probabilities' float32 (N, {k}), 'class' int64 (N,)"
     )
+    table = columns_taken(meta)
+    if table:
+        texts = [p["column"] for p in table["parts"] if p["kind"] != "number"]
+        said = f"{len(table['parts'])} inputs, one per column (N, 1): float32 numbers (NaN a gap)"
+        return said + (f", strings for {mlp_columns.listed(texts, most=6)}" if texts else "") + f"; {outputs}"
     low, high = meta["preprocessing"]["low"], meta["preprocessing"]["high"]
     return (
         f"input '{input_name(meta)}' float32 (N, {n_in}) of raw values as in the data ({low:g} to {high:g}); {outputs}"

@@ -113,3 +113,65 @@ def test_an_exported_model_turns_a_light_background_over_as_mlp_does():
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     probabilities = session.run(["probabilities"], {session.get_inputs()[0].name: raw.astype(np.float32)})[0]
     np.testing.assert_allclose(probabilities, mlp.predict_proba(params, raw, "relu", preprocessing=prep), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- a table's raw columns
+def mixed_rows(n, seed, unseen=False):
+    """A table's text rows: a number with gaps, 40 makes (past the one-hot cap: frequencies), a
+    colour with gaps, yes/no in any case, ISO dates (with times, and gaps) and a label; `unseen`:
+    makes and colours training never saw, and gaps written as other words."""
+    rng = np.random.default_rng(seed)
+    gaps = ["NA", "", "n/a", "?", "NULL"] if unseen else ["NA", ""]
+    rows = ["price,make,colour,used,sold,label"]
+    for i in range(n):
+        price = rng.choice(gaps) if i % 7 == 0 else f"{rng.normal(100, 30):.2f}"
+        make = f"make{rng.integers(0, 45 if unseen else 40)}"
+        colour = rng.choice(gaps) if i % 5 == 0 else rng.choice(["red", "blue", "green", *(["teal"] if unseen else [])])
+        used = rng.choice(["yes", "no", "YES", "No", *gaps])
+        day = f"20{rng.integers(10, 30)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        sold = rng.choice([day, f"{day}T10:30:00", f"{day} 08:00", *gaps])
+        rows.append(f"{price},{make},{colour},{used},{sold},{'ab'[i % 2]}")
+    return "\n".join(rows) + "\n"
+
+
+def test_an_exported_table_model_takes_the_raw_columns_and_encodes_them_as_mlp_does(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
+    ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")
+    from numpy_mlp import columns as mlp_columns
+    from numpy_mlp import tables as mlp_tables
+
+    (tmp_path / "t.csv").write_text(mixed_rows(400, 0))
+    (tmp_path / "new.csv").write_text(mixed_rows(200, 1, unseen=True))
+    weights, model = tmp_path / "w.npz", tmp_path / "w.onnx"
+    assert run("train", "relu", "--data", tmp_path / "t.csv", "--epochs", "3", "--out", weights).exit_code == 0
+    result = run("export", weights, model)
+    assert result.exit_code == 0, result.stderr
+    assert "5 inputs, one per column (N, 1): float32 numbers (NaN a gap), strings for make, colour, used, sold" in (
+        " ".join(result.stdout.split())
+    )
+    params, meta = mlp.load(weights)
+    encoding = meta["input"]["table"]
+    assert {p["kind"] for p in encoding["parts"]} == {"number", "words", "boolean", "date"}
+    assert "frequency" in encoding["parts"][1]  # 40 makes: past the cap
+    table = mlp_tables.read_table(tmp_path / "new.csv", as_words=mlp_columns.word_columns(encoding))
+    feeds = {}
+    for part in encoding["parts"]:
+        column = table.columns[table.names.index(part["column"])]
+        if part["kind"] == "number":
+            feeds[part["column"]] = mlp_columns.numbers_of(column, part["column"], "t")[:, None].astype(np.float32)
+        else:  # the fields as written, a gap's word included
+            feeds[part["column"]] = np.array([[w] for w in mlp_columns.words_of(column)], object)
+    raw = (tmp_path / "new.csv").read_text().splitlines()[1:]
+    for k, name in enumerate(("make", "colour", "used", "sold")):  # gaps as the file writes them, not None
+        feeds[name] = np.array([[row.split(",")[k + 1]] for row in raw], object)
+    proto = onnx.load(model)
+    encoded = next(node.output[0] for node in proto.graph.node if node.op_type == "Concat" and len(node.input) > 3)
+    proto.graph.output.append(onnx.helper.make_tensor_value_info(encoded, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits, probabilities, predicted, x = session.run(None, feeds)
+    expected_x, _ = mlp_columns.encode(table, encoding)
+    np.testing.assert_allclose(x, expected_x, rtol=1e-6)  # every slot: other, gap, frequency, weekday
+    expected = mlp.predict_proba(params, expected_x, meta["activation"], preprocessing=meta["preprocessing"])
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    shown = run("predict", weights, tmp_path / "new.csv").stdout.splitlines()[1:]
+    assert [meta["classes"][c] for c in predicted] == [line.split(",")[1] for line in shown]

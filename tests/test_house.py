@@ -236,7 +236,7 @@ def test_each_room_imports_only_what_it_needs():
         },  # threadpoolctl lazily
         "numpy_mlp/guard.py": {"numpy", "mlp", "numpy_mlp.data"},
         "numpy_mlp/draw.py": {"numpy", "numpy_mlp.data", "numpy_mlp.pictures"},
-        "numpy_mlp/export.py": {"numpy", "mlp", "numpy_mlp.data", "onnx"},  # onnx lazily
+        "numpy_mlp/export.py": {"numpy", "mlp", "numpy_mlp.columns", "numpy_mlp.data", "onnx"},  # onnx lazily
         "numpy_mlp/bench.py": {
             "numpy",
             "mlp",
