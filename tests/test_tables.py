@@ -273,3 +273,18 @@ def test_a_large_table_is_read_in_chunks_to_the_same_columns(tmp_path, monkeypat
             np.testing.assert_array_equal(one.numbers, other.numbers)
     b = mlp_columns.words_of(chunked.columns[1])
     assert b[90] == "w" and b[70] is None and b[5] == "5"
+
+
+def test_a_sweep_and_the_figures_run_on_a_mixed_table(people_csv, tmp_path):
+    pytest.importorskip("optuna", reason="sweeps need optuna: pip install -e '.[test]'")
+    pytest.importorskip("matplotlib", reason="figures need matplotlib: pip install -e '.[test]'")
+    out = tmp_path / "best.npz"
+    given = ("--label-column", "risk", "--ignore", "joined", "--epochs", "3", "--trials", "2", "--out", out)
+    result = run("sweep", "relu", "--data", people_csv, "--storage", f"sqlite:///{tmp_path / 's.db'}", *given)
+    assert result.exit_code == 0, result.stderr
+    assert "--ignore joined" in result.stdout  # the best trial's train command keeps it
+    encoding = mlp.load(out)[1]["input"]["table"]
+    assert encoding["left_out"]["joined"] == "--ignore" and encoding["label"] == "risk"
+    for figure in ("confusion", "curves"):
+        drawn = run("plot", figure, out, "--out", tmp_path / f"{figure}.png")
+        assert drawn.exit_code == 0 and (tmp_path / f"{figure}.png").read_bytes()[:4] == b"\x89PNG", drawn.stderr
