@@ -458,7 +458,8 @@ def why_stopped(history, settings, defaults):
     if "epochs" in defaults["chosen"]:
         return (
             f"ran {settings.epochs} epochs, chosen for {defaults['for']} (a run aims at "
-            f"{mlp_run.STEPS_FOR[settings.task]:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs)"
+            f"{mlp_run.STEPS_FOR[settings.task]:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs"
+            f"{f', a table in {mlp_run.MIN_TABLE_EPOCHS} at least' if defaults['for'].startswith('a table') else ''})"
         )
     return f"ran all {settings.epochs} epochs" if settings.epochs > 1 else "ran its one epoch"
 

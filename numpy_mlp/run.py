@@ -427,6 +427,9 @@ STEPS_FOR = {"classification": ENOUGH_STEPS, "regression": 10_000}
 
 
 MAX_FITTED_EPOCHS = 200  # at most, as scikit-learn's MLPClassifier (max_iter=200)
+# A big table's epochs are short runs of many steps, and 10 of them stop short: on 50,000 rows of
+# 20 features (3 classes), 10 epochs score 94.7%, 20 96.2%, 30 96.7%, 40 97.0% (docs/data.md).
+MIN_TABLE_EPOCHS = 40
 
 
 FITTED_DEFAULTS = {  # form of the data: the options that fit it
@@ -443,8 +446,9 @@ def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10, task="clas
     "weight_decay", "epochs"} for `n_examples` training examples, pictures or (not `pictures`)
     a table of features (FITTED_DEFAULTS). The epochs are `epochs`, unless so few epochs of `batch_size`
     (given, or the one chosen) are fewer than the task's STEPS_FOR: then as many epochs as reach
-    it, at most MAX_FITTED_EPOCHS."""
+    it, at most MAX_FITTED_EPOCHS; a table's at least MIN_TABLE_EPOCHS."""
     chosen, enough = dict(FITTED_DEFAULTS["pictures" if pictures else "table"]), STEPS_FOR[task]
+    epochs = epochs if pictures else max(epochs, MIN_TABLE_EPOCHS)
     steps = -(-n_examples // (batch_size or chosen["batch_size"]))  # an epoch's
     if epochs * steps < enough:
         epochs = min(MAX_FITTED_EPOCHS, max(epochs, -(-enough // steps)))

@@ -814,13 +814,13 @@ def test_a_weights_record_is_checked_where_the_toolkit_reads_it_and_mlp_alone_re
             14300,
             False,
             None,
-            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 10},
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 40},
         ),
         (
             1400,
             False,
             8,
-            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 23},
+            {"normalize": "standard", "optimizer": "adam", "batch_size": 32, "weight_decay": 1e-3, "epochs": 40},
         ),
     ],
 )
