@@ -137,6 +137,12 @@ LEFT_OUT = {"row names": "row names", "id": "every value differs", "ignored": "-
 ASKED_KINDS = {"categorical": "words", "ignore": "ignored"}  # train's options that correct a column's reading
 
 
+def asked_names(asked, option):
+    """The column names one of train's options gives ({"categorical": [...], ...}'s), each value
+    split at its commas, stripped, as written (any case)."""
+    return [n.strip() for value in asked.get(option) or () for n in value.split(",") if n.strip()]
+
+
 def asked_kinds(table, asked, label):
     """{column: kind} of the columns the user named ({"categorical": [...], "ignore": [...]}, names
     in any case, several in one value separated by commas). ValueError (naming the option, the
@@ -147,7 +153,7 @@ def asked_kinds(table, asked, label):
     lowered = {n.lower(): n for n in reversed(table.names)}
     kinds = {}
     for option, kind in ASKED_KINDS.items():
-        for name in (n.strip() for value in asked.get(option) or () for n in value.split(",") if n.strip()):
+        for name in asked_names(asked, option):
             flag = f"--{option} {name}"
             if name.lower() not in lowered:
                 raise BadOption(f"{table.path}: {flag}: no column named {name!r} (columns: {listed(table.names)})")
@@ -163,15 +169,20 @@ def asked_kinds(table, asked, label):
     return kinds
 
 
-def check_kinds(table, kinds, label):
+def ignore_them(names):
+    """The command line's fix for columns that cannot be taken: --ignore them."""
+    return f"leave it out with --ignore {','.join(names)}, or fill it"
+
+
+def check_kinds(table, kinds, label, fix=ignore_them):
     """ValueError for a feature column empty in every row (nothing to learn from, nothing to
-    fill with), naming --ignore."""
+    fill with), with fix(names of the empty columns) as its last words."""
     empty = [n for n in table.names if kinds[n] == "gaps" and n != label]
     if empty:
         raise ValueError(
             f"{table.path}: column {shown_name(empty[0])} is empty in every row"
             + (f" (and {listed(empty[1:])})" if len(empty) > 1 else "")
-            + f"; leave it out with --ignore {','.join(empty)}, or fill it"
+            + f"; {fix(empty)}"
         )
 
 

@@ -135,15 +135,13 @@ def rescaled_outputs(params, before, after):
     return {**params, f"W{last}": (W * ratio).astype(W.dtype), f"b{last}": shifted.astype(b.dtype)}
 
 
-def frame_encoding(frame, label):
-    """(encoding, feature names in) of a DataFrame's columns, fitted on all its rows as the
-    command line fits a table's training rows (mlp_columns.fit_encoding); `label`, the name of
-    y (a Series'), is recorded so that `mlp eval` finds it in a CSV. ValueError for a column
-    empty in every row and for a frame with no column left to learn from."""
-    table, kinds = mlp_columns.frame_table(frame)
-    empty = [n for n in table.names if kinds[n] == "gaps"]
-    if empty:
-        raise ValueError(f"X: column {empty[0]} is empty in every row; drop it (X.drop(columns=[{empty[0]!r}]))")
+def frame_encoding(table, kinds, label):
+    """(encoding, feature names in) of a DataFrame's columns (`table` and `kinds`, as
+    mlp_columns.frame_table reads them), fitted on all its rows as the command line fits a
+    table's training rows (mlp_columns.fit_encoding); `label`, the name of y (a Series'), is
+    recorded so that `mlp eval` finds it in a CSV. ValueError for a column empty in every row
+    and for a frame with no column left to learn from."""
+    mlp_columns.check_kinds(table, kinds, label=None, fix=lambda names: f"drop it (X.drop(columns={names}))")
     encoding = mlp_columns.fit_encoding(table, kinds, label=None, rows=np.arange(table.rows))
     if not encoding["parts"]:
         left = ", ".join(f"{n} ({why})" for n, why in encoding["left_out"].items())
@@ -212,10 +210,11 @@ class _MLP(BaseEstimator):
             raise ValueError(
                 f"this estimator was fitted on a DataFrame of words or gaps: give one (columns {names} ...)"
             )
+        table, kinds = mlp_columns.frame_table(X)  # read once: fitted on, then encoded
         if reset:
-            self.encoding_, self.feature_names_in_ = frame_encoding(X, getattr(y, "name", None))
+            self.encoding_, self.feature_names_in_ = frame_encoding(table, kinds, getattr(y, "name", None))
             self.n_features_in_ = len(self.feature_names_in_)
-        x = mlp_columns.encode(mlp_columns.frame_table(X)[0], self.encoding_)[0]
+        x = mlp_columns.encode(table, self.encoding_)[0]
         if isinstance(y, str) and y == "no_validation":
             return x
         if y is None:

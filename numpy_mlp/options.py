@@ -205,6 +205,17 @@ LabelColumnOption = Annotated[
     ),
 ]
 
+
+def ColumnsOption(says):  # noqa: N802 (a type, as the Annotated types above)
+    """An option naming some of a table's columns: repeated, or several in one value separated by commas."""
+    return Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="COLUMN", show_default=False, help=f"{says} Repeat it, or name several separated by commas."
+        ),
+    ]
+
+
 WeightsArgument = Annotated[
     Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)
 ]
@@ -459,28 +470,14 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     "data": Opt(DataOption, mlp_data.DEFAULT_DATA, "Data"),
     "label_column": Opt(LabelColumnOption, None, "Data"),
     "categorical": Opt(
-        Annotated[
-            list[str] | None,
-            typer.Option(
-                metavar="COLUMN",
-                show_default=False,
-                help="A table's column to take as categories (one-hot), whatever it holds: a code or a grade "
-                "written as numbers. Repeat it, or name several separated by commas.",
-            ),
-        ],
+        ColumnsOption(
+            "A table's column to take as categories (one-hot), whatever it holds: a code or a grade written as numbers."
+        ),
         None,
         "Data",
     ),
     "ignore": Opt(
-        Annotated[
-            list[str] | None,
-            typer.Option(
-                metavar="COLUMN",
-                show_default=False,
-                help="A table's column to leave out (a name, a note, a column that gives the answer away). "
-                "Repeat it, or name several separated by commas.",
-            ),
-        ],
+        ColumnsOption("A table's column to leave out (a name, a note, a column that gives the answer away)."),
         None,
         "Data",
     ),

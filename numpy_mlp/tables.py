@@ -407,7 +407,7 @@ def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_fi
 
     folder = path if os.path.isdir(path) else None
     train_path = os.path.join(folder, "train.csv") if folder else path
-    categorical = {n.strip().lower() for v in (columns or {}).get("categorical") or () for n in v.split(",")}
+    categorical = {n.lower() for n in mlp_columns.asked_names(columns or {}, "categorical")}
     head = [] if encoding or not categorical else start_of(train_path)[0][:1]
     as_read = {n.strip() for row in head for n in row if n.strip().lower() in categorical}  # their text as written
     table = read_table(train_path, as_words=mlp_columns.word_columns(encoding) | as_read)

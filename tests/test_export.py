@@ -174,4 +174,8 @@ def test_an_exported_table_model_takes_the_raw_columns_and_encodes_them_as_mlp_d
     expected = mlp.predict_proba(params, expected_x, meta["activation"], preprocessing=meta["preprocessing"])
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     shown = run("predict", weights, tmp_path / "new.csv").stdout.splitlines()[1:]
-    assert [meta["classes"][c] for c in predicted] == [line.split(",")[1] for line in shown]
+    top = np.sort(expected, axis=1)
+    clear = top[:, -1] - top[:, -2] > 1e-3  # a near tie may go either way in another computation
+    assert clear.mean() > 0.9
+    shown = np.array([line.split(",")[1] for line in shown])
+    np.testing.assert_array_equal(np.array(meta["classes"])[predicted][clear], shown[clear])

@@ -376,6 +376,16 @@ def people_frame(n=400, seed=0):
     return frame, label
 
 
+def clear(probabilities, margin=1e-3):
+    """(N,) bool: the rows whose two likeliest classes are more than `margin` apart. Another
+    computation of the same network (the command line's, in float32) may decide a near tie
+    the other way; only these rows must agree, and they are nearly all."""
+    top = np.sort(probabilities, axis=1)
+    clear_rows = top[:, -1] - top[:, -2] > margin
+    assert clear_rows.mean() > 0.9
+    return clear_rows
+
+
 def test_a_dataframe_with_words_gaps_and_dates_is_encoded_as_the_command_line_encodes_a_table(tmp_path):
     frame, label = people_frame()
     train, test = slice(0, 300), slice(300, None)
@@ -398,6 +408,10 @@ def test_a_dataframe_with_words_gaps_and_dates_is_encoded_as_the_command_line_en
     assert set(clf.predict(unseen)) <= {"high", "low"}
     with pytest.raises(ValueError, match=r"^X: its columns differ from the training table's \(missing 'age'\)"):
         clf.predict(frame.drop(columns="age"))
+    with pytest.raises(
+        ValueError, match=r"column b is empty in every row \(and c\); drop it \(X.drop\(columns=\['b', 'c'\]\)\)"
+    ):
+        MLPClassifier().fit(frame[train].assign(b=None, c=np.nan), label[train])
     with pytest.raises(ValueError, match="fitted on a DataFrame of words or gaps: give one"):
         clf.predict(np.zeros((2, 6)))
     clf.save(tmp_path / "people.npz")
@@ -408,10 +422,13 @@ def test_a_dataframe_with_words_gaps_and_dates_is_encoded_as_the_command_line_en
     rows.to_csv(tmp_path / "rows.csv", index=False)
     result = run("predict", tmp_path / "people.npz", tmp_path / "rows.csv")  # the same encoding, from a CSV
     assert result.exit_code == 0, result.stderr
-    assert [line.split(",")[1] for line in result.stdout.splitlines()[1:]] == predicted.tolist()
+    decided = clear(clf.predict_proba(frame[test]))
+    shown = np.array([line.split(",")[1] for line in result.stdout.splitlines()[1:]])
+    np.testing.assert_array_equal(shown[decided], predicted[decided])
     result = run("eval", tmp_path / "people.npz", "--data", tmp_path / "rows.csv", "--json", tmp_path / "e.json")
     assert result.exit_code == 0, result.stderr
-    assert abs(json.loads((tmp_path / "e.json").read_text())["accuracy"] - np.mean(predicted == label[test])) < 1e-12
+    accuracy = json.loads((tmp_path / "e.json").read_text())["accuracy"]
+    assert abs(accuracy - np.mean(predicted == label[test])) <= np.mean(~decided) + 1e-12
 
 
 def test_a_table_trained_by_the_command_line_predicts_a_dataframe_and_names_survive_save_and_load(tmp_path):
@@ -424,7 +441,8 @@ def test_a_table_trained_by_the_command_line_predicts_a_dataframe_and_names_surv
     assert clf.feature_names_in_.tolist() == list(frame.columns)
     shown = run("predict", tmp_path / "w.npz", tmp_path / "people.csv").stdout.splitlines()[1:]
     read = pd.read_csv(tmp_path / "people.csv").drop(columns="risk")  # as pandas reads it: its own dtypes
-    assert clf.predict(read).tolist() == [line.split(",")[1] for line in shown]
+    decided = clear(clf.predict_proba(read))
+    np.testing.assert_array_equal(clf.predict(read)[decided], np.array([line.split(",")[1] for line in shown])[decided])
     x, y = make_classification(n_samples=120, n_features=4, random_state=0)
     numbers = pd.DataFrame(x, columns=["w", "x", "y", "z"])
     reg = MLPRegressor(max_iter=5, random_state=0).fit(numbers, y.astype(float))
