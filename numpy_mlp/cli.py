@@ -704,13 +704,63 @@ def stopped_sweep(signum, study, name, sweep, since):
     raise typer.Exit(code=128 + signum)
 
 
-def sweep_result(study, *, name, url, space, train_trial, found, out, history_path, sweep, program_name):
+def out_for_sweep(stack, lock_path, out, what):
+    """Take --out for this sweep (None); when a sweep of the same study and storage holds it (the
+    same command started again on this machine: another worker), join its trials instead and
+    return the holder's line. Anything else holding --out is refused (OutputHeld)."""
+    try:
+        stack.enter_context(mlp_guard.one_run_per_output(lock_path, out, what=what))
+        return None
+    except mlp_guard.OutputHeld as held:
+        if held.what != what:
+            raise
+        mlp_view.err_console.print(
+            f"{out.name} is held by another worker of this study ({held.holder}): this one shares its trials, "
+            "and the best is trained again and saved once, by the worker that ends last",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return held.holder
+
+
+def holds_best(path, name, url, best):
+    """Whether the weights at path are this study's best trial trained again (another worker of
+    the study saved them)."""
+    try:
+        _, meta = mlp_run.load_weights(path)
+    except (OSError, ValueError):
+        return False
+    said = meta.get("sweep") or {}
+    return (said.get("study"), said.get("storage"), said.get("trial")) == (name, sweep_module().masked(url), best.number)
+
+
+def say_best_command(study, best, sweep, program_name):
+    """The best trial's `train` command, on a line of its own (markup off: it is typed as shown)."""
+    mlp_view.console.print("the best trial's train command:", highlight=False)
+    mlp_view.console.print(
+        f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False
+    )
+
+
+def sweep_result(study, *, name, url, space, train_trial, found, paths, saved_by_another, sweep, program_name):
     """The end of a sweep: the trials table, then the best trial trained again here (its
-    validation accuracy compared with the trial's), saved to --out, and its `train` command."""
+    validation accuracy compared with the trial's), saved to paths (--out and its history), and
+    its `train` command. A worker that joined another's sweep (`saved_by_another`) keeps what
+    that worker saved when it is the best trial already."""
     rows, task = sweep.trial_rows(study), study.user_attrs.get("task")
     mlp_view.show(mlp_view.trials_table(rows, space, f"Study '{name}'", task))
     mlp_view.console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
-    best = sweep.best_trial(study)
+    best, (out, history_path) = sweep.best_trial(study), paths
+    if saved_by_another and best is not None and holds_best(out, name, url, best):
+        words, shown = mlp_view.scored_as(task)
+        mlp_view.console.print(
+            f"best trial {best.number}: {words} {shown(best.value)}; another worker of this study trained it again "
+            f"and saved it to {out}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        say_best_command(study, best, sweep, program_name)
+        return
     if best is not None and best.user_attrs.get("threads"):
         set_threads(best.user_attrs["threads"])  # the trial's own BLAS threads: the same sums, the same last bits
     again = sweep.best_retrained(study, name=name, url=url, train_trial=train_trial, found=found)
@@ -729,10 +779,7 @@ def sweep_result(study, *, name, url, space, train_trial, found, out, history_pa
         highlight=False,
         soft_wrap=True,
     )
-    mlp_view.console.print("the best trial's train command:", highlight=False)
-    mlp_view.console.print(
-        f"  {sweep.best_command(study, best, program_name)}", highlight=False, soft_wrap=True, markup=False
-    )
+    say_best_command(study, best, sweep, program_name)
 
 
 def show_study(storage, url, name, sweep, program_name):
@@ -777,12 +824,13 @@ def sweep(
     if show_only:
         url, storage_ = sweep.sweep_storage(storage, out, heartbeat=heartbeat, must_exist=True)
         return show_study(storage_, url, name, sweep, program(ctx))
+    what, joined = f"sweep '{name}' on {sweep.masked(storage or sweep.default_storage(out))}", None
     with contextlib.ExitStack() as held_out:
         if not worker:  # a second sweep (or train) with this --out is refused, before any file is made
             storage_files = sweep.storage_files(storage or sweep.default_storage(out))  # the study: an input too
             inputs = [*mlp_data.data_files(values["data"]), values["init"], *storage_files]
             mlp_run.check_outputs([out, history_path], inputs)
-            held_out.enter_context(mlp_guard.one_run_per_output(lock_path, out))
+            joined = out_for_sweep(held_out, lock_path, out, what)
         # everything that can be refused is checked before the storage's file is made
         asked_space = sweep.read_space(space) if space else None
         found = load_data(
@@ -854,7 +902,9 @@ def sweep(
                 f"the sweep storage {sweep.masked(url)} failed: {sweep.failure_reason(e, url)}; the study keeps "
                 "its finished trials: run the same command to continue it"
             )
-        if not worker:
+        if worker:
+            return
+        with mlp_guard.one_run_per_output(lock_path, out, what=what, wait=True) if joined else contextlib.nullcontext():
             sweep_result(
                 study_,
                 name=name,
@@ -862,8 +912,8 @@ def sweep(
                 space=searched,
                 train_trial=train_trial,
                 found=found,
-                out=out,
-                history_path=history_path,
+                paths=(out, history_path),
+                saved_by_another=joined is not None,
                 sweep=sweep,
                 program_name=program(ctx),
             )

@@ -126,30 +126,53 @@ def try_lock(f):
         return False
 
 
-@contextlib.contextmanager
-def one_run_per_output(lock_path, out):
-    """Hold the lock file beside --out while the block runs: a second run with the same --out
-    is refused in one line naming the first (ValueError). A lock left by a killed process does
-    not block (the operating system released it); the file is removed at the end."""
+class OutputHeld(ValueError):
+    """--out is held by another running process: `holder` is its first line (its PID and
+    start), `what` the second (what that run is, e.g. a sweep's study; '' when it said none)."""
+
+    def __init__(self, out, holder, what):
+        super().__init__(
+            f"{out} is being written by another run ({holder or 'a running process'}); wait for "
+            "it to finish or choose another --out"
+        )
+        self.holder, self.what = holder, what
+
+
+def _held_lock(lock_path, out, wait):
+    """The lock file, opened and locked by this process; OutputHeld when another holds it (after
+    polling every half second while `wait`: a sleep a stop signal can end, on every system)."""
+    unsaid = 10  # times to look again at a lock whose holder has not yet written who it is
     while True:
         f = open(lock_path, "a+")
         if not try_lock(f):
+            holder, what = "", ""
             with contextlib.suppress(OSError):
                 f.seek(0)
-                holder = f.read().strip()
+                holder, what, *_ = f.read().split("\n") + ["", ""]
             f.close()
-            raise ValueError(
-                f"{out} is being written by another run ({holder or 'a running process'}); wait for "
-                "it to finish or choose another --out"
-            )
+            if wait or (not holder and unsaid > 0):
+                unsaid -= 1
+                time.sleep(0.5 if wait else 0.1)
+                continue
+            raise OutputHeld(out, holder.strip(), what.strip())
         with contextlib.suppress(OSError):
             if os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino:
-                break  # the file we locked is still the lock file (the last holder may have removed it)
+                return f  # the file we locked is still the lock file (the last holder may have removed it)
         f.close()
+
+
+@contextlib.contextmanager
+def one_run_per_output(lock_path, out, *, what="", wait=False):
+    """Hold the lock file beside --out while the block runs: a second run with the same --out
+    is refused in one line naming the first (OutputHeld, a ValueError), or waits for it (`wait`).
+    `what` says what this run is, for the runs it refuses (a sweep's workers join their own
+    study's). A lock left by a killed process does not block (the operating system released it);
+    the file is removed at the end."""
+    f = _held_lock(lock_path, out, wait)
     try:
         f.seek(0)
         f.truncate()
-        f.write(f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.write(f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n{what}\n")
         f.flush()
         yield
     finally:

@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 import mlp
-from conftest import HERE, assert_same_arrays, cli_process, posix, postgres_server, run
+from conftest import HERE, assert_same_arrays, cli_process, posix, postgres_server, run, wait_for_line
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import sweep as mlp_sweep
 
@@ -266,6 +266,67 @@ def test_a_second_run_with_the_same_out_is_refused_before_any_file_is_made(tmp_p
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: sweep.npz is being written by another run (PID {os.getpid()}, started ")
     assert not (tmp_path / "sweep.db").exists() and not (tmp_path / "sweep.npz").exists()
+
+
+def wait_for_finished(storage, count, timeout=120):
+    """Poll the study 'relu' until `count` of its trials are complete or pruned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(KeyError):  # not made yet
+            if sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states(load(storage))) >= count:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} trials finished within {timeout} s")
+
+
+def test_the_same_sweep_started_again_here_joins_its_study_and_waits_to_save_the_best(tmp_path, small_data):
+    args = sweep_args(small_data, space_file(tmp_path), "--trials", "2", epochs=1)
+    what = f"sweep 'relu' on {mlp_sweep.default_storage(tmp_path / 'sweep.npz')}"
+    first_worker = contextlib.ExitStack()  # holds --out as the first worker would
+    first_worker.enter_context(mlp_guard.one_run_per_output(tmp_path / "sweep.lock", tmp_path / "sweep.npz", what=what))
+    try:
+        with cli_process(*args) as proc:
+            joined = wait_for_line(proc.stderr, "sweep.npz is held")
+            assert joined == (
+                f"sweep.npz is held by another worker of this study (PID {os.getpid()}, started "
+                f"{joined.split('started ')[1].split(')')[0]}): this one shares its trials, and the best is trained "
+                "again and saved once, by the worker that ends last\n"
+            )
+            wait_for_finished(mlp_sweep.default_storage(tmp_path / "sweep.npz"), 2)
+            time.sleep(1)  # it now waits for the first worker to let --out go
+            assert proc.poll() is None and not (tmp_path / "sweep.npz").exists()
+            first_worker.close()
+            out, err = proc.communicate(timeout=120)
+    finally:
+        first_worker.close()
+    assert proc.returncode == 0, err
+    best = mlp_sweep.best_trial(load(mlp_sweep.default_storage(tmp_path / "sweep.npz")))
+    assert f"best trial {best.number}: " in out and "weights saved to sweep.npz" in out
+    assert mlp.load(tmp_path / "sweep.npz")[1]["sweep"]["trial"] == best.number
+
+
+def test_another_kind_of_run_holding_the_out_still_refuses_a_sweep(tmp_path, small_data):
+    what = "sweep 'tanh' on sqlite:///elsewhere.db"  # another study's sweep with this --out
+    with mlp_guard.one_run_per_output(tmp_path / "sweep.lock", tmp_path / "sweep.npz", what=what):
+        result = run(*sweep_args(small_data, space_file(tmp_path), "--trials", "1"))
+    assert result.exit_code == 1 and "is being written by another run" in result.stderr
+
+
+@pytest.mark.slow
+@posix
+def test_two_workers_of_one_sweep_started_at_once_here_both_end_well_and_save_the_best_once(tmp_path, small_data):
+    args = sweep_args(small_data, space_file(tmp_path, STEADY_SPACE_TOML), "--trials", "4", epochs=3)
+    with cli_process(*args) as first, cli_process(*args) as second:
+        ended = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, ended
+    study = load(mlp_sweep.default_storage(tmp_path / "sweep.npz"))
+    assert states(study).count(TrialState.COMPLETE) + states(study).count(TrialState.PRUNED) == 4
+    best = mlp_sweep.best_trial(study)
+    joiners = [out for out, err in ended if "is held by another worker of this study" in err]
+    assert len(joiners) == 1  # the other held --out
+    assert f"another worker of this study trained it again and saved it to sweep.npz" in joiners[0]
+    assert mlp.load(tmp_path / "sweep.npz")[1]["sweep"]["trial"] == best.number
+    assert not (tmp_path / "sweep.lock").exists()
 
 
 def test_a_read_only_or_corrupt_sweep_db_is_one_line_and_unchanged(tmp_path, small_data):
