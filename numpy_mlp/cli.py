@@ -716,7 +716,7 @@ def out_for_sweep(stack, lock_path, out, what):
             raise
         mlp_view.err_console.print(
             f"{out.name} is held by another worker of this study ({held.holder}): this one shares its trials, "
-            "and the best is trained again and saved once, by the worker that ends last",
+            "and saves the best trial only if that worker has not",
             highlight=False,
             soft_wrap=True,
         )
@@ -731,7 +731,11 @@ def holds_best(path, name, url, best):
     except (OSError, ValueError):
         return False
     said = meta.get("sweep") or {}
-    return (said.get("study"), said.get("storage"), said.get("trial")) == (name, sweep_module().masked(url), best.number)
+    return (said.get("study"), said.get("storage"), said.get("trial")) == (
+        name,
+        sweep_module().masked(url),
+        best.number,
+    )
 
 
 def say_best_command(study, best, sweep, program_name):

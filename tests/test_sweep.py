@@ -289,8 +289,8 @@ def test_the_same_sweep_started_again_here_joins_its_study_and_waits_to_save_the
             joined = wait_for_line(proc.stderr, "sweep.npz is held")
             assert joined == (
                 f"sweep.npz is held by another worker of this study (PID {os.getpid()}, started "
-                f"{joined.split('started ')[1].split(')')[0]}): this one shares its trials, and the best is trained "
-                "again and saved once, by the worker that ends last\n"
+                f"{joined.split('started ')[1].split(')')[0]}): this one shares its trials, and saves the best "
+                "trial only if that worker has not\n"
             )
             wait_for_finished(mlp_sweep.default_storage(tmp_path / "sweep.npz"), 2)
             time.sleep(1)  # it now waits for the first worker to let --out go
@@ -324,7 +324,7 @@ def test_two_workers_of_one_sweep_started_at_once_here_both_end_well_and_save_th
     best = mlp_sweep.best_trial(study)
     joiners = [out for out, err in ended if "is held by another worker of this study" in err]
     assert len(joiners) == 1  # the other held --out
-    assert f"another worker of this study trained it again and saved it to sweep.npz" in joiners[0]
+    assert "another worker of this study trained it again and saved it to sweep.npz" in joiners[0]
     assert mlp.load(tmp_path / "sweep.npz")[1]["sweep"]["trial"] == best.number
     assert not (tmp_path / "sweep.lock").exists()
 
