@@ -943,9 +943,12 @@ def evaluate_numbers(weights, members, data, n_worst, json_path, tta):
     (params, meta), weights = members[0], weights[0]
     data, label_column = data_of(weights, meta, data)
     mlp_run.check_outputs([json_path], [weights, *mlp_data.data_files(data)])
-    result = mlp_score.regression_evaluated(
-        weights, params, meta, test_set(data, label_column, meta, weights, params), n_worst
-    )
+    found = test_set(data, label_column, meta, weights, params)
+    result = mlp_score.regression_evaluated(weights, params, meta, found, n_worst)
+    if mlp_data.source_of(meta.get("data")) != mlp_data.source_of(mlp_data.source_record(data, label_column)):
+        warned = mlp_score.classes_as_numbers(weights, found.y_test.reshape(len(found.y_test), -1), data)
+        if warned:  # its own training file's targets are what it was trained on
+            mlp_view.err_console.print(warned, style="yellow", highlight=False, soft_wrap=True)
     if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
         mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
     network = f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}, regression"

@@ -144,6 +144,19 @@ def regression_evaluated(weights, params, meta, found, n_worst):
     return {"task": "regression", **fields, "n": len(y), "targets": mlp_data.target_names(meta), "worst": worst}
 
 
+def classes_as_numbers(weights, y, data):
+    """The warning for a regression network scored on a file whose targets look like class
+    labels (a few whole numbers: what a table's reader takes as classes), or '' (y: (n, k))."""
+    values = np.unique(y)
+    if y.shape[1] != 1 or not (values == np.round(values)).all() or len(values) > mlp_tables.CLASS_LIMIT:
+        return ""
+    shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    return (
+        f"{data}: its targets are {len(values)} whole numbers ({shown}), as class labels are; {weights} predicts "
+        "numbers, so they are scored as numbers: evaluate a classifier if they are classes"
+    )
+
+
 def number_at(weights, params, meta, found, index):
     """predict --index N of a regression network, in words: its numbers for test example N of
     `found` and the true ones, a line a target."""

@@ -83,6 +83,21 @@ def test_eval_reports_mse_mae_r2_in_the_targets_units_and_the_worst_rows(houses,
     assert "test R²" in result.stdout and "Worst predicted" in result.stdout and "true price" in result.stdout
 
 
+def test_a_regression_evaluated_on_class_labels_says_so_and_on_prices_says_nothing(houses, tmp_path):
+    x, y = prices(100, seed=2)
+    labels = write_prices(tmp_path / "labels.csv", x, (y > np.median(y)).astype(float))  # 0/1: classes
+    other = write_prices(tmp_path / "other.csv", x, y)  # prices the network never saw
+    result = run("eval", houses["weights"], "--data", labels)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == (
+        f"{labels}: its targets are 2 whole numbers (0, 1), as class labels are; {houses['weights']} predicts "
+        "numbers, so they are scored as numbers: evaluate a classifier if they are classes"
+    )
+    for data in (other, None):  # another file of prices; its own training file
+        result = run("eval", houses["weights"], *(["--data", data] if data else []))
+        assert result.exit_code == 0 and "class labels" not in result.stderr, result.output
+
+
 def test_predict_writes_the_numbers_under_the_targets_name(houses, tmp_path):
     out = tmp_path / "p.csv"
     result = run("predict", houses["weights"], houses["data"], "--out", out)
