@@ -25,17 +25,36 @@ MAX_PICTURE_SIDE = 1024  # a picture to classify over 4 of these squared is redu
 
 
 MAX_PICTURE_PIXELS = 1 << 30  # Pillow's bomb check while reducing: such a picture is never decoded whole
+# A picture to classify that cannot be decoded at a smaller scale (PNG, GIF, TIFF: only JPEG can)
+# is decoded whole before it is reduced: refused over this many pixels (128 MB grey, 384 MB colour).
+MAX_DECODED_PIXELS = 128 << 20
+
+
+class PictureTooLarge(ValueError):
+    """A picture to classify too large to decode (check_decoded_size)."""
+
+
+def check_decoded_size(path, width, height):
+    """PictureTooLarge naming the file when a picture to classify would be decoded at over
+    MAX_DECODED_PIXELS (its memory), with the size that fits."""
+    if width * height > MAX_DECODED_PIXELS:
+        side = int(MAX_DECODED_PIXELS**0.5)
+        raise PictureTooLarge(
+            f"{path}: a picture of {width:,} x {height:,} pixels is more than a digit needs and would take "
+            f"{width * height * 3 / 2**30:.1f} GB to decode; shrink it to at most {side:,} x {side:,} (or save it as JPEG)"
+        )
 
 
 def read_grey(path, reduce=False):
     """A picture file as (h, w) float32 grey levels in [0, 1], as a person sees it: turned
     upright by its EXIF orientation, transparent parts shown on white, 16-bit levels scaled
     to their own range. With `reduce` (a picture to classify: a digit needs no more), a picture
-    of over 4 megapixels is reduced while it is decoded (JPEG draft mode, then a thumbnail of
-    MAX_PICTURE_SIDE a side), so that a 20000 x 20000 scan costs megabytes, not gigabytes;
-    without it (a data set's pictures) the stored size is kept. Needs Pillow.
+    of over 4 megapixels is reduced (a thumbnail of MAX_PICTURE_SIDE a side): a JPEG while it is
+    decoded (draft mode), so that a 20000 x 20000 scan costs megabytes, not gigabytes; other forms
+    are decoded whole first, so over MAX_DECODED_PIXELS they are refused. Without it (a data
+    set's pictures) the stored size is kept. Needs Pillow.
 
-    Raises ValueError naming the file when it is not a picture Pillow can read."""
+    Raises ValueError naming the file when it is not a picture Pillow can read, or too large."""
     try:
         from PIL import Image, ImageOps
     except ImportError:
@@ -47,6 +66,7 @@ def read_grey(path, reduce=False):
         with Image.open(path) as im:
             if reduce:
                 im.draft("L", (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))  # JPEG: decode at 1/2 .. 1/8 scale
+                check_decoded_size(path, im.width, im.height)
                 if im.width * im.height > 4 * MAX_PICTURE_SIDE**2:
                     im.thumbnail((MAX_PICTURE_SIDE, MAX_PICTURE_SIDE), reducing_gap=2.0)
             im = ImageOps.exif_transpose(im)
@@ -58,6 +78,8 @@ def read_grey(path, reduce=False):
                 white = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(white, im.convert("RGBA"))  # ink on a transparent canvas: on white
             return np.asarray(im.convert("L"), np.float32) / 255
+    except PictureTooLarge:
+        raise
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
     finally:

@@ -602,6 +602,22 @@ def test_a_huge_picture_is_reduced_while_reading(trained, tmp_path):
     assert "prediction: " in result.stdout and "Warning" not in result.output
 
 
+def test_a_picture_too_large_to_decode_is_refused_before_it_is_decoded(trained, tmp_path):
+    from PIL import Image
+
+    before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        Image.new("1", (12000, 12000), 1).save(tmp_path / "huge.png")  # 144 megapixels, 1 bit each here
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+    result = run("predict", trained, tmp_path / "huge.png")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'huge.png'}: a picture of 12,000 x 12,000 pixels is more than a digit needs and would "
+        "take 0.4 GB to decode; shrink it to at most 11,585 x 11,585 (or save it as JPEG)"
+    )
+
+
 @posix
 def test_names_from_files_and_folders_reach_the_terminal_escaped(trained, digits, tmp_path):
     Image = pytest.importorskip("PIL.Image")
