@@ -124,8 +124,17 @@ class OneLineErrors(typer.core.TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = expand_variadic(sys.argv[1:] if args is None else list(args))
         try:
-            with stop_signals():  # a signal ends any command in one line (train saves a checkpoint first)
-                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with stop_signals() as signals:  # a signal ends any command in one line (train saves a checkpoint first)
+                try:
+                    rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                except (ValueError, OSError, FloatingPointError):
+                    raise  # what went wrong, said below, signal or not
+                except Exception:
+                    # the Stop a signal raised inside a library's C loop can come out as another
+                    # error (NumPy's string functions make it a TypeError): it is still that signal
+                    if signals["received"]:
+                        raise Stop(signals["received"][0]) from None
+                    raise
         except Stop as stop:
             mlp_view.err_console.print(f"interrupted ({stop}); nothing was saved", style="yellow", highlight=False)
             rv = 128 + stop.signum

@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 from numpy_mlp import columns as mlp_columns
+from numpy_mlp import guard as mlp_guard
 from numpy_mlp.columns import Column, Table
 
 CHUNK_ROWS = 1 << 14  # rows parsed at a time: the text of one chunk is all a read holds beside the columns
@@ -291,9 +292,13 @@ def read_table(path, as_words=()):
     for row in records(path, delimiter, codec):
         chunk.append(row)
         if len(chunk) == CHUNK_ROWS:
-            rows += add_chunk(building, chunk, rows, header, width, trailing, path, delimiter, commas)
+            with mlp_guard.stops_deferred():  # see below
+                rows += add_chunk(building, chunk, rows, header, width, trailing, path, delimiter, commas)
             chunk = []
-    rows += add_chunk(building, chunk, rows, header, width, trailing, path, delimiter, commas)
+    # A stop signal waits for the chunk's end: raised inside NumPy's string conversions, its Stop
+    # came out as the ValueError of a word (the column then read as words) or a TypeError.
+    with mlp_guard.stops_deferred():
+        rows += add_chunk(building, chunk, rows, header, width, trailing, path, delimiter, commas)
     if rows == 0:
         raise ValueError(f"{path}: no rows of data" + (" (only a header)" if header else ""))
     return Table(path, names, header, tuple(finished(c) for c in building), rows, delimiter)

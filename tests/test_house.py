@@ -223,7 +223,8 @@ def test_each_room_imports_only_what_it_needs():
             "numpy",
             "numpy_mlp.data",
             "numpy_mlp.columns",
-        },  # data lazily: tables read into its Data
+            "numpy_mlp.guard",
+        },  # data lazily: tables read into its Data; guard: a stop signal waits for a chunk's end
         "numpy_mlp/columns.py": {"numpy", "numpy_mlp.data"},  # data lazily, for its BadOption
         "numpy_mlp/pictures.py": {"numpy", "mlp", "PIL"},  # Pillow lazily, to decode a picture
         "numpy_mlp/run.py": {

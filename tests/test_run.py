@@ -516,6 +516,59 @@ def test_a_signal_ends_any_command_in_one_line(trained, small_data, monkeypatch)
     assert result.exit_code == 143 and result.stderr == "interrupted (SIGTERM); nothing was saved\n"
 
 
+@posix
+def test_a_stop_a_library_turns_into_another_error_still_ends_the_command_as_that_signal(trained, monkeypatch):
+    def library_call(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.5)  # the handler raises Stop in here
+        except BaseException:
+            raise TypeError("result array type does not match underlying function") from None  # NumPy's words
+
+    monkeypatch.setattr(cli, "load_data", library_call)
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
+    try:
+        result = run("eval", trained)
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 129 and result.stderr.splitlines()[-1] == "interrupted (SIGHUP); nothing was saved"
+
+
+@posix
+def test_a_signal_while_a_table_is_read_is_never_taken_for_a_word_or_lost(trained, tmp_path, monkeypatch):
+    # NumPy's string conversions call back for signals: a Stop raised in there came out as the
+    # ValueError of a word (the column then read as words and the signal lost) or a TypeError.
+    # Here a stand-in for such a library turns whatever its call raises into a ValueError.
+    from numpy_mlp import tables as mlp_tables
+
+    real, sent = mlp_tables.gaps_of, []
+
+    def converting_library(text):
+        try:
+            if not sent:
+                sent.append(os.kill(os.getpid(), signal.SIGTERM))
+                time.sleep(0.5)  # the handler runs in here
+            return real(text)
+        except BaseException:
+            raise ValueError("could not convert string to float") from None
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(",".join(["0.5"] * mlp.load(trained)[0]["W1"].shape[0]) for _ in range(3)) + "\n")
+    (tmp_path / "p.csv").write_text("before\n")
+    monkeypatch.setattr(mlp_tables, "gaps_of", converting_library)
+    monkeypatch.setattr(mlp_guard, "RECEIVED", [])
+    handlers = {s: signal.getsignal(s) for s in mlp_guard.STOP_SIGNALS}
+    try:
+        result = run("predict", trained, rows, "--out", tmp_path / "p.csv")
+    finally:  # a stopped command leaves the stop signals ignored: give pytest its own back
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert result.exit_code == 143 and result.stderr == "interrupted (SIGTERM); nothing was saved\n"
+    assert (tmp_path / "p.csv").read_text() == "before\n"
+
+
 @pytest.mark.slow
 @posix
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
