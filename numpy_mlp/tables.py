@@ -282,7 +282,8 @@ def read_table(path, as_words=()):
     names = unique_names([n.strip() for n in head[0]] if header else [f"column {i + 1}" for i in range(width)])[
         : width - trailing
     ]
-    whole = fast_integers(path, delimiter, codec, skip=int(header)) if not as_words else None
+    with mlp_guard.stops_deferred():  # a Stop raised inside NumPy's parser would read as "not whole numbers"
+        whole = fast_integers(path, delimiter, codec, skip=int(header)) if not as_words else None
     if whole is not None and whole.shape[1] == width and not trailing:
         columns = tuple(Column(whole[:, i].astype(np.float64), None, ()) for i in range(width))
         return Table(path, names, header, columns, len(whole), delimiter)
