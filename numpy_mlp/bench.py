@@ -393,6 +393,16 @@ def careful_columns(frame):
     )
 
 
+def inputs_held(found):
+    """What the inputs of `found` (a Data) hold in memory, training and test sets together:
+    {"rows", "features", "dtype", "megabytes", "table"}; a table's encoded matrix is float32."""
+    rows = len(found.x_train) + len(found.x_test)
+    features = int(np.prod(found.x_train.shape[1:]))
+    megabytes = (found.x_train.nbytes + found.x_test.nbytes) / 2**20
+    kind = {"dtype": str(found.x_train.dtype), "table": found.table is not None}
+    return {"rows": rows, "features": features, "megabytes": megabytes, **kind}
+
+
 def sklearn_reference(spec):
     """scikit-learn's answer to the same data (bench --sklearn): MLPClassifier (a regression's:
     MLPRegressor) with its defaults (adam, lr 0.001, batches of 200, up to 200 epochs or

@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import time
 
 import typer
 
@@ -76,7 +77,9 @@ def bench(
     mlp.check_settings(asked)
     given = given_options(ctx)
     columns = {"categorical": categorical, "ignore": ignore}
+    started = time.perf_counter()
     found = load_data(data, label_column=label_column, task=task and task.value, columns=columns)
+    data_seconds = time.perf_counter() - started  # reading, and a table's encoding fitted and applied
     if torch and found.task == "regression":
         fail("--torch compares classifiers; leave it out for a regression (--sklearn compares MLPRegressor)", code=2)
     if limit:
@@ -101,6 +104,7 @@ def bench(
     # PyTorch's epochs in turn with ours, each of ours divided by the one after it
     spec = torch and {"settings": settings._asdict(), "sizes": sizes, "dtype": dtype.value, **common}
     result = mlp_bench.timed(measured, torch_spec=spec, busy=busy, threads=threads)
+    result["data_seconds"], result["inputs"] = data_seconds, mlp_bench.inputs_held(found)
     if sklearn:
         reference = mlp_bench.reference_run(
             "sklearn", {"hidden": bench_hidden, "seed": bench_seed, "max_iter": sklearn_epochs, **common}

@@ -576,6 +576,19 @@ def busy_note(r):
     )
 
 
+def inputs_note(r):
+    """bench's words on its data: the seconds to read it (and encode a table) and the memory
+    its inputs hold."""
+    inputs = r.get("inputs")
+    if not inputs:
+        return ""
+    return (
+        f"data: read{' and encoded' if inputs['table'] else ''} in "
+        f"{r['data_seconds']:.2f} s into {inputs['rows']:,} x {inputs['features']:,} {inputs['dtype']} inputs "
+        f"({inputs['megabytes']:,.1f} MB); "
+    )
+
+
 def bench_notes(r):
     """What bench's columns mean, and the machine, in one paragraph."""
     median, machine, evaluation = r["epoch_seconds_median"], r["machine"], r["test_evaluation_seconds"]
@@ -585,6 +598,7 @@ def bench_notes(r):
         f"checkpoint train writes after every epoch ({share_of_an_epoch(r['checkpoint_seconds'], median)}); "
         f"eval s: scoring the test set, as train does after every epoch ({share_of_an_epoch(evaluation, median)}); "
         f"fit s: the {len(r['epoch_seconds'])} epochs' training together; "
+        + inputs_note(r)
         + (
             f"aug s: converting and distorting one epoch's images alone ({100 * augmentation / median:.0f}%); "
             if augmentation is not None

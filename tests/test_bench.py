@@ -129,6 +129,22 @@ def test_bench_runs_on_a_slice_and_writes_json(tmp_path, small_data):
     assert f"the floor timed after it ({min(ratios):.2f} to {max(ratios):.2f})" in notes
     # 2 * (forward + weight gradient per layer, input gradient but the first) per example
     assert report["matmul_flops_per_epoch"] == 2 * 600 * (3 * (16 * 8 + 8 * 10) + 2 * 784 * 16)
+    # the inputs as held: 600 + 200 pictures of 784 bytes (uint8, scaled batch by batch)
+    inputs = {"rows": 800, "features": 784, "megabytes": 800 * 784 / 2**20, "dtype": "uint8", "table": False}
+    assert report["inputs"] == inputs and report["data_seconds"] > 0
+    assert f"data: read in {report['data_seconds']:.2f} s into 800 x 784 uint8 inputs (0.6 MB);" in notes
+
+
+def test_bench_reports_a_tables_encoded_inputs_as_float32(tmp_path):
+    rng = np.random.default_rng(0)
+    words = rng.choice(["red", "green", "blue"], 300)
+    rows = [f"{a:.3f},{w},{int(a > 0) ^ (w == 'red')}" for a, w in zip(rng.normal(size=300), words)]
+    (tmp_path / "t.csv").write_text("size,colour,label\n" + "\n".join(rows) + "\n")
+    result = run(*"bench --hidden 8 --epochs 1 --data".split(), tmp_path / "t.csv", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    inputs = json.loads((tmp_path / "b.json").read_text())["inputs"]
+    assert inputs == {"rows": 300, "features": 4, "megabytes": 300 * 4 * 4 / 2**20, "dtype": "float32", "table": True}
+    assert "data: read and encoded in " in " ".join(result.stdout.split())
 
 
 @pytest.mark.slow
