@@ -720,9 +720,16 @@ def evaluate(
     )
     counted = "images" if mlp_pictures.input_of(meta, params)["shape"] else "examples"  # a table's rows are examples
     table = Table(title=name)
-    for header in ("test accuracy", "loss", counted):
+    for header in ("test accuracy", "loss (NLL)", "Brier", "ECE", counted):
         table.add_column(header, justify="right")
-    table.add_row(mlp_view.percent(result["accuracy"]), f"{result['loss']:.4f}", str(result["n"]))
+    calibrated = result["calibration"]
+    table.add_row(
+        mlp_view.percent(result["accuracy"]),
+        f"{result['loss']:.4f}",
+        f"{calibrated['brier']:.4f}",
+        mlp_view.percent(calibrated["ece"]),
+        str(result["n"]),
+    )
     mlp_view.show(table)
     if tta:
         tested = Table(
@@ -748,8 +755,8 @@ def evaluate(
             )
         mlp_view.show(each)
     mlp_view.show(mlp_view.confusion_table(result["confusion"], result["classes"]))
-    per_class = Table(title="Per class")
-    for header in ("class", "precision", "recall", "F1", counted):
+    per_class, class_ece = Table(title="Per class"), calibrated["class_ece"]
+    for header in ("class", "precision", "recall", "F1", *(["ECE"] if class_ece else []), counted):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
         per_class.add_row(
@@ -757,6 +764,7 @@ def evaluate(
             mlp_view.percent(r["precision"]),
             mlp_view.percent(r["recall"]),
             mlp_view.percent(r["f1"]),
+            *([mlp_view.percent(class_ece[r["name"]])] if class_ece else []),
             str(r["support"]),
         )
     mlp_view.show(per_class)

@@ -28,16 +28,84 @@ def absent_classes(report, meta):
     return [mlp_data.class_name(meta, c) for c in np.flatnonzero(np.asarray(report["support"]) == 0)]
 
 
+# ----------------------------------------------------------------------------- calibration
+# Whether a network's probabilities can be trusted: the negative log-likelihood, the Brier score
+# and the expected calibration error of Guo et al. (2017, "On Calibration of Modern Neural
+# Networks"): confidences in M equal-width bins ((m-1)/M, m/M], ECE the bins' gaps between
+# accuracy and mean confidence, weighted by their share of the examples.
+CALIBRATION_BINS = 15
+PER_CLASS_CALIBRATION = 20  # classes at most for each class's own calibration error
+
+
+def reliability_bins(confidence, hit, bins=CALIBRATION_BINS):
+    """The M equal-width bins of `confidence` (N,) in [0, 1] (bin m holds ((m-1)/M, m/M]; a
+    confidence of 0 goes to the first): a list of {"low", "high", "count", "confidence",
+    "accuracy"}, the last two the bin's mean confidence and mean of `hit` (N,) 0/1 (None when
+    the bin is empty)."""
+    confidence, hit = np.asarray(confidence, np.float64), np.asarray(hit, np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)  # a confidence on an edge belongs to the bin below it
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    mean_confidence = np.bincount(index, confidence, minlength=bins) / np.maximum(count, 1)
+    mean_hit = np.bincount(index, hit, minlength=bins) / np.maximum(count, 1)
+    return [
+        {
+            "low": float(edges[m]),
+            "high": float(edges[m + 1]),
+            "count": int(count[m]),
+            "confidence": float(mean_confidence[m]) if count[m] else None,
+            "accuracy": float(mean_hit[m]) if count[m] else None,
+        }
+        for m in range(bins)
+    ]
+
+
+def calibration_error(binned):
+    """The expected calibration error of `reliability_bins`' bins: sum over bins of
+    count / N x |accuracy - confidence|."""
+    n = sum(b["count"] for b in binned)
+    return sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in binned if b["count"])
+
+
+def calibration(probabilities, y, names):
+    """How far probabilities (N, C) can be trusted on labels y (N,) ints: {"nll" (mean negative
+    log-likelihood of the true class), "brier" (mean over examples of the squared distance to
+    the one-hot truth, summed over classes), "ece" (top label: the largest probability as the
+    confidence, the prediction being right as the hit), "bins" (its reliability_bins), and
+    "class_ece" ({name: ECE of that class's probability against its being the true class},
+    for at most PER_CLASS_CALIBRATION classes; else empty)}."""
+    p, y = np.asarray(probabilities, np.float64), np.asarray(y)
+    rows = np.arange(len(y))
+    truth = np.zeros_like(p)
+    truth[rows, y] = 1.0
+    top = reliability_bins(p.max(axis=1), p.argmax(axis=1) == y)
+    per_class = p.shape[1] <= PER_CLASS_CALIBRATION
+    return {
+        "nll": float(-np.log(np.maximum(p[rows, y], np.finfo(np.float64).tiny)).mean()),
+        "brier": float(((p - truth) ** 2).sum(axis=1).mean()),
+        "ece": calibration_error(top),
+        "bins": top,
+        "class_ece": {
+            names[c]: calibration_error(reliability_bins(p[:, c], y == c)) for c in range(p.shape[1]) if per_class
+        },
+    }
+
+
+# ----------------------------------------------------------------------------- reports
+
+
 def report_json(report, n, meta=None):
     """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
     class names from the weights, where they have them)."""
     meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
+    names = [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))]
     return {
         "accuracy": report["accuracy"],
         "loss": report["loss"],
         "n": n,
-        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
+        "calibration": calibration(probabilities, report["true"], names),
+        "classes": names,
         "absent": absent_classes(report, meta),
         "confusion": report["confusion"].tolist(),
         "per_class": [

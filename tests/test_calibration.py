@@ -1,0 +1,75 @@
+"""Tests of calibration (numpy_mlp/score.py): the negative log-likelihood, the Brier score and the
+expected calibration error of Guo et al. (2017) against known answers and scikit-learn's metrics,
+and eval's report of them."""
+
+import json
+
+import numpy as np
+import pytest
+
+import mlp
+from conftest import run
+from numpy_mlp import data as mlp_data
+from numpy_mlp import score as mlp_score
+
+FOUR = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]])
+FOUR_Y = np.array([0, 1, 0, 1])
+
+
+def test_four_examples_give_the_ece_worked_by_hand_and_scikit_learns_brier_and_log_loss():
+    metrics = pytest.importorskip("sklearn.metrics")
+    found = mlp_score.calibration(FOUR, FOUR_Y, ["a", "b", "c"])
+    # confidences 0.7, 0.8 (right), 0.4, 0.5 (wrong), each alone in its bin:
+    # (|1 - 0.7| + |1 - 0.8| + |0 - 0.4| + |0 - 0.5|) / 4
+    assert found["ece"] == pytest.approx(0.35, abs=1e-15)
+    assert found["brier"] == pytest.approx(metrics.brier_score_loss(FOUR_Y, FOUR, labels=[0, 1, 2]), abs=1e-15)
+    assert found["nll"] == pytest.approx(metrics.log_loss(FOUR_Y, FOUR, labels=[0, 1, 2]), abs=1e-15)
+    counts = [b["count"] for b in found["bins"]]
+    # 15 bins ((m-1)/15, m/15]: 0.4 in the 6th, 0.5 in the 8th, 0.7 in the 11th, 0.8 on an edge: the 12th
+    assert counts == [0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0]
+    assert found["bins"][11]["high"] == pytest.approx(0.8) and found["bins"][11]["confidence"] == 0.8
+    assert found["bins"][0]["accuracy"] is None  # an empty bin has no accuracy
+    # class c's own: its probability against its being the true class; class c is never true
+    assert found["class_ece"]["c"] == pytest.approx((0.1 + 0.1 + 0.4 + 0.1) / 4)
+
+
+def test_hits_drawn_at_their_confidence_are_calibrated_and_squared_ones_are_not():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0, 1, 400_000)
+    calibrated = mlp_score.reliability_bins(confidence, rng.uniform(0, 1, confidence.size) < confidence)
+    assert mlp_score.calibration_error(calibrated) < 0.005
+    over_confident = mlp_score.reliability_bins(confidence, rng.uniform(0, 1, confidence.size) < confidence**2)
+    # the gap c - c^2 averaged over uniform c: 1/2 - 1/3 = 1/6 (less the bins' own spread)
+    assert mlp_score.calibration_error(over_confident) == pytest.approx(1 / 6, abs=0.005)
+
+
+def test_more_classes_than_the_per_class_limit_give_only_the_top_label_error():
+    p = np.full((4, mlp_score.PER_CLASS_CALIBRATION + 1), 1 / (mlp_score.PER_CLASS_CALIBRATION + 1))
+    found = mlp_score.calibration(p, np.array([0, 1, 2, 3]), [str(c) for c in range(p.shape[1])])
+    assert found["class_ece"] == {} and found["ece"] >= 0
+
+
+def test_eval_reports_nll_brier_and_ece_of_the_networks_own_probabilities(trained, small_data, tmp_path):
+    result = run("eval", trained, "--data", small_data, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    params, meta = mlp.load(trained)
+    found = mlp_data.load_data(small_data)
+    probabilities = mlp.predict_proba(params, found.x_test, "relu", preprocessing=meta["preprocessing"])
+    expected = mlp_score.calibration(probabilities, found.y_test, report["classes"])
+    assert report["calibration"]["brier"] == pytest.approx(expected["brier"], rel=1e-6)
+    assert report["calibration"]["ece"] == pytest.approx(expected["ece"], abs=1e-6)
+    assert report["calibration"]["nll"] == pytest.approx(report["loss"], rel=1e-5)
+    assert sum(b["count"] for b in report["calibration"]["bins"]) == report["n"] == 200
+    assert set(report["calibration"]["class_ece"]) == set(report["classes"])
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "test accuracy" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")] == [
+        "test accuracy",
+        "loss (NLL)",
+        "Brier",
+        "ECE",
+        "images",
+    ]
+    row = lines[lines.index(header) + 2]
+    assert f"{100 * report['calibration']['ece']:.2f}%" in row and f"{report['calibration']['brier']:.4f}" in row
