@@ -1,5 +1,5 @@
-"""The command line's `plot` commands (matplotlib): samples, curves, confusion, scatter,
-mistakes, weights, architecture, sweep, all. They join numpy_mlp.cli's app as its `plot`
+"""The command line's `plot` commands (matplotlib): samples, curves, confusion, reliability,
+scatter, mistakes, weights, architecture, sweep, all. They join numpy_mlp.cli's app as its `plot`
 group; numpy_mlp.plot draws the figures."""
 
 import json
@@ -122,6 +122,25 @@ def plot_confusion(
     saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
 
 
+@plot_app.command("reliability", cls=HelpPage)
+def plot_reliability(
+    *,
+    weights: Option.plot_reliability_weights,
+    data: Option.recorded_data = Default.recorded_data,
+    out: Option.plot_reliability_out = Default.plot_reliability_out,
+):
+    """Reliability diagram: accuracy against confidence on the test set, in 15 bins with their counts, for one model or several (each with its ECE)."""
+    mlp_plot.pyplot()
+    curves = []
+    for path in weights:
+        params, meta, data_, label_column = weights_and_data(path, data, [out])
+        mlp_score.check_task(path, meta, "plot reliability")
+        found = test_set(data_, label_column, meta, path, params)
+        _, _, report = mlp_score.evaluated(path, params, meta, found, 0)
+        curves.append((str(path), mlp_score.report_calibration(report, meta)))
+    saved(mlp_plot.reliability_figure(curves), out)
+
+
 @plot_app.command("scatter", cls=HelpPage)
 def plot_scatter(
     *,
@@ -218,7 +237,7 @@ def plot_all(
     params, meta, data, label_column = weights_and_data(weights, data)
     mlp_score.check_task(weights, meta, "plot all")
     samples = data_name(data)
-    names = (samples, "curves", "confusion", "mistakes", "weights", *ORIGINAL)
+    names = (samples, "curves", "confusion", "reliability", "mistakes", "weights", *ORIGINAL)
     pictures = [out_dir / f"{name}.png" for name in names]
     mlp_run.check_outputs(pictures, [weights, mlp_run.beside(weights, ".history.json"), *mlp_data.data_files(data)])
     shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
@@ -236,5 +255,7 @@ def plot_all(
     plot_architecture(out_dir=out_dir)
     saved(mlp_plot.curves_figure(records), here("curves.png"), "--out-dir")
     saved(mlp_plot.confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
+    calibrated = mlp_score.report_calibration(report, meta)
+    saved(mlp_plot.reliability_figure([(weights.name, calibrated)]), here("reliability.png"), "--out-dir")
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), here("mistakes.png"), "--out-dir")
     saved(mlp_plot.weights_figure(params, 48, shape), here("weights.png"), "--out-dir")

@@ -724,6 +724,19 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     "plot_scatter.out": Opt(PictureOption, Path("scatter.png"), "Options"),
     "plot_weights.out": Opt(PictureOption, Path("weights.png"), "Options"),
     "plot_sweep.out": Opt(PictureOption, Path("sweep.png"), "Options"),
+    "plot_reliability.out": Opt(PictureOption, Path("reliability.png"), "Options"),
+    "plot_reliability.weights": Opt(
+        Annotated[
+            list[Path],
+            typer.Argument(
+                metavar="WEIGHTS...",
+                help="Weights files written by train (.npz); each is drawn as a line of its own, on its test set.",
+                dir_okay=False,
+            ),
+        ],
+        inspect.Parameter.empty,
+        "Options",
+    ),
     "show_only": Opt(
         Annotated[
             bool, typer.Option("--show", help="Print the study's trials and best command from its storage, and stop.")

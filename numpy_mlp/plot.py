@@ -207,6 +207,34 @@ def scatter_figure(result):
     return fig
 
 
+def reliability_figure(curves):
+    """The reliability diagram of one model or several: curves is a list of (label, calibration)
+    (mlp_score.calibration of each on its test set). Above, each bin's accuracy against its mean
+    confidence (the diagonal is a perfectly calibrated model; below it, over-confident), the
+    label saying its ECE; below, each bin's share of the examples (log scale: most sit near 1)."""
+    fig, (top, bottom) = pyplot().subplots(
+        2, 1, figsize=(6.0, 6.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
+    )
+    top.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--", label="perfectly calibrated")
+    for label, calibrated in curves:
+        filled = [b for b in calibrated["bins"] if b["count"]]
+        shown = f"{shortened(label, 36)} (ECE {100 * calibrated['ece']:.2f}%)"
+        line = top.plot(
+            [b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker="o", markersize=4, label=shown
+        )[0]
+        n = sum(b["count"] for b in calibrated["bins"])
+        edges = [b["low"] for b in calibrated["bins"]] + [calibrated["bins"][-1]["high"]]
+        bottom.stairs([b["count"] / n for b in calibrated["bins"]], edges, color=line.get_color())
+    width = 1 / len(curves[0][1]["bins"])
+    top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    top.set_title(f"Reliability: accuracy against confidence ({len(curves[0][1]['bins'])} bins of {width:.3g})")
+    bottom.set(xlabel="confidence (the largest probability)", ylabel="share of examples", yscale="log")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 def confusion_figure(confusion, meta):
     fig, ax = pyplot().subplots(figsize=(6.2, 5.4))
     shown = ax.imshow(np.log1p(confusion), cmap="Blues")

@@ -91,6 +91,13 @@ def calibration(probabilities, y, names):
     }
 
 
+def report_calibration(report, meta):
+    """`calibration` of an mlp.classification_report whose "true" labels were added (evaluated,
+    ensemble_evaluated), its classes named as the weights' meta names them."""
+    names = [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))]
+    return calibration(report["probabilities"], report["true"], names)
+
+
 # ----------------------------------------------------------------------------- reports
 
 
@@ -99,13 +106,12 @@ def report_json(report, n, meta=None):
     class names from the weights, where they have them)."""
     meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
-    names = [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))]
     return {
         "accuracy": report["accuracy"],
         "loss": report["loss"],
         "n": n,
-        "calibration": calibration(probabilities, report["true"], names),
-        "classes": names,
+        "calibration": report_calibration(report, meta),
+        "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
         "absent": absent_classes(report, meta),
         "confusion": report["confusion"].tolist(),
         "per_class": [

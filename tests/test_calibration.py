@@ -73,3 +73,41 @@ def test_eval_reports_nll_brier_and_ece_of_the_networks_own_probabilities(traine
     ]
     row = lines[lines.index(header) + 2]
     assert f"{100 * report['calibration']['ece']:.2f}%" in row and f"{report['calibration']['brier']:.4f}" in row
+
+
+def test_the_reliability_figure_draws_each_bins_accuracy_at_its_confidence():
+    pytest.importorskip("matplotlib")
+    from numpy_mlp import plot as mlp_plot
+
+    found = mlp_score.calibration(FOUR, FOUR_Y, ["a", "b", "c"])
+    fig = mlp_plot.reliability_figure([("four.npz", found)])
+    top, bottom = fig.axes
+    diagonal, drawn = top.get_lines()
+    assert list(diagonal.get_xdata()) == [0, 1] and list(diagonal.get_ydata()) == [0, 1]
+    assert list(drawn.get_xdata()) == pytest.approx([0.4, 0.5, 0.7, 0.8])  # the filled bins, in order
+    assert list(drawn.get_ydata()) == [0.0, 0.0, 1.0, 1.0]
+    assert top.get_legend().get_texts()[1].get_text() == "four.npz (ECE 35.00%)"
+    assert bottom.get_yscale() == "log"
+
+
+def test_plot_reliability_draws_several_models_and_refuses_a_regression(trained, small_data, tmp_path):
+    pytest.importorskip("matplotlib")
+    other = tmp_path / "other.npz"
+    assert run(*"train relu --hidden 8 --epochs 1 --data".split(), small_data, "--out", other).exit_code == 0
+    result = run("plot", "reliability", trained, other, "--out", tmp_path / "r.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    (tmp_path / "n.csv").write_text(
+        "a,b,price\n" + "\n".join(f"{a:.4f},{b:.4f},{a + 2 * b + 0.5:.4f}" for a, b in x) + "\n"
+    )
+    trained_numbers = run(
+        *"train relu --label-column price --data".split(), tmp_path / "n.csv", "--out", tmp_path / "n.npz"
+    )
+    assert trained_numbers.exit_code == 0, trained_numbers.output
+    refused = run("plot", "reliability", tmp_path / "n.npz", "--out", tmp_path / "n.png")
+    assert refused.exit_code == 1 and refused.stderr.splitlines()[-1] == (
+        f"error: plot reliability is for classification networks, and {tmp_path / 'n.npz'} predicts numbers (a "
+        "regression); eval scores it (MSE, MAE, R²), predict gives its numbers, plot scatter draws them"
+    )
+    assert not (tmp_path / "n.png").exists()

@@ -21,7 +21,7 @@ def test_plots_write_pngs(trained, small_data, tmp_path):
     result = run("plot", "all", trained, "--data", small_data, "--out-dir", tmp_path / "new" / "pictures")
     assert result.exit_code == 0, result.output  # a missing --out-dir is made
     samples = cli_plot.data_name(str(small_data))  # the samples are named after the data
-    for name in (samples, "model-1", "model-2", "model-3", "curves", "confusion", "mistakes", "weights"):
+    for name in (samples, "model-1", "model-2", "model-3", "curves", "confusion", "reliability", "mistakes", "weights"):
         png = (tmp_path / "new" / "pictures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and 5_000 < len(png) < 300_000
 
