@@ -52,6 +52,10 @@ EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its 
     "plot samples": (("plot samples --data fashion-mnist", "test images of every class"),),
     "plot curves": (("plot curves weights.npz", "the curves of the history beside it"),),
     "plot confusion": (("plot confusion weights.npz", "the confusion matrix"),),
+    "plot reliability": (
+        ("plot reliability weights.npz", "accuracy against confidence: is 90% right 90% of the time?"),
+        ("plot reliability a.npz b.npz --out both.png", "two models on one diagram"),
+    ),
     "plot mistakes": (("plot mistakes weights.npz", "the most confident mistakes"),),
     "plot scatter": (("plot scatter prices.npz", "a regression's predicted numbers against the true"),),
     "plot weights": (("plot weights weights.npz", "the first layer's weights as pictures"),),
