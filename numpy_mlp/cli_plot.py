@@ -107,6 +107,15 @@ def plot_curves(*, history: Option.history, out: Option.plot_curves_out = Defaul
     saved(mlp_plot.curves_figure(read_history(history)), out)
 
 
+def classified_test_set(weights, data, out, command):
+    """(meta, report) of a classifier's weights on its test set (mlp_score.evaluated), for a plot
+    command that writes `out`: a regression refused in one line naming `command`."""
+    params, meta, data, label_column = weights_and_data(weights, data, [out])
+    mlp_score.check_task(weights, meta, command)
+    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta, weights, params), 0)
+    return meta, report
+
+
 @plot_app.command("confusion", cls=HelpPage)
 def plot_confusion(
     *,
@@ -116,9 +125,7 @@ def plot_confusion(
 ):
     """The test-set confusion matrix as a heat map."""
     mlp_plot.pyplot()
-    params, meta, data, label_column = weights_and_data(weights, data, [out])
-    mlp_score.check_task(weights, meta, "plot confusion")
-    _, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta, weights, params), 0)
+    meta, report = classified_test_set(weights, data, out, "plot confusion")
     saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
 
 
@@ -133,10 +140,7 @@ def plot_reliability(
     mlp_plot.pyplot()
     curves = []
     for path in weights:
-        params, meta, data_, label_column = weights_and_data(path, data, [out])
-        mlp_score.check_task(path, meta, "plot reliability")
-        found = test_set(data_, label_column, meta, path, params)
-        _, _, report = mlp_score.evaluated(path, params, meta, found, 0)
+        meta, report = classified_test_set(path, data, out, "plot reliability")
         curves.append((str(path), mlp_score.report_calibration(report, meta)))
     saved(mlp_plot.reliability_figure(curves), out)
 
@@ -168,7 +172,7 @@ def plot_mistakes(
     mlp_plot.pyplot()
     params, meta, data, label_column = weights_and_data(weights, data, [out])
     mlp_score.check_task(weights, meta, "plot mistakes")
-    shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)
+    shape = image_shape_of(mlp_pictures.input_of(meta, params)["shape"], weights)  # before any work
     x, _, report = mlp_score.evaluated(weights, params, meta, test_set(data, label_column, meta, weights, params), n)
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), out)
 

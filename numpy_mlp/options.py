@@ -220,6 +220,15 @@ WeightsArgument = Annotated[
     Path, typer.Argument(metavar="WEIGHTS", help="Weights file written by train (.npz).", dir_okay=False)
 ]
 
+
+def WeightsFilesArgument(says):  # noqa: N802 (a type, as the Annotated types above)
+    """The weights files a command takes (one or more), and what it does with several."""
+    return Annotated[
+        list[Path],
+        typer.Argument(metavar="WEIGHTS...", help=f"Weights files written by train (.npz); {says}", dir_okay=False),
+    ]
+
+
 PictureOption = Annotated[
     Path,
     typer.Option(
@@ -726,16 +735,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     "plot_sweep.out": Opt(PictureOption, Path("sweep.png"), "Options"),
     "plot_reliability.out": Opt(PictureOption, Path("reliability.png"), "Options"),
     "plot_reliability.weights": Opt(
-        Annotated[
-            list[Path],
-            typer.Argument(
-                metavar="WEIGHTS...",
-                help="Weights files written by train (.npz); each is drawn as a line of its own, on its test set.",
-                dir_okay=False,
-            ),
-        ],
-        inspect.Parameter.empty,
-        "Options",
+        WeightsFilesArgument("each is drawn as a line of its own, on its test set."), inspect.Parameter.empty, "Options"
     ),
     "show_only": Opt(
         Annotated[
@@ -759,29 +759,11 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
     "worker": Opt(Annotated[bool, typer.Option("--worker", hidden=True)], False, "Options"),
     "weights": Opt(WeightsArgument, inspect.Parameter.empty, "Options"),
     "evaluate.weights": Opt(
-        Annotated[
-            list[Path],
-            typer.Argument(
-                metavar="WEIGHTS...",
-                help="Weights files written by train (.npz); several are an ensemble: their probabilities are averaged.",
-                dir_okay=False,
-            ),
-        ],
+        WeightsFilesArgument("several are an ensemble: their probabilities are averaged."),
         inspect.Parameter.empty,
         "Options",
     ),
-    "draw.weights": Opt(
-        Annotated[
-            list[Path],
-            typer.Argument(
-                metavar="WEIGHTS...",
-                help="Weights files written by train (.npz); several are an ensemble.",
-                dir_okay=False,
-            ),
-        ],
-        inspect.Parameter.empty,
-        "Options",
-    ),
+    "draw.weights": Opt(WeightsFilesArgument("several are an ensemble."), inspect.Parameter.empty, "Options"),
     "recorded_data": Opt(RecordedDataOption, None, "Options"),
     "mistakes": Opt(
         Annotated[int, typer.Option(min=0, metavar="N", help="How many of the most confident mistakes to list.")],
