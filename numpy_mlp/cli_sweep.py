@@ -111,19 +111,15 @@ def out_for_sweep(stack, lock_path, out, what):
         return held.holder
 
 
-def holds_best(path, name, url, best):
+def holds_best(path, study_record, best):
     """Whether the weights at path are this study's best trial trained again (another worker of
-    the study saved them)."""
+    the study saved them); study_record: (its name, its storage as the weights record it)."""
     try:
         _, meta = mlp_run.load_weights(path)
     except (OSError, ValueError):
         return False
     said = meta.get("sweep") or {}
-    return (said.get("study"), said.get("storage"), said.get("trial")) == (
-        name,
-        sweep_module().masked(url),
-        best.number,
-    )
+    return (said.get("study"), said.get("storage"), said.get("trial")) == (*study_record, best.number)
 
 
 def say_best_command(study, best, sweep, program_name):
@@ -143,7 +139,7 @@ def sweep_result(study, *, name, url, space, train_trial, found, paths, saved_by
     mlp_view.show(mlp_view.trials_table(rows, space, f"Study '{name}'", task))
     mlp_view.console.print(sweep.study_summary(rows, name, url), highlight=False, soft_wrap=True)
     best, (out, history_path) = sweep.best_trial(study), paths
-    if saved_by_another and best is not None and holds_best(out, name, url, best):
+    if saved_by_another and best is not None and holds_best(out, (name, sweep.masked(url)), best):
         words, shown = mlp_view.scored_as(task)
         mlp_view.console.print(
             f"best trial {best.number}: {words} {shown(best.value)}; another worker of this study trained it again "
