@@ -327,6 +327,12 @@ def task_of(meta):
     return meta.get("task", "classification")
 
 
+def temperature_of(meta):
+    """The temperature a weights file's meta divides a classifier's logits by before the softmax
+    (`fit_temperature`'s; files without one: 1, the plain softmax)."""
+    return meta.get("temperature", 1.0)
+
+
 def loss(logits, y, label_smoothing=0.0, weights=None, task="classification"):
     """Mean loss of the outputs, averaged over the batch: softmax cross-entropy from logits via
     log-sum-exp (finite for |logits| ~ 1e4); with task="regression" the mean squared error (TASKS).
@@ -1292,9 +1298,43 @@ def softmax(logits):
     return e
 
 
-def predict_proba(params, x, activation, batch_size=2000, preprocessing=None):
-    """(N, C) class probabilities (softmax of the logits), in chunks to bound memory."""
-    return np.concatenate([softmax(z) for z in logits_in_chunks(params, x, activation, preprocessing, batch_size)])
+def predict_proba(params, x, activation, batch_size=2000, preprocessing=None, temperature=1.0):
+    """(N, C) class probabilities, softmax(logits / temperature), in chunks to bound memory
+    (`temperature`: `fit_temperature`'s, a weights file's meta["temperature"]; 1: the plain softmax)."""
+    chunks = logits_in_chunks(params, x, activation, preprocessing, batch_size)
+    return np.concatenate([softmax(z / np.asarray(temperature, z.dtype)) for z in chunks])
+
+
+TEMPERATURE_RANGE = (0.01, 100.0)  # fit_temperature searches within it (on a log scale)
+
+
+def fit_temperature(logits, y, tolerance=1e-6):
+    """The temperature T that makes softmax(logits / T) most likely on labels y (Guo et al. 2017,
+    "On Calibration of Modern Neural Networks": one number fitted on held-out examples, which
+    leaves every argmax as it is). The mean cross-entropy is convex in 1 / T, so a golden-section
+    search over log T within TEMPERATURE_RANGE finds its minimum (to `tolerance` in log T).
+
+    Args:
+        logits: (N, C) floats of examples the network was not trained on (a validation split).
+        y: (N,) int labels in [0, C).
+
+    Returns:
+        float T > 0 (T > 1 softens over-confident probabilities). 1.0 when every example is
+        classified right: the loss then falls without end as T shrinks, so nothing is fitted.
+    """
+    z, y = np.asarray(logits, np.float64), np.asarray(y)
+    check_labels(y, z.shape[1], len(z))
+    if np.all(z.argmax(axis=1) == y):
+        return 1.0
+    golden = (math.sqrt(5) - 1) / 2
+    low, high = (math.log(t) for t in TEMPERATURE_RANGE)
+    while high - low > tolerance:
+        a, b = high - golden * (high - low), low + golden * (high - low)
+        if loss(z / math.exp(a), y) <= loss(z / math.exp(b), y):
+            high = b
+        else:
+            low = a
+    return math.exp((low + high) / 2)
 
 
 def predict(params, x, activation, preprocessing=None):
@@ -1401,8 +1441,11 @@ def report_from_probabilities(probabilities, y, mean_loss, n_mistakes):
     }
 
 
-def classification_report(params, x, y, activation, n_mistakes=10, batch_size=2000, preprocessing=None):
-    """Everything an evaluation shows, from one forward pass over (x, y) in chunks.
+def classification_report(
+    params, x, y, activation, n_mistakes=10, batch_size=2000, preprocessing=None, temperature=1.0
+):
+    """Everything an evaluation shows, from one forward pass over (x, y) in chunks, the logits
+    divided by `temperature` (a weights file's meta["temperature"]: `predict_proba`).
 
     Returns a dict of arrays and floats: "loss" (mean cross-entropy), "accuracy",
     "probabilities" (N, C), "predicted" (N,), "confusion" (C, C) ints (row = true class),
@@ -1411,6 +1454,7 @@ def classification_report(params, x, y, activation, n_mistakes=10, batch_size=20
     """
     check_labels(y, sizes_of(params)[-1], len(x))
     logits = np.concatenate(list(logits_in_chunks(params, x, activation, preprocessing, batch_size)))
+    logits /= np.asarray(temperature, logits.dtype)
     return report_from_probabilities(softmax(logits), y, loss(logits, y), n_mistakes)
 
 
@@ -1828,6 +1872,11 @@ def load(path):
         raise ValueError(f"{where}: unknown task {task_of(meta)!r} in meta")
     if "targets" in meta or task_of(meta) == "regression":
         meta["targets"] = _stored_targets(meta.get("targets"), sizes[-1], where)
+    temperature = temperature_of(meta)  # predict_proba's: it divides the logits
+    if isinstance(temperature, bool) or not (_real(temperature) and temperature > 0):
+        raise ValueError(
+            f"{where}: not a valid weights file: temperature must be a number above 0, got {temperature!r}"
+        )
     unknown = sorted(k for k in arrays if k not in params and not k.startswith(("ckpt/", "prep/")))
     if unknown:
         raise ValueError(f"{where}: unexpected arrays {unknown} for sizes {sizes}")

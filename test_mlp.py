@@ -162,6 +162,45 @@ def test_loss_is_finite_for_huge_logits_in_float32():
     assert mlp.loss(logits, np.array([1, 0])) == pytest.approx((2e4 + 2e4 + math.log(2)) / 2, rel=1e-6)
 
 
+def test_fit_temperature_finds_the_worked_answer():
+    # logits (4, 0) on ten rows, eight of class 0: softmax(z / T) gives class 0 sigmoid(4 / T), and the
+    # likelihood is highest where that is 0.8, at T = 4 / logit(0.8) = 4 / ln 4
+    logits, y = np.tile([4.0, 0.0], (10, 1)), np.array([0] * 8 + [1] * 2)
+    assert mlp.fit_temperature(logits, y) == pytest.approx(4 / math.log(4), rel=1e-5)
+    assert mlp.predict_proba(
+        {"W1": np.eye(2), "b1": np.zeros(2)}, logits, "relu", temperature=4 / math.log(4)
+    ) == pytest.approx(np.tile([0.8, 0.2], (10, 1)))
+
+
+def test_fit_temperature_recovers_the_temperature_of_sampled_labels_and_mutates_nothing():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 2, (20_000, 5))
+    y = (rng.uniform(size=(len(base), 1)) > np.cumsum(mlp.softmax(base), axis=1)).sum(
+        axis=1
+    )  # drawn from softmax(base)
+    over_confident = (3 * base).astype(np.float32)
+    kept = over_confident.copy()
+    t = mlp.fit_temperature(over_confident, y)
+    assert t == pytest.approx(3, rel=0.03) and np.array_equal(over_confident, kept)
+    at = [mlp.loss(over_confident.astype(np.float64) / (t * f), y) for f in (0.99, 1, 1.01)]
+    assert at[1] < at[0] and at[1] < at[2]  # a minimum
+
+
+def test_fit_temperature_leaves_a_network_with_no_mistakes_as_it_is():
+    # every row right: the loss falls without end as T shrinks, so nothing is fitted
+    assert mlp.fit_temperature(np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 1])) == 1.0
+
+
+def test_a_reports_loss_is_that_of_the_logits_divided_by_the_temperature():
+    params = mlp.init([4, 6, 3], "tanh", seed=0, dtype=np.float64)
+    x, y = np.random.default_rng(1).normal(size=(50, 4)), np.arange(50) % 3
+    logits = mlp.forward(params, x, "tanh")[0]
+    report = mlp.classification_report(params, x, y, "tanh", temperature=2.5)
+    assert report["loss"] == pytest.approx(mlp.loss(logits / 2.5, y), rel=1e-12)
+    assert np.allclose(report["probabilities"], mlp.softmax(logits / 2.5), rtol=1e-12)
+    assert np.array_equal(report["predicted"], logits.argmax(axis=1))
+
+
 def test_forward_shapes_and_float32_end_to_end():
     params = mlp.init([784, 32, 16, 10], "relu", seed=0)
     x, y = np.random.default_rng(0).random((9, 784), dtype=np.float32), np.arange(9) % 10

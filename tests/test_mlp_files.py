@@ -89,6 +89,16 @@ def test_load_rejects_broken_files(tmp_path):
         mlp.load(tmp_path / "nometa.npz")
 
 
+@pytest.mark.parametrize("temperature", [0, -1.5, "hot", True, float("nan"), None])
+def test_load_refuses_a_temperature_that_is_not_a_positive_number(tmp_path, temperature):
+    params = mlp.init([3, 2], "relu", seed=0)
+    mlp.save(tmp_path / "t.npz", params, {"activation": "relu", "temperature": temperature})
+    with pytest.raises(ValueError, match="temperature must be a number above 0"):
+        mlp.load(tmp_path / "t.npz")
+    mlp.save(tmp_path / "t.npz", params, {"activation": "relu", "temperature": 1.25})
+    assert mlp.temperature_of(mlp.load(tmp_path / "t.npz")[1]) == 1.25
+
+
 def test_load_rejects_unknown_activation_and_extra_arrays(tmp_path):
     params = mlp.init([3, 2], "relu")
     np.savez(
