@@ -377,7 +377,11 @@ def say_defaults(defaults, preprocessing):
         f"--{k.replace('_', '-')} {f'{v:g}' if isinstance(v, float) else v}" for k, v in defaults["chosen"].items()
     )
     turned = "dark on light, so turned over to light ink on dark, as the network reads them"
-    said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned]))
+    calibrated = defaults.get("calibration") and (
+        f"a temperature fitted on the {defaults['calibration']:,} validation examples after training "
+        "(--no-calibrate: none)"
+    )
+    said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned, calibrated]))
     columns = f" ({defaults['columns']})" if defaults.get("columns") else ""  # a table's, read as the data says
     if said:
         mlp_view.err_console.print(
@@ -480,6 +484,14 @@ def say_trained(history, meta, settings, validation, out, history_path):
         kept = history[-1]["best_epoch"]
         best = mlp_view.score_words(history[kept - 1], "val", settings.task)
         mlp_view.console.print(f"kept the weights of epoch {kept} (best validation {best})", highlight=False)
+    if "calibration" in meta:
+        before, after = meta["calibration"]["validation_nll"]
+        mlp_view.console.print(
+            f"temperature {meta['temperature']:.4g}, fitted on the {meta['calibration']['examples']:,} validation "
+            f"examples: their loss (NLL) {before:.4f} -> {after:.4f}; eval shows the calibration it gives",
+            highlight=False,
+            soft_wrap=True,
+        )
     mlp_view.console.print(
         f"{why_stopped(history, settings, meta['defaults'])}; "
         f"test {mlp_view.score_words(meta, 'test', settings.task)}, loss {meta['test_loss']:.4f}; "
@@ -508,6 +520,7 @@ def train(
     warmup: Option.warmup = Default.warmup,
     val: Option.val = Default.val,
     patience: Option.patience = Default.patience,
+    calibrate: Option.calibrate = Default.calibrate,
     augment: Option.augment = Default.augment,
     augment_end: Option.augment_end = Default.augment_end,
     ema: Option.ema = Default.ema,
@@ -567,6 +580,7 @@ def train(
                 resume=resume,
                 class_weight=class_weight.value,
                 straighten={"deslant": deslant, "width": width},
+                calibrate=calibrate,
             )
             settings = run.settings
             latest.update(checkpoint=run.checkpoint, rows=run.rows, meta=run.meta)
@@ -590,17 +604,7 @@ def train(
                 latest["rows"],
                 mlp_view.live_view(),
             )
-        meta, history = mlp_run.weights_meta(
-            history,
-            run.network,
-            settings=settings,
-            extras=run.extras,
-            validation=run.validation,
-            source=run.source,
-            taken=run.taken,
-            defaults=run.defaults,
-            init=init,
-        )
+        meta, history = mlp_run.weights_meta(history, run, params, init=init)
         kept = (
             f", and the run is kept in {checkpoint_path}: run the same command again to save it"
             if checkpoint_path.is_file()
@@ -706,8 +710,13 @@ def evaluate(
         found = test_set(data, label_column, meta, weights[0], params)
         x_test, y_test, report, own = mlp_score.ensemble_evaluated(weights, members, found, mistakes)
     result = mlp_score.report_json(report, len(y_test), meta)
+    temperatures = [mlp.temperature_of(m) for _, m in members]
     if own:
-        result["members"] = [{"weights": str(w), "accuracy": a} for w, a in zip(weights, own)]
+        result["members"] = [
+            {"weights": str(w), "accuracy": a, "temperature": t} for w, a, t in zip(weights, own, temperatures)
+        ]
+    else:
+        result["temperature"] = temperatures[0]
     if tta:
         augmented = mlp_pictures.ensemble_report(members, x_test, y_test, 0, views=tta)
         result["tta"] = {"views": tta, "accuracy": augmented["accuracy"], "loss": augmented["loss"]}
@@ -719,18 +728,7 @@ def evaluate(
         else f"an ensemble of {len(own)}"
     )
     counted = "images" if mlp_pictures.input_of(meta, params)["shape"] else "examples"  # a table's rows are examples
-    table = Table(title=name)
-    for header in ("test accuracy", "loss (NLL)", "Brier", "ECE", counted):
-        table.add_column(header, justify="right")
-    calibrated = result["calibration"]
-    table.add_row(
-        mlp_view.percent(result["accuracy"]),
-        f"{result['loss']:.4f}",
-        f"{calibrated['brier']:.4f}",
-        mlp_view.percent(calibrated["ece"]),
-        str(result["n"]),
-    )
-    mlp_view.show(table)
+    mlp_view.show(mlp_view.scores_table(result, name, counted, temperatures))
     if tta:
         tested = Table(
             title=f"With test-time augmentation: each of the {counted} and {tta} distortions of it, averaged"
@@ -755,7 +753,7 @@ def evaluate(
             )
         mlp_view.show(each)
     mlp_view.show(mlp_view.confusion_table(result["confusion"], result["classes"]))
-    per_class, class_ece = Table(title="Per class"), calibrated["class_ece"]
+    per_class, class_ece = Table(title="Per class"), result["calibration"]["class_ece"]
     for header in ("class", "precision", "recall", "F1", *(["ECE"] if class_ece else []), counted):
         per_class.add_column(header, justify="right")
     for r in result["per_class"]:
@@ -860,6 +858,10 @@ def summary(*, weights: Option.weights):
         mlp_view.show(mlp_view.columns_table(mlp_columns.encoding_rows(encoding)))
     if "test_accuracy" in meta:
         mlp_view.console.print(f"test accuracy when saved: {mlp_view.percent(meta['test_accuracy'])}", highlight=False)
+    if "temperature" in meta:  # its probabilities divide the logits by it
+        mlp_view.console.print(
+            f"temperature {meta['temperature']:.4g}: the logits are divided by it before the softmax", highlight=False
+        )
     if "test_r2" in meta:
         names = ", ".join(mlp_data.target_names(meta))
         mlp_view.console.print(f"a regression of {names}; test R² when saved: {meta['test_r2']:.4f}", highlight=False)

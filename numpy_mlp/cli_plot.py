@@ -129,6 +129,19 @@ def plot_confusion(
     saved(mlp_plot.confusion_figure(report["confusion"], meta), out)
 
 
+def reliability_curves(name, meta, report):
+    """[(label, calibration)] of one classifier's test-set report (mlp_score.evaluated's) for the
+    reliability diagram: as it predicts, and, when it divides its logits by a fitted temperature,
+    without it."""
+    calibrated = mlp_score.report_calibration(report, meta)
+    if report["uncalibrated"] is None:
+        return [(name, calibrated)]
+    return [
+        (f"{name}, temperature {mlp.temperature_of(meta):.3g}", calibrated),
+        (f"{name}, no temperature", mlp_score.report_calibration(report, meta, raw=True)),
+    ]
+
+
 @plot_app.command("reliability", cls=HelpPage)
 def plot_reliability(
     *,
@@ -136,12 +149,11 @@ def plot_reliability(
     data: Option.recorded_data = Default.recorded_data,
     out: Option.plot_reliability_out = Default.plot_reliability_out,
 ):
-    """Reliability diagram: accuracy against confidence on the test set, in 15 bins with their counts, for one model or several (each with its ECE)."""
+    """Reliability diagram: accuracy against confidence on the test set, in 15 bins with their counts, for one model or several (each with its ECE; weights with a fitted temperature also without it)."""
     mlp_plot.pyplot()
     curves = []
     for path in weights:
-        meta, report = classified_test_set(path, data, out, "plot reliability")
-        curves.append((str(path), mlp_score.report_calibration(report, meta)))
+        curves += reliability_curves(str(path), *classified_test_set(path, data, out, "plot reliability"))
     saved(mlp_plot.reliability_figure(curves), out)
 
 
@@ -259,7 +271,7 @@ def plot_all(
     plot_architecture(out_dir=out_dir)
     saved(mlp_plot.curves_figure(records), here("curves.png"), "--out-dir")
     saved(mlp_plot.confusion_figure(report["confusion"], meta), here("confusion.png"), "--out-dir")
-    calibrated = mlp_score.report_calibration(report, meta)
-    saved(mlp_plot.reliability_figure([(weights.name, calibrated)]), here("reliability.png"), "--out-dir")
+    curves = reliability_curves(weights.name, meta, report)
+    saved(mlp_plot.reliability_figure(curves), here("reliability.png"), "--out-dir")
     saved(mlp_plot.mistakes_figure(x, report, meta, shape), here("mistakes.png"), "--out-dir")
     saved(mlp_plot.weights_figure(params, 48, shape), here("weights.png"), "--out-dir")

@@ -274,7 +274,11 @@ class _MLP(BaseEstimator):
         if self.validation_scores_:
             self.best_validation_score_ = max(self.validation_scores_)
         self.n_iter_ += len(history)
+        self._calibrate(val)
         return self
+
+    def _calibrate(self, val):
+        """After each fit: what the trained network needs beyond its weights (a classifier's temperature)."""
 
     @staticmethod
     def _reported(record, checkpoint):
@@ -285,7 +289,10 @@ class _MLP(BaseEstimator):
     def _logits(self, X):
         """(N, C) outputs of X's rows, computed in float64 so that any batch of rows gives the same."""
         check_is_fitted(self, "params_")
-        X = self._features(X, reset=False)
+        return self._outputs(self._features(X, reset=False))
+
+    def _outputs(self, X):
+        """(N, C) float64 outputs of rows X as `_features` gives them."""
         params64 = {k: p.astype(np.float64) for k, p in self.params_.items()}
         units = mlp.preprocess(X, self.preprocessing_, np.float64)
         return np.concatenate(list(mlp.logits_in_chunks(params64, units, self.activation)))
@@ -301,7 +308,7 @@ class _MLP(BaseEstimator):
             "settings": self.settings_._asdict(),
             "epochs_run": int(self.n_iter_),
             "input": taken | ({"table": table} if table else {}),
-        }
+        } | ({"temperature": self.temperature_} if getattr(self, "temperature_", 1.0) != 1.0 else {})
 
     def _record(self):
         """The weights file's `estimator` record: the parameters, and the column names it was fitted on."""
@@ -361,6 +368,8 @@ class _MLP(BaseEstimator):
             else None
         )
         estimator.loss_curve_, estimator.validation_scores_, estimator.validation_loss_curve_ = [], [], []
+        if mlp.task_of(meta) == "classification":
+            estimator.temperature_ = mlp.temperature_of(meta)
         return estimator
 
 
@@ -380,6 +389,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
       early_stopping: hold out validation_fraction of the training set (stratified), keep the
         epoch with the best validation accuracy, stop after n_iter_no_change epochs without a
         better one.
+      calibrate: with early_stopping, fit a temperature on the held-out part after training
+        (mlp.fit_temperature): predict_proba divides the logits by it (predict is unchanged).
       class_weight: None, "balanced" or {label: weight}: each example's loss is weighed by its
         class's weight (times its sample_weight in fit).
       random_state: None, an int or a RandomState: the seed of every random choice.
@@ -394,7 +405,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
     Attributes after fit: classes_, n_features_in_ (feature_names_in_ for a DataFrame),
     params_ (mlp's dict of arrays), preprocessing_, settings_ (the mlp.Settings it trained
     with), loss_curve_ (training loss per epoch), validation_scores_ and validation_loss_curve_
-    (with early_stopping), best_validation_score_, n_iter_ (epochs run).
+    (with early_stopping), best_validation_score_, n_iter_ (epochs run), temperature_ (1: none
+    fitted, as after partial_fit, which changes the network it was fitted for).
     """
 
     def __init__(
@@ -409,6 +421,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        calibrate=True,
         class_weight=None,
         random_state=None,
         verbose=False,
@@ -433,6 +446,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.calibrate = calibrate
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
@@ -496,21 +510,25 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def _n_outputs(self):
         return len(self.classes_)
 
+    def _calibrate(self, val):
+        """temperature_: mlp.fit_temperature on the part early_stopping held out (val: (X, y) or
+        None), with calibrate; else 1 (the plain softmax)."""
+        self.temperature_ = mlp.fit_temperature(self._outputs(val[0]), val[1]) if self.calibrate and val else 1.0
+
     # ------------------------------------------------------------------------- predict
     def predict_proba(self, X):
-        """(N, C) class probabilities, classes in the order of classes_."""
-        return mlp.softmax(self._logits(X))
+        """(N, C) class probabilities, classes in the order of classes_ (softmax of the logits
+        divided by temperature_)."""
+        return mlp.softmax(self._logits(X) / self.temperature_)
 
     def predict_log_proba(self, X):
-        """(N, C) log class probabilities, from the logits with log-sum-exp."""
-        shifted = self._logits(X)
-        shifted -= shifted.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        """(N, C) log class probabilities, from the logits (divided by temperature_) with log-sum-exp."""
+        return mlp.log_softmax(self._logits(X) / self.temperature_)
 
     def predict(self, X):
         """(N,) predicted labels, as y held them."""
-        probabilities = self.predict_proba(X)  # first: unfitted, it says so
-        return self.classes_[probabilities.argmax(axis=1)]
+        logits = self._logits(X)  # first: unfitted, it says so
+        return self.classes_[logits.argmax(axis=1)]  # the temperature changes no argmax
 
     # ------------------------------------------------------------------------- the toolkit's weights files
     def save(self, path):

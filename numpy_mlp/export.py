@@ -236,7 +236,7 @@ def input_name(meta):
 def onnx_model(params, meta):
     """An onnx.ModelProto computing mlp.predict_proba from raw values: the stored preprocessing
     (PREPROCESSING_STEPS after the range scaling), every layer (Gemm and the hidden activation,
-    ACTIVATION_OPS), softmax and argmax. Input "input": float32
+    ACTIVATION_OPS), softmax (of the logits divided by the fitted temperature, if any) and argmax. Input "input": float32
     (N, D) raw values as stored in the data (MNIST: 0-255); outputs "logits" and
     "probabilities" float32 (N, C) and "class" int64 (N,); a regression's (mlp.predict_values)
     one output, "values" float32 (N, k), the numbers in their own units. It computes in float32, float64
@@ -290,9 +290,12 @@ def onnx_model(params, meta):
         nodes.append(helper.make_node("Add", [h, constant("target_mean", meta["targets"]["mean"])], ["values"]))
         outputs = [helper.make_tensor_value_info("values", T.FLOAT, ["N", n_classes])]
     else:
+        nodes.append(helper.make_node("Identity", [h], ["logits"]))
+        tempered = "logits"
+        if mlp.temperature_of(meta) != 1.0:  # the fitted temperature: the logits divided before the softmax
+            tempered = step("Div", "logits", constant("softmax_temperature", mlp.temperature_of(meta)))
         nodes += [
-            helper.make_node("Identity", [h], ["logits"]),
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+            helper.make_node("Softmax", [tempered], ["probabilities"], axis=1),
             helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0),
         ]
         outputs = [
@@ -327,6 +330,8 @@ def onnx_model(params, meta):
     if table:
         taken = "a table's columns as the CSV holds them, one input each; the model encodes them itself"
     props = {**named, "training": json.dumps(summary), "preprocessing": prep["kind"], "input_range": taken}
+    if "temperature" in meta:
+        props["temperature"] = repr(meta["temperature"])
     helper.set_model_props(model, props)
     return model
 
@@ -338,6 +343,11 @@ def described(params, meta):
         f"output 'values' float32 (N, {k}), the numbers in their own units"
         if mlp.task_of(meta) == "regression"
         else f"outputs 'logits' and 'probabilities' float32 (N, {k}), 'class' int64 (N,)"
+        + (
+            f"; the probabilities divide the logits by the temperature {meta['temperature']:.4g}"
+            if "temperature" in meta
+            else ""
+        )
     )
     table = columns_taken(meta)
     if table:

@@ -390,6 +390,19 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
         DEFAULTS["patience"],
         "Regularisation",
     ),
+    "calibrate": Opt(
+        Annotated[
+            bool,
+            typer.Option(
+                "--calibrate/--no-calibrate",
+                help="With --val, fit a temperature on the validation split after training (the logits divided by it "
+                "before the softmax, so that a 90% is right 90% of the time; no prediction changes): stored with the "
+                "weights, applied by eval, predict, draw, export and the estimators.",
+            ),
+        ],
+        True,
+        "Regularisation",
+    ),
     "augment": Opt(
         Annotated[
             Augment,
@@ -965,7 +978,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
 
 TRAIN_OPTIONS = tuple(
     "hidden epochs batch_size lr momentum optimizer weight_decay dropout clip label_smoothing schedule warmup val "
-    "patience augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
+    "patience calibrate augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
     "ignore task checkpoint_every test_every init class_weight".split()
 )
 BENCH_OPTIONS = tuple(

@@ -297,12 +297,15 @@ def test_time_view(shape):
     return lambda units, rng: augment(units, shape, "affine", rng, **TTA_STRENGTH._asdict())
 
 
-def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_size=2000, distort=None):
+def view_log_proba(
+    params, x, activation, preprocessing, views=0, seed=0, batch_size=2000, distort=None, *, temperature=1.0
+):
     """(1 + views, N, C) float64 log-probabilities of x's rows as they are, then of `views`
     random distortions of each, distort(units (B, D) in [0, 1], rng) -> (B, D), by default the
     mild ones of `test_time_view` (the same ones for any network, given the seed and
     batch_size: they are drawn chunk by chunk). x: raw pictures with `preprocessing`, else
-    network inputs distorted as they are."""
+    network inputs distorted as they are. The logits are divided by `temperature` (the weights'
+    meta["temperature"], as mlp.predict_proba divides them)."""
     if not (mlp._whole(batch_size) and batch_size >= 1 and mlp._whole(views) and views >= 0):
         raise ValueError(f"batch_size must be a whole number >= 1 and views >= 0, got {batch_size!r}, {views!r}")
     if views and distort is None:
@@ -314,8 +317,14 @@ def view_log_proba(params, x, activation, preprocessing, views=0, seed=0, batch_
         units = units if preprocessing is None else mlp.to_unit(units, preprocessing, dtype)
         seen = [units] + [distort(units, rng) for _ in range(views)]
         inputs_of = [v if preprocessing is None else mlp.standardize(v, preprocessing) for v in seen]
-        chunks.append([mlp.log_softmax(mlp.forward(params, v, activation)[0].astype(np.float64)) for v in inputs_of])
+        logits = [mlp.forward(params, v, activation)[0].astype(np.float64) / temperature for v in inputs_of]
+        chunks.append([mlp.log_softmax(z) for z in logits])
     return np.stack([np.concatenate(view) for view in zip(*chunks)])
+
+
+def uncalibrated(members):
+    """`members` as they would predict without their fitted temperatures (eval's "before")."""
+    return [(params, {k: v for k, v in meta.items() if k != "temperature"}) for params, meta in members]
 
 
 def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
@@ -325,10 +334,22 @@ def ensemble_log_proba(members, x, batch_size=2000, views=0, seed=0):
     0: the rows as they are (tables too).
 
     members: [(params, meta)] as mlp.load returns them, networks of the same classes; each meta
-    names its "activation" and "preprocessing" (None: x holds network inputs). One member gives
-    its own log-probabilities (float64)."""
+    names its "activation" and "preprocessing" (None: x holds network inputs), and perhaps the
+    "temperature" its logits are divided by. One member gives its own log-probabilities (float64)."""
     per_view = np.concatenate(
-        [view_log_proba(p, x, m["activation"], m.get("preprocessing"), views, seed, batch_size) for p, m in members]
+        [
+            view_log_proba(
+                p,
+                x,
+                m["activation"],
+                m.get("preprocessing"),
+                views,
+                seed,
+                batch_size,
+                temperature=mlp.temperature_of(m),
+            )
+            for p, m in members
+        ]
     )  # (M * (1 + views), N, C)
     top = per_view.max(axis=0)
     return top + np.log(np.exp(per_view - top).mean(axis=0))

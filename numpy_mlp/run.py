@@ -694,11 +694,33 @@ def fitted_settings(asked, given, *, pictures, n, init=None):
     return mlp.check_settings(settings), taken.get("normalize"), chosen
 
 
-def weights_meta(history, plan, *, settings, extras, validation, source, taken, defaults, init):
-    """(meta, history) as the weights file and history record them: what the network is, how it
-    was trained (and which options were chosen from the data, `defaults`), its test score (that
-    of the kept epoch, scored when it ended), its data and what it takes (`taken`, with the
-    framing measured on its pictures)."""
+def calibrates(run):
+    """Whether a planned run fits a temperature after training: a classifier with a validation
+    split to fit it on, unless --no-calibrate."""
+    return bool(run.calibrate and run.validation and run.settings.task == "classification")
+
+
+def fitted_calibration(run, params):
+    """(temperature, record) of a trained run (`calibrates`): mlp.fit_temperature on the logits of
+    its validation split, and {"examples", "validation_nll": [before, after]}; (None, None) for a
+    run that does not calibrate."""
+    if not calibrates(run):
+        return None, None
+    x_val, y_val = run.validation
+    activation, preprocessing = run.settings.activation, run.network["preprocessing"]
+    logits = np.concatenate(list(mlp.logits_in_chunks(params, x_val, activation, preprocessing))).astype(np.float64)
+    temperature = mlp.fit_temperature(logits, y_val)
+    before, after = (mlp.loss(logits / t, y_val) for t in (1.0, temperature))
+    return temperature, {"examples": len(y_val), "validation_nll": [before, after]}
+
+
+def weights_meta(history, run, params, *, init=None):
+    """(meta, history) as the weights file and history record them for a trained `run` (its
+    `params`): what the network is, how it was trained (and which options were chosen from the
+    data, run.defaults), its test score (that of the kept epoch, scored when it ended), its data
+    and what it takes (run.taken, with the framing measured on its pictures), and the temperature
+    fitted on its validation split (`fitted_calibration`)."""
+    settings, plan, validation = run.settings, run.network, run.validation
     scored = history[history[-1]["best_epoch"] - 1] if validation else history[-1]
     score = f"test_{mlp.TASKS[settings.task].score}"
     meta = {
@@ -706,13 +728,16 @@ def weights_meta(history, plan, *, settings, extras, validation, source, taken, 
         "epochs_run": len(history),
         score: scored[score],
         "test_loss": scored["test_loss"],
-        "settings": recorded(settings, extras, keep_epochs=True),
+        "settings": recorded(settings, run.extras, keep_epochs=True),
         "preprocessing": plan["preprocessing"],
         "classes": plan["classes"] and list(plan["classes"]),
-        "data": source,
-        "input": taken,
-        "defaults": defaults,
+        "data": run.source,
+        "input": run.taken,
+        "defaults": run.defaults,
     }
+    temperature, calibration = fitted_calibration(run, params)
+    if calibration:  # mlp.predict_proba's: the logits divided by it
+        meta |= {"temperature": temperature, "calibration": calibration}
     if settings.task == "regression":  # what the outputs are: numbers, in these units (mlp.fit_targets)
         meta |= {"task": "regression", "targets": plan["targets"], "target_names": plan["target_names"]}
         del meta["classes"]
@@ -771,6 +796,7 @@ class Run:
     notes: list  # lines for the user (the memory check's)
     transform: object  # the batches' augmentation (numpy_mlp.pictures.distortion), or None
     sample_weight: np.ndarray | None  # (N,) weights from class_weight, or None
+    calibrate: bool = True  # fit a temperature on the validation split after training (`calibrates`)
 
 
 def plan(
@@ -789,6 +815,7 @@ def plan(
     class_weight="none",
     straighten=None,
     framings=None,
+    calibrate=True,
 ):
     """Everything a run starts from, decided before any training: the validation split of
     `found` (the data behind --data, as `load_data` read it), the options not `given` chosen
@@ -796,7 +823,8 @@ def plan(
     and checked to fit, the checkpoint to resume from (checked to be this run's), the memory it
     needs, and the initial parameters. `normalize`: a kind, or None to choose; `framings`: a
     dict of the framings measured on the data by preprocessing kind (a sweep's trials share
-    them); `straighten`: {"deslant", "width"}. Returns a `Run`; its notes (the memory check's,
+    them); `straighten`: {"deslant", "width"}; `calibrate`: fit a temperature on the validation
+    split after training (`fitted_calibration`). Returns a `Run`; its notes (the memory check's,
     when it has one) are for the user. Raises ValueError (BadOption for an option)."""
     straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
     check_straightening(straighten, found, data, init)
@@ -862,7 +890,8 @@ def plan(
     return Run(
         settings=settings,
         defaults={"for": data_in_words(found, len(y)), "chosen": chosen}
-        | ({"columns": found.table["said"]} if found.table and found.table["said"] else {}),
+        | ({"columns": found.table["said"]} if found.table and found.table["said"] else {})
+        | ({"calibration": len(validation[1])} if calibrate and validation and not regression else {}),
         taken=taken,
         found=found,
         x=x,
@@ -881,6 +910,7 @@ def plan(
         sample_weight=None
         if class_weight == "none"
         else class_weights(y, mlp_data.class_count(found), class_weight)[y],
+        calibrate=calibrate,
     )
 
 

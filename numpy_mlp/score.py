@@ -91,11 +91,15 @@ def calibration(probabilities, y, names):
     }
 
 
-def report_calibration(report, meta):
+def report_calibration(report, meta, raw=False):
     """`calibration` of an mlp.classification_report whose "true" labels were added (evaluated,
-    ensemble_evaluated), its classes named as the weights' meta names them."""
+    ensemble_evaluated), its classes named as the weights' meta names them; raw: of its
+    "uncalibrated" probabilities (the weights without their temperatures), with their accuracy."""
     names = [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))]
-    return calibration(report["probabilities"], report["true"], names)
+    if not raw:
+        return calibration(report["probabilities"], report["true"], names)
+    p, y = report["uncalibrated"], report["true"]
+    return calibration(p, y, names) | {"accuracy": mlp.accuracy(p.argmax(axis=1), y)}
 
 
 # ----------------------------------------------------------------------------- reports
@@ -103,14 +107,17 @@ def report_calibration(report, meta):
 
 def report_json(report, n, meta=None):
     """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
-    class names from the weights, where they have them)."""
+    class names from the weights, where they have them): its "calibration", and the
+    "uncalibrated" probabilities' (with their accuracy) when the weights have fitted temperatures."""
     meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
+    calibrated = report.get("uncalibrated") is not None  # fitted temperatures applied: the raw ones beside
     return {
         "accuracy": report["accuracy"],
         "loss": report["loss"],
         "n": n,
         "calibration": report_calibration(report, meta),
+        **({"uncalibrated": report_calibration(report, meta, raw=True)} if calibrated else {}),
         "classes": [mlp_data.class_name(meta, c) for c in range(len(report["confusion"]))],
         "absent": absent_classes(report, meta),
         "confusion": report["confusion"].tolist(),
@@ -262,12 +269,21 @@ def check_tta(tta, weights, meta, params):
         raise mlp_run.BadOption(f"--tta distorts square pictures; {weights} takes {takes}")
 
 
+def uncalibrated_probabilities(members, x):
+    """(N, C) the probabilities of x's rows that `members` would give without the temperatures
+    fitted when they were trained (eval shows the calibration before and after), or None when
+    none has one."""
+    if all(mlp.temperature_of(meta) == 1.0 for _, meta in members):
+        return None
+    return np.exp(mlp_pictures.ensemble_log_proba(mlp_pictures.uncalibrated(members), x))
+
+
 def ensemble_evaluated(weights, members, found, n_mistakes):
     """(x_test, y_test, report, member accuracies) of an ensemble on the test set `found` holds."""
     for path, (params, _) in zip(weights, members):
         mlp_run.check_fits(path, params, found.x_test, found.y_test)
     report = mlp_pictures.ensemble_report(members, found.x_test, found.y_test, n_mistakes)
-    report["true"] = found.y_test
+    report["true"], report["uncalibrated"] = found.y_test, uncalibrated_probabilities(members, found.x_test)
     own = [
         mlp.evaluate(p, found.x_test, found.y_test, m["activation"], preprocessing=m["preprocessing"])[1]
         for p, m in members
@@ -281,9 +297,15 @@ def evaluated(weights, params, meta, found, n_mistakes):
     x_test, y_test = found.x_test, found.y_test
     mlp_run.check_fits(weights, params, x_test, y_test)
     report = mlp.classification_report(
-        params, x_test, y_test, meta["activation"], n_mistakes, preprocessing=meta["preprocessing"]
+        params,
+        x_test,
+        y_test,
+        meta["activation"],
+        n_mistakes,
+        preprocessing=meta["preprocessing"],
+        temperature=mlp.temperature_of(meta),
     )
-    report["true"] = y_test
+    report["true"], report["uncalibrated"] = y_test, uncalibrated_probabilities([(params, meta)], x_test)
     return x_test, y_test, report
 
 

@@ -695,6 +695,7 @@ def trainer(values, given, *, found, val):
             class_weight=values["class_weight"],
             straighten={"deslant": values["deslant"], "width": values["width"]},
             framings=framings,
+            calibrate=values["calibrate"],
         )
         reported = report and (lambda rows, checkpoint: report(rows[-1]["epoch"], rows[-1][score(run)]))
         params, history = mlp_run.execute(run, mlp.Callbacks(on_epoch=reported))  # no test set: validation only
@@ -833,16 +834,6 @@ def best_retrained(study, *, name, url, train_trial, found):
     scored = [
         dict(r, **({"test_loss": test_loss, tested: test_score} if i == kept else {})) for i, r in enumerate(history)
     ]
-    meta, _ = mlp_run.weights_meta(
-        scored,
-        run.network,
-        settings=run.settings,
-        extras=run.extras,
-        validation=run.validation,
-        source=run.source,
-        taken=run.taken,
-        defaults=run.defaults,
-        init=None,
-    )
+    meta, _ = mlp_run.weights_meta(scored, run, params)
     meta["sweep"] = {"study": name, "storage": masked(url), "trial": best.number, score(run): best.value}
     return {"best": best, "value": value, "params": params, "history": history, "meta": meta, tested: test_score}

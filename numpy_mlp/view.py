@@ -179,6 +179,30 @@ def columns_table(rows, title="Columns"):
     return table
 
 
+def scores_table(result, title, counted, temperatures):
+    """eval's first table, from its JSON `result`: accuracy, loss and calibration (NLL, Brier,
+    ECE), and where the weights divide their logits by fitted temperatures, the same of the raw
+    probabilities beneath (no temperature), so that the two read side by side."""
+    rows = [("", result)]
+    if "uncalibrated" in result:
+        fitted = ", ".join(f"{t:.3g}" for t in temperatures)
+        rows = [(fitted, result), ("none (raw softmax)", result["uncalibrated"])]
+    table = Table(title=title)
+    for header in (*(["temperature"] if len(rows) > 1 else []), "test accuracy", "loss (NLL)", "Brier", "ECE", counted):
+        table.add_column(header, justify="right")
+    for said, scored in rows:
+        calibrated = scored.get("calibration", scored)  # the raw row holds its calibration itself
+        table.add_row(
+            *([said] if len(rows) > 1 else []),
+            percent(scored["accuracy"]),
+            f"{calibrated['nll']:.4f}",
+            f"{calibrated['brier']:.4f}",
+            percent(calibrated["ece"]),
+            str(result["n"]),
+        )
+    return table
+
+
 def confusion_table(confusion, names):
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
     table.add_column("true", justify="right", style="bold")

@@ -112,3 +112,106 @@ def test_plot_reliability_draws_several_models_and_refuses_a_regression(trained,
         "regression); eval scores it (MSE, MAE, R²), predict gives its numbers, plot scatter draws them"
     )
     assert not (tmp_path / "n.png").exists()
+
+
+# ----------------------------------------------------------------------------- a temperature fitted on validation
+
+
+def test_train_with_val_fits_a_temperature_on_it_says_so_and_eval_shows_before_and_after(small_data, tmp_path):
+    out = tmp_path / "w.npz"
+    result = run(*"train relu --hidden 16 --epochs 2 --val 500 --data".split(), small_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "a temperature fitted on the 500 validation examples after training (--no-calibrate: none)" in result.stderr
+    params, meta = mlp.load(out)
+    found = mlp_data.load_data(small_data)
+    _, _, x_val, y_val = mlp.split_validation(found.x_train, found.y_train, 500, 0)
+    logits = np.concatenate(list(mlp.logits_in_chunks(params, x_val, "relu", meta["preprocessing"])))
+    assert meta["temperature"] == pytest.approx(mlp.fit_temperature(logits, y_val), rel=1e-9)
+    before, after = meta["calibration"]["validation_nll"]
+    assert after < before and meta["calibration"]["examples"] == 500
+    assert (
+        f"temperature {meta['temperature']:.4g}, fitted on the 500 validation examples: their loss (NLL) "
+        f"{before:.4f} -> {after:.4f}"
+    ) in result.stdout
+
+    evaluated = run("eval", out, "--json", tmp_path / "e.json")
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    raw = mlp.predict_proba(params, found.x_test, "relu", preprocessing=meta["preprocessing"])
+    tempered = mlp.predict_proba(
+        params, found.x_test, "relu", preprocessing=meta["preprocessing"], temperature=meta["temperature"]
+    )
+    assert report["temperature"] == meta["temperature"]
+    assert report["calibration"]["ece"] == pytest.approx(
+        mlp_score.calibration(tempered, found.y_test, report["classes"])["ece"], abs=1e-9
+    )
+    assert report["uncalibrated"]["ece"] == pytest.approx(
+        mlp_score.calibration(raw, found.y_test, report["classes"])["ece"], abs=1e-9
+    )
+    assert report["uncalibrated"]["accuracy"] == report["accuracy"]  # the argmax never changes
+    lines = evaluated.stdout.splitlines()
+    header = next(line for line in lines if "test accuracy" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][0] == "temperature"
+    fitted_row, raw_row = lines[lines.index(header) + 2], lines[lines.index(header) + 3]
+    assert f"{meta['temperature']:.3g}" in fitted_row and f"{100 * report['calibration']['ece']:.2f}%" in fitted_row
+    assert "none (raw softmax)" in raw_row and f"{100 * report['uncalibrated']['ece']:.2f}%" in raw_row
+    assert f"temperature {meta['temperature']:.4g}: the logits are divided by it" in run("summary", out).stdout
+
+    plain = run(*"train relu --hidden 16 --epochs 2 --val 500 --no-calibrate --data".split(), small_data, "--out", out)
+    assert plain.exit_code == 0 and "temperature" not in plain.output
+    assert "temperature" not in mlp.load(out)[1]
+
+
+def hot_copy(weights, folder, temperature):
+    """The weights saved again with a temperature of their own."""
+    params, meta = mlp.load(weights)
+    mlp.save(folder / "hot.npz", params, {**meta, "temperature": temperature})
+    return folder / "hot.npz"
+
+
+def test_predict_draw_and_ensembles_divide_each_networks_logits_by_its_temperature(trained, small_data, tmp_path):
+    from numpy_mlp import pictures as mlp_pictures
+
+    hot = hot_copy(trained, tmp_path, 3.0)
+    plain_members, hot_members = mlp.load(trained), mlp.load(hot)
+    found = mlp_data.load_data(small_data)
+    grey = found.x_test[0].reshape(28, 28) / 255
+    plain = mlp_pictures.classify_picture([plain_members], grey)[1]
+    tempered = mlp_pictures.classify_picture([hot_members], grey)[1]  # the draw page's and predict's one path
+    # softmax(z / 3) from softmax(z): log p is z less a constant, so log_softmax(log p / 3) is it
+    assert tempered == pytest.approx(np.exp(mlp.log_softmax(np.log(plain)[None] / 3))[0], rel=1e-9)
+    shown = run("predict", hot, "--index", "0", "--data", small_data)
+    x0 = found.x_test[:1]
+    at_index = mlp.predict_proba(
+        *hot_members[:1], x0, "relu", preprocessing=hot_members[1]["preprocessing"], temperature=3.0
+    )
+    assert f"{100 * at_index.max():.2f}%" in shown.stdout
+    both = mlp_pictures.ensemble_log_proba([plain_members, hot_members], found.x_test[:50])
+    expected = np.log(
+        (
+            mlp.predict_proba(
+                *plain_members[:1], found.x_test[:50], "relu", preprocessing=plain_members[1]["preprocessing"]
+            )
+            + mlp.predict_proba(
+                *hot_members[:1],
+                found.x_test[:50],
+                "relu",
+                preprocessing=hot_members[1]["preprocessing"],
+                temperature=3.0,
+            )
+        )
+        / 2
+    )
+    assert both == pytest.approx(expected, abs=1e-5)  # predict_proba computes in the weights' float32
+    ensemble = run("eval", trained, hot, "--data", small_data, "--json", tmp_path / "e.json")
+    assert ensemble.exit_code == 0, ensemble.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert [m["temperature"] for m in report["members"]] == [1.0, 3.0] and "uncalibrated" in report
+    from numpy_mlp import cli_plot
+
+    curves = cli_plot.reliability_curves("hot.npz", *cli_plot.classified_test_set(hot, small_data, None, "plot"))
+    assert [label for label, _ in curves] == ["hot.npz, temperature 3", "hot.npz, no temperature"]
+    params, meta = plain_members
+    raw = mlp.predict_proba(params, found.x_test, "relu", preprocessing=meta["preprocessing"])  # the plain network's
+    expected = mlp_score.calibration(raw, found.y_test, list("0123456789"))
+    assert curves[1][1]["ece"] == pytest.approx(expected["ece"], abs=1e-6)

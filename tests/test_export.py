@@ -115,6 +115,25 @@ def test_an_exported_model_turns_a_light_background_over_as_mlp_does():
     np.testing.assert_allclose(probabilities, mlp.predict_proba(params, raw, "relu", preprocessing=prep), atol=1e-5)
 
 
+def test_an_exported_model_divides_its_logits_by_the_fitted_temperature_before_the_softmax():
+    pytest.importorskip("onnx", reason="the export test needs onnx: pip install -e '.[test]'")
+    ort = pytest.importorskip("onnxruntime", reason="the export test needs onnxruntime: pip install -e '.[test]'")
+    rng = np.random.default_rng(4)
+    raw = rng.integers(0, 256, (64, 12)).astype(np.uint8)
+    prep = mlp.fit_preprocessing(raw)
+    params = mlp.init([12, 9, 4], "relu", seed=3)
+    meta = {"activation": "relu", "preprocessing": prep, "temperature": 2.75}
+    model = mlp_onnx.onnx_model(params, meta)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits, probabilities, predicted = session.run(None, {session.get_inputs()[0].name: raw.astype(np.float32)})
+    expected = mlp.predict_proba(params, raw, "relu", preprocessing=prep, temperature=2.75)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+    np.testing.assert_allclose(logits, next(mlp.logits_in_chunks(params, raw, "relu", prep)), atol=1e-5)  # raw
+    assert np.array_equal(predicted, logits.argmax(axis=1))
+    assert session.get_modelmeta().custom_metadata_map["temperature"] == "2.75"
+    assert "divide the logits by the temperature 2.75" in mlp_onnx.described(params, meta)
+
+
 # ----------------------------------------------------------------------------- a table's raw columns
 def mixed_rows(n, seed, unseen=False):
     """A table's text rows: a number with gaps, 40 makes (past the one-hot cap: frequencies), a

@@ -778,7 +778,8 @@ def test_plan_is_what_train_trains_and_records(tmp_path, small_data):
     asked = mlp.Settings(activation="relu", epochs=1)
     run = mlp_run.plan(asked, given={"epochs"}, found=found, data=str(small_data), hidden=[8], val=100)
     assert run.network["sizes"] == [784, 8, 10] and len(run.y) == 500 and len(run.validation[1]) == 100
-    assert run.defaults == {"for": "500 pictures of 28 x 28", "chosen": {}}  # MNIST's own defaults fit
+    # MNIST's own defaults fit; the temperature is fitted on the 100 validation examples
+    assert run.defaults == {"for": "500 pictures of 28 x 28", "chosen": {}, "calibration": 100}
     assert run.params.keys() == mlp.init([784, 8, 10], "relu").keys() and run.checkpoint is None
     expected = mlp.init([784, 8, 10], "relu", seed=0)
     assert all(np.array_equal(run.params[k], expected[k]) for k in expected)

@@ -57,6 +57,23 @@ def test_early_stopping_records_validation_curves_and_keeps_the_best_epoch():
     assert clf.n_iter_ < clf.settings_.epochs  # stopped by n_iter_no_change
 
 
+def test_early_stopping_fits_a_temperature_on_the_held_out_part_that_predict_proba_applies(tmp_path):
+    x, y = make_classification(n_samples=600, n_features=10, n_informative=5, random_state=0)
+    clf = MLPClassifier(early_stopping=True, random_state=0).fit(x, y)
+    plain = MLPClassifier(early_stopping=True, calibrate=False, random_state=0).fit(x, y)  # the same network
+    _, _, held_out, _ = mlp.split_validation(np.arange(600), y, 60, seed=0)  # validation_fraction 0.1
+    log_p = plain.predict_log_proba(x[held_out])  # the logits less a constant per row: the same fit
+    assert plain.temperature_ == 1.0 and clf.temperature_ != 1.0
+    assert clf.temperature_ == pytest.approx(mlp.fit_temperature(log_p, y[held_out]), rel=1e-6)
+    expected = np.exp(mlp.log_softmax(plain.predict_log_proba(x) / clf.temperature_))
+    np.testing.assert_allclose(clf.predict_proba(x), expected, rtol=1e-9)
+    assert np.array_equal(clf.predict(x), plain.predict(x))
+    clf.save(tmp_path / "c.npz")
+    loaded = MLPClassifier.load(tmp_path / "c.npz")
+    assert loaded.temperature_ == clf.temperature_ and np.array_equal(loaded.predict_proba(x), clf.predict_proba(x))
+    assert clf.partial_fit(x, y).temperature_ == 1.0  # another network now: its temperature is not fitted
+
+
 def test_in_a_pipeline_a_grid_search_on_two_workers_and_cross_validation():
     x, y = make_classification(n_samples=300, n_features=8, n_informative=5, random_state=1)
     pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(max_iter=30, random_state=0))])
