@@ -236,9 +236,10 @@ def forward(params, x, activation, dropout=0.0, rng=None):
 
 # ----------------------------------------------------------------------------- loss
 # One registry: what the outputs stand for, and so the loss. "classification": logits of C
-# classes, y (B,) int labels, softmax cross-entropy; "regression": the k numbers themselves
-# (the output layer is linear either way), y (B, k) or, for one number, (B,) floats, the mean
-# squared error. loss, grads, train, evaluate and the weights file read it.
+# classes, y (B,) int labels, softmax cross-entropy; "multilabel": a logit per label, each its
+# own yes or no, y (B, k) of 0 and 1, binary cross-entropy of each label's sigmoid; "regression":
+# the k numbers themselves (the output layer is linear either way), y (B, k) or, for one number,
+# (B,) floats, the mean squared error. loss, grads, train, evaluate and the weights file read it.
 
 
 def _cross_entropy(shifted, log_total, y, label_smoothing, weights=None):
@@ -296,12 +297,35 @@ def _squared_loss_and_delta(outputs, y, label_smoothing, weights):
     return value, error
 
 
+def check_multilabels(y, n_labels, n=None):
+    """ValueError unless y holds (n, n_labels) labels of 0 and 1 (ints, bools or floats): one column per label."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf" or y.shape[1:] != (n_labels,) or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be 0 or 1 in shape (N, {n_labels}) for this network, got {y.dtype} {y.shape}")
+    if n is not None and len(y) != n:
+        raise ValueError(f"{n} examples but {len(y)} rows of labels")
+
+
+def _binary_loss_and_delta(logits, y, label_smoothing, weights):
+    """(mean over examples of the binary cross-entropy summed over the labels, d loss / d logits
+    (B, k)): per label max(z, 0) - z t + log(1 + exp(-|z|)), which is -t log sigmoid(z) - (1 - t)
+    log(1 - sigmoid(z)) without overflow for any z; the target t is y, smoothed towards 1/2."""
+    t = y.astype(logits.dtype) * (1 - label_smoothing) + label_smoothing / 2
+    per_example = (np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits)))).sum(axis=1)
+    value = float(per_example.mean() if weights is None else (per_example * weights).mean())
+    dz = (_sigmoid(logits) - t) / np.asarray(len(logits), logits.dtype)
+    if weights is not None:
+        dz *= weights.astype(dz.dtype)[:, None]
+    return value, dz
+
+
 class Task(NamedTuple):
     check: Callable  # check(y, n_outputs, n): ValueError unless y are targets for such a network
     loss_and_delta: Callable  # (outputs, y, label_smoothing, weights) -> (mean loss, d loss / d outputs (B, k))
     score: str  # evaluate's second number, higher better: "accuracy", or R^2 ("r2")
     guess: Callable  # guess(y, k): loss of a guess that knows nothing (training has diverged at 20x it)
     guessed: str  # that guess, in words
+    hits: Callable | None = None  # hits(outputs, y): how many examples are right (their "accuracy"); None: numbers
 
 
 TASKS = {
@@ -311,6 +335,15 @@ TASKS = {
         score="accuracy",
         guess=lambda y, k: math.log(max(k, 2)),
         guessed="a uniform guess",
+        hits=lambda logits, y: int((logits.argmax(axis=1) == y).sum()),
+    ),
+    "multilabel": Task(
+        check=check_multilabels,
+        loss_and_delta=_binary_loss_and_delta,
+        score="accuracy",  # subset accuracy: every label of the example right, as scikit-learn scores it
+        guess=lambda y, k: k * math.log(2),
+        guessed="one half for every label",
+        hits=lambda logits, y: int(((logits > 0) == (y == 1)).all(axis=1).sum()),
     ),
     "regression": Task(
         check=check_targets,
@@ -335,12 +368,16 @@ def temperature_of(meta):
 
 def loss(logits, y, label_smoothing=0.0, weights=None, task="classification"):
     """Mean loss of the outputs, averaged over the batch: softmax cross-entropy from logits via
-    log-sum-exp (finite for |logits| ~ 1e4); with task="regression" the mean squared error (TASKS).
+    log-sum-exp (finite for |logits| ~ 1e4); with task="multilabel" each label's binary
+    cross-entropy from its logit, summed over the labels; with task="regression" the mean squared
+    error (TASKS).
 
     Args:
         logits: (B, C) floats, `forward`'s.
-        y: (B,) int labels in [0, C); for task="regression", (B, C) or (B,) numbers.
-        label_smoothing: eps in [0, 1): the target is (1 - eps) * onehot(y) + eps / C (classes only).
+        y: (B,) int labels in [0, C); for task="multilabel", (B, C) of 0 and 1; for
+            task="regression", (B, C) or (B,) numbers.
+        label_smoothing: eps in [0, 1): the target is (1 - eps) * onehot(y) + eps / C (a multilabel
+            target (1 - eps) * y + eps / 2; not for numbers).
         weights: optional (B,) non-negative weight of each example (class or sample weights):
             the loss is then mean_i(w_i * loss_i), so weights of mean 1 keep its scale.
         task: a TASKS name.
@@ -897,7 +934,8 @@ def r2_score(sse, y):
 
 def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None, task="classification"):
     """(mean loss, accuracy) of the deterministic network on (x, y), in chunks (`logits_in_chunks`);
-    with task="regression" (mean squared error, R^2: `r2_score`)."""
+    with task="regression" (mean squared error, R^2: `r2_score`); task="multilabel": the share
+    of examples with every label right (a label is predicted where its logit is above 0)."""
     y = np.asarray(y)
     if len(x) == 0:
         raise ValueError("no examples to evaluate (x is empty)")
@@ -906,11 +944,11 @@ def evaluate(params, x, y, activation, batch_size=2000, preprocessing=None, task
     for i, logits in zip(range(0, len(x), batch_size), chunks):
         yb = y[i : i + batch_size]
         total_loss += loss(logits, yb, task=task) * len(yb)
-        if task == "classification":
-            correct += int((logits.argmax(axis=1) == yb).sum())
+        if TASKS[task].hits:
+            correct += TASKS[task].hits(logits, yb)
         else:
             sse = sse + np.square(logits - yb.reshape(logits.shape), dtype=np.float64).sum(axis=0)
-    if task == "classification":
+    if TASKS[task].hits:
         return total_loss / len(x), correct / len(x)
     return total_loss / len(x), r2_score(sse, y.reshape(len(y), -1))
 
@@ -1089,7 +1127,7 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, callbacks=None, samp
     order = batches(len(x), s.batch_size, rng)
     if ck.step:  # part-way: the generator as it was after batch `step`
         rng.bit_generator.state = ck.rng
-    task, classes = TASKS[s.task], s.task == "classification"
+    task = TASKS[s.task]
     callbacks = callbacks or Callbacks()
     on_batch, on_step = callbacks.on_batch, callbacks.on_step
     guess = task.guess(y, params[f"W{n_layers(params)}"].shape[1])
@@ -1122,14 +1160,14 @@ def train_epoch(ck, x, y, lr, settings, preprocessing=None, callbacks=None, samp
             if s.ema:
                 average = averaged(average, params, s.ema)
             total_loss += batch_loss * len(yb)
-            correct += int((logits.argmax(axis=1) == yb).sum()) if classes else 0
+            correct += task.hits(logits, yb) if task.hits else 0
             if on_batch:
                 on_batch(i, len(order), batch_loss)
             if on_step:
                 now = {"params": params, "state": state, "rng": rng.bit_generator.state, "average": average}
                 on_step(ck._replace(**now, step=i + 1, epoch_rng=epoch_rng, partial=(total_loss, correct)))
     record = {"epoch": epoch, "lr": lr, "loss": total_loss / len(x)} | (
-        {"accuracy": correct / len(x)} if classes else {}
+        {"accuracy": correct / len(x)} if task.hits else {}
     )
     end = ck._replace(params=params, state=state, rng=rng.bit_generator.state, average=average)
     return end._replace(step=0, epoch_rng=None, partial=(0.0, 0)), record
@@ -1197,7 +1235,8 @@ def train(
 
     Args:
       params: initial parameters (not modified). x: (N, n_in) floats. y: (N,) int labels
-        (settings.task "regression": (N, k) numbers, best standardised: `scale_targets`).
+        (settings.task "regression": (N, k) numbers, best standardised: `scale_targets`;
+        "multilabel": (N, k) of 0 and 1, a column per label).
       settings: a `Settings` (activation, task, optimizer, schedule, epochs, seed, ...).
       val: optional (x_val, y_val) scored after each epoch: the params returned are then the
         best epoch's (validation accuracy; a regression's loss), named in each record's
@@ -1335,6 +1374,11 @@ def fit_temperature(logits, y, tolerance=1e-6):
         else:
             low = a
     return math.exp((low + high) / 2)
+
+
+def label_probabilities(params, x, activation, preprocessing=None, batch_size=2000):
+    """(N, k) probability of each label of a multilabel network (the sigmoid of its logit), in chunks."""
+    return np.concatenate([_sigmoid(z) for z in logits_in_chunks(params, x, activation, preprocessing, batch_size)])
 
 
 def predict(params, x, activation, preprocessing=None):

@@ -218,6 +218,27 @@ def test_matches_pytorch_when_installed(activation):
         assert_close_arrays(params, {k: tp[k].detach().numpy() for k in params}, rtol=1e-10, atol=1e-12)
 
 
+def test_multilabel_loss_and_gradients_match_pytorchs_bce_with_logits_when_installed():
+    """mlp's multilabel loss is PyTorch's BCEWithLogitsLoss summed over the labels and averaged
+    over the examples (skipped without PyTorch)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    params = mlp.init([12, 9, 5], "tanh", seed=1, dtype=np.float64)
+    x, y = rng.standard_normal((16, 12)), rng.integers(0, 2, (16, 5))
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    logits = torch.tanh(torch.tensor(x) @ tp["W1"] + tp["b1"]) @ tp["W2"] + tp["b2"]
+    reference = (
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.tensor(y, dtype=torch.float64), reduction="sum"
+        )
+        / 16
+    )
+    reference.backward()
+    value, g = mlp.loss_and_grads(params, mlp.forward(params, x, "tanh")[1], y, task="multilabel")
+    assert value == pytest.approx(reference.item(), rel=1e-12)
+    assert_close_arrays(g, {k: tp[k].grad.numpy() for k in params}, rtol=1e-10, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- shared cores
 
 
