@@ -849,7 +849,7 @@ def reproduce(
 @app.command(cls=HelpPage)
 def summary(*, weights: Option.weights):
     """Show a model's layers, shapes, activation and parameter counts, and a table model's columns and how each is encoded."""
-    params, meta = mlp_run.load_weights(weights)
+    params, meta = mlp_run.load_weights(weights, multilabel=True)
     mlp_view.show(mlp_view.summary_table(params, meta["activation"], title=f"{weights}", task=mlp.task_of(meta)))
     encoding = (meta.get("input") or {}).get("table")
     if encoding:  # a table's columns and what the network gets of each

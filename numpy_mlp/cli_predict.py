@@ -123,7 +123,7 @@ def export(*, weights: Option.weights, model: Option.model = Default.model):
 
     mlp_run.check_writable(model, "MODEL")
     mlp_run.check_outputs([model], [weights])
-    params, meta = mlp_run.load_weights(weights)
+    params, meta = mlp_run.load_weights(weights, multilabel=True)
     proto = mlp_onnx.onnx_model(params, meta)
     try:
         onnx.checker.check_model(proto, full_check=True)

@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
@@ -164,12 +164,12 @@ class _MLP(BaseEstimator):
     def _settings(self, n_examples, epochs=None, seed=0):
         """mlp.Settings of a fit on n_examples, every "auto" filled in as fits the data."""
         fitted = mlp_run.fitted_defaults(
-            n_examples, pictures=False, batch_size=self._given("batch_size"), task=self.TASK
+            n_examples, pictures=False, batch_size=self._given("batch_size"), task=self._task()
         )
         chosen = lambda name, value: fitted[name] if value == AUTO else value
         settings = mlp.Settings(
             activation=self.activation,
-            task=self.TASK,
+            task=self._task(),
             batch_size=int(chosen("batch_size", self.batch_size)),
             lr=None if self.learning_rate_init == AUTO else float(self.learning_rate_init),
             momentum=self.momentum,
@@ -186,6 +186,11 @@ class _MLP(BaseEstimator):
             epochs=int(epochs or chosen("epochs", self.max_iter)),
         )
         return mlp.check_settings(settings), chosen("normalize", self.normalize)
+
+    def _task(self):
+        """The mlp.TASKS name this estimator trains: its TASK, a classifier's "multilabel" for a
+        label-indicator y."""
+        return "multilabel" if getattr(self, "multilabel_", False) else self.TASK
 
     def _warm(self):
         """Whether this fit goes on from the network fitted before (warm_start), not a fresh one."""
@@ -308,6 +313,7 @@ class _MLP(BaseEstimator):
             "settings": self.settings_._asdict(),
             "epochs_run": int(self.n_iter_),
             "input": taken | ({"table": table} if table else {}),
+            **({"task": "multilabel"} if self._task() == "multilabel" else {}),
         } | ({"temperature": self.temperature_} if getattr(self, "temperature_", 1.0) != 1.0 else {})
 
     def _record(self):
@@ -368,13 +374,13 @@ class _MLP(BaseEstimator):
             else None
         )
         estimator.loss_curve_, estimator.validation_scores_, estimator.validation_loss_curve_ = [], [], []
-        if mlp.task_of(meta) == "classification":
-            estimator.temperature_ = mlp.temperature_of(meta)
+        if mlp.task_of(meta) != "regression":
+            estimator.temperature_, estimator.multilabel_ = mlp.temperature_of(meta), mlp.task_of(meta) == "multilabel"
         return estimator
 
 
 def _refuse_the_other_task(meta, task, path):
-    if mlp.task_of(meta) != task:
+    if (mlp.task_of(meta) == "regression") != (task == "regression"):  # a multilabel network has classes
         other = "MLPRegressor" if task == "classification" else "MLPClassifier"
         raise ValueError(f"{path} is a {mlp.task_of(meta)} network: load it with {other}.load")
 
@@ -467,6 +473,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def _example_weights(self, y, sample_weight, X):
         """(N,) weights of the encoded labels y: class_weight's times sample_weight's, or None."""
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if self.class_weight is not None and self.multilabel_:
+            raise ValueError("class_weight weighs one class per example; a multilabel y has several: leave it None")
         if self.class_weight is not None:
             by_class = mlp_run.class_weights(
                 y, len(self.classes_), class_weight_vector(self.class_weight, self.classes_)
@@ -476,25 +484,34 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     # ------------------------------------------------------------------------- fit
     def fit(self, X, y, sample_weight=None):
-        """Train a fresh network on (X, y) (warm_start: the one fitted before, further); returns self."""
+        """Train a fresh network on (X, y) (warm_start: the one fitted before, further); returns
+        self. y: labels (N,), or a label-indicator (N, k) of 0 and 1 for several labels per
+        example (multilabel: a sigmoid per label, as scikit-learn's own MLPClassifier fits it)."""
         warm = self._warm()
-        X, y = self._features(X, y, reset=not warm)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        classes, y = np.unique(y, return_inverse=True)
-        if warm and not np.array_equal(classes, self.classes_):
+        X, y = self._features(X, y, reset=not warm, multi_output=True)
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if multilabel:  # classes_ number the labels, as scikit-learn's LabelBinarizer numbers them
+            classes, y = np.arange(y.shape[1]), np.asarray(y == 1, np.int8)
+        else:
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+            classes, y = np.unique(y, return_inverse=True)
+        if warm and (not np.array_equal(classes, self.classes_) or multilabel != self.multilabel_):
             raise ValueError(
                 f"warm_start goes on from a network of the classes {self.classes_.tolist()}, and y holds "
                 f"{classes.tolist()}: fit with warm_start=False for a fresh network"
             )
-        self.classes_ = classes
+        self.classes_, self.multilabel_ = classes, multilabel
         return self._fit(X, y, self._example_weights(y, sample_weight, X), fresh=not warm)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One more epoch on (X, y) at a constant rate (the first call needs `classes`, every
         label there will be; the preprocessing is fitted on that first batch); returns self."""
         first = not hasattr(self, "params_")
+        if getattr(self, "multilabel_", False):
+            raise ValueError("partial_fit trains one label per example; fit this multilabel network whole")
         X, y = self._features(X, y, reset=first)
+        self.multilabel_ = False
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first:
@@ -507,27 +524,41 @@ class MLPClassifier(ClassifierMixin, _MLP):
         y = np.searchsorted(self.classes_, y)
         return self._fit(X, y, self._example_weights(y, sample_weight, X), fresh=first, epochs=1)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # a label-indicator y: several labels per example
+        return tags
+
     def _n_outputs(self):
         return len(self.classes_)
 
     def _calibrate(self, val):
         """temperature_: mlp.fit_temperature on the part early_stopping held out (val: (X, y) or
         None), with calibrate; else 1 (the plain softmax)."""
-        self.temperature_ = mlp.fit_temperature(self._outputs(val[0]), val[1]) if self.calibrate and val else 1.0
+        fits = self.calibrate and val and not self.multilabel_  # a temperature scales one softmax
+        self.temperature_ = mlp.fit_temperature(self._outputs(val[0]), val[1]) if fits else 1.0
 
     # ------------------------------------------------------------------------- predict
     def predict_proba(self, X):
         """(N, C) class probabilities, classes in the order of classes_ (softmax of the logits
-        divided by temperature_)."""
-        return mlp.softmax(self._logits(X) / self.temperature_)
+        divided by temperature_); multilabel: (N, k) each label's own probability (its sigmoid)."""
+        logits = self._logits(X)
+        if self.multilabel_:
+            return np.exp(-np.logaddexp(0, -logits))
+        return mlp.softmax(logits / self.temperature_)
 
     def predict_log_proba(self, X):
-        """(N, C) log class probabilities, from the logits (divided by temperature_) with log-sum-exp."""
-        return mlp.log_softmax(self._logits(X) / self.temperature_)
+        """(N, C) log class probabilities, from the logits (divided by temperature_) with
+        log-sum-exp; multilabel: each label's log sigmoid, log(1 / (1 + exp(-z)))."""
+        logits = self._logits(X)
+        return -np.logaddexp(0, -logits) if self.multilabel_ else mlp.log_softmax(logits / self.temperature_)
 
     def predict(self, X):
-        """(N,) predicted labels, as y held them."""
+        """(N,) predicted labels, as y held them; multilabel: (N, k) of 0 and 1, a label where its
+        probability is above one half."""
         logits = self._logits(X)  # first: unfitted, it says so
+        if self.multilabel_:
+            return (logits > 0).astype(self.classes_.dtype)
         return self.classes_[logits.argmax(axis=1)]  # the temperature changes no argmax
 
     # ------------------------------------------------------------------------- the toolkit's weights files

@@ -289,6 +289,17 @@ def onnx_model(params, meta):
         h = step("Mul", h, constant("target_scale", meta["targets"]["scale"]))
         nodes.append(helper.make_node("Add", [h, constant("target_mean", meta["targets"]["mean"])], ["values"]))
         outputs = [helper.make_tensor_value_info("values", T.FLOAT, ["N", n_classes])]
+    elif mlp.task_of(meta) == "multilabel":  # each label's own probability, and a label where it passes 1/2
+        nodes += [
+            helper.make_node("Identity", [h], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
+            helper.make_node("Greater", ["logits", constant("label_cut", 0.0)], ["labels"]),
+        ]
+        outputs = [
+            helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
+            helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),
+            helper.make_tensor_value_info("labels", T.BOOL, ["N", n_classes]),
+        ]
     else:
         nodes.append(helper.make_node("Identity", [h], ["logits"]))
         tempered = "logits"
@@ -342,6 +353,8 @@ def described(params, meta):
     outputs = (
         f"output 'values' float32 (N, {k}), the numbers in their own units"
         if mlp.task_of(meta) == "regression"
+        else f"outputs 'logits' and 'probabilities' float32 (N, {k}), each label's own, and 'labels' bool (N, {k})"
+        if mlp.task_of(meta) == "multilabel"
         else f"outputs 'logits' and 'probabilities' float32 (N, {k}), 'class' int64 (N,)"
         + (
             f"; the probabilities divide the logits by the temperature {meta['temperature']:.4g}"

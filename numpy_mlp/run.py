@@ -235,10 +235,12 @@ def same_file(a, b):
         return Path(a).resolve() == Path(b).resolve()
 
 
-def load_weights(path):
+def load_weights(path, multilabel=False):
     """(params, meta) of a weights file written by train, or a one-line error: a missing file, a
-    broken one, or a checkpoint (it lacks the preprocessing, data and class names the weights
-    record, so scoring it would mislead)."""
+    broken one, a checkpoint (it lacks the preprocessing, data and class names the weights
+    record, so scoring it would mislead), or, unless the command takes one (`multilabel`), a
+    multilabel network (MLPClassifier fits one on a label-indicator y), which the other
+    commands would score as one class per example."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such weights file (train one with 'python cli.py train relu')")
     params, meta = mlp.load(path)
@@ -247,6 +249,11 @@ def load_weights(path):
         raise ValueError(
             f"{path} is the checkpoint of an unfinished train run, not weights: run the same train command "
             "again to finish it, and use the weights it writes"
+        )
+    if mlp.task_of(meta) == "multilabel" and not multilabel:
+        raise ValueError(
+            f"{path} is a multilabel network (several labels per example): summary and export take it, and "
+            "numpy_mlp.estimators.MLPClassifier.load(path) predicts with it; this command does not yet"
         )
     return params, meta
 
@@ -423,7 +430,7 @@ ENOUGH_STEPS = 4000  # optimisation steps a run should have at least: MNIST's 10
 
 # a regression's, more: a curve is still being fitted after 4,000 (Friedman #1, seeds 0-2: R²
 # 0.878-0.906 at 4,000 steps, 0.934-0.945 at 10,000; docs/data.md)
-STEPS_FOR = {"classification": ENOUGH_STEPS, "regression": 10_000}
+STEPS_FOR = {"classification": ENOUGH_STEPS, "multilabel": ENOUGH_STEPS, "regression": 10_000}
 
 
 MAX_FITTED_EPOCHS = 200  # at most, as scikit-learn's MLPClassifier (max_iter=200)

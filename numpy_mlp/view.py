@@ -141,6 +141,13 @@ def history_table(history, title="Training"):
     return table
 
 
+OUTPUTS_SAID = {  # what a network's last layer gives, by mlp.TASKS name
+    "classification": "softmax (in the loss)",
+    "multilabel": "a sigmoid per label (in the loss)",
+    "regression": "none (the numbers)",
+}
+
+
 def summary_table(params, activation, title="Model", task="classification"):
     """Keras-style summary: one row per layer with its shapes and parameter count (the last
     layer's outputs: logits whose softmax is in the loss, or a regression's numbers)."""
@@ -160,7 +167,7 @@ def summary_table(params, activation, title="Model", task="classification"):
             f"dense {l}",
             " x ".join(map(str, W.shape)),
             str(b.shape[0]),
-            activation if l < L else ("none (the numbers)" if task == "regression" else "softmax (in the loss)"),
+            activation if l < L else OUTPUTS_SAID[task],
             f"{W.size + b.size:,}",
         )
     table.add_section()
