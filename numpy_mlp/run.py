@@ -701,10 +701,15 @@ def fitted_settings(asked, given, *, pictures, n, init=None):
     return mlp.check_settings(settings), taken.get("normalize"), chosen
 
 
+def fits_temperature(calibrate, validation, task):
+    """Whether a run fits a temperature after training: a classifier (one class per example)
+    with a validation split to fit it on, unless --no-calibrate."""
+    return bool(calibrate and validation and task == "classification")
+
+
 def calibrates(run):
-    """Whether a planned run fits a temperature after training: a classifier with a validation
-    split to fit it on, unless --no-calibrate."""
-    return bool(run.calibrate and run.validation and run.settings.task == "classification")
+    """`fits_temperature` of a planned run."""
+    return fits_temperature(run.calibrate, run.validation, run.settings.task)
 
 
 def fitted_calibration(run, params):
@@ -898,7 +903,7 @@ def plan(
         settings=settings,
         defaults={"for": data_in_words(found, len(y)), "chosen": chosen}
         | ({"columns": found.table["said"]} if found.table and found.table["said"] else {})
-        | ({"calibration": len(validation[1])} if calibrate and validation and not regression else {}),
+        | ({"calibration": len(validation[1])} if fits_temperature(calibrate, validation, found.task) else {}),
         taken=taken,
         found=found,
         x=x,
