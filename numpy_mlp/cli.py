@@ -666,7 +666,7 @@ def weights_and_data(weights, data, outputs=()):
 def evaluate_numbers(weights, members, data, n_worst, json_path, tta):
     """eval of a regression network: R², MSE and MAE on the test set, in the targets' units,
     and the rows predicted furthest off."""
-    mlp_score.check_one_regression(weights, tta=tta)
+    mlp_score.check_one_network(weights, members[0][1], tta=tta)
     (params, meta), weights = members[0], weights[0]
     data, label_column = data_of(weights, meta, data)
     mlp_run.check_outputs([json_path], [weights, *mlp_data.data_files(data)])
@@ -683,6 +683,22 @@ def evaluate_numbers(weights, members, data, n_worst, json_path, tta):
         mlp_view.show(table)
 
 
+def evaluate_labels(weights, members, data, json_path, tta):
+    """eval of a network of several labels per example: subset accuracy, Hamming loss, micro and
+    macro F1, and each label's precision, recall, F1, ROC-AUC and PR-AUC."""
+    mlp_score.check_one_network(weights, members[0][1], tta=tta)
+    (params, meta), weights = members[0], weights[0]
+    data, label_column = data_of(weights, meta, data)
+    mlp_run.check_outputs([json_path], [weights, *mlp_data.data_files(data)])
+    found = test_set(data, label_column, meta, weights, params)
+    result = mlp_score.labels_evaluated(weights, params, meta, found)
+    if json_path:  # the file first: the printing below may stop at a closed pipe (| head)
+        mlp_run.write_outputs({json_path: mlp_run.text_writer(json.dumps(result, indent=1))})
+    network = f"{weights}: {'-'.join(map(str, mlp.sizes_of(params)))} {meta['activation']}, a sigmoid per label"
+    for table in mlp_view.label_tables(result, network):
+        mlp_view.show(table)
+
+
 @app.command("eval", cls=HelpPage)
 def evaluate(
     *,
@@ -695,10 +711,12 @@ def evaluate(
     """Score saved weights (or an ensemble of them) on the test set: accuracy, loss, confusion matrix, per-class precision/recall/F1, confident mistakes."""
     if json_path:
         mlp_run.check_writable(json_path, "--json")
-    members = mlp_run.load_members(weights)
+    members = mlp_run.load_members(weights, multilabel=True)
     (params, meta), own = members[0], None
     if mlp.task_of(meta) == "regression":
         return evaluate_numbers(weights, members, data, mistakes, json_path, tta)
+    if mlp.task_of(meta) == "multilabel":
+        return evaluate_labels(weights, members, data, json_path, tta)
     mlp_score.check_tta(tta, weights[0], meta, params)
     data, label_column = data_of(weights[0], meta, data)
     mlp_run.check_outputs([json_path], [*weights, *mlp_data.data_files(data)])
@@ -857,7 +875,8 @@ def summary(*, weights: Option.weights):
 
         mlp_view.show(mlp_view.columns_table(mlp_columns.encoding_rows(encoding)))
     if "test_accuracy" in meta:
-        mlp_view.console.print(f"test accuracy when saved: {mlp_view.percent(meta['test_accuracy'])}", highlight=False)
+        said = mlp_view.score_words(meta, "test", mlp.task_of(meta))
+        mlp_view.console.print(f"test {said} when saved", highlight=False)
     if "temperature" in meta:  # its probabilities divide the logits by it
         mlp_view.console.print(
             f"temperature {meta['temperature']:.4g}: the logits are divided by it before the softmax", highlight=False

@@ -54,11 +54,11 @@ def predict(
         mlp_run.check_writable(out, "--out")
     if explain:
         mlp_plot.check_picture_path(explain, "--explain")  # the extra, the folder and the format, before any work
-    members = mlp_run.load_members(weights)
+    members = mlp_run.load_members(weights, multilabel=True)
     params, meta = members[0]
     mlp_run.check_outputs([out, explain], [*weights, *inputs])
-    if mlp.task_of(meta) == "regression":
-        mlp_score.check_one_regression(weights, explain=explain, tta=tta)
+    if mlp.task_of(meta) != "classification":
+        mlp_score.check_one_network(weights, meta, explain=explain, tta=tta)
     weights = weights[0]  # messages name the first
     if explain and mlp_pictures.input_of(meta, params)["shape"] is None:
         fail(f"--explain draws pictures, and {weights} was trained on a table of features", code=2)
@@ -79,6 +79,8 @@ def predict(
         found = test_set(data, label_column, meta, weights, params)
         if mlp.task_of(meta) == "regression":  # its numbers for test example N, and the true ones
             return mlp_view.console.print(mlp_score.number_at(weights, params, meta, found, index), markup=False)
+        if mlp.task_of(meta) == "multilabel":  # its labels for test example N, and the true ones
+            return mlp_view.console.print(mlp_score.labels_at(weights, params, meta, found, index), markup=False)
         seen, probabilities, label = mlp_score.predict_index(weights, members, found, index, tta)
     else:
         seen, probabilities = mlp_score.read_picture(weights, members, inputs[0], tta)

@@ -137,6 +137,12 @@ LEFT_OUT = {"row names": "row names", "id": "every value differs", "ignored": "-
 ASKED_KINDS = {"categorical": "words", "ignore": "ignored"}  # train's options that correct a column's reading
 
 
+def labels_of(label):
+    """The label columns of an encoding's (or label_of's) "label": one name, or a multilabel
+    table's several (a list), as a list."""
+    return list(label) if isinstance(label, (list, tuple)) else [label]
+
+
 def asked_names(asked, option):
     """The column names one of train's options gives ({"categorical": [...], ...}'s), each value
     split at its commas, stripped, as written (any case)."""
@@ -158,7 +164,7 @@ def asked_kinds(table, asked, label):
             if name.lower() not in lowered:
                 raise BadOption(f"{table.path}: {flag}: no column named {name!r} (columns: {listed(table.names)})")
             column = lowered[name.lower()]
-            if column == label:
+            if column in labels_of(label):
                 raise BadOption(
                     f"{flag}: {column} holds the labels, not a feature"
                     + ("; --task classification takes its numbers as classes" if option == "categorical" else "")
@@ -177,7 +183,7 @@ def ignore_them(names):
 def check_kinds(table, kinds, label, fix=ignore_them):
     """ValueError for a feature column empty in every row (nothing to learn from, nothing to
     fill with), with fix(names of the empty columns) as its last words."""
-    empty = [n for n in table.names if kinds[n] == "gaps" and n != label]
+    empty = [n for n in table.names if kinds[n] == "gaps" and n not in labels_of(label)]
     if empty:
         raise ValueError(
             f"{table.path}: column {shown_name(empty[0])} is empty in every row"
@@ -301,7 +307,7 @@ def fit_encoding(table, kinds, *, label, rows):
     parts, left_out = [], {}
     for name, column in zip(table.names, table.columns):
         kind = kinds[name]
-        if name == label:
+        if name in labels_of(label):
             continue
         if kind in LEFT_OUT:
             left_out[name] = LEFT_OUT[kind]
@@ -347,7 +353,7 @@ def encoding_rows(encoding):
     parts = {part["column"]: part for part in encoding["parts"]}
     rows = []
     for name in encoding["columns"]:
-        if name == encoding["label"]:
+        if name in labels_of(encoding["label"]):
             rows.append((shown_name(name), "the label", ""))
         elif name in encoding["left_out"]:
             rows.append((shown_name(name), "left out", encoding["left_out"][name]))
@@ -365,13 +371,14 @@ def check_columns(table, encoding):
     missing = [n for n in encoding["columns"] if n in needed and n not in table.names]
     extra = [n for n in table.names if n not in known]
     if missing or extra:
+        labels = labels_of(encoding["label"])
         said = [
             f"missing {', '.join(map(repr, missing))}" if missing else "",
             f"not known {', '.join(map(repr, extra))}" if extra else "",
         ]
         raise ValueError(
             f"{table.path}: its columns differ from the training table's ({'; '.join(filter(None, said))}); "
-            f"give a table with the columns {', '.join(n for n in encoding['columns'] if n != encoding['label'])}"
+            f"give a table with the columns {', '.join(n for n in encoding['columns'] if n not in labels)}"
         )
 
 

@@ -444,6 +444,22 @@ def _check_classifiable(y, where, classes=None):
     _check_no_lone_class(y, where, classes)
 
 
+def _check_multilabels(y, where, names=None):
+    """ValueError unless labels y (N, k) of 0 and 1 can train a network of several labels per
+    example: two examples at least, and each label both 0 and 1 in some (one always the same
+    leaves nothing to learn for it)."""
+    if len(y) < 2:
+        raise ValueError(f"{where}: {len(y)} training example; a network needs more (tens at least)")
+    same = np.flatnonzero(y.min(axis=0) == y.max(axis=0))
+    if len(same):
+        j = int(same[0])
+        name = shown(names[j]) if names else f"label {j}"
+        raise ValueError(
+            f"{where}: {name} is {int(y[0, j])} in every training example, so there is nothing to learn for it; "
+            "leave it out of the labels"
+        )
+
+
 def _hold_out(data, where, fraction=0.2, path=None):
     """`data` with a test set: the one it has, else a stratified, seeded fifth of its
     training examples (the same every time, so eval scores the examples train did not see)."""
@@ -451,6 +467,8 @@ def _hold_out(data, where, fraction=0.2, path=None):
         return data
     if data.task == "regression":
         _check_regressable(data.y_train, path or where)  # before the split takes one away
+    elif data.task == "multilabel":
+        _check_multilabels(data.y_train, path or where, data.classes)
     else:
         _check_no_lone_class(data.y_train, path or where, data.classes)
     n_test = max(1, round(fraction * len(data.y_train)))
@@ -479,6 +497,37 @@ def read_csv(path, label_column=None, n_features=None):
     return mlp_tables.read_csv(path, label_column, n_features)
 
 
+def _npz_task(arrays, path, task):
+    """The task of an .npz's labels: `task` when given, else "multilabel" for (N, k) labels of 0
+    and 1 with rows of other than exactly one 1 (several labels per example), else None (as
+    `_labelled` finds). ValueError for k columns of whole numbers taken as one class per example
+    (one-hot rows)."""
+    y = arrays["y_train"]
+    if task in ("regression", "multilabel") or y.ndim != 2 or y.shape[1] < 2:
+        return task
+    if task is None and y.dtype.kind == "f" and (y != np.round(y)).any():
+        return task  # numbers: a regression (`_labelled`)
+    if task is None and np.isin(y, (0, 1)).all() and not (y.sum(axis=1) == 1).all():
+        return "multilabel"
+    raise ValueError(
+        f"{path}: y_train is {y.shape[0]} x {y.shape[1]}, one column per class; give one class per example, e.g. "
+        "y_train=y.argmax(axis=1) (or --task multilabel: each column a label of its own, 0 or 1)"
+    )
+
+
+def _indicators(raw, path):
+    """(N, k) uint8 of an .npz's several labels per example (y_train's rows, then y_test's): 0 and 1 in
+    the same k columns; ValueError naming what else they hold."""
+    k = raw[0].shape[1] if raw[0].ndim == 2 else 0
+    for y, name in zip(raw, ("y_train", "y_test")):
+        if y.ndim != 2 or y.shape[1] != k or y.shape[1] < 2 or not np.isin(y, (0, 1)).all():
+            raise ValueError(
+                f"{path}: {name} should be labels of 0 and 1 shaped (N, k), a column per label, k the same in "
+                f"y_train and y_test (two at least), got {y.dtype} {y.shape}"
+            )
+    return np.concatenate(raw).astype(np.uint8)
+
+
 def _npz_data(path, splits, task=None, **_):
     """A Keras-style .npz: x_train, y_train and optionally x_test, y_test; images of any shape
     (N, H, W) (or (N, H, W, 1)), or tables (N, D)."""
@@ -497,21 +546,17 @@ def _npz_data(path, splits, task=None, **_):
             raise ValueError(f"{path}: {name} holds no examples")
         return x.reshape(len(x), -1)
 
-    for name in ("y_train", "y_test"):
-        y = arrays.get(name)
-        numbers = y is not None and y.dtype.kind == "f" and task is None and (y != np.round(y)).any()
-        if y is not None and y.ndim == 2 and y.shape[1] > 1 and task != "regression" and not numbers:  # one-hot
-            raise ValueError(
-                f"{path}: {name} is {y.shape[0]} x {y.shape[1]}, one column per class; give one "
-                f"class per example, e.g. {name}=y.argmax(axis=1)"
-            )
+    task = _npz_task(arrays, path, task)
 
     x = features(arrays["x_train"], "x_train")
     shape = tuple(int(n) for n in arrays["x_train"].shape[1:3]) if arrays["x_train"].ndim >= 3 else None
     has_test = "x_test" in arrays and "y_test" in arrays
     raw = [arrays["y_train"]] + ([arrays["y_test"]] if has_test else [])
     raw = [y.reshape(len(y), -1) if y.ndim == 2 else np.ravel(y) for y in raw]
-    labels, classes, task = _labelled(np.concatenate(raw), path, task)
+    if task == "multilabel":
+        labels, classes = _indicators(raw, path), None
+    else:
+        labels, classes, task = _labelled(np.concatenate(raw), path, task)
     x_test = features(arrays["x_test"], "x_test") if has_test else None
     for xs, ys, name in ((x, raw[0], "train"), *(((x_test, raw[1], "test"),) if has_test else ())):
         if len(xs) != len(ys) or len(xs) == 0:
@@ -711,8 +756,9 @@ def data_form(path):
 
 
 def class_count(data):
-    """Outputs of a network for `data` (a Data): its largest label plus one (a regression's: its targets)."""
-    if data.task == "regression":
+    """Outputs of a network for `data` (a Data): its largest label plus one (a regression's: its
+    targets; several labels per example: its labels)."""
+    if data.task in ("regression", "multilabel"):
         return next(y.shape[1] for y in (data.y_train, data.y_test) if y is not None)
     return int(max(y.max() for y in (data.y_train, data.y_test) if y is not None)) + 1
 
@@ -756,6 +802,8 @@ def load_data(
         data = data._replace(target_names=tuple(target_names({"targets": {"mean": [0] * class_count(data)}})))
     if "train" in splits and data.task == "regression":
         _check_regressable(data.y_train, path)
+    elif "train" in splits and data.task == "multilabel":
+        _check_multilabels(data.y_train, path, data.classes)
     elif "train" in splits:
         _check_classifiable(data.y_train, path, data.classes)
     return data

@@ -363,7 +363,7 @@ class _MLP(BaseEstimator):
         names = (record or {}).get("feature_names_in")
         if table:  # a table's network, fitted here on a DataFrame or by `mlp train` on a CSV: its columns
             estimator.encoding_ = table
-            names = names or [n for n in table["columns"] if n != table["label"]]
+            names = names or [n for n in table["columns"] if n not in mlp_columns.labels_of(table["label"])]
         if names:
             estimator.feature_names_in_ = np.asarray(names, dtype=object)
             estimator.n_features_in_ = len(names)

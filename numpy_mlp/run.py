@@ -252,21 +252,22 @@ def load_weights(path, multilabel=False):
         )
     if mlp.task_of(meta) == "multilabel" and not multilabel:
         raise ValueError(
-            f"{path} is a multilabel network (several labels per example): summary and export take it, and "
-            "numpy_mlp.estimators.MLPClassifier.load(path) predicts with it; this command does not yet"
+            f"{path} is a multilabel network (several labels per example): eval, predict, summary and export take "
+            "it; this is for one class per example"
         )
     return params, meta
 
 
-def load_members(paths):
+def load_members(paths, multilabel=False):
     """[(params, meta)] of one or more weights files; several make an ensemble (their class
     probabilities averaged) and must fit together: the same input size and shape, the same
-    classes and names, trained on the same data. A misfit is one line naming both files."""
+    classes and names, trained on the same data. A misfit is one line naming both files.
+    multilabel: the command takes a multilabel network (`load_weights`)."""
     for i, path in enumerate(paths):
         twice = next((other for other in paths[:i] if same_file(other, path)), None)
         if twice is not None:
             raise BadOption(f"{path} is given twice (also as {twice}): an ensemble's members are different networks")
-    members = [load_weights(path) for path in paths]
+    members = [load_weights(path, multilabel) for path in paths]
     (first, first_meta), name = members[0], paths[0]
     source = lambda meta: mlp_data.source_of(meta.get("data"))
     for path, (params, meta) in zip(paths[1:], members[1:]):
@@ -517,7 +518,7 @@ def recorded(settings, extras, keep_epochs):
 def starting_weights(path, activation, hidden, normalize, data, found):
     """(params, meta) of --init, after checking they fit the run: the same activation and
     hidden sizes, the data's input size and classes, and no other --normalize than theirs."""
-    params, meta = load_weights(path)
+    params, meta = load_weights(path, multilabel=found.task == "multilabel")
     sizes, x = mlp.sizes_of(params), found.x_train
     if mlp.task_of(meta) != found.task:
         raise BadOption(
@@ -750,6 +751,8 @@ def weights_meta(history, run, params, *, init=None):
     temperature, calibration = fitted_calibration(run, params)
     if calibration:  # mlp.predict_proba's: the logits divided by it
         meta |= {"temperature": temperature, "calibration": calibration}
+    if settings.task == "multilabel":  # a sigmoid per label, named by the data's label columns (or 0 .. k-1)
+        meta["task"] = "multilabel"
     if settings.task == "regression":  # what the outputs are: numbers, in these units (mlp.fit_targets)
         meta |= {"task": "regression", "targets": plan["targets"], "target_names": plan["target_names"]}
         del meta["classes"]
@@ -761,7 +764,11 @@ def weights_meta(history, run, params, *, init=None):
 
 def check_task_options(settings, found, data, class_weight):
     """BadOption for a training option that does not fit the task: class weights and label
-    smoothing are about classes."""
+    smoothing are about classes (and class weights about one class per example)."""
+    if found.task == "multilabel" and class_weight != "none":
+        raise BadOption(
+            f"--class-weight weighs one class per example, but {data} has several labels per example; leave it out"
+        )
     if found.task != "regression":
         return
     for option, value in (("--class-weight", class_weight != "none"), ("--label-smoothing", settings.label_smoothing)):

@@ -18,6 +18,7 @@ import numpy as np
 import mlp
 from numpy_mlp import columns as mlp_columns
 from numpy_mlp import data as mlp_data
+from numpy_mlp import decisions as mlp_decisions
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
 from numpy_mlp import tables as mlp_tables
@@ -167,6 +168,7 @@ def recorded_data(weights, meta, data):
 TASK_HINTS = {  # what a network of each task is scored with, for check_task's refusals
     "regression": "eval scores it (MSE, MAE, R²), predict gives its numbers, plot scatter draws them",
     "classification": "eval scores it (accuracy, confusion matrix), predict gives its classes",
+    "multilabel": "eval scores it (subset accuracy, F1 per label), predict gives its labels",
 }
 
 
@@ -175,7 +177,7 @@ def check_task(weights, meta, what, task="classification"):
     command or option, e.g. "plot confusion") is for such networks only."""
     its = mlp.task_of(meta)
     if its != task:
-        does = "numbers (a regression)" if its == "regression" else "classes"
+        does = {"regression": "numbers (a regression)", "multilabel": "several labels per example"}.get(its, "classes")
         raise ValueError(f"{what} is for {task} networks, and {weights} predicts {does}; {TASK_HINTS[its]}")
 
 
@@ -252,13 +254,65 @@ def number_at(weights, params, meta, found, index):
     return "\n".join(f"prediction: {n} = {p:.6g} (true {t:.6g}, off by {p - t:+.3g})" for n, p, t in lines)
 
 
-def check_one_regression(weights, **options):
-    """BadOption, before any work, for a regression network (weights: WEIGHTS... as given)
-    asked for an ensemble or for `options` (explain, tta) that are about classes' probabilities."""
+def check_one_network(weights, meta, **options):
+    """BadOption, before any work, for a regression or multilabel network (weights: WEIGHTS... as
+    given) asked for an ensemble or for `options` (explain, tta) that are about one class's
+    probability per example."""
     given = [f"--{name}" for name, value in options.items() if value]
     if len(weights) > 1 or given:
         refused = " or ".join(given + (["several weights files"] if len(weights) > 1 else []))
-        raise mlp_run.BadOption(f"{weights[0]} predicts numbers: {refused} is for classes; give one weights file")
+        regression = mlp.task_of(meta) == "regression"
+        does, takes = ("numbers", "classes") if regression else ("several labels per example", "one class per example")
+        raise mlp_run.BadOption(f"{weights[0]} predicts {does}: {refused} is for {takes}; give one weights file")
+
+
+def label_probabilities(weights, params, meta, x, y=None):
+    """(N, k) each label's probability of a multilabel network for x's rows, checked to fit (x:
+    its inputs; y: (N, k) 0/1 labels, when scored)."""
+    k = mlp.sizes_of(params)[-1]
+    if x.shape[1] != params["W1"].shape[0] or (y is not None and (y.ndim != 2 or y.shape[1] != k)):
+        got = f"{x.shape[1]} features" + ("" if y is None else f" and {y.shape[1] if y.ndim == 2 else 1} labels")
+        raise ValueError(
+            f"{weights}: the network takes {params['W1'].shape[0]} features and gives {k} labels, but the data has "
+            f"{got}; use data of its columns"
+        )
+    return mlp.label_probabilities(params, x, meta["activation"], preprocessing=meta["preprocessing"])
+
+
+def labels_evaluated(weights, params, meta, found):
+    """The JSON-able report of a multilabel network on the test set `found` holds
+    (mlp_decisions.multilabel_report, at its cuts), with its loss (the binary cross-entropy summed
+    over the labels, per example) and its labels' names."""
+    x, y = found.x_test, found.y_test
+    k = mlp.sizes_of(params)[-1]
+    names = network_classes(meta, k)
+    if found.classes and list(found.classes) != names:
+        raise ValueError(
+            f"{weights} gives the labels {', '.join(names)}, but the data's are {', '.join(found.classes)}; "
+            "score it on data with its label columns"
+        )
+    probabilities = label_probabilities(weights, params, meta, x, y)
+    report = mlp_decisions.multilabel_report(probabilities, y, names, mlp_decisions.cuts_of(meta, k))
+    loss, _ = mlp.evaluate(params, x, y, meta["activation"], preprocessing=meta["preprocessing"], task="multilabel")
+    return {**report, "loss": loss, "labels": names}
+
+
+def labels_at(weights, params, meta, found, index):
+    """predict --index N of a multilabel network, in words: a line per label with its probability,
+    whether it is given (at the cut) and the truth."""
+    x, y = found.x_test, found.y_test
+    if index >= len(y):
+        raise ValueError(f"--index {index} is out of range: the test set has {len(y)} examples (0 to {len(y) - 1})")
+    k = mlp.sizes_of(params)[-1]
+    probabilities = label_probabilities(weights, params, meta, x[index : index + 1], y[index : index + 1])[0]
+    cuts, names = mlp_decisions.cuts_of(meta, k), network_classes(meta, k)
+    said = {True: "yes", False: "no"}
+    lines = [
+        f"{mlp_data.shown(name)}: {said[bool(p >= c)]} ({p:.3f}; true: {said[bool(t)]})"
+        for name, p, c, t in zip(names, probabilities, cuts, y[index])
+    ]
+    right = bool(((probabilities >= cuts) == (y[index] == 1)).all())
+    return "\n".join(lines + [f"every label right: {said[right]}"])
 
 
 def check_tta(tta, weights, meta, params):
@@ -410,6 +464,13 @@ def predictions_csv(weights, members, inputs, views=0):
             rows.writerow(["Id", *mlp_data.target_names(meta)])
             rows.writerows([i, *(f"{v:.9g}" for v in row)] for i, row in enumerate(values, start=1))
             return table.getvalue(), len(values)
+        if mlp.task_of(meta) == "multilabel":  # Id, then a column of 0 and 1 per label, by its name
+            given = label_probabilities(weights, params, meta, x) >= mlp_decisions.cuts_of(
+                meta, mlp.sizes_of(params)[-1]
+            )
+            rows.writerow(["Id", *network_classes(meta, given.shape[1])])
+            rows.writerows([i, *row.astype(int)] for i, row in enumerate(given, start=1))
+            return table.getvalue(), len(given)
         predicted = mlp_pictures.ensemble_log_proba(members, x, views=views).argmax(axis=1)
         rows.writerow(["ImageId", "Label"])
         rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))

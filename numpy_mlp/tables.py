@@ -315,7 +315,8 @@ def read_table(path, as_words=()):
 
 
 def label_of(table, label_column, kinds):
-    """The name of a table's label column: `label_column` (any case), else one named as in
+    """The name of a table's label column: `label_column` (any case; several separated by commas
+    name a multilabel table's label columns, returned as a list), else one named as in
     LABEL_NAMES; a header-less file's is its first column, or its last when that holds words and
     the first numbers (UCI's layout). ValueError listing the columns when there is none."""
     lowered = {n.lower(): n for n in reversed(table.names)}
@@ -324,14 +325,17 @@ def label_of(table, label_column, kinds):
             raise ValueError(
                 f"{table.path}: --label-column {label_column} names a column, but the file has no header row"
             )
-        if label_column.lower() not in lowered:
-            from numpy_mlp.data import BadOption
+        from numpy_mlp.data import BadOption
 
-            raise BadOption(
-                f"{table.path}: --label-column {label_column}: no column named {label_column!r} "
-                f"(columns: {mlp_columns.listed(table.names)})"
-            )
-        return lowered[label_column.lower()]
+        asked = [label_column] if label_column.lower() in lowered else [n.strip() for n in label_column.split(",")]
+        for name in asked:
+            if name.lower() not in lowered:
+                raise BadOption(
+                    f"{table.path}: --label-column {label_column}: no column named {name!r} "
+                    f"(columns: {mlp_columns.listed(table.names)})"
+                )
+        found = list(dict.fromkeys(lowered[n.lower()] for n in asked))
+        return found[0] if len(found) == 1 else found
     if table.header:
         found = next((lowered[n] for n in LABEL_NAMES if n in lowered), None)
         if found is None:
@@ -382,6 +386,40 @@ def targets_of(table, label, task):
     return words[kept].astype(str) if not (values == np.round(values)).all() else values, kept, task
 
 
+INDICATORS = {"0": 0, "1": 1, **mlp_columns.BOOLEANS}  # what a multilabel table's label columns may hold
+
+
+def label_indicators(table, labels, task):
+    """(labels (n, k) uint8 of 0 and 1, the kept rows' indices, "multilabel") of a table's label
+    columns `labels`, one per label, each holding 0/1 (or yes/no, true/false) per row: rows with a
+    gap in any are left out. BadOption for another task asked; ValueError naming the first value
+    that is not 0 or 1."""
+    from numpy_mlp.data import BadOption
+
+    if task not in (None, "multilabel"):
+        raise BadOption(
+            f"--label-column {','.join(labels)}: several label columns are several labels per example; "
+            f"leave out --task {task} (or give --task multilabel)"
+        )
+    if len(labels) < 2:
+        raise BadOption(
+            f"--task multilabel takes several label columns of 0 and 1: name them, e.g. --label-column {labels[0]},..."
+        )
+    words = np.column_stack([mlp_columns.words_of(table.columns[table.names.index(n)]) for n in labels])
+    kept = np.flatnonzero((words != None).all(axis=1))  # noqa: E711
+    values = np.zeros((len(kept), len(labels)), np.uint8)
+    for j, name in enumerate(labels):
+        for i, row in enumerate(kept):
+            value = INDICATORS.get(str(words[row, j]).strip().lower())
+            if value is None:
+                raise ValueError(
+                    f"{table.path}: data row {row + 1}, column {name}: {words[row, j]!r} is not 0 or 1; each label "
+                    "column of several holds 0 or 1 (or yes/no) per row"
+                )
+            values[i, j] = value
+    return values, kept, "multilabel"
+
+
 def task_in_words(table, label, task, raw):
     """Why whole numbers are a regression, for the defaults line: 'price: 372 different whole
     numbers, taken as amounts; --task classification takes them as classes' ('' otherwise:
@@ -395,10 +433,10 @@ def task_in_words(table, label, task, raw):
 # ----------------------------------------------------------------------------- a table file as data
 
 
-def labelled_header(path, label):
-    """Whether a table file's header holds the column `label` (read from its start only)."""
+def labelled_header(path, labels):
+    """Whether a table file's header holds the label columns `labels` (a list; read from its start only)."""
     head, _, _ = start_of(path)
-    return bool(head) and has_header(head) and label in unique_names([n.strip() for n in head[0]])
+    return bool(head) and has_header(head) and set(labels) <= set(unique_names([n.strip() for n in head[0]]))
 
 
 def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_file=False, columns=None, **_):
@@ -422,32 +460,41 @@ def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_fi
     if not encoding:
         kinds |= mlp_columns.asked_kinds(table, columns or {}, label)
         mlp_columns.check_kinds(table, kinds, label)
-    if label not in table.names:
+    label_names = mlp_columns.labels_of(label)
+    for name in label_names:
+        if name not in table.names:
+            raise ValueError(
+                f"{train_path}: no column {name!r}, which holds labels the network was trained on; eval needs "
+                "them (predict takes rows without)"
+            )
+    if not encoding and all(n in label_names or kinds[n] in mlp_columns.LEFT_OUT for n in table.names):
+        left = [
+            f"{mlp_columns.shown_name(n)} ({mlp_columns.LEFT_OUT[kinds[n]]})"
+            for n in table.names
+            if n not in label_names
+        ]
         raise ValueError(
-            f"{train_path}: no column {label!r}, which holds the labels the network was trained on; eval needs "
-            "them (predict takes rows without)"
-        )
-    if not encoding and all(n == label or kinds[n] in mlp_columns.LEFT_OUT for n in table.names):
-        left = [f"{mlp_columns.shown_name(n)} ({mlp_columns.LEFT_OUT[kinds[n]]})" for n in table.names if n != label]
-        raise ValueError(
-            f"{train_path}: no column of features beside the label column {label}"
+            f"{train_path}: no column of features beside the label column {', '.join(label_names)}"
             + (f": {', '.join(left)} left out" if left else "")
         )
-    raw, kept, task = targets_of(table, label, task)
+    several = len(label_names) > 1 or task == "multilabel"
+    targets = (lambda t: label_indicators(t, label_names, task)) if several else (lambda t: targets_of(t, label, task))
+    raw, kept, task = targets(table)
     test_path = os.path.join(folder, "test.csv") if folder else None
-    tested = test_path and not whole_file and os.path.isfile(test_path) and labelled_header(test_path, label)
+    tested = test_path and not whole_file and os.path.isfile(test_path) and labelled_header(test_path, label_names)
     test_table = tested and read_table(
-        test_path, as_words=mlp_columns.word_columns(encoding) | (set(table.names) - {label})
+        test_path, as_words=mlp_columns.word_columns(encoding) | (set(table.names) - set(label_names))
     )
-    test_raw, test_kept = targets_of(test_table, label, task)[:2] if tested else (raw[:0], kept[:0])
-    labels, classes = (
-        (raw, None) if task == "regression" else mlp_data._as_labels(np.concatenate([raw, test_raw]), path)
-    )
-    rows = mlp_data.Data(kept[:, None], labels[: len(raw)], None, None, classes, None, "test.csv", task=task)
+    test_raw, test_kept = targets(test_table)[:2] if tested else (raw[:0], kept[:0])
+    if task in ("regression", "multilabel"):  # numbers, or a label per column named by its column
+        y, classes = np.concatenate([raw, test_raw]), (tuple(label_names) if task == "multilabel" else None)
+    else:
+        y, classes = mlp_data._as_labels(np.concatenate([raw, test_raw]), path)
+    rows = mlp_data.Data(kept[:, None], y[: len(kept)], None, None, classes, None, "test.csv", task=task)
     if tested:
-        rows = rows._replace(x_test=test_kept[:, None], y_test=labels[len(raw) :])
+        rows = rows._replace(x_test=test_kept[:, None], y_test=y[len(kept) :])
     elif whole_file:
-        rows = rows._replace(x_train=kept[:0, None], y_train=labels[:0], x_test=kept[:, None], y_test=labels)
+        rows = rows._replace(x_train=kept[:0, None], y_train=y[:0], x_test=kept[:, None], y_test=y)
         rows = rows._replace(test_from=f"every row of {os.path.basename(train_path)}")
     else:
         rows = mlp_data._hold_out(rows, os.path.basename(train_path), path=train_path)
@@ -459,12 +506,13 @@ def csv_data(path, splits, label_column=None, task=None, encoding=None, whole_fi
     )
     if plain:
         x = mlp_data._compact(
-            np.column_stack([c.numbers for n, c in zip(table.names, table.columns) if n != label]), path
+            np.column_stack([c.numbers for n, c in zip(table.names, table.columns) if n not in label_names]), path
         )
     x_test = mlp_columns.encode(test_table, encoding)[0] if tested else x[rows.x_test[:, 0]]
-    said = [None if plain else mlp_columns.described(encoding), task_in_words(table, label, task, raw)]
+    said = [None if plain else mlp_columns.described(encoding)]
+    said.append(task_in_words(table, label, task, raw) if task != "multilabel" else f"labels: {', '.join(label_names)}")
     if len(kept) < table.rows:
-        said.append(f"{table.rows - len(kept):,} rows without a {label} left out")
+        said.append(f"{table.rows - len(kept):,} rows without a {' or '.join(label_names)} left out")
     return rows._replace(
         x_train=x[rows.x_train[:, 0]],
         x_test=x_test.astype(x.dtype),

@@ -99,7 +99,8 @@ def score_words(record, split, task):
     """A record's score of `split` ("val", "test") in words: 'accuracy 97.10%', or 'R² 0.8731'."""
     if task == "regression":
         return f"R² {record[f'{split}_r2']:.4f}"
-    return f"accuracy {percent(record[f'{split}_accuracy'])}"
+    subset = "subset " if task == "multilabel" else ""  # every label of an example right
+    return f"{subset}accuracy {percent(record[f'{split}_accuracy'])}"
 
 
 MOST_EPOCH_ROWS = 25  # a history table of a longer run shows this many of its epochs, evenly spread
@@ -395,6 +396,36 @@ def regression_tables(result, title):
     for w in result["worst"]:
         worst.add_row(str(w["index"]), *(f"{v:.6g}" for v in w["true"] + w["predicted"]))
     return [table, worst]
+
+
+def rate(value):
+    """An AUC or another share that may be undefined (None: the test set lacks one kind), as a percentage."""
+    return "-" if value is None else percent(value)
+
+
+def label_tables(result, title):
+    """eval's tables of a network of several labels per example (mlp_score.labels_evaluated): its
+    scores over every label, then each label's, at the cut it is given at."""
+    table = Table(title=title)
+    for header in ("subset accuracy", "Hamming loss", "micro F1", "macro F1", "loss", "examples"):
+        table.add_column(header, justify="right")
+    table.add_row(
+        percent(result["subset_accuracy"]),
+        f"{result['hamming_loss']:.4f}",
+        percent(result["micro"]["f1"]),
+        percent(result["macro"]["f1"]),
+        f"{result['loss']:.4f}",
+        f"{result['n']:,}",
+    )
+    each = Table(title="Per label (given at or above its cut)")
+    for header in ("label", "cut", "precision", "recall", "F1", "ROC-AUC", "PR-AUC", "positives"):
+        each.add_column(header, justify="right")
+    for r in result["per_label"]:
+        scores = (percent(r[k]) for k in ("precision", "recall", "f1"))
+        each.add_row(
+            literal(r["name"]), f"{r['cut']:.3g}", *scores, rate(r["roc_auc"]), rate(r["pr_auc"]), str(r["support"])
+        )
+    return [table, each]
 
 
 def scored_as(task):

@@ -372,3 +372,16 @@ def test_a_folder_of_class_folders_is_not_a_regression(tmp_path):
     result = run("train", "relu", "--data", tmp_path / "pics", "--task", "regression", "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and "a folder of class folders names classes, not numbers" in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_folder_of_train_csv_and_test_csv_is_a_regression_scored_on_test_csv(tmp_path):
+    (tmp_path / "houses").mkdir()
+    write_prices(tmp_path / "houses" / "train.csv", *prices(240))
+    write_prices(tmp_path / "houses" / "test.csv", *prices(60, seed=1))
+    trained = run(
+        "train", "relu", "--data", tmp_path / "houses", "--label-column", "price", "--out", tmp_path / "w.npz"
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "test set: test.csv" in trained.output
+    scored = run("eval", tmp_path / "w.npz", "--json", tmp_path / "r.json")
+    assert scored.exit_code == 0 and json.loads((tmp_path / "r.json").read_text())["n"] == 60

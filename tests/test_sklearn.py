@@ -506,7 +506,7 @@ def test_a_table_trained_by_the_command_line_predicts_a_dataframe_and_names_surv
 
 
 @pytest.mark.filterwarnings("ignore::mlp.NotLearningWarning")
-def test_a_multilabel_network_is_summarised_and_exported_and_refused_in_one_line_elsewhere(tmp_path):
+def test_a_multilabel_network_is_summarised_predicted_and_exported_and_refused_in_one_line_elsewhere(tmp_path):
     from sklearn.datasets import make_multilabel_classification
 
     x, y = make_multilabel_classification(n_samples=300, n_features=6, n_classes=3, random_state=0)
@@ -514,13 +514,18 @@ def test_a_multilabel_network_is_summarised_and_exported_and_refused_in_one_line
     clf.save(tmp_path / "m.npz")
     shown = run("summary", tmp_path / "m.npz")
     assert shown.exit_code == 0 and "a sigmoid per label (in the loss)" in shown.stdout
-    write_csv(tmp_path / "rows.csv", x[:5].round(3).tolist(), header=[f"x{i}" for i in range(6)])
-    for command in (["eval", tmp_path / "m.npz"], ["predict", tmp_path / "m.npz", tmp_path / "rows.csv"]):
-        refused = run(*command)
-        assert refused.exit_code == 1 and refused.stderr == (
-            f"error: {tmp_path / 'm.npz'} is a multilabel network (several labels per example): summary and export "
-            "take it, and numpy_mlp.estimators.MLPClassifier.load(path) predicts with it; this command does not yet\n"
-        )
+    write_csv(tmp_path / "rows.csv", x[:40].round(3).tolist(), header=[f"x{i}" for i in range(6)])
+    predicted = run("predict", tmp_path / "m.npz", tmp_path / "rows.csv")
+    assert predicted.exit_code == 0 and predicted.stdout.splitlines()[0] == "Id,0,1,2"
+    written = np.array([line.split(",")[1:] for line in predicted.stdout.splitlines()[1:]], int)
+    near = (np.abs(clf.predict_proba(x[:40].round(3)) - 0.5) < 1e-4).any(axis=1)  # float32 there: no near ties
+    assert np.array_equal(written[~near], clf.predict(x[:40].round(3))[~near])
+    refused = run("plot", "confusion", tmp_path / "m.npz", "--data", tmp_path / "rows.csv", "--out", tmp_path / "c.png")
+    assert refused.exit_code == 1 and refused.stderr == (
+        f"error: {tmp_path / 'm.npz'} is a multilabel network (several labels per example): eval, predict, summary "
+        "and export take it; this is for one class per example\n"
+    )
+    assert not (tmp_path / "c.png").exists()
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     assert run("export", tmp_path / "m.npz", tmp_path / "m.onnx").exit_code == 0
