@@ -57,6 +57,7 @@ from rich.table import Table
 
 import mlp
 from numpy_mlp import data as mlp_data
+from numpy_mlp import decisions as mlp_decisions
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import options as mlp_options
 from numpy_mlp import pictures as mlp_pictures
@@ -381,7 +382,11 @@ def say_defaults(defaults, preprocessing):
         f"a temperature fitted on the {defaults['calibration']:,} validation examples after training "
         "(--no-calibrate: none)"
     )
-    said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned, calibrated]))
+    tuned = defaults.get("threshold") and (
+        f"a decision threshold tuned for {mlp_decisions.THRESHOLD_METRICS[defaults['threshold']].said} on the "
+        "validation examples (--threshold-for none: 0.5)"
+    )
+    said = "; ".join(filter(None, [flags, preprocessing.get("invert") and turned, calibrated, tuned]))
     columns = f" ({defaults['columns']})" if defaults.get("columns") else ""  # a table's, read as the data says
     if said:
         mlp_view.err_console.print(
@@ -492,6 +497,15 @@ def say_trained(history, meta, settings, validation, out, history_path):
             highlight=False,
             soft_wrap=True,
         )
+    if "threshold" in meta:
+        tuned = meta["threshold"]
+        cuts = ", ".join(f"{c:.3g}" for c in tuned["cuts"])
+        mlp_view.console.print(
+            f"decision threshold {cuts}, tuned for {tuned['metric']} on the {tuned['examples']:,} validation examples: "
+            f"{tuned['metric']} {tuned['validation']['at_half']:.4f} at 0.5 -> {tuned['validation']['tuned']:.4f}",
+            highlight=False,
+            soft_wrap=True,
+        )
     mlp_view.console.print(
         f"{why_stopped(history, settings, meta['defaults'])}; "
         f"test {mlp_view.score_words(meta, 'test', settings.task)}, loss {meta['test_loss']:.4f}; "
@@ -521,6 +535,7 @@ def train(
     val: Option.val = Default.val,
     patience: Option.patience = Default.patience,
     calibrate: Option.calibrate = Default.calibrate,
+    threshold_for: Option.threshold_for = Default.threshold_for,
     augment: Option.augment = Default.augment,
     augment_end: Option.augment_end = Default.augment_end,
     ema: Option.ema = Default.ema,
@@ -581,6 +596,7 @@ def train(
                 class_weight=class_weight.value,
                 straighten={"deslant": deslant, "width": width},
                 calibrate=calibrate,
+                threshold_for=threshold_for and threshold_for.value,
             )
             settings = run.settings
             latest.update(checkpoint=run.checkpoint, rows=run.rows, meta=run.meta)
@@ -727,7 +743,8 @@ def evaluate(
     else:
         found = test_set(data, label_column, meta, weights[0], params)
         x_test, y_test, report, own = mlp_score.ensemble_evaluated(weights, members, found, mistakes)
-    result = mlp_score.report_json(report, len(y_test), meta)
+    tuned = "threshold" in meta and not own  # an ensemble's members' cuts are their own: it says yes at 0.5
+    result = mlp_score.report_json(report, len(y_test), meta, cut=meta["threshold"]["cuts"][0] if tuned else None)
     temperatures = [mlp.temperature_of(m) for _, m in members]
     if own:
         result["members"] = [
@@ -770,6 +787,8 @@ def evaluate(
                 mlp_view.percent(accuracy),
             )
         mlp_view.show(each)
+    if "binary" in result:
+        mlp_view.show(mlp_view.decisions_table(result["binary"]))
     mlp_view.show(mlp_view.confusion_table(result["confusion"], result["classes"]))
     per_class, class_ece = Table(title="Per class"), result["calibration"]["class_ece"]
     for header in ("class", "precision", "recall", "F1", *(["ECE"] if class_ece else []), counted):

@@ -10,6 +10,7 @@ from rich.table import Table
 
 import mlp
 from numpy_mlp import data as mlp_data
+from numpy_mlp import decisions as mlp_decisions
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import plot as mlp_plot
 from numpy_mlp import run as mlp_run
@@ -84,7 +85,7 @@ def predict(
         seen, probabilities, label = mlp_score.predict_index(weights, members, found, index, tta)
     else:
         seen, probabilities = mlp_score.read_picture(weights, members, inputs[0], tta)
-    guess = int(probabilities.argmax())
+    guess = int(mlp_decisions.decided(probabilities, meta if len(members) == 1 else None))
     shape = mlp_pictures.input_of(meta, params)["shape"]
     if shape:
         mlp_view.console.print(

@@ -167,3 +167,15 @@ def cuts_of(meta, k):
     positive class's): the tuned threshold's, else DEFAULT_CUT each."""
     tuned = meta.get("threshold")
     return np.asarray(tuned["cuts"], np.float64) if tuned else np.full(k, DEFAULT_CUT)
+
+
+def decided(probabilities, meta=None):
+    """The classes (N,) of probabilities (N, C) (or one row (C,): a class) as a network's meta
+    decides them: class 1 where its probability reaches the tuned threshold of a two-class network
+    that has one, else the most probable class (meta None: an ensemble, whose members' cuts are
+    their own)."""
+    p = np.asarray(probabilities)
+    tuned = (meta or {}).get("threshold")
+    if tuned and p.shape[-1] == 2:
+        return (p[..., 1] >= tuned["cuts"][0]).astype(np.int64)
+    return p.argmax(axis=-1)

@@ -15,6 +15,7 @@ import numpy as np
 import mlp
 from numpy_mlp import columns as mlp_columns
 from numpy_mlp import data as mlp_data
+from numpy_mlp import decisions as mlp_decisions
 
 ONNX_OPSET = 20  # the first with Gelu's tanh form (and StringSplit, for a table's dates)
 ONNX_ML_OPSET = 3  # ai.onnx.ml's LabelEncoder with string keys and float values
@@ -289,11 +290,12 @@ def onnx_model(params, meta):
         h = step("Mul", h, constant("target_scale", meta["targets"]["scale"]))
         nodes.append(helper.make_node("Add", [h, constant("target_mean", meta["targets"]["mean"])], ["values"]))
         outputs = [helper.make_tensor_value_info("values", T.FLOAT, ["N", n_classes])]
-    elif mlp.task_of(meta) == "multilabel":  # each label's own probability, and a label where it passes 1/2
+    elif mlp.task_of(meta) == "multilabel":  # each label's own probability, and a label where it reaches its cut
+        cuts = constant("label_cuts", mlp_decisions.cuts_of(meta, n_classes))
         nodes += [
             helper.make_node("Identity", [h], ["logits"]),
             helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
-            helper.make_node("Greater", ["logits", constant("label_cut", 0.0)], ["labels"]),
+            helper.make_node("GreaterOrEqual", ["probabilities", cuts], ["labels"]),
         ]
         outputs = [
             helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
@@ -305,10 +307,13 @@ def onnx_model(params, meta):
         tempered = "logits"
         if mlp.temperature_of(meta) != 1.0:  # the fitted temperature: the logits divided before the softmax
             tempered = step("Div", "logits", constant("softmax_temperature", mlp.temperature_of(meta)))
-        nodes += [
-            helper.make_node("Softmax", [tempered], ["probabilities"], axis=1),
-            helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0),
-        ]
+        nodes.append(helper.make_node("Softmax", [tempered], ["probabilities"], axis=1))
+        if "threshold" in meta and n_classes == 2:  # class 1 where its probability reaches the tuned cut
+            positive = step("Gather", "probabilities", ints("positive_class", 1), axis=1)
+            said = step("GreaterOrEqual", positive, constant("decision_cut", meta["threshold"]["cuts"][0]))
+            nodes.append(helper.make_node("Cast", [said], ["class"], to=T.INT64))
+        else:
+            nodes.append(helper.make_node("ArgMax", ["logits"], ["class"], axis=1, keepdims=0))
         outputs = [
             helper.make_tensor_value_info("logits", T.FLOAT, ["N", n_classes]),
             helper.make_tensor_value_info("probabilities", T.FLOAT, ["N", n_classes]),

@@ -17,6 +17,7 @@ import typer
 
 import mlp
 from numpy_mlp import data as mlp_data
+from numpy_mlp import decisions as mlp_decisions
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
 
@@ -35,6 +36,8 @@ Schedule, Augment = choices(mlp.SCHEDULES, "Schedule"), choices(mlp_pictures.AUG
 Normalize = choices(mlp.PREPROCESSINGS, "Normalize")
 
 DType = choices(("float32", "float64"), "DType")
+
+ThresholdFor = choices((*mlp_decisions.THRESHOLD_METRICS, "none"), "ThresholdFor")
 
 ClassWeight = choices(("none", "balanced"), "ClassWeight")
 
@@ -401,6 +404,23 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
             ),
         ],
         True,
+        "Regularisation",
+    ),
+    "threshold_for": Opt(
+        Annotated[
+            ThresholdFor | None,
+            typer.Option(
+                "--threshold-for",
+                metavar="METRIC",
+                show_default=False,
+                help="With --val, for two classes or several labels per example: the probability at which a yes is "
+                "given, tuned on the validation split for f1 (of the positive class, the second class in order) or "
+                "balanced-accuracy, stored with the weights and applied by eval, predict and export; none: 0.5. "
+                f"Default: f1 when the positive class is under {mlp_decisions.RARE_POSITIVE:.0%} of the examples, "
+                "else none.",
+            ),
+        ],
+        None,
         "Regularisation",
     ),
     "augment": Opt(
@@ -978,7 +998,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
 
 TRAIN_OPTIONS = tuple(
     "hidden epochs batch_size lr momentum optimizer weight_decay dropout clip label_smoothing schedule warmup val "
-    "patience calibrate augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
+    "patience calibrate threshold_for augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
     "ignore task checkpoint_every test_every init class_weight".split()
 )
 BENCH_OPTIONS = tuple(

@@ -24,6 +24,7 @@ import numpy as np
 
 import mlp
 from numpy_mlp import data as mlp_data
+from numpy_mlp import decisions as mlp_decisions
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import pictures as mlp_pictures
 
@@ -727,6 +728,69 @@ def fitted_calibration(run, params):
     return temperature, {"examples": len(y_val), "validation_nll": [before, after]}
 
 
+def threshold_metric(asked, *, found, y, validation, data):
+    """The metric a run tunes its decision threshold for on the validation split (a key of
+    mlp_decisions.THRESHOLD_METRICS), or None: the one `asked` (--threshold-for; "none": none),
+    else "f1" for two classes whose positive one (class 1) is under RARE_POSITIVE of the training
+    labels y, when there is a validation split. BadOption for a metric asked of other networks or
+    without a validation split."""
+    binary = found.task == "classification" and mlp_data.class_count(found) == 2
+    if asked == "none" or (asked is None and not binary):
+        return None
+    if asked is None:
+        rare = np.mean(y == 1) < mlp_decisions.RARE_POSITIVE
+        return "f1" if rare and validation else None
+    if not binary and found.task != "multilabel":
+        has = "numbers" if found.task == "regression" else f"{mlp_data.class_count(found)} classes"
+        raise BadOption(
+            f"--threshold-for tunes when to say yes: for two classes or several labels per example, and {data} has "
+            f"{has}; leave it out"
+        )
+    if not validation:
+        raise BadOption("--threshold-for tunes the cut on a validation split: add --val N (e.g. --val 1000)")
+    return asked
+
+
+def threshold_note(asked, *, found, y, validation):
+    """A line for the user when a binary run's positive class is rare and nothing is tuned for
+    it because there is no validation split (else None)."""
+    binary = found.task == "classification" and mlp_data.class_count(found) == 2
+    share = float(np.mean(y == 1)) if binary else 1.0
+    if asked is None and not validation and share < mlp_decisions.RARE_POSITIVE:
+        name = mlp_data.class_name({"classes": found.classes}, 1)
+        return (
+            f"class {name} is {share:.1%} of the training examples: with --val N a decision threshold is tuned for "
+            "F1 on the validation split (--threshold-for)"
+        )
+    return None
+
+
+def fitted_threshold(run, params, temperature=None):
+    """The decision threshold of a trained run tuned on its validation split (`run.threshold`,
+    a metric): {"metric", "cuts" (k,) (a binary network's: one, for its class 1; each label's
+    otherwise), "examples", "validation": {"at_half", "tuned"} the metric there before and after
+    (a multilabel network's: averaged over its labels)}; None for a run that tunes none. A binary
+    network's probabilities are those its temperature gives."""
+    if not run.threshold:
+        return None
+    x_val, y_val = run.validation
+    activation, preprocessing = run.settings.activation, run.network["preprocessing"]
+    logits = np.concatenate(list(mlp.logits_in_chunks(params, x_val, activation, preprocessing))).astype(np.float64)
+    if run.settings.task == "multilabel":
+        scores, positive = 1 / (1 + np.exp(-logits)), y_val == 1
+    else:
+        scores, positive = mlp.softmax(logits / (temperature or 1.0))[:, 1:2], (y_val == 1)[:, None]
+    cuts = [mlp_decisions.tuned_threshold(scores[:, j], positive[:, j], run.threshold) for j in range(scores.shape[1])]
+    metric = lambda cut, j: mlp_decisions.binary_scores(scores[:, j], positive[:, j], cut)[
+        run.threshold.replace("-", "_")
+    ]
+    said = {
+        "at_half": float(np.mean([metric(mlp_decisions.DEFAULT_CUT, j) for j in range(len(cuts))])),
+        "tuned": float(np.mean([metric(cut, j) for j, cut in enumerate(cuts)])),
+    }
+    return {"metric": run.threshold, "cuts": cuts, "examples": len(y_val), "validation": said}
+
+
 def weights_meta(history, run, params, *, init=None):
     """(meta, history) as the weights file and history record them for a trained `run` (its
     `params`): what the network is, how it was trained (and which options were chosen from the
@@ -751,6 +815,9 @@ def weights_meta(history, run, params, *, init=None):
     temperature, calibration = fitted_calibration(run, params)
     if calibration:  # mlp.predict_proba's: the logits divided by it
         meta |= {"temperature": temperature, "calibration": calibration}
+    threshold = fitted_threshold(run, params, temperature)
+    if threshold:  # when a yes is said: eval, predict and export apply it
+        meta["threshold"] = threshold
     if settings.task == "multilabel":  # a sigmoid per label, named by the data's label columns (or 0 .. k-1)
         meta["task"] = "multilabel"
     if settings.task == "regression":  # what the outputs are: numbers, in these units (mlp.fit_targets)
@@ -816,6 +883,7 @@ class Run:
     transform: object  # the batches' augmentation (numpy_mlp.pictures.distortion), or None
     sample_weight: np.ndarray | None  # (N,) weights from class_weight, or None
     calibrate: bool = True  # fit a temperature on the validation split after training (`calibrates`)
+    threshold: str | None = None  # the metric a decision threshold is tuned for after training (`threshold_metric`)
 
 
 def plan(
@@ -835,6 +903,7 @@ def plan(
     straighten=None,
     framings=None,
     calibrate=True,
+    threshold_for=None,
 ):
     """Everything a run starts from, decided before any training: the validation split of
     `found` (the data behind --data, as `load_data` read it), the options not `given` chosen
@@ -843,7 +912,8 @@ def plan(
     needs, and the initial parameters. `normalize`: a kind, or None to choose; `framings`: a
     dict of the framings measured on the data by preprocessing kind (a sweep's trials share
     them); `straighten`: {"deslant", "width"}; `calibrate`: fit a temperature on the validation
-    split after training (`fitted_calibration`). Returns a `Run`; its notes (the memory check's,
+    split after training (`fitted_calibration`); `threshold_for`: --threshold-for's metric, "none"
+    or None (`threshold_metric`). Returns a `Run`; its notes (the memory check's,
     when it has one) are for the user. Raises ValueError (BadOption for an option)."""
     straighten = {k: v for k, v in (straighten or {}).items() if v}  # recorded only when on
     check_straightening(straighten, found, data, init)
@@ -857,6 +927,7 @@ def plan(
     if val:
         x, y, x_val, y_val = mlp.split_validation(x, y, val, asked.seed)
         validation = (x_val, y_val)
+    threshold = threshold_metric(threshold_for, found=found, y=y, validation=validation, data=data)
     settings, kind, chosen = fitted_settings(asked, given, pictures=found.shape is not None, n=len(y), init=init)
     if regression and "task" not in given:  # said first on the defaults line
         chosen = {"task": "regression", **chosen}
@@ -910,7 +981,8 @@ def plan(
         settings=settings,
         defaults={"for": data_in_words(found, len(y)), "chosen": chosen}
         | ({"columns": found.table["said"]} if found.table and found.table["said"] else {})
-        | ({"calibration": len(validation[1])} if fits_temperature(calibrate, validation, found.task) else {}),
+        | ({"calibration": len(validation[1])} if fits_temperature(calibrate, validation, found.task) else {})
+        | ({"threshold": threshold} if threshold else {}),
         taken=taken,
         found=found,
         x=x,
@@ -924,12 +996,13 @@ def plan(
         rows=rows,
         params=params,
         meta={"activation": settings.activation, "settings": kept, "data_identity": identity},
-        notes=[note] if note else [],
+        notes=[n for n in (note, threshold_note(threshold_for, found=found, y=y, validation=validation)) if n],
         transform=mlp_pictures.distortion(settings, found.shape),
         sample_weight=None
         if class_weight == "none"
         else class_weights(y, mlp_data.class_count(found), class_weight)[y],
         calibrate=calibrate,
+        threshold=threshold,
     )
 
 

@@ -106,15 +106,39 @@ def report_calibration(report, meta, raw=False):
 # ----------------------------------------------------------------------------- reports
 
 
-def report_json(report, n, meta=None):
+def binary_decisions(report, meta, cut=None):
+    """A two-class report's decisions (None for more classes): how well the probability of class 1
+    (the positive one) ranks the examples ("roc_auc", "pr_auc"), and the decisions at 0.5
+    ("at_half") and, given a tuned `cut`, at it ("tuned", with its "metric")."""
+    if report["probabilities"].shape[1] != 2:
+        return None
+    scores, positive = report["probabilities"][:, 1], np.asarray(report["true"]) == 1
+    decided = {
+        "positive": mlp_data.class_name(meta, 1),
+        "roc_auc": mlp_decisions.roc_auc(scores, positive),
+        "pr_auc": mlp_decisions.average_precision(scores, positive),
+        "at_half": mlp_decisions.binary_scores(scores, positive, mlp_decisions.DEFAULT_CUT),
+    }
+    if cut is not None:
+        decided["tuned"] = {**mlp_decisions.binary_scores(scores, positive, cut), "metric": meta["threshold"]["metric"]}
+    return decided
+
+
+def report_json(report, n, meta=None, cut=None):
     """The JSON form of mlp.classification_report (accuracy as a fraction, lists for arrays;
-    class names from the weights, where they have them): its "calibration", and the
-    "uncalibrated" probabilities' (with their accuracy) when the weights have fitted temperatures."""
+    class names from the weights, where they have them): its "calibration", the "uncalibrated"
+    probabilities' (with their accuracy) when the weights have fitted temperatures, the
+    "balanced_accuracy" (the mean recall of the classes present) and, for two classes, the
+    "binary" decisions (`binary_decisions`, at the tuned `cut` too when given)."""
     meta = meta or {}
     y_pred, probabilities = report["predicted"], report["probabilities"]
     calibrated = report.get("uncalibrated") is not None  # fitted temperatures applied: the raw ones beside
+    present = np.asarray(report["support"]) > 0
+    binary = binary_decisions(report, meta, cut)
     return {
         "accuracy": report["accuracy"],
+        "balanced_accuracy": float(np.mean(np.asarray(report["recall"])[present])),
+        **({"binary": binary} if binary else {}),
         "loss": report["loss"],
         "n": n,
         "calibration": report_calibration(report, meta),
@@ -471,7 +495,8 @@ def predictions_csv(weights, members, inputs, views=0):
             rows.writerow(["Id", *network_classes(meta, given.shape[1])])
             rows.writerows([i, *row.astype(int)] for i, row in enumerate(given, start=1))
             return table.getvalue(), len(given)
-        predicted = mlp_pictures.ensemble_log_proba(members, x, views=views).argmax(axis=1)
+        probabilities = np.exp(mlp_pictures.ensemble_log_proba(members, x, views=views))
+        predicted = mlp_decisions.decided(probabilities, meta if len(members) == 1 else None)
         rows.writerow(["ImageId", "Label"])
         rows.writerows([i, mlp_data.class_name(meta, int(c))] for i, c in enumerate(predicted, start=1))
         return table.getvalue(), len(predicted)
@@ -482,6 +507,6 @@ def predictions_csv(weights, members, inputs, views=0):
     rows.writerow(["path", "class", "probability"])
     for path in paths:
         _, probabilities = read_picture(weights, members, path, views)
-        best = int(probabilities.argmax())
+        best = int(mlp_decisions.decided(probabilities, meta if len(members) == 1 else None))
         rows.writerow([mlp_data.shown(str(path)), mlp_data.class_name(meta, best), f"{probabilities[best]:.5f}"])
     return table.getvalue(), len(paths)

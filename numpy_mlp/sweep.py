@@ -696,6 +696,7 @@ def trainer(values, given, *, found, val):
             straighten={"deslant": values["deslant"], "width": values["width"]},
             framings=framings,
             calibrate=values["calibrate"],
+            threshold_for=values.get("threshold_for"),
         )
         reported = report and (lambda rows, checkpoint: report(rows[-1]["epoch"], rows[-1][score(run)]))
         params, history = mlp_run.execute(run, mlp.Callbacks(on_epoch=reported))  # no test set: validation only

@@ -403,6 +403,25 @@ def rate(value):
     return "-" if value is None else percent(value)
 
 
+def decisions_table(binary):
+    """eval's table of a two-class network's decisions (mlp_score.binary_decisions): at 0.5 and at
+    its tuned threshold, and how well its probabilities rank the examples."""
+    table = Table(
+        title=f"Deciding {literal(binary['positive'])} (the positive class): ROC-AUC "
+        f"{rate(binary['roc_auc'])}, PR-AUC {rate(binary['pr_auc'])}"
+    )
+    for header in ("cut", "accuracy", "balanced acc", "precision", "recall", "F1"):
+        table.add_column(header, justify="right")
+    rows = [("0.5", binary["at_half"])]
+    if "tuned" in binary:
+        rows.append((f"{binary['tuned']['cut']:.3g} (tuned for {binary['tuned']['metric']})", binary["tuned"]))
+    for said, scores in rows:
+        table.add_row(
+            said, *(percent(scores[k]) for k in ("accuracy", "balanced_accuracy", "precision", "recall", "f1"))
+        )
+    return table
+
+
 def label_tables(result, title):
     """eval's tables of a network of several labels per example (mlp_score.labels_evaluated): its
     scores over every label, then each label's, at the cut it is given at."""

@@ -234,3 +234,126 @@ def test_a_label_that_is_not_0_or_1_or_never_changes_is_named(tmp_path):
     result = run("train", "relu", "--data", data, "--label-column", "sport,music", "--out", tmp_path / "w.npz")
     assert result.exit_code == 1 and "music is 0 in every training example" in result.stderr
     assert not (tmp_path / "w.npz").exists()
+
+
+# ----------------------------------------------------------------------------- a decision threshold, tuned
+
+
+def write_rare(path, n=1500, seed=0):
+    """A table whose positive class (label 1) is about 7% of the rows: the top of a noisy score."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    score = x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.7, n)
+    labels = (score > np.quantile(score, 0.93)).astype(int)
+    rows = [",".join([*(f"{v:.5f}" for v in xi), str(li)]) for xi, li in zip(x, labels)]
+    path.write_text("a,b,c,d,label\n" + "\n".join(rows) + "\n", "utf-8")
+    return path, x, labels
+
+
+@pytest.fixture(scope="module")
+def rare_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rare")
+    data, x, labels = write_rare(folder / "rare.csv")
+    trained = run("train", "relu", "--data", data, "--val", "300", "--epochs", "10", "--out", folder / "w.npz")
+    assert trained.exit_code == 0, trained.output
+    return {"folder": folder, "data": data, "x": x, "weights": folder / "w.npz", "trained": trained}
+
+
+def test_a_rare_positive_class_with_a_validation_split_tunes_a_threshold_for_f1(rare_run):
+    import mlp
+
+    assert "a decision threshold tuned for F1 of the positive class on the validation examples" in (
+        rare_run["trained"].stderr
+    )
+    _, meta = mlp.load(rare_run["weights"])
+    tuned = meta["threshold"]
+    assert tuned["metric"] == "f1" and len(tuned["cuts"]) == 1 and tuned["examples"] == 300
+    assert tuned["validation"]["tuned"] >= tuned["validation"]["at_half"]  # the best cut there, 0.5 among them
+    said = f"decision threshold {tuned['cuts'][0]:.3g}, tuned for f1 on the 300 validation examples"
+    assert said in rare_run["trained"].stdout
+
+
+def test_eval_predict_and_export_apply_the_tuned_threshold(rare_run):
+    import mlp
+
+    folder, cut = rare_run["folder"], mlp.load(rare_run["weights"])[1]["threshold"]["cuts"][0]
+    scored = run("eval", rare_run["weights"], "--json", folder / "r.json")
+    assert scored.exit_code == 0 and "tuned for f1" in scored.stdout
+    binary = json.loads((folder / "r.json").read_text())["binary"]
+    assert binary["positive"] == "1" and binary["tuned"]["cut"] == cut and binary["at_half"]["cut"] == 0.5
+    assert 0.5 < binary["roc_auc"] <= 1 and 0 < binary["pr_auc"] <= 1
+    rows = folder / "rows.csv"
+    rows.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.5f}" for v in r) for r in rare_run["x"]) + "\n")
+    predicted = run("predict", rare_run["weights"], rows)
+    said = np.array([line.split(",")[1] for line in predicted.stdout.splitlines()[1:]], int)
+    params, meta = mlp.load(rare_run["weights"])
+    x = np.loadtxt(rows, delimiter=",", skiprows=1)
+    p = mlp.predict_proba(
+        params, x, meta["activation"], preprocessing=meta["preprocessing"], temperature=mlp.temperature_of(meta)
+    )[:, 1]
+    clear = np.abs(p - cut) > 1e-5  # another computation of the same probability: no near-tie compared
+    assert np.array_equal(said[clear], (p >= cut)[clear]) and clear.mean() > 0.99
+    assert (said != (p >= 0.5)).any()  # the cut changed some decisions
+    ort = pytest.importorskip("onnxruntime")
+    assert run("export", rare_run["weights"], folder / "w.onnx").exit_code == 0
+    session = ort.InferenceSession(str(folder / "w.onnx"), providers=["CPUExecutionProvider"])
+    (classes,) = session.run(["class"], {session.get_inputs()[0].name: x.astype(np.float32)})
+    assert np.array_equal(classes[clear], said[clear])
+
+
+@pytest.mark.parametrize(
+    "options, code, message",
+    [
+        (["--threshold-for", "f1"], 2, "--threshold-for tunes the cut on a validation split: add --val N"),
+        (["--val", "300", "--threshold-for", "none"], 0, None),
+        ([], 0, "class 1 is 7.0% of the training examples: with --val N a decision threshold is tuned for F1"),
+    ],
+)
+def test_threshold_options_and_notes(tmp_path, options, code, message):
+    import mlp
+
+    data, _, _ = write_rare(tmp_path / "rare.csv")
+    result = run("train", "relu", "--data", data, "--epochs", "2", *options, "--out", tmp_path / "w.npz")
+    assert result.exit_code == code, result.output
+    if message:
+        assert message in result.stderr
+    if code == 0:
+        assert "threshold" not in mlp.load(tmp_path / "w.npz")[1]
+    else:
+        assert not (tmp_path / "w.npz").exists() and len(result.stderr.splitlines()) == 1
+
+
+def test_a_threshold_is_refused_for_more_than_two_classes(tmp_path):
+    from conftest import blobs_table
+
+    data = blobs_table(tmp_path / "blobs.csv")
+    result = run("train", "relu", "--data", data, "--val", "40", "--threshold-for", "f1", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 2 and "--threshold-for tunes when to say yes: for two classes" in result.stderr
+
+
+def test_several_labels_tune_a_cut_each_applied_by_eval_and_export(tagged_run, tmp_path):
+    import mlp
+
+    trained = run(
+        "train", "relu", "--data", tagged_run["train"], "--label-column", "sport,music,news", "--val", "200",
+        "--threshold-for", "balanced-accuracy", "--epochs", "10", "--out", tmp_path / "w.npz",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    params, meta = mlp.load(tmp_path / "w.npz")
+    cuts = meta["threshold"]["cuts"]
+    assert meta["threshold"]["metric"] == "balanced-accuracy" and len(cuts) == 3
+    scored = run("eval", tmp_path / "w.npz", "--data", tagged_run["test"], "--json", tmp_path / "r.json")
+    assert (
+        scored.exit_code == 0 and [r["cut"] for r in json.loads((tmp_path / "r.json").read_text())["per_label"]] == cuts
+    )
+    ort = pytest.importorskip("onnxruntime")
+    assert run("export", tmp_path / "w.npz", tmp_path / "w.onnx").exit_code == 0
+    session = ort.InferenceSession(str(tmp_path / "w.onnx"), providers=["CPUExecutionProvider"])
+    x = np.round(tagged(300, seed=1)[0], 5)  # as the test file writes them
+    probabilities, labels = session.run(
+        ["probabilities", "labels"], {session.get_inputs()[0].name: x.astype(np.float32)}
+    )
+    predicted = run("predict", tmp_path / "w.npz", tagged_run["test"])
+    given = np.array([line.split(",")[1:] for line in predicted.stdout.splitlines()[1:]], int)
+    clear = np.abs(probabilities - np.asarray(cuts)) > 1e-5
+    assert np.array_equal(labels[clear], given.astype(bool)[clear]) and clear.mean() > 0.99

@@ -230,6 +230,7 @@ def test_each_room_imports_only_what_it_needs():
         "numpy_mlp/run.py": {
             "numpy",
             "mlp",
+            "numpy_mlp.decisions",
             "numpy_mlp.pictures",
             "numpy_mlp.data",
             "numpy_mlp.guard",
@@ -237,7 +238,14 @@ def test_each_room_imports_only_what_it_needs():
         },  # threadpoolctl lazily
         "numpy_mlp/guard.py": {"numpy", "mlp", "numpy_mlp.data"},
         "numpy_mlp/draw.py": {"numpy", "numpy_mlp.data", "numpy_mlp.pictures"},
-        "numpy_mlp/export.py": {"numpy", "mlp", "numpy_mlp.columns", "numpy_mlp.data", "onnx"},  # onnx lazily
+        "numpy_mlp/export.py": {
+            "numpy",
+            "mlp",
+            "numpy_mlp.columns",
+            "numpy_mlp.data",
+            "numpy_mlp.decisions",
+            "onnx",
+        },  # onnx lazily
         "numpy_mlp/bench.py": {
             "numpy",
             "mlp",
@@ -265,6 +273,7 @@ def test_each_room_imports_only_what_it_needs():
         "numpy_mlp/options.py": {
             "mlp",
             "numpy_mlp.data",
+            "numpy_mlp.decisions",
             "numpy_mlp.pictures",
             "numpy_mlp.run",
             "typer",
