@@ -59,6 +59,7 @@ import mlp
 from numpy_mlp import data as mlp_data
 from numpy_mlp import decisions as mlp_decisions
 from numpy_mlp import guard as mlp_guard
+from numpy_mlp import logs as mlp_logs
 from numpy_mlp import options as mlp_options
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import plot as mlp_plot
@@ -421,6 +422,23 @@ def planned(asked, *, data, resume=None, **options):
     return run
 
 
+@contextlib.contextmanager
+def epoch_logger(path, run, test_every):
+    """An on_epoch(rows, checkpoint) appending the last record to the --log file at `path` (after
+    writing again those a resumed run has done), closed on leaving; one that does nothing without
+    --log. A log that cannot be written warns once on stderr, and the training goes on."""
+    if not path:
+        yield lambda rows, checkpoint: None
+        return
+    warn = lambda line: mlp_view.err_console.print(line, style="yellow", highlight=False, soft_wrap=True)
+    log = mlp_logs.EpochLog(path, mlp_logs.run_keys(run.settings.task, run.validation, test_every), warn)
+    log.start(run.rows)
+    try:
+        yield lambda rows, checkpoint: log.add(rows[-1])
+    finally:
+        log.close()
+
+
 def in_turn(*callbacks):
     """One callback that calls each of `callbacks` with the same arguments, in order."""
 
@@ -556,12 +574,19 @@ def train(
     test_every: Option.test_every = Default.test_every,
     init: Option.init = Default.init,
     class_weight: Option.class_weight = Default.class_weight,
+    log: Option.log = Default.log,
 ):
     """Train an MLP (classes, or numbers: a regression) and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     options = {name: value for name, value in locals().items() if name in mlp_options.TRAIN_OPTIONS}  # as given
     out, history_path, checkpoint_path, lock_path = mlp_run.train_paths(out)
+    if log:
+        try:
+            mlp_logs.log_form(log)  # the form, then the folder, before any work
+        except ValueError as e:
+            fail(str(e), code=2)
+        mlp_run.check_writable(log, "--log")
     mlp_run.check_outputs(
-        [out, history_path, checkpoint_path], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
+        [out, history_path, checkpoint_path, log], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
     )
     asked = mlp_run.asked_settings(activation.value, options)
     settings = mlp.check_settings(asked)  # as asked; the options not given are chosen once the data is read
@@ -604,9 +629,12 @@ def train(
             show = mlp_view.live_view()
             with (
                 mlp_run.steering(threads, products=run_products(run, test_every)) as steer,
+                epoch_logger(log, run, test_every) as on_log,
                 mlp_view.training_view(settings, len(run.x), run.rows, show_progress=show, steer=steer) as shown,
             ):
-                kept_and_shown = shown._replace(on_step=on_step, on_epoch=in_turn(on_checkpoint, shown.on_epoch))
+                kept_and_shown = shown._replace(
+                    on_step=on_step, on_epoch=in_turn(on_checkpoint, on_log, shown.on_epoch)
+                )  # checkpoint first: a log line never runs ahead of what a resumed run would find
                 params, history = mlp_run.execute(run, kept_and_shown, test_every=test_every)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:

@@ -497,6 +497,20 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
         "weights.npz",
         "Output",
     ),
+    "log": Opt(
+        Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                show_default=False,
+                help="Also write each epoch's record (epoch, lr, loss and scores, seconds) to FILE as it ends: .jsonl "
+                "(a JSON object a line) or .csv, flushed every epoch (tail -f reads it live); a resumed run writes it "
+                "again from its checkpoint, so every epoch is in it once.",
+            ),
+        ],
+        None,
+        "Output",
+    ),
     "resume": Opt(
         Annotated[
             Path | None,
@@ -999,7 +1013,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
 TRAIN_OPTIONS = tuple(
     "hidden epochs batch_size lr momentum optimizer weight_decay dropout clip label_smoothing schedule warmup val "
     "patience calibrate threshold_for augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
-    "ignore task checkpoint_every test_every init class_weight".split()
+    "ignore task checkpoint_every test_every init class_weight log".split()
 )
 BENCH_OPTIONS = tuple(
     "bench_hidden bench_activation batch_size bench_epochs optimizer lr schedule warmup dropout augment ema dtype "
