@@ -408,15 +408,17 @@ def label_indicators(table, labels, task):
     words = np.column_stack([mlp_columns.words_of(table.columns[table.names.index(n)]) for n in labels])
     kept = np.flatnonzero((words != None).all(axis=1))  # noqa: E711
     values = np.zeros((len(kept), len(labels)), np.uint8)
-    for j, name in enumerate(labels):
-        for i, row in enumerate(kept):
-            value = INDICATORS.get(str(words[row, j]).strip().lower())
-            if value is None:
-                raise ValueError(
-                    f"{table.path}: data row {row + 1}, column {name}: {words[row, j]!r} is not 0 or 1; each label "
-                    "column of several holds 0 or 1 (or yes/no) per row"
-                )
-            values[i, j] = value
+    for j, name in enumerate(labels):  # each distinct value looked up once, not each row
+        levels, codes = np.unique(words[kept, j].astype(str), return_inverse=True)
+        read = [INDICATORS.get(level.strip().lower()) for level in levels]
+        if None in read:  # the first row holding a value that is not one
+            unread = [k for k, value in enumerate(read) if value is None]
+            row = int(kept[np.flatnonzero(np.isin(codes.ravel(), unread))[0]])
+            raise ValueError(
+                f"{table.path}: data row {row + 1}, column {name}: {words[row, j]!r} is not 0 or 1; each label "
+                "column of several holds 0 or 1 (or yes/no) per row"
+            )
+        values[:, j] = np.asarray(read, np.uint8)[codes.ravel()]
     return values, kept, "multilabel"
 
 
