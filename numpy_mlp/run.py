@@ -728,13 +728,19 @@ def fitted_calibration(run, params):
     return temperature, {"examples": len(y_val), "validation_nll": [before, after]}
 
 
+def is_binary(found):
+    """Whether data `found` (numpy_mlp.data.Data) trains a network of two classes: the networks a
+    decision threshold is tuned for with one cut (class 1's)."""
+    return found.task == "classification" and mlp_data.class_count(found) == 2
+
+
 def threshold_metric(asked, *, found, y, validation, data):
     """The metric a run tunes its decision threshold for on the validation split (a key of
     mlp_decisions.THRESHOLD_METRICS), or None: the one `asked` (--threshold-for; "none": none),
     else "f1" for two classes whose positive one (class 1) is under RARE_POSITIVE of the training
     labels y, when there is a validation split. BadOption for a metric asked of other networks or
     without a validation split."""
-    binary = found.task == "classification" and mlp_data.class_count(found) == 2
+    binary = is_binary(found)
     if asked == "none" or (asked is None and not binary):
         return None
     if asked is None:
@@ -754,7 +760,7 @@ def threshold_metric(asked, *, found, y, validation, data):
 def threshold_note(asked, *, found, y, validation):
     """A line for the user when a binary run's positive class is rare and nothing is tuned for
     it because there is no validation split (else None)."""
-    binary = found.task == "classification" and mlp_data.class_count(found) == 2
+    binary = is_binary(found)
     share = float(np.mean(y == 1)) if binary else 1.0
     if asked is None and not validation and share < mlp_decisions.RARE_POSITIVE:
         name = mlp_data.class_name({"classes": found.classes}, 1)
