@@ -65,6 +65,7 @@ from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import plot as mlp_plot
 from numpy_mlp import run as mlp_run
 from numpy_mlp import score as mlp_score
+from numpy_mlp import trackers as mlp_trackers
 from numpy_mlp import view as mlp_view
 from numpy_mlp.guard import Stop, stop_signals
 from numpy_mlp.help import help_page
@@ -349,19 +350,17 @@ def warn_if_not_learning(record, y, settings, normalize):
         )
 
 
+def say_warning(line):
+    """A warning on stderr, for a part of a run that failed while the training goes on."""
+    mlp_view.err_console.print(line, style="yellow", highlight=False, soft_wrap=True)
+
+
 def warn_checkpoint_failed(path):
     """What checkpoint_saver says when a checkpoint cannot be written: once, and training goes on."""
-
-    def warn(e):
-        mlp_view.err_console.print(
-            f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
-            "but a crash now would lose the run",
-            style="yellow",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    return warn
+    return lambda e: say_warning(
+        f"warning: cannot write the checkpoint {path} ({e.strerror or e}); training goes on, "
+        "but a crash now would lose the run"
+    )
 
 
 def given_options(ctx):
@@ -430,13 +429,41 @@ def epoch_logger(path, run, test_every):
     if not path:
         yield lambda rows, checkpoint: None
         return
-    warn = lambda line: mlp_view.err_console.print(line, style="yellow", highlight=False, soft_wrap=True)
-    log = mlp_logs.EpochLog(path, mlp_logs.run_keys(run.settings.task, run.validation, test_every), warn)
+    log = mlp_logs.EpochLog(path, mlp_logs.run_keys(run.settings.task, run.validation, test_every), say_warning)
     log.start(run.rows)
     try:
         yield lambda rows, checkpoint: log.add(rows[-1])
     finally:
         log.close()
+
+
+def check_trackers(tensorboard, mlflow):
+    """The trackers asked for, ["tensorboard", "mlflow"] or fewer, each refused in one line naming
+    its install command when its extra is missing. `mlflow`: --mlflow's value (None: not given)."""
+    wanted = [name for name, on in (("tensorboard", tensorboard), ("mlflow", mlflow)) if on]
+    for extra in mlp_trackers.missing_extras(wanted):
+        fail(f"--{extra} needs {mlp_run.EXTRAS[extra]} (the {extra} extra): {mlp_run.install_hint(extra)}")
+    return wanted
+
+
+def run_params(run, data):
+    """What MLflow records of a run as its params: the settings it trains with (those given and
+    those chosen from the data), the layer sizes, the data and its number of training examples."""
+    sizes = "-".join(map(str, run.network["sizes"]))
+    return {**run.settings._asdict(), "sizes": sizes, "data": data, "train_examples": len(run.x)}
+
+
+def run_trackers(wanted, run, *, data, tensorboard, experiment, resume):
+    """The trackers (numpy_mlp.trackers) of a planned run that `wanted` names."""
+    trackers = [mlp_trackers.TensorBoard(tensorboard)] if "tensorboard" in wanted else []
+    if "mlflow" in wanted:
+        tags = {"numpy_mlp.command": shlex.join(sys.argv)} | ({"numpy_mlp.resumed_from": str(resume)} if resume else {})
+        name = f"{run.settings.activation} {'-'.join(map(str, run.network['sizes']))}"
+        experiment = mlp_trackers.experiment_name(experiment, os.environ)
+        trackers.append(
+            mlp_trackers.MLflow(experiment=experiment, run_name=name, params=run_params(run, data), tags=tags)
+        )
+    return trackers
 
 
 def in_turn(*callbacks):
@@ -575,6 +602,9 @@ def train(
     init: Option.init = Default.init,
     class_weight: Option.class_weight = Default.class_weight,
     log: Option.log = Default.log,
+    tensorboard: Option.tensorboard = Default.tensorboard,
+    mlflow: Option.mlflow = Default.mlflow,
+    mlflow_experiment: Option.mlflow_experiment = Default.mlflow_experiment,
 ):
     """Train an MLP (classes, or numbers: a regression) and save its weights (a checkpoint after every epoch: run the command again to resume)."""
     options = {name: value for name, value in locals().items() if name in mlp_options.TRAIN_OPTIONS}  # as given
@@ -585,6 +615,7 @@ def train(
         except ValueError as e:
             fail(str(e), code=2)
         mlp_run.check_writable(log, "--log")
+    tracked = check_trackers(tensorboard, mlp_trackers.mlflow_wanted(mlflow, os.environ))
     mlp_run.check_outputs(
         [out, history_path, checkpoint_path, log], [*mlp_data.data_files(data), resume, init], same_run=checkpoint_path
     )
@@ -596,10 +627,12 @@ def train(
     with (
         mlp_guard.one_run_per_output(lock_path, out),
         stop_signals() as signals,
+        contextlib.ExitStack() as watched,  # the trackers, told the run's end once its outputs are written
     ):  # a stop signal saves what can be saved
         mlp_data.remove_orphans(str(out.parent))  # temp files of a run killed while saving
         if resume is None and checkpoint_path.is_file():  # an unfinished run of this --out: continue it
             resume = checkpoint_path
+        watch = mlp_trackers.Watch([])  # the trackers', once the run is planned
         try:
             run = planned(
                 asked,
@@ -624,6 +657,10 @@ def train(
                 threshold_for=threshold_for and threshold_for.value,
             )
             settings = run.settings
+            trackers = run_trackers(
+                tracked, run, data=data, tensorboard=tensorboard, experiment=mlflow_experiment, resume=resume
+            )
+            watch = watched.enter_context(mlp_trackers.watching(trackers, run.rows, say_warning))
             latest.update(checkpoint=run.checkpoint, rows=run.rows, meta=run.meta)
             on_checkpoint, on_step = checkpoint_keepers(run, latest, checkpoint_path, checkpoint_every)
             show = mlp_view.live_view()
@@ -632,12 +669,14 @@ def train(
                 epoch_logger(log, run, test_every) as on_log,
                 mlp_view.training_view(settings, len(run.x), run.rows, show_progress=show, steer=steer) as shown,
             ):
+                tracked_epoch = lambda rows, checkpoint: watch.epoch(rows[-1])
                 kept_and_shown = shown._replace(
-                    on_step=on_step, on_epoch=in_turn(on_checkpoint, on_log, shown.on_epoch)
+                    on_step=on_step, on_epoch=in_turn(on_checkpoint, on_log, tracked_epoch, shown.on_epoch)
                 )  # checkpoint first: a log line never runs ahead of what a resumed run would find
                 params, history = mlp_run.execute(run, kept_and_shown, test_every=test_every)
             signals["disarm"]()  # from here on the weights are saved whatever arrives
         except FloatingPointError as e:
+            watch.failed()
             fail(f"{e}; nothing was saved")
         except Stop as stop:
             save_interrupted(
@@ -659,6 +698,7 @@ def train(
             kept,
             remake_folders=True,
         )
+        watch.finished(params, [out, history_path])
         for folder in remade:
             mlp_view.err_console.print(
                 f"warning: the folder {folder} was removed during the run; made it again to save the run in it",

@@ -511,6 +511,46 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
         None,
         "Output",
     ),
+    "tensorboard": Opt(
+        Annotated[
+            Path | None,
+            typer.Option(
+                metavar="DIR",
+                show_default=False,
+                file_okay=False,
+                help="Also write each epoch's numbers to TensorBoard event files in DIR (and the weights' histograms at "
+                "the end), flushed every epoch: tensorboard --logdir DIR shows the run live. Needs the tensorboard extra.",
+            ),
+        ],
+        None,
+        "Output",
+    ),
+    "mlflow": Opt(
+        Annotated[
+            bool | None,
+            typer.Option(
+                "--mlflow/--no-mlflow",
+                show_default=False,
+                help="Also log the run to MLflow: the options as params, each epoch's numbers as metrics at its step, the "
+                "weights and history as artifacts; to the server MLFLOW_TRACKING_URI names, else to mlflow.db in the "
+                "working folder. On by itself when MLFLOW_TRACKING_URI is set. Needs the mlflow extra.",
+            ),
+        ],
+        None,
+        "Output",
+    ),
+    "mlflow_experiment": Opt(
+        Annotated[
+            str | None,
+            typer.Option(
+                metavar="NAME",
+                show_default=False,
+                help="The MLflow experiment the run goes in (made if new); else MLFLOW_EXPERIMENT_NAME, else numpy-mlp.",
+            ),
+        ],
+        None,
+        "Output",
+    ),
     "resume": Opt(
         Annotated[
             Path | None,
@@ -1013,7 +1053,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
 TRAIN_OPTIONS = tuple(
     "hidden epochs batch_size lr momentum optimizer weight_decay dropout clip label_smoothing schedule warmup val "
     "patience calibrate threshold_for augment augment_end ema seed threads normalize deslant width dtype out resume data label_column categorical "
-    "ignore task checkpoint_every test_every init class_weight log".split()
+    "ignore task checkpoint_every test_every init class_weight log tensorboard mlflow mlflow_experiment".split()
 )
 BENCH_OPTIONS = tuple(
     "bench_hidden bench_activation batch_size bench_epochs optimizer lr schedule warmup dropout augment ema dtype "

@@ -199,6 +199,8 @@ EXTRAS = {
     "onnx": "onnx",
     "sklearn": "scikit-learn",
     "sweep": "Optuna",
+    "tensorboard": "tensorboardX",
+    "mlflow": "MLflow",
 }  # extra: its library
 
 

@@ -95,14 +95,15 @@ def run(*args):
 
 
 @contextlib.contextmanager
-def cli_process(*args):
-    """`python cli.py ARGS` in a real process (stdout and stderr piped, as text), killed on the
-    way out whatever happens in the `with` block."""
+def cli_process(*args, env=None):
+    """`python cli.py ARGS` in a real process (stdout and stderr piped, as text; `env` added to
+    this process's environment), killed on the way out whatever happens in the `with` block."""
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "cli.py"), *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     try:
         yield proc

@@ -284,6 +284,7 @@ def test_each_room_imports_only_what_it_needs():
         "numpy_mlp/view.py": {"numpy", "rich", "mlp", "numpy_mlp.data", "numpy_mlp.plot"},
         "numpy_mlp/decisions.py": {"numpy"},
         "numpy_mlp/logs.py": set(),
+        "numpy_mlp/trackers.py": set(),  # tensorboardX and MLflow by importlib, in the trackers' threads
         "numpy_mlp/score.py": {
             "numpy",
             "mlp",
