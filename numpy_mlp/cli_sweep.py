@@ -5,7 +5,9 @@ trained again and saved. It joins numpy_mlp.cli's app."""
 import contextlib
 import json
 import os
+import shlex
 import signal
+import sys
 import time
 
 import typer
@@ -14,8 +16,9 @@ import mlp
 from numpy_mlp import data as mlp_data
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import run as mlp_run
+from numpy_mlp import trackers as mlp_trackers
 from numpy_mlp import view as mlp_view
-from numpy_mlp.cli import HelpPage, app, fail, load_data, sweep_module
+from numpy_mlp.cli import HelpPage, app, check_trackers, fail, load_data, run_params, say_warning, sweep_module
 from numpy_mlp.guard import Stop
 from numpy_mlp.help import program
 from numpy_mlp.options import Default, Option, set_threads
@@ -41,9 +44,58 @@ def train_options(ctx, activation, args, refused):
         for name in parsed.params
         if name != "activation" and parsed.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
     }
-    for name in refused.keys() & given:  # {option: its flag}
-        fail(f"{refused[name]}: a sweep's trials each start afresh; leave it out", code=2)
+    for name in refused.keys() & given:  # {option: why}
+        fail(refused[name], code=2)
     return parsed.params, given
+
+
+@contextlib.contextmanager
+def mlflow_parent(study, tracked, *, experiment, params):
+    """With --mlflow (`tracked` names "mlflow"), the MLflow run a study's trials are logged under:
+    made here, the study's first sweep, its id kept in the study (user attribute "mlflow") for
+    every worker; yields {"status", "files"} for the caller to set once the sweep is done (KILLED
+    otherwise). A tracking store that fails warns once; the sweep goes on without it."""
+    parent, ending = None, {"status": "KILLED", "files": []}
+    if "mlflow" in tracked and "mlflow" not in study.user_attrs:
+        tags = {"numpy_mlp.command": shlex.join(sys.argv), "numpy_mlp.study": study.study_name}
+        parent = mlp_trackers.MLflow(
+            experiment=experiment, run_name=f"sweep {study.study_name}", params=params, tags=tags
+        )
+        try:
+            parent.start([])
+            study.set_user_attr("mlflow", {"run": parent.run_id, "experiment": experiment})
+        except Exception as e:  # the tracking store's failure, whatever its kind, is not the sweep's
+            say_warning(f"warning: --mlflow: {mlp_trackers.one_line(e)}; the sweep goes on without it")
+            parent = None
+    try:
+        yield ending
+    finally:
+        if parent is not None:
+            try:
+                parent.finish(ending["status"], None, ending["files"])
+            except Exception as e:
+                say_warning(f"warning: --mlflow: {mlp_trackers.one_line(e)}; the sweep's run is left unfinished")
+
+
+def trial_watching(study, tracked, data):
+    """`watched(run, name)` for sweep.trainer: each trial as an MLflow run under the study's
+    (mlflow_parent's), with --mlflow; no tracker otherwise, nor for the best trial trained again."""
+    parent = study.user_attrs.get("mlflow") if "mlflow" in tracked else None
+
+    def watched(run, name):
+        if parent is None or name is None:
+            return mlp_trackers.watching([], [], say_warning)
+        tags = {"numpy_mlp.study": study.study_name}
+        trial = mlp_trackers.MLflow(
+            experiment=parent["experiment"],
+            run_name=name,
+            params=run_params(run, data),
+            tags=tags,
+            parent=parent["run"],
+        )
+        return mlp_trackers.watching([trial], [], say_warning)
+
+    return watched
 
 
 def sweep_here(study, trials, space, objective, *, threads, heartbeat, quiet, sweep):
@@ -63,7 +115,7 @@ def sweep_here(study, trials, space, objective, *, threads, heartbeat, quiet, sw
 
 def sweep_with_workers(study, trials, space, commands, *, url, sweep):
     """Run the study's trials in worker processes (one a command), the live table here."""
-    with mlp_view.SweepView(study, space, sweep, trials) as view:
+    with mlp_view.SweepView(study, space, sweep, trials, workers=len(commands)) as view:
         codes = sweep.local_workers(commands, url, on_poll=view.update)
         view.update("end")  # the last trials, whenever the last poll was
     finished = sum(r["state"] in ("complete", "pruned") for r in sweep.trial_rows(study))
@@ -207,6 +259,7 @@ def sweep(
     sweep = sweep_module()
     values, given = train_options(ctx, activation.value, ctx.args, sweep.SWEEP_REFUSES)
     out, history_path, _, lock_path = mlp_run.train_paths(out)
+    tracked = check_trackers(None, mlp_trackers.mlflow_wanted(values["mlflow"], os.environ))
     compared = {k: sweep.plain_value(values[k]) for k in sorted(given) if k not in sweep.SWEEP_NOT_COMPARED}
     name = study or sweep.described_fixed({"activation": activation.value, "options": compared})
     if show_only:
@@ -239,6 +292,7 @@ def sweep(
             )
             if "args" not in study_.user_attrs:
                 study_.set_user_attr("args", list(ctx.args))
+                study_.set_user_attr("program", program(ctx))  # for each trial's train command
             if found.task != "classification" and "task" not in study_.user_attrs:  # what its values are
                 study_.set_user_attr("task", found.task)
         except ValueError as e:
@@ -247,8 +301,22 @@ def sweep(
             fail(
                 f"cannot use the sweep storage {sweep.masked(url)}: {sweep.failure_reason(e, url)}; give another --storage"
             )
-        train_trial = sweep.trainer({k: sweep.plain_value(v) for k, v in values.items()}, given, found=found, val=val)
-        objective = lambda options, report: train_trial(options, report)[0]
+        parent = held_out.enter_context(
+            mlflow_parent(
+                study_,
+                tracked if not worker else [],
+                experiment=mlp_trackers.experiment_name(values["mlflow_experiment"], os.environ),
+                params={"activation": activation.value, **compared, "val": val, "trials": trials},
+            )
+        )
+        train_trial = sweep.trainer(
+            {k: sweep.plain_value(v) for k, v in values.items()},
+            given,
+            found=found,
+            val=val,
+            watched=trial_watching(study_, tracked, values["data"]),
+        )
+        objective = train_trial
         started = time.time()
         if jobs > trials:  # a worker beyond the trials would only wait
             many = f"{trials} worker{'s' if trials > 1 else ''}"
@@ -305,3 +373,4 @@ def sweep(
                 sweep=sweep,
                 program_name=program(ctx),
             )
+        parent.update(status="FINISHED", files=[path for path in (out, history_path) if path.is_file()])

@@ -36,6 +36,7 @@ import numpy_mlp
 from numpy_mlp import guard as mlp_guard
 from numpy_mlp import pictures as mlp_pictures
 from numpy_mlp import run as mlp_run
+from numpy_mlp import trackers as mlp_trackers
 
 # ----------------------------------------------------------------------------- search spaces
 # A space maps train's option names (as Python names: batch_size) to a list of choices or to a
@@ -496,10 +497,37 @@ def counts(study):
     return found
 
 
+def best_command(study, trial, program_name):
+    """The `train` command line that trains `trial` again: the study's fixed train options as
+    typed, the trial's options, the validation size and the trial's BLAS threads."""
+    args = list(study.user_attrs.get("args", []))
+    if "--threads" in args:
+        del args[args.index("--threads") : args.index("--threads") + 2]
+    words = [study.user_attrs["fixed"]["activation"], *args]
+    for name, value in trial.user_attrs["options"].items():
+        words += option_words(name, value)
+    if not study.user_attrs["fixed"]["options"].get("val"):
+        words += ["--val", str(study.user_attrs["fixed"]["val"])]
+    if trial.user_attrs.get("threads"):
+        words += ["--threads", str(trial.user_attrs["threads"])]
+    return f"{program_name} train {shlex.join(words)}"
+
+
+def trial_scores(history):
+    """What a trial scored, for its user attributes (Optuna's dashboard shows them): the numbers of
+    its best epoch's record (best_epoch, the validation and training scores, ...), and how many
+    epochs it ran in how many seconds."""
+    best = history[history[-1].get("best_epoch", len(history)) - 1]
+    numbers = {k: v for k, v in best.items() if isinstance(v, int | float) and math.isfinite(v) and k != "seconds"}
+    return numbers | {"epochs_run": len(history), "seconds": round(sum(r["seconds"] for r in history), 3)}
+
+
 def objective(study, n_trials, space, train_trial, on_event, threads):
     """Optuna's objective: check this trial is not beyond the study's n_trials, sample its
-    options, train (train_trial(options, report) -> best validation accuracy), reporting each
-    epoch's validation accuracy to the pruner. A run that diverges counts as pruned."""
+    options, train (train_trial(options, report, name=) -> (best validation accuracy, (run,
+    params, history)): `trainer`'s), reporting each epoch's validation accuracy to the pruner.
+    The trial keeps its options, its train command and its scores as user attributes. A run that
+    diverges counts as pruned."""
 
     def run(trial):
         try:
@@ -516,6 +544,7 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
         trial.set_user_attr("options", options)
         trial.set_user_attr("worker", worker_name())
         trial.set_user_attr("threads", threads)
+        trial.set_user_attr("train_command", best_command(study, trial, study.user_attrs.get("program", "mlp")))
         on_event("start", trial.number)
 
         def report(epoch, val_accuracy):
@@ -528,7 +557,9 @@ def objective(study, n_trials, space, train_trial, on_event, threads):
 
         try:
             with mlp_guard.stops_deferred(on=False):  # training: a stop ends it at once
-                return train_trial(options, report)
+                value, (_, _, history) = train_trial(options, report, name=f"trial {trial.number}")
+            trial.set_user_attr("scores", trial_scores(history))
+            return value
         except FloatingPointError as e:
             trial.set_user_attr("diverged", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -630,7 +661,8 @@ def options_of(params):
 def trial_rows(study):
     """One dict a trial (surplus ones left out), in number order: number, state (a name),
     value (best validation accuracy; for a pruned trial its last reported), epochs (how many
-    reported), options, seconds, worker, retried (the number of the failed trial it repeats)."""
+    reported), options, sampled (whether all its options are chosen), seconds, worker, retried
+    (the number of the failed trial it repeats), diverged, ended."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("surplus"):
@@ -649,6 +681,7 @@ def trial_rows(study):
                 "value": value,
                 "epochs": max(steps) if steps else 0,
                 "options": t.user_attrs.get("options") or options_of(t.params),
+                "sampled": "options" in t.user_attrs,  # all its options chosen (else those so far)
                 "seconds": seconds,
                 "worker": t.user_attrs.get("worker"),
                 "retried": failed,
@@ -670,16 +703,17 @@ def score(run):
     return f"val_{mlp.TASKS[run.settings.task].score}"
 
 
-def trainer(values, given, *, found, val):
+def trainer(values, given, *, found, val, watched=lambda run, name: mlp_trackers.watching([], [], None)):
     """train_trial(options, report=None) -> (best validation accuracy, (run, params, history)):
     one trial planned as `train` plans its run (mlp_run.plan) with `values` (train's options,
     as JSON holds them) and the trial's `options` given, trained quietly and scored on the
     validation split only; report(epoch, val_accuracy) after each epoch (Optuna's pruner may
-    stop the trial there)."""
+    stop the trial there). `watched(run, name)`: the trackers' context (mlp_trackers.watching) of
+    a trial `name`d ("trial 7"; None for the best trial trained again), told of every epoch."""
     asked = mlp_run.asked_settings(values["activation"], values)
     framings = {}  # measured once for the data, not once a trial
 
-    def train_trial(options, report=None):
+    def train_trial(options, report=None, name=None):
         fields = {SEARCHABLE[k]: v for k, v in options.items() if SEARCHABLE[k]}
         run = mlp_run.plan(
             asked._replace(**fields),
@@ -698,8 +732,19 @@ def trainer(values, given, *, found, val):
             calibrate=values["calibrate"],
             threshold_for=values.get("threshold_for"),
         )
-        reported = report and (lambda rows, checkpoint: report(rows[-1]["epoch"], rows[-1][score(run)]))
-        params, history = mlp_run.execute(run, mlp.Callbacks(on_epoch=reported))  # no test set: validation only
+        with watched(run, name) as watch:
+
+            def reported(rows, checkpoint):  # told first: a pruned trial's last epoch is in its trackers
+                watch.epoch(rows[-1])
+                if report:
+                    report(rows[-1]["epoch"], rows[-1][score(run)])
+
+            try:
+                params, history = mlp_run.execute(run, mlp.Callbacks(on_epoch=reported))  # no test set: validation only
+            except FloatingPointError:
+                watch.failed()
+                raise
+            watch.finished(None, [])
         return history[history[-1]["best_epoch"] - 1][score(run)], (run, params, history)
 
     return train_trial
@@ -710,10 +755,21 @@ def trainer(values, given, *, found, val):
 # the space, the storage, the workers' command lines, and the best trial trained again.
 
 
-SWEEP_REFUSES = {"resume": "--resume", "checkpoint_every": "--checkpoint-every"}  # each trial starts afresh
+AFRESH = "a sweep's trials each start afresh; leave it out"
+WATCHED = "a sweep's trials are in its study (optuna-dashboard shows them) and, with --mlflow, in MLflow; leave it out"
+SWEEP_REFUSES = {
+    "resume": f"--resume: {AFRESH}",
+    "checkpoint_every": f"--checkpoint-every: {AFRESH}",
+    "log": f"--log: {WATCHED}",
+    "tensorboard": f"--tensorboard: {WATCHED}",
+}  # train's options a sweep refuses, each with why
 
 
-SWEEP_NOT_COMPARED = ("threads",)  # train options that may differ between a study's workers
+SWEEP_NOT_COMPARED = (
+    "threads",
+    "mlflow",
+    "mlflow_experiment",
+)  # train options that may differ between a study's workers
 
 
 def plain_value(value):
@@ -759,22 +815,6 @@ def study_summary(rows, name, url):
         states[r["state"]] = states.get(r["state"], 0) + 1
     words = ", ".join(f"{n} {s.replace('fail', 'failed')}" for s, n in states.items())
     return f"study '{name}' ({masked(url)}): {len(rows)} trials: {words or 'none yet'}"
-
-
-def best_command(study, trial, program_name):
-    """The `train` command line that trains `trial` again: the study's fixed train options as
-    typed, the trial's options, the validation size and the trial's BLAS threads."""
-    args = list(study.user_attrs.get("args", []))
-    if "--threads" in args:
-        del args[args.index("--threads") : args.index("--threads") + 2]
-    words = [study.user_attrs["fixed"]["activation"], *args]
-    for name, value in trial.user_attrs["options"].items():
-        words += option_words(name, value)
-    if not study.user_attrs["fixed"]["options"].get("val"):
-        words += ["--val", str(study.user_attrs["fixed"]["val"])]
-    if trial.user_attrs.get("threads"):
-        words += ["--threads", str(trial.user_attrs["threads"])]
-    return f"{program_name} train {shlex.join(words)}"
 
 
 def worker_command(args, activation, *, trials, study, space, out, heartbeat, threads):

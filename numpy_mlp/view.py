@@ -478,16 +478,47 @@ def trials_table(rows, space, title, task=None):
     return table
 
 
-class SweepView:
-    """What a sweep shows while it runs: a live table of its trials on a terminal (redrawn by
-    whoever calls `update`: never a refresh thread, which would fight BLAS for the cores), or
-    a line on stderr for each trial that ends."""
+def clock(seconds):
+    """Seconds as the progress bar shows a time: '0:42', '1:05:00'."""
+    seconds = round(seconds)
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
-    def __init__(self, study, space, sweep, n_trials):
-        self.study, self.space, self.sweep, self.n_trials = study, space, sweep, n_trials
+
+def sweep_progress(rows, n_trials, *, task, workers):
+    """Where a sweep stands, in words: '3 of 20 trials finished (2 complete, 1 pruned), 2 running;
+    best validation accuracy 97.10%; about 1:05 left' (the mean finished trial's seconds for each
+    trial left, shared by `workers`; unknown before the first trial ends)."""
+    finished = [r for r in rows if r["state"] in ("complete", "pruned")]
+    complete = [r for r in finished if r["state"] == "complete"]
+    running = sum(r["state"] == "running" for r in rows)
+    words = f"{len(finished)} of {n_trials} trials finished ({len(complete)} complete, {len(finished) - len(complete)} pruned)"
+    words += f", {running} running" if running else ""
+    if complete:
+        words += f"; best {scored_as(task)[0]} {scored_as(task)[1](max(r['value'] for r in complete))}"
+    timed = [r["seconds"] for r in finished if r["seconds"] is not None]
+    if len(finished) < n_trials:
+        left = (n_trials - len(finished)) * sum(timed) / len(timed) / max(1, workers) if timed else None
+        words += f"; about {clock(left)} left" if left is not None else "; the time left is known once a trial ends"
+    return words
+
+
+class SweepView:
+    """What a sweep shows while it runs, from its first trial's start: a live table of its trials
+    under a title saying where the sweep stands (sweep_progress) on a terminal (redrawn by whoever
+    calls `update`: never a refresh thread, which would fight BLAS for the cores), or plain lines
+    on stderr, when piped, as each trial starts and ends."""
+
+    def __init__(self, study, space, sweep, n_trials, workers=1):
+        self.study, self.space, self.sweep, self.n_trials, self.workers = study, space, sweep, n_trials, workers
         self.task = study.user_attrs.get("task")
         self.live = Live(console=err_console, transient=True, auto_refresh=False) if live_view() else None
-        self.said = {r["number"] for r in sweep.trial_rows(study) if r["state"] not in ("running", "waiting")}
+        known = sweep.trial_rows(study)
+        self.said = {r["number"] for r in known if r["state"] not in ("running", "waiting")}
+        self.started = {r["number"] for r in known}
         self.drawn = 0.0
 
     def __enter__(self):
@@ -502,31 +533,36 @@ class SweepView:
     def update(self, what="poll", number=None):
         """Redraw (a trial's start or end at once, its epochs and polls at most twice a second)."""
         now = time.perf_counter()
-        if what == "epoch" and not self.live:  # lines are said as trials end
+        if what == "epoch" and not self.live:  # lines are said as trials start and end
             return
         if what in ("epoch", "poll") and now - self.drawn < 0.5:
             return
         self.drawn = now
         rows = self.sweep.trial_rows(self.study)
+        progress = sweep_progress(rows, self.n_trials, task=self.task, workers=self.workers)
         if self.live:
-            finished = [r for r in rows if r["state"] in ("complete", "pruned")]
-            best = max((r["value"] for r in finished if r["state"] == "complete"), default=None)
-            title = f"Study '{self.study.study_name}': {len(finished)} of {self.n_trials} trials finished" + (
-                f", best {scored_as(self.task)[1](best)}" if best is not None else ""
-            )
+            title = f"Study '{self.study.study_name}': {progress}"
             self.live.update(trials_table(rows[-MOST_EPOCH_ROWS:], self.space, title, self.task), refresh=True)
             return
         for r in rows:
-            if r["number"] not in self.said and r["state"] not in ("running", "waiting"):
-                self.said.add(r["number"])
-                words, shown = scored_as(self.task)
-                value = f": {words} {shown(r['value'])}" if r["value"] is not None else ""
-                options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in r["options"].items())
-                err_console.print(
-                    f"trial {r['number']} {trial_state(r)}{value} in {r['seconds']:.1f} s ({options})",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+            self.say(r, progress)
+
+    def say(self, row, progress):
+        """A trial's line when it is first seen running, and when it ends, with where the sweep stands."""
+        options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in row["options"].items())
+        if row["number"] not in self.started and row["state"] == "running" and row["sampled"]:
+            self.started.add(row["number"])
+            err_console.print(f"trial {row['number']} started ({options})", highlight=False, soft_wrap=True)
+        if row["number"] not in self.said and row["state"] not in ("running", "waiting"):
+            self.said.add(row["number"])
+            self.started.add(row["number"])
+            words, shown = scored_as(self.task)
+            value = f": {words} {shown(row['value'])}" if row["value"] is not None else ""
+            err_console.print(
+                f"trial {row['number']} {trial_state(row)}{value} in {row['seconds']:.1f} s ({options}); {progress}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 # ----------------------------------------------------------------------------- predictions

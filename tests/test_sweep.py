@@ -157,6 +157,13 @@ def test_a_sweep_finds_a_best_trial_whose_command_reproduces_it(tmp_path, small_
     assert (int(found[1]), found[2]) == (best.number, f"{100 * best.value:.2f}")
     assert "trained again here the same" in result.stdout
     command = result.stdout.split("the best trial's train command:")[1].strip()
+    assert best.user_attrs["train_command"] == command  # each trial carries its own, for Optuna's dashboard
+    assert all(t.user_attrs["scores"]["val_accuracy"] == t.value for t in study.trials)
+    assert all(t.user_attrs["scores"]["epochs_run"] == 2 for t in study.trials)
+    for t in study.trials:  # said as each starts and ends (stderr is not a terminal here)
+        assert f"trial {t.number} started (" in result.stderr
+        assert re.search(rf"trial {t.number} complete: validation accuracy [\d.]+% in [\d.]+ s \(.*\); ", result.stderr)
+    assert "3 of 3 trials finished (3 complete, 0 pruned); best validation accuracy" in result.stderr
     assert command.split()[1:3] == ["train", "relu"]  # after the program's name, as it was started
     words = shlex.split(command)[1:]
     again = run(*words, "--out", tmp_path / "again.npz")  # the command, as the user runs it

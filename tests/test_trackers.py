@@ -12,15 +12,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import blobs_table, cli_process, posix, run, wait_for_line
 from numpy_mlp import trackers as mlp_trackers
+from numpy_mlp import view as mlp_view
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 mlflow = pytest.importorskip("mlflow")
+optuna = pytest.importorskip("optuna")
 
 
 def history_of(path):
@@ -215,3 +218,90 @@ def test_a_tracker_that_hangs_is_left_at_the_deadline():
     assert lines == [
         f"warning: --mlflow did not answer within {mlp_trackers.CLOSE_SECONDS:.0f} s; the rest was not sent"
     ]
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def test_a_sweeps_progress_says_trials_finished_running_best_and_time_left():
+    row = lambda n, state, value, seconds: {"number": n, "state": state, "value": value, "seconds": seconds}
+    rows = [row(0, "complete", 0.91, 10.0), row(1, "pruned", 0.5, 20.0), row(2, "running", None, 3.0)]
+    said = mlp_view.sweep_progress(rows, 6, task=None, workers=2)
+    assert said == (  # 4 trials left at the finished trials' mean 15 s, on 2 workers
+        "2 of 6 trials finished (1 complete, 1 pruned), 1 running; best validation accuracy 91.00%; about 0:30 left"
+    )
+    assert mlp_view.sweep_progress(rows[2:], 6, task="regression", workers=1) == (
+        "0 of 6 trials finished (0 complete, 0 pruned), 1 running; the time left is known once a trial ends"
+    )
+
+
+def sweep_on_blobs(tmp_path, *extra):
+    data = blobs_table(tmp_path / "blobs.csv")
+    args = ["sweep", "relu", "--data", data, "--val", "40", "--epochs", "3", "--hidden", "8", "--trials", "2"]
+    return run(*args, "--out", tmp_path / "best.npz", *extra)
+
+
+def test_a_sweep_logs_each_trial_as_an_mlflow_run_under_one_parent(tmp_path):
+    result = sweep_on_blobs(tmp_path, "--mlflow", "--mlflow-experiment", "sweeps")
+    assert result.exit_code == 0, result.output
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("sweeps").experiment_id])
+    (parent,) = [r for r in runs if r.info.run_name.startswith("sweep ")]
+    trials = sorted((r for r in runs if r is not parent), key=lambda r: r.info.run_name)
+    assert [r.info.run_name for r in trials] == ["trial 0", "trial 1"]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trials)
+    assert parent.info.status == "FINISHED" and parent.data.params["trials"] == "2"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"best.npz", "best.history.json"}
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / 'sweep.db'}")
+    for trial, logged in zip(study.trials, trials):  # each epoch's validation accuracy, as the pruner saw it
+        history = client.get_metric_history(logged.info.run_id, "val_accuracy")
+        assert sorted((m.step, m.value) for m in history) == sorted(trial.intermediate_values.items())
+        assert logged.data.params["lr"] == str(trial.user_attrs["options"]["lr"])
+
+
+@pytest.mark.parametrize("flag", [["--log", "run.jsonl"], ["--tensorboard", "tb"]])
+def test_a_sweep_refuses_one_runs_log_and_names_where_its_trials_are(tmp_path, flag):
+    result = sweep_on_blobs(tmp_path, *flag)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {flag[0]}: a sweep's trials are in its study")
+    assert not (tmp_path / "sweep.db").exists()
+
+
+@pytest.mark.slow
+@posix
+def test_optuna_dashboard_lists_a_finished_sweeps_trials_with_their_commands(tmp_path):
+    assert sweep_on_blobs(tmp_path).exit_code == 0
+    port = free_port()
+    program = Path(sys.executable).with_name("optuna-dashboard")  # the command its package installs
+    if not program.exists():
+        pytest.skip("optuna-dashboard is not installed beside this Python")
+    command = [str(program), f"sqlite:///{tmp_path / 'sweep.db'}"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"]
+    log = open(tmp_path / "dashboard.log", "wb")  # noqa: SIM115 (closed below)
+    dashboard = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(tmp_path)}
+    )
+    try:
+        get = lambda path: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read())
+        for _ in range(120):
+            try:
+                studies = get("/api/studies")["study_summaries"]
+                break
+            except OSError:
+                assert dashboard.poll() is None, (tmp_path / "dashboard.log").read_text()
+                time.sleep(0.5)
+        else:
+            raise AssertionError("no optuna-dashboard within 60 s")
+        (summary,) = studies
+        trials = get(f"/api/studies/{summary['study_id']}?after=0")["trials"]
+        assert [t["number"] for t in trials] == [0, 1] and all(t["state"] == "Complete" for t in trials)
+        attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials]
+        assert all(" train relu --data " in a["train_command"] for a in attrs)  # after the program's name
+        assert [json.loads(a["scores"])["val_accuracy"] for a in attrs] == [t["values"][0] for t in trials]
+    finally:
+        dashboard.terminate()
+        try:
+            dashboard.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            dashboard.kill()
+            dashboard.wait(timeout=30)
+        log.close()
