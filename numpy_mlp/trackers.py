@@ -80,9 +80,18 @@ class Sender:
         if not self.failed:
             self.calls.put((call, args))
 
+    def settle(self, deadline):
+        """Wait until the calls queued so far have run (or failed), or `deadline` (time.monotonic()) passes."""
+        done = threading.Event()
+        self.calls.put((done, ()))  # set in its turn, even after a failure
+        done.wait(max(0.0, deadline - time.monotonic()))
+
     def work(self):
         while (item := self.calls.get()) is not None:
             call, args = item
+            if isinstance(call, threading.Event):
+                call.set()
+                continue
             if self.failed:
                 continue
             try:
@@ -202,10 +211,18 @@ class Watch:
 def watching(trackers, rows, warn):
     """A Watch of `trackers` (TensorBoard, MLflow: none is fine), each started with the epochs
     already done (`rows`) in its own thread; on leaving, each is finished with the run's status
-    (FINISHED after `finished`, else KILLED: a signal, or FAILED) and given CLOSE_SECONDS in all."""
+    (FINISHED after `finished`, else KILLED: a signal, or FAILED) and given CLOSE_SECONDS in all.
+
+    The starts (the trackers' imports, the MLflow run made) are waited for, up to CLOSE_SECONDS,
+    before the training begins: a library loaded (dlopen) in a thread while the training thread
+    asks the dynamic loader for the BLAS libraries (threadpoolctl, as numpy_mlp.run.steering
+    does) deadlocks the two. It also keeps their cost out of the epochs' time."""
     watch = Watch([(tracker, Sender(tracker.name, warn)) for tracker in trackers])
     for tracker, sender in watch.senders:
         sender.put(tracker.start, [dict(r) for r in rows])
+    started_by = time.monotonic() + CLOSE_SECONDS
+    for _, sender in watch.senders:
+        sender.settle(started_by)
     try:
         yield watch
     finally:
