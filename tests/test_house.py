@@ -302,6 +302,7 @@ def test_each_room_imports_only_what_it_needs():
             "numpy_mlp.pictures",
             "numpy_mlp.guard",
             "numpy_mlp.run",
+            "numpy_mlp.trackers",
             "optuna",
             "sqlalchemy",
             "tomllib",
