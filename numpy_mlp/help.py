@@ -35,6 +35,7 @@ EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its 
         ("train relu --data table.csv --label-column species", "a CSV table: the defaults fit it"),
         ("train relu --data houses.csv --label-column price", "numbers as targets: a regression"),
         ("train relu --init weights.npz --data my-digits/ --out tuned.npz", "fine-tune on your pictures"),
+        ("train relu --log run.csv --tensorboard runs/relu --mlflow", "watch it in a spreadsheet, TensorBoard, MLflow"),
     ),
     "eval": (("eval weights.npz", "the test set's report"), ("eval a.npz b.npz c.npz", "an ensemble's")),
     "reproduce": (("reproduce", "the original work's three models, then with the defaults"),),
@@ -69,6 +70,7 @@ EXAMPLES = {  # command: (its arguments, what they do), shown at the end of its 
             "sweep relu --trials 60 --epochs 3 --storage postgresql://mlp@db.example/sweeps",
             "on each of many machines: one study",
         ),
+        ("sweep relu --trials 20 --epochs 3 --mlflow", "each trial an MLflow run, under one for the study"),
     ),
 }
 
