@@ -69,9 +69,11 @@ posix = pytest.mark.skipif(os.name != "posix", reason="POSIX signals, file modes
 def in_tmp_path(tmp_path, monkeypatch):
     """Every test runs in its own empty folder with its own data cache: a command that writes by
     default (weights.npz, plots) writes there, never into the checkout, and nothing is read from
-    or written to the user's cache (~/.cache/numpy-mlp)."""
+    or written to the user's cache (~/.cache/numpy-mlp), nor sent to the user's MLflow server."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "cache"))
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):  # set, they turn --mlflow on
+        monkeypatch.delenv(name, raising=False)
 
 
 def small_slice(raw, n_train=3000, n_test=1000):
