@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -114,10 +115,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop(server):
+    """End a server started in a session of its own, and its workers (SIGKILL after 30 s)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+
+
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real MLflow tracking server on 127.0.0.1 (SQLite store and artifacts in tmp_path): its
-    URI; stopped, with its workers, on the way out."""
+    `uri`, and `stop()` to end it sooner; stopped, with its workers, on the way out."""
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"]
@@ -136,14 +148,9 @@ def mlflow_server(tmp_path):
                 time.sleep(0.5)
         else:
             raise AssertionError(f"no MLflow server at {uri} within 120 s")
-        yield uri
+        yield SimpleNamespace(uri=uri, stop=lambda: stop(server))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop(server)
         log.close()
 
 
@@ -152,16 +159,45 @@ def mlflow_server(tmp_path):
 def test_a_run_reaches_a_real_tracking_server_named_by_the_environment(tmp_path, mlflow_server):
     data = blobs_table(tmp_path / "blobs.csv")
     args = ["train", "relu", "--data", data, "--val", "40", "--epochs", "4", "--out", tmp_path / "w.npz"]
-    with cli_process(*args, env={"MLFLOW_TRACKING_URI": mlflow_server, "MLFLOW_EXPERIMENT_NAME": "served"}) as proc:
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri, "MLFLOW_EXPERIMENT_NAME": "served"}
+    with cli_process(*args, env=env) as proc:
         stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert "warning" not in stderr
-    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server.uri)
     found = assert_mlflow_run_is_the_history(
         client, "served", history_of(tmp_path / "w.history.json"), tmp_path / "w.npz"
     )
     assert found.data.tags["numpy_mlp.command"].endswith(f"--out {tmp_path / 'w.npz'}")
     assert not (tmp_path / "mlflow.db").exists()  # the server's store, not a local one
+
+
+def test_one_run_with_every_logger_shows_the_same_numbers_in_each(tmp_path):
+    data = blobs_table(tmp_path / "blobs.csv")
+    args = ["--data", data, "--val", "40", "--epochs", "4", "--log", "run.jsonl", "--tensorboard", "tb", "--mlflow"]
+    result = run("train", "relu", *args)
+    assert result.exit_code == 0, result.output
+    history = history_of(tmp_path / "weights.history.json")
+    assert [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()] == history
+    scalars, _ = tensorboard_scalars(tmp_path / "tb")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (found,) = client.search_runs([client.get_experiment_by_name("numpy-mlp").experiment_id])
+    for key, points in numbers_by_key(history).items():
+        assert scalars[key] == [(epoch, float(np.float32(value))) for epoch, value in points], key
+        assert sorted((m.step, m.value) for m in client.get_metric_history(found.info.run_id, key)) == points, key
+
+
+@pytest.mark.slow
+@posix
+def test_a_tracking_server_gone_mid_run_warns_once_and_the_run_finishes(tmp_path, small_data, mlflow_server):
+    args = ["train", "relu", "--hidden", "16", "--data", small_data, "--batch-size", "16", "--epochs", "30"]
+    with cli_process(*args, env={"MLFLOW_TRACKING_URI": mlflow_server.uri}) as proc:
+        wait_for_line(proc.stderr, "epoch 2/")
+        mlflow_server.stop()  # the server goes away while the run trains
+        stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert stderr.count("warning: --mlflow") == 1 and "the run goes on without it" in stderr
+    assert len(history_of(tmp_path / "weights.history.json")) == 30 and (tmp_path / "weights.npz").is_file()
 
 
 @pytest.mark.slow
