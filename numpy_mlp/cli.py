@@ -458,11 +458,10 @@ def run_trackers(wanted, run, *, data, tensorboard, experiment, resume):
     trackers = [mlp_trackers.TensorBoard(tensorboard)] if "tensorboard" in wanted else []
     if "mlflow" in wanted:
         tags = {"numpy_mlp.command": shlex.join(sys.argv)} | ({"numpy_mlp.resumed_from": str(resume)} if resume else {})
-        name = f"{run.settings.activation} {'-'.join(map(str, run.network['sizes']))}"
+        params = run_params(run, data)
+        name = f"{run.settings.activation} {params['sizes']}"
         experiment = mlp_trackers.experiment_name(experiment, os.environ)
-        trackers.append(
-            mlp_trackers.MLflow(experiment=experiment, run_name=name, params=run_params(run, data), tags=tags)
-        )
+        trackers.append(mlp_trackers.MLflow(experiment=experiment, run_name=name, params=params, tags=tags))
     return trackers
 
 

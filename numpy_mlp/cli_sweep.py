@@ -52,29 +52,20 @@ def train_options(ctx, activation, args, refused):
 @contextlib.contextmanager
 def mlflow_parent(study, tracked, *, experiment, params):
     """With --mlflow (`tracked` names "mlflow"), the MLflow run a study's trials are logged under:
-    made here, the study's first sweep, its id kept in the study (user attribute "mlflow") for
-    every worker; yields {"status", "files"} for the caller to set once the sweep is done (KILLED
-    otherwise). A tracking store that fails warns once; the sweep goes on without it."""
-    parent, ending = None, {"status": "KILLED", "files": []}
-    if "mlflow" in tracked and "mlflow" not in study.user_attrs:
-        tags = {"numpy_mlp.command": shlex.join(sys.argv), "numpy_mlp.study": study.study_name}
-        parent = mlp_trackers.MLflow(
-            experiment=experiment, run_name=f"sweep {study.study_name}", params=params, tags=tags
-        )
-        try:
-            parent.start([])
+    made here, by the study's first sweep, its id kept in the study (user attribute "mlflow") for
+    every worker. Yields the parent's mlp_trackers.Watch (one of no tracker otherwise): the caller
+    calls `finished(None, files)` once the sweep is done (the run is KILLED otherwise). A tracking
+    store that fails warns once; the sweep goes on without it."""
+    if "mlflow" not in tracked or "mlflow" in study.user_attrs:
+        with mlp_trackers.watching([], [], say_warning) as watch:
+            yield watch
+        return
+    tags = {"numpy_mlp.command": shlex.join(sys.argv), "numpy_mlp.study": study.study_name}
+    parent = mlp_trackers.MLflow(experiment=experiment, run_name=f"sweep {study.study_name}", params=params, tags=tags)
+    with mlp_trackers.watching([parent], [], say_warning) as watch:  # started once this returns
+        if parent.run_id is not None:
             study.set_user_attr("mlflow", {"run": parent.run_id, "experiment": experiment})
-        except Exception as e:  # the tracking store's failure, whatever its kind, is not the sweep's
-            say_warning(f"warning: --mlflow: {mlp_trackers.one_line(e)}; the sweep goes on without it")
-            parent = None
-    try:
-        yield ending
-    finally:
-        if parent is not None:
-            try:
-                parent.finish(ending["status"], None, ending["files"])
-            except Exception as e:
-                say_warning(f"warning: --mlflow: {mlp_trackers.one_line(e)}; the sweep's run is left unfinished")
+        yield watch
 
 
 def trial_watching(study, tracked, data):
@@ -373,4 +364,4 @@ def sweep(
                 sweep=sweep,
                 program_name=program(ctx),
             )
-        parent.update(status="FINISHED", files=[path for path in (out, history_path) if path.is_file()])
+        parent.finished(None, [path for path in (out, history_path) if path.is_file()])

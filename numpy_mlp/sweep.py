@@ -518,7 +518,7 @@ def trial_scores(history):
     its best epoch's record (best_epoch, the validation and training scores, ...), and how many
     epochs it ran in how many seconds."""
     best = history[history[-1].get("best_epoch", len(history)) - 1]
-    numbers = {k: v for k, v in best.items() if isinstance(v, int | float) and math.isfinite(v) and k != "seconds"}
+    numbers = {k: v for k, v in mlp_trackers.numbers_of(best).items() if k != "seconds"}
     return numbers | {"epochs_run": len(history), "seconds": round(sum(r["seconds"] for r in history), 3)}
 
 

@@ -49,14 +49,18 @@ def experiment_name(given, environ):
     return given or environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
 
 
-def metrics_of(record):
-    """An epoch's record as the numbers a tracker plots: each finite number but the epoch itself
-    (an epoch without a test score has none to send)."""
+def numbers_of(record):
+    """A record's finite numbers, as they are (an epoch without a test score has none)."""
     return {
-        key: float(value)
+        key: value
         for key, value in record.items()
-        if key != "epoch" and isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     }
+
+
+def metrics_of(record):
+    """An epoch's record as the numbers a tracker plots: each finite number but the epoch itself."""
+    return {key: float(value) for key, value in numbers_of(record).items() if key != "epoch"}
 
 
 def one_line(error):
