@@ -313,9 +313,8 @@ def test_optuna_dashboard_lists_a_finished_sweeps_trials_with_their_commands(tmp
     command = [str(program), f"sqlite:///{tmp_path / 'sweep.db'}"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"]
     log = open(tmp_path / "dashboard.log", "wb")  # noqa: SIM115 (closed below)
-    dashboard = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(tmp_path)}
-    )
+    environment = {**os.environ, "HOME": str(tmp_path)}  # gunicorn and its kin write there, not in ~
+    dashboard = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
     try:
         get = lambda path: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read())
         for _ in range(120):
@@ -334,10 +333,5 @@ def test_optuna_dashboard_lists_a_finished_sweeps_trials_with_their_commands(tmp
         assert all(" train relu --data " in a["train_command"] for a in attrs)  # after the program's name
         assert [json.loads(a["scores"])["val_accuracy"] for a in attrs] == [t["values"][0] for t in trials]
     finally:
-        dashboard.terminate()
-        try:
-            dashboard.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            dashboard.kill()
-            dashboard.wait(timeout=30)
+        stop(dashboard)
         log.close()
