@@ -35,6 +35,7 @@ for signum in handlers:
 
 import contextlib  # noqa: E402 (the handler above covers these imports)
 import importlib
+import importlib.util
 import json
 import re
 import shlex
@@ -461,7 +462,10 @@ def run_trackers(wanted, run, *, data, tensorboard, experiment, resume):
         params = run_params(run, data)
         name = f"{run.settings.activation} {params['sizes']}"
         experiment = mlp_trackers.experiment_name(experiment, os.environ)
-        trackers.append(mlp_trackers.MLflow(experiment=experiment, run_name=name, params=params, tags=tags))
+        figures = mlp_plot.run_figures if importlib.util.find_spec("matplotlib") else None  # mlflow-skinny lacks it
+        trackers.append(
+            mlp_trackers.MLflow(experiment=experiment, run_name=name, params=params, tags=tags, figures=figures)
+        )
     return trackers
 
 

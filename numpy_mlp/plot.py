@@ -191,6 +191,16 @@ def curves_figure(records):
     return fig
 
 
+def run_figures(records, log):
+    """Hand each figure of a run's epoch records (the curves, as `plot curves` draws them) to
+    `log(figure, file_name)`, then close it."""
+    figure = curves_figure(records)
+    try:
+        log(figure, "curves.png")
+    finally:
+        pyplot().close(figure)
+
+
 def scatter_figure(result):
     """A regression's predicted numbers against the true ones on the test set (mlp_score.
     regression_evaluated, every row among its "worst"), one panel per target, the diagonal drawn."""

@@ -150,12 +150,15 @@ class MLflow:
     """A run in MLflow's tracking store (MLFLOW_TRACKING_URI, else MLflow's default: a SQLite
     file in the working folder) under `experiment`: `params` ({name: value}) and `tags` logged at
     the start, each epoch's numbers as metrics at the epoch's step, `files` as artifacts at the
-    end, and the run's status. `parent`: the run id of a sweep this run is a trial of, or None."""
+    end, and the run's status. `parent`: the run id of a sweep this run is a trial of, or None.
+    `figures`: None, or figures(records, log) that makes the figures of the epochs' records and
+    hands each to log(figure, file_name) (numpy_mlp.plot.run_figures): artifacts too."""
 
-    def __init__(self, *, experiment, run_name, params, tags, parent=None):
+    def __init__(self, *, experiment, run_name, params, tags, parent=None, figures=None):
         self.name, self.experiment, self.run_name = "--mlflow", experiment, run_name
-        self.params, self.tags, self.parent = params, tags, parent
+        self.params, self.tags, self.parent, self.figures = params, tags, parent, figures
         self.client = self.entities = self.run_id = None
+        self.records = []
 
     def start(self, rows):
         patient_mlflow(os.environ)
@@ -186,10 +189,13 @@ class MLflow:
         now = int(time.time() * 1000)
         metrics = [self.entities.Metric(k, v, now, record["epoch"]) for k, v in metrics_of(record).items()]
         self.client.log_batch(self.run_id, metrics=metrics)
+        self.records.append(record)
 
     def finish(self, status, params, files):
         for path in files:
             self.client.log_artifact(self.run_id, str(path))
+        if self.figures and self.records:
+            self.figures(self.records, lambda figure, name: self.client.log_figure(self.run_id, figure, name))
         self.client.set_terminated(self.run_id, status)
 
 

@@ -25,6 +25,7 @@ from numpy_mlp import view as mlp_view
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 mlflow = pytest.importorskip("mlflow")
 optuna = pytest.importorskip("optuna")
+Image = pytest.importorskip("PIL.Image")
 
 
 def history_of(path):
@@ -79,15 +80,20 @@ def test_a_killed_and_resumed_run_is_in_tensorboard_once_per_epoch(tmp_path, sma
 
 def assert_mlflow_run_is_the_history(client, experiment, history, weights):
     """The experiment's one run: FINISHED, its metrics at every epoch's step the history's own
-    numbers (MLflow keeps doubles), the weights and history among its artifacts, byte for byte."""
+    numbers (MLflow keeps doubles), the weights and history among its artifacts, byte for byte,
+    and the curves' figure as a picture of plot's size (10 x 3.8 inches at matplotlib's 100 dpi)."""
     (found,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     assert found.info.status == "FINISHED"
     for key, points in numbers_by_key(history).items():
         logged = sorted((m.step, m.value) for m in client.get_metric_history(found.info.run_id, key))
         assert logged == points, key
-    assert {a.path for a in client.list_artifacts(found.info.run_id)} == {weights.name, "w.history.json"}
+    artifacts = {a.path for a in client.list_artifacts(found.info.run_id)}
+    assert artifacts == {weights.name, "w.history.json", "curves.png"}
     copy = client.download_artifacts(found.info.run_id, weights.name, str(weights.parent / "downloaded"))
     assert open(copy, "rb").read() == weights.read_bytes()
+    figure = client.download_artifacts(found.info.run_id, "curves.png", str(weights.parent / "downloaded"))
+    with Image.open(figure) as picture:
+        assert (picture.format, picture.size) == ("PNG", (1000, 380))
     return found
 
 
