@@ -180,9 +180,12 @@ def test_a_run_reaches_a_real_tracking_server_named_by_the_environment(tmp_path,
 
 def test_one_run_with_every_logger_shows_the_same_numbers_in_each(tmp_path):
     data = blobs_table(tmp_path / "blobs.csv")
-    args = ["--data", data, "--val", "40", "--epochs", "4", "--log", "run.jsonl", "--tensorboard", "tb", "--mlflow"]
-    result = run("train", "relu", *args)
+    args = ["--data", data, "--val", "40", "--epochs", "4"]
+    result = run("train", "relu", *args, "--log", "run.jsonl", "--tensorboard", "tb", "--mlflow")
     assert result.exit_code == 0, result.output
+    unwatched = run("train", "relu", *args, "--out", "unwatched.npz")
+    assert unwatched.exit_code == 0, unwatched.output
+    assert (tmp_path / "unwatched.npz").read_bytes() == (tmp_path / "weights.npz").read_bytes()  # same training
     history = history_of(tmp_path / "weights.history.json")
     assert [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()] == history
     scalars, _ = tensorboard_scalars(tmp_path / "tb")
