@@ -478,19 +478,9 @@ def trials_table(rows, space, title, task=None):
     return table
 
 
-def clock(seconds):
-    """Seconds as the progress bar shows a time: '0:42', '1:05:00'."""
-    seconds = round(seconds)
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
-
-
 def sweep_progress(rows, n_trials, *, task, workers):
     """Where a sweep stands, in words: '3 of 20 trials finished (2 complete, 1 pruned), 2 running;
-    best validation accuracy 97.10%; about 1:05 left' (the mean finished trial's seconds for each
+    best validation accuracy 97.10%; about 0:01:05 left' (the mean finished trial's seconds for each
     trial left, shared by `workers`; unknown before the first trial ends)."""
     finished = [r for r in rows if r["state"] in ("complete", "pruned")]
     complete = [r for r in finished if r["state"] == "complete"]
@@ -502,7 +492,9 @@ def sweep_progress(rows, n_trials, *, task, workers):
     timed = [r["seconds"] for r in finished if r["seconds"] is not None]
     if len(finished) < n_trials:
         left = (n_trials - len(finished)) * sum(timed) / len(timed) / max(1, workers) if timed else None
-        words += f"; about {clock(left)} left" if left is not None else "; the time left is known once a trial ends"
+        words += (
+            f"; about {clock_time(left)} left" if left is not None else "; the time left is known once a trial ends"
+        )
     return words
 
 

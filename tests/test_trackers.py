@@ -273,7 +273,7 @@ def test_a_sweeps_progress_says_trials_finished_running_best_and_time_left():
     rows = [row(0, "complete", 0.91, 10.0), row(1, "pruned", 0.5, 20.0), row(2, "running", None, 3.0)]
     said = mlp_view.sweep_progress(rows, 6, task=None, workers=2)
     assert said == (  # 4 trials left at the finished trials' mean 15 s, on 2 workers
-        "2 of 6 trials finished (1 complete, 1 pruned), 1 running; best validation accuracy 91.00%; about 0:30 left"
+        "2 of 6 trials finished (1 complete, 1 pruned), 1 running; best validation accuracy 91.00%; about 0:00:30 left"
     )
     assert mlp_view.sweep_progress(rows[2:], 6, task="regression", workers=1) == (
         "0 of 6 trials finished (0 complete, 0 pruned), 1 running; the time left is known once a trial ends"
