@@ -307,7 +307,6 @@ def sweep(
             val=val,
             watched=trial_watching(study_, tracked, values["data"]),
         )
-        objective = train_trial
         started = time.time()
         if jobs > trials:  # a worker beyond the trials would only wait
             many = f"{trials} worker{'s' if trials > 1 else ''}"
@@ -321,7 +320,7 @@ def sweep(
                     study_,
                     trials,
                     searched,
-                    objective,
+                    train_trial,
                     threads=values["threads"],
                     heartbeat=heartbeat,
                     quiet=worker,

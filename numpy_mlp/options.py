@@ -532,7 +532,7 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
                 "--mlflow/--no-mlflow",
                 show_default=False,
                 help="Also log the run to MLflow: the options as params, each epoch's numbers as metrics at its step, the "
-                "weights and history as artifacts; to the server MLFLOW_TRACKING_URI names, else to mlflow.db in the "
+                "weights, history and curves as artifacts; to the server MLFLOW_TRACKING_URI names, else to mlflow.db in the "
                 "working folder. On by itself when MLFLOW_TRACKING_URI is set. Needs the mlflow extra.",
             ),
         ],

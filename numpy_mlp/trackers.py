@@ -2,7 +2,8 @@
 (`train --tensorboard DIR`: event files written by tensorboardX, a scalar per number of every
 epoch's record, the weights' histograms at the end) and MLflow (`train --mlflow`, or
 MLFLOW_TRACKING_URI set: the run's options as params, every epoch's numbers as metrics at its step,
-the weights and the history as artifacts, in an experiment named by --mlflow-experiment).
+the weights, the history and the curves' figure as artifacts, in an experiment named by
+--mlflow-experiment).
 
 Each tracker works in a thread of its own, fed by a queue, so the training never waits on a disk or
 a server: the first failure warns once and that tracker drops the rest of the run; at the end, what

@@ -488,7 +488,8 @@ def sweep_progress(rows, n_trials, *, task, workers):
     words = f"{len(finished)} of {n_trials} trials finished ({len(complete)} complete, {len(finished) - len(complete)} pruned)"
     words += f", {running} running" if running else ""
     if complete:
-        words += f"; best {scored_as(task)[0]} {scored_as(task)[1](max(r['value'] for r in complete))}"
+        score, shown = scored_as(task)
+        words += f"; best {score} {shown(max(r['value'] for r in complete))}"
     timed = [r["seconds"] for r in finished if r["seconds"] is not None]
     if len(finished) < n_trials:
         left = (n_trials - len(finished)) * sum(timed) / len(timed) / max(1, workers) if timed else None
@@ -539,19 +540,23 @@ class SweepView:
         for r in rows:
             self.say(r, progress)
 
+    def options(self, row):
+        """A trial's options as train's command line takes them."""
+        return " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in row["options"].items())
+
     def say(self, row, progress):
         """A trial's line when it is first seen running, and when it ends, with where the sweep stands."""
-        options = " ".join(" ".join(self.sweep.option_words(n, v)) for n, v in row["options"].items())
         if row["number"] not in self.started and row["state"] == "running" and row["sampled"]:
             self.started.add(row["number"])
-            err_console.print(f"trial {row['number']} started ({options})", highlight=False, soft_wrap=True)
+            err_console.print(f"trial {row['number']} started ({self.options(row)})", highlight=False, soft_wrap=True)
         if row["number"] not in self.said and row["state"] not in ("running", "waiting"):
             self.said.add(row["number"])
             self.started.add(row["number"])
             words, shown = scored_as(self.task)
             value = f": {words} {shown(row['value'])}" if row["value"] is not None else ""
             err_console.print(
-                f"trial {row['number']} {trial_state(row)}{value} in {row['seconds']:.1f} s ({options}); {progress}",
+                f"trial {row['number']} {trial_state(row)}{value} in {row['seconds']:.1f} s ({self.options(row)}); "
+                f"{progress}",
                 highlight=False,
                 soft_wrap=True,
             )
