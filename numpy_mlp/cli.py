@@ -522,10 +522,11 @@ def why_stopped(history, settings, defaults):
             f"in {settings.patience} epochs (--patience)"
         )
     if "epochs" in defaults["chosen"]:
+        form = "big table" if "patience" in defaults["chosen"] else "table"  # only a big table's patience is chosen
         return (
             f"ran {settings.epochs} epochs, chosen for {defaults['for']} (a run aims at "
             f"{mlp_run.STEPS_FOR[settings.task]:,} steps of {settings.batch_size}, in at most {mlp_run.MAX_FITTED_EPOCHS} epochs"
-            f"{f', a table in {mlp_run.MIN_TABLE_EPOCHS} at least' if defaults['for'].startswith('a table') else ''})"
+            f"{f', a {form} in {mlp_run.MIN_FITTED_EPOCHS[form]} at least' if defaults['for'].startswith('a table') else ''})"
         )
     return f"ran all {settings.epochs} epochs" if settings.epochs > 1 else "ran its one epoch"
 

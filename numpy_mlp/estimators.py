@@ -161,11 +161,25 @@ class _MLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be whole numbers from 1, got {self.hidden_layer_sizes!r}")
         return [n_features, *map(int, hidden), n_outputs]
 
-    def _settings(self, n_examples, epochs=None, seed=0):
-        """mlp.Settings of a fit on n_examples, every "auto" filled in as fits the data."""
+    def _held_out(self, n_examples):
+        """How many of n_examples rows early stopping holds out: validation_fraction of them
+        when early_stopping is True, or "auto" and they are more than mlp_run.BIG_TABLE_ROWS
+        (as scikit-learn's HistGradientBoosting and the command line decide); else none."""
+        auto = isinstance(self.early_stopping, str) and self.early_stopping == AUTO
+        if not (n_examples > mlp_run.BIG_TABLE_ROWS if auto else self.early_stopping):
+            return 0
+        n_val = max(1, round(self.validation_fraction * n_examples))
+        if not 0 < n_val < n_examples:
+            raise ValueError(f"early_stopping needs more than one example; got {n_examples}")
+        return n_val
+
+    def _settings(self, n_examples, epochs=None, seed=0, held_out=0):
+        """mlp.Settings of a fit on n_examples, `held_out` more kept for early stopping, every
+        "auto" filled in as fits the data."""
         fitted = mlp_run.fitted_defaults(
-            n_examples, pictures=False, batch_size=self._given("batch_size"), task=self._task()
+            n_examples, pictures=False, batch_size=self._given("batch_size"), task=self._task(), validation=held_out
         )
+        fitted["patience"] = fitted.get("patience", 10)  # a big table's, else scikit-learn's n_iter_no_change
         chosen = lambda name, value: fitted[name] if value == AUTO else value
         settings = mlp.Settings(
             activation=self.activation,
@@ -181,7 +195,7 @@ class _MLP(BaseEstimator):
             schedule=self.schedule,
             warmup=self.warmup,
             augment_kind=getattr(self, "augment", "none"),
-            patience=int(self.n_iter_no_change) if self.early_stopping else 0,
+            patience=int(chosen("patience", self.n_iter_no_change)) if held_out else 0,
             seed=seed,
             epochs=int(epochs or chosen("epochs", self.max_iter)),
         )
@@ -240,7 +254,8 @@ class _MLP(BaseEstimator):
     def _fit(self, X, y, weights, fresh, epochs=None):
         """Train on X and y (encoded labels, or standardised (N, k) numbers); returns self."""
         seed = seed_of(self.random_state)
-        settings, normalize = self._settings(len(X), epochs=epochs, seed=seed)
+        held_out = 0 if epochs else self._held_out(len(X))  # partial_fit's epoch trains on every row
+        settings, normalize = self._settings(len(X) - held_out, epochs=epochs, seed=seed, held_out=held_out)
         if epochs:  # partial_fit: one epoch at the rate it asks for, whatever the schedule
             settings = settings._replace(schedule="constant", warmup=0, patience=0)
         dtype = np.dtype(self.dtype)
@@ -250,12 +265,9 @@ class _MLP(BaseEstimator):
             self.loss_curve_, self.validation_scores_, self.validation_loss_curve_ = [], [], []
             self.n_iter_ = 0
         val = None
-        if self.early_stopping and not epochs:
-            n_val = max(1, round(self.validation_fraction * len(X)))
-            if not 0 < n_val < len(X):
-                raise ValueError(f"early_stopping needs more than one example; got {len(X)}")
+        if held_out:
             order = np.arange(len(X))
-            train_at, _, val_at, _ = mlp.split_validation(order, y, n_val, seed)
+            train_at, _, val_at, _ = mlp.split_validation(order, y, held_out, seed)
             val = (X[val_at], y[val_at])
             X, y = X[train_at], y[train_at]
             weights = None if weights is None else weights[train_at]
@@ -394,7 +406,9 @@ class MLPClassifier(ClassifierMixin, _MLP):
         each step's gradient; scikit-learn's own adds alpha * W / batch_size): "auto" fits the data.
       early_stopping: hold out validation_fraction of the training set (stratified), keep the
         epoch with the best validation accuracy, stop after n_iter_no_change epochs without a
-        better one.
+        better one. "auto" (the default): on for more than 10,000 rows (mlp_run.BIG_TABLE_ROWS,
+        as the command line; then alpha 0.0001, 80 epochs and n_iter_no_change 20 when "auto").
+        n_iter_no_change "auto": 20 for such a big table, else 10.
       calibrate: with early_stopping, fit a temperature on the held-out part after training
         (mlp.fit_temperature): predict_proba divides the logits by it (predict is unchanged).
       class_weight: None, "balanced" or {label: weight}: each example's loss is weighed by its
@@ -424,9 +438,9 @@ class MLPClassifier(ClassifierMixin, _MLP):
         learning_rate_init=AUTO,
         max_iter=AUTO,
         alpha=AUTO,
-        early_stopping=False,
+        early_stopping=AUTO,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=AUTO,
         calibrate=True,
         class_weight=None,
         random_state=None,
@@ -613,9 +627,9 @@ class MLPRegressor(RegressorMixin, _MLP):
         learning_rate_init=AUTO,
         max_iter=AUTO,
         alpha=AUTO,
-        early_stopping=False,
+        early_stopping=AUTO,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=AUTO,
         random_state=None,
         verbose=False,
         warm_start=False,

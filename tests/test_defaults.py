@@ -136,20 +136,55 @@ def odd_table(path, kind):
 
 
 @pytest.mark.parametrize(
-    "kind, train_rows, epochs", [("five rows", 4, 200), ("100,000 rows x 3", 80_000, 10), ("0/1 features", 240, 200)]
+    "kind, train_rows, epochs", [("five rows", 4, 200), ("100,000 rows x 3", 72_000, 80), ("0/1 features", 240, 200)]
 )
 def test_odd_tables_get_defaults_fitted_to_their_size_and_train(tmp_path, kind, train_rows, epochs):
     data = odd_table(tmp_path / "t.csv", kind)
     d = {"five rows": 2, "100,000 rows x 3": 3, "0/1 features": 8}[kind]
-    given = ["--epochs", "1"] if train_rows > 10_000 else []  # the defaults line is what is checked there
+    big = train_rows > 10_000  # a tenth of its 80,000 training rows held out to stop on
+    given = ["--epochs", "1"] if big else []  # the defaults line is what is checked there
     result = run("train", "relu", "--data", data, "--out", tmp_path / "w.npz", *given)
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0].startswith(
-        f"a table of {train_rows:,} rows x {d} features: --normalize standard --optimizer adam --lr 0.001 "
-        f"--batch-size 32 --weight-decay 0.001{f' --epochs {epochs}' if not given else ''} (chosen from the data"
+        f"a table of {train_rows:,} rows x {d} features: {'--val 8000 ' if big else ''}--normalize standard "
+        f"--optimizer adam --lr 0.001 --batch-size 32 --weight-decay {'0.0001 --patience 20' if big else '0.001'}"
+        f"{f' --epochs {epochs}' if not given else ''}"
     ), result.stderr
     meta = mlp.load(tmp_path / "w.npz")[1]
     assert np.isfinite(meta["test_loss"]) and meta["settings"]["epochs"] == (1 if given else epochs)
+    assert meta["settings"]["val"] == (8000 if big else 0)
+
+
+def big_noisy_table(path, rows=12_500):
+    """A CSV of `rows` rows of 10 features whose label is a noisy sign of the first: learnt by heart, not stopped."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 10)).round(3)
+    y = ((x[:, 0] + rng.normal(0, 1.0, rows)) > 0).astype(int)
+    np.savetxt(path, np.column_stack([x, y]), "%g", ",", header=",".join([*"abcdefghij", "label"]), comments="")
+    return path
+
+
+def test_a_table_of_more_than_10000_rows_stops_early_on_a_tenth_and_val_0_turns_it_off(tmp_path):
+    data = big_noisy_table(tmp_path / "t.csv")  # 10,000 training rows after the test fifth: not more
+    small = run("train", "relu", "--data", data, "--hidden", "8", "--epochs", "2", "--out", tmp_path / "s.npz")
+    assert small.exit_code == 0, small.output
+    assert "--val" not in small.stderr.splitlines()[0] and "--weight-decay 0.001 " in small.stderr
+    data = big_noisy_table(tmp_path / "t.csv", rows=20_000)  # 16,000: 1,600 held out, stopped on them
+    result = run("train", "relu", "--data", data, "--hidden", "64", "--out", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0].startswith("a table of 14,400 rows x 10 features: --val 1600 "), result.stderr
+    meta = mlp.load(tmp_path / "w.npz")[1]
+    history = json.loads((tmp_path / "w.history.json").read_text())
+    val_accuracy = [r["val_accuracy"] for r in history]
+    assert history[-1]["stopped"] == "patience" and len(history) < 80  # the noise is learnt by heart, then stopped
+    assert history[-1]["best_epoch"] == 1 + int(np.argmax(val_accuracy))  # the best epoch's weights kept
+    assert meta["settings"]["patience"] == 20 and meta["settings"]["weight_decay"] == 1e-4
+    off = run(
+        "train", "relu", "--data", data, "--hidden", "8", "--epochs", "1", "--val", "0", "--out", tmp_path / "o.npz"
+    )
+    assert off.exit_code == 0, off.output  # no validation split: the ordinary table's defaults
+    assert off.stderr.splitlines()[0].startswith("a table of 16,000 rows x 10 features: --normalize standard ")
+    assert "--weight-decay 0.001 " in off.stderr and "--patience" not in off.stderr
 
 
 def test_pictures_that_are_not_square_train_with_their_shape_kept(tmp_path):

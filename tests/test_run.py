@@ -880,6 +880,12 @@ def test_a_weights_record_is_checked_where_the_toolkit_reads_it_and_mlp_alone_re
 )
 def test_the_defaults_that_fit_the_data(n, pictures, batch_size, expected):
     assert mlp_run.fitted_defaults(n, pictures, batch_size=batch_size) == expected
+    # the same rows with a tenth more held out to stop on: more than 10,000 rows in all are a big table
+    big = not pictures and n * 10 // 9 > 10_000
+    stopping = mlp_run.fitted_defaults(n, pictures, batch_size=batch_size, validation=n // 9)
+    lighter = {"weight_decay": 1e-4, "patience": 20, "epochs": max(80, expected["epochs"])}
+    assert stopping == (expected | lighter if big else expected)
+    assert mlp_run.early_stopping_rows(n, pictures) == (n // 10 if not pictures and n > 10_000 else 0)
     if pictures and n == 60000:  # MNIST: exactly Settings' own defaults
         settings = mlp.Settings(activation="relu")
         assert {k: getattr(settings, k) for k in expected if k != "normalize"} == {

@@ -57,6 +57,17 @@ def test_early_stopping_records_validation_curves_and_keeps_the_best_epoch():
     assert clf.n_iter_ < clf.settings_.epochs  # stopped by n_iter_no_change
 
 
+@pytest.mark.parametrize("rows, early_stopping", [(10_000, "auto"), (10_001, "auto"), (10_001, False)])
+def test_early_stopping_is_on_by_default_for_more_than_10000_rows_as_on_the_command_line(rows, early_stopping):
+    x, y = make_classification(n_samples=rows, n_features=5, n_informative=3, random_state=0)
+    clf = MLPClassifier((4,), max_iter=2, early_stopping=early_stopping, random_state=0).fit(x, y)
+    stops = rows > 10_000 and early_stopping == "auto"
+    assert len(clf.validation_scores_) == (2 if stops else 0)  # a tenth held out and scored each epoch
+    assert clf.settings_.patience == (20 if stops else 0)
+    assert clf.settings_.weight_decay == (1e-4 if stops else 1e-3)  # the command line's big table's
+    assert clf.temperature_ != 1 if stops else clf.temperature_ == 1  # fitted on the tenth held out
+
+
 def test_early_stopping_fits_a_temperature_on_the_held_out_part_that_predict_proba_applies(tmp_path):
     x, y = make_classification(n_samples=600, n_features=10, n_informative=5, random_state=0)
     clf = MLPClassifier(early_stopping=True, random_state=0).fit(x, y)
