@@ -377,7 +377,8 @@ OPTIONS = {  # key: the option; train's first, in the order its page lists them,
             typer.Option(
                 min=0,
                 metavar="N",
-                help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept.",
+                help="Hold out this many training examples (stratified) for validation; the best epoch's weights are kept. "
+                "Left out: none, or for a table of more than 10,000 rows a tenth (with --patience 20; --val 0: none).",
             ),
         ],
         0,
