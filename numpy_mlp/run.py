@@ -463,7 +463,7 @@ FITTED_DEFAULTS = {  # form of the data: the options that fit it
 MIN_FITTED_EPOCHS = {"pictures": 0, "table": MIN_TABLE_EPOCHS, "big table": 80}  # the form's epochs at least
 
 
-def data_form(n_examples, pictures, validation=0):
+def fitted_form(n_examples, pictures, validation=0):
     """The FITTED_DEFAULTS form of a data set of `n_examples` training examples and
     `validation` held out: "pictures"; a "big table" when there are more than BIG_TABLE_ROWS
     in all and a validation split to stop on; else a "table"."""
@@ -482,10 +482,10 @@ def fitted_defaults(n_examples, pictures, batch_size=None, epochs=10, task="clas
     """The training options that fit a data set: {"normalize", "optimizer", "batch_size",
     "weight_decay", "epochs"} (and "patience" for a big table) for `n_examples` training
     examples, `validation` more held out, pictures or (not `pictures`) a table of features
-    (`data_form`, FITTED_DEFAULTS). The epochs are `epochs`, at least the form's
+    (`fitted_form`, FITTED_DEFAULTS). The epochs are `epochs`, at least the form's
     MIN_FITTED_EPOCHS, unless so few epochs of `batch_size` (given, or the one chosen) are fewer
     than the task's STEPS_FOR: then as many epochs as reach it, at most MAX_FITTED_EPOCHS."""
-    form = data_form(n_examples, pictures, validation)
+    form = fitted_form(n_examples, pictures, validation)
     chosen, enough = dict(FITTED_DEFAULTS[form]), STEPS_FOR[task]
     epochs = max(epochs, MIN_FITTED_EPOCHS[form])
     steps = -(-n_examples // (batch_size or chosen["batch_size"]))  # an epoch's
