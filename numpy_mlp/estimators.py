@@ -13,10 +13,10 @@ learning_rate_init, max_iter, alpha, early_stopping, validation_fraction, n_iter
 random_state, verbose, class_weight) and mlp's for what scikit-learn's MLPClassifier lacks
 (optimizer, schedule, dropout, augment, label_smoothing, normalize, ...). "auto" means what fits
 the data (`mlp_run.fitted_defaults`: a table gets standardised features, Adam, batches of 32, weight
-decay 0.001, and enough epochs for 4,000 steps; early_stopping "auto" stops more than 10,000 rows
-early, as the command line's big tables: a tenth held out, weight decay 0.0001). A pandas DataFrame with words, yes/no, dates or
-gaps is encoded as the command line encodes a table (numpy_mlp.columns), its columns matched by
-name from then on. Needs scikit-learn (`pip install -e '.[sklearn]'`).
+decay 0.001, and enough epochs for 4,000 steps; early_stopping "auto" stops more than 10,000
+rows early, as the command line's big tables: a tenth held out, weight decay 0.0001). A pandas
+DataFrame with words, yes/no, dates or gaps is encoded as the command line encodes a table
+(numpy_mlp.columns), its columns matched by name from then on. Needs scikit-learn (`pip install -e '.[sklearn]'`).
 """
 
 import numbers
@@ -164,10 +164,10 @@ class _MLP(BaseEstimator):
 
     def _held_out(self, n_examples):
         """How many of n_examples rows early stopping holds out: validation_fraction of them
-        when early_stopping is True, or "auto" and they are more than mlp_run.BIG_TABLE_ROWS
-        (as scikit-learn's HistGradientBoosting and the command line decide); else none."""
+        when early_stopping is True, or "auto" and the command line would stop such a table
+        early (mlp_run.early_stopping_rows: more than 10,000 rows); else none."""
         auto = isinstance(self.early_stopping, str) and self.early_stopping == AUTO
-        if not (n_examples > mlp_run.BIG_TABLE_ROWS if auto else self.early_stopping):
+        if not (mlp_run.early_stopping_rows(n_examples, pictures=False) if auto else self.early_stopping):
             return 0
         n_val = max(1, round(self.validation_fraction * n_examples))
         if not 0 < n_val < n_examples:
